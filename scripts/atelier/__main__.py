@@ -1,0 +1,5 @@
+"""Allow `python -m atelier`."""
+
+from atelier.cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""The `atelier` command: parses, calls the library, prints. Nothing else.
+
+One error path: library code raises `AtelierError`; `main` prints its message and hint
+on one line and exits with its code. Any other exception is a bug: it is reported the
+same plain way, and the traceback is shown only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from atelier import __version__
+from atelier.lock import LOCK_PATH, load_lock
+from atelier.messages import AtelierError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", "-V", prog_name="atelier")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+def cli(debug: bool) -> None:
+    """Atelier: run ComfyUI lessons on the university's GPU cluster.
+
+    Students normally use the web dashboard and never need this command;
+    instructors and maintainers use it to check lessons, launch sessions and
+    install the semester's software.
+    """
+
+
+@cli.command()
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=LOCK_PATH,
+    show_default=True,
+    help="The semester pin to read.",
+)
+@click.option(
+    "--get",
+    "key",
+    type=click.Choice(
+        ["semester", "docs-version", "docs-title", "comfyui-version", "comfyui-commit", "frontend-version"]
+    ),
+    help="Print only this value, for scripts (e.g. the docs version name).",
+)
+def lock(lock_path: Path, key: str | None) -> None:
+    """Show the semester pin: ComfyUI, frontend and custom nodes."""
+    pin = load_lock(lock_path)
+    if key:
+        click.echo(getattr(pin, key.replace("-", "_")))
+        return
+    table = Table("what", "pinned to", title=f"Semester pin {pin.semester} ({lock_path})")
+    table.add_row("ComfyUI", f"{pin.comfyui_version} ({pin.comfyui_commit})")
+    table.add_row("frontend", pin.frontend_version)
+    for node in pin.custom_nodes:
+        table.add_row(node.repository, node.commit)
+    if not pin.custom_nodes:
+        table.add_row("custom nodes", "none")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; the only place that turns errors into a line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="atelier", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Stopped.", err=True)
+        sys.exit(1)
+    except AtelierError as err:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except Exception as err:  # a bug: still one plain line unless --debug
+        if debug:
+            traceback.print_exc()
+        unexpected = AtelierError("unexpected", error=type(err).__name__)
+        click.echo(f"Error: {unexpected}", err=True)
+        sys.exit(unexpected.exit_code)

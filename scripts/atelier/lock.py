@@ -1,0 +1,107 @@
+"""The semester pin, `workflows/lock.yaml`: what must not change under a lesson.
+
+One file names the semester (which is also the docs version), the ComfyUI release and
+commit, the frontend package and every custom node by commit. Install, the catalogue
+and the site read it through `load_lock`, so a malformed pin fails in one place with a
+message naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import re
+
+import yaml
+
+from atelier.messages import AtelierError
+
+LOCK_PATH = Path("workflows/lock.yaml")
+SEMESTER = re.compile(r"^(\d{4})-(winter|spring|summer|fall)$")
+# A term's place in the year, so docs versions sort in time: 2026-2-spring < 2026-4-fall.
+TERMS = {"winter": 1, "spring": 2, "summer": 3, "fall": 4}
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class CustomNode:
+    repository: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    semester: str
+    comfyui_version: str
+    comfyui_commit: str
+    frontend_version: str
+    custom_nodes: list[CustomNode] = field(default_factory=list)
+
+    @property
+    def docs_version(self) -> str:
+        """The site version for this pin, e.g. `2026-4-fall`.
+
+        mike lists versions newest first by comparing their parts; with the term's
+        number in the name, fall comes after summer rather than before it.
+        """
+        year, term = self.semester.split("-")
+        return f"{year}-{TERMS[term]}-{term}"
+
+    @property
+    def docs_title(self) -> str:
+        """The name the version menu shows, e.g. `Fall 2026`."""
+        year, term = self.semester.split("-")
+        return f"{term.capitalize()} {year}"
+
+
+def load_lock(path: Path = LOCK_PATH) -> Lock:
+    """Read and check the pin; every problem names the file and the field."""
+    if not path.is_file():
+        raise AtelierError("lock-missing", file=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise AtelierError(
+            "lock-malformed",
+            file=path,
+            line=mark.line + 1 if mark else "?",
+            problem=getattr(err, "problem", None) or "unreadable",
+        ) from None
+    if not isinstance(data, dict):
+        raise AtelierError("lock-field", file=path, field="(top level)", problem="must be a mapping of fields")
+
+    def text(dotted: str, pattern: re.Pattern[str], expected: str) -> str:
+        value: object = data
+        for key in dotted.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            raise AtelierError("lock-field", file=path, field=dotted, problem="is missing")
+        if not pattern.match(str(value)):
+            raise AtelierError(
+                "lock-field", file=path, field=dotted, problem=f"is {value!r}, expected {expected}"
+            )
+        return str(value)
+
+    nodes = data.get("custom_nodes") or []
+    if not isinstance(nodes, list):
+        raise AtelierError("lock-field", file=path, field="custom_nodes", problem="must be a list")
+    custom_nodes = []
+    for index, node in enumerate(nodes):
+        where = f"custom_nodes[{index}]"
+        if not isinstance(node, dict) or not node.get("repository"):
+            raise AtelierError("lock-field", file=path, field=f"{where}.repository", problem="is missing")
+        if not COMMIT.match(str(node.get("commit", ""))):
+            raise AtelierError(
+                "lock-field", file=path, field=f"{where}.commit", problem="must be a full 40-character commit"
+            )
+        custom_nodes.append(CustomNode(str(node["repository"]), str(node["commit"])))
+
+    return Lock(
+        semester=text("semester", SEMESTER, "a year and a term such as 2026-fall"),
+        comfyui_version=text("comfyui.version", VERSION, "a release such as 0.3.64"),
+        comfyui_commit=text("comfyui.commit", COMMIT, "a full 40-character commit"),
+        frontend_version=text("frontend.version", VERSION, "a release such as 1.28.7"),
+        custom_nodes=custom_nodes,
+    )

@@ -1,0 +1,111 @@
+"""An MkDocs plugin that generates pages from the artifacts they describe.
+
+Pages that restate a source of truth (the message catalogue, the glossary) are never
+typed into `docs/`: they are made here at build time, so they cannot drift. The
+glossary also becomes abbreviations appended to every page, which Material shows as
+tooltips wherever a term appears.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+import re
+
+import yaml
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+from atelier.messages import CATALOGUE, Message
+
+GLOSSARY = "glossary.yml"
+GLOSSARY_PAGE = "reference/glossary.md"
+READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
+
+
+def load_glossary(docs_dir: Path) -> dict[str, str]:
+    """Term -> one-sentence definition, in the order written."""
+    path = docs_dir / GLOSSARY
+    return _read_glossary(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _read_glossary(path: Path, mtime_ns: int) -> dict[str, str]:
+    """Read once per version of the file (`mkdocs serve` rebuilds on every save)."""
+    try:
+        glossary = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark else "?"
+        raise PluginError(f"{path}:{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(glossary, dict) or not all(isinstance(v, str) for v in glossary.values()):
+        raise PluginError(f"{path}: expected 'term: one-sentence definition' lines")
+    return glossary
+
+
+def glossary_page(glossary: dict[str, str]) -> str:
+    lines = [
+        "# Glossary",
+        "",
+        "Words you will meet in the lessons, in plain language. Anywhere on this site, "
+        "hover over (or tap) one of these words to see its meaning.",
+        "",
+    ]
+    for term in sorted(glossary, key=str.casefold):
+        lines += [term, f":   {glossary[term]}", ""]
+    return "\n".join(lines)
+
+
+def _placeholders(template: str) -> str:
+    """Show `{file}` as a visible slot rather than a value."""
+    return re.sub(r"\{(\w+)\}", r"`<\1>`", template)
+
+
+def troubleshooting_page(catalogue: dict[str, Message]) -> str:
+    lines = [
+        "# When something goes wrong",
+        "",
+        "Every message the Atelier tools can print is listed here, with what it means and "
+        "what to do. A word in angle brackets, like `<file>`, is filled in with the real "
+        "name when the message appears.",
+        "",
+    ]
+    for reader, heading in READERS.items():
+        messages = [m for m in catalogue.values() if m.reader == reader]
+        if not messages:
+            continue
+        lines += [f"## {heading}", ""]
+        for message in messages:
+            lines += [
+                f"### {_placeholders(message.text)} {{#{message.code}}}",
+                "",
+                f"**What to do:** {_placeholders(message.hint)}",
+                "",
+                f"Message code `{message.code}`.",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+class SitePages(BasePlugin):
+    """Registered as the `atelier-pages` plugin."""
+
+    def on_files(self, files: Files, config: MkDocsConfig) -> Files:
+        docs_dir = Path(config.docs_dir)
+        for uri, content in {
+            GLOSSARY_PAGE: glossary_page(load_glossary(docs_dir)),
+            "reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
+        }.items():
+            files.append(File.generated(config, uri, content=content))
+        return files
+
+
+    def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if page.file.src_uri == GLOSSARY_PAGE:
+            return markdown  # the definitions are already in full there
+        glossary = load_glossary(Path(config.docs_dir))
+        abbreviations = "\n".join(f"*[{term}]: {text}" for term, text in glossary.items())
+        return f"{markdown}\n\n{abbreviations}\n"

@@ -1,0 +1,137 @@
+"""Tiers, and the real components the tiers need.
+
+A test's tier is its folder (tests/unit, tests/site, ...). A tier whose component is
+missing on this machine is skipped with the reason, so `./dev test` as an ordinary
+user still runs everything it can and says what it could not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import functools
+import http.server
+import os
+from pathlib import Path
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
+TIERS = ("unit", "site", "slurm", "comfyui", "gpu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    no_chromium = pytest.mark.skip(
+        reason=f"Chromium not found at {CHROMIUM}: run ./dev test as root, or apt-get install chromium"
+    )
+    for item in items:
+        tier = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        if tier == "site" and not CHROMIUM.exists():
+            item.add_marker(no_chromium)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # keep test output readable
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve_dir() -> Iterator:
+    """Serve folders over HTTP on 127.0.0.1; yields a function folder -> base URL."""
+    servers = []
+
+    def serve(folder: Path) -> str:
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def project_copy(destination: Path) -> Path:
+    """A git repository holding what the site build reads, for mike to commit into."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "mkdocs.yml", destination)
+    for folder in ("docs", "workflows"):
+        shutil.copytree(ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-c", "user.name=Atelier tests", "-c", "user.email=tests@127.0.0.1"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=destination, check=True)
+    subprocess.run(["git", "add", "."], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "site sources"], cwd=destination, check=True)
+    return destination
+
+
+def mike(repo: Path, *args: str) -> None:
+    """Run mike against the throwaway branch `pages` of `repo`."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "GIT_AUTHOR_NAME": "Atelier tests", "GIT_AUTHOR_EMAIL": "tests@127.0.0.1",
+           "GIT_COMMITTER_NAME": "Atelier tests", "GIT_COMMITTER_EMAIL": "tests@127.0.0.1"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "mike"), *args, "--branch", "pages"],
+        cwd=repo, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, f"mike {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+def current_lock():
+    from atelier.lock import load_lock
+
+    return load_lock(ROOT / "workflows" / "lock.yaml")
+
+
+def publish(repo: Path, lock, *aliases: str) -> None:
+    """Deploy one semester's version the way the runbook says."""
+    mike(repo, "deploy", "--update-aliases", "--title", lock.docs_title, lock.docs_version, *aliases)
+
+
+@pytest.fixture(scope="session")
+def published_site(tmp_path_factory: pytest.TempPathFactory, serve_dir) -> tuple[str, Path]:
+    """The site as a reader gets it: deployed by mike for this semester, then served.
+
+    Yields (base URL of this semester's version, folder of that version).
+    """
+    repo = project_copy(tmp_path_factory.mktemp("project"))
+    lock = current_lock()
+    version = lock.docs_version
+    publish(repo, lock, "latest")
+    mike(repo, "set-default", "latest")
+    out = tmp_path_factory.mktemp("published")
+    archive = subprocess.run(["git", "archive", "pages"], cwd=repo, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return f"{serve_dir(out)}/{version}/", out / version
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict:
+    """Debian's Chromium, headless, unable to reach any host but this one."""
+    return {
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        ],
+    }

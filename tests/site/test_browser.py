@@ -1,0 +1,109 @@
+"""Every page of the published site, in a real Chromium, as a reader meets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import BrowserContext, Page, Route, expect
+import pytest
+
+WCAG_22_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def site_pages(base: str, folder: Path) -> list[str]:
+    """The URL of every page in the built version (the 404 page is not a page)."""
+    pages = sorted(p.relative_to(folder).parent.as_posix() for p in folder.rglob("index.html"))
+    return [base + ("" if p == "." else p + "/") for p in pages]
+
+
+class Watch:
+    """Everything that went wrong while pages loaded, named by page."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.problems: list[str] = []
+        self.current = ""
+        context.route("**/*", self._route)
+
+    def _route(self, route: Route) -> None:
+        url = route.request.url
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            self.problems.append(f"{self.current}: request to another host: {url}")
+            route.abort()
+
+    def attach(self, page: Page) -> None:
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"{self.current}: console error: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"{self.current}: script error: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"{self.current}: failed request: {r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{self.current}: HTTP {r.status} for {r.url}"))
+
+
+def test_every_page_loads_cleanly_and_only_from_this_host(published_site, context: BrowserContext) -> None:
+    base, folder = published_site
+    pages = site_pages(base, folder)
+    assert len(pages) >= 7, f"expected every section's page, found {pages}"
+    watch = Watch(context)
+    page = context.new_page()
+    watch.attach(page)
+    for url in pages:
+        watch.current = url
+        page.goto(url, wait_until="networkidle")
+        expect(page.locator("h1").first).to_be_visible()
+    assert not watch.problems, "\n".join(watch.problems)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_passes_wcag_22_a_and_aa(published_site, context: BrowserContext, scheme: str) -> None:
+    base, folder = published_site
+    axe = Axe()
+    page = context.new_page()
+    page.emulate_media(color_scheme=scheme)
+    failures = []
+    expected = {"light": "default", "dark": "slate"}[scheme]
+    for url in site_pages(base, folder):
+        page.goto(url, wait_until="networkidle")
+        expect(page.locator("body")).to_have_attribute("data-md-color-scheme", expected)
+        results = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_22_A_AA}})
+        for violation in results.response["violations"]:
+            where = "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in violation["nodes"][:3])
+            failures.append(f"{url} ({scheme}): {violation['id']}: {violation['help']} at {where}")
+    assert not failures, "\n".join(failures)
+
+
+def test_search_finds_comfyui(published_site, page: Page) -> None:
+    base, _ = published_site
+    page.goto(base)
+    search = page.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially("ComfyUI")  # the theme searches on key events, as a reader types
+    results = page.locator(".md-search-result__item")
+    expect(results.first).to_be_visible(timeout=10_000)
+    assert results.count() >= 3, f"only {results.count()} results for 'ComfyUI'"
+    expect(page.locator(".md-search-result__meta")).to_contain_text("matching")
+
+
+def test_phone_can_open_the_navigation(published_site, browser) -> None:
+    base, _ = published_site
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(base)
+    menu = page.locator("label.md-header__button[for='__drawer']")
+    expect(menu).to_be_visible()
+    menu.click()
+    drawer_link = page.locator("nav.md-nav--primary a.md-nav__link", has_text="Start here").first
+    expect(drawer_link).to_be_in_viewport()
+    drawer_link.click()
+    expect(page).to_have_url(f"{base}start/")
+    context.close()
+
+
+def test_glossary_terms_show_tooltips(published_site, page: Page) -> None:
+    base, _ = published_site
+    page.goto(base)
+    term = page.locator("article abbr", has_text="GPU").first
+    expect(term).to_have_attribute("title", "Graphics processing unit, the chip that does the heavy maths of image generation many times faster than a normal processor.")
+    term.hover()
+    expect(page.locator(".md-tooltip2, .md-tooltip").filter(has_text="Graphics processing unit").first).to_be_visible()

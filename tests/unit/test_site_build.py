@@ -1,0 +1,149 @@
+"""The site build itself refuses what must not be published, naming file and line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MKDOCS = str(Path(sys.executable).parent / "mkdocs")
+
+
+def site_copy(tmp_path: Path) -> Path:
+    for name in ("docs", "workflows"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy2(ROOT / "mkdocs.yml", tmp_path)
+    return tmp_path
+
+
+def build(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MKDOCS, "build", "-d", str(project / "out")], cwd=project, capture_output=True, text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
+def add_page(project: Path, text: str) -> None:
+    (project / "docs" / "how-to" / "extra.md").write_text(text)
+    config = project / "mkdocs.yml"
+    config.write_text(config.read_text().replace("      - how-to/index.md\n", "      - how-to/index.md\n      - how-to/extra.md\n"))
+
+
+def test_the_project_site_builds_with_no_warning(tmp_path: Path) -> None:
+    result = build(site_copy(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr
+
+
+def test_broken_links_anchors_and_images_name_file_and_line(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    add_page(project, "\n".join([
+        "# Extra",
+        "",
+        "A [bad link](nowhere.md) and [a bad anchor](../start/index.md#nope).",
+        "",
+        "![](missing.png)",
+        "",
+        '<img src="../assets/favicon.svg">',
+        "",
+        "```",
+        "[inside code is not a link](inside-code.md)",
+        "```",
+        "",
+        "A [good anchor](#extra), a [missing one](#gone) and [a good page](../start/index.md).",
+        "",
+        '!!! note "Indented content is checked too"',
+        "",
+        "    See [nothing](gone.md).",
+    ]))
+    result = build(project)
+    assert result.returncode == 1
+    lines = [line.split("atelier: ", 1)[1] for line in result.stderr.splitlines() if "atelier: " in line]
+    assert sorted(lines) == sorted([
+        "docs/how-to/extra.md:3: link target 'nowhere.md' does not exist (looked for docs/how-to/nowhere.md)",
+        "docs/how-to/extra.md:5: image 'missing.png' has no alt text: describe what matters in it",
+        "docs/how-to/extra.md:5: image 'missing.png' does not exist (looked for docs/how-to/missing.png)",
+        "docs/how-to/extra.md:7: image '../assets/favicon.svg' has no alt text: describe what matters in it",
+        "docs/how-to/extra.md:17: link target 'gone.md' does not exist (looked for docs/how-to/gone.md)",
+        "docs/how-to/extra.md:3: link '../start/index.md#nope': no heading or anchor '#nope' in docs/start/index.md",
+        "docs/how-to/extra.md:13: link '#gone': no heading or anchor '#gone' in docs/how-to/extra.md",
+    ])
+    assert "Aborted with" in result.stdout and "warnings in strict mode!" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ('<script src="https://cdn.example.org/lib.js"></script>',
+         "docs/how-to/extra.md:3: <script> loads https://cdn.example.org/lib.js from another host"),
+        ('<link rel="stylesheet" href="//fonts.example.org/css?family=Serif">',
+         "docs/how-to/extra.md:3: <link> loads //fonts.example.org/css?family=Serif from another host"),
+        ("![A painting](https://images.example.org/a.png)",
+         "docs/how-to/extra.md:3: image 'https://images.example.org/a.png' loads from another host: save it under docs/"),
+        ('<div style="background: url(https://example.org/bg.png)">x</div>',
+         "docs/how-to/extra.md:3: <div style> loads https://example.org/bg.png from another host"),
+        ('<div class="mermaid">graph LR; A-->B</div>',
+         "docs/how-to/extra.md: uses a Mermaid diagram, whose library the theme loads from a CDN"),
+    ],
+)
+def test_a_page_that_loads_from_another_host_fails(tmp_path: Path, page: str, expected: str) -> None:
+    project = site_copy(tmp_path)
+    add_page(project, f"# Extra\n\n{page}\n")
+    result = build(project)
+    assert result.returncode == 1
+    assert f"atelier: {expected}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  font: false ", "  font: {text: Roboto} ", "mkdocs.yml: theme.font loads web fonts from Google: set 'font: false'"),
+        ("docs_dir: docs\n", "docs_dir: docs\nrepo_url: https://example.org/atelier\n",
+         "mkdocs.yml: repo_url makes every page ask the repository host for stars and forks: remove it"),
+        ("extra_css:\n", "extra_javascript:\n  - https://cdn.example.org/x.js\nextra_css:\n",
+         "mkdocs.yml: extra_javascript entry https://cdn.example.org/x.js is on another host: vendor it under docs/assets/"),
+    ],
+)
+def test_a_theme_setting_that_loads_from_another_host_fails(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    project = site_copy(tmp_path)
+    config = project / "mkdocs.yml"
+    assert old in config.read_text()
+    config.write_text(config.read_text().replace(old, new))
+    result = build(project)
+    assert result.returncode == 1
+    assert f"atelier: {expected}" in result.stderr
+
+
+def test_a_stylesheet_that_imports_from_another_host_fails(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    css = project / "docs" / "assets" / "atelier.css"
+    css.write_text('@import url("https://fonts.example.org/serif.css");\n' + css.read_text())
+    result = build(project)
+    assert result.returncode == 1
+    assert "atelier: assets/atelier.css: stylesheet loads https://fonts.example.org/serif.css from another host" in result.stderr
+
+
+def test_generated_pages_follow_their_sources(tmp_path: Path) -> None:
+    """Change the glossary; the glossary page and the tooltips change with it."""
+    project = site_copy(tmp_path)
+    glossary = project / "docs" / "glossary.yml"
+    glossary.write_text(glossary.read_text() + "Atelier: A studio, and the name of this site.\n")
+    assert build(project).returncode == 0
+    page = (project / "out" / "reference" / "glossary" / "index.html").read_text()
+    assert "<dt>Atelier</dt>" in page and "A studio, and the name of this site." in page
+    home = (project / "out" / "index.html").read_text()
+    assert '<abbr title="A studio, and the name of this site.">Atelier</abbr>' in home
+
+
+def test_bad_glossary_names_file_and_line(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    glossary = project / "docs" / "glossary.yml"
+    glossary.write_text(glossary.read_text() + "Broken: a: b\n")
+    result = build(project)
+    assert result.returncode == 1
+    assert "glossary.yml:" in result.stderr and "not valid YAML (mapping values are not allowed here)" in result.stderr

@@ -1,0 +1,22 @@
+"""Generated pages are made from their sources, so a changed source changes the page."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from atelier.messages import CATALOGUE
+from atelier.sitepages import troubleshooting_page
+
+
+def test_every_message_is_on_the_troubleshooting_page() -> None:
+    page = troubleshooting_page(CATALOGUE)
+    for message in CATALOGUE.values():
+        assert f"{{#{message.code}}}" in page
+    assert "### The semester pin `<file>` was not found. {#lock-missing}" in page
+
+
+def test_a_changed_message_changes_the_page() -> None:
+    changed = dict(CATALOGUE)
+    changed["lock-missing"] = dataclasses.replace(CATALOGUE["lock-missing"], hint="Ask the lab manager.")
+    assert "**What to do:** Ask the lab manager." in troubleshooting_page(changed)
+    assert "**What to do:** Ask the lab manager." not in troubleshooting_page(CATALOGUE)

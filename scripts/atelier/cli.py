@@ -16,7 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from atelier import __version__
+from atelier import catalogue as node_catalogue
+from atelier.lint import lint as lint_modules
 from atelier.lock import LOCK_PATH, load_lock
+from atelier.modules import WORKFLOWS
 from atelier.messages import AtelierError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -65,6 +68,61 @@ def lock(lock_path: Path, key: str | None) -> None:
     if not pin.custom_nodes:
         table.add_row("custom nodes", "none")
     Console().print(table)
+
+
+@cli.command()
+@click.option("--server", default="http://127.0.0.1:8188", show_default=True, help="The running ComfyUI to read.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=node_catalogue.CATALOGUE_PATH,
+    show_default=True,
+    help="Where to write the catalogue.",
+)
+def catalogue(server: str, out: Path) -> None:
+    """Save the node catalogue of a running ComfyUI (run it on the pinned version).
+
+    Lint and the lesson pages read this file, so neither needs a ComfyUI.
+    """
+    result = node_catalogue.dump(server, out)
+    click.echo(
+        f"Wrote {out}: {len(result.nodes)} node types from ComfyUI {result.comfyui_version} "
+        f"({len(result.api_nodes)} online-service nodes left out)."
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--catalogue",
+    "catalogue_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=node_catalogue.CATALOGUE_PATH,
+    show_default=True,
+    help="The node catalogue of the pinned ComfyUI.",
+)
+def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
+    """Check lesson modules offline: nodes, values, links, models, knobs, module.yaml.
+
+    PATHS are module folders or folders of modules (default: workflows/).
+    Exits 1 when any module has an error; warnings alone pass.
+    """
+    nodes = node_catalogue.load_catalogue(catalogue_path)
+    pinned = load_lock().comfyui_version if LOCK_PATH.is_file() else None
+    results = lint_modules(list(paths) or [WORKFLOWS], nodes, pinned)
+    errors = warnings = 0
+    for findings in results.values():
+        for finding in findings:
+            click.echo(f"{'warning' if finding.warning else 'error'}: {finding}", err=not finding.warning)
+            warnings += finding.warning
+            errors += not finding.warning
+    broken = sum(any(not f.warning for f in findings) for findings in results.values())
+    click.echo(
+        f"{len(results)} module(s) checked: {len(results) - broken} clean, {broken} with errors "
+        f"({errors} error(s), {warnings} warning(s))."
+    )
+    if errors:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import re
 
-import yaml
-
+from atelier.files import read_yaml
 from atelier.messages import AtelierError
 
 LOCK_PATH = Path("workflows/lock.yaml")
@@ -59,16 +58,7 @@ def load_lock(path: Path = LOCK_PATH) -> Lock:
     """Read and check the pin; every problem names the file and the field."""
     if not path.is_file():
         raise AtelierError("lock-missing", file=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise AtelierError(
-            "lock-malformed",
-            file=path,
-            line=mark.line + 1 if mark else "?",
-            problem=getattr(err, "problem", None) or "unreadable",
-        ) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise AtelierError("lock-field", file=path, field="(top level)", problem="must be a mapping of fields")
 

@@ -42,10 +42,10 @@ CATALOGUE: dict[str, Message] = {
             2,
         ),
         Message(
-            "lock-malformed",
+            "yaml-malformed",
             "{file} is not valid YAML (line {line}: {problem}).",
-            "Fix that line; the Runbook page 'The semester pin' shows a complete example.",
-            "maintainer",
+            "Fix that line (YAML needs consistent spaces, and quotes around text that holds a colon).",
+            "instructor",
             2,
         ),
         Message(
@@ -54,6 +54,142 @@ CATALOGUE: dict[str, Message] = {
             "Fix that field; the Runbook page 'The semester pin' shows a complete example.",
             "maintainer",
             2,
+        ),
+        Message(
+            "server-unreachable",
+            "ComfyUI at {url} is not answering.",
+            "Check in the dashboard (My Interactive Sessions) that your session is still running, then try again.",
+            "student",
+        ),
+        Message(
+            "catalogue-missing",
+            "The node catalogue {file} was not found.",
+            "Run atelier from the project folder; a maintainer makes the file with 'atelier catalogue'.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "catalogue-no-audio",
+            "The ComfyUI at {url} has no audio nodes ({nodes}), so its catalogue would be incomplete.",
+            "Install torchaudio in that ComfyUI's Python environment, restart it and run 'atelier catalogue' again.",
+            "maintainer",
+        ),
+        # Lint: problems in a lesson module, reported together (see atelier.lint).
+        Message(
+            "lint-no-modules",
+            "{path} holds no lesson module (a folder with workflow.json and module.yaml).",
+            "Give the path of a module folder, or of the folder that holds them (workflows/).",
+            "instructor",
+            2,
+        ),
+        Message(
+            "module-file-missing",
+            "{folder} has no {name}.",
+            "A module folder holds workflow.json and module.yaml; 'atelier new-module' makes both.",
+            "instructor",
+        ),
+        Message(
+            "json-malformed",
+            "{file} is not valid JSON (line {line}, column {column}: {problem}).",
+            "Export the workflow again from ComfyUI (Workflow menu, Export), or fix that spot.",
+            "instructor",
+        ),
+        Message(
+            "lint-module-field",
+            "{file}: '{field}' {problem}.",
+            "Every field is explained in the module.yaml that 'atelier new-module' writes.",
+            "instructor",
+        ),
+        Message(
+            "lint-prerequisite",
+            "{file}: prerequisite '{module}' is not a module in {folder}.",
+            "Use the folder name of another module, or remove it.",
+            "instructor",
+        ),
+        Message(
+            "lint-unknown-node",
+            "{file}: node {node} '{title}' is of type {type}, which ComfyUI {version} does not have.",
+            "Use one of ComfyUI's own nodes, or pin the custom node that provides it in workflows/lock.yaml.",
+            "instructor",
+        ),
+        Message(
+            "lint-online-node",
+            "{file}: node {node} '{title}' is of type {type}, which sends the work to an outside paid service.",
+            "Atelier keeps all work inside the university: replace it with a node that runs on the cluster.",
+            "instructor",
+        ),
+        Message(
+            "lint-bad-value",
+            "{file}: node {node} '{title}': {input} is {value}, expected {expected}.",
+            "Change the value on the ComfyUI canvas and export the workflow again.",
+            "instructor",
+        ),
+        Message(
+            "lint-unconnected",
+            "{file}: node {node} '{title}': required input {input} is not connected.",
+            "Connect it on the ComfyUI canvas and export the workflow again.",
+            "instructor",
+        ),
+        Message(
+            "lint-dangling-link",
+            "{file}: link {link} {problem}.",
+            "Reconnect the nodes on the ComfyUI canvas and export the workflow again.",
+            "instructor",
+        ),
+        Message(
+            "lint-link-type",
+            "{file}: link {link} joins {source_type} from node {source} '{source_title}' to input {input} "
+            "of node {node} '{title}', which takes {input_type}.",
+            "Connect an output of the type that input takes.",
+            "instructor",
+        ),
+        Message(
+            "lint-undeclared-model",
+            "{file}: node {node} '{title}' loads {model}, which its properties.models does not declare.",
+            "Add the model's name, url and directory there, as ComfyUI's own templates do.",
+            "instructor",
+        ),
+        Message(
+            "lint-model-field",
+            "{file}: node {node} '{title}': model {model} has no {field}.",
+            "Add it to that model's entry in the node's properties.models.",
+            "instructor",
+        ),
+        Message(
+            "lint-model-hash",
+            "{file}: node {node} '{title}': model {model} has no sha256 from its publisher.",
+            "Add hash and hash_type: sha256 if the publisher states one; until then a download cannot be verified.",
+            "instructor",
+        ),
+        Message(
+            "lint-model-licence",
+            "{file}: model {model} has no licence.",
+            "Add it under models in module.yaml, with the licence's name and a link to its text.",
+            "instructor",
+        ),
+        Message(
+            "lint-input-file",
+            "{file}: node {node} '{title}' loads {name}, which is not in the module's inputs/ folder.",
+            "Put the file in the module's inputs/ folder, so students get it with the lesson.",
+            "instructor",
+        ),
+        Message(
+            "lint-knob",
+            "{file}: knob '{knob}' {problem}.",
+            "A knob names a node by its title on the canvas and one of that node's inputs.",
+            "instructor",
+        ),
+        Message(
+            "workflow-convert",
+            "{file}: ComfyUI's workflow converter could not read it ({problem}).",
+            "Open it in ComfyUI and export it again (Workflow menu, Export).",
+            "instructor",
+        ),
+        Message(
+            "lint-catalogue-version",
+            "The node catalogue is from ComfyUI {catalogue}, but the semester pin is {pinned}.",
+            "Run 'atelier catalogue' against the pinned ComfyUI, then lint again.",
+            "maintainer",
         ),
         Message(
             "unexpected",
@@ -65,16 +201,45 @@ CATALOGUE: dict[str, Message] = {
 }
 
 
+def _message(code: str, values: dict[str, object]) -> Message:
+    """The registered message for `code`, checked to have every value it names."""
+    if code not in CATALOGUE:
+        raise KeyError(f"message code {code!r} is not in the catalogue")
+    message = CATALOGUE[code]
+    missing = message.fields() - values.keys()
+    if missing:
+        raise KeyError(f"message {code!r} needs {sorted(missing)}")
+    return message
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem reported alongside others (lint), rather than raised."""
+
+    code: str
+    values: dict[str, object]
+    warning: bool = False
+
+    def __post_init__(self) -> None:
+        _message(self.code, self.values)
+
+    @property
+    def text(self) -> str:
+        return CATALOGUE[self.code].text.format(**self.values)
+
+    @property
+    def hint(self) -> str:
+        return CATALOGUE[self.code].hint.format(**self.values)
+
+    def __str__(self) -> str:
+        return f"{self.text} {self.hint}"
+
+
 class AtelierError(Exception):
     """The single error type: a registered code plus the values its templates name."""
 
     def __init__(self, code: str, **values: object) -> None:
-        if code not in CATALOGUE:
-            raise KeyError(f"message code {code!r} is not in the catalogue")
-        self.message = CATALOGUE[code]
-        missing = self.message.fields() - values.keys()
-        if missing:
-            raise KeyError(f"message {code!r} needs {sorted(missing)}")
+        self.message = _message(code, values)
         self.values = values
         super().__init__(self.text)
 

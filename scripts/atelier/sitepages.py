@@ -19,10 +19,17 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier.messages import CATALOGUE, Message
+from atelier import lessons
+from atelier.catalogue import load_catalogue
+from atelier.convert import to_api
+from atelier.graph import draw
+from atelier.messages import CATALOGUE, AtelierError, Message
+from atelier.modules import Module, all_modules
 
 GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
+LESSONS_INDEX = "lessons/index.md"
+CATALOGUE_MARKER = "<!-- lesson catalogue -->"
 READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
 
 
@@ -93,17 +100,44 @@ def troubleshooting_page(catalogue: dict[str, Message]) -> str:
 class SitePages(BasePlugin):
     """Registered as the `atelier-pages` plugin."""
 
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        root = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
+        try:
+            self.modules: list[Module] = all_modules(root / "workflows")
+            self.catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json")
+        except AtelierError as err:
+            raise PluginError(str(err)) from None
+        for section in config.nav or []:
+            if isinstance(section, dict) and "Lessons" in section:
+                section["Lessons"] = [LESSONS_INDEX, *lessons.nav(self.modules)]
+        return config
+
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         docs_dir = Path(config.docs_dir)
-        for uri, content in {
+        pages = {
             GLOSSARY_PAGE: glossary_page(load_glossary(docs_dir)),
             "reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
-        }.items():
+        }
+        titles = {m.slug: str(m.meta.get("title")) for m in self.modules}
+        names = lessons.display_names(self.catalogue)
+        for module in self.modules:
+            try:
+                prompt, _ = to_api(module.workflow, self.catalogue, module.workflow_path)
+            except AtelierError as err:
+                raise PluginError(str(err)) from None
+            pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, self.catalogue, prompt, titles)
+            values = {node_id: node.get("inputs", {}) for node_id, node in prompt.items()}
+            svg = draw(module.workflow, names, f"{titles[module.slug]}: the workflow", values)
+            files.append(File.generated(config, f"lessons/{module.slug}/graph.svg", content=svg))
+            for uri, source in lessons.files_to_publish(module).items():
+                files.append(File.generated(config, uri, abs_src_path=str(source.resolve())))
+        for uri, content in pages.items():
             files.append(File.generated(config, uri, content=content))
         return files
 
-
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if page.file.src_uri == LESSONS_INDEX:
+            markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

@@ -59,5 +59,5 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
     path.write_text("semester: 2026-fall\ncomfyui:\n  version: [0.3\n")
     with pytest.raises(AtelierError) as err:
         load_lock(path)
-    assert err.value.code == "lock-malformed"
+    assert err.value.code == "yaml-malformed"
     assert err.value.text.startswith(f"{path} is not valid YAML (line 4: ")

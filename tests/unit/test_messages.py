@@ -10,7 +10,7 @@ import pytest
 from atelier.messages import CATALOGUE, AtelierError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "scripts" / "atelier"
-RAISED = re.compile(r"""AtelierError\(\s*["']([a-z0-9-]+)["']""")
+RAISED = re.compile(r"""(?:AtelierError|Finding)\(\s*["']([a-z0-9-]+)["']""")
 
 
 def raised_codes() -> set[str]:
@@ -35,24 +35,101 @@ def test_message_is_plain(message) -> None:
     assert message.exit_code in {1, 2}
 
 
-def test_exact_texts() -> None:
-    cases = {
-        "lock-missing": ({"file": "workflows/lock.yaml"},
-                         "The semester pin workflows/lock.yaml was not found. "
-                         "Run atelier from the project folder, or pass the file's path with --lock."),
-        "lock-malformed": ({"file": "lock.yaml", "line": 3, "problem": "found a tab"},
-                           "lock.yaml is not valid YAML (line 3: found a tab). "
-                           "Fix that line; the Runbook page 'The semester pin' shows a complete example."),
-        "lock-field": ({"file": "lock.yaml", "field": "semester", "problem": "is missing"},
-                       "lock.yaml: 'semester' is missing. "
-                       "Fix that field; the Runbook page 'The semester pin' shows a complete example."),
-        "unexpected": ({"error": "KeyError"},
-                       "Something went wrong inside atelier (KeyError). Run the same command again with "
-                       "--debug and send what it prints to your course's support contact."),
-    }
-    assert cases.keys() == CATALOGUE.keys(), "every message has an exact-text case"
-    for code, (values, expected) in cases.items():
-        assert str(AtelierError(code, **values)) == expected
+F = "workflows/demo/workflow.json"
+NODE = {"file": F, "node": 5, "title": "KSampler"}
+EXACT = {
+    "lock-missing": ({"file": "workflows/lock.yaml"},
+                     "The semester pin workflows/lock.yaml was not found. "
+                     "Run atelier from the project folder, or pass the file's path with --lock."),
+    "yaml-malformed": ({"file": "lock.yaml", "line": 3, "problem": "found a tab"},
+                       "lock.yaml is not valid YAML (line 3: found a tab). Fix that line (YAML needs consistent "
+                       "spaces, and quotes around text that holds a colon)."),
+    "lock-field": ({"file": "lock.yaml", "field": "semester", "problem": "is missing"},
+                   "lock.yaml: 'semester' is missing. "
+                   "Fix that field; the Runbook page 'The semester pin' shows a complete example."),
+    "server-unreachable": ({"url": "http://127.0.0.1:8188"},
+                           "ComfyUI at http://127.0.0.1:8188 is not answering. Check in the dashboard (My Interactive "
+                           "Sessions) that your session is still running, then try again."),
+    "catalogue-missing": ({"file": "workflows/catalogue/object_info.json"},
+                          "The node catalogue workflows/catalogue/object_info.json was not found. Run atelier from the "
+                          "project folder; a maintainer makes the file with 'atelier catalogue'."),
+    "catalogue-no-audio": ({"url": "http://127.0.0.1:8188", "nodes": "LoadAudio, SaveAudio"},
+                           "The ComfyUI at http://127.0.0.1:8188 has no audio nodes (LoadAudio, SaveAudio), so its "
+                           "catalogue would be incomplete. Install torchaudio in that ComfyUI's Python environment, "
+                           "restart it and run 'atelier catalogue' again."),
+    "lint-no-modules": ({"path": "docs"},
+                        "docs holds no lesson module (a folder with workflow.json and module.yaml). Give the path of "
+                        "a module folder, or of the folder that holds them (workflows/)."),
+    "module-file-missing": ({"folder": "workflows/demo", "name": "module.yaml"},
+                            "workflows/demo has no module.yaml. A module folder holds workflow.json and module.yaml; "
+                            "'atelier new-module' makes both."),
+    "json-malformed": ({"file": F, "line": 2, "column": 5, "problem": "Expecting value"},
+                       f"{F} is not valid JSON (line 2, column 5: Expecting value). Export the workflow again from "
+                       "ComfyUI (Workflow menu, Export), or fix that spot."),
+    "lint-module-field": ({"file": "module.yaml", "field": "objectives", "problem": "is missing"},
+                          "module.yaml: 'objectives' is missing. Every field is explained in the module.yaml that "
+                          "'atelier new-module' writes."),
+    "lint-prerequisite": ({"file": "module.yaml", "module": "colour", "folder": "workflows"},
+                          "module.yaml: prerequisite 'colour' is not a module in workflows. Use the folder name of "
+                          "another module, or remove it."),
+    "lint-unknown-node": ({**NODE, "type": "FancySampler", "version": "0.3.64"},
+                          f"{F}: node 5 'KSampler' is of type FancySampler, which ComfyUI 0.3.64 does not have. Use one of "
+                          "ComfyUI's own nodes, or pin the custom node that provides it in workflows/lock.yaml."),
+    "lint-online-node": ({**NODE, "type": "OpenAIDalle3"},
+                         f"{F}: node 5 'KSampler' is of type OpenAIDalle3, which sends the work to an outside paid service. "
+                         "Atelier keeps all work inside the university: replace it with a node that runs on the cluster."),
+    "lint-bad-value": ({**NODE, "input": "cfg", "value": "150", "expected": "a number from 0.0 to 100.0"},
+                       f"{F}: node 5 'KSampler': cfg is 150, expected a number from 0.0 to 100.0. Change the value on "
+                       "the ComfyUI canvas and export the workflow again."),
+    "lint-unconnected": ({**NODE, "input": "model"},
+                         f"{F}: node 5 'KSampler': required input model is not connected. Connect it on the ComfyUI "
+                         "canvas and export the workflow again."),
+    "lint-dangling-link": ({"file": F, "link": 9, "problem": "comes to node 99, which is not in the workflow"},
+                           f"{F}: link 9 comes to node 99, which is not in the workflow. Reconnect the nodes on the "
+                           "ComfyUI canvas and export the workflow again."),
+    "lint-link-type": ({**NODE, "link": 3, "input": "model", "input_type": "MODEL", "source": 1,
+                        "source_title": "Load Checkpoint", "source_type": "CLIP"},
+                       f"{F}: link 3 joins CLIP from node 1 'Load Checkpoint' to input model of node 5 'KSampler', "
+                       "which takes MODEL. Connect an output of the type that input takes."),
+    "lint-undeclared-model": ({**NODE, "model": "x.safetensors"},
+                              f"{F}: node 5 'KSampler' loads x.safetensors, which its properties.models does not "
+                              "declare. Add the model's name, url and directory there, as ComfyUI's own templates do."),
+    "lint-model-field": ({**NODE, "model": "x.safetensors", "field": "url"},
+                         f"{F}: node 5 'KSampler': model x.safetensors has no url. Add it to that model's entry in the "
+                         "node's properties.models."),
+    "lint-model-hash": ({**NODE, "model": "x.safetensors"},
+                        f"{F}: node 5 'KSampler': model x.safetensors has no sha256 from its publisher. Add hash and "
+                        "hash_type: sha256 if the publisher states one; until then a download cannot be verified."),
+    "lint-model-licence": ({"file": "module.yaml", "model": "x.safetensors"},
+                           "module.yaml: model x.safetensors has no licence. Add it under models in module.yaml, with "
+                           "the licence's name and a link to its text."),
+    "lint-input-file": ({**NODE, "name": "cat.png"},
+                        f"{F}: node 5 'KSampler' loads cat.png, which is not in the module's inputs/ folder. Put the "
+                        "file in the module's inputs/ folder, so students get it with the lesson."),
+    "lint-knob": ({"file": "module.yaml", "knob": "KSampler.colour", "problem": "names input colour, but a KSampler "
+                   "node has no such input"},
+                  "module.yaml: knob 'KSampler.colour' names input colour, but a KSampler node has no such input. A "
+                  "knob names a node by its title on the canvas and one of that node's inputs."),
+    "workflow-convert": ({"file": F, "problem": "nodes is not a list"},
+                         f"{F}: ComfyUI's workflow converter could not read it (nodes is not a list). Open it in "
+                         "ComfyUI and export it again (Workflow menu, Export)."),
+    "lint-catalogue-version": ({"catalogue": "0.3.60", "pinned": "0.3.64"},
+                               "The node catalogue is from ComfyUI 0.3.60, but the semester pin is 0.3.64. Run 'atelier "
+                               "catalogue' against the pinned ComfyUI, then lint again."),
+    "unexpected": ({"error": "KeyError"},
+                   "Something went wrong inside atelier (KeyError). Run the same command again with "
+                   "--debug and send what it prints to your course's support contact."),
+}
+
+
+def test_every_message_has_an_exact_text_case() -> None:
+    assert EXACT.keys() == CATALOGUE.keys()
+
+
+@pytest.mark.parametrize("code", EXACT)
+def test_exact_text(code: str) -> None:
+    values, expected = EXACT[code]
+    assert str(AtelierError(code, **values)) == expected
 
 
 def test_unregistered_code_or_missing_value_is_a_bug() -> None:

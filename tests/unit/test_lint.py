@@ -1,0 +1,196 @@
+"""Lint on every real module, and on deliberately broken ones: exact messages, exit 1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ATELIER = str(Path(sys.executable).parent / "atelier")
+BASE = "txt2img-basics"
+WF = f"workflows/{BASE}/workflow.json"
+META = f"workflows/{BASE}/module.yaml"
+
+
+def lint(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ATELIER, "lint", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_every_module_lints_clean() -> None:
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    modules = [p for p in (ROOT / "workflows").iterdir() if (p / "module.yaml").exists()]
+    assert f"{len(modules)} module(s) checked: {len(modules)} clean, 0 with errors" in result.stdout
+    assert "error:" not in result.stderr
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A throwaway project: the pin, the catalogue and one good module."""
+    (tmp_path / "workflows").mkdir()
+    shutil.copy2(ROOT / "workflows" / "lock.yaml", tmp_path / "workflows")
+    shutil.copytree(ROOT / "workflows" / "catalogue", tmp_path / "workflows" / "catalogue")
+    shutil.copytree(ROOT / "workflows" / BASE, tmp_path / "workflows" / BASE)
+    return tmp_path
+
+
+def edit_workflow(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def apply(project: Path) -> None:
+        path = project / WF
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+    return apply
+
+
+def edit_meta(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def apply(project: Path) -> None:
+        path = project / META
+        data = yaml.safe_load(path.read_text())
+        change(data)
+        path.write_text(yaml.safe_dump(data))
+    return apply
+
+
+def node(data: dict[str, Any], node_id: int) -> dict[str, Any]:
+    return next(n for n in data["nodes"] if n["id"] == node_id)
+
+
+def set_widget(node_id: int, index: int, value: Any) -> Callable[[Path], None]:
+    return edit_workflow(lambda d: node(d, node_id)["widgets_values"].__setitem__(index, value))
+
+
+def write(relative: str, text: str) -> Callable[[Path], None]:
+    return lambda project: (project / relative).write_text(text)
+
+
+def drop_link(data: dict[str, Any]) -> None:
+    data["links"] = [link for link in data["links"] if link[0] != 1]  # checkpoint MODEL -> KSampler
+
+
+def cross_wire(data: dict[str, Any]) -> None:
+    data["links"][0][2] = 1  # the checkpoint's CLIP output into KSampler's model input
+
+
+def add_prerequisite(data: dict[str, Any]) -> None:
+    data["prerequisites"] = ["colour-theory"]
+
+
+SAMPLERS = "euler, euler_cfg_pp, euler_ancestral, euler_ancestral_cfg_pp, heun, heunpp2, dpm_2, dpm_2_ancestral, …"
+CASES = {
+    "unknown node": (
+        edit_workflow(lambda d: node(d, 6).__setitem__("type", "VAEDecodeFancy")),
+        f"{WF}: node 6 'VAE Decode' is of type VAEDecodeFancy, which ComfyUI 0.3.64 does not have.",
+    ),
+    "online service node": (
+        edit_workflow(lambda d: node(d, 6).__setitem__("type", "OpenAIDalle3")),
+        f"{WF}: node 6 'VAE Decode' is of type OpenAIDalle3, which sends the work to an outside paid service.",
+    ),
+    "bad choice": (
+        set_widget(5, 4, "eulerr"),
+        f"{WF}: node 5 'KSampler': sampler_name is 'eulerr', expected one of {SAMPLERS}.",
+    ),
+    "out-of-range number": (
+        set_widget(5, 3, 150),
+        f"{WF}: node 5 'KSampler': cfg is 150, expected a number from 0.0 to 100.0.",
+    ),
+    "wrong kind of value": (
+        set_widget(5, 2, "twenty"),
+        f"{WF}: node 5 'KSampler': steps is 'twenty', expected a whole number from 1 to 10000.",
+    ),
+    "undeclared model": (
+        edit_workflow(lambda d: node(d, 1)["properties"].pop("models")),
+        f"{WF}: node 1 'Load Checkpoint' loads v1-5-pruned-emaonly.safetensors, which its properties.models does not declare.",
+    ),
+    "model without url": (
+        edit_workflow(lambda d: node(d, 1)["properties"]["models"][0].pop("url")),
+        f"{WF}: node 1 'Load Checkpoint': model v1-5-pruned-emaonly.safetensors has no url.",
+    ),
+    "model without licence": (
+        edit_meta(lambda m: m["models"][0].pop("licence")),
+        f"{META}: 'models[0].licence' is missing.",
+    ),
+    "dangling link": (
+        edit_workflow(drop_link),
+        f"{WF}: link 1 is named by node 5 but is not in the workflow.",
+    ),
+    "link between mismatched types": (
+        edit_workflow(cross_wire),
+        f"{WF}: link 1 joins CLIP from node 1 'Load Checkpoint' to input model of node 5 'KSampler', which takes MODEL.",
+    ),
+    "knob on a missing input": (
+        edit_meta(lambda m: m["knobs"][1].__setitem__("input", "colour")),
+        f"{META}: knob 'KSampler.colour' names input colour, but a KSampler node has no such input.",
+    ),
+    "knob on a missing node": (
+        edit_meta(lambda m: m["knobs"][1].__setitem__("node", "Painter")),
+        f"{META}: knob 'Painter.seed' names node 'Painter', but no node has that title.",
+    ),
+    "unknown prerequisite": (
+        edit_meta(add_prerequisite),
+        f"{META}: prerequisite 'colour-theory' is not a module in workflows.",
+    ),
+    "missing objectives": (
+        edit_meta(lambda m: m.pop("objectives")),
+        f"{META}: 'objectives' is missing.",
+    ),
+    "bad level": (
+        edit_meta(lambda m: m.__setitem__("level", "expert")),
+        f"{META}: 'level' is 'expert', expected one of first-year, intermediate, advanced.",
+    ),
+    "malformed JSON": (
+        write(WF, '{"nodes": [\n  {"id": 1,,}\n]}'),
+        f"{WF} is not valid JSON (line 2, column 12: Expecting property name enclosed in double quotes).",
+    ),
+    "missing file": (
+        lambda project: (project / META).unlink(),
+        f"workflows/{BASE} has no module.yaml.",
+    ),
+    "malformed YAML": (
+        write(META, "title: Your first image\nobjectives:\n  - one\n - two\n"),
+        f"{META} is not valid YAML (line 4: expected <block end>, but found '<block sequence start>').",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_broken_module_fails_with_exact_message(project: Path, case: str) -> None:
+    breaks, expected = CASES[case]
+    breaks(project)
+    result = lint(project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert any(line.startswith(f"error: {expected} ") for line in errors), "\n".join(errors)
+    assert "Traceback" not in result.stderr
+    assert "1 module(s) checked: 0 clean, 1 with errors" in result.stdout
+
+
+def test_a_missing_hash_is_only_a_warning(project: Path) -> None:
+    edit_workflow(lambda d: node(d, 1)["properties"]["models"][0].pop("hash"))(project)
+    result = lint(project)
+    assert result.returncode == 0
+    assert result.stdout.startswith(
+        f"warning: {WF}: node 1 'Load Checkpoint': model v1-5-pruned-emaonly.safetensors has no sha256 from its publisher."
+    )
+
+
+def test_a_stale_catalogue_is_reported(project: Path) -> None:
+    lock = project / "workflows" / "lock.yaml"
+    lock.write_text(lock.read_text().replace("version: 0.3.64", "version: 0.3.65"))
+    result = lint(project)
+    assert "error: The node catalogue is from ComfyUI 0.3.64, but the semester pin is 0.3.65." in result.stderr
+    assert result.returncode == 1
+
+
+def test_no_module_at_the_path(project: Path) -> None:
+    result = lint(project, "workflows/catalogue")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: workflows/catalogue holds no lesson module")

@@ -29,12 +29,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     no_chromium = pytest.mark.skip(
         reason=f"Chromium not found at {CHROMIUM}: run ./dev test as root, or apt-get install chromium"
     )
+    comfyui = os.environ.get("COMFYUI_DIR")
+    no_comfyui = pytest.mark.skip(
+        reason="COMFYUI_DIR is not set to a ComfyUI checkout (and COMFYUI_PYTHON to its Python): see tests/README.md"
+        if not comfyui else f"COMFYUI_DIR={comfyui} holds no main.py"
+    )
     for item in items:
         tier = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
         if tier == "site" and not CHROMIUM.exists():
             item.add_marker(no_chromium)
+        if tier == "comfyui" and not (comfyui and (Path(comfyui) / "main.py").is_file()):
+            item.add_marker(no_comfyui)
 
 
 def free_port() -> int:
@@ -69,7 +76,7 @@ def project_copy(destination: Path) -> Path:
     """A git repository holding what the site build reads, for mike to commit into."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mkdocs.yml", destination)
-    for folder in ("docs", "workflows"):
+    for folder in ("docs", "workflows", "scripts"):
         shutil.copytree(ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__"))
     git = ["git", "-c", "user.name=Atelier tests", "-c", "user.email=tests@127.0.0.1"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=destination, check=True)

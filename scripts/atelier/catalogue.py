@@ -5,7 +5,9 @@ comfy-cli's converter can read it as it is) but strip what would make the file c
 for no reason or leak outside the lesson: description prose and tooltips, the lists of
 model and input files that happen to be on the machine (kept as an empty list marked
 `"files": true`), and the nodes that call paid online services, which are listed by
-name only so lint can explain why they are refused.
+name only so lint can explain why they are refused. Students' ComfyUI runs with
+`--disable-api-nodes`, which hides those nodes altogether: dump from a server started
+without it, and the local nodes come out the same while lint can name what it refuses.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ FILE_NAME = re.compile(
 )
 UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload", "remote"}
 # Loader inputs whose list also holds built-in entries (VAELoader adds "pixel_space").
-FILE_INPUT = re.compile(r"^(ckpt|vae|lora|clip|unet|control_net|style_model|gligen|hypernetwork|model)_name\d*$")
+FILE_INPUT = re.compile(r"^((ckpt|vae|lora|clip|unet|control_net|style_model|gligen|hypernetwork|model)_name\d*|folder)$")
 PROSE = {"tooltip", "description", "output_tooltips", "python_module"}
 # Present only when torchaudio imports; a catalogue without them silently lacks audio.
 AUDIO_PROBES = ("LoadAudio", "SaveAudio", "EmptyLatentAudio")
@@ -80,7 +82,7 @@ def strip(object_info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     nodes, api_nodes = {}, []
     for name in sorted(object_info):
         node = object_info[name]
-        if node.get("api_node"):
+        if node.get("api_node") or str(node.get("python_module", "")).startswith("comfy_api_nodes"):
             api_nodes.append(name)
             continue
         kept = {key: value for key, value in node.items() if key not in PROSE | {"api_node"}}

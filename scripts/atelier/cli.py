@@ -19,7 +19,8 @@ from atelier import __version__
 from atelier import catalogue as node_catalogue
 from atelier.lint import lint as lint_modules
 from atelier.lock import LOCK_PATH, load_lock
-from atelier.modules import WORKFLOWS
+from atelier.modules import LEVELS, MODALITIES, WORKFLOWS
+from atelier.new_module import scaffold
 from atelier.messages import AtelierError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -123,6 +124,26 @@ def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
     )
     if errors:
         sys.exit(1)
+
+
+@cli.command("new-module")
+@click.argument("slug")
+@click.option("--from", "source", default="txt2img-basics", show_default=True, help="The module to start from.")
+@click.option("--title", prompt="Title students will see", help="The lesson's name in the menu.")
+@click.option("--modality", type=click.Choice(MODALITIES), prompt="What it makes", help="image, audio, video or 3d.")
+@click.option("--level", type=click.Choice(LEVELS), prompt="Level", help="Who it is for.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=WORKFLOWS, show_default=True,
+              help="The folder that holds the modules.")
+def new_module(slug: str, source: str, title: str, modality: str, level: str, root: Path) -> None:
+    """Start a new lesson module SLUG by copying an existing one.
+
+    Asks for what it does not get as options. The new module.yaml explains every
+    field; the new folder passes `atelier lint` straight away.
+    """
+    folder = scaffold(root, slug, source, title, modality, level)
+    click.echo(f"Made {folder}/ from {source}.")
+    click.echo(f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
+               f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
 
 
 def main(argv: list[str] | None = None) -> None:

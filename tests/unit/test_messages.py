@@ -50,6 +50,12 @@ EXACT = {
     "server-unreachable": ({"url": "http://127.0.0.1:8188"},
                            "ComfyUI at http://127.0.0.1:8188 is not answering. Check in the dashboard (My Interactive "
                            "Sessions) that your session is still running, then try again."),
+    "comfyui-missing": ({"path": "/opt/comfyui"},
+                        "No ComfyUI was found at /opt/comfyui. Set COMFYUI_DIR to a ComfyUI checkout, or install the "
+                        "pinned one with 'atelier install'."),
+    "server-start-failed": ({"reason": "it exited with code 1", "log": "/tmp/w/comfyui.log"},
+                            "ComfyUI did not start: it exited with code 1. Its log is /tmp/w/comfyui.log; the last "
+                            "lines usually say why."),
     "catalogue-missing": ({"file": "workflows/catalogue/object_info.json"},
                           "The node catalogue workflows/catalogue/object_info.json was not found. Run atelier from the "
                           "project folder; a maintainer makes the file with 'atelier catalogue'."),
@@ -116,6 +122,18 @@ EXACT = {
     "lint-catalogue-version": ({"catalogue": "0.3.60", "pinned": "0.3.64"},
                                "The node catalogue is from ComfyUI 0.3.60, but the semester pin is 0.3.64. Run 'atelier "
                                "catalogue' against the pinned ComfyUI, then lint again."),
+    "new-module-slug": ({"slug": "My Lesson"},
+                        "The name 'My Lesson' can't be used for a module. Use lower-case letters, digits and single dashes, like "
+                        "'charcoal-portraits'."),
+    "new-module-exists": ({"folder": "workflows/img2img"},
+                          "workflows/img2img already exists. Choose another name, or edit that module instead."),
+    "new-module-source": ({"source": "nope", "folder": "workflows"},
+                          "There is no module 'nope' in workflows to start from. Give the folder name of an existing "
+                          "module with --from, e.g. --from txt2img-basics."),
+    "new-module-choice": ({"modality": "sculpture", "level": "first-year", "modalities": "image, audio, video, 3d",
+                           "levels": "first-year, intermediate, advanced"},
+                          "Kind 'sculpture' or level 'first-year' is not one Atelier knows. Kinds: image, audio, video, "
+                          "3d. Levels: first-year, intermediate, advanced."),
     "unexpected": ({"error": "KeyError"},
                    "Something went wrong inside atelier (KeyError). Run the same command again with "
                    "--debug and send what it prints to your course's support contact."),

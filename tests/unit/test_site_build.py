@@ -15,7 +15,7 @@ MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 
 
 def site_copy(tmp_path: Path) -> Path:
-    for name in ("docs", "workflows"):
+    for name in ("docs", "workflows", "scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
     shutil.copy2(ROOT / "mkdocs.yml", tmp_path)
     return tmp_path
@@ -105,7 +105,7 @@ def test_a_page_that_loads_from_another_host_fails(tmp_path: Path, page: str, ex
         ("  font: false ", "  font: {text: Roboto} ", "mkdocs.yml: theme.font loads web fonts from Google: set 'font: false'"),
         ("docs_dir: docs\n", "docs_dir: docs\nrepo_url: https://example.org/atelier\n",
          "mkdocs.yml: repo_url makes every page ask the repository host for stars and forks: remove it"),
-        ("extra_css:\n", "extra_javascript:\n  - https://cdn.example.org/x.js\nextra_css:\n",
+        ("  - assets/atelier.js\n", "  - assets/atelier.js\n  - https://cdn.example.org/x.js\n",
          "mkdocs.yml: extra_javascript entry https://cdn.example.org/x.js is on another host: vendor it under docs/assets/"),
     ],
 )

@@ -1,0 +1,125 @@
+"""Starting and stopping a ComfyUI server with the project's settings.
+
+Every caller (tests, `atelier run`/`check`/`bench`, the Open OnDemand app) needs the same
+thing: ComfyUI from a given checkout, on 127.0.0.1 and a free port, with its own
+input/output/user/temp folders, no browser, no online-service nodes, and a clean stop.
+One class does it so that they all behave alike.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from atelier.client import ComfyClient
+from atelier.messages import AtelierError
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_comfyui(directory: str | None = None, python: str | None = None) -> tuple[Path, Path]:
+    """(checkout, the Python that runs it), from the arguments or COMFYUI_DIR / COMFYUI_PYTHON."""
+    raw = directory or os.environ.get("COMFYUI_DIR")
+    if not raw or not (Path(raw) / "main.py").is_file():
+        raise AtelierError("comfyui-missing", path=raw or "COMFYUI_DIR (not set)")
+    checkout = Path(raw).resolve()
+    interpreter = python or os.environ.get("COMFYUI_PYTHON")
+    if not interpreter:
+        candidates = [checkout / ".venv" / "bin" / "python", checkout / "venv" / "bin" / "python"]
+        interpreter = str(next((c for c in candidates if c.exists()), "python3"))
+    return checkout, Path(interpreter)
+
+
+@dataclass
+class ComfyServer:
+    """A ComfyUI process; use as a context manager, or call start() and stop()."""
+
+    checkout: Path
+    python: Path
+    workdir: Path  # holds input/, output/, user/, temp/ and comfyui.log
+    port: int = 0
+    cpu: bool = False
+    extra_model_paths: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "comfyui.log"
+
+    def command(self) -> list[str]:
+        args = [
+            str(self.python), "main.py",
+            "--listen", "127.0.0.1", "--port", str(self.port),
+            "--input-directory", str(self.workdir / "input"),
+            "--output-directory", str(self.workdir / "output"),
+            "--user-directory", str(self.workdir / "user"),
+            "--temp-directory", str(self.workdir / "temp"),
+            "--disable-auto-launch",
+            "--disable-api-nodes",  # nothing leaves the university
+        ]
+        if self.cpu:
+            args.append("--cpu")
+        if self.extra_model_paths:
+            args += ["--extra-model-paths-config", str(self.extra_model_paths)]
+        return args + self.extra_args
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start ComfyUI and return its URL once it answers."""
+        self.port = self.port or free_port()
+        for name in ("input", "output", "user", "temp"):
+            (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        client = ComfyClient(self.url, timeout=2.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AtelierError("server-start-failed", reason=f"it exited with code {self.process.returncode}",
+                                   log=self.log)
+            try:
+                client.get_json("/system_stats")
+                return self.url
+            except AtelierError:
+                time.sleep(0.25)
+        self.stop()
+        raise AtelierError("server-start-failed", reason=f"it did not answer within {timeout:.0f} s", log=self.log)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds: a running job gets to finish writing."""
+        if not self.alive():
+            return
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> ComfyServer:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.stop()

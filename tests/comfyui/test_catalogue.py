@@ -1,0 +1,27 @@
+"""The committed node catalogue is exactly what the pinned ComfyUI reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from atelier.lock import load_lock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_catalogue_matches_the_running_comfyui(comfy, tmp_path: Path) -> None:
+    out = tmp_path / "object_info.json"
+    result = subprocess.run([str(Path(sys.executable).parent / "atelier"), "catalogue", "--server", comfy.url,
+                             "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    fresh = json.loads(out.read_text())
+    committed = json.loads((ROOT / "workflows" / "catalogue" / "object_info.json").read_text())
+    assert fresh["comfyui_version"] == load_lock(ROOT / "workflows" / "lock.yaml").comfyui_version
+    assert sorted(fresh["nodes"]) == sorted(committed["nodes"]), "node types differ: run 'atelier catalogue'"
+    assert fresh["nodes"] == committed["nodes"]
+    assert {"LoadAudio", "SaveAudio", "SaveGLB", "SaveVideo"} <= fresh["nodes"].keys()
+    # Students' ComfyUI hides online-service nodes entirely; the committed file names them for lint.
+    assert fresh["api_nodes"] == [] and "OpenAIDalle3" in committed["api_nodes"]

@@ -1,0 +1,68 @@
+"""Lesson pages and drawings are made from the module folder and the catalogue."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+from atelier.catalogue import load_catalogue
+from atelier.convert import to_api
+from atelier.graph import draw
+from atelier.lessons import catalogue_table, display_names, lesson_page, nav
+from atelier.modules import all_modules
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+MODULES = {m.slug: m for m in all_modules(ROOT / "workflows")}
+
+
+def page_of(module) -> str:
+    prompt, _ = to_api(module.workflow, CATALOGUE, module.workflow_path)
+    return lesson_page(module, CATALOGUE, prompt, {m.slug: m.meta["title"] for m in MODULES.values()})
+
+
+def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
+    page = page_of(MODULES["txt2img-basics"])
+    assert ("| KSampler | `seed` | The random starting point. A new seed gives a new picture of the same idea. "
+            "| `42` | `0` | 0 to 18446744073709551615 | `42`, `7`, `2026` |") in page
+    assert "| Image size | `width` |" in page and "| `512` | `512` | 16 to 16384 |" in page
+
+
+def test_page_has_the_carpentries_shape_and_downloads() -> None:
+    page = page_of(MODULES["img2img"])
+    for part in ('!!! abstract "Questions"', '!!! success "Objectives"', "## Exercises", '??? success "Solution"',
+                 '!!! note "Key points"', "[Download img2img.json](img2img/workflow.json)",
+                 "(img2img/inputs/still_life_painting.png)", "(img2img/graph.svg)", "[Your first image](txt2img-basics.md)"):
+        assert part in page, part
+    assert "| `v1-5-pruned-emaonly.safetensors` | `checkpoints` | 4.3 GB | [CreativeML OpenRAIL-M](" in page
+
+
+def test_a_changed_module_changes_its_page() -> None:
+    module = copy.deepcopy(MODULES["txt2img-basics"])
+    module.meta["knobs"][1]["what"] = "Where the noise begins."
+    module.meta["exercises"][0]["solution"] = "Seeds are starting points."
+    page = page_of(module)
+    assert "| KSampler | `seed` | Where the noise begins. |" in page
+    assert "        Seeds are starting points." in page
+
+
+def test_graph_drawing_shows_every_node_and_link() -> None:
+    module = MODULES["controlnet"]
+    prompt, _ = to_api(module.workflow, CATALOGUE, module.workflow_path)
+    svg = draw(module.workflow, display_names(CATALOGUE), "ControlNet", {k: v["inputs"] for k, v in prompt.items()})
+    assert svg.count("<path ") == len(module.workflow["links"])
+    for node in module.workflow["nodes"]:
+        if node["type"] != "MarkdownNote":
+            assert f">{node.get('title', node['type'])}</text>" in svg
+    assert "strength: 1.0" in svg
+    assert "<title>ControlNet</title>" in svg
+
+
+def test_catalogue_lists_every_module_with_filters() -> None:
+    table = catalogue_table(list(MODULES.values()))
+    assert len(re.findall(r"<tr data-modality=", table)) == len(MODULES) >= 12
+    assert {m.meta["modality"] for m in MODULES.values()} == {"image", "audio", "video", "3d"}
+    assert 'data-lesson-filter="modality"' in table and 'data-lesson-filter="level"' in table
+    sections = [next(iter(group)) for group in nav(list(MODULES.values()))]
+    assert sections == ["Image", "Sound", "Video", "3D"]

@@ -1,0 +1,70 @@
+"""`atelier new-module`: a wizard whose output lints clean, and plain refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ATELIER = str(Path(sys.executable).parent / "atelier")
+SOURCES = sorted(p.name for p in (ROOT / "workflows").iterdir() if (p / "module.yaml").exists())
+
+
+def atelier(cwd: Path, *args: str, answers: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ATELIER, *args], cwd=cwd, input=answers, capture_output=True, text=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "workflows", tmp_path / "workflows")
+    return tmp_path
+
+
+def test_the_wizard_asks_and_the_result_lints_clean(project: Path) -> None:
+    result = atelier(project, "new-module", "charcoal-portraits", answers="Charcoal: portraits\nimage\nfirst-year\n")
+    assert result.returncode == 0, result.stderr
+    assert "Title students will see: " in result.stdout
+    assert "Made workflows/charcoal-portraits/ from txt2img-basics." in result.stdout
+    meta = yaml.safe_load((project / "workflows/charcoal-portraits/module.yaml").read_text())
+    assert (meta["title"], meta["modality"], meta["level"]) == ("Charcoal: portraits", "image", "first-year")
+    assert meta["prerequisites"] == ["txt2img-basics"]
+    new = json.loads((project / "workflows/charcoal-portraits/workflow.json").read_text())
+    old = json.loads((ROOT / "workflows/txt2img-basics/workflow.json").read_text())
+    assert new["nodes"] == old["nodes"] and new["id"] != old["id"]
+    lint = atelier(project, "lint", "workflows/charcoal-portraits")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "1 module(s) checked: 1 clean" in lint.stdout
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_module_can_be_a_starting_point(project: Path, source: str) -> None:
+    result = atelier(project, "new-module", "copy-of-it", "--from", source, "--title", "Copy",
+                     "--modality", "image", "--level", "advanced")
+    assert result.returncode == 0, result.stderr
+    lint = atelier(project, "lint", "workflows/copy-of-it")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    if (ROOT / "workflows" / source / "inputs").is_dir():
+        assert sorted(p.name for p in (project / "workflows/copy-of-it/inputs").iterdir()) == sorted(
+            p.name for p in (ROOT / "workflows" / source / "inputs").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["Charcoal Portraits"], "Error: The name 'Charcoal Portraits' can't be used for a module. Use lower-case letters, digits "
+                                 "and single dashes, like 'charcoal-portraits'."),
+        (["img2img"], "Error: workflows/img2img already exists. Choose another name, or edit that module instead."),
+        (["sketching", "--from", "nope"], "Error: There is no module 'nope' in workflows to start from. Give the folder "
+                                          "name of an existing module with --from, e.g. --from txt2img-basics."),
+    ],
+)
+def test_refusals_are_plain(project: Path, args: list[str], message: str) -> None:
+    result = atelier(project, "new-module", *args, "--title", "T", "--modality", "image", "--level", "first-year")
+    assert result.returncode == 2
+    assert result.stderr == message + "\n"

@@ -13,7 +13,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from conftest import current_lock, free_port, mike, project_copy, publish
+from tests.conftest import current_lock, free_port, mike, project_copy, publish
 
 
 def test_two_semesters_are_published_and_selectable(tmp_path: Path, page: Page) -> None:

@@ -54,6 +54,42 @@ class Catalogue:
         return [*order.get("required", []), *order.get("optional", [])]
 
 
+def expected(kind: Any, options: dict[str, Any]) -> str | None:
+    """What a widget value must be, in words (for messages); None when anything goes."""
+    if kind in ("INT", "FLOAT"):
+        low, high = options.get("min"), options.get("max")
+        noun = "a whole number" if kind == "INT" else "a number"
+        if low is not None and high is not None:
+            return f"{noun} from {low} to {high}"
+        return noun
+    choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+    if choices is not None and not options.get("files"):
+        shown = ", ".join(map(str, choices[:8])) + (", …" if len(choices) > 8 else "")
+        return f"one of {shown}"
+    return None
+
+
+def fits(value: Any, kind: Any, options: dict[str, Any]) -> bool:
+    """Whether `value` is allowed for an input of this kind (file lists accept any name)."""
+    if kind == "INT":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "FLOAT":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind == "BOOLEAN":
+        return isinstance(value, bool)
+    elif kind == "STRING":
+        return isinstance(value, str)
+    else:
+        choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+        if choices is None or options.get("files"):
+            return True
+        return value in choices
+    if not ok:
+        return False
+    low, high = options.get("min"), options.get("max")
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
 def _is_file_list(name: str, kind: Any, options: dict[str, Any]) -> bool:
     choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
     if choices is None:

@@ -7,12 +7,17 @@ same plain way, and the traceback is shown only with `--debug`.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import tempfile
+import time
 import traceback
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from atelier import __version__
@@ -21,8 +26,15 @@ from atelier.lint import lint as lint_modules
 from atelier.lock import LOCK_PATH, load_lock
 from atelier.modules import LEVELS, MODALITIES, WORKFLOWS
 from atelier.new_module import scaffold
+from atelier import run as runner
+from atelier.client import ComfyClient
+from atelier.server import ComfyServer, find_comfyui, write_model_paths
+from atelier import check as checker
+from atelier import testmodels as test_models
+from atelier.modules import all_modules, load_module
 from atelier.messages import AtelierError
 
+STATUS = Path("docs/status")  # reports the site's Lesson status page is made from
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -144,6 +156,180 @@ def new_module(slug: str, source: str, title: str, modality: str, level: str, ro
     click.echo(f"Made {folder}/ from {source}.")
     click.echo(f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
                f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
+
+
+def _server_options(command: click.Command) -> click.Command:
+    """Options shared by the commands that start their own ComfyUI."""
+    for option in reversed([
+        click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR]."),
+        click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON]."),
+        click.option("--models", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS",
+                     help="The shared model store [env: ATELIER_MODELS]."),
+        click.option("--cpu", is_flag=True, help="Run on the CPU (no GPU)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _make_server(workdir: Path, comfyui: str | None, python: str | None, models: Path | None, cpu: bool,
+                 port: int = 0) -> ComfyServer:
+    checkout, interpreter = find_comfyui(comfyui, python)
+    config = write_model_paths(models, workdir / "extra_model_paths.yaml") if models else None
+    return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, extra_model_paths=config)
+
+
+@cli.command()
+@_server_options
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("atelier-session"),
+              show_default=True, help="Holds this session's input, output, user and temp folders.")
+def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, workdir: Path) -> None:
+    """Start ComfyUI with the project's settings and keep it running until stopped.
+
+    It listens on 127.0.0.1 only, keeps its own input/output/user/temp folders in
+    WORKDIR, reads models from the shared store, and stops cleanly on Ctrl+C or SIGTERM.
+    """
+    server = _make_server(workdir, comfyui, python, models, cpu, port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
+    try:
+        started = time.monotonic()
+        url = server.start()
+        click.echo(f"ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). Outputs: {workdir / 'output'}")
+        click.echo("Press Ctrl+C to stop.")
+        while server.alive():
+            time.sleep(1)
+        raise AtelierError("server-died")
+    finally:
+        server.stop()
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--set", "settings", multiple=True, metavar="BOX.SETTING=VALUE",
+              help='Change a knob before running, e.g. --set "KSampler.seed=4" (repeatable).')
+@click.option("--server", help="A running ComfyUI to use, e.g. http://127.0.0.1:8188 (default: start one).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"), show_default=True,
+              help="Where the files it makes are saved.")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
+@_server_options
+def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float,
+        comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+    """Run a lesson module (or a workflow .json) without the browser and save what it makes.
+
+    Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
+    """
+    nodes = node_catalogue.load_catalogue()
+    job = runner.load_job(target, nodes)
+    runner.apply_settings(job, list(settings), nodes)
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-run-")))
+            comfy = stack.enter_context(_make_server(workdir, comfyui, python, models, cpu))
+            server = comfy.url
+        result = _run_with_progress(ComfyClient(server), job, out, nodes, timeout)
+    click.echo(f"Done in {result.seconds:.1f} s. Saved {len(result.outputs)} file(s):")
+    for path in result.outputs:
+        click.echo(f"  {path}")
+
+
+def _run_with_progress(client: ComfyClient, job: runner.Job, out: Path, nodes: node_catalogue.Catalogue,
+                       timeout: float) -> runner.RunResult:
+    """Show which box is running and its sampler steps while the run goes on."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        nodes_task = bar.add_task("boxes", total=len(job.prompt))
+        steps_task = bar.add_task("steps", total=None, visible=False)
+
+        def show(progress: runner.Progress) -> None:
+            bar.update(nodes_task, completed=progress.done, description=progress.title)
+            if progress.steps:
+                bar.update(steps_task, completed=progress.step, total=progress.steps, visible=True,
+                           description=f"{progress.title}: step")
+
+        return runner.execute(client, job, out, nodes, timeout, show)
+
+
+def _pick_modules(names: tuple[str, ...]) -> list:
+    modules = all_modules(WORKFLOWS)
+    if not names:
+        return modules
+    known = {m.slug: m for m in modules}
+    return [known[n] if n in known else load_module(WORKFLOWS / n) for n in names]
+
+
+@cli.command()
+@click.option("--tiny", "variant", flag_value="tiny", default=True, help="Small enough for a CPU (default).")
+@click.option("--full", "variant", flag_value="full", help="Full size, for true GPU timings.")
+@click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="The models folder to fill.")
+@click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
+@click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
+def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None) -> None:
+    """Write random-weight models under the file names the modules load.
+
+    Cached: files already made with the same generator and seed are kept.
+    """
+    checkout, interpreter = find_comfyui(comfyui, python)
+    store = out or test_models.default_store(variant)
+    wanted = sorted({name for m in _pick_modules(names) for name, _ in test_models.module_models(m)})
+    with Console(stderr=True).status(f"Making {variant} test models in {store}"):
+        skipped = test_models.generate(wanted, store, variant, checkout, interpreter)
+    click.echo(f"{len(wanted) - len(skipped)} model(s) ready in {store}.")
+    for name, reason in sorted(skipped.items()):
+        click.echo(f"  no {variant} variant of {name}: {reason}")
+
+
+@cli.command()
+@click.option("--smoke", "mode", flag_value="smoke", default=True, help="Generated models, steps capped (default).")
+@click.option("--real", "mode", flag_value="real", help="The real models from the shared store, unchanged.")
+@click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
+@click.option("--server", help="Use this running ComfyUI instead of starting one.")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds each module may take.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("check-report"),
+              show_default=True, help="Where outputs, report.json and junit.xml go.")
+@click.option("--publish", is_flag=True, help="Also save the report for the site's Lesson status page.")
+@_server_options
+def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
+          comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+    """Run every lesson module and check its outputs against its module.yaml.
+
+    Exits 1 if any module failed. Writes report.json and junit.xml to OUT.
+    """
+    nodes = node_catalogue.load_catalogue()
+    modules = _pick_modules(names)
+    smoke = mode == "smoke"
+    skipped: dict[str, str] = {}
+    if smoke:
+        checkout, interpreter = find_comfyui(comfyui, python)
+        models = models or test_models.default_store("tiny")
+        for module in modules:
+            wanted = [name for name, _ in test_models.module_models(module)]
+            with Console(stderr=True).status(f"Test models for {module.slug}"):
+                missing = test_models.generate(wanted, models, "tiny", checkout, interpreter)
+            if missing:
+                skipped[module.slug] = "no CPU test model for " + ", ".join(sorted(missing))
+    with contextlib.ExitStack() as stack:
+        if server:
+            session = checker.Session(url=server)
+        else:
+            comfy = stack.enter_context(_make_server(out / "server", comfyui, python, models, cpu or smoke))
+            session = checker.Session(server=comfy)
+        table = Console()
+
+        def show(result: checker.ModuleResult) -> None:
+            mark = {"passed": "[green]passed[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}
+            table.print(f"{mark[result.status]:>22} {result.module:<28} {result.seconds:6.1f} s  {result.message}")
+
+        report = checker.check_modules(modules, session, nodes, out / "outputs", smoke, timeout, skipped, show)
+    checker.write_json(report, out / "report.json")
+    checker.write_junit(report, out / "junit.xml")
+    if publish:
+        checker.write_json(report, STATUS / f"{report.mode}-{checker.slug(report.hardware)}.json")
+    counts = {s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")}
+    click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
+               f"Report: {out / 'report.json'}")
+    if counts["failed"]:
+        raise AtelierError("check-failed", failed=counts["failed"], total=len(report.results))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from atelier.catalogue import Catalogue
+from atelier.catalogue import Catalogue, expected, fits
 from atelier.convert import to_api
 from atelier.messages import AtelierError, Finding
 from atelier.modules import CANVAS_ONLY, LEVELS, MODALITIES, Module, load_module, module_folders, node_title
@@ -208,41 +208,6 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
 
 # --- values, models and input files ----------------------------------------------------
 
-def _expected(kind: Any, options: dict[str, Any]) -> str | None:
-    """What a widget value must be, in words; None when anything goes."""
-    if kind in ("INT", "FLOAT"):
-        low, high = options.get("min"), options.get("max")
-        noun = "a whole number" if kind == "INT" else "a number"
-        if low is not None and high is not None:
-            return f"{noun} from {low} to {high}"
-        return noun
-    choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
-    if choices is not None and not options.get("files"):
-        shown = ", ".join(map(str, choices[:8])) + (", …" if len(choices) > 8 else "")
-        return f"one of {shown}"
-    return None
-
-
-def _fits(value: Any, kind: Any, options: dict[str, Any]) -> bool:
-    if kind == "INT":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "FLOAT":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif kind == "BOOLEAN":
-        return isinstance(value, bool)
-    elif kind == "STRING":
-        return isinstance(value, str)
-    else:
-        choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
-        if choices is None or options.get("files"):
-            return True
-        return value in choices
-    if not ok:
-        return False
-    low, high = options.get("min"), options.get("max")
-    return (low is None or value >= low) and (high is None or value <= high)
-
-
 def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
     try:
         prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
@@ -262,9 +227,9 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
             if spec is None:
                 continue
             kind, options = spec
-            if not _fits(value, kind, options):
+            if not fits(value, kind, options):
                 found.append(Finding("lint-bad-value", {**ref, "input": name, "value": repr(value),
-                                                        "expected": _expected(kind, options) or str(kind)}))
+                                                        "expected": expected(kind, options) or str(kind)}))
             elif options.get("files") and isinstance(value, str):
                 if UPLOAD_FLAGS & options.keys():
                     if not (module.folder / "inputs" / value).is_file():

@@ -21,6 +21,22 @@ from atelier.client import ComfyClient
 from atelier.messages import AtelierError
 
 
+MODEL_FOLDERS = (
+    "checkpoints", "loras", "vae", "text_encoders", "clip", "diffusion_models", "unet", "controlnet",
+    "upscale_models", "clip_vision", "embeddings", "style_models", "audio_encoders", "model_patches",
+)
+
+
+def write_model_paths(store: Path, config: Path) -> Path:
+    """An extra_model_paths.yaml that makes ComfyUI read models from the shared `store`."""
+    lines = ["# Written by atelier: ComfyUI reads models from the shared store.", "atelier:",
+             f"  base_path: {store.resolve()}"]
+    lines += [f"  {folder}: {folder}" for folder in MODEL_FOLDERS]
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

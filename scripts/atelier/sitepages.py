@@ -25,10 +25,12 @@ from atelier.convert import to_api
 from atelier.graph import draw
 from atelier.messages import CATALOGUE, AtelierError, Message
 from atelier.modules import Module, all_modules
+from atelier.status import load_reports, status_page
 
 GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
 LESSONS_INDEX = "lessons/index.md"
+STATUS_PAGE = "lessons/status.md"
 CATALOGUE_MARKER = "<!-- lesson catalogue -->"
 READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
 
@@ -109,7 +111,7 @@ class SitePages(BasePlugin):
             raise PluginError(str(err)) from None
         for section in config.nav or []:
             if isinstance(section, dict) and "Lessons" in section:
-                section["Lessons"] = [LESSONS_INDEX, *lessons.nav(self.modules)]
+                section["Lessons"] = [LESSONS_INDEX, {"Lesson status": STATUS_PAGE}, *lessons.nav(self.modules)]
         return config
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
@@ -119,6 +121,7 @@ class SitePages(BasePlugin):
             "reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
         }
         titles = {m.slug: str(m.meta.get("title")) for m in self.modules}
+        pages[STATUS_PAGE] = status_page(load_reports(docs_dir / "status"), titles)
         names = lessons.display_names(self.catalogue)
         for module in self.modules:
             try:

@@ -134,6 +134,42 @@ EXACT = {
                            "levels": "first-year, intermediate, advanced"},
                           "Kind 'sculpture' or level 'first-year' is not one Atelier knows. Kinds: image, audio, video, "
                           "3d. Levels: first-year, intermediate, advanced."),
+    "workflow-missing": ({"path": "workflows/nope"},
+                         "workflows/nope is not a lesson module or a workflow file. Give a module folder such as "
+                         "workflows/txt2img-basics, or a workflow .json file."),
+    "knob-format": ({"setting": "seed"},
+                    "Setting 'seed' is not written as box.setting=value. Write the box's title, a dot, the setting, "
+                    "an equals sign and the value: \"KSampler.seed=4\"."),
+    "knob-unknown": ({"setting": "Painter.seed=3", "title": "Painter", "input": "seed"},
+                     "Setting 'Painter.seed=3': the workflow has no box titled 'Painter' with a setting seed. Use the box's "
+                     "title as it shows on the canvas; the lesson page lists its knobs."),
+    "knob-value": ({"setting": "KSampler.cfg=150", "input": "cfg", "expected": "a number from 0.0 to 100.0"},
+                   "Setting 'KSampler.cfg=150' is not allowed: cfg takes a number from 0.0 to 100.0. Choose a value in that "
+                   "range, or one of those choices."),
+    "missing-model": ({"name": "x.safetensors", "folder": "checkpoints", "module": "txt2img-basics"},
+                      "The model file x.safetensors is not in the checkpoints folder on this server. Ask your "
+                      "instructor; a maintainer adds it with 'atelier models fetch --module txt2img-basics'."),
+    "workflow-rejected": ({"node": 5, "title": "KSampler", "detail": "steps: value smaller than min"},
+                          "ComfyUI refused node 5 'KSampler': steps: value smaller than min. Check that box's "
+                          "settings on the canvas; the lesson page lists the allowed values."),
+    "out-of-memory": ({"node": 5, "title": "KSampler"},
+                      "The GPU ran out of memory in node 5 'KSampler'. Make the picture smaller or the batch size 1, "
+                      "or start a session with a bigger GPU."),
+    "run-failed": ({"node": 6, "title": "VAE Decode", "detail": "it was interrupted"},
+                   "The run stopped in node 6 'VAE Decode': it was interrupted. Check that box's settings; if it "
+                   "happens again, send this message to your instructor."),
+    "server-died": ({},
+                    "ComfyUI stopped while it was running the workflow. Finished files are safe in your output "
+                    "folder; start a new session from the dashboard and run it again."),
+    "run-timeout": ({"seconds": "600"},
+                    "The workflow did not finish within 600 seconds. Lower the steps or the picture size, or allow "
+                    "more time with --timeout."),
+    "testmodels-failed": ({"reason": "No module named 'torch'"},
+                          "Making the test models failed: No module named 'torch'. Check that COMFYUI_PYTHON is the "
+                          "Python of the ComfyUI checkout (it needs torch and safetensors)."),
+    "check-failed": ({"failed": 2, "total": 12},
+                     "2 of 12 lesson modules failed the check. Each failure is listed above with its reason; the "
+                     "report has the details."),
     "unexpected": ({"error": "KeyError"},
                    "Something went wrong inside atelier (KeyError). Run the same command again with "
                    "--debug and send what it prints to your course's support contact."),

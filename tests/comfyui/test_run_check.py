@@ -1,0 +1,147 @@
+"""serve, run and check against a real ComfyUI with generated test models, and their failure paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from atelier.catalogue import load_catalogue
+from atelier.check import Session, check_modules
+from atelier.messages import AtelierError
+from atelier.modules import load_module
+from atelier.run import execute, load_job
+from atelier.server import ComfyServer, find_comfyui, write_model_paths
+from atelier.testmodels import default_store, generate, module_models
+
+ROOT = Path(__file__).resolve().parents[2]
+ATELIER = str(Path(sys.executable).parent / "atelier")
+SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-samplers", "img2img", "inpainting", "lora"]
+CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+
+
+@pytest.fixture(scope="session")
+def tiny_store() -> Path:
+    checkout, python = find_comfyui()
+    names = sorted({n for slug in SD15_FAMILY for n, _ in module_models(load_module(ROOT / "workflows" / slug))})
+    store = default_store("tiny")
+    assert generate(names, store, "tiny", checkout, python) == {}
+    return store
+
+
+@pytest.fixture(scope="session")
+def comfy_models(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Iterator[ComfyServer]:
+    checkout, python = find_comfyui()
+    workdir = tmp_path_factory.mktemp("comfy-models")
+    config = write_model_paths(tiny_store, workdir / "extra_model_paths.yaml")
+    with ComfyServer(checkout, python, workdir, cpu=True, extra_model_paths=config) as server:
+        yield server
+
+
+def atelier(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ATELIER, *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen([ATELIER, "serve", "--cpu", "--workdir", str(tmp_path)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("ComfyUI is ready at http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split(" at ")[1].split(" ")[0]
+        seconds = float(line.split("(")[1].split(" s)")[0])
+        assert seconds < 60
+        import urllib.request
+        assert urllib.request.urlopen(url + "/system_stats", timeout=5).status == 200
+        for folder in ("input", "output", "user", "temp"):
+            assert (tmp_path / folder).is_dir()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/system_stats", timeout=2)
+
+
+def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_path: Path) -> None:
+    result = atelier("run", "workflows/txt2img-basics", "--server", comfy_models.url, "--set", "KSampler.steps=2",
+                     "--set", "KSampler.seed=7", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Saved 1 file(s):" in result.stdout
+    saved = Path(result.stdout.strip().splitlines()[-1].strip())
+    with Image.open(saved) as image:
+        assert image.size == (512, 512)
+        assert json.loads(image.info["prompt"])["5"]["inputs"]["seed"] == 7  # the settings travel with the picture
+        assert "workflow" in image.info
+
+
+def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_path: Path) -> None:
+    args = [a for slug in SD15_FAMILY for a in ("--modules", slug)]
+    result = atelier("check", "--smoke", "--server", comfy_models.url, "--out", str(tmp_path), *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(r["module"], r["status"]) for r in report["results"]] == [(s, "passed") for s in SD15_FAMILY]
+    assert all(r["comfy_seconds"] and r["seconds"] >= r["comfy_seconds"] for r in report["results"])
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'tests="6" failures="0"' in junit
+
+
+def test_missing_model_is_named(comfy, tmp_path: Path) -> None:
+    result = atelier("run", "workflows/txt2img-basics", "--server", comfy.url, "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
+        "Ask your instructor; a maintainer adds it with 'atelier models fetch --module txt2img-basics'.")
+
+
+def test_out_of_range_knob_is_refused_before_running(comfy_models: ComfyServer, tmp_path: Path) -> None:
+    result = atelier("run", "workflows/txt2img-basics", "--server", comfy_models.url, "--set", "KSampler.cfg=150")
+    assert result.returncode == 2
+    assert result.stderr == ("Error: Setting 'KSampler.cfg=150' is not allowed: cfg takes a number from 0.0 to "
+                             "100.0. Choose a value in that range, or one of those choices.\n")
+
+
+def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
+    checkout, python = find_comfyui()
+    config = write_model_paths(tiny_store, tmp_path / "extra_model_paths.yaml")
+    with ComfyServer(checkout, python, tmp_path / "w", cpu=True, extra_model_paths=config) as server:
+        job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
+        job.prompt["5"]["inputs"]["steps"] = 200
+
+        def kill_on_first_step(progress) -> None:
+            if progress.steps and server.alive():
+                os.killpg(server.process.pid, signal.SIGKILL)
+
+        with pytest.raises(AtelierError) as err:
+            execute(Session(server=server).client(), job, tmp_path / "out", CATALOGUE, on_progress=kill_on_first_step)
+        assert err.value.code == "server-died"
+
+
+def test_check_survives_a_timeout_and_a_dead_server(tiny_store: Path, tmp_path: Path) -> None:
+    checkout, python = find_comfyui()
+    config = write_model_paths(tiny_store, tmp_path / "extra_model_paths.yaml")
+    modules = [load_module(ROOT / "workflows" / s) for s in ("txt2img-basics", "seeds-steps-cfg-samplers", "lora")]
+    with ComfyServer(checkout, python, tmp_path / "w", cpu=True, extra_model_paths=config) as server:
+        session = Session(server=server)
+
+        def after(result) -> None:
+            if result.module == "txt2img-basics":  # the next module starts on a dead server
+                os.killpg(server.process.pid, signal.SIGKILL)
+                time.sleep(0.5)
+
+        report = check_modules(modules, session, CATALOGUE, tmp_path / "out", smoke=False, timeout=0.5,
+                               on_result=after)
+        statuses = {r.module: (r.status, r.message) for r in report.results}
+        assert statuses["txt2img-basics"] == ("failed", "The workflow did not finish within 0.5 seconds. Lower the "
+                                              "steps or the picture size, or allow more time with --timeout.")
+        assert statuses["seeds-steps-cfg-samplers"][0] == "failed"
+        assert statuses["seeds-steps-cfg-samplers"][1].endswith("ComfyUI had died and was restarted.")
+        assert server.alive()
+        assert len(report.results) == 3, "one module's failure never stops the others"

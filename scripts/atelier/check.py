@@ -9,6 +9,7 @@ dead server becomes that module's result, and a server we started is restarted.
 
 from __future__ import annotations
 
+import json
 import platform
 import threading
 import time
@@ -190,11 +191,14 @@ def slug(hardware_info: dict[str, Any]) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())[:60]
 
 
-def write_json(report: Report, path: Path) -> Path:
-    import json
-
+def write_json(report: Report, path: Path, with_outputs: bool = True) -> Path:
+    """The report; the published copy leaves out this machine's output paths."""
+    data = asdict(report)
+    if not with_outputs:
+        for result in data["results"]:
+            result.pop("outputs")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(report), indent=1) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path
 
 

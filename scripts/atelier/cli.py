@@ -93,9 +93,10 @@ def lock(lock_path: Path, key: str | None) -> None:
     help="Where to write the catalogue.",
 )
 def catalogue(server: str, out: Path) -> None:
-    """Save the node catalogue of a running ComfyUI (run it on the pinned version).
+    """Save the pinned ComfyUI's node list for lint and docs.
 
-    Lint and the lesson pages read this file, so neither needs a ComfyUI.
+    Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
+    against the pinned ComfyUI, started without --disable-api-nodes.
     """
     result = node_catalogue.dump(server, out)
     click.echo(
@@ -115,7 +116,9 @@ def catalogue(server: str, out: Path) -> None:
     help="The node catalogue of the pinned ComfyUI.",
 )
 def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
-    """Check lesson modules offline: nodes, values, links, models, knobs, module.yaml.
+    """Check lesson modules offline, against the node catalogue.
+
+    Checks nodes, values, links, models, knobs and module.yaml.
 
     PATHS are module folders or folders of modules (default: workflows/).
     Exits 1 when any module has an error; warnings alone pass.
@@ -184,7 +187,7 @@ def _make_server(workdir: Path, comfyui: str | None, python: str | None, models:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("atelier-session"),
               show_default=True, help="Holds this session's input, output, user and temp folders.")
 def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, workdir: Path) -> None:
-    """Start ComfyUI with the project's settings and keep it running until stopped.
+    """Start ComfyUI with the project's settings until stopped.
 
     It listens on 127.0.0.1 only, keeps its own input/output/user/temp folders in
     WORKDIR, reads models from the shared store, and stops cleanly on Ctrl+C or SIGTERM.
@@ -214,7 +217,9 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
 @_server_options
 def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float,
         comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
-    """Run a lesson module (or a workflow .json) without the browser and save what it makes.
+    """Run a module or workflow without the browser.
+
+    Saves what it makes, showing progress by box and sampler step.
 
     Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
     """
@@ -265,7 +270,7 @@ def _pick_modules(names: tuple[str, ...]) -> list:
 @click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
 @click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
 def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None) -> None:
-    """Write random-weight models under the file names the modules load.
+    """Make random-weight models under the names modules load.
 
     Cached: files already made with the same generator and seed are kept.
     """
@@ -291,7 +296,9 @@ def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: 
 @_server_options
 def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
           comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
-    """Run every lesson module and check its outputs against its module.yaml.
+    """Run every module and check what it makes.
+
+    Outputs are held to what each module.yaml promises.
 
     Exits 1 if any module failed. Writes report.json and junit.xml to OUT.
     """
@@ -324,7 +331,7 @@ def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float,
     checker.write_json(report, out / "report.json")
     checker.write_junit(report, out / "junit.xml")
     if publish:
-        checker.write_json(report, STATUS / f"{report.mode}-{checker.slug(report.hardware)}.json")
+        checker.write_json(report, STATUS / f"{report.mode}-{checker.slug(report.hardware)}.json", with_outputs=False)
     counts = {s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")}
     click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
                f"Report: {out / 'report.json'}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from atelier.catalogue import load_catalogue
 from atelier.check import Session, check_modules
 from atelier.modules import all_modules
-from atelier.server import ComfyServer, find_comfyui, write_model_paths
+from atelier.server import ComfyServer, find_comfyui
 from atelier.testmodels import default_store, generate, module_models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +34,7 @@ def main() -> None:
         if missing:
             skipped[module.slug] = "no CPU test model"
     with tempfile.TemporaryDirectory() as work:
-        config = write_model_paths(store, Path(work) / "extra_model_paths.yaml")
-        server = ComfyServer(checkout, python, Path(work), cpu=True, extra_model_paths=config)
+        server = ComfyServer(checkout, python, Path(work), cpu=True, models=store)
         started = time.monotonic()
         server.start()
         ready = time.monotonic() - started

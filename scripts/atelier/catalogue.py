@@ -132,9 +132,9 @@ def strip(object_info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return nodes, api_nodes
 
 
-def dump(server: str, path: Path = CATALOGUE_PATH) -> Catalogue:
+def dump(server: str, path: Path = CATALOGUE_PATH, token: str | None = None) -> Catalogue:
     """Read `/object_info` from a running ComfyUI and write the stripped catalogue."""
-    client = ComfyClient(server)
+    client = ComfyClient(server, token=token)
     object_info = client.get_json("/object_info")
     version = client.get_json("/system_stats").get("system", {}).get("comfyui_version", "unknown")
     missing = [name for name in AUDIO_PROBES if name not in object_info]

@@ -60,12 +60,17 @@ class Report:
 class Session:
     """The ComfyUI a check runs on: one we started (and restart), or one given by URL."""
 
-    def __init__(self, url: str | None = None, server: ComfyServer | None = None) -> None:
+    def __init__(self, url: str | None = None, server: ComfyServer | None = None, token: str | None = None) -> None:
         self.server = server
         self.url = url or (server.url if server else "")
+        self._token = token
 
-    def client(self) -> ComfyClient:
-        return ComfyClient(self.url)
+    @property
+    def token(self) -> str | None:
+        return self.server.token if self.server else self._token
+
+    def client(self, timeout: float = 30.0) -> ComfyClient:
+        return ComfyClient(self.url, timeout=timeout, token=self.token)
 
     def revive(self) -> bool:
         """Restart our server if it died; True when it had to."""
@@ -87,7 +92,7 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        client = ComfyClient(self.session.url, timeout=2)
+        client = self.session.client(timeout=2)
         process = self.session.server.process if self.session.server else None
         while not self._stop.wait(self.interval):
             try:

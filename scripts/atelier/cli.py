@@ -28,7 +28,7 @@ from atelier.modules import LEVELS, MODALITIES, WORKFLOWS
 from atelier.new_module import scaffold
 from atelier import run as runner
 from atelier.client import ComfyClient
-from atelier.server import ComfyServer, find_comfyui, write_model_paths
+from atelier.server import ComfyServer, find_comfyui
 from atelier import check as checker
 from atelier import testmodels as test_models
 from atelier.modules import all_modules, load_module
@@ -36,6 +36,18 @@ from atelier.messages import AtelierError
 
 STATUS = Path("docs/status")  # reports the site's Lesson status page is made from
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _key_option(command: click.Command) -> click.Command:
+    return click.option(
+        "--key-file", type=click.Path(dir_okay=False, path_type=Path), envvar="ATELIER_KEY_FILE",
+        help="With --server: the file holding that session's key [env: ATELIER_KEY_FILE].",
+    )(command)
+
+
+def _read_key(path: Path | None) -> str | None:
+    """The session key, from a file so it never shows in a command line or a log."""
+    return path.read_text(encoding="utf-8").strip() if path else None
 
 
 @click.group(context_settings=CONTEXT)
@@ -92,13 +104,14 @@ def lock(lock_path: Path, key: str | None) -> None:
     show_default=True,
     help="Where to write the catalogue.",
 )
-def catalogue(server: str, out: Path) -> None:
+@_key_option
+def catalogue(server: str, out: Path, key_file: Path | None) -> None:
     """Save the pinned ComfyUI's node list for lint and docs.
 
     Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
     against the pinned ComfyUI, started without --disable-api-nodes.
     """
-    result = node_catalogue.dump(server, out)
+    result = node_catalogue.dump(server, out, _read_key(key_file))
     click.echo(
         f"Wrote {out}: {len(result.nodes)} node types from ComfyUI {result.comfyui_version} "
         f"({len(result.api_nodes)} online-service nodes left out)."
@@ -177,8 +190,7 @@ def _server_options(command: click.Command) -> click.Command:
 def _make_server(workdir: Path, comfyui: str | None, python: str | None, models: Path | None, cpu: bool,
                  port: int = 0) -> ComfyServer:
     checkout, interpreter = find_comfyui(comfyui, python)
-    config = write_model_paths(models, workdir / "extra_model_paths.yaml") if models else None
-    return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, extra_model_paths=config)
+    return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models)
 
 
 @cli.command()
@@ -198,6 +210,7 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
         started = time.monotonic()
         url = server.start()
         click.echo(f"ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). Outputs: {workdir / 'output'}")
+        click.echo(f"Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
         click.echo("Press Ctrl+C to stop.")
         while server.alive():
             time.sleep(1)
@@ -214,8 +227,9 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"), show_default=True,
               help="Where the files it makes are saved.")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
+@_key_option
 @_server_options
-def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float,
+def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float, key_file: Path | None,
         comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
     """Run a module or workflow without the browser.
 
@@ -226,12 +240,13 @@ def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, 
     nodes = node_catalogue.load_catalogue()
     job = runner.load_job(target, nodes)
     runner.apply_settings(job, list(settings), nodes)
+    token = _read_key(key_file)
     with contextlib.ExitStack() as stack:
         if server is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-run-")))
             comfy = stack.enter_context(_make_server(workdir, comfyui, python, models, cpu))
-            server = comfy.url
-        result = _run_with_progress(ComfyClient(server), job, out, nodes, timeout)
+            server, token = comfy.url, comfy.token
+        result = _run_with_progress(ComfyClient(server, token=token), job, out, nodes, timeout)
     click.echo(f"Done in {result.seconds:.1f} s. Saved {len(result.outputs)} file(s):")
     for path in result.outputs:
         click.echo(f"  {path}")
@@ -293,9 +308,10 @@ def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: 
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("check-report"),
               show_default=True, help="Where outputs, report.json and junit.xml go.")
 @click.option("--publish", is_flag=True, help="Also save the report for the site's Lesson status page.")
+@_key_option
 @_server_options
 def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
-          comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+          key_file: Path | None, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
     """Run every module and check what it makes.
 
     Outputs are held to what each module.yaml promises.
@@ -317,7 +333,7 @@ def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float,
                 skipped[module.slug] = "no CPU test model for " + ", ".join(sorted(missing))
     with contextlib.ExitStack() as stack:
         if server:
-            session = checker.Session(url=server)
+            session = checker.Session(url=server, token=_read_key(key_file))
         else:
             comfy = stack.enter_context(_make_server(out / "server", comfyui, python, models, cpu or smoke))
             session = checker.Session(server=comfy)

@@ -18,6 +18,7 @@ from typing import Any
 
 import websocket
 
+from atelier.comfy_extensions import atelier_gate as gate
 from atelier.messages import AtelierError
 
 
@@ -32,12 +33,18 @@ class Rejected(Exception):
 class ComfyClient:
     """A ComfyUI server at `base_url`, e.g. http://127.0.0.1:8188."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.client_id = uuid.uuid4().hex
+        # Behind the login gate, requests carry the cookie the gate gives after login.
+        self.headers = {"Cookie": f"{gate.COOKIE}={gate.session_cookie(token)}"} if token else {}
 
     def _open(self, request: urllib.request.Request | str) -> Any:
+        if isinstance(request, str):
+            request = urllib.request.Request(request)
+        for name, value in self.headers.items():
+            request.add_header(name, value)
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError:
@@ -46,8 +53,13 @@ class ComfyClient:
             raise AtelierError("server-unreachable", url=self.base_url) from err
 
     def get_json(self, path: str) -> Any:
-        with self._open(f"{self.base_url}{path}") as response:
-            return json.load(response)
+        try:
+            with self._open(f"{self.base_url}{path}") as response:
+                return json.load(response)
+        except urllib.error.HTTPError as err:
+            if err.code == 403:
+                raise AtelierError("gate-refused", url=self.base_url) from None
+            raise AtelierError("server-unreachable", url=self.base_url) from err
 
     def post_json(self, path: str, body: dict[str, Any]) -> Any:
         request = urllib.request.Request(
@@ -115,7 +127,7 @@ class EventStream:
     def __init__(self, client: ComfyClient, poll: float) -> None:
         url = client.base_url.replace("http", "ws", 1) + f"/ws?clientId={client.client_id}"
         try:
-            self.connection = websocket.create_connection(url, timeout=poll)
+            self.connection = websocket.create_connection(url, timeout=poll, header=client.headers)
         except (OSError, websocket.WebSocketException) as err:
             raise AtelierError("server-unreachable", url=client.base_url) from err
 

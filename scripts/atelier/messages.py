@@ -75,6 +75,18 @@ CATALOGUE: dict[str, Message] = {
             "maintainer",
         ),
         Message(
+            "gate-refused",
+            "The ComfyUI at {url} refused the session key.",
+            "Open the session from the dashboard's Connect button, or give the file holding this session's key.",
+            "student",
+        ),
+        Message(
+            "gate-missing",
+            "ComfyUI answered without its login gate, so it was stopped.",
+            "Check that {extensions} is readable and listed in the extra model paths config; see the Runbook's gate page.",
+            "maintainer",
+        ),
+        Message(
             "catalogue-missing",
             "The node catalogue {file} was not found.",
             "Run atelier from the project folder; a maintainer makes the file with 'atelier catalogue'.",

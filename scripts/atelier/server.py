@@ -9,6 +9,7 @@ One class does it so that they all behave alike.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,11 +28,17 @@ MODEL_FOLDERS = (
 )
 
 
-def write_model_paths(store: Path, config: Path) -> Path:
-    """An extra_model_paths.yaml that makes ComfyUI read models from the shared `store`."""
-    lines = ["# Written by atelier: ComfyUI reads models from the shared store.", "atelier:",
-             f"  base_path: {store.resolve()}"]
-    lines += [f"  {folder}: {folder}" for folder in MODEL_FOLDERS]
+GATE = Path(__file__).with_name("comfy_extensions") / "atelier_gate"
+
+
+def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> Path:
+    """An extra_model_paths.yaml: models from the shared `store`, and the login gate."""
+    lines = ["# Written by atelier: where ComfyUI finds models and the login gate.", "atelier:"]
+    if store:
+        lines.append(f"  base_path: {store.resolve()}")
+        lines += [f"  {folder}: {folder}" for folder in MODEL_FOLDERS]
+    if gate:
+        lines.append(f"  custom_nodes: {GATE.parent.resolve()}")  # absolute, so base_path does not apply
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
@@ -65,9 +72,11 @@ class ComfyServer:
     workdir: Path  # holds input/, output/, user/, temp/ and comfyui.log
     port: int = 0
     cpu: bool = False
-    extra_model_paths: Path | None = None
+    models: Path | None = None  # the shared model store
+    gate: bool = True  # the login gate; off only where nothing but this process can connect
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    token: str | None = None  # this session's key, when the gate is on
 
     @property
     def url(self) -> str:
@@ -76,6 +85,25 @@ class ComfyServer:
     @property
     def log(self) -> Path:
         return self.workdir / "comfyui.log"
+
+    @property
+    def token_file(self) -> Path:
+        return self.workdir / "gate" / "token"
+
+    def client(self, timeout: float = 30.0) -> ComfyClient:
+        return ComfyClient(self.url, timeout=timeout, token=self.token)
+
+    def _prepare(self) -> Path:
+        """Folders, the session key (readable by its owner only) and the model paths config."""
+        for name in ("input", "output", "user", "temp"):
+            (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        if self.gate:
+            self.token = self.token or secrets.token_urlsafe(32)  # 256 bits
+            self.token_file.parent.mkdir(mode=0o700, exist_ok=True)
+            self.token_file.touch(mode=0o600)
+            self.token_file.chmod(0o600)
+            self.token_file.write_text(self.token, encoding="utf-8")
+        return write_model_paths(self.models, self.workdir / "extra_model_paths.yaml", gate=self.gate)
 
     def command(self) -> list[str]:
         args = [
@@ -90,21 +118,22 @@ class ComfyServer:
         ]
         if self.cpu:
             args.append("--cpu")
-        if self.extra_model_paths:
-            args += ["--extra-model-paths-config", str(self.extra_model_paths)]
+        args += ["--extra-model-paths-config", str(self.workdir / "extra_model_paths.yaml")]
+        # Only our gate loads: no custom node dropped into the checkout runs unvetted.
+        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", GATE.name] if self.gate else []
         return args + self.extra_args
 
     def start(self, timeout: float = 120.0) -> str:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
-        for name in ("input", "output", "user", "temp"):
-            (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        self._prepare()
+        env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(self.token_file)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
             )
-        client = ComfyClient(self.url, timeout=2.0)
+        client = self.client(timeout=2.0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -112,11 +141,23 @@ class ComfyServer:
                                    log=self.log)
             try:
                 client.get_json("/system_stats")
-                return self.url
             except AtelierError:
                 time.sleep(0.25)
+                continue
+            if self.gate and self._answers_strangers():
+                self.stop()
+                raise AtelierError("gate-missing", extensions=GATE.parent)
+            return self.url
         self.stop()
         raise AtelierError("server-start-failed", reason=f"it did not answer within {timeout:.0f} s", log=self.log)
+
+    def _answers_strangers(self) -> bool:
+        """Whether a request without the session cookie gets through (it must not)."""
+        try:
+            ComfyClient(self.url, timeout=2.0).get_json("/system_stats")
+        except AtelierError as err:
+            return err.code != "gate-refused"
+        return True
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -6,11 +6,35 @@ from collections.abc import Iterator
 
 import pytest
 
+from pathlib import Path
+
+from atelier.modules import load_module
 from atelier.server import ComfyServer, find_comfyui
+from atelier.testmodels import default_store, generate, module_models
+
+ROOT = Path(__file__).resolve().parents[2]
+SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-samplers", "img2img", "inpainting", "lora"]
 
 
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
     checkout, python = find_comfyui()
     with ComfyServer(checkout, python, tmp_path_factory.mktemp("comfyui"), cpu=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_store() -> Path:
+    checkout, python = find_comfyui()
+    names = sorted({n for slug in SD15_FAMILY for n, _ in module_models(load_module(ROOT / "workflows" / slug))})
+    store = default_store("tiny")
+    assert generate(names, store, "tiny", checkout, python) == {}
+    return store
+
+
+@pytest.fixture(scope="session")
+def comfy_models(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Iterator[ComfyServer]:
+    checkout, python = find_comfyui()
+    workdir = tmp_path_factory.mktemp("comfy-models")
+    with ComfyServer(checkout, python, workdir, cpu=True, models=tiny_store) as server:
         yield server

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_committed_catalogue_matches_the_running_comfyui(comfy, tmp_path: Path) -> None:
     out = tmp_path / "object_info.json"
     result = subprocess.run([str(Path(sys.executable).parent / "atelier"), "catalogue", "--server", comfy.url,
-                             "--out", str(out)], capture_output=True, text=True)
+                             "--out", str(out), "--key-file", str(comfy.token_file)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     fresh = json.loads(out.read_text())
     committed = json.loads((ROOT / "workflows" / "catalogue" / "object_info.json").read_text())

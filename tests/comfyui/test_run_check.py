@@ -15,35 +15,18 @@ import pytest
 from PIL import Image
 
 from atelier.catalogue import load_catalogue
+from atelier.client import ComfyClient
 from atelier.check import Session, check_modules
 from atelier.messages import AtelierError
 from atelier.modules import load_module
 from atelier.run import execute, load_job
-from atelier.server import ComfyServer, find_comfyui, write_model_paths
-from atelier.testmodels import default_store, generate, module_models
+from atelier.server import ComfyServer, find_comfyui
+
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
-SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-samplers", "img2img", "inpainting", "lora"]
+from tests.comfyui.conftest import SD15_FAMILY
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
-
-
-@pytest.fixture(scope="session")
-def tiny_store() -> Path:
-    checkout, python = find_comfyui()
-    names = sorted({n for slug in SD15_FAMILY for n, _ in module_models(load_module(ROOT / "workflows" / slug))})
-    store = default_store("tiny")
-    assert generate(names, store, "tiny", checkout, python) == {}
-    return store
-
-
-@pytest.fixture(scope="session")
-def comfy_models(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Iterator[ComfyServer]:
-    checkout, python = find_comfyui()
-    workdir = tmp_path_factory.mktemp("comfy-models")
-    config = write_model_paths(tiny_store, workdir / "extra_model_paths.yaml")
-    with ComfyServer(checkout, python, workdir, cpu=True, extra_model_paths=config) as server:
-        yield server
 
 
 def atelier(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -59,19 +42,26 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
         url = line.split(" at ")[1].split(" ")[0]
         seconds = float(line.split("(")[1].split(" s)")[0])
         assert seconds < 60
-        import urllib.request
-        assert urllib.request.urlopen(url + "/system_stats", timeout=5).status == 200
+        assert process.stdout.readline() == (f"Open {url}/atelier/login and paste the session key kept in "
+                                             f"{tmp_path / 'gate' / 'token'}.\n")
+        key = (tmp_path / "gate" / "token").read_text()
+        assert ComfyClient(url, token=key).get_json("/system_stats")["system"]["comfyui_version"]
+        with pytest.raises(AtelierError) as refused:
+            ComfyClient(url).get_json("/system_stats")
+        assert refused.value.code == "gate-refused"
         for folder in ("input", "output", "user", "temp"):
             assert (tmp_path / folder).is_dir()
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-    with pytest.raises(OSError):
-        urllib.request.urlopen(url + "/system_stats", timeout=2)
+    with pytest.raises(AtelierError) as gone:
+        ComfyClient(url, timeout=2).get_json("/system_stats")
+    assert gone.value.code == "server-unreachable"
 
 
 def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_path: Path) -> None:
-    result = atelier("run", "workflows/txt2img-basics", "--server", comfy_models.url, "--set", "KSampler.steps=2",
+    result = atelier("run", "workflows/txt2img-basics", "--server", comfy_models.url, "--key-file",
+                     str(comfy_models.token_file), "--set", "KSampler.steps=2",
                      "--set", "KSampler.seed=7", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Saved 1 file(s):" in result.stdout
@@ -84,7 +74,8 @@ def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_
 
 def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_path: Path) -> None:
     args = [a for slug in SD15_FAMILY for a in ("--modules", slug)]
-    result = atelier("check", "--smoke", "--server", comfy_models.url, "--out", str(tmp_path), *args)
+    result = atelier("check", "--smoke", "--server", comfy_models.url, "--key-file", str(comfy_models.token_file),
+                     "--out", str(tmp_path), *args)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert [(r["module"], r["status"]) for r in report["results"]] == [(s, "passed") for s in SD15_FAMILY]
@@ -94,7 +85,8 @@ def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_p
 
 
 def test_missing_model_is_named(comfy, tmp_path: Path) -> None:
-    result = atelier("run", "workflows/txt2img-basics", "--server", comfy.url, "--out", str(tmp_path))
+    result = atelier("run", "workflows/txt2img-basics", "--server", comfy.url, "--key-file", str(comfy.token_file),
+                     "--out", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
@@ -110,8 +102,7 @@ def test_out_of_range_knob_is_refused_before_running(comfy_models: ComfyServer, 
 
 def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
     checkout, python = find_comfyui()
-    config = write_model_paths(tiny_store, tmp_path / "extra_model_paths.yaml")
-    with ComfyServer(checkout, python, tmp_path / "w", cpu=True, extra_model_paths=config) as server:
+    with ComfyServer(checkout, python, tmp_path / "w", cpu=True, models=tiny_store) as server:
         job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
         job.prompt["5"]["inputs"]["steps"] = 200
 
@@ -126,9 +117,8 @@ def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
 
 def test_check_survives_a_timeout_and_a_dead_server(tiny_store: Path, tmp_path: Path) -> None:
     checkout, python = find_comfyui()
-    config = write_model_paths(tiny_store, tmp_path / "extra_model_paths.yaml")
     modules = [load_module(ROOT / "workflows" / s) for s in ("txt2img-basics", "seeds-steps-cfg-samplers", "lora")]
-    with ComfyServer(checkout, python, tmp_path / "w", cpu=True, extra_model_paths=config) as server:
+    with ComfyServer(checkout, python, tmp_path / "w", cpu=True, models=tiny_store) as server:
         session = Session(server=server)
 
         def after(result) -> None:

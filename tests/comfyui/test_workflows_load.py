@@ -15,7 +15,9 @@ MODULES = all_modules(ROOT / "workflows")
 
 @pytest.fixture
 def canvas(comfy, page: Page) -> Page:
-    page.goto(comfy.url)
+    page.goto(f"{comfy.url}/atelier/login")
+    page.fill("#token", comfy.token)
+    page.click("button[type=submit]")
     page.wait_for_function("window.app && window.app.graph", timeout=60_000)
     return page
 

@@ -56,6 +56,13 @@ EXACT = {
     "server-start-failed": ({"reason": "it exited with code 1", "log": "/tmp/w/comfyui.log"},
                             "ComfyUI did not start: it exited with code 1. Its log is /tmp/w/comfyui.log; the last "
                             "lines usually say why."),
+    "gate-refused": ({"url": "http://127.0.0.1:8188"},
+                     "The ComfyUI at http://127.0.0.1:8188 refused the session key. Open the session from the "
+                     "dashboard's Connect button, or give the file holding this session's key."),
+    "gate-missing": ({"extensions": "/opt/atelier/comfy_extensions"},
+                     "ComfyUI answered without its login gate, so it was stopped. Check that "
+                     "/opt/atelier/comfy_extensions is readable and listed in the extra model paths config; see the "
+                     "Runbook's gate page."),
     "catalogue-missing": ({"file": "workflows/catalogue/object_info.json"},
                           "The node catalogue workflows/catalogue/object_info.json was not found. Run atelier from the "
                           "project folder; a maintainer makes the file with 'atelier catalogue'."),

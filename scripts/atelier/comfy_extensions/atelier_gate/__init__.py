@@ -1,0 +1,110 @@
+"""The login gate: a ComfyUI extension that lets only this session's owner in.
+
+ComfyUI has no login, and on a shared cluster anyone who can reach a compute node's
+port, or the dashboard's /rnode proxy, could use another student's session and read
+their work. Loaded as a custom node, this module puts an aiohttp middleware in front
+of every route ComfyUI serves, the /ws WebSocket included:
+
+* the session's random token (from the file named by ATELIER_GATE_TOKEN_FILE) is
+  presented once, by POST to /atelier/login, never in a URL;
+* the answer sets an HttpOnly, SameSite=Strict cookie (Secure behind https) holding an
+  HMAC of the token, scoped to the session's own path under the proxy;
+* every other request without that cookie gets 403 and nothing else.
+
+It fails closed: if the token cannot be read, every request is refused. It is
+standalone (ComfyUI's Python imports it), so it uses nothing from the atelier package;
+atelier imports it too, for the cookie's name and value, and then installs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+COOKIE = "atelier_gate"
+LOGIN = "/atelier/login"
+SAFE_BASE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+NODE_CLASS_MAPPINGS: dict = {}  # a custom node package that adds no nodes
+NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ComfyUI session</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">
+<h1>Open your ComfyUI session</h1>
+<form method="post" action="login">
+<p><label for="token">Session key (from the command that started this session)</label><br>
+<input id="token" name="token" type="password" autocomplete="off" required style="width: 100%"></p>
+<p><button type="submit">Open</button></p>
+</form></body></html>
+"""
+
+
+def session_cookie(token: str) -> str:
+    """What the browser holds after logging in: derived from the token, never the token itself."""
+    return hmac.new(token.encode(), b"atelier-gate-session", hashlib.sha256).hexdigest()
+
+
+def _read_token() -> str | None:
+    path = os.environ.get("ATELIER_GATE_TOKEN_FILE", "")
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return token if len(token) >= 22 else None  # at least 128 bits in URL-safe base64
+
+
+def make_gate(token: str | None):
+    from aiohttp import web  # ComfyUI's web server; only there when ComfyUI loads us
+
+    expected = session_cookie(token) if token else None
+
+    def _forbidden() -> web.Response:
+        return web.Response(status=403, text="Forbidden")
+
+    @web.middleware
+    async def gate(request: web.Request, handler):
+        if expected is None:
+            return _forbidden()  # fail closed: no token, no access
+        if request.path == LOGIN:
+            if request.method == "GET":
+                return web.Response(text=LOGIN_PAGE, content_type="text/html")
+            if request.method != "POST":
+                return _forbidden()
+            form = await request.post()
+            presented = str(form.get("token", ""))
+            if not hmac.compare_digest(presented.encode(), token.encode()):
+                return _forbidden()
+            base = str(form.get("base", "/")) or "/"
+            if not SAFE_BASE.match(base):
+                base = "/"
+            response = web.HTTPSeeOther(location=base)
+            secure = request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
+            response.set_cookie(COOKIE, expected, path=base, httponly=True, samesite="Strict", secure=secure)
+            return response
+        if hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
+            return await handler(request)
+        return _forbidden()
+
+    return gate
+
+
+def _install() -> None:
+    server = sys.modules.get("server")
+    if server is None or getattr(getattr(server, "PromptServer", None), "instance", None) is None:
+        return  # imported by atelier for the cookie, not by ComfyUI
+    PromptServer = server.PromptServer
+    token = _read_token()
+    PromptServer.instance.app.middlewares.insert(0, make_gate(token))
+    if token is None:
+        logging.error("atelier gate: no session token could be read; every request will be refused")
+    else:
+        logging.info("atelier gate: every route now needs this session's login")
+
+
+_install()

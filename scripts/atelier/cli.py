@@ -17,7 +17,17 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from atelier import __version__
@@ -30,6 +40,7 @@ from atelier import run as runner
 from atelier.client import ComfyClient
 from atelier.server import ComfyServer, find_comfyui
 from atelier import check as checker
+from atelier import models as model_store
 from atelier import testmodels as test_models
 from atelier.modules import all_modules, load_module
 from atelier.messages import AtelierError
@@ -353,6 +364,37 @@ def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float,
                f"Report: {out / 'report.json'}")
     if counts["failed"]:
         raise AtelierError("check-failed", failed=counts["failed"], total=len(report.results))
+
+
+@cli.group()
+def models() -> None:
+    """The shared model store."""
+
+
+@models.command("fetch")
+@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="The models of every module.")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
+              help="The model store to fill [env: ATELIER_MODELS].")
+def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
+    """Download the models modules declare, verified by sha256.
+
+    Resumes broken downloads, checks free space first, and skips files already
+    verified. A file whose sha256 does not match is removed, never kept.
+    """
+    if not names and not everything:
+        raise click.UsageError("give --module NAME (repeatable) or --all")
+    wanted = model_store.declared(_pick_modules(() if everything else names))
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        current: list[int] = []
+
+        def start(model: model_store.ModelFile, size: int) -> None:
+            current[:] = [bar.add_task(model.name, total=size or None)]
+
+        results = model_store.fetch(wanted, store, start, lambda n: bar.advance(current[0], n))
+    for name, outcome in sorted(results.items()):
+        click.echo(f"{outcome:>10}  {name}")
 
 
 def main(argv: list[str] | None = None) -> None:

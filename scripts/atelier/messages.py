@@ -321,6 +321,25 @@ CATALOGUE: dict[str, Message] = {
             "Each failure is listed above with its reason; the report has the details.",
             "maintainer",
         ),
+        # The shared model store (atelier models fetch).
+        Message(
+            "models-no-space",
+            "The model store {store} has {free} GB free, but the downloads need {needed} GB.",
+            "Free some space or choose a store on a larger file system with --store; nothing was downloaded.",
+            "maintainer",
+        ),
+        Message(
+            "models-hash-mismatch",
+            "{name} did not match its published sha256: expected {expected}, got {got}.",
+            "The partial file was removed; run the command again, and if it repeats, check the URL in the workflow.",
+            "maintainer",
+        ),
+        Message(
+            "models-download-failed",
+            "Downloading {name} from {url} failed ({reason}).",
+            "Run the command again to resume; on a node without internet, fetch on a login node instead.",
+            "maintainer",
+        ),
         Message(
             "unexpected",
             "Something went wrong inside atelier ({error}).",

@@ -177,6 +177,16 @@ EXACT = {
     "check-failed": ({"failed": 2, "total": 12},
                      "2 of 12 lesson modules failed the check. Each failure is listed above with its reason; the "
                      "report has the details."),
+    "models-no-space": ({"store": "/scratch/models", "free": "1.2", "needed": "6.9"},
+                        "The model store /scratch/models has 1.2 GB free, but the downloads need 6.9 GB. Free some "
+                        "space or choose a store on a larger file system with --store; nothing was downloaded."),
+    "models-hash-mismatch": ({"name": "x.safetensors", "expected": "ab12", "got": "cd34"},
+                             "x.safetensors did not match its published sha256: expected ab12, got cd34. The partial "
+                             "file was removed; run the command again, and if it repeats, check the URL in the "
+                             "workflow."),
+    "models-download-failed": ({"name": "x.safetensors", "url": "https://example.org/x", "reason": "timed out"},
+                               "Downloading x.safetensors from https://example.org/x failed (timed out). Run the "
+                               "command again to resume; on a node without internet, fetch on a login node instead."),
     "unexpected": ({"error": "KeyError"},
                    "Something went wrong inside atelier (KeyError). Run the same command again with "
                    "--debug and send what it prints to your course's support contact."),

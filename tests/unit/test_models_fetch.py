@@ -1,0 +1,124 @@
+"""`atelier models fetch` against a real HTTP server on 127.0.0.1 that speaks Range."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atelier.messages import AtelierError
+from atelier.models import ModelFile, fetch
+
+ATELIER = str(Path(sys.executable).parent / "atelier")
+BLOB = bytes(range(256)) * 20_000  # 5 MB
+SHA = hashlib.sha256(BLOB).hexdigest()
+
+
+class Files(http.server.BaseHTTPRequestHandler):
+    """Serves BLOB at any path; can drop the connection part-way once, like a flaky link."""
+
+    cut_after: int | None = None
+    requests: list[str] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _range(self) -> int:
+        header = self.headers.get("Range", "")
+        return int(header.removeprefix("bytes=").split("-")[0]) if header.startswith("bytes=") else 0
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BLOB)))
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        start = self._range()
+        type(self).requests.append(self.headers.get("Range", "whole"))
+        body = BLOB[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body)))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(BLOB) - 1}/{len(BLOB)}")
+        self.end_headers()
+        if type(self).cut_after is not None:
+            self.wfile.write(body[: type(self).cut_after])
+            type(self).cut_after = None
+            self.wfile.flush()
+            self.connection.close()
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Files.cut_after, Files.requests = None, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def model(url: str, sha: str | None = SHA) -> ModelFile:
+    return ModelFile("model.safetensors", f"{url}/model.safetensors", "checkpoints", sha)
+
+
+def test_download_verifies_and_moves_into_place(server: str, tmp_path: Path) -> None:
+    assert fetch([model(server)], tmp_path) == {"model.safetensors": "downloaded"}
+    target = tmp_path / "checkpoints" / "model.safetensors"
+    assert target.read_bytes() == BLOB
+    assert not (tmp_path / "checkpoints" / "model.safetensors.part").exists()
+    assert fetch([model(server)], tmp_path) == {"model.safetensors": "verified"}
+    assert Files.requests == ["whole"], "a verified file is not downloaded or hashed again"
+
+
+def test_an_interrupted_download_resumes(server: str, tmp_path: Path) -> None:
+    Files.cut_after = 1_000_000
+    with pytest.raises(AtelierError) as err:
+        fetch([model(server)], tmp_path)
+    assert err.value.code == "models-download-failed"
+    partial = tmp_path / "checkpoints" / "model.safetensors.part"
+    assert partial.stat().st_size == 1_000_000
+    assert not (tmp_path / "checkpoints" / "model.safetensors").exists(), "nothing unverified in place"
+    assert fetch([model(server)], tmp_path) == {"model.safetensors": "downloaded"}
+    assert Files.requests == ["whole", "bytes=1000000-"]
+    assert (tmp_path / "checkpoints" / "model.safetensors").read_bytes() == BLOB
+
+
+def test_a_hash_mismatch_is_refused_and_the_partial_removed(server: str, tmp_path: Path) -> None:
+    wrong = "0" * 64
+    with pytest.raises(AtelierError) as err:
+        fetch([model(server, wrong)], tmp_path)
+    assert str(err.value) == (
+        f"model.safetensors did not match its published sha256: expected {wrong}, got {SHA}. The partial file was "
+        "removed; run the command again, and if it repeats, check the URL in the workflow.")
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+def test_too_little_space_is_refused_before_downloading(server: str, tmp_path: Path) -> None:
+    with pytest.raises(AtelierError) as err:
+        fetch([model(server)], tmp_path, free_bytes=lambda path: 1_000_000)
+    assert err.value.code == "models-no-space"
+    assert err.value.text == f"The model store {tmp_path} has 0.0 GB free, but the downloads need 0.0 GB."
+    assert Files.requests == [], "not one byte fetched"
+
+
+def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
+    root = tmp_path / "project" / "workflows" / "mini"
+    root.mkdir(parents=True)
+    workflow = ('{"nodes": [{"id": 1, "type": "CheckpointLoaderSimple", "properties": {"models": [{"name": '
+                f'"model.safetensors", "url": "{server}/m", "directory": "checkpoints", "hash": "{SHA}", '
+                '"hash_type": "SHA256"}]}, "widgets_values": ["model.safetensors"]}], "links": []}')
+    (root / "workflow.json").write_text(workflow)
+    (root / "module.yaml").write_text("title: Mini\n")
+    result = subprocess.run([ATELIER, "models", "fetch", "--module", "mini", "--store", str(tmp_path / "store")],
+                            cwd=tmp_path / "project", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "downloaded  model.safetensors\n"
+    assert (tmp_path / "store" / "checkpoints" / "model.safetensors").read_bytes() == BLOB

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from atelier.catalogue import Catalogue
+from atelier.graph import describe
 from atelier.modules import LEVELS, MODALITIES, Module
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
@@ -175,8 +176,6 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
 
 
 def describe_alt(module: Module, catalogue: Catalogue) -> str:
-    from atelier.graph import describe
-
     return describe(module.workflow, display_names(catalogue)).replace("[", "(").replace("]", ")")
 
 

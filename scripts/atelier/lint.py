@@ -27,9 +27,11 @@ def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = N
     if not folders:
         raise AtelierError("lint-no-modules", path=", ".join(str(p) for p in paths))
     results: dict[Path, list[Finding]] = {}
+    siblings: dict[Path, set[str]] = {}  # modules beside each folder, for prerequisites; listed once
     for folder in folders:
-        known = {p.name for p in module_folders([folder.parent])}
-        results[folder] = lint_module(folder, catalogue, known)
+        if folder.parent not in siblings:
+            siblings[folder.parent] = {p.name for p in module_folders([folder.parent])}
+        results[folder] = lint_module(folder, catalogue, siblings[folder.parent])
     if pinned_version and pinned_version != catalogue.comfyui_version:
         first = next(iter(results))
         results[first].insert(

@@ -23,6 +23,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
 TIERS = ("unit", "site", "slurm", "comfyui", "gpu")
+SLURM_DAEMONS = ("slurmctld", "slurmd", "munged")  # Debian's slurmctld, slurmd and munge; clients come with them
+
+
+def find_daemon(name: str) -> str | None:
+    """A daemon's path: Debian puts them in sbin, which an ordinary user's PATH may lack."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
+def slurm_skip_reason() -> str | None:
+    """Why the slurm tier can't start its own cluster here, or None if it can."""
+    if os.geteuid() != 0:
+        return "the slurm tier starts munged, slurmctld and slurmd itself, which needs root: run ./dev test as root"
+    missing = [name for name in SLURM_DAEMONS if not find_daemon(name)]
+    if missing:
+        return f"{', '.join(missing)} not installed: ./dev test as root installs them (slurmctld slurmd slurm-client munge)"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -34,12 +50,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason="COMFYUI_DIR is not set to a ComfyUI checkout (and COMFYUI_PYTHON to its Python): see tests/README.md"
         if not comfyui else f"COMFYUI_DIR={comfyui} holds no main.py"
     )
+    slurm_reason = slurm_skip_reason()
+    no_slurm = pytest.mark.skip(reason=slurm_reason or "")
     for item in items:
         tier = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
         if tier == "site" and not CHROMIUM.exists():
             item.add_marker(no_chromium)
+        if tier == "slurm" and slurm_reason:
+            item.add_marker(no_slurm)
         if tier == "comfyui" and not (comfyui and (Path(comfyui) / "main.py").is_file()):
             item.add_marker(no_comfyui)
 

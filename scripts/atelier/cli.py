@@ -8,6 +8,7 @@ same plain way, and the traceback is shown only with `--debug`.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import tempfile
@@ -40,6 +41,9 @@ from atelier import run as runner
 from atelier.client import ComfyClient
 from atelier.server import ComfyServer, find_comfyui
 from atelier import check as checker
+from atelier import hpc
+from atelier import ood as ood_app
+from atelier import install as installer
 from atelier import models as model_store
 from atelier import testmodels as test_models
 from atelier.modules import all_modules, load_module
@@ -206,28 +210,131 @@ def _make_server(workdir: Path, comfyui: str | None, python: str | None, models:
 
 @cli.command()
 @_server_options
-@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
+@click.option("--listen", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 on a cluster node, so the dashboard can reach it.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("atelier-session"),
-              show_default=True, help="Holds this session's input, output, user and temp folders.")
-def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, workdir: Path) -> None:
-    """Start ComfyUI with the project's settings until stopped.
+              show_default=True, help="Holds this session's input, user and temp folders and its log.")
+@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path),
+              help="Where pictures and other outputs are saved (default: WORKDIR/output).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The session key, when someone else made it (the dashboard app does); default: made here.")
+@click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
+def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
+          workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None) -> None:
+    """Start ComfyUI behind its login gate until stopped.
 
-    It listens on 127.0.0.1 only, keeps its own input/output/user/temp folders in
-    WORKDIR, reads models from the shared store, and stops cleanly on Ctrl+C or SIGTERM.
+    Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
+    store, and on Ctrl+C or SIGTERM (Slurm's signal when a session ends) lets the
+    running prompt finish before it stops. Inside a Slurm job it also stops by itself
+    shortly before the job's time limit.
     """
-    server = _make_server(workdir, comfyui, python, models, cpu, port)
+    checkout, interpreter = find_comfyui(comfyui, python)
+    server = ComfyServer(checkout, interpreter, workdir.resolve(), port=port, cpu=cpu, models=models, listen=listen,
+                         key_file=key_file, outputs=outputs)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
+    stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + 60)
     try:
         started = time.monotonic()
         url = server.start()
-        click.echo(f"ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). Outputs: {workdir / 'output'}")
-        click.echo(f"Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
-        click.echo("Press Ctrl+C to stop.")
+        if module_name:
+            module = load_module(_module_folder(module_name))
+            server.offer_workflow(module.workflow_path, str(module.meta.get("title") or module.slug))
+        server.write_connection()
+        click.echo(f"{_now()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
+                   f"Outputs: {server.output_dir}")
+        click.echo(f"{_now()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
         while server.alive():
+            if stop_at and time.time() >= stop_at:
+                click.echo(f"{_now()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
+                return
             time.sleep(1)
         raise AtelierError("server-died")
     finally:
         server.stop()
+        click.echo(f"{_now()} ComfyUI stopped. Outputs are in {server.output_dir}")
+
+
+def _module_folder(name: str) -> Path:
+    """A module by folder path, or by name under workflows/ (the OOD app ships its own copy)."""
+    return Path(name) if (Path(name) / "module.yaml").is_file() else WORKFLOWS / name
+
+
+def _now() -> str:
+    """Job logs carry a time on each progress line."""
+    return time.strftime("%H:%M:%S")
+
+
+@cli.command()
+@click.option("--cluster", default="local", show_default=True, help="The cluster profile to use.")
+@click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
+@click.option("--hours", type=float, help="How long the session may run (default: the profile's).")
+@click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
+@click.option("--outputs", help="Where pictures are saved on the cluster (default: the profile's).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="The session's folder (default: ~/atelier-sessions/<date-time>).")
+@click.option("--wait", type=float, default=600, show_default=True,
+              help="Seconds to wait for the session to start before leaving it queued.")
+def launch(cluster: str, gpu: str | None, hours: float | None, module_name: str | None, outputs: str | None,
+           workdir: Path | None, wait: float) -> None:
+    """Start ComfyUI as a Slurm job and say how to open it.
+
+    For people who use a terminal; students use the dashboard's ComfyUI app.
+    """
+    profile = hpc.load_profile(cluster)
+    choice, limit = profile.gpu(gpu), profile.hours(hours)
+    if module_name:  # a wrong name fails here, not in the job; the job gets the folder's full path
+        module_name = str(load_module(_module_folder(module_name)).folder.resolve())
+    folder = (workdir or Path.home() / "atelier-sessions" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    script = hpc.job_script(profile, choice, limit, folder, outputs or profile.outputs, module_name)
+    job_id = hpc.submit(script, folder)
+    click.echo(f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {folder / 'job.log'}")
+    with Console(stderr=True).status("Waiting for the session to start") as status:
+        def show(current: hpc.Session) -> None:
+            status.update(f"Job {job_id}: {current.state.lower()}"
+                          + (f" ({current.reason})" if current.reason else "") + " ...")
+
+        current = hpc.wait_until_ready(job_id, folder, wait, show)
+    _print_session(profile, current)
+
+
+def _print_session(profile: hpc.Profile, current: hpc.Session) -> None:
+    ways = hpc.open_instructions(profile, current)
+    click.echo(f"ComfyUI is running on {current.node} as job {current.job_id}.")
+    if "dashboard" in ways:
+        click.echo(f"  In the browser: {ways['dashboard']}")
+    if "tunnel" in ways:
+        click.echo(f"  From your computer: run  {ways['tunnel']}  then open {ways['local']}")
+    else:
+        click.echo(f"  Open {ways['local']}")
+    click.echo(f"  The login page asks for the session key kept in {ways['key']}")
+    click.echo(f"  Stop it with: atelier stop {current.job_id}")
+
+
+@cli.command()
+@click.option("--cluster", default="local", show_default=True, help="The cluster profile, for the links it prints.")
+def status(cluster: str) -> None:
+    """List your ComfyUI sessions and how to open them."""
+    profile = hpc.load_profile(cluster)
+    found = hpc.sessions()
+    if not found:
+        click.echo("You have no ComfyUI sessions.")
+        return
+    for current in found:
+        left = f", {current.time_left} left" if current.time_left else ""
+        click.echo(f"Job {current.job_id}: {current.state.lower()}{left}; folder {current.workdir}")
+        if current.connection and current.state == "RUNNING":
+            _print_session(profile, current)
+
+
+@cli.command()
+@click.argument("job_id")
+def stop(job_id: str) -> None:
+    """End a ComfyUI session; the running prompt finishes first."""
+    if job_id not in {current.job_id for current in hpc.sessions()}:
+        raise AtelierError("session-unknown", job=job_id)
+    hpc.cancel(job_id)
+    click.echo(f"Stopping job {job_id}: ComfyUI finishes the running prompt, then the session ends.")
 
 
 @cli.command()
@@ -395,6 +502,87 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
         results = model_store.fetch(wanted, store, start, lambda n: bar.advance(current[0], n))
     for name, outcome in sorted(results.items()):
         click.echo(f"{outcome:>10}  {name}")
+
+
+@cli.command("install")
+@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to install into, one per semester (default: the cluster profile's prefix).")
+@click.option("--cluster", help="A cluster profile (clusters/NAME.yaml) naming the prefix and the shared model store.")
+@click.option("--source", default=installer.COMFYUI_SOURCE, show_default=True,
+              help="The ComfyUI git repository to clone: a site mirror, or a local path or file:// URL.")
+@click.option("--cpu", is_flag=True, help="Install the CPU build of PyTorch (machines without an NVIDIA GPU).")
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path), default=LOCK_PATH,
+              show_default=True, help="The semester pin to install.")
+@click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
+def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: bool, lock_path: Path,
+                    dry_run: bool) -> None:
+    """Install the semester's pinned ComfyUI, custom nodes and atelier.
+
+    Installs exactly what workflows/lock.yaml pins into one folder, getting ComfyUI
+    with comfy-cli (telemetry off). Run it again at any time: finished steps are
+    skipped, and an interrupted install carries on where it stopped.
+    """
+    layout = installer.layout_for(prefix, cluster)
+    if layout is None:
+        raise click.UsageError("give --prefix DIR, or --cluster NAME whose profile names a prefix")
+    pin = load_lock(lock_path)
+    plan = installer.build_plan(pin, layout, source=source, cpu=cpu)
+    out = Console()
+    if dry_run:
+        out.print(f"Install plan for {pin.semester} into {layout.prefix} (dry run: nothing is changed)",
+                  highlight=False, soft_wrap=True)
+        todo = 0
+        for number, (step, finished) in enumerate(installer.pending(plan), 1):
+            todo += not finished
+            mark = "[dim]skip: already done[/]" if finished else "[bold]would run[/]"
+            out.print(f"{number:>3}. {step.title}  {mark}", highlight=False, soft_wrap=True)
+            for line in installer.describe(step):
+                out.print(f"       {line}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"{todo} step(s) would run, {len(plan.steps) - todo} already done. Logs would go to {layout.logs}.",
+                  highlight=False, soft_wrap=True)
+        return
+    started = time.monotonic()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("install", total=len(plan.steps))
+
+        def show(step: installer.Step, state: str) -> None:
+            if state == "running":
+                bar.update(task, description=step.title)
+                return
+            mark = "[green]done[/]   " if state == "done" else "[dim]skipped[/]"
+            bar.console.print(f"{mark} {step.title}", highlight=False)
+            bar.advance(task)
+
+        counts = installer.execute(plan, show)
+    click.echo(f"Installed {pin.semester} into {layout.prefix} in {time.monotonic() - started:.0f} s: "
+               f"{counts['done']} step(s) run, {counts['skipped']} already done. Logs: {layout.logs}")
+    click.echo(f"Job scripts: source {layout.env_file}")
+
+
+@cli.group()
+def ood() -> None:
+    """The Open OnDemand app."""
+
+
+@ood.command("deploy")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cluster", "clusters", multiple=True, default=("cerberus", "pegasus"), show_default=True,
+              help="The cluster profiles the form offers (repeatable).")
+@click.option("--site-file", type=click.Path(dir_okay=False, path_type=Path), default=ood_app.SITE_FILE,
+              show_default=True, help="Where the templates read their choices from.")
+def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path) -> None:
+    """Install the ComfyUI app into DEST with its choices from the cluster profiles.
+
+    DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
+    or adding a lesson.
+    """
+    profiles = [hpc.load_profile(name) for name in clusters]
+    modules = all_modules(WORKFLOWS)
+    app, written = ood_app.deploy(dest, site_file, profiles, modules)
+    choices = sum(len(p.gpus) for p in profiles)
+    click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
+               f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,8 +8,10 @@ One class does it so that they all behave alike.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +30,9 @@ MODEL_FOLDERS = (
 )
 
 
-GATE = Path(__file__).with_name("comfy_extensions") / "atelier_gate"
+EXTENSIONS = Path(__file__).with_name("comfy_extensions")
+GATE = EXTENSIONS / "atelier_gate"
+DRAIN = EXTENSIONS / "atelier_drain"  # finishes the running prompt on SIGTERM
 
 
 def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> Path:
@@ -38,7 +42,7 @@ def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> P
         lines.append(f"  base_path: {store.resolve()}")
         lines += [f"  {folder}: {folder}" for folder in MODEL_FOLDERS]
     if gate:
-        lines.append(f"  custom_nodes: {GATE.parent.resolve()}")  # absolute, so base_path does not apply
+        lines.append(f"  custom_nodes: {EXTENSIONS.resolve()}")  # absolute, so base_path does not apply
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
@@ -51,8 +55,15 @@ def free_port() -> int:
 
 
 def find_comfyui(directory: str | None = None, python: str | None = None) -> tuple[Path, Path]:
-    """(checkout, the Python that runs it), from the arguments or COMFYUI_DIR / COMFYUI_PYTHON."""
+    """(checkout, the Python that runs it), from the arguments or COMFYUI_DIR / COMFYUI_PYTHON.
+
+    Without either, an `atelier install` prefix in ATELIER_PREFIX: its ComfyUI and comfyui-venv.
+    """
     raw = directory or os.environ.get("COMFYUI_DIR")
+    installed = os.environ.get("ATELIER_PREFIX") if not raw else None
+    if installed:
+        raw = str(Path(installed) / "ComfyUI")
+        python = python or os.environ.get("COMFYUI_PYTHON") or str(Path(installed) / "comfyui-venv" / "bin" / "python")
     if not raw or not (Path(raw) / "main.py").is_file():
         raise AtelierError("comfyui-missing", path=raw or "COMFYUI_DIR (not set)")
     checkout = Path(raw).resolve()
@@ -77,6 +88,10 @@ class ComfyServer:
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     token: str | None = None  # this session's key, when the gate is on
+    listen: str = "127.0.0.1"  # 0.0.0.0 on a cluster node, where the dashboard's proxy must reach it
+    key_file: Path | None = None  # a key made by someone else (the OOD app); default: made here
+    outputs: Path | None = None  # default: <workdir>/output
+    drain_seconds: float = 25.0  # how long a stop waits for the running prompt
 
     @property
     def url(self) -> str:
@@ -88,16 +103,25 @@ class ComfyServer:
 
     @property
     def token_file(self) -> Path:
-        return self.workdir / "gate" / "token"
+        return self.key_file or self.workdir / "gate" / "token"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.outputs or self.workdir / "output"
 
     def client(self, timeout: float = 30.0) -> ComfyClient:
         return ComfyClient(self.url, timeout=timeout, token=self.token)
 
     def _prepare(self) -> Path:
         """Folders, the session key (readable by its owner only) and the model paths config."""
-        for name in ("input", "output", "user", "temp"):
+        for name in ("input", "user", "temp"):
             (self.workdir / name).mkdir(parents=True, exist_ok=True)
-        if self.gate:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.gate and self.key_file and self.key_file.is_file():
+            self.token = self.key_file.read_text(encoding="utf-8").strip()
+            if len(self.token) < 22:
+                raise AtelierError("gate-key-short", file=self.key_file)
+        elif self.gate:
             self.token = self.token or secrets.token_urlsafe(32)  # 256 bits
             self.token_file.parent.mkdir(mode=0o700, exist_ok=True)
             self.token_file.touch(mode=0o600)
@@ -108,9 +132,9 @@ class ComfyServer:
     def command(self) -> list[str]:
         args = [
             str(self.python), "main.py",
-            "--listen", "127.0.0.1", "--port", str(self.port),
+            "--listen", self.listen, "--port", str(self.port),
             "--input-directory", str(self.workdir / "input"),
-            "--output-directory", str(self.workdir / "output"),
+            "--output-directory", str(self.output_dir),
             "--user-directory", str(self.workdir / "user"),
             "--temp-directory", str(self.workdir / "temp"),
             "--disable-auto-launch",
@@ -119,15 +143,16 @@ class ComfyServer:
         if self.cpu:
             args.append("--cpu")
         args += ["--extra-model-paths-config", str(self.workdir / "extra_model_paths.yaml")]
-        # Only our gate loads: no custom node dropped into the checkout runs unvetted.
-        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", GATE.name] if self.gate else []
+        # Only our extensions load: no custom node dropped into the checkout runs unvetted.
+        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", GATE.name, DRAIN.name] if self.gate else []
         return args + self.extra_args
 
     def start(self, timeout: float = 120.0) -> str:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
         self._prepare()
-        env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(self.token_file)}
+        env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
+               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,
@@ -162,17 +187,31 @@ class ComfyServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds: a running job gets to finish writing."""
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL if it outlives the drain: the running prompt gets to finish."""
         if not self.alive():
             return
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=grace)
+            self.process.wait(timeout=self.drain_seconds + 5 if grace is None else grace)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def offer_workflow(self, workflow: Path, title: str) -> Path:
+        """Put a lesson's workflow in the session's Workflows panel, ready to open."""
+        folder = self.workdir / "user" / "default" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(workflow, folder / f"{title}.json"))
+
+    def write_connection(self) -> Path:
+        """`connection.json`: where this session answers, for `atelier launch` and `status`."""
+        host = "127.0.0.1" if self.listen == "127.0.0.1" else socket.getfqdn()
+        path = self.workdir / "connection.json"
+        path.write_text(json.dumps({"host": host, "port": self.port, "outputs": str(self.output_dir),
+                                    "pid": os.getpid(), "started": time.time()}), encoding="utf-8")
+        return path
 
     def __enter__(self) -> ComfyServer:
         self.start()

@@ -129,6 +129,36 @@ EXACT = {
     "lint-catalogue-version": ({"catalogue": "0.3.60", "pinned": "0.3.64"},
                                "The node catalogue is from ComfyUI 0.3.60, but the semester pin is 0.3.64. Run 'atelier "
                                "catalogue' against the pinned ComfyUI, then lint again."),
+    "cluster-unknown": ({"cluster": "orion", "known": "cerberus, local, pegasus"},
+                        "There is no cluster profile named 'orion'. Use one of: cerberus, local, pegasus; or give the "
+                        "path of a profile file."),
+    "cluster-field": ({"file": "clusters/pegasus.yaml", "field": "gpus.a100.partition", "problem": "is missing"},
+                      "clusters/pegasus.yaml: 'gpus.a100.partition' is missing. Fix that field; the Runbook page "
+                      "'Cluster profiles' explains each one."),
+    "cluster-gpu-unknown": ({"cluster": "pegasus", "gpu": "h100", "choices": "v100, a100, l40s"},
+                            "The pegasus cluster has no GPU choice 'h100'. Choose one of: v100, a100, l40s."),
+    "cluster-hours": ({"cluster": "pegasus", "most": 24, "hours": 48},
+                      "A session on pegasus can last at most 24 hours, so 48 hours can't be booked. Ask for 24 hours "
+                      "or fewer; you can start a new session when this one ends."),
+    "slurm-missing": ({"command": "sbatch"},
+                      "The Slurm command 'sbatch' was not found on this computer. Run this on one of the cluster's "
+                      "login nodes, where Slurm is installed."),
+    "slurm-refused": ({"command": "sbatch", "reason": "invalid partition specified: gpu"},
+                      "Slurm refused the request (sbatch: invalid partition specified: gpu). Check the cluster, GPU "
+                      "and hours you chose; if it repeats, send this line to your course's support contact."),
+    "session-ended": ({"job": "42", "last": "No ComfyUI was found at /x.", "log": "/home/a/s/job.log"},
+                      "The ComfyUI session (job 42) ended before ComfyUI was ready (the log's last line: No "
+                      "ComfyUI was found at /x.). Read the whole log in /home/a/s/job.log, then start a new session."),
+    "session-slow": ({"job": "42", "state": "pending", "seconds": 600, "reason": "Resources"},
+                     "The ComfyUI session (job 42) was still pending after 600 s (Slurm's reason: Resources). It is "
+                     "still queued and will start on its own: check on it with 'atelier status', or end it with "
+                     "'atelier stop 42'."),
+    "session-unknown": ({"job": "42"},
+                        "There is no ComfyUI session of yours with job number 42. Run 'atelier status' to list your "
+                        "sessions and their job numbers."),
+    "gate-key-short": ({"file": "/s/gate/token"},
+                       "The session key in /s/gate/token is too short to be safe. Make a key of at least 22 random "
+                       "letters and digits (the Open OnDemand app's before.sh makes 43)."),
     "new-module-slug": ({"slug": "My Lesson"},
                         "The name 'My Lesson' can't be used for a module. Use lower-case letters, digits and single dashes, like "
                         "'charcoal-portraits'."),
@@ -187,6 +217,25 @@ EXACT = {
     "models-download-failed": ({"name": "x.safetensors", "url": "https://example.org/x", "reason": "timed out"},
                                "Downloading x.safetensors from https://example.org/x failed (timed out). Run the "
                                "command again to resume; on a node without internet, fetch on a login node instead."),
+    "install-git-missing": ({},
+                            "The git command was not found on this computer, and installing ComfyUI needs it. Make git "
+                            "available (on a cluster often 'module load git'), then run 'atelier install' again."),
+    "install-project-missing": ({"path": "/home/me"},
+                                "The Atelier project folder (with pyproject.toml) was not found at /home/me. Run "
+                                "'atelier install' from the folder you cloned Atelier into."),
+    "install-prefix": ({"prefix": "/groups/atelier/2026-fall", "reason": "Permission denied"},
+                       "The install folder /groups/atelier/2026-fall cannot be written to (Permission denied). Choose "
+                       "a folder you can write to with --prefix, on group space rather than scratch (scratch files "
+                       "are deleted after 30 days)."),
+    "install-step-failed": ({"step": "Get ComfyUI", "status": 128, "log": "/p/install-logs/02-comfyui.log"},
+                            "The install step 'Get ComfyUI' failed with exit code 128. Its log "
+                            "/p/install-logs/02-comfyui.log says why; fix that, then run 'atelier install' again: "
+                            "finished steps are skipped."),
+    "install-commit-mismatch": ({"what": "my-nodes", "folder": "/p/ComfyUI/custom_nodes/my-nodes", "got": "abc",
+                                 "expected": "def", "repository": "https://example.org/my-nodes.git"},
+                                "my-nodes in /p/ComfyUI/custom_nodes/my-nodes is at commit abc, but the semester pin "
+                                "says def. Check that the pinned commit exists in https://example.org/my-nodes.git, "
+                                "then delete /p/ComfyUI/custom_nodes/my-nodes and run 'atelier install' again."),
     "unexpected": ({"error": "KeyError"},
                    "Something went wrong inside atelier (KeyError). Run the same command again with "
                    "--debug and send what it prints to your course's support contact."),

@@ -1,0 +1,106 @@
+"""Cluster profiles and the job script `atelier launch` submits."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from atelier import hpc
+from atelier.messages import AtelierError
+
+SHELLCHECK = shutil.which("shellcheck")
+
+
+@pytest.mark.parametrize("name", ["cerberus", "pegasus", "local"])
+def test_every_profile_loads(name: str) -> None:
+    profile = hpc.load_profile(name)
+    assert profile.default_gpu in profile.gpus
+    assert 0 < profile.default_hours <= profile.max_hours
+
+
+def test_profiles_on_disk_are_the_three_we_ship() -> None:
+    assert hpc.profile_names() == ["cerberus", "local", "pegasus"]
+
+
+def test_cerberus_teaching_work_goes_to_workshop() -> None:
+    cerberus = hpc.load_profile("cerberus")
+    assert {gpu.partition for gpu in cerberus.gpus.values()} == {"workshop"}
+
+
+def test_an_unknown_cluster_lists_the_known_ones() -> None:
+    with pytest.raises(AtelierError) as err:
+        hpc.load_profile("orion")
+    assert str(err.value) == ("There is no cluster profile named 'orion'. Use one of: cerberus, local, pegasus; "
+                              "or give the path of a profile file.")
+
+
+@pytest.mark.parametrize(("edit", "field", "problem"), [
+    (lambda d: d.pop("max_hours"), "max_hours", "is missing"),
+    (lambda d: d.update(max_hours="a day"), "max_hours", "is 'a day', expected int"),
+    (lambda d: d["gpus"]["a100"].pop("partition"), "gpus.a100.partition", "is missing"),
+    (lambda d: d.update(default_gpu="h100"), "default_gpu", "is 'h100', not one of the gpus (v100, a100, l40s)"),
+])
+def test_a_broken_profile_names_file_and_field(tmp_path: Path, edit, field: str, problem: str) -> None:
+    import yaml
+
+    data = yaml.safe_load((hpc.CLUSTERS / "pegasus.yaml").read_text())
+    edit(data)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(AtelierError) as err:
+        hpc.load_profile(str(path))
+    assert err.value.text == f"{path}: '{field}' {problem}."
+
+
+def test_gpu_and_hours_are_checked_against_the_profile() -> None:
+    pegasus = hpc.load_profile("pegasus")
+    assert pegasus.gpu(None).name == "a100"
+    with pytest.raises(AtelierError, match="The pegasus cluster has no GPU choice 'h100'. Choose one of: v100, a100, l40s."):
+        pegasus.gpu("h100")
+    with pytest.raises(AtelierError, match="at most 24 hours, so 48 hours"):
+        pegasus.hours(48)
+    assert pegasus.hours(None) == 2
+
+
+@pytest.mark.parametrize(("hours", "limit"), [(2, "02:00:00"), (0.5, "00:30:00"), (24, "24:00:00")])
+def test_time_limit(hours: float, limit: str) -> None:
+    assert hpc.time_limit(hours) == limit
+
+
+@pytest.mark.parametrize("name", ["cerberus", "pegasus", "local"])
+def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_path: Path) -> None:
+    profile = hpc.load_profile(name)
+    gpu = profile.gpu(None)
+    script = hpc.job_script(profile, gpu, 2, tmp_path / "session", profile.outputs, "/w/txt2img-basics")
+    path = tmp_path / "session.sbatch"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    if SHELLCHECK:
+        lint = subprocess.run([SHELLCHECK, "-e", "SC1091", str(path)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
+    headers = [line.removeprefix("#SBATCH ") for line in script.splitlines() if line.startswith("#SBATCH")]
+    assert headers[0] == "--job-name=atelier-comfyui"
+    assert set(hpc.sbatch_options(profile, gpu)) <= set(headers)
+    assert "--time=02:00:00" in headers
+    last = script.splitlines()[-1]
+    assert last.startswith("exec ") and " serve " in last and "--module /w/txt2img-basics" in last
+    assert '--outputs "$HOME/atelier-outputs"' in last
+    assert ("--cpu" in last) == (gpu.gres is None)
+
+
+def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> None:
+    import dataclasses
+    import json
+
+    pegasus = dataclasses.replace(hpc.load_profile("pegasus"), ondemand_url="https://ondemand.example.edu/")
+    (tmp_path / "connection.json").write_text(json.dumps({"host": "gpu042", "port": 41234}))
+    ways = hpc.open_instructions(pegasus, hpc.Session("7", "RUNNING", "gpu042", tmp_path))
+    assert ways == {
+        "key": str(tmp_path / "gate" / "token"),
+        "dashboard": "https://ondemand.example.edu/rnode/gpu042/41234/atelier/login",
+        "tunnel": "ssh -N -L 8188:gpu042:41234 pegasus.arc.gwu.edu",
+        "local": "http://127.0.0.1:8188/atelier/login",
+    }

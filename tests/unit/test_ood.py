@@ -1,0 +1,187 @@
+"""The Open OnDemand app: every template rendered by Ruby's ERB for every form choice."""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atelier import hpc, ood
+from atelier.modules import all_modules
+from tests.erb import RUBY, NO_RUBY, render, rendered
+
+pytestmark = pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTERS = ["cerberus", "pegasus", "local"]
+PROFILES = [hpc.load_profile(name) for name in CLUSTERS]
+CHOICES = [(p, g) for p in PROFILES for g in p.gpus.values()]
+CHOICE_IDS = [f"{p.name}:{g.name}" for p, g in CHOICES]
+SHELLCHECK = shutil.which("shellcheck")
+# before.sh and after.sh are sourced by OOD's job wrapper, which defines host, port,
+# find_port, create_passwd, wait_until_port_used and clean_up: not errors in a fragment.
+FRAGMENT = ["-s", "bash", "-e", "SC2154,SC2034"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ood")
+    ood.deploy(folder / "app", folder / "atelier.yml", PROFILES, all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui")
+    return folder / "atelier.yml"
+
+
+def test_deploy_ships_the_app_and_every_lesson(site: Path) -> None:
+    app = site.parent / "app"
+    for name in ("manifest.yml", "form.yml.erb", "submit.yml.erb", "view.html.erb", "info.html.erb",
+                 "completed.html.erb", "template/before.sh.erb", "template/script.sh.erb", "template/after.sh.erb"):
+        assert (app / name).is_file(), name
+    shipped = sorted(p.name for p in (app / "template" / "workflows").iterdir())
+    assert shipped == sorted(m.slug for m in all_modules(ROOT / "workflows"))
+    assert (app / "template" / "workflows" / "txt2img-basics" / "workflow.json").is_file()
+
+
+def test_form_offers_each_cluster_its_own_gpus_and_every_lesson(site: Path) -> None:
+    form = yaml.safe_load(rendered("form.yml.erb", site))
+    assert form["cluster"] == ["cerberus", "pegasus", "local"]
+    assert form["form"] == ["cluster", "gpu", "hours", "lesson", "output_folder"]
+    gpu_options = {option[1]: option for option in form["attributes"]["gpu"]["options"]}
+    assert set(gpu_options) == set(CHOICE_IDS)
+    a100 = gpu_options["pegasus:a100"]
+    assert a100[0] == "NVIDIA A100 (80 GB)"
+    hidden = {key for extra in a100[2:] for key, value in extra.items() if value is False}
+    assert hidden == {"data-option-for-cluster-cerberus", "data-option-for-cluster-local"}
+    lessons = form["attributes"]["lesson"]["options"]
+    assert lessons[0] == ["None: an empty canvas", ""]
+    assert {slug for _, slug in lessons[1:]} == {m.slug for m in all_modules(ROOT / "workflows")}
+    assert form["attributes"]["hours"]["max"] == 24
+    assert form["attributes"]["output_folder"]["value"] == "$HOME/atelier-outputs"
+
+
+@pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
+def test_submit_asks_slurm_for_what_the_profile_says(site: Path, profile: hpc.Profile, gpu: hpc.Gpu) -> None:
+    submit = yaml.safe_load(rendered("submit.yml.erb", site, cluster=profile.ood_cluster,
+                                     gpu=f"{profile.ood_cluster}:{gpu.name}", hours="3"))
+    assert submit["batch_connect"]["template"] == "basic"
+    assert submit["script"]["wall_time"] == 3 * 3600
+    assert submit["script"]["native"] == hpc.sbatch_options(profile, gpu)
+
+
+def test_pegasus_a100_asks_for_that_card() -> None:
+    pegasus = hpc.load_profile("pegasus")
+    assert hpc.sbatch_options(pegasus, pegasus.gpu("a100")) == [
+        "--partition=gpu", "--gres=gpu:a100:1", "--cpus-per-task=4", "--mem=16G"]
+
+
+def test_submit_refuses_a_gpu_from_another_cluster(site: Path) -> None:
+    result = render("submit.yml.erb", site, cluster="cerberus", gpu="pegasus:a100", hours="2")
+    assert result.returncode != 0
+    assert "NVIDIA A100 (80 GB) is not on Cerberus: pick a GPU from that cluster's list." in result.stderr
+
+
+@pytest.mark.parametrize("hours", ["0", "25", "lots"])
+def test_submit_refuses_hours_out_of_range(site: Path, hours: str) -> None:
+    result = render("submit.yml.erb", site, cluster="pegasus", gpu="pegasus:a100", hours=hours)
+    assert result.returncode != 0
+    assert f"Sessions on this cluster can last 1 to 24 hours; you asked for {hours!r}." in result.stderr.replace(
+        f'"{hours}"', repr(hours))
+
+
+def _job_scripts(site: Path, profile: hpc.Profile, gpu: hpc.Gpu, lesson: str, folder: Path) -> dict[str, Path]:
+    values = {"cluster": profile.ood_cluster, "gpu": f"{profile.ood_cluster}:{gpu.name}", "hours": "2",
+              "lesson": lesson, "output_folder": "$HOME/atelier-outputs"}
+    scripts = {}
+    for name in ("before.sh", "script.sh", "after.sh"):
+        scripts[name] = folder / name
+        scripts[name].write_text(rendered(f"template/{name}.erb", site, **values), encoding="utf-8")
+    return scripts
+
+
+@pytest.mark.parametrize("lesson", ["", "txt2img-basics"])
+@pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
+def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: hpc.Profile, gpu: hpc.Gpu,
+                                     lesson: str) -> None:
+    scripts = _job_scripts(site, profile, gpu, lesson, tmp_path)
+    for name, path in scripts.items():
+        syntax = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+        assert syntax.returncode == 0, f"{name}: {syntax.stderr}"
+        if SHELLCHECK:
+            extra = [] if name == "script.sh" else FRAGMENT
+            lint = subprocess.run([SHELLCHECK, *extra, str(path)], capture_output=True, text=True)
+            assert lint.returncode == 0, f"{name}:\n{lint.stdout}"
+    script = scripts["script.sh"].read_text()
+    assert "--listen 0.0.0.0" in script and "--key-file gate/token" in script
+    assert ("--cpu" in script) == (gpu.gres is None)
+    assert ("--module txt2img-basics" in script) == bool(lesson)
+    if profile.prefix:
+        assert f"source {profile.prefix}/atelier.env" in script
+        assert f"atelier={profile.prefix}/atelier-venv/bin/atelier" in script
+    if profile.models:
+        assert f"--models {profile.models}" in script
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck not found: run ./dev test as root")
+def test_shellcheck_is_installed_for_ci() -> None:
+    assert SHELLCHECK
+
+
+def test_the_output_folder_expands_home_and_runs_nothing(site: Path, tmp_path: Path) -> None:
+    """A folder name is data: $HOME is filled in, but a command in it never runs."""
+    marker = tmp_path / "ran"
+    folder = f'$HOME/my art/"quoted" `touch {marker}` $(touch {marker})'
+    values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "", "output_folder": folder}
+    script = tmp_path / "script.sh"
+    script.write_text(rendered("template/script.sh.erb", site, **values), encoding="utf-8")
+    env = {**os.environ, "ATELIER_BIN": "printf %s\\n", "host": "node1", "port": "8188", "HOME": "/home/student"}
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    args = done.stdout.splitlines()
+    assert args[args.index("--outputs") + 1] == f'/home/student/my art/"quoted" `touch {marker}` $(touch {marker})'
+    assert args[args.index("--port") + 1] == "8188"
+    assert not marker.exists()
+
+
+def test_before_makes_a_private_256_bit_key(site: Path, tmp_path: Path) -> None:
+    scripts = _job_scripts(site, PROFILES[2], PROFILES[2].gpu("cpu"), "", tmp_path)
+    helpers = 'find_port() { echo 40123; }; create_passwd() { tr -cd "a-zA-Z0-9" < /dev/urandom | head -c"$1"; }'
+    done = subprocess.run(["bash", "-c", f'{helpers}; host=node1; source before.sh; echo "$port"'],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    key = tmp_path / "gate" / "token"
+    assert done.stdout.splitlines()[-1] == "40123"
+    assert len(key.read_text()) == 43 and key.read_text().isalnum()
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text() not in done.stdout
+
+
+class _Forms(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, str]] = []
+        self.inputs: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(values)
+        if tag == "input":
+            self.inputs[values.get("name", "")] = values.get("value", "")
+
+
+def test_view_posts_the_key_to_the_gate_never_in_a_url(site: Path) -> None:
+    key = "k" * 43
+    page = _Forms()
+    page.feed(rendered("view.html.erb", site, host="gpu042", port=41234, password=key))
+    assert page.forms == [{"action": "/rnode/gpu042/41234/atelier/login", "method": "post", "target": "_blank"}]
+    assert page.inputs == {"token": key, "base": "/rnode/gpu042/41234/"}
+    assert key not in page.forms[0]["action"]
+
+
+def test_info_and_completed_pages_say_where_the_work_is(site: Path) -> None:
+    info = rendered("info.html.erb", site, output_folder="/home/ada/atelier-outputs", lesson="txt2img-basics")
+    assert "/home/ada/atelier-outputs" in info and "Workflows" in info
+    done = rendered("completed.html.erb", site, output_folder="/home/ada/atelier-outputs")
+    assert "/home/ada/atelier-outputs" in done and "Files" in done

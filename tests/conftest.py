@@ -34,10 +34,10 @@ def find_daemon(name: str) -> str | None:
 def slurm_skip_reason() -> str | None:
     """Why the slurm tier can't start its own cluster here, or None if it can."""
     if os.geteuid() != 0:
-        return "the slurm tier starts munged, slurmctld and slurmd itself, which needs root: run ./dev test as root"
+        return "the slurm tier runs its own munged, slurmctld and slurmd, which needs root: run ./dev test as root"
     missing = [name for name in SLURM_DAEMONS if not find_daemon(name)]
     if missing:
-        return f"{', '.join(missing)} not installed: ./dev test as root installs them (slurmctld slurmd slurm-client munge)"
+        return f"{', '.join(missing)} not installed: ./dev test as root installs Debian's Slurm and munge"
     return None
 
 

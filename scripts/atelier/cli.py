@@ -266,7 +266,8 @@ def _now() -> str:
 
 
 @cli.command()
-@click.option("--cluster", default="local", show_default=True, help="The cluster profile to use.")
+@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
+              help="The cluster profile to use [env: ATELIER_CLUSTER].")
 @click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
 @click.option("--hours", type=float, help="How long the session may run (default: the profile's).")
 @click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
@@ -312,7 +313,8 @@ def _print_session(profile: hpc.Profile, current: hpc.Session) -> None:
 
 
 @cli.command()
-@click.option("--cluster", default="local", show_default=True, help="The cluster profile, for the links it prints.")
+@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
+              help="The cluster profile, for the links it prints [env: ATELIER_CLUSTER].")
 def status(cluster: str) -> None:
     """List your ComfyUI sessions and how to open them."""
     profile = hpc.load_profile(cluster)

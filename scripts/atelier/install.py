@@ -43,6 +43,9 @@ FRONTEND_PACKAGE = "comfyui-frontend-package"
 # PyTorch is not in workflows/lock.yaml yet; these are the versions DESIGN.md measured with
 # every node type (the audio nodes need torchaudio). Move them into the pin when it gains a field.
 TORCH_PACKAGES = ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1")
+# Imported by the pinned ComfyUI (app/frontend_management.py) but missing from its
+# requirements.txt: without it ComfyUI 0.3.64 exits at start. Version seen working here.
+UNLISTED = ("requests==2.34.2",)
 TORCH_INDEX = {"cuda": "https://download.pytorch.org/whl/cu128", "cpu": "https://download.pytorch.org/whl/cpu"}
 # Telemetry off for every tool a step runs: comfy-cli honours both names; pip's self-check calls out too.
 NO_TELEMETRY = {"DO_NOT_TRACK": "1", "COMFY_NO_TELEMETRY": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -137,7 +140,8 @@ def git_head(folder: Path) -> str | None:
     """The commit checked out in `folder`, or None when it is not a git checkout."""
     if not (folder / ".git").exists():
         return None
-    result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
+    result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=False)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -187,13 +191,15 @@ def model_paths_text(store: Path) -> str:
         return write_model_paths(store, Path(scratch) / "extra_model_paths.yaml").read_text(encoding="utf-8")
 
 
-def env_text(layout: Layout) -> str:
+def env_text(layout: Layout, lock: Lock) -> str:
     """atelier.env: what a job script sources to find this install."""
     values = {
         "ATELIER_PREFIX": layout.prefix,
         "COMFYUI_DIR": layout.comfyui,
         "COMFYUI_PYTHON": Layout.python(layout.comfyui_venv),
         "ATELIER_MODELS": layout.models,
+        # The only custom nodes `atelier serve` lets ComfyUI load, besides its own gate.
+        "ATELIER_CUSTOM_NODES": " ".join(node_name(node.repository) for node in lock.custom_nodes),
     }
     lines = ["# Written by 'atelier install'. Job scripts: source this file."]
     lines += [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
@@ -209,9 +215,8 @@ def project_folder() -> Path:
 
 
 def _project_digest(project: Path) -> str:
-    files = [project / "pyproject.toml"] + sorted(
-        path for path in (project / "scripts" / "atelier").rglob("*") if path.is_file() and "__pycache__" not in path.parts
-    )
+    package = (project / "scripts" / "atelier").rglob("*")
+    files = [project / "pyproject.toml"] + sorted(p for p in package if p.is_file() and "__pycache__" not in p.parts)
     return _digest(*[str(path.relative_to(project)) for path in files], *files)
 
 
@@ -322,8 +327,8 @@ def build_plan(
                       done=lambda: _has_versions(layout.comfyui_venv, TORCH_PACKAGES), commands=[torch]))
 
     requirements = layout.comfyui / "requirements.txt"
-    command = [*pip(comfy_python), "-r", str(requirements)]
-    fingerprint = lambda: _digest(*command, requirements)  # noqa: E731
+    command = [*pip(comfy_python), "-r", str(requirements), *UNLISTED]
+    fingerprint = lambda: _digest(*command, requirements)
     steps.append(Step("comfyui-requirements", "Install ComfyUI's Python packages (requirements.txt)",
                       done=_stamped(layout, "comfyui-requirements", fingerprint), commands=[command],
                       stamp=fingerprint))
@@ -343,10 +348,11 @@ def build_plan(
     folders = [layout.models, *(layout.models / name for name in MODEL_FOLDERS)]
     steps.append(Step("models", f"Make the model store {layout.models}",
                       done=lambda: all(folder.is_dir() for folder in folders),
-                      action=_mkdirs(folders), action_text=f"make {layout.models} and its {len(MODEL_FOLDERS)} folders"))
+                      action=_mkdirs(folders),
+                      action_text=f"make {layout.models} and its {len(MODEL_FOLDERS)} folders"))
 
     paths_file = layout.comfyui / "extra_model_paths.yaml"
-    paths_text = lambda: model_paths_text(layout.models)  # noqa: E731
+    paths_text = lambda: model_paths_text(layout.models)
     steps.append(Step("model-paths", "Point ComfyUI at the model store (extra_model_paths.yaml)",
                       done=_same_text(paths_file, paths_text),
                       action=_write_model_paths(layout.models, paths_file),
@@ -356,15 +362,16 @@ def build_plan(
                       done=atelier_python.exists, commands=[venv(layout.atelier_venv)]))
 
     command_atelier = [*pip(atelier_python), str(project)]
-    atelier_print = lambda: _digest(*command_atelier, _project_digest(project))  # noqa: E731
+    atelier_print = lambda: _digest(*command_atelier, _project_digest(project))
     stamped = _stamped(layout, "atelier", atelier_print)
     steps.append(Step("atelier", f"Install atelier from {project}",
                       done=lambda: (layout.atelier_venv / "bin" / "atelier").exists() and stamped(),
                       commands=[command_atelier], stamp=atelier_print))
 
     steps.append(Step("env-file", "Write atelier.env for job scripts",
-                      done=_same_text(layout.env_file, lambda: env_text(layout)),
-                      action=_write(layout.env_file, lambda: env_text(layout)), action_text=f"write {layout.env_file}"))
+                      done=_same_text(layout.env_file, lambda: env_text(layout, lock)),
+                      action=_write(layout.env_file, lambda: env_text(layout, lock)),
+                      action_text=f"write {layout.env_file}"))
     return Plan(layout, lock, steps)
 
 
@@ -372,7 +379,7 @@ def _node_requirements_step(layout: Layout, name: str, folder: Path, pip: list[s
     requirements = folder / "requirements.txt"
     command = [*pip, "-r", str(requirements)]
     key = f"node-{name}-requirements"
-    fingerprint = lambda: _digest(*command, requirements)  # noqa: E731
+    fingerprint = lambda: _digest(*command, requirements)
     stamped = _stamped(layout, key, fingerprint)
     # A node without requirements.txt has nothing to install once it is checked out.
     return Step(key, f"Install custom node {name}'s Python packages",
@@ -407,7 +414,7 @@ def run_step(plan: Plan, step: Step) -> None:
             out.flush()
             try:
                 code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env=plan.env(step)).returncode
+                                      env=plan.env(step), check=False).returncode
             except OSError as err:
                 out.write(f"{err}\n")
                 code = 127

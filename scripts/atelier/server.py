@@ -114,9 +114,10 @@ class ComfyServer:
 
     def _prepare(self) -> Path:
         """Folders, the session key (readable by its owner only) and the model paths config."""
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # new folders: the owner's only
         for name in ("input", "user", "temp"):
-            (self.workdir / name).mkdir(parents=True, exist_ok=True)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.workdir / name).mkdir(exist_ok=True)
+        self.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.gate and self.key_file and self.key_file.is_file():
             self.token = self.key_file.read_text(encoding="utf-8").strip()
             if len(self.token) < 22:
@@ -143,8 +144,10 @@ class ComfyServer:
         if self.cpu:
             args.append("--cpu")
         args += ["--extra-model-paths-config", str(self.workdir / "extra_model_paths.yaml")]
-        # Only our extensions load: no custom node dropped into the checkout runs unvetted.
-        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", GATE.name, DRAIN.name] if self.gate else []
+        # Only our extensions and the semester's pinned custom nodes (named by `atelier install`
+        # in ATELIER_CUSTOM_NODES) load: a custom node dropped into the checkout never runs.
+        pinned = os.environ.get("ATELIER_CUSTOM_NODES", "").split()
+        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", GATE.name, DRAIN.name, *pinned] if self.gate else []
         return args + self.extra_args
 
     def start(self, timeout: float = 120.0) -> str:

@@ -19,7 +19,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier import lessons
+from atelier import hpc, lessons
 from atelier.catalogue import load_catalogue
 from atelier.convert import to_api
 from atelier.graph import draw
@@ -32,6 +32,8 @@ GLOSSARY_PAGE = "reference/glossary.md"
 LESSONS_INDEX = "lessons/index.md"
 STATUS_PAGE = "lessons/status.md"
 CATALOGUE_MARKER = "<!-- lesson catalogue -->"
+CLUSTERS_PAGE = "runbook/clusters.md"
+CLUSTERS_MARKER = "<!-- cluster profiles -->"
 READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
 
 
@@ -99,6 +101,23 @@ def troubleshooting_page(catalogue: dict[str, Message]) -> str:
     return "\n".join(lines)
 
 
+def clusters_table() -> str:
+    """One row per GPU choice of every cluster profile: what a session asks Slurm for."""
+    lines = ["| cluster | choice | sbatch options | hours (most) | software prefix | model store |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    try:
+        profiles = [hpc.load_profile(name) for name in hpc.profile_names()]
+    except AtelierError as err:
+        raise PluginError(str(err)) from None
+    for profile in profiles:
+        for gpu in profile.gpus.values():
+            options = " ".join(f"`{option}`" for option in hpc.sbatch_options(profile, gpu))
+            lines.append(f"| {profile.title} (`{profile.name}`) | {gpu.title} (`{gpu.name}`) | {options} | "
+                         f"{profile.default_hours} ({profile.max_hours}) | `{profile.prefix or 'this checkout'}` | "
+                         f"`{profile.models or 'none'}` |")
+    return "\n".join(lines)
+
+
 class SitePages(BasePlugin):
     """Registered as the `atelier-pages` plugin."""
 
@@ -141,6 +160,8 @@ class SitePages(BasePlugin):
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
             markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
+        if page.file.src_uri == CLUSTERS_PAGE:
+            markdown = markdown.replace(CLUSTERS_MARKER, clusters_table())
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

@@ -86,6 +86,23 @@ def test_the_right_key_sets_a_strict_httponly_cookie(comfy) -> None:
     assert status == 200 and json.loads(body)["system"]["comfyui_version"]
 
 
+def test_served_files_cannot_run_script_in_the_dashboards_origin(comfy) -> None:
+    """All sessions share the dashboard's origin: an uploaded SVG must not run there."""
+    cookie = f"{COOKIE}={session_cookie(comfy.token)}"
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/rnode/other/1/queue")</script></svg>'
+    boundary = "atelier-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"trap.svg\"\r\n"
+            f"Content-Type: image/svg+xml\r\n\r\n").encode() + svg + f"\r\n--{boundary}--\r\n".encode()
+    status, _, _ = request(comfy.url + "/upload/image", "POST", body,
+                           {"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 200
+    for path in ("/view", "/api/view"):
+        status, served, headers = request(f"{comfy.url}{path}?filename=trap.svg&type=input", headers={"Cookie": cookie})
+        assert status == 200 and served == svg
+        assert headers["Content-Security-Policy"] == "sandbox"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_the_key_never_reaches_a_log(comfy) -> None:
     login(comfy.url, comfy.token)
     assert comfy.token not in comfy.log.read_text()

@@ -37,13 +37,15 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen([ATELIER, "serve", "--cpu", "--workdir", str(tmp_path)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = process.stdout.readline()
+        stamp, line = process.stdout.readline().split(" ", 1)  # job logs: each line starts with the time
+        assert len(stamp) == 8 and stamp.count(":") == 2, stamp
         assert line.startswith("ComfyUI is ready at http://127.0.0.1:"), line + process.stderr.read()
         url = line.split(" at ")[1].split(" ")[0]
         seconds = float(line.split("(")[1].split(" s)")[0])
         assert seconds < 60
-        assert process.stdout.readline() == (f"Open {url}/atelier/login and paste the session key kept in "
-                                             f"{tmp_path / 'gate' / 'token'}.\n")
+        assert process.stdout.readline().split(" ", 1)[1] == (f"Open {url}/atelier/login and paste the session key "
+                                                              f"kept in {tmp_path / 'gate' / 'token'}.\n")
+        assert json.loads((tmp_path / "connection.json").read_text())["port"] == int(url.rsplit(":", 1)[1])
         key = (tmp_path / "gate" / "token").read_text()
         assert ComfyClient(url, token=key).get_json("/system_stats")["system"]["comfyui_version"]
         with pytest.raises(AtelierError) as refused:
@@ -53,7 +55,8 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
             assert (tmp_path / folder).is_dir()
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=40) == 0
+        assert process.stdout.read().split(" ", 1)[1] == f"ComfyUI stopped. Outputs are in {tmp_path / 'output'}\n"
     with pytest.raises(AtelierError) as gone:
         ComfyClient(url, timeout=2).get_json("/system_stats")
     assert gone.value.code == "server-unreachable"

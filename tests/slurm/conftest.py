@@ -42,7 +42,7 @@ class SlurmCluster:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a Slurm client command against this cluster, failing with its output."""
-        result = subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=30, check=False)
         if check:
             assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
@@ -77,7 +77,7 @@ class SlurmCluster:
 def real_memory_mb() -> int:
     """MemTotal less ~2 GB for the system, so Slurm never counts on memory it can't have."""
     meminfo = Path("/proc/meminfo").read_text()
-    total_kb = int(re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M).group(1))
+    total_kb = int(re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.MULTILINE).group(1))
     return max(1024, total_kb // 1024 - 2048)
 
 
@@ -202,11 +202,11 @@ def _cancel_all(env: dict[str, str]) -> None:
 
     Jobs' slurmstepd processes belong to no one once slurmd stops, so they must end first.
     """
-    subprocess.run(["scancel", "--partition", PARTITION], env=env, capture_output=True, timeout=30)
+    subprocess.run(["scancel", "--partition", PARTITION], env=env, capture_output=True, timeout=30, check=False)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         left = subprocess.run(["squeue", "--noheader", "--format=%i"], env=env,
-                              capture_output=True, text=True, timeout=10)
+                              capture_output=True, text=True, timeout=10, check=False)
         if left.returncode != 0 or not left.stdout.strip():
             return
         time.sleep(0.2)
@@ -214,7 +214,7 @@ def _cancel_all(env: dict[str, str]) -> None:
 
 def _node_idle(env: dict[str, str], node: str) -> bool:
     result = subprocess.run(["sinfo", "--noheader", "--nodes", node, "--format=%T"], env=env,
-                            capture_output=True, text=True, timeout=10)
+                            capture_output=True, text=True, timeout=10, check=False)
     return result.returncode == 0 and result.stdout.strip() == "idle"
 
 

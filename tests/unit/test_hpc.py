@@ -104,3 +104,14 @@ def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> No
         "tunnel": "ssh -N -L 8188:gpu042:41234 pegasus.arc.gwu.edu",
         "local": "http://127.0.0.1:8188/atelier/login",
     }
+
+
+def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    from atelier.server import ComfyServer
+
+    monkeypatch.setenv("ATELIER_CUSTOM_NODES", "pixel-nodes")
+    args = ComfyServer(tmp_path, Path("python3"), tmp_path).command()
+    allowed = args[args.index("--whitelist-custom-nodes") + 1:]
+    assert "--disable-all-custom-nodes" in args
+    assert allowed == ["atelier_gate", "atelier_drain", "pixel-nodes"]

@@ -197,8 +197,9 @@ def test_install_stops_at_a_failed_step_resumes_and_then_skips_every_step(source
     assert f"export COMFYUI_DIR={prefix / 'ComfyUI'}\n" in env
     assert f"export COMFYUI_PYTHON={prefix / 'comfyui-venv' / 'bin' / 'python'}\n" in env
     assert f"export ATELIER_MODELS={prefix / 'models'}\n" in env
+    assert "export ATELIER_CUSTOM_NODES=pixel-nodes\n" in env  # what serve lets ComfyUI load
     calls = (layout.comfyui_venv / "pip-calls.txt").read_text().splitlines()
-    assert calls[1] == f"-r {layout.comfyui / 'requirements.txt'}"
+    assert calls[1] == f"-r {layout.comfyui / 'requirements.txt'} requests==2.34.2"  # ComfyUI imports it unlisted
     assert calls[-1] == f"-r {layout.comfyui / 'custom_nodes' / 'pixel-nodes' / 'requirements.txt'}"
     assert (layout.atelier_venv / "pip-calls.txt").read_text() == f"{ROOT}\n"
     config = (layout.state / "comfy-cli-home" / ".config" / "comfy-cli" / "config.ini").read_text()

@@ -9,7 +9,10 @@ of every route ComfyUI serves, the /ws WebSocket included:
   presented once, by POST to /atelier/login, never in a URL;
 * the answer sets an HttpOnly, SameSite=Strict cookie (Secure behind https) holding an
   HMAC of the token, scoped to the session's own path under the proxy;
-* every other request without that cookie gets 403 and nothing else.
+* every other request without that cookie gets 403 and nothing else;
+* files ComfyUI serves back (/view) are sandboxed: every session shares the dashboard's
+  web origin, so an uploaded SVG or HTML file must not run script there, where it
+  could reach another session's path with that student's cookie.
 
 It fails closed: if the token cannot be read, every request is refused. It is
 standalone (ComfyUI's Python imports it), so it uses nothing from the atelier package;
@@ -29,6 +32,7 @@ from pathlib import Path
 COOKIE = "atelier_gate"
 LOGIN = "/atelier/login"
 SAFE_BASE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+SERVED_FILES = {"/view", "/api/view"}  # user files, shown back in the browser
 NODE_CLASS_MAPPINGS: dict = {}  # a custom node package that adds no nodes
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
@@ -87,9 +91,14 @@ def make_gate(token: str | None):
             secure = request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
             response.set_cookie(COOKIE, expected, path=base, httponly=True, samesite="Strict", secure=secure)
             return response
-        if hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
-            return await handler(request)
-        return _forbidden()
+        if not hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
+            return _forbidden()
+        response = await handler(request)
+        if not response.prepared:  # the /ws upgrade has already answered
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            if request.path in SERVED_FILES:
+                response.headers["Content-Security-Policy"] = "sandbox"
+        return response
 
     return gate
 

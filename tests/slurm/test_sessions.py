@@ -1,0 +1,215 @@
+"""ComfyUI sessions as real Slurm jobs: `atelier launch`, `status`, `stop`, and the OOD app's job.
+
+Without a ComfyUI (CI) the jobs still run for real and must fail the way a student
+would see it: one plain line saying what happened and where the log is. With
+COMFYUI_DIR set, the whole path runs: job, gate, login, stop.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from atelier import hpc, ood
+from atelier.modules import all_modules
+from tests.erb import RUBY, NO_RUBY, rendered
+from tests.slurm.conftest import SlurmCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+HAS_COMFYUI = bool(os.environ.get("COMFYUI_DIR")) and (Path(os.environ.get("COMFYUI_DIR", "/")) / "main.py").is_file()
+needs_comfyui = pytest.mark.skipif(not HAS_COMFYUI, reason="COMFYUI_DIR is not set to a ComfyUI checkout: see tests/README.md")
+COMFYUI_VARS = ("COMFYUI_DIR", "COMFYUI_PYTHON", "ATELIER_PREFIX")
+
+
+def atelier(slurm: SlurmCluster, *args: str, comfyui: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = dict(slurm.env)
+    if not comfyui:
+        env = {k: v for k, v in env.items() if k not in COMFYUI_VARS}
+    return subprocess.run([sys.executable, "-m", "atelier", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def request(port: int, method: str, path: str, body: str | None = None, cookie: str = "") -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Cookie": cookie} if cookie else {}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def log_in(port: int, key: str, base: str = "/") -> str:
+    """POST the key as the dashboard's Connect button does; returns the cookie pair."""
+    response = request(port, "POST", "/atelier/login", urllib.parse.urlencode({"token": key, "base": base}))
+    assert response.status == 303, response.status
+    return response.headers["Set-Cookie"].split(";")[0]
+
+
+def test_launch_reports_a_session_that_could_not_start(slurm: SlurmCluster, tmp_path: Path) -> None:
+    """No ComfyUI on the node: the job really runs, and launch says why in one line."""
+    folder = tmp_path / "session"
+    done = atelier(slurm, "launch", "--cluster", "local", "--workdir", str(folder), "--outputs", str(tmp_path / "out"),
+                   "--wait", "120", comfyui=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    job_id = done.stdout.split("Submitted job ")[1].split()[0]
+    assert done.stdout.startswith(f"Submitted job {job_id} to This machine (tests) (No GPU (CPU only), 1 h).")
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"Error: The ComfyUI session (job {job_id}) ended before ComfyUI was ready (the log's "
+                            "last line: Error: No ComfyUI was found at ")
+    assert error.endswith(f"Read the whole log in {folder / 'job.log'}, then start a new session.")
+    assert "Traceback" not in done.stderr
+
+
+def test_launch_refuses_more_hours_than_the_cluster_allows(slurm: SlurmCluster, tmp_path: Path) -> None:
+    done = atelier(slurm, "launch", "--cluster", "local", "--hours", "48", "--workdir", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("Error: A session on local can last at most 24 hours, so 48.0 hours can't be "
+                                   "booked. Ask for 24 hours or fewer; you can start a new session when this one ends.")
+    assert atelier(slurm, "status").stdout.strip() == "You have no ComfyUI sessions."
+
+
+def test_stop_refuses_a_job_that_is_not_a_session(slurm: SlurmCluster) -> None:
+    done = atelier(slurm, "stop", "999999")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("Error: There is no ComfyUI session of yours with job number 999999. Run 'atelier "
+                                   "status' to list your sessions and their job numbers.")
+
+
+@needs_comfyui
+def test_launch_opens_a_gated_session_that_status_lists_and_stop_ends(slurm: SlurmCluster, tmp_path: Path) -> None:
+    folder, outputs = tmp_path / "session", tmp_path / "outputs"
+    done = atelier(slurm, "launch", "--cluster", "local", "--workdir", str(folder), "--outputs", str(outputs),
+                   "--module", "txt2img-basics", "--wait", "170")
+    assert done.returncode == 0, done.stdout + done.stderr
+    job_id = done.stdout.split("Submitted job ")[1].split()[0]
+    connection = json.loads((folder / "connection.json").read_text())
+    port = connection["port"]
+    assert f"Open http://127.0.0.1:{port}/atelier/login" in done.stdout
+    assert f"The login page asks for the session key kept in {folder / 'gate' / 'token'}" in done.stdout
+    assert f"Stop it with: atelier stop {job_id}" in done.stdout
+
+    assert request(port, "GET", "/").status == 403
+    assert request(port, "GET", "/queue").status == 403
+    cookie = log_in(port, (folder / "gate" / "token").read_text())
+    assert request(port, "GET", "/", cookie=cookie).status == 200
+    assert (folder / "user" / "default" / "workflows" / "Your first image.json").is_file()
+    assert outputs.is_dir()
+
+    status = atelier(slurm, "status").stdout
+    assert f"Job {job_id}: running" in status and str(folder) in status
+
+    stopped = atelier(slurm, "stop", job_id)
+    assert stopped.returncode == 0 and f"Stopping job {job_id}" in stopped.stdout
+    deadline = time.monotonic() + 60
+    while hpc.session(job_id, env=slurm.env).state != "ENDED":
+        assert time.monotonic() < deadline, "the session did not end within 60 s of atelier stop"
+        time.sleep(1)
+    assert "ComfyUI stopped." in (folder / "job.log").read_text()
+
+
+# --- The Open OnDemand app's job ------------------------------------------------------
+# Open OnDemand wraps before.sh, script.sh and after.sh in a job script of its own (the
+# "basic" batch_connect template of ood_core). OOD is not installable here, so this is a
+# stand-in with the same steps in the same order: helpers, host, before.sh, script.sh in
+# the background, after.sh, connection.yml, wait, clean_up.
+WRAPPER = """#!/bin/bash
+cd {staged}
+find_port() {{ python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }}
+port_used() {{ (: < "/dev/tcp/${{1%%:*}}/${{1##*:}}") >/dev/null 2>&1; }}
+create_passwd() {{ tr -cd 'a-zA-Z0-9' < /dev/urandom 2>/dev/null | head -c"${{1:-8}}"; }}
+clean_up() {{ echo "Cleaning up..."; [[ ${{SCRIPT_PID}} ]] && pkill -P "${{SCRIPT_PID}}" || :; pkill -P $$; exit "${{1:-0}}"; }}
+export -f find_port port_used create_passwd
+host=127.0.0.1
+export host
+source ./before.sh
+./script.sh &
+SCRIPT_PID=$!
+source ./after.sh
+( umask 077; printf 'host: %s\\nport: %s\\npassword: %s\\n' "$host" "$port" "$password" > connection.yml )
+wait "${{SCRIPT_PID}}" || clean_up 1
+clean_up
+"""
+
+
+@pytest.fixture
+def ood_job(slurm: SlurmCluster, tmp_path: Path):
+    """Stage the app's templates for one session on the local cluster; returns a submit function."""
+    if RUBY is None:
+        pytest.skip(NO_RUBY)
+    site = tmp_path / "atelier.yml"
+    profile = hpc.load_profile("local")
+    ood.deploy(tmp_path / "app", site, [profile], all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui")
+    staged = tmp_path / "staged"
+    (tmp_path / "app" / "template").rename(staged)
+    values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "txt2img-basics",
+              "output_folder": str(tmp_path / "outputs")}
+    for name in ("before.sh", "script.sh", "after.sh"):
+        (staged / name).write_text(rendered(f"template/{name}.erb", site, **values))
+        (staged / f"{name}.erb").unlink()
+    (staged / "script.sh").chmod(0o755)
+    submit = yaml_load(rendered("submit.yml.erb", site, **values))
+    (staged / "job.sh").write_text(WRAPPER.format(staged=staged))
+
+    def start(comfyui: bool) -> str:
+        env = dict(slurm.env)
+        env["ATELIER_BIN"] = f"{sys.executable} -m atelier"
+        if not comfyui:
+            env = {k: v for k, v in env.items() if k not in COMFYUI_VARS}
+        minutes = submit["script"]["wall_time"] // 60
+        job = subprocess.run(["sbatch", "--parsable", f"--time={minutes}", f"--output={staged / 'output.log'}",
+                              *submit["script"]["native"], str(staged / "job.sh")],
+                             env=env, capture_output=True, text=True, cwd=staged)
+        assert job.returncode == 0, job.stderr
+        return job.stdout.strip()
+
+    return staged, start
+
+
+def yaml_load(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def test_ood_job_without_comfyui_ends_with_a_plain_reason(slurm: SlurmCluster, ood_job) -> None:
+    staged, start = ood_job
+    job_id = start(comfyui=False)
+    slurm.wait_for(job_id, {"COMPLETED", "FAILED"}, timeout=90)
+    log = (staged / "output.log").read_text()
+    assert "Session key written to" in log
+    assert "Error: No ComfyUI was found at" in log
+    assert "ComfyUI is not running; the lines above say why" in log
+    key = (staged / "gate" / "token").read_text()
+    assert len(key) == 43 and key not in log
+
+
+@needs_comfyui
+def test_ood_job_serves_comfyui_behind_the_gate_and_stops_cleanly(slurm: SlurmCluster, ood_job) -> None:
+    staged, start = ood_job
+    job_id = start(comfyui=True)
+    deadline = time.monotonic() + 170
+    while not (staged / "connection.yml").is_file():
+        assert slurm.job_state(job_id) in {"PENDING", "RUNNING"}, (staged / "output.log").read_text()
+        assert time.monotonic() < deadline, "ComfyUI did not become ready"
+        time.sleep(1)
+    connection = yaml_load((staged / "connection.yml").read_text())
+    port, key = int(connection["port"]), str(connection["password"])
+    assert key == (staged / "gate" / "token").read_text()
+    assert request(port, "GET", "/").status == 403
+    cookie = log_in(port, key, base=f"/rnode/127.0.0.1/{port}/")
+    assert request(port, "GET", "/object_info", cookie=cookie).status == 200
+    assert (staged / "user" / "default" / "workflows" / "Your first image.json").is_file()
+    slurm.run("scancel", job_id)
+    slurm.wait_for(job_id, {"CANCELLED", "COMPLETED", "FAILED"}, timeout=60)
+    log = (staged / "output.log").read_text()
+    assert "ComfyUI is listening on port" in log and key not in log

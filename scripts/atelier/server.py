@@ -93,6 +93,13 @@ class ComfyServer:
     outputs: Path | None = None  # default: <workdir>/output
     drain_seconds: float = 25.0  # how long a stop waits for the running prompt
 
+    def __post_init__(self) -> None:
+        # ComfyUI runs in its checkout, so a relative path given here would point there.
+        self.workdir = self.workdir.resolve()
+        self.key_file = self.key_file.resolve() if self.key_file else None
+        self.outputs = self.outputs.resolve() if self.outputs else None
+        self.models = self.models.resolve() if self.models else None
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

@@ -115,3 +115,16 @@ def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch
     allowed = args[args.index("--whitelist-custom-nodes") + 1:]
     assert "--disable-all-custom-nodes" in args
     assert allowed == ["atelier_gate", "atelier_drain", "pixel-nodes"]
+
+
+def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ComfyUI runs in its checkout: the OOD job's relative gate/token must not point there."""
+    from atelier.server import ComfyServer
+
+    monkeypatch.chdir(tmp_path)
+    server = ComfyServer(Path("/opt/ComfyUI"), Path("python3"), Path("."), key_file=Path("gate/token"),
+                         outputs=Path("pictures"))
+    assert server.token_file == tmp_path / "gate" / "token"
+    args = server.command()
+    assert args[args.index("--output-directory") + 1] == str(tmp_path / "pictures")
+    assert args[args.index("--user-directory") + 1] == str(tmp_path / "user")

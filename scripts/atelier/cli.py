@@ -230,7 +230,7 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
     shortly before the job's time limit.
     """
     checkout, interpreter = find_comfyui(comfyui, python)
-    server = ComfyServer(checkout, interpreter, workdir.resolve(), port=port, cpu=cpu, models=models, listen=listen,
+    server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
                          key_file=key_file, outputs=outputs)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
     stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + 60)

@@ -17,6 +17,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+import yaml
 
 from atelier import hpc, ood
 from atelier.modules import all_modules
@@ -157,7 +158,7 @@ def ood_job(slurm: SlurmCluster, tmp_path: Path):
         (staged / name).write_text(rendered(f"template/{name}.erb", site, **values))
         (staged / f"{name}.erb").unlink()
     (staged / "script.sh").chmod(0o755)
-    submit = yaml_load(rendered("submit.yml.erb", site, **values))
+    submit = yaml.safe_load(rendered("submit.yml.erb", site, **values))
     (staged / "job.sh").write_text(WRAPPER.format(staged=staged))
 
     def start(comfyui: bool) -> str:
@@ -173,12 +174,6 @@ def ood_job(slurm: SlurmCluster, tmp_path: Path):
         return job.stdout.strip()
 
     return staged, start
-
-
-def yaml_load(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 def test_ood_job_without_comfyui_ends_with_a_plain_reason(slurm: SlurmCluster, ood_job) -> None:
@@ -202,7 +197,7 @@ def test_ood_job_serves_comfyui_behind_the_gate_and_stops_cleanly(slurm: SlurmCl
         assert slurm.job_state(job_id) in {"PENDING", "RUNNING"}, (staged / "output.log").read_text()
         assert time.monotonic() < deadline, "ComfyUI did not become ready"
         time.sleep(1)
-    connection = yaml_load((staged / "connection.yml").read_text())
+    connection = yaml.safe_load((staged / "connection.yml").read_text())
     port, key = int(connection["port"]), str(connection["password"])
     assert key == (staged / "gate" / "token").read_text()
     assert request(port, "GET", "/").status == 403

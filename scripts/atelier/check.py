@@ -151,6 +151,7 @@ def check_module(
         result.peak_gpu_mb = round(peak.gpu) if peak.gpu else None
         result.comfy_seconds = run.comfy_seconds
         result.outputs = [str(p) for p in run.outputs]
+        ledger.record(out, run.outputs, "check")
         problems = check_outputs(module.meta.get("outputs", []), run.outputs)
         result.status = "failed" if problems else "passed"
         result.message = "; ".join(problems)

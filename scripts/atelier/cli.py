@@ -43,6 +43,9 @@ from atelier.server import ComfyServer, find_comfyui
 from atelier import check as checker
 from atelier import hpc
 from atelier import ood as ood_app
+from atelier import backup as backups
+from atelier import ledger as ledgers
+from atelier import cli_keep as keep
 from atelier import install as installer
 from atelier import models as model_store
 from atelier import testmodels as test_models
@@ -220,39 +223,53 @@ def _make_server(workdir: Path, comfyui: str | None, python: str | None, models:
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The session key, when someone else made it (the dashboard app does); default: made here.")
 @click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
+@click.option("--backup-to", envvar="ATELIER_BACKUP_TO",
+              help="Back outputs up to this REMOTE:FOLDER (e.g. box:Atelier) [env: ATELIER_BACKUP_TO].")
+@click.option("--backup-every", type=click.IntRange(min=1), default=15, show_default=True,
+              help="With --backup-to: minutes between backups; one more runs when the session ends.")
 def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
-          workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None) -> None:
+          workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None,
+          backup_to: str | None, backup_every: int) -> None:
     """Start ComfyUI behind its login gate until stopped.
 
     Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
     store, and on Ctrl+C or SIGTERM (Slurm's signal when a session ends) lets the
     running prompt finish before it stops. Inside a Slurm job it also stops by itself
-    shortly before the job's time limit.
+    shortly before the job's time limit. With --backup-to it backs outputs up during
+    the session and once more after ComfyUI has stopped, so nothing finished is left.
     """
     checkout, interpreter = find_comfyui(comfyui, python)
     server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
                          key_file=key_file, outputs=outputs)
+    target = backups.Target.parse(backup_to) if backup_to else None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
-    stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + 60)
+    stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + (180 if target else 60))
+    backing_up = False
     try:
         started = time.monotonic()
         url = server.start()
         if module_name:
-            module = load_module(_module_folder(module_name))
-            server.offer_workflow(module.workflow_path, str(module.meta.get("title") or module.slug))
+            server.offer_workflow(load_module(_module_folder(module_name)))
         server.write_connection()
         click.echo(f"{_now()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
                    f"Outputs: {server.output_dir}")
         click.echo(f"{_now()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
+        backing_up = bool(target) and keep.backup_schedule(target)
+        due = time.monotonic() + backup_every * 60
         while server.alive():
             if stop_at and time.time() >= stop_at:
                 click.echo(f"{_now()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
                 return
+            if backing_up and time.monotonic() >= due:
+                keep.backup_round(server.output_dir, target)
+                due = time.monotonic() + backup_every * 60
             time.sleep(1)
         raise AtelierError("server-died")
     finally:
         server.stop()
         click.echo(f"{_now()} ComfyUI stopped. Outputs are in {server.output_dir}")
+        if backing_up and target:
+            keep.backup_round(server.output_dir, target, final=True)
 
 
 def _module_folder(name: str) -> Path:
@@ -367,9 +384,11 @@ def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, 
             comfy = stack.enter_context(_make_server(workdir, comfyui, python, models, cpu))
             server, token = comfy.url, comfy.token
         result = _run_with_progress(ComfyClient(server, token=token), job, out, nodes, timeout)
+    ledgers.record(out, result.outputs, "run")
     click.echo(f"Done in {result.seconds:.1f} s. Saved {len(result.outputs)} file(s):")
     for path in result.outputs:
         click.echo(f"  {path}")
+    click.echo(f"Their settings are in the ledger {out / ledgers.LEDGER}.")
 
 
 def _run_with_progress(client: ComfyClient, job: runner.Job, out: Path, nodes: node_catalogue.Catalogue,
@@ -585,6 +604,10 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path) -> None:
     choices = sum(len(p.gpus) for p in profiles)
     click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
+
+
+for command in (keep.ledger, keep.compare, keep.backup):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atelier.backup import Settings as BackupSettings, settings_from
 from atelier.files import read_yaml
 from atelier.messages import AtelierError
 
@@ -63,6 +64,7 @@ class Profile:
     outputs: str
     internet_on_compute: bool
     file: Path
+    backup: BackupSettings = BackupSettings()
 
     def gpu(self, name: str | None) -> Gpu:
         choice = name or self.default_gpu
@@ -128,6 +130,7 @@ def load_profile(name: str) -> Profile:
         prefix=Path(prefix) if prefix else None, models=Path(models) if models else None,
         scratch=str(data.get("scratch") or "/tmp"), outputs=str(data.get("outputs") or "$HOME/atelier-outputs"),
         internet_on_compute=bool(data.get("internet_on_compute")), file=path,
+        backup=settings_from(data.get("backup"), path),
     )
 
 
@@ -164,6 +167,8 @@ def serve_command(profile: Profile, gpu: Gpu, workdir: str, outputs: str, module
         command.append("--cpu")
     if module:
         command += ["--module", module]
+    if profile.backup.every_minutes:
+        command += ["--backup-to", str(profile.backup.target), "--backup-every", str(profile.backup.every_minutes)]
     return command
 
 

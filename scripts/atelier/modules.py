@@ -49,6 +49,14 @@ class Module:
         return [node for node in self.nodes() if node_title(node) == title]
 
 
+def tagged(workflow: dict[str, Any], slug: str) -> dict[str, Any]:
+    """A copy of `workflow` that names its lesson, so every output it makes says where it came from.
+
+    ComfyUI keeps a workflow's `extra` when it saves outputs; the ledger reads it back.
+    """
+    return {**workflow, "extra": {**(workflow.get("extra") or {}), "atelier_module": slug}}
+
+
 def node_title(node: dict[str, Any], display_names: dict[str, str] | None = None) -> str:
     """The title a student sees on the canvas."""
     if node.get("title"):

@@ -38,6 +38,9 @@ def site_config(profiles: list[hpc.Profile], modules: list[Module]) -> dict[str,
                 "prefix": str(profile.prefix) if profile.prefix else None,
                 "models": str(profile.models) if profile.models else None,
                 "modules": list(profile.modules),  # a copy: YAML aliases would trip Ruby's safe_load
+                "backup_to": str(profile.backup.target),
+                "backup_every": profile.backup.every_minutes,
+                "backup_title": profile.backup.title,
             }
     ordered = sorted(modules, key=lambda m: (LEVELS.index(m.meta.get("level", LEVELS[0])), m.meta.get("title", "")))
     lessons = [{"slug": m.slug, "title": str(m.meta.get("title") or m.slug)} for m in ordered]

@@ -25,7 +25,7 @@ from atelier.client import ComfyClient, Rejected
 from atelier.convert import to_api
 from atelier.files import read_json
 from atelier.messages import AtelierError
-from atelier.modules import Module, is_module, load_module
+from atelier.modules import Module, is_module, load_module, tagged
 
 OUTPUT_LISTS = ("images", "audio", "video", "gifs", "3d", "mesh", "files")
 
@@ -66,7 +66,7 @@ def load_job(target: Path, catalogue: Catalogue) -> Job:
         module = load_module(target)
         inputs = sorted((target / "inputs").iterdir()) if (target / "inputs").is_dir() else []
         prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
-        return Job(module.workflow_path, module.workflow, prompt, inputs, module)
+        return Job(module.workflow_path, tagged(module.workflow, module.slug), prompt, inputs, module)
     if target.is_file() and target.suffix == ".json":
         workflow = read_json(target)
         prompt, _ = to_api(workflow, catalogue, target)

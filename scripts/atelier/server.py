@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from types import TracebackType
 
 from atelier.client import ComfyClient
 from atelier.messages import AtelierError
+from atelier.modules import Module, tagged
 
 
 MODEL_FOLDERS = (
@@ -209,11 +209,16 @@ class ComfyServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def offer_workflow(self, workflow: Path, title: str) -> Path:
-        """Put a lesson's workflow in the session's Workflows panel, ready to open."""
+    def offer_workflow(self, module: Module) -> Path:
+        """Put a lesson's workflow in the session's Workflows panel, ready to open.
+
+        The copy names its lesson, so what the student makes with it is filed under it.
+        """
         folder = self.workdir / "user" / "default" / "workflows"
         folder.mkdir(parents=True, exist_ok=True)
-        return Path(shutil.copyfile(workflow, folder / f"{title}.json"))
+        path = folder / f"{module.meta.get('title') or module.slug}.json"
+        path.write_text(json.dumps(tagged(module.workflow, module.slug), indent=1), encoding="utf-8")
+        return path
 
     def write_connection(self) -> Path:
         """`connection.json`: where this session answers, for `atelier launch` and `status`."""

@@ -239,6 +239,35 @@ EXACT = {
     "unexpected": ({"error": "KeyError"},
                    "Something went wrong inside atelier (KeyError). Run the same command again with "
                    "--debug and send what it prints to your course's support contact."),
+    "ledger-folder-missing": ({"folder": "outputs"}, "There is no folder outputs. Give the folder your outputs are "
+                              "saved in (the session's 'Save pictures in' folder)."),
+    "ledger-unreadable": ({"file": "o/atelier-ledger.sqlite", "problem": "file is not a database"},
+                          "The ledger o/atelier-ledger.sqlite cannot be read (file is not a database). Move that file "
+                          "aside and scan again: the ledger is rebuilt from the outputs themselves, but which files "
+                          "were backed up when is only in the old one."),
+    "compare-nothing": ({"paths": "notes.txt"}, "There is nothing to compare in notes.txt: no output there holds "
+                        "ComfyUI's settings. Give the folder ComfyUI saved into, or pictures, videos or sounds that "
+                        "ComfyUI made."),
+    "compare-knob-unknown": ({"knob": "denoyse", "choices": "Seed, CFG"},
+                             "No setting called 'denoyse' is in these outputs. Settings that differ between them: "
+                             "Seed, CFG."),
+    "compare-same-knob": ({"knob": "CFG"}, "The options --by and --vs both name CFG. Give two different settings, one for across "
+                          "the sheet and one for down."),
+    "backup-target-format": ({"target": "Atelier"}, "The backup place 'Atelier' is not written as "
+                             "REMOTE:FOLDER. Write the remote's name, a colon and a folder, for example box:Atelier."),
+    "backup-no-rclone": ({}, "The program that copies outputs to Box (rclone) is not installed here. Ask your course's support "
+                         "contact: 'atelier install' puts it beside atelier."),
+    "backup-remote-unknown": ({"remote": "box"}, "Box is not connected yet: there is no rclone remote called 'box'. "
+                              "Connect it once with 'atelier backup setup' (Start here: Keep your work safe)."),
+    "backup-denied": ({"remote": "box"}, "The backup was refused: the sign-in kept for 'box' has expired or was "
+                      "withdrawn. Connect it again with 'atelier backup setup'; nothing already backed up is lost."),
+    "backup-unreachable": ({"remote": "box"}, "The backup could not reach 'box' from here. Your outputs are safe in "
+                           "their folder and the next backup tries again; if it keeps failing, tell your course's "
+                           "support contact."),
+    "backup-failed": ({"remote": "box", "detail": "quota exceeded"}, "The backup to 'box' stopped: quota exceeded. "
+                      "Run 'atelier backup --now' again: it carries on where it stopped."),
+    "backup-token-bad": ({}, "What was pasted is not the sign-in text rclone prints. Copy the whole block between "
+                         "---> and <--- that 'rclone authorize' printed, and paste it again."),
 }
 
 

@@ -162,3 +162,56 @@ def browser_type_launch_args() -> dict:
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         ],
     }
+
+
+class WebDav:
+    """`rclone serve webdav` on 127.0.0.1: the backup remote the tests copy into.
+
+    `env` points rclone at a config holding one remote, `test`, for this server.
+    """
+
+    def __init__(self, root: Path, config: Path) -> None:
+        self.root, self.config = root, config
+        self.port = free_port()
+        self.env = {**os.environ, "RCLONE_CONFIG": str(config)}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, password: str = "s3cret") -> None:
+        from atelier.backup import rclone
+
+        self.process = subprocess.Popen(
+            [str(rclone()), "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}",
+             "--user", "student", "--pass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            threading.Event().wait(0.05)
+        raise RuntimeError("rclone serve webdav did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def configure(self, remote: str = "test", password: str = "s3cret") -> None:
+        from atelier.backup import rclone
+
+        subprocess.run([str(rclone()), "config", "create", remote, "webdav", "url", f"http://127.0.0.1:{self.port}",
+                        "vendor", "rclone", "user", "student", "pass", password, "--non-interactive", "--obscure"],
+                       env=self.env, check=True, capture_output=True)
+
+
+@pytest.fixture
+def webdav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDav]:
+    """A running WebDAV remote named `test`; RCLONE_CONFIG set for this test's own rclone calls."""
+    server = WebDav(tmp_path / "remote", tmp_path / "rclone.conf")
+    server.root.mkdir()
+    server.start()
+    server.configure()
+    monkeypatch.setenv("RCLONE_CONFIG", str(server.config))
+    try:
+        yield server
+    finally:
+        server.stop()

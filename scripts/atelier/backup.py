@@ -31,6 +31,7 @@ from atelier.messages import AtelierError
 
 OUTPUTS, REPLACED = "outputs", "replaced"
 LIMITS = ["--contimeout", "20s", "--timeout", "2m", "--retries", "3", "--low-level-retries", "10"]
+QUICK = ["--contimeout", "20s", "--timeout", "1m", "--retries", "1", "--low-level-retries", "1"]  # a person waits
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,10 @@ def save_remote(settings: Settings, token: str) -> None:
 
 def check(target: Target) -> int:
     """Prove the remote works: make the outputs folder and count what is in it already."""
-    made = _rclone("mkdir", target.path(OUTPUTS), *LIMITS, timeout=300)
+    made = _rclone("mkdir", target.path(OUTPUTS), *QUICK, timeout=300)
     if made.returncode != 0:
         raise explain(made.stderr, target)
-    listed = _rclone("lsf", "--recursive", "--files-only", target.path(OUTPUTS), *LIMITS, timeout=300)
+    listed = _rclone("lsf", "--recursive", "--files-only", target.path(OUTPUTS), *QUICK, timeout=300)
     if listed.returncode != 0:
         raise explain(listed.stderr, target)
     return len(listed.stdout.splitlines())

@@ -50,6 +50,7 @@ class Table:
     varying: set[str]
     same: dict[str, Any]
     skipped: list[Item] = field(default_factory=list)  # found but without settings to compare
+    aliases: dict[str, str] = field(default_factory=dict)  # "KSampler.seed" -> "seed"
 
 
 def label(key: str) -> str:
@@ -88,11 +89,12 @@ def build(items: list[Item]) -> Table:
     params = sorted({k for o in outputs for k in o.params}, key=lambda k: list(outputs[0].params).index(k)
                     if k in outputs[0].params else len(outputs[0].params))
     # A widget that is one of the core settings (KSampler.seed is "seed") is not shown twice.
-    params = [p for p in params if not any(all(value(o, p) == value(o, k) for o in outputs) for k in shown)]
+    aliases = {p: k for p in params for k in shown if all(value(o, p) == value(o, k) for o in outputs)}
+    params = [p for p in params if p not in aliases]
     varying = {k for k in shown + params if len({repr(value(o, k)) for o in outputs}) > 1}
     columns = shown + [p for p in params if p in varying]
     same = {k: value(outputs[0], k) for k in shown + params if k not in varying and value(outputs[0], k) is not None}
-    return Table(compared, columns, varying, same, [i for i in items if i.output.status != OK])
+    return Table(compared, columns, varying, same, [i for i in items if i.output.status != OK], aliases)
 
 
 def knob(table: Table, name: str | None, taken: str | None = None) -> str | None:
@@ -102,13 +104,13 @@ def knob(table: Table, name: str | None, taken: str | None = None) -> str | None
         free += sorted(k for k in table.varying if k not in AXES_FIRST and k != taken)
         return free[0] if free else None
     wanted = name.strip().lower()
-    keys = table.columns + list(table.same)
+    keys = table.columns + list(table.same) + list(table.aliases)
     for key in keys:
         if wanted in (key.lower(), label(key).lower()):
-            return key
-    ends = [k for k in keys if k.lower().endswith("." + wanted)]
+            return table.aliases.get(key, key)
+    ends = {table.aliases.get(k, k) for k in keys if k.lower().endswith("." + wanted)}
     if len(ends) == 1:
-        return ends[0]
+        return ends.pop()
     raise AtelierError("compare-knob-unknown", knob=name, choices=", ".join(label(k) for k in sorted(table.varying))
                        or "none: every output has the same settings")
 
@@ -187,7 +189,10 @@ def write_workbook(table: Table, path: Path) -> Path:
                 scale = 128 / max(thumb.size)
             sheet.insert_image(row, 0, str(item.thumb), {"x_scale": scale, "y_scale": scale, "x_offset": 4,
                                                          "y_offset": 4, "object_position": 1})
-        sheet.write_url(row, 1, f"file:///{item.path.resolve().as_posix().lstrip('/')}", link, item.output.file)
+        # A relative HYPERLINK formula: xlsxwriter's own links turn "/" into "\\", which only Windows follows.
+        target = _href(item.path, path.parent).replace('"', '""')
+        sheet.write_formula(row, 1, f'=HYPERLINK("{target}","{item.output.file.replace(chr(34), chr(39))}")', link,
+                            item.output.file)
         for col, key in enumerate(table.columns, 2):
             cell = _cell(value(item.output, key))
             sheet.write(row, col, "" if cell is None else cell, varies if key in table.varying else plain)

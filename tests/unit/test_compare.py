@@ -94,10 +94,11 @@ def test_files_can_be_named_one_by_one(tmp_path: Path) -> None:
 
 
 def test_nothing_to_compare_is_said_plainly(tmp_path: Path) -> None:
-    result = subprocess.run([ATELIER, "compare", str(FIXTURES / "broken"), "--out", str(tmp_path / "cmp")],
+    broken = Path(shutil.copytree(FIXTURES / "broken", tmp_path / "broken"))
+    result = subprocess.run([ATELIER, "compare", str(broken), "--out", str(tmp_path / "cmp")],
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"Error: There is nothing to compare in {FIXTURES / 'broken'}")
+    assert result.stderr.startswith(f"Error: There is nothing to compare in {broken}")
     assert "Traceback" not in result.stderr
 
 

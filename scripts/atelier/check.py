@@ -24,6 +24,7 @@ import psutil
 
 from atelier.catalogue import Catalogue
 from atelier.client import ComfyClient
+from atelier import ledger
 from atelier.expect import check_outputs
 from atelier.messages import AtelierError
 from atelier.modules import Module

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atelier.messages import AtelierError
-from atelier.outputs import CORE, OK, Output, read_output
+from atelier.outputs import CORE, Output, read_output
 
 LEDGER = "atelier-ledger.sqlite"
 COLUMNS = ("file", "kind", "status", "note", "bytes", "modified", "width", "height", "seconds") + CORE

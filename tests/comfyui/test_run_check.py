@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,6 +85,9 @@ def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_p
     assert all(r["comfy_seconds"] and r["seconds"] >= r["comfy_seconds"] for r in report["results"])
     junit = (tmp_path / "junit.xml").read_text()
     assert 'tests="6" failures="0"' in junit
+    with sqlite3.connect(tmp_path / "outputs" / "atelier-ledger.sqlite") as db:  # check files its outputs too
+        recorded = db.execute("SELECT DISTINCT module, source FROM outputs ORDER BY module").fetchall()
+    assert recorded == sorted((slug, "check") for slug in SD15_FAMILY)
 
 
 def test_missing_model_is_named(comfy, tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def test_the_output_folder_expands_home_and_runs_nothing(site: Path, tmp_path: P
 
 
 def test_before_makes_a_private_256_bit_key(site: Path, tmp_path: Path) -> None:
-    scripts = _job_scripts(site, PROFILES[2], PROFILES[2].gpu("cpu"), "", tmp_path)
+    _job_scripts(site, PROFILES[2], PROFILES[2].gpu("cpu"), "", tmp_path)
     helpers = 'find_port() { echo 40123; }; create_passwd() { tr -cd "a-zA-Z0-9" < /dev/urandom | head -c"$1"; }'
     done = subprocess.run(["bash", "-c", f'{helpers}; host=node1; source before.sh; echo "$port"'],
                           capture_output=True, text=True, cwd=tmp_path)

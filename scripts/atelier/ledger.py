@@ -23,6 +23,29 @@ from atelier.outputs import CORE, Output, read_output
 
 LEDGER = "atelier-ledger.sqlite"
 COLUMNS = ("file", "kind", "status", "note", "bytes", "modified", "width", "height", "seconds") + CORE
+MEANINGS = {  # every column of the `outputs` table, for the runbook page that lists them
+    "file": "the file's path inside the outputs folder",
+    "kind": "image, video, sound, 3d or other",
+    "status": "ok; no settings (made elsewhere); truncated (cut short); unreadable; not an output",
+    "note": "why, when the status is not ok",
+    "bytes": "its size",
+    "modified": "when it last changed (seconds since 1970), which tells a scan it is new",
+    "width": "pictures and videos: pixels across",
+    "height": "pictures and videos: pixels down",
+    "seconds": "sound and video: how long it lasts",
+    "module": "the lesson it came from, when it started from a lesson's workflow",
+    "model": "the checkpoint or diffusion model",
+    "seed": "the sampler's seed (text: seeds go beyond SQLite's integers)",
+    "steps": "the sampler's steps",
+    "cfg": "the sampler's CFG",
+    "sampler": "the sampler's name",
+    "scheduler": "the sampler's scheduler",
+    "positive": "the prompt text",
+    "negative": "the negative prompt text",
+    "params": "every other setting, as JSON: {\"Node title.input\": value}",
+    "source": "scan, run or check: what wrote the row",
+    "recorded": "when the row was written (UTC)",
+}
 NUMBERS = {"bytes", "modified", "width", "height", "seconds", "steps", "cfg"}  # seeds stay TEXT: up to 2**64
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS outputs (

@@ -19,7 +19,8 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier import hpc, lessons
+from atelier import hpc, ledger, lessons
+from atelier.backup import OUTPUTS, REPLACED
 from atelier.catalogue import load_catalogue
 from atelier.convert import to_api
 from atelier.graph import draw
@@ -34,6 +35,8 @@ STATUS_PAGE = "lessons/status.md"
 CATALOGUE_MARKER = "<!-- lesson catalogue -->"
 CLUSTERS_PAGE = "runbook/clusters.md"
 CLUSTERS_MARKER = "<!-- cluster profiles -->"
+BACKUP_MARKER = "<!-- backup per cluster -->"
+LEDGER_MARKER = "<!-- ledger columns -->"
 READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
 
 
@@ -105,17 +108,43 @@ def clusters_table() -> str:
     """One row per GPU choice of every cluster profile: what a session asks Slurm for."""
     lines = ["| cluster | choice | sbatch options | hours (most) | software prefix | model store |",
              "| --- | --- | --- | --- | --- | --- |"]
-    try:
-        profiles = [hpc.load_profile(name) for name in hpc.profile_names()]
-    except AtelierError as err:
-        raise PluginError(str(err)) from None
-    for profile in profiles:
+    for profile in _profiles():
         for gpu in profile.gpus.values():
             options = " ".join(f"`{option}`" for option in hpc.sbatch_options(profile, gpu))
             lines.append(f"| {profile.title} (`{profile.name}`) | {gpu.title} (`{gpu.name}`) | {options} | "
                          f"{profile.default_hours} ({profile.max_hours}) | `{profile.prefix or 'this checkout'}` | "
                          f"`{profile.models or 'none'}` |")
     return "\n".join(lines)
+
+
+def _profiles() -> list[hpc.Profile]:
+    try:
+        return [hpc.load_profile(name) for name in hpc.profile_names()]
+    except AtelierError as err:
+        raise PluginError(str(err)) from None
+
+
+def backup_table() -> str:
+    """Per installed cluster: where sessions back up to, how often, and the one command that connects it."""
+    lines = ["| cluster | backed up to | how often | to connect it, type in the cluster's shell |",
+             "| --- | --- | --- | --- |"]
+    for profile in _profiles():
+        if not profile.prefix:
+            continue  # the test machine's profile: no install for students to use
+        settings = profile.backup
+        every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
+            else "only when you ask"
+        command = (f"source {profile.prefix / 'atelier.env'} && atelier backup setup --cluster {profile.name}")
+        lines.append(f"| {profile.title} | your {settings.title}: `{settings.folder}/{OUTPUTS}` | {every} | "
+                     f"`{command}` |")
+    return "\n".join(lines)
+
+
+def ledger_table() -> str:
+    """The ledger's columns, from the code that writes them."""
+    lines = ["| column | what it holds |", "| --- | --- |"]
+    lines += [f"| `{name}` | {meaning} |" for name, meaning in ledger.MEANINGS.items()]
+    return "\n".join(lines) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
 
 
 class SitePages(BasePlugin):
@@ -162,6 +191,10 @@ class SitePages(BasePlugin):
             markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
         if page.file.src_uri == CLUSTERS_PAGE:
             markdown = markdown.replace(CLUSTERS_MARKER, clusters_table())
+        if BACKUP_MARKER in markdown:
+            markdown = markdown.replace(BACKUP_MARKER, backup_table())
+        if LEDGER_MARKER in markdown:
+            markdown = markdown.replace(LEDGER_MARKER, ledger_table())
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

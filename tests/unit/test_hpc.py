@@ -89,6 +89,22 @@ def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_pa
     assert last.startswith("exec ") and " serve " in last and "--module /w/txt2img-basics" in last
     assert '--outputs "$HOME/atelier-outputs"' in last
     assert ("--cpu" in last) == (gpu.gres is None)
+    assert "--backup-to box:Atelier --backup-every 15" in last
+
+
+def test_backup_section_is_checked_field_by_field(tmp_path: Path) -> None:
+    source = (hpc.CLUSTERS / "pegasus.yaml").read_text()
+    for bad, problem in [("every_minutes: 15", "every_minutes: soon"), ("remote: box", "remote: [box]"),
+                         ("folder: Atelier", "folder: Atelier\n  colour: blue")]:
+        path = tmp_path / "site.yaml"
+        path.write_text(source.replace(bad, problem, 1))
+        with pytest.raises(AtelierError) as wrong:
+            hpc.load_profile(str(path))
+        assert wrong.value.code == "cluster-field" and "'backup." in str(wrong.value), str(wrong.value)
+    off = tmp_path / "off.yaml"
+    off.write_text(source.replace("every_minutes: 15", "every_minutes: 0"))
+    profile = hpc.load_profile(str(off))
+    assert "--backup-to" not in hpc.serve_command(profile, profile.gpu(None), "/w", "$HOME/o", None)
 
 
 def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> None:

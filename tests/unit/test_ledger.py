@@ -185,3 +185,10 @@ def test_reading_never_raises_for_junk(tmp_path: Path) -> None:
                        "d.flac": os.urandom(300), "e.wav": b""}.items():
         (tmp_path / name).write_bytes(data)
         assert read_output(tmp_path / name).status in {"truncated", "unreadable"}, name
+
+
+def test_every_ledger_column_is_explained_for_the_runbook(outputs: Path) -> None:
+    ledger.scan(outputs)
+    with sqlite3.connect(outputs / ledger.LEDGER) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(outputs)")]
+    assert columns == list(ledger.MEANINGS)

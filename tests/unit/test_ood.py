@@ -111,6 +111,7 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: hpc.Pr
     assert "--listen 0.0.0.0" in script and "--key-file gate/token" in script
     assert ("--cpu" in script) == (gpu.gres is None)
     assert ("--module txt2img-basics" in script) == bool(lesson)
+    assert "--backup-to box:Atelier --backup-every 15" in script  # from the profile's backup section
     if profile.prefix:
         assert f"source {profile.prefix}/atelier.env" in script
         assert f"atelier={profile.prefix}/atelier-venv/bin/atelier" in script

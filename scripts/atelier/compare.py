@@ -267,12 +267,15 @@ def write_sheet(table: Table, path: Path, by: str | None, vs: str | None, title:
     ys = _order(list({repr(value(i.output, vs)): value(i.output, vs) for i in table.items}.values())) if vs else [None]
     corner = f"{label(vs)} ↓ · {label(by)} →" if by and vs else (label(by) + " →" if by else "")
     head = "".join(f'<th scope="col">{html.escape(str(x))}</th>' for x in xs)
+    cells_of: dict[tuple[str, str], list[Item]] = {}
+    for item in table.items:
+        place = (repr(value(item.output, by)) if by else "", repr(value(item.output, vs)) if vs else "")
+        cells_of.setdefault(place, []).append(item)
     body = []
     for y in ys:
         cells = []
         for x in xs:
-            here = [i for i in table.items
-                    if (not by or value(i.output, by) == x) and (not vs or value(i.output, vs) == y)]
+            here = cells_of.get((repr(x) if by else "", repr(y) if vs else ""), [])
             cells.append("<td>" + "".join(_figure(i, table, (by, vs), base) for i in here) + "</td>")
         row_head = f'<th scope="row">{html.escape(str(y))}</th>' if vs else '<th scope="row">All</th>'
         body.append(f"<tr>{row_head}{''.join(cells)}</tr>")

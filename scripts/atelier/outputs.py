@@ -112,7 +112,8 @@ def _tags(path: Path, out: Output) -> dict[str, str]:
         with Image.open(path) as image:
             out.width, out.height = image.size
             tags = {k.lower(): v for k, v in image.info.items() if isinstance(v, str)}
-            for value in image.getexif().values():  # WebP: "prompt:{...}", "workflow:{...}"
+            exif = image.getexif() if image.format != "PNG" else {}  # for PNG it would decode every pixel
+            for value in exif.values():  # WebP: "prompt:{...}", "workflow:{...}"
                 if isinstance(value, str) and ":" in value:
                     key, _, rest = value.partition(":")
                     tags.setdefault(key.lower(), rest)

@@ -59,6 +59,8 @@ def test_form_offers_each_cluster_its_own_gpus_and_every_lesson(site: Path) -> N
     assert {slug for _, slug in lessons[1:]} == {m.slug for m in all_modules(ROOT / "workflows")}
     assert form["attributes"]["hours"]["max"] == 24
     assert form["attributes"]["output_folder"]["value"] == "$HOME/atelier-outputs"
+    assert form["attributes"]["output_folder"]["help"].endswith(
+        "Once you connect Box, the folder is copied there during the session and when it ends.")
 
 
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)

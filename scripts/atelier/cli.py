@@ -247,9 +247,9 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
     backing_up = False
     try:
         started = time.monotonic()
-        url = server.start()
-        if module_name:
+        if module_name:  # before ComfyUI listens: the student may open it the moment the port answers
             server.offer_workflow(load_module(_module_folder(module_name)))
+        url = server.start()
         server.write_connection()
         click.echo(f"{_now()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
                    f"Outputs: {server.output_dir}")

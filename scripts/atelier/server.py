@@ -214,6 +214,7 @@ class ComfyServer:
 
         The copy names its lesson, so what the student makes with it is filed under it.
         """
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as _prepare would: the owner's only
         folder = self.workdir / "user" / "default" / "workflows"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{module.meta.get('title') or module.slug}.json"

@@ -68,7 +68,9 @@ def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_
                      "--set", "KSampler.seed=7", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Saved 1 file(s):" in result.stdout
-    saved = Path(result.stdout.strip().splitlines()[-1].strip())
+    *_, saved_line, ledger_line = result.stdout.strip().splitlines()
+    assert ledger_line == f"Their settings are in the ledger {tmp_path / 'atelier-ledger.sqlite'}."
+    saved = Path(saved_line.strip())
     with Image.open(saved) as image:
         assert image.size == (512, 512)
         assert json.loads(image.info["prompt"])["5"]["inputs"]["seed"] == 7  # the settings travel with the picture

@@ -139,9 +139,10 @@ def run(folder: Path, target: Target, final: bool = False, bwlimit: str | None =
         raise AtelierError("backup-remote-unknown", remote=target.remote)
     ledger.scan(folder)
     where = target.path(OUTPUTS)
-    everything = ledger.not_backed_up(folder, where, include_incomplete=True)
+    present = ledger.rows(folder)
+    everything = ledger.not_backed_up(folder, present, where)
     todo = everything if final else [o for o in everything if o.status != "truncated"]
-    current = len(ledger.rows(folder)) - len(everything)
+    current = len(present) - len(everything)
     if not todo:
         return Result(0, current, len(everything), time.monotonic() - started, where)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:

@@ -46,6 +46,7 @@ from atelier import ood as ood_app
 from atelier import backup as backups
 from atelier import ledger as ledgers
 from atelier import cli_keep as keep
+from atelier.cli_keep import stamp as _now
 from atelier import install as installer
 from atelier import models as model_store
 from atelier import testmodels as test_models
@@ -275,11 +276,6 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
 def _module_folder(name: str) -> Path:
     """A module by folder path, or by name under workflows/ (the OOD app ships its own copy)."""
     return Path(name) if (Path(name) / "module.yaml").is_file() else WORKFLOWS / name
-
-
-def _now() -> str:
-    """Job logs carry a time on each progress line."""
-    return time.strftime("%H:%M:%S")
 
 
 @cli.command()

@@ -25,7 +25,7 @@ from atelier.messages import AtelierError
 from atelier.outputs import OK, Output
 
 
-def _now() -> str:
+def stamp() -> str:
     """Job logs carry a time on each line."""
     return time.strftime("%H:%M:%S")
 
@@ -86,21 +86,16 @@ def compare(paths: tuple[Path, ...], by: str | None, vs: str | None, out: Path) 
         click.echo(f"Wrote {path}")
 
 
-def _profile_settings(cluster: str) -> tuple[hpc.Profile, backups.Settings]:
-    profile = hpc.load_profile(cluster)
-    return profile, profile.backup
-
-
 def backup_round(folder: Path, target: backups.Target, final: bool = False, say: Callable[[str], None] = click.echo,
                  bwlimit: str | None = None) -> bool:
     """One backup, reported on one line; False when it failed (the caller decides whether to go on)."""
     try:
         result = backups.run(folder, target, final=final, bwlimit=bwlimit)
     except AtelierError as err:
-        say(f"{_now()} Backup failed: {err}")
+        say(f"{stamp()} Backup failed: {err}")
         return False
     waiting = f"; {_plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
-    say(f"{_now()} Backed up {_plural(result.copied, 'new or changed file')} to {result.where} "
+    say(f"{stamp()} Backed up {_plural(result.copied, 'new or changed file')} to {result.where} "
         f"({result.current} already there{waiting}) in {result.seconds:.1f} s.")
     return True
 
@@ -109,12 +104,12 @@ def backup_schedule(target: backups.Target, say: Callable[[str], None] = click.e
     """Whether this person's remote exists; says how to connect it when not."""
     try:
         if target.remote in backups.remotes():
-            say(f"{_now()} Backing up outputs to {target.path(backups.OUTPUTS)} during the session "
+            say(f"{stamp()} Backing up outputs to {target.path(backups.OUTPUTS)} during the session "
                 f"and once more when it ends.")
             return True
         raise AtelierError("backup-remote-unknown", remote=target.remote)
     except AtelierError as err:
-        say(f"{_now()} Backups are off: {err}")
+        say(f"{stamp()} Backups are off: {err}")
         return False
 
 
@@ -140,7 +135,8 @@ def backup(ctx: click.Context, folder: Path | None, to: str | None, now: bool, e
     """
     if ctx.invoked_subcommand:
         return
-    profile, settings = _profile_settings(cluster)
+    profile = hpc.load_profile(cluster)
+    settings = profile.backup
     folder = folder or Path(os.path.expandvars(profile.outputs))
     target = backups.Target.parse(to) if to else settings.target
     if now:
@@ -152,7 +148,7 @@ def backup(ctx: click.Context, folder: Path | None, to: str | None, now: bool, e
     minutes = every or settings.every_minutes or 15
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=120)
-    click.echo(f"{_now()} Backing up {folder} to {target} every {minutes} min; once more when stopped.")
+    click.echo(f"{stamp()} Backing up {folder} to {target} every {minutes} min; once more when stopped.")
     try:
         while True:
             backup_round(folder, target, bwlimit=bwlimit)  # a failed round is reported; the next may work
@@ -175,7 +171,7 @@ def backup_setup(cluster: str, browser_here: bool) -> None:
     On a cluster there is no web browser, so it asks you to run one command on your
     own computer and paste back what it prints. Nothing is copied yet.
     """
-    _, settings = _profile_settings(cluster)
+    settings = hpc.load_profile(cluster).backup
     title = settings.title
     if settings.remote in backups.remotes():
         click.confirm(f"{title} is already connected as '{settings.remote}'. Connect it again?", abort=True)

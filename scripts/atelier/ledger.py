@@ -157,13 +157,12 @@ def rows(folder: Path) -> list[Output]:
     return [o for o in found if (folder / o.file).is_file()]
 
 
-def not_backed_up(folder: Path, remote: str, include_incomplete: bool) -> list[Output]:
-    """Files whose current version is not yet at `remote` (cut-short files only if asked)."""
+def not_backed_up(folder: Path, outputs: list[Output], remote: str) -> list[Output]:
+    """Those of `outputs` (rows of `folder`) whose current version is not yet at `remote`."""
     with closing(connect(folder)) as db:
         done = {(r["file"], r["bytes"], r["modified"])
                 for r in db.execute("SELECT file, bytes, modified FROM backups WHERE remote = ?", (remote,))}
-    return [o for o in rows(folder)
-            if (o.file, o.bytes, o.modified) not in done and (include_incomplete or o.status != "truncated")]
+    return [o for o in outputs if (o.file, o.bytes, o.modified) not in done]
 
 
 def mark_backed_up(folder: Path, outputs: list[Output], remote: str) -> None:

@@ -19,6 +19,7 @@ MODALITIES = ("image", "audio", "video", "3d")
 LEVELS = ("first-year", "intermediate", "advanced")
 # Node types that live only on the canvas: ComfyUI never runs them.
 CANVAS_ONLY = {"MarkdownNote", "Note", "Reroute", "PrimitiveNode"}
+MODULE_KEY = "atelier_module"  # in a workflow's `extra`: the lesson it came from
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def tagged(workflow: dict[str, Any], slug: str) -> dict[str, Any]:
 
     ComfyUI keeps a workflow's `extra` when it saves outputs; the ledger reads it back.
     """
-    return {**workflow, "extra": {**(workflow.get("extra") or {}), "atelier_module": slug}}
+    return {**workflow, "extra": {**(workflow.get("extra") or {}), MODULE_KEY: slug}}
 
 
 def node_title(node: dict[str, Any], display_names: dict[str, str] | None = None) -> str:

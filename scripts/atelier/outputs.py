@@ -20,6 +20,8 @@ import av
 import av.logging
 from PIL import Image, UnidentifiedImageError
 
+from atelier.modules import MODULE_KEY
+
 av.logging.set_level(av.logging.PANIC)  # FFmpeg's own complaints would go to the terminal
 
 KINDS = {
@@ -30,7 +32,6 @@ KINDS = {
 }
 # The settings that get their own column; everything else stays in `params`.
 CORE = ("module", "model", "seed", "steps", "cfg", "sampler", "scheduler", "positive", "negative")
-MODULE_KEY = "atelier_module"  # set in a lesson's workflow `extra` when Atelier offers or runs it
 
 OK, NO_SETTINGS, TRUNCATED, UNREADABLE, FOREIGN = "ok", "no settings", "truncated", "unreadable", "not an output"
 

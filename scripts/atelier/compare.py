@@ -41,6 +41,7 @@ class Item:
     path: Path  # the original file
     output: Output
     thumb: Path | None = None
+    thumb_size: tuple[int, int] = (0, 0)  # read once here, used by the workbook and the contact sheet
 
 
 @dataclass
@@ -120,7 +121,7 @@ def _order(values: list[Any]) -> list[Any]:
     return sorted(values, key=lambda v: (v is None, v if numbers and v is not None else str(v)))
 
 
-def _thumb(job: tuple[str, str, str]) -> str | None:
+def _thumb(job: tuple[str, str, str]) -> None:
     """Make one thumbnail (a process of its own when there are many)."""
     source, kind, target = job
     try:
@@ -133,9 +134,8 @@ def _thumb(job: tuple[str, str, str]) -> str | None:
         picture = picture.convert("RGB")
         picture.thumbnail((THUMB, THUMB))
         picture.save(target, "JPEG", quality=82)
-        return target
     except (OSError, ValueError, StopIteration, av.FFmpegError):
-        return None
+        pass  # no thumbnail: the documents link to the file instead
 
 
 def thumbnails(items: list[Item], folder: Path, workers: int | None = None) -> None:
@@ -151,12 +151,16 @@ def thumbnails(items: list[Item], folder: Path, workers: int | None = None) -> N
             jobs.append((str(item.path), item.output.kind, str(item.thumb)))
     if len(jobs) > 16 and (workers or os.cpu_count() or 1) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            made = set(pool.map(_thumb, jobs, chunksize=16))
+            list(pool.map(_thumb, jobs, chunksize=16))
     else:
-        made = {_thumb(job) for job in jobs}
+        for job in jobs:
+            _thumb(job)
     for item in items:
-        if item.thumb and str(item.thumb) not in made and not item.thumb.is_file():
+        if item.thumb and not item.thumb.is_file():  # not a picture after all: shown as a link
             item.thumb = None
+        elif item.thumb:
+            with Image.open(item.thumb) as thumb:
+                item.thumb_size = thumb.size
 
 
 def _cell(value: Any) -> Any:
@@ -185,8 +189,7 @@ def write_workbook(table: Table, path: Path) -> Path:
     for row, item in enumerate(table.items, 1):
         sheet.set_row(row, 100)
         if item.thumb:
-            with Image.open(item.thumb) as thumb:
-                scale = 128 / max(thumb.size)
+            scale = 128 / max(item.thumb_size)
             sheet.insert_image(row, 0, str(item.thumb), {"x_scale": scale, "y_scale": scale, "x_offset": 4,
                                                          "y_offset": 4, "object_position": 1})
         # A relative HYPERLINK formula: xlsxwriter's own links turn "/" into "\\", which only Windows follows.
@@ -234,8 +237,7 @@ def _figure(item: Item, table: Table, axes: tuple[str | None, str | None], base:
     if item.output.kind == "sound":
         media = f'<audio controls preload="none" src="{full}"></audio>'
     elif item.thumb:
-        with Image.open(item.thumb) as thumb:
-            width, height = thumb.size
+        width, height = item.thumb_size
         media = (f'<a href="{full}"><img src="{_href(item.thumb, base)}" width="{width}" height="{height}" '
                  f'alt="{name}" loading="lazy"></a>')
     else:

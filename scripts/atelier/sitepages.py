@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 import re
+from typing import Callable
 
 import yaml
 from mkdocs.config.defaults import MkDocsConfig
@@ -33,7 +34,6 @@ GLOSSARY_PAGE = "reference/glossary.md"
 LESSONS_INDEX = "lessons/index.md"
 STATUS_PAGE = "lessons/status.md"
 CATALOGUE_MARKER = "<!-- lesson catalogue -->"
-CLUSTERS_PAGE = "runbook/clusters.md"
 CLUSTERS_MARKER = "<!-- cluster profiles -->"
 BACKUP_MARKER = "<!-- backup per cluster -->"
 LEDGER_MARKER = "<!-- ledger columns -->"
@@ -147,6 +147,14 @@ def ledger_table() -> str:
     return "\n".join(lines) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
 
 
+# Any page may hold one of these markers; the build puts the generated text in its place.
+MARKERS: dict[str, Callable[[], str]] = {
+    CLUSTERS_MARKER: clusters_table,
+    BACKUP_MARKER: backup_table,
+    LEDGER_MARKER: ledger_table,
+}
+
+
 class SitePages(BasePlugin):
     """Registered as the `atelier-pages` plugin."""
 
@@ -189,12 +197,9 @@ class SitePages(BasePlugin):
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
             markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
-        if page.file.src_uri == CLUSTERS_PAGE:
-            markdown = markdown.replace(CLUSTERS_MARKER, clusters_table())
-        if BACKUP_MARKER in markdown:
-            markdown = markdown.replace(BACKUP_MARKER, backup_table())
-        if LEDGER_MARKER in markdown:
-            markdown = markdown.replace(LEDGER_MARKER, ledger_table())
+        for marker, make in MARKERS.items():
+            if marker in markdown:
+                markdown = markdown.replace(marker, make())
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

@@ -65,6 +65,8 @@ class Profile:
     internet_on_compute: bool
     file: Path
     backup: BackupSettings = BackupSettings()
+    account_url: str | None = None  # where a student asks for an account (Start here)
+    support: str | None = None      # whom students write to when stuck (Start here)
 
     def gpu(self, name: str | None) -> Gpu:
         choice = name or self.default_gpu
@@ -131,6 +133,7 @@ def load_profile(name: str) -> Profile:
         scratch=str(data.get("scratch") or "/tmp"), outputs=str(data.get("outputs") or "$HOME/atelier-outputs"),
         internet_on_compute=bool(data.get("internet_on_compute")), file=path,
         backup=settings_from(data.get("backup"), path),
+        account_url=maybe("account_url"), support=maybe("support"),
     )
 
 

@@ -9,6 +9,8 @@ Slurm for, and a profile edit plus one `atelier ood deploy` changes both.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -69,3 +71,58 @@ def deploy(dest: Path, site_file: Path, profiles: list[hpc.Profile], modules: li
     for module in modules:
         shutil.copytree(module.folder, lessons / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
     return [dest, write_site_file(site_config(profiles, modules), site_file)]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of the launch form, as a student sees it."""
+
+    name: str
+    label: str
+    help: str
+    choices: list[str]
+    default: str
+
+
+_ERB_LINE = re.compile(r"^[ \t]*<%-?(?!=).*?-?%>[ \t]*\n", re.S | re.M)  # a line of control code only
+_ERB_CODE = re.compile(r"<%-?(?!=).*?-?%>", re.S)
+_EACH = "\u27e8each\u27e9"  # stands for a loop's item until the config's own list replaces it
+_ERB_VALUE = re.compile(r"<%=\s*(.*?)\s*-?%>", re.S)
+
+
+def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -> list[FormField]:
+    """The form's fields, read from the template itself so the Start here table follows it.
+
+    The template only looks values up in the site file, so the few look-ups it holds are
+    answered here from the same config; a test renders it with Ruby's ERB and compares.
+    """
+    clusters, choices = config["clusters"], config["choices"]
+    titles = [c["backup_title"] for c in choices.values() if c.get("backup_title")]
+    known = {
+        'backup_title': titles[0] if titles else "Box",
+        'clusters.values.map { |c| c.fetch("default_hours") }.min': min(c["default_hours"] for c in clusters.values()),
+        'clusters.values.map { |c| c.fetch("max_hours") }.max': max(c["max_hours"] for c in clusters.values()),
+        'site.fetch("outputs")': config["outputs"],
+    }
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) in known:
+            return str(known[match.group(1)])
+        return _EACH
+
+    form = yaml.safe_load(_ERB_VALUE.sub(value, _ERB_CODE.sub("", _ERB_LINE.sub("", template.read_text(encoding="utf-8")))))
+    looped = {
+        "cluster": [c["title"] for c in clusters.values()],
+        "gpu": [f"{clusters[c['cluster']]['title']}: {c['title']}" for c in choices.values()],
+        "lesson": [lesson["title"] for lesson in config["lessons"]],
+    }
+    fields = []
+    for name in form["form"]:
+        spec = form["attributes"].get(name, {})
+        options = [str(o[0]) for o in spec.get("options", []) if _EACH not in str(o[0])]
+        if any(_EACH in str(o[0]) for o in spec.get("options", [])):
+            options += looped[name]
+        if "min" in spec and "max" in spec:
+            options = [f"a whole number from {spec['min']} to {spec['max']}"]
+        fields.append(FormField(name, str(spec.get("label", name)), str(spec.get("help", "")), options,
+                                str(spec.get("value", ""))))
+    return fields

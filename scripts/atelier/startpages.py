@@ -1,0 +1,94 @@
+"""Generated parts of the Start here pages, made from the files that decide them.
+
+The launch form's fields come from the OOD form template, the per-cluster facts from
+the cluster profiles, the messages from the catalogue: change one of those and the
+page a student reads changes with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+
+from atelier import hpc, ood
+from atelier.messages import CATALOGUE, Message
+from atelier.modules import all_modules
+
+FORM_MARKER = "<!-- launch form fields -->"
+CLUSTERS_MARKER = "<!-- clusters for students -->"
+LIMITS_MARKER = "<!-- session limits -->"
+STUDENT_MESSAGES_MARKER = "<!-- student messages -->"
+ASK = "ask your instructor"
+
+
+def installed_profiles() -> list[hpc.Profile]:
+    """The clusters students use: those with an install (the test machine's has none)."""
+    return [p for p in (hpc.load_profile(name) for name in hpc.profile_names()) if p.prefix]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def form_table(root: Path = Path(".")) -> str:
+    """The launch form, field by field, in the order the form shows them."""
+    config = ood.site_config(installed_profiles(), all_modules(root / "workflows"))
+    lines = ["| Field | What to put in it | The choices | Already filled in |", "| --- | --- | --- | --- |"]
+    for field in ood.form_fields(config, root / ood.APP / "form.yml.erb"):
+        choices = "<br>".join(_cell(c) for c in field.choices) if field.choices else "you type it"
+        default = f"`{field.default}`" if field.default else "no"
+        lines.append(f"| **{field.label}** | {_cell(field.help)} | {choices} | {default} |")
+    return "\n".join(lines)
+
+
+def clusters_table() -> str:
+    """Where each cluster's students ask for an account, sign in and get help."""
+    lines = ["| Cluster | Ask for an account | Sign in at | Help |", "| --- | --- | --- | --- |"]
+    for profile in installed_profiles():
+        account = f"[{profile.title} account request]({profile.account_url})" if profile.account_url else ASK
+        dashboard = f"<{profile.ondemand_url}>" if profile.ondemand_url else ASK
+        lines.append(f"| {profile.title} | {account} | {dashboard} | {profile.support or ASK} |")
+    return "\n".join(lines)
+
+
+def limits_table() -> str:
+    """How long sessions may last and where files stay, per cluster."""
+    lines = ["| Cluster | A session lasts, unless you change it | The longest session | Pictures go to |",
+             "| --- | --- | --- | --- |"]
+    for profile in installed_profiles():
+        lines.append(f"| {profile.title} | {profile.default_hours} hours | {profile.max_hours} hours "
+                     f"| `{profile.outputs}` |")
+    return "\n".join(lines)
+
+
+def placeholders(template: str) -> str:
+    """Show `{file}` as a visible slot rather than a value."""
+    return re.sub(r"\{(\w+)\}", r"`<\1>`", template)
+
+
+def message_entries(messages: list[Message], level: int = 3) -> list[str]:
+    """Each message as a heading (anchored by its code) with what to do."""
+    lines = []
+    for message in messages:
+        lines += [
+            f"{'#' * level} {placeholders(message.text)} {{#{message.code}}}",
+            "",
+            f"**What to do:** {placeholders(message.hint)}",
+            "",
+            f"Message code `{message.code}`.",
+            "",
+        ]
+    return lines
+
+
+def student_messages() -> str:
+    """Every message a student can meet, from the catalogue the tools print from."""
+    return "\n".join(message_entries([m for m in CATALOGUE.values() if m.reader == "student"], level=3))
+
+
+MARKERS = {
+    FORM_MARKER: form_table,
+    CLUSTERS_MARKER: clusters_table,
+    LIMITS_MARKER: limits_table,
+    STUDENT_MESSAGES_MARKER: student_messages,
+}

@@ -1,0 +1,93 @@
+"""The Start here pages' generated parts follow the form, the profiles and the messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atelier import hpc, ood, startpages
+from atelier.messages import CATALOGUE
+from atelier.modules import all_modules
+from tests.erb import RUBY, NO_RUBY, rendered
+from tests.unit.test_site_build import build, site_copy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config() -> dict:
+    return ood.site_config(startpages.installed_profiles(), all_modules(ROOT / "workflows"))
+
+
+@pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
+def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
+    """Read without Ruby for the site build; compared here with the real rendering."""
+    config = _config()
+    site = ood.write_site_file(config, tmp_path / "atelier.yml")
+    form = yaml.safe_load(rendered("form.yml.erb", site))
+    fields = ood.form_fields(config, ROOT / "ood" / "comfyui" / "form.yml.erb")
+    assert [f.name for f in fields] == form["form"]
+    for field in fields:
+        spec = form["attributes"][field.name]
+        assert (field.label, field.help, field.default) == (spec["label"], spec["help"], str(spec.get("value", "")))
+        if field.name == "gpu":  # shown with the cluster it belongs to
+            titles = [f"{config['clusters'][c['cluster']]['title']}: {c['title']}" for c in config["choices"].values()]
+            assert field.choices == titles == [f"{config['clusters'][v.split(':')[0]]['title']}: {t}"
+                                               for t, v, *_ in spec["options"]]
+        elif "options" in spec:
+            assert field.choices == [option[0] for option in spec["options"]]
+        elif "max" in spec:
+            assert field.choices == [f"a whole number from {spec['min']} to {spec['max']}"]
+
+
+def test_the_table_has_every_field_with_its_help_and_choices() -> None:
+    table = startpages.form_table(ROOT)
+    assert table.splitlines()[0] == "| Field | What to put in it | The choices | Already filled in |"
+    assert "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | no |" in table
+    assert "Pegasus: NVIDIA A100 (80 GB)" in table and "This machine (tests)" not in table
+    assert "| **Hours** |" in table and "a whole number from 1 to 24 | `2` |" in table
+    assert "Your first image" in table and "Once you connect Box" in table
+    assert "`$HOME/atelier-outputs`" in table
+
+
+def test_a_changed_form_field_changes_the_start_page(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    form = project / "ood" / "comfyui" / "form.yml.erb"
+    text = form.read_text()
+    assert "label: Hours\n" in text
+    form.write_text(text.replace("label: Hours\n", "label: Hours booked\n")
+                    .replace("Use the cluster your course was given time on.", "Pick the studio you were given."))
+    result = build(project)
+    assert result.returncode == 0, result.stderr
+    page = (project / "out" / "start" / "launch" / "index.html").read_text()
+    assert "<strong>Hours booked</strong>" in page and "Pick the studio you were given." in page
+    assert "given time on" not in page
+
+
+def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.MonkeyPatch) -> None:
+    pegasus = hpc.load_profile("pegasus")
+    assert "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) | ask your instructor |" \
+        in startpages.clusters_table()
+    confirmed = dataclasses.replace(pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu")
+    monkeypatch.setattr(startpages, "installed_profiles", lambda: [confirmed])
+    assert startpages.clusters_table().splitlines()[2] == (
+        "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
+        "| <https://ondemand.example.edu> | art-help@example.edu |")
+
+
+def test_limits_follow_the_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    longer = dataclasses.replace(hpc.load_profile("cerberus"), max_hours=12, default_hours=3)
+    monkeypatch.setattr(startpages, "installed_profiles", lambda: [longer])
+    assert startpages.limits_table().splitlines()[2] == "| Cerberus | 3 hours | 12 hours | `$HOME/atelier-outputs` |"
+
+
+def test_every_student_message_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = startpages.student_messages()
+    for message in CATALOGUE.values():
+        assert (f"{{#{message.code}}}" in page) == (message.reader == "student")
+    changed = dict(CATALOGUE)
+    changed["server-died"] = dataclasses.replace(CATALOGUE["server-died"], hint="Call the studio desk.")
+    monkeypatch.setattr(startpages, "CATALOGUE", changed)
+    assert "**What to do:** Call the studio desk." in startpages.student_messages()

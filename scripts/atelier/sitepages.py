@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-import re
 from typing import Callable
 
 import yaml
@@ -20,7 +19,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier import hpc, ledger, lessons
+from atelier import hpc, ledger, lessons, startpages
 from atelier.backup import OUTPUTS, REPLACED
 from atelier.catalogue import load_catalogue
 from atelier.convert import to_api
@@ -73,11 +72,6 @@ def glossary_page(glossary: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _placeholders(template: str) -> str:
-    """Show `{file}` as a visible slot rather than a value."""
-    return re.sub(r"\{(\w+)\}", r"`<\1>`", template)
-
-
 def troubleshooting_page(catalogue: dict[str, Message]) -> str:
     lines = [
         "# When something goes wrong",
@@ -89,18 +83,8 @@ def troubleshooting_page(catalogue: dict[str, Message]) -> str:
     ]
     for reader, heading in READERS.items():
         messages = [m for m in catalogue.values() if m.reader == reader]
-        if not messages:
-            continue
-        lines += [f"## {heading}", ""]
-        for message in messages:
-            lines += [
-                f"### {_placeholders(message.text)} {{#{message.code}}}",
-                "",
-                f"**What to do:** {_placeholders(message.hint)}",
-                "",
-                f"Message code `{message.code}`.",
-                "",
-            ]
+        if messages:
+            lines += [f"## {heading}", "", *startpages.message_entries(messages)]
     return "\n".join(lines)
 
 
@@ -152,6 +136,7 @@ MARKERS: dict[str, Callable[[], str]] = {
     CLUSTERS_MARKER: clusters_table,
     BACKUP_MARKER: backup_table,
     LEDGER_MARKER: ledger_table,
+    **startpages.MARKERS,
 }
 
 

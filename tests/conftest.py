@@ -96,7 +96,7 @@ def project_copy(destination: Path) -> Path:
     """A git repository holding what the site build reads, for mike to commit into."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mkdocs.yml", destination)
-    for folder in ("docs", "workflows", "scripts", "checks"):
+    for folder in ("docs", "workflows", "scripts", "checks", "ood"):  # ood: the launch form, for Start here
         shutil.copytree(ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__"))
     git = ["git", "-c", "user.name=Atelier tests", "-c", "user.email=tests@127.0.0.1"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=destination, check=True)

@@ -74,6 +74,12 @@ def find_comfyui(directory: str | None = None, python: str | None = None) -> tup
     return checkout, Path(interpreter)
 
 
+# ComfyUI's settings for a new session. The first-visit gallery of templates would cover
+# the canvas in every session (each has its own user folder) and offers workflows that are
+# not this semester's lessons.
+FIRST_SETTINGS = {"Comfy.TutorialCompleted": True}
+
+
 @dataclass
 class ComfyServer:
     """A ComfyUI process; use as a context manager, or call start() and stop()."""
@@ -125,6 +131,10 @@ class ComfyServer:
         for name in ("input", "user", "temp"):
             (self.workdir / name).mkdir(exist_ok=True)
         self.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings = self.workdir / "user" / "default" / "comfy.settings.json"
+        if not settings.exists():  # each session is new to ComfyUI: skip its first-visit template gallery
+            settings.parent.mkdir(parents=True, exist_ok=True)
+            settings.write_text(json.dumps(FIRST_SETTINGS, indent=1), encoding="utf-8")
         if self.gate and self.key_file and self.key_file.is_file():
             self.token = self.key_file.read_text(encoding="utf-8").strip()
             if len(self.token) < 22:

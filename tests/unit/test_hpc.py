@@ -144,3 +144,18 @@ def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp
     args = server.command()
     assert args[args.index("--output-directory") + 1] == str(tmp_path / "pictures")
     assert args[args.index("--user-directory") + 1] == str(tmp_path / "user")
+
+
+def test_each_session_skips_comfyuis_template_gallery_but_keeps_a_students_settings(tmp_path: Path) -> None:
+    """Every session has a new user folder, so ComfyUI would greet every one as a first visit."""
+    import json
+
+    from atelier.server import ComfyServer
+
+    server = ComfyServer(tmp_path, Path("python3"), tmp_path / "session")
+    server._prepare()
+    settings = tmp_path / "session" / "user" / "default" / "comfy.settings.json"
+    assert json.loads(settings.read_text()) == {"Comfy.TutorialCompleted": True}
+    settings.write_text('{"Comfy.TutorialCompleted": true, "Comfy.ColorPalette": "light"}')
+    server._prepare()
+    assert json.loads(settings.read_text())["Comfy.ColorPalette"] == "light"

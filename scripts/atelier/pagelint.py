@@ -51,7 +51,7 @@ NOT_PROSE = re.compile(
 
 
 @dataclass(frozen=True)
-class Finding:
+class Problem:
     path: str
     line: int | None
     problem: str
@@ -88,7 +88,7 @@ class Grade:
 
 @dataclass(frozen=True)
 class Report:
-    findings: list[Finding]
+    findings: list[Problem]
     grades: list[Grade]
 
 
@@ -201,24 +201,24 @@ def _headings(lines: list[_Line], boxes: list[_Box]) -> list[_Heading]:
 # ---- rules -----------------------------------------------------------------------------
 
 
-def check_headings(page: Page) -> list[Finding]:
+def check_headings(page: Page) -> list[Problem]:
     """One h1, first; going down, no level skipped (an h2 is followed by an h3, not an h4)."""
     lines = _lines(page.markdown)
     headings = _headings(lines, _boxes(lines))
     if not headings or all(h.level != 1 for h in headings):
-        return [Finding(page.path, 1, "no h1 title: start the page with '# Title'")]
+        return [Problem(page.path, 1, "no h1 title: start the page with '# Title'")]
     findings = []
     if headings[0].level != 1:
         first = headings[0]
-        findings.append(Finding(page.path, first.line, f'heading "{first.text}" (h{first.level}) comes before '
+        findings.append(Problem(page.path, first.line, f'heading "{first.text}" (h{first.level}) comes before '
                                                         "the page's h1 title: the title comes first"))
     h1s = [h for h in headings if h.level == 1]
     for extra in h1s[1:]:
-        findings.append(Finding(page.path, extra.line, f'a second h1 "{extra.text}": a page has one title; '
+        findings.append(Problem(page.path, extra.line, f'a second h1 "{extra.text}": a page has one title; '
                                                         "make this an h2"))
     for before, heading in pairwise(headings):
         if heading.level > before.level + 1:
-            findings.append(Finding(page.path, heading.line,
+            findings.append(Problem(page.path, heading.line,
                                     f'heading "{heading.text}" is an h{heading.level} under an h{before.level}: '
                                     f"make it an h{before.level + 1} (no level skipped going down)"))
     return findings
@@ -270,7 +270,7 @@ def _images_and_links(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     return images, links
 
 
-def check_images(page: Page) -> list[Finding]:
+def check_images(page: Page) -> list[Problem]:
     """Alt text is what a screen reader says instead of the picture, so it must describe it."""
     findings = []
     for line in _lines(page.markdown):
@@ -279,7 +279,7 @@ def check_images(page: Page) -> list[Finding]:
         for alt, src in _images_and_links(line.text)[0]:
             problem = _alt_problem(alt, src)
             if problem:
-                findings.append(Finding(page.path, line.number, problem))
+                findings.append(Problem(page.path, line.number, problem))
     return findings
 
 
@@ -290,7 +290,7 @@ def _link_words(text: str) -> str:
     return " ".join(text.split()).strip(" .,:;!?…\"'()").lower()
 
 
-def check_link_text(page: Page) -> list[Finding]:
+def check_link_text(page: Page) -> list[Problem]:
     """Screen-reader users list a page's links out of context: "here" tells them nothing."""
     findings = []
     for line in _lines(page.markdown):
@@ -299,7 +299,7 @@ def check_link_text(page: Page) -> list[Finding]:
         for text in _images_and_links(line.text)[1]:
             words = _link_words(text)
             if words in VAGUE_LINK_TEXT:
-                findings.append(Finding(page.path, line.number,
+                findings.append(Problem(page.path, line.number,
                                         f'link text "{words}" does not say where it goes: name the page or what is there'))
     return findings
 
@@ -310,7 +310,7 @@ def _box_text(lines: list[_Line], box: _Box) -> str:
     return "" if words.strip() in {"", "None"} else words.strip()
 
 
-def check_exercises(page: Page) -> list[Finding]:
+def check_exercises(page: Page) -> list[Problem]:
     """Every exercise carries its answer, folded so students try first."""
     lines = _lines(page.markdown)
     boxes = _boxes(lines)
@@ -322,21 +322,21 @@ def check_exercises(page: Page) -> list[Finding]:
         inside = [b for b in boxes if box.start < b.start <= box.end and b.title.strip().lower() == "solution"]
         where = f" (exercises in {page.source})" if page.source else ""
         if not inside:
-            findings.append(Finding(page.path, number, f'"{box.title}" has no solution: nest '
+            findings.append(Problem(page.path, number, f'"{box.title}" has no solution: nest '
                                                         f'??? success "Solution" inside it{where}'))
             continue
         solution = inside[0]
         if (solution.marker, solution.kind) != ("???", "success"):
-            findings.append(Finding(page.path, lines[solution.start].number,
+            findings.append(Problem(page.path, lines[solution.start].number,
                                     f'the solution of "{box.title}" is written {solution.marker} {solution.kind}: '
                                     'write ??? success "Solution" so it stays folded until opened'))
         elif not _box_text(lines, solution):
-            findings.append(Finding(page.path, lines[solution.start].number,
+            findings.append(Problem(page.path, lines[solution.start].number,
                                     f'the solution of "{box.title}" is empty{where}'))
     return findings
 
 
-def check_summary(page: Page) -> list[Finding]:
+def check_summary(page: Page) -> list[Problem]:
     """A tutorial says up front what the reader will be able to do, and ends with what to remember."""
     if not page.tutorial:
         return []
@@ -352,15 +352,15 @@ def check_summary(page: Page) -> list[Finding]:
         found = [b for b in boxes if b.title.strip().lower() == title.lower()]
         if not found:
             fix = f"fill {field} in {page.source}" if page.source else f"add {wanted} {what}"
-            findings.append(Finding(page.path, 1, f'no "{title}" box: {fix}'))
+            findings.append(Problem(page.path, 1, f'no "{title}" box: {fix}'))
             continue
         box = found[0]
         if (box.marker, box.kind) != (marker, kind):
-            findings.append(Finding(page.path, lines[box.start].number,
+            findings.append(Problem(page.path, lines[box.start].number,
                                     f'the "{title}" box is written {box.marker} {box.kind}: write {wanted}'))
         elif not _box_text(lines, box):
             fix = f"fill {field} in {page.source}" if page.source else "list them in it"
-            findings.append(Finding(page.path, lines[box.start].number, f'the "{title}" box is empty: {fix}'))
+            findings.append(Problem(page.path, lines[box.start].number, f'the "{title}" box is empty: {fix}'))
     return findings
 
 
@@ -445,12 +445,12 @@ def reading_grade(page: Page) -> Grade:
                  hardest[1] if hardest else None, round(hardest[0], 1) if hardest else None)
 
 
-def check_reading(grade: Grade) -> list[Finding]:
+def check_reading(grade: Grade) -> list[Problem]:
     if grade.passes:
         return []
     hardest = (f"; the hardest paragraph starts here (grade {grade.hardest_grade})"
                if grade.hardest_line is not None else "")
-    return [Finding(grade.path, grade.hardest_line or 1,
+    return [Problem(grade.path, grade.hardest_line or 1,
                     f"reads at grade {grade.grade} (Flesch-Kincaid), above {GRADE_LIMIT:g}{hardest}: "
                     "shorter sentences and everyday words bring it down")]
 
@@ -459,7 +459,7 @@ RULES = (check_summary, check_exercises, check_images, check_headings, check_lin
 
 
 def lint(pages: list[Page]) -> Report:
-    findings: list[Finding] = []
+    findings: list[Problem] = []
     grades: list[Grade] = []
     for page in pages:
         for rule in RULES:
@@ -519,5 +519,5 @@ def lint_site(root: Path) -> Report:
     try:
         generated = generated_pages(root)
     except AtelierError as err:
-        return Report([Finding("workflows", None, f"the lesson pages cannot be made: {err}")], [])
+        return Report([Problem("workflows", None, f"the lesson pages cannot be made: {err}")], [])
     return lint(docs_pages(root) + generated)

@@ -9,6 +9,7 @@ tooltips wherever a term appears.
 from __future__ import annotations
 
 from functools import cache
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -19,13 +20,13 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier import hpc, ledger, lessons, startpages
+from atelier import hpc, ledger, lessons, runbook, startpages, teachpages
 from atelier.backup import OUTPUTS, REPLACED
 from atelier.catalogue import load_catalogue
 from atelier.convert import to_api
 from atelier.graph import draw
 from atelier.messages import CATALOGUE, AtelierError, Message
-from atelier.modules import Module, all_modules
+from atelier.modules import Module, all_modules, tagged
 from atelier.status import load_reports, status_page
 
 GLOSSARY = "glossary.yml"
@@ -137,6 +138,8 @@ MARKERS: dict[str, Callable[[], str]] = {
     BACKUP_MARKER: backup_table,
     LEDGER_MARKER: ledger_table,
     **startpages.MARKERS,
+    **runbook.MARKERS,
+    **teachpages.MARKERS,
 }
 
 
@@ -174,7 +177,11 @@ class SitePages(BasePlugin):
             svg = draw(module.workflow, names, f"{titles[module.slug]}: the workflow", values)
             files.append(File.generated(config, f"lessons/{module.slug}/graph.svg", content=svg))
             for uri, source in lessons.files_to_publish(module).items():
-                files.append(File.generated(config, uri, abs_src_path=str(source.resolve())))
+                if source == module.workflow_path:  # tagged, so what students make with it names the lesson
+                    content = json.dumps(tagged(module.workflow, module.slug), indent=1)
+                    files.append(File.generated(config, uri, content=content))
+                else:
+                    files.append(File.generated(config, uri, abs_src_path=str(source.resolve())))
         for uri, content in pages.items():
             files.append(File.generated(config, uri, content=content))
         return files

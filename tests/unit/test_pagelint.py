@@ -52,7 +52,7 @@ def page(markdown: str, tutorial: bool = False, graded: bool = False) -> Page:
     return Page(TUTORIAL, markdown, tutorial=tutorial, graded=graded)
 
 
-def problems(findings: list[pagelint.Finding]) -> list[str]:
+def problems(findings: list[pagelint.Problem]) -> list[str]:
     return [str(f) for f in findings]
 
 

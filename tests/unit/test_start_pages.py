@@ -91,3 +91,14 @@ def test_every_student_message_and_only_those(monkeypatch: pytest.MonkeyPatch) -
     changed["server-died"] = dataclasses.replace(CATALOGUE["server-died"], hint="Call the studio desk.")
     monkeypatch.setattr(startpages, "CATALOGUE", changed)
     assert "**What to do:** Call the studio desk." in startpages.student_messages()
+
+
+def test_the_workflow_students_download_names_its_lesson(published_site: tuple[str, Path]) -> None:
+    """Pictures made from a downloaded workflow are filed under their lesson, as the form's are."""
+    import json
+
+    _, folder = published_site
+    for module in all_modules(ROOT / "workflows"):
+        published = json.loads((folder / "lessons" / module.slug / "workflow.json").read_text(encoding="utf-8"))
+        assert published["extra"]["atelier_module"] == module.slug
+        assert published["nodes"] == module.workflow["nodes"] and published["links"] == module.workflow["links"]

@@ -1,0 +1,168 @@
+"""The Teach pages' figures are made from module.yaml, the cluster profiles and the pin.
+
+An instructor books GPU time from these tables, so each figure is checked against the
+file it comes from, and a changed file must change the page.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from math import ceil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atelier import hpc
+from atelier.lock import TERMS, load_lock
+from atelier.modules import all_modules
+from atelier.teachpages import (MARKERS, Cost, gpu_example, gpu_time_table, in_order, order_table, semester_text,
+                                sessions_table, shell_table, terms_table)
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = all_modules(ROOT / "workflows")
+PROFILES = [hpc.load_profile(name) for name in hpc.profile_names()]
+LOCK = load_lock(ROOT / "workflows" / "lock.yaml")
+
+
+def rows(table: str) -> dict[str, list[str]]:
+    """Module slug -> the cells of its row."""
+    found = {}
+    for line in table.splitlines():
+        link = re.search(r"\(\.\./lessons/([\w-]+)\.md\)", line.split(" | ")[0])
+        if line.startswith("| [") and link:
+            found[link.group(1)] = [cell.strip() for cell in line.strip("|").split(" | ")]
+    return found
+
+
+def header(table: str) -> list[str]:
+    return [cell.strip() for cell in table.splitlines()[0].strip("|").split(" | ")]
+
+
+def test_gpu_table_has_a_row_per_module_with_the_figures_of_its_module_yaml() -> None:
+    table = gpu_time_table(MODULES, PROFILES)
+    found = rows(table)
+    assert set(found) == {m.slug for m in MODULES}
+    for slug, cells in found.items():
+        meta = yaml.safe_load((ROOT / "workflows" / slug / "module.yaml").read_text())
+        teaching, exercises = meta["minutes"]["teaching"], meta["minutes"]["exercises"]
+        hours = max(1, ceil((teaching + exercises) / 60))
+        session = f"{hours} hour" + "s" * (hours != 1)
+        assert cells[1:7] == [meta["level"], f"{teaching} min", f"{exercises} min", session, f"{hours * 60:,}",
+                              f"{meta['gpu_memory_gb']:g} GB"], slug
+
+
+def test_gpu_table_has_a_column_per_cluster_with_a_gpu() -> None:
+    columns = header(gpu_time_table(MODULES, PROFILES))
+    with_gpus = [p.title for p in PROFILES if any(g.gres for g in p.gpus.values())]
+    assert columns[7:] == [f"Fits on {title}" for title in with_gpus]
+    assert "Fits on This machine (tests)" not in columns  # CPU only: nothing to book
+
+
+@pytest.mark.parametrize(("minutes", "hours"), [(0, 1), (35, 1), (60, 1), (61, 2), (65, 2), (120, 2), (121, 3)])
+def test_a_session_is_the_lesson_rounded_up_to_whole_hours(minutes: int, hours: int) -> None:
+    cost = Cost(teaching=minutes, exercises=0, memory_gb=4)
+    assert (cost.hours, cost.gpu_minutes) == (hours, hours * 60)
+
+
+def test_a_changed_module_changes_its_row() -> None:
+    """Drift: more minutes and more memory than before give a longer session and fewer GPUs."""
+    before = rows(gpu_time_table(MODULES, PROFILES))["txt2img-basics"]
+    changed = copy.deepcopy(MODULES)
+    module = next(m for m in changed if m.slug == "txt2img-basics")
+    module.meta["minutes"] = {"teaching": 50, "exercises": 40}
+    module.meta["gpu_memory_gb"] = 40
+    table = gpu_time_table(changed, PROFILES)
+    after = rows(table)["txt2img-basics"]
+    assert after != before
+    assert after[2:7] == ["50 min", "40 min", "2 hours", "120", "40 GB"]
+    for column, profile in zip(header(table)[7:], [p for p in PROFILES if any(g.gres for g in p.gpus.values())]):
+        cell = after[header(table).index(column)]
+        big = [g.title for g in profile.gpus.values() if g.memory_gb >= 40]
+        small = [g.title for g in profile.gpus.values() if g.memory_gb < 40]
+        assert cell == (", ".join(big) if big else "none: too little memory")
+        assert not any(title in cell for title in small)
+    assert rows(gpu_time_table(MODULES, PROFILES))["txt2img-basics"] == before  # the original is untouched
+
+
+def test_a_changed_profile_changes_which_gpus_fit() -> None:
+    pegasus = hpc.load_profile("pegasus")
+    first, *others = pegasus.gpus.values()
+    small = dataclasses.replace(first, memory_gb=1)
+    unknown = dataclasses.replace(others[0], memory_gb=0)
+    edited = dataclasses.replace(pegasus, gpus={first.name: small, unknown.name: unknown,
+                                                **{g.name: g for g in others[1:]}})
+    cell = rows(gpu_time_table(MODULES, [edited]))["txt2img-basics"][7]
+    assert first.title not in cell
+    assert f"{unknown.title} (memory not in the profile)" in cell
+
+
+def test_every_module_comes_after_its_prerequisites() -> None:
+    order = [m.slug for m in in_order(MODULES)]
+    assert sorted(order) == sorted(m.slug for m in MODULES)
+    assert order[0] == "txt2img-basics"
+    for module in MODULES:
+        for needed in module.meta.get("prerequisites") or []:
+            assert order.index(needed) < order.index(module.slug), (needed, module.slug)
+    table = order_table(MODULES)
+    assert "| [Repaint one part (inpainting)](../lessons/inpainting.md) | intermediate | Image | " \
+           "[Repaint a picture (image to image)](../lessons/img2img.md) |" in table
+
+
+def test_a_loop_of_prerequisites_still_lists_every_module() -> None:
+    looped = copy.deepcopy(MODULES)
+    by_slug = {m.slug: m for m in looped}
+    by_slug["img2img"].meta["prerequisites"] = ["inpainting"]
+    assert sorted(m.slug for m in in_order(looped)) == sorted(by_slug)
+
+
+def test_the_worked_example_is_computed_from_the_modules() -> None:
+    first = in_order(MODULES)[0]
+    cost = Cost(first.meta["minutes"]["teaching"], first.meta["minutes"]["exercises"], first.meta["gpu_memory_gb"])
+    text = gpu_example(MODULES, students=7)
+    assert (f"{cost.teaching} + {cost.exercises} = {cost.minutes} minutes" in text
+            and f"7 × {cost.hours} × 60 = {7 * cost.gpu_minutes:,} GPU minutes" in text)
+    changed = copy.deepcopy(MODULES)
+    next(m for m in changed if m.slug == first.slug).meta["minutes"] = {"teaching": 60, "exercises": 30}
+    assert "7 × 2 × 60 = 840 GPU minutes" in gpu_example(changed, students=7)
+
+
+def test_sessions_and_shell_tables_come_from_the_profiles() -> None:
+    sessions = sessions_table(PROFILES)
+    shell = shell_table(PROFILES)
+    for profile in PROFILES:
+        if profile.prefix:
+            assert f"| {profile.title} | `source {profile.prefix}/atelier.env` |" in shell
+            assert f"{profile.cpus_per_gpu} CPU cores and {profile.memory_per_gpu_gb} GB of memory" in sessions
+    assert "This machine" not in sessions + shell
+
+
+def test_semester_text_follows_the_pin() -> None:
+    text = semester_text(LOCK, MODULES)
+    assert f"**{LOCK.docs_title}**" in text and f"/{LOCK.docs_version}/teach/semesters/" in text
+    assert f"ComfyUI {LOCK.comfyui_version}" in text
+    later = dataclasses.replace(LOCK, semester="2031-spring", comfyui_version="0.9.1")
+    assert "/2031-2-spring/teach/semesters/" in semester_text(later, MODULES)
+    assert "ComfyUI 0.9.1" in semester_text(later, MODULES)
+    terms = terms_table(LOCK)
+    assert all(f"| {term} |" in terms for term in TERMS)
+
+
+def test_built_teach_pages_hold_the_generated_text(published_site) -> None:
+    """The site as published: every marker replaced, the GPU table with a row per module."""
+    _, folder = published_site
+    teach = {page: (folder / "teach" / page / "index.html").read_text(encoding="utf-8")
+             for page in ("assign", "gpu-time", "review", "semesters")}
+    for page, text in teach.items():
+        assert not any(marker in text for marker in MARKERS), page
+    gpu = teach["gpu-time"]
+    # "GPU" itself is wrapped in the glossary's tooltip, so look for the rest of the heading.
+    table = next(t for t in re.findall(r"<table>.*?</table>", gpu, re.S) if "minutes per student" in t)
+    assert table.count("<tr>") == len(MODULES) + 1  # the header and one row per module
+    for module in MODULES:
+        assert f'href="../../lessons/{module.slug}/"' in table
+    assert f"/{LOCK.docs_version}/teach/semesters/" in teach["semesters"]
+    assert "atelier.env" in teach["review"]
+    assert 'href="../../lessons/inpainting/"' in teach["assign"]

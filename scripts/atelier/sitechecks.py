@@ -7,7 +7,8 @@ Two promises are checked at build time, so a broken page cannot be published:
   library Material fetches from a CDN fails the build. Links a reader may click are fine.
 * Internal links, anchors and images resolve, and every image has alt text. MkDocs'
   own validation names only the file; these warnings add the line, and `strict: true`
-  turns every warning into a failed build.
+  turns every warning into a failed build. A notebook's source is JSON, not Markdown,
+  so its links and pictures are checked in the HTML it renders to.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ LOADING = {
 }
 LOADING_REL = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch", "icon", "manifest"}
 CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""")
+# What nbconvert writes as the alt text of a notebook's picture output: no description at all.
+NBCONVERT_ALT = "No description has been provided for this image"
 # Material fetches these libraries from a CDN when a page uses them.
 CDN_FEATURES = {'class="mermaid"': "a Mermaid diagram", 'class="arithmatex"': "MathJax/KaTeX maths"}
 
@@ -88,6 +91,21 @@ class _Loads(HTMLParser):
             self.urls += [("style", url) for url in CSS_URL.findall(data)]
 
 
+class _Refs(HTMLParser):
+    """Links and pictures in rendered HTML: (tag, URL, alt text or None)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.refs: list[tuple[str, str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "a" and values.get("href"):
+            self.refs.append((tag, values["href"], None))
+        elif tag == "img":
+            self.refs.append((tag, values.get("src", ""), values.get("alt", "")))
+
+
 def external_loads(html: str) -> list[tuple[str, str]]:
     """The (tag, URL) pairs in `html` that would load from another host."""
     parser = _Loads()
@@ -123,6 +141,10 @@ def find_links(markdown: str) -> list[Link]:
     return found
 
 
+def is_notebook(page: Page) -> bool:
+    return page.file.src_uri.endswith(".ipynb")
+
+
 def _where(config: MkDocsConfig, page: Page) -> str:
     root = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
     docs = Path(config.docs_dir)
@@ -154,6 +176,8 @@ class SiteChecks(BasePlugin):
 
 
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if is_notebook(page):
+            return markdown  # JSON: checked once rendered, in on_page_content
         where = _where(config, page)
         for link in find_links(markdown):
             if link.image and not link.alt:
@@ -186,10 +210,39 @@ class SiteChecks(BasePlugin):
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         self.anchors[page.file.src_uri] = set(ID_ATTR.findall(html))
+        if is_notebook(page):
+            self._check_rendered(html, page, config, files)
         for marker, feature in CDN_FEATURES.items():
             if marker in html:
                 log.warning("%s: uses %s, whose library the theme loads from a CDN", _where(config, page), feature)
         return html
+
+
+    def _check_rendered(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> None:
+        """A notebook's links and pictures, by the URLs they have in the built site."""
+        where = _where(config, page)
+        lines = (page.markdown or "").splitlines()
+        by_url = {posixpath.normpath(f.url or "."): f for f in files if f.url is not None}
+        base = page.url if page.url.endswith("/") else posixpath.dirname(page.url)
+        parser = _Refs()
+        parser.feed(html)
+        for tag, url, alt in parser.refs:
+            line = next((n for n, text in enumerate(lines, start=1) if url and url in text), 1)
+            if tag == "img" and (alt or "").strip() in ("", NBCONVERT_ALT):
+                log.warning("%s:%d: a picture in the notebook has no alt text: show it as HTML with alt", where, line)
+            parts = urlsplit(url)
+            if is_external(url) or parts.scheme or (not parts.path and not parts.fragment):
+                continue
+            target = page.file
+            if parts.path:
+                found = by_url.get(posixpath.normpath(posixpath.join(base, unquote(parts.path))))
+                if found is None:
+                    log.warning("%s:%d: link target '%s' does not exist in the built site (a notebook links to "
+                                "pages by their URL, e.g. ../other-page/)", where, line, url)
+                    continue
+                target = found
+            if parts.fragment:
+                self.links.append((Link(where, line, url, tag == "img", alt or ""), target.src_uri, parts.fragment))
 
 
     def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:

@@ -46,6 +46,7 @@ from atelier import ood as ood_app
 from atelier import backup as backups
 from atelier import ledger as ledgers
 from atelier import cli_keep as keep
+from atelier.cli_screenshots import screenshots
 from atelier.cli_keep import stamp as _now
 from atelier import install as installer
 from atelier import models as model_store
@@ -602,7 +603,7 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path) -> None:
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
 
 
-for command in (keep.ledger, keep.compare, keep.backup):
+for command in (keep.ledger, keep.compare, keep.backup, screenshots):
     cli.add_command(command)
 
 

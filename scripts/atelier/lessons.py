@@ -14,10 +14,13 @@ import re
 from typing import Any
 
 from atelier.catalogue import Catalogue
+from atelier.files import read_yaml
 from atelier.graph import describe
 from atelier.modules import LEVELS, MODALITIES, Module
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
+SCREENSHOTS = Path("docs/assets/screenshots")  # made by `atelier screenshots` (screenshots.py)
+SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pictures
 
 
 def display_names(catalogue: Catalogue) -> dict[str, str]:
@@ -81,7 +84,31 @@ def _demote(markdown: str) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 1) + " ", markdown, flags=re.MULTILINE)
 
 
-def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str]) -> str:
+def screenshot_alts(folder: Path) -> dict[str, str]:
+    """File name -> alt text, from the screenshots' manifest (empty when there is none)."""
+    path = folder / SCREENSHOT_MANIFEST
+    if not path.is_file():
+        return {}
+    data = read_yaml(path) or {}
+    return {str(k): str(v) for k, v in (data.get("screenshots") or {}).items() if v}
+
+
+def _screenshot(module: Module, folder: Path | None) -> list[str]:
+    """The lesson's ComfyUI screenshot, when one was made and has its alt text; else nothing."""
+    folder = folder or module.folder.resolve().parent.parent / SCREENSHOTS  # workflows/<slug> -> the project
+    name = f"{module.slug}.png"
+    alt = screenshot_alts(folder).get(name)
+    if not alt or not (folder / name).is_file():
+        return []
+    alt = alt.replace("[", "(").replace("]", ")")
+    return ["This is how it looks in ComfyUI once you open it:", "",
+            f"![{alt}](../{SCREENSHOTS.relative_to('docs').as_posix()}/{name})", "",
+            "The same workflow as a map, with each box's settings:", ""]
+
+
+def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
+                screenshots: Path | None = None) -> str:
+    """The page in Markdown; `screenshots` is the folder of ComfyUI pictures (default: the project's)."""
     meta, slug = module.meta, module.slug
     minutes = meta.get("minutes", {})
     prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.get("prerequisites", [])) or "none"
@@ -116,6 +143,7 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
     lines += [
         "## The workflow",
         "",
+        *_screenshot(module, screenshots),
         f"![{describe_alt(module, catalogue)}]({slug}/graph.svg)",
         "",
         "### What each part does",

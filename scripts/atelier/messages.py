@@ -316,6 +316,26 @@ CATALOGUE: dict[str, Message] = {
             "maintainer",
         ),
         Message(
+            "screenshots-no-browser",
+            "Taking screenshots needs {what}, which is not here.",
+            "Install it, or run ./dev test once as root, which installs everything the tests use.",
+            "maintainer",
+        ),
+        Message(
+            "screenshots-failed",
+            "Taking the screenshots stopped at {step}: {reason}.",
+            "The page as it was is in {picture} and ComfyUI's log in {log}; if the frontend changed, update "
+            "the selectors in scripts/atelier/screenshots.py.",
+            "maintainer",
+        ),
+        Message(
+            "screenshots-external",
+            "ComfyUI's page asked for {url} ({count} request(s) to other hosts), which were refused.",
+            "Nothing was saved. Find the frontend setting or feature that fetches it and turn it off in "
+            "scripts/atelier/screenshots.py (SETTINGS) before taking the screenshots again.",
+            "maintainer",
+        ),
+        Message(
             "check-failed",
             "{failed} of {total} lesson modules failed the check.",
             "Each failure is listed above with its reason; the report has the details.",

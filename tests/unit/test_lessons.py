@@ -6,6 +6,8 @@ import copy
 import re
 from pathlib import Path
 
+import yaml
+
 from atelier.catalogue import load_catalogue
 from atelier.convert import to_api
 from atelier.graph import draw
@@ -17,9 +19,9 @@ CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json"
 MODULES = {m.slug: m for m in all_modules(ROOT / "workflows")}
 
 
-def page_of(module) -> str:
+def page_of(module, screenshots: Path | None = None) -> str:
     prompt, _ = to_api(module.workflow, CATALOGUE, module.workflow_path)
-    return lesson_page(module, CATALOGUE, prompt, {m.slug: m.meta["title"] for m in MODULES.values()})
+    return lesson_page(module, CATALOGUE, prompt, {m.slug: m.meta["title"] for m in MODULES.values()}, screenshots)
 
 
 def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
@@ -66,3 +68,22 @@ def test_catalogue_lists_every_module_with_filters() -> None:
     assert 'data-lesson-filter="modality"' in table and 'data-lesson-filter="level"' in table
     sections = [next(iter(group)) for group in nav(list(MODULES.values()))]
     assert sections == ["Image", "Sound", "Video", "3D"]
+
+
+def test_the_page_shows_the_comfyui_screenshot_with_the_manifests_alt_text(tmp_path: Path) -> None:
+    (tmp_path / "img2img.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    alt = "ComfyUI with the lesson 'Repaint a picture (image to image)' open, zoomed to fit [12 boxes]."
+    (tmp_path / "screenshots.yml").write_text(yaml.safe_dump({"screenshots": {"img2img.png": alt}}))
+    page = page_of(MODULES["img2img"], tmp_path)
+    shown = "![ComfyUI with the lesson 'Repaint a picture (image to image)' open, zoomed to fit (12 boxes).]"
+    assert f"{shown}(../assets/screenshots/img2img.png)" in page
+    assert page.index("## The workflow") < page.index(shown) < page.index("(img2img/graph.svg)")
+
+
+def test_a_lesson_without_a_screenshot_or_its_alt_text_still_gets_its_page(tmp_path: Path) -> None:
+    assert "assets/screenshots" not in page_of(MODULES["img2img"], tmp_path)  # no picture, no manifest
+    (tmp_path / "img2img.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert "assets/screenshots" not in page_of(MODULES["img2img"], tmp_path)  # a picture without words
+    (tmp_path / "screenshots.yml").write_text(yaml.safe_dump({"screenshots": {"lora.png": "LoRA"}}))
+    assert "assets/screenshots" not in page_of(MODULES["img2img"], tmp_path)
+    assert "(img2img/graph.svg)" in page_of(MODULES["img2img"], tmp_path)

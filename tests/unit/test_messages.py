@@ -204,6 +204,20 @@ EXACT = {
     "testmodels-failed": ({"reason": "No module named 'torch'"},
                           "Making the test models failed: No module named 'torch'. Check that COMFYUI_PYTHON is the "
                           "Python of the ComfyUI checkout (it needs torch and safetensors)."),
+    "screenshots-no-browser": ({"what": "Chromium at /usr/bin/chromium (apt-get install chromium)"},
+                               "Taking screenshots needs Chromium at /usr/bin/chromium (apt-get install chromium), "
+                               "which is not here. Install it, or run ./dev test once as root, which installs "
+                               "everything the tests use."),
+    "screenshots-failed": ({"step": "the lesson lora", "reason": "Timeout 60000ms exceeded",
+                            "picture": "/tmp/s/failure.png", "log": "/tmp/s/comfyui.log"},
+                           "Taking the screenshots stopped at the lesson lora: Timeout 60000ms exceeded. The page "
+                           "as it was is in /tmp/s/failure.png and ComfyUI's log in /tmp/s/comfyui.log; if the "
+                           "frontend changed, update the selectors in scripts/atelier/screenshots.py."),
+    "screenshots-external": ({"url": "https://huggingface.co/x.safetensors", "count": 1},
+                             "ComfyUI's page asked for https://huggingface.co/x.safetensors (1 request(s) to other "
+                             "hosts), which were refused. Nothing was saved. Find the frontend setting or feature "
+                             "that fetches it and turn it off in scripts/atelier/screenshots.py (SETTINGS) before "
+                             "taking the screenshots again."),
     "check-failed": ({"failed": 2, "total": 12},
                      "2 of 12 lesson modules failed the check. Each failure is listed above with its reason; the "
                      "report has the details."),

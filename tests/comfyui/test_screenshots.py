@@ -1,0 +1,71 @@
+"""`atelier screenshots` against a real ComfyUI: every lesson pictured, described, and nothing fetched from afar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image, ImageStat
+
+from atelier import screenshots as shots
+from atelier.catalogue import load_catalogue
+from atelier.lock import load_lock
+from atelier.modules import all_modules
+from atelier.server import find_comfyui
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = all_modules(ROOT / "workflows")
+SIZE = (shots.VIEWPORT["width"], shots.VIEWPORT["height"])
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> shots.Result:
+    """One run for all the checks: it starts ComfyUI and Chromium and opens twelve lessons."""
+    checkout, python = find_comfyui()
+    catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+    out = tmp_path_factory.mktemp("screenshots")
+    return shots.take(out, MODULES, catalogue, checkout, python, tmp_path_factory.mktemp("shots-comfyui"), quick=True)
+
+
+def test_every_lesson_has_a_picture_of_the_fixed_size_that_is_not_blank(made: shots.Result) -> None:
+    for name in [f"{m.slug}.png" for m in MODULES] + ["tour-workflows.png", "tour-canvas.png", "first-image-done.png"]:
+        with Image.open(made.folder / name) as image:
+            assert image.size == SIZE, name
+            assert ImageStat.Stat(image.convert("L")).var[0] > 200, f"{name} is nearly one colour"
+        assert (made.folder / name).stat().st_size < 150_000, name
+    with Image.open(made.folder / "tour-run.png") as corner:
+        assert corner.width < SIZE[0] and corner.height < SIZE[1] // 2
+
+
+def test_the_canvas_held_each_whole_workflow_when_it_was_taken(made: shots.Result) -> None:
+    nodes = {shot.file: shot.nodes for shot in made.shots}
+    assert {m.slug: nodes[f"{m.slug}.png"] for m in MODULES} == {m.slug: len(m.nodes()) for m in MODULES}
+
+
+def test_the_manifest_describes_every_picture_and_names_the_versions(made: shots.Result) -> None:
+    manifest = yaml.safe_load(made.manifest.read_text(encoding="utf-8"))
+    pictures = sorted(p.name for p in made.folder.glob("*.png"))
+    assert sorted(manifest["screenshots"]) == pictures
+    for module in MODULES:
+        alt = manifest["screenshots"][f"{module.slug}.png"]
+        assert f"'{module.meta['title']}'" in alt and "in the order they run" in alt, module.slug
+    assert all(alt.strip() for alt in manifest["screenshots"].values())
+    assert "Save Image" in manifest["screenshots"]["first-image-done.png"]
+    lock = load_lock(ROOT / "workflows" / "lock.yaml")
+    assert (manifest["comfyui"], manifest["frontend"]) == (lock.comfyui_version, lock.frontend_version)
+    assert manifest["labels"]["run"] == "Run" and manifest["labels"]["sidebar"]["workflows"]
+
+
+def test_the_page_asked_nothing_of_any_host_but_this_one(made: shots.Result) -> None:
+    assert "127.0.0.1" in made.hosts
+    assert made.hosts <= {"127.0.0.1", "inline"}
+
+
+def test_a_request_to_another_host_is_refused_and_recorded(comfy) -> None:
+    hosts: set[str] = set()
+    blocked: list[str] = []
+    with shots._page(comfy, shots.CHROMIUM, hosts, blocked) as page:
+        answer = page.evaluate("fetch('https://huggingface.co/x').then(() => 'answered', () => 'refused')")
+    assert answer == "refused"
+    assert blocked == ["https://huggingface.co/x"] and "huggingface.co" in hosts

@@ -76,8 +76,10 @@ def find_comfyui(directory: str | None = None, python: str | None = None) -> tup
 
 # ComfyUI's settings for a new session. The first-visit gallery of templates would cover
 # the canvas in every session (each has its own user folder) and offers workflows that are
-# not this semester's lessons.
-FIRST_SETTINGS = {"Comfy.TutorialCompleted": True}
+# not this semester's lessons. The missing-models dialog asks huggingface.co for file
+# sizes from the student's browser: nothing may leave the university, and the shared
+# store, not the student, supplies models.
+FIRST_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Workflow.ShowMissingModelsWarning": False}
 
 
 @dataclass

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 import re
 
-from atelier import hpc, ood
+from mkdocs.exceptions import PluginError
+
+from atelier import hpc, lessons, ood
 from atelier.messages import CATALOGUE, Message
 from atelier.modules import all_modules
 
@@ -19,6 +21,7 @@ CLUSTERS_MARKER = "<!-- clusters for students -->"
 LIMITS_MARKER = "<!-- session limits -->"
 STUDENT_MESSAGES_MARKER = "<!-- student messages -->"
 ASK = "ask your instructor"
+TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done")  # made by `atelier screenshots`
 
 
 def installed_profiles() -> list[hpc.Profile]:
@@ -86,7 +89,18 @@ def student_messages() -> str:
     return "\n".join(message_entries([m for m in CATALOGUE.values() if m.reader == "student"], level=3))
 
 
+def screenshot(name: str, root: Path = Path(".")) -> str:
+    """A tour picture with the alt text written when it was taken, for a page in start/."""
+    folder = root / lessons.SCREENSHOTS
+    alt = lessons.screenshot_alts(folder).get(f"{name}.png")
+    if not alt or not (folder / f"{name}.png").is_file():
+        raise PluginError(f"{folder / name}.png: missing, or without alt text in {lessons.SCREENSHOT_MANIFEST}; "
+                          "run 'atelier screenshots' (Runbook: Publishing the site)")
+    return f"![{alt.replace('[', '(').replace(']', ')')}](../{lessons.SCREENSHOTS.relative_to('docs').as_posix()}/{name}.png)"
+
+
 MARKERS = {
+    **{f"<!-- screenshot {name} -->": (lambda name=name: screenshot(name)) for name in TOUR_SHOTS},
     FORM_MARKER: form_table,
     CLUSTERS_MARKER: clusters_table,
     LIMITS_MARKER: limits_table,

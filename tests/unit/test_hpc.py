@@ -155,7 +155,8 @@ def test_each_session_skips_comfyuis_template_gallery_but_keeps_a_students_setti
     server = ComfyServer(tmp_path, Path("python3"), tmp_path / "session")
     server._prepare()
     settings = tmp_path / "session" / "user" / "default" / "comfy.settings.json"
-    assert json.loads(settings.read_text()) == {"Comfy.TutorialCompleted": True}
+    assert json.loads(settings.read_text()) == {"Comfy.TutorialCompleted": True,
+                                                 "Comfy.Workflow.ShowMissingModelsWarning": False}
     settings.write_text('{"Comfy.TutorialCompleted": true, "Comfy.ColorPalette": "light"}')
     server._prepare()
     assert json.loads(settings.read_text())["Comfy.ColorPalette"] == "light"

@@ -102,3 +102,20 @@ def test_the_workflow_students_download_names_its_lesson(published_site: tuple[s
         published = json.loads((folder / "lessons" / module.slug / "workflow.json").read_text(encoding="utf-8"))
         assert published["extra"]["atelier_module"] == module.slug
         assert published["nodes"] == module.workflow["nodes"] and published["links"] == module.workflow["links"]
+
+
+def test_tour_pictures_carry_the_alt_text_written_when_they_were_taken(tmp_path: Path) -> None:
+    from mkdocs.exceptions import PluginError
+
+    shown = startpages.screenshot("tour-canvas", ROOT)
+    assert shown.startswith("![The whole ComfyUI window with the lesson 'Your first image' open")
+    assert shown.endswith("](../assets/screenshots/tour-canvas.png)")
+    folder = tmp_path / "docs" / "assets" / "screenshots"
+    folder.mkdir(parents=True)
+    (folder / "tour-canvas.png").write_bytes((ROOT / "docs/assets/screenshots/tour-canvas.png").read_bytes())
+    (folder / "screenshots.yml").write_text("screenshots:\n  tour-canvas.png: ''\n")
+    with pytest.raises(PluginError, match=r"tour-canvas.png: missing, or without alt text in screenshots.yml"):
+        startpages.screenshot("tour-canvas", tmp_path)
+    for name in startpages.TOUR_SHOTS:  # every picture the pages ask for exists
+        assert f"<!-- screenshot {name} -->" in "".join(p.read_text() for p in (ROOT / "docs/start").glob("*.md"))
+        startpages.screenshot(name, ROOT)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -16,7 +19,14 @@ from atelier.server import find_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
+T = TypeVar("T")
 SIZE = (shots.VIEWPORT["width"], shots.VIEWPORT["height"])
+
+
+def in_own_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Playwright's sync API refuses a thread where pytest-playwright's event loop already runs."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +35,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> shots.Result:
     checkout, python = find_comfyui()
     catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
     out = tmp_path_factory.mktemp("screenshots")
-    return shots.take(out, MODULES, catalogue, checkout, python, tmp_path_factory.mktemp("shots-comfyui"), quick=True)
+    return in_own_thread(shots.take, out, MODULES, catalogue, checkout, python,
+                         tmp_path_factory.mktemp("shots-comfyui"), quick=True)
 
 
 def test_every_lesson_has_a_picture_of_the_fixed_size_that_is_not_blank(made: shots.Result) -> None:
@@ -65,7 +76,11 @@ def test_the_page_asked_nothing_of_any_host_but_this_one(made: shots.Result) -> 
 def test_a_request_to_another_host_is_refused_and_recorded(comfy) -> None:
     hosts: set[str] = set()
     blocked: list[str] = []
-    with shots._page(comfy, shots.CHROMIUM, hosts, blocked) as page:
-        answer = page.evaluate("fetch('https://huggingface.co/x').then(() => 'answered', () => 'refused')")
+
+    def ask() -> str:
+        with shots._page(comfy, shots.CHROMIUM, hosts, blocked) as page:
+            return page.evaluate("fetch('https://huggingface.co/x').then(() => 'answered', () => 'refused')")
+
+    answer = in_own_thread(ask)
     assert answer == "refused"
     assert blocked == ["https://huggingface.co/x"] and "huggingface.co" in hosts

@@ -97,6 +97,8 @@ def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -
     answered here from the same config; a test renders it with Ruby's ERB and compares.
     """
     clusters, choices = config["clusters"], config["choices"]
+    if not clusters:
+        return []  # no cluster installed: the form has nothing to offer
     titles = [c["backup_title"] for c in choices.values() if c.get("backup_title")]
     known = {
         'backup_title': titles[0] if titles else "Box",
@@ -121,8 +123,8 @@ def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -
         options = [str(o[0]) for o in spec.get("options", []) if _EACH not in str(o[0])]
         if any(_EACH in str(o[0]) for o in spec.get("options", [])):
             options += looped[name]
+        default = str(spec.get("value", options[0] if options else ""))  # a list starts on its first choice
         if "min" in spec and "max" in spec:
             options = [f"a whole number from {spec['min']} to {spec['max']}"]
-        fields.append(FormField(name, str(spec.get("label", name)), str(spec.get("help", "")), options,
-                                str(spec.get("value", ""))))
+        fields.append(FormField(name, str(spec.get("label", name)), str(spec.get("help", "")), options, default))
     return fields

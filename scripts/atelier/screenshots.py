@@ -30,7 +30,7 @@ from atelier.lessons import SCREENSHOT_MANIFEST as MANIFEST, describe_alt, scree
 from atelier.lessons import SCREENSHOTS as FOLDER  # noqa: F401 (the CLI's default --out)
 from atelier.messages import AtelierError
 from atelier.modules import Module
-from atelier.server import ComfyServer
+from atelier.server import FIRST_SETTINGS, ComfyServer
 from atelier.testmodels import default_store, generate, module_models
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -41,14 +41,9 @@ BROWSER_ARGS = [  # as the site tests launch it: headless, and unable to resolve
 ]
 TOUR = "txt2img-basics"  # the lesson "Start here" walks through
 QUICK = {"steps": 1, "width": 128, "height": 128}  # --quick: a first image a CPU makes in seconds
-# Set before the page loads. Zoomed out to fit, the canvas would otherwise draw boxes without their
-# words; the missing-models dialog asks huggingface.co for file sizes (the store here lacks the big
-# models, a cluster's does not); and a fresh user gets the template browser, which a student closes.
-SETTINGS = {
-    "LiteGraph.Canvas.MinFontSizeForLOD": 0,
-    "Comfy.Workflow.ShowMissingModelsWarning": False,
-    "Comfy.TutorialCompleted": True,
-}
+# Set before the page loads: a session's own settings, and, zoomed out to fit, the canvas would
+# otherwise draw boxes without their words.
+SETTINGS = {**FIRST_SETTINGS, "LiteGraph.Canvas.MinFontSizeForLOD": 0}
 MODULE_VIEW = {"Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasInfo": False}  # lessons: the workflow, no chrome
 # Where things are in frontend 1.27, by class and test id rather than by their (translated) words.
 UI = {
@@ -287,8 +282,7 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
     pictures: dict[str, bytes] = {}
     nodes: dict[str, int] = {}
     labels: dict[str, Any] = {}
-    page.wait_for_function("window.app.graph._nodes.length > 0")  # ComfyUI's default graph; then
-    page.evaluate("window.app.graph.clear()")  # the blank canvas a fresh student sees
+    page.wait_for_function("window.app.graph._nodes.length > 0")  # ComfyUI's example: what a student sees first
     doing("the Workflows panel")
     ui.panel(True)
     page.locator(UI["browse"]).get_by_role("treeitem").first.wait_for()

@@ -148,6 +148,8 @@ class SitePages(BasePlugin):
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         root = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
+        if root.resolve() != Path.cwd().resolve():  # the generated tables read the project relative to it
+            raise PluginError(f"build the site from the project's folder: cd {root.resolve()} first")
         try:
             self.modules: list[Module] = all_modules(root / "workflows")
             self.catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json")
@@ -191,7 +193,10 @@ class SitePages(BasePlugin):
             markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
         for marker, make in MARKERS.items():
             if marker in markdown:
-                markdown = markdown.replace(marker, make())
+                try:
+                    markdown = markdown.replace(marker, make())
+                except AtelierError as err:  # a bad profile, pin or module: named, not a traceback
+                    raise PluginError(f"{page.file.src_uri}: {marker}: {err}") from None
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

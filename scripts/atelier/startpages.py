@@ -39,7 +39,7 @@ def form_table(root: Path = Path(".")) -> str:
     lines = ["| Field | What to put in it | The choices | Already filled in |", "| --- | --- | --- | --- |"]
     for field in ood.form_fields(config, root / ood.APP / "form.yml.erb"):
         choices = "<br>".join(_cell(c) for c in field.choices) if field.choices else "you type it"
-        default = f"`{field.default}`" if field.default else "no"
+        default = f"`{field.default}`" if field.default else "no"  # a list shows its first choice
         lines.append(f"| **{field.label}** | {_cell(field.help)} | {choices} | {default} |")
     return "\n".join(lines)
 
@@ -54,13 +54,14 @@ def clusters_table() -> str:
     return "\n".join(lines)
 
 
-def limits_table() -> str:
+def limits_table(root: Path = Path(".")) -> str:
     """How long sessions may last and where files stay, per cluster."""
-    lines = ["| Cluster | A session lasts, unless you change it | The longest session | Pictures go to |",
-             "| --- | --- | --- | --- |"]
+    config = ood.site_config(installed_profiles(), all_modules(root / "workflows"))
+    hours = {f.name: f.default for f in ood.form_fields(config, root / ood.APP / "form.yml.erb")}.get("hours", "")
+    lines = [f"The form starts at **{hours}** hour(s) for every cluster.", "",
+             "| Cluster | The longest session | Pictures go to |", "| --- | --- | --- |"]
     for profile in installed_profiles():
-        lines.append(f"| {profile.title} | {profile.default_hours} hours | {profile.max_hours} hours "
-                     f"| `{profile.outputs}` |")
+        lines.append(f"| {profile.title} | {profile.max_hours} hours | `{profile.outputs}` |")
     return "\n".join(lines)
 
 

@@ -68,11 +68,6 @@ def test_the_manifest_describes_every_picture_and_names_the_versions(made: shots
     assert manifest["labels"]["run"] == "Run" and manifest["labels"]["sidebar"]["workflows"]
 
 
-def test_the_page_asked_nothing_of_any_host_but_this_one(made: shots.Result) -> None:
-    assert "127.0.0.1" in made.hosts
-    assert made.hosts <= {"127.0.0.1", "inline"}
-
-
 def test_a_request_to_another_host_is_refused_and_recorded(comfy) -> None:
     hosts: set[str] = set()
     blocked: list[str] = []

@@ -147,3 +147,13 @@ def test_bad_glossary_names_file_and_line(tmp_path: Path) -> None:
     result = build(project)
     assert result.returncode == 1
     assert "glossary.yml:" in result.stderr and "not valid YAML (mapping values are not allowed here)" in result.stderr
+
+
+def test_building_from_another_folder_says_where_to_build(tmp_path: Path) -> None:
+    project = site_copy(tmp_path / "project")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([MKDOCS, "build", "-f", str(project / "mkdocs.yml"), "-d", str(tmp_path / "out")],
+                            cwd=elsewhere, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 1
+    assert f"build the site from the project's folder: cd {project.resolve()} first" in result.stderr

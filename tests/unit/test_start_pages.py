@@ -31,7 +31,9 @@ def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
     assert [f.name for f in fields] == form["form"]
     for field in fields:
         spec = form["attributes"][field.name]
-        assert (field.label, field.help, field.default) == (spec["label"], spec["help"], str(spec.get("value", "")))
+        first = spec["options"][0][0] if spec.get("options") else ""  # what the browser shows until changed
+        gpu_first = f"{config['clusters'][spec['options'][0][1].split(':')[0]]['title']}: {first}" if field.name == "gpu" else first
+        assert (field.label, field.help, field.default) == (spec["label"], spec["help"], str(spec.get("value", gpu_first)))
         if field.name == "gpu":  # shown with the cluster it belongs to
             titles = [f"{config['clusters'][c['cluster']]['title']}: {c['title']}" for c in config["choices"].values()]
             assert field.choices == titles == [f"{config['clusters'][v.split(':')[0]]['title']}: {t}"
@@ -45,7 +47,8 @@ def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
 def test_the_table_has_every_field_with_its_help_and_choices() -> None:
     table = startpages.form_table(ROOT)
     assert table.splitlines()[0] == "| Field | What to put in it | The choices | Already filled in |"
-    assert "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | no |" in table
+    assert "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | `Cerberus` |" in table
+    assert "| `None: an empty canvas` |" in table  # a list starts on its first choice, as the browser shows it
     assert "Pegasus: NVIDIA A100 (80 GB)" in table and "This machine (tests)" not in table
     assert "| **Hours** |" in table and "a whole number from 1 to 24 | `2` |" in table
     assert "Your first image" in table and "Once you connect Box" in table
@@ -77,10 +80,13 @@ def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.
         "| <https://ondemand.example.edu> | art-help@example.edu |")
 
 
-def test_limits_follow_the_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch: pytest.MonkeyPatch) -> None:
     longer = dataclasses.replace(hpc.load_profile("cerberus"), max_hours=12, default_hours=3)
-    monkeypatch.setattr(startpages, "installed_profiles", lambda: [longer])
-    assert startpages.limits_table().splitlines()[2] == "| Cerberus | 3 hours | 12 hours | `$HOME/atelier-outputs` |"
+    shorter = dataclasses.replace(hpc.load_profile("pegasus"), default_hours=1)
+    monkeypatch.setattr(startpages, "installed_profiles", lambda: [longer, shorter])
+    lines = startpages.limits_table(ROOT).splitlines()
+    assert lines[0] == "The form starts at **1** hour(s) for every cluster."  # the form offers the smallest
+    assert lines[4] == "| Cerberus | 12 hours | `$HOME/atelier-outputs` |"
 
 
 def test_every_student_message_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,6 +85,15 @@ def profile_names() -> list[str]:
     return sorted(path.stem for path in CLUSTERS.glob("*.yaml"))
 
 
+def all_profiles() -> list[Profile]:
+    return [load_profile(name) for name in profile_names()]
+
+
+def installed_profiles(profiles: list[Profile] | None = None) -> list[Profile]:
+    """The clusters students use: those with an install (the test machine's profile has none)."""
+    return [p for p in (all_profiles() if profiles is None else profiles) if p.prefix]
+
+
 def load_profile(name: str) -> Profile:
     """A profile by name (`pegasus`) or path; every problem names the file and field."""
     path = Path(name) if name.endswith((".yaml", ".yml")) else CLUSTERS / f"{name}.yaml"

@@ -93,16 +93,23 @@ def screenshot_alts(folder: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in (data.get("screenshots") or {}).items() if v}
 
 
+def screenshot_image(folder: Path, name: str) -> str | None:
+    """Picture `name` with the alt text recorded when it was taken, as Markdown for a page one
+    folder below the site root (lessons/, start/); None when the picture or its alt text is missing."""
+    alt = screenshot_alts(folder).get(name)
+    if not alt or not (folder / name).is_file():
+        return None
+    alt = alt.replace("[", "(").replace("]", ")")
+    return f"![{alt}](../{SCREENSHOTS.relative_to('docs').as_posix()}/{name})"
+
+
 def _screenshot(module: Module, folder: Path | None) -> list[str]:
     """The lesson's ComfyUI screenshot, when one was made and has its alt text; else nothing."""
     folder = folder or module.folder.resolve().parent.parent / SCREENSHOTS  # workflows/<slug> -> the project
-    name = f"{module.slug}.png"
-    alt = screenshot_alts(folder).get(name)
-    if not alt or not (folder / name).is_file():
+    image = screenshot_image(folder, f"{module.slug}.png")
+    if image is None:
         return []
-    alt = alt.replace("[", "(").replace("]", ")")
-    return ["This is how it looks in ComfyUI once you open it:", "",
-            f"![{alt}](../{SCREENSHOTS.relative_to('docs').as_posix()}/{name})", "",
+    return ["This is how it looks in ComfyUI once you open it:", "", image, "",
             "The same workflow as a map, with each box's settings:", ""]
 
 

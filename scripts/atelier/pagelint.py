@@ -487,29 +487,17 @@ def docs_pages(root: Path) -> list[Page]:
 
 def generated_pages(root: Path) -> list[Page]:
     """The pages the site build makes, made the way sitepages makes them: lessons, glossary, messages, status."""
-    from atelier import lessons, sitepages
+    from atelier import sitepages
     from atelier.catalogue import load_catalogue
-    from atelier.convert import to_api
-    from atelier.messages import CATALOGUE
     from atelier.modules import all_modules
-    from atelier.status import load_reports, status_page
 
-    docs = root / "docs"
     modules = all_modules(root / "workflows")
-    titles = {m.slug: str(m.meta.get("title")) for m in modules}
-    pages = [Page("reference/troubleshooting.md", sitepages.troubleshooting_page(CATALOGUE),
-                  source="scripts/atelier/messages.py"),
-             Page(sitepages.STATUS_PAGE, status_page(load_reports(docs / "status"), titles), source="docs/status/")]
-    if (docs / sitepages.GLOSSARY).is_file():
-        pages.append(Page(sitepages.GLOSSARY_PAGE, sitepages.glossary_page(sitepages.load_glossary(docs)),
-                          source=f"docs/{sitepages.GLOSSARY}"))
-    if modules:
-        catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json")
-        for module in modules:
-            prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
-            pages.append(Page(f"lessons/{module.slug}.md", lessons.lesson_page(module, catalogue, prompt, titles),
-                              tutorial=True, source=module.meta_path.relative_to(root).as_posix()))
-    return pages
+    catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json") if modules else None
+    made, _ = sitepages.made_pages(root / "docs", modules, catalogue)
+    lesson_sources = {f"lessons/{m.slug}.md": m.meta_path.relative_to(root).as_posix() for m in modules}
+    sources = {"reference/troubleshooting.md": "scripts/atelier/messages.py", sitepages.STATUS_PAGE: "docs/status/",
+               sitepages.GLOSSARY_PAGE: f"docs/{sitepages.GLOSSARY}", **lesson_sources}
+    return [Page(uri, markdown, tutorial=uri in lesson_sources, source=sources[uri]) for uri, markdown in made.items()]
 
 
 def lint_site(root: Path) -> Report:

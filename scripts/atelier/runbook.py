@@ -122,7 +122,7 @@ def store_layout(modules: list[Module] | None = None) -> str:
 
 def store_locations(profiles: list[hpc.Profile] | None = None) -> str:
     """Each cluster's store (its profile's `models:`), and the config that points ComfyUI at one."""
-    profiles = [hpc.load_profile(name) for name in hpc.profile_names()] if profiles is None else profiles
+    profiles = hpc.all_profiles() if profiles is None else profiles
     lines = ["| cluster | model store (`models:`) | software prefix (`prefix:`) | profile |",
              "| --- | --- | --- | --- |"]
     example: Path | None = None

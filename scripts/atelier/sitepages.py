@@ -22,7 +22,7 @@ from mkdocs.structure.pages import Page
 
 from atelier import hpc, ledger, lessons, runbook, startpages, teachpages
 from atelier.backup import OUTPUTS, REPLACED
-from atelier.catalogue import load_catalogue
+from atelier.catalogue import Catalogue, load_catalogue
 from atelier.convert import to_api
 from atelier.graph import draw
 from atelier.messages import CATALOGUE, AtelierError, Message
@@ -93,7 +93,7 @@ def clusters_table() -> str:
     """One row per GPU choice of every cluster profile: what a session asks Slurm for."""
     lines = ["| cluster | choice | sbatch options | hours (most) | software prefix | model store |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for profile in _profiles():
+    for profile in hpc.all_profiles():
         for gpu in profile.gpus.values():
             options = " ".join(f"`{option}`" for option in hpc.sbatch_options(profile, gpu))
             lines.append(f"| {profile.title} (`{profile.name}`) | {gpu.title} (`{gpu.name}`) | {options} | "
@@ -102,20 +102,11 @@ def clusters_table() -> str:
     return "\n".join(lines)
 
 
-def _profiles() -> list[hpc.Profile]:
-    try:
-        return [hpc.load_profile(name) for name in hpc.profile_names()]
-    except AtelierError as err:
-        raise PluginError(str(err)) from None
-
-
 def backup_table() -> str:
     """Per installed cluster: where sessions back up to, how often, and the one command that connects it."""
     lines = ["| cluster | backed up to | how often | to connect it, type in the cluster's shell |",
              "| --- | --- | --- | --- |"]
-    for profile in _profiles():
-        if not profile.prefix:
-            continue  # the test machine's profile: no install for students to use
+    for profile in hpc.installed_profiles():
         settings = profile.backup
         every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
             else "only when you ask"
@@ -130,6 +121,25 @@ def ledger_table() -> str:
     lines = ["| column | what it holds |", "| --- | --- |"]
     lines += [f"| `{name}` | {meaning} |" for name, meaning in ledger.MEANINGS.items()]
     return "\n".join(lines) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
+
+
+def made_pages(docs_dir: Path, modules: list[Module], catalogue: Catalogue | None) -> tuple[dict[str, str], dict]:
+    """(site path -> Markdown of every page the build makes, lesson slug -> its API prompt).
+
+    The lesson linter reads these same pages. A module that cannot be converted raises
+    AtelierError; `catalogue` is needed only when there are modules.
+    """
+    titles = {m.slug: str(m.meta.get("title")) for m in modules}
+    pages = {"reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
+             STATUS_PAGE: status_page(load_reports(docs_dir / "status"), titles)}
+    if (docs_dir / GLOSSARY).is_file():
+        pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
+    prompts = {}
+    for module in modules:
+        assert catalogue is not None, "lesson pages need the node catalogue"
+        prompts[module.slug], _ = to_api(module.workflow, catalogue, module.workflow_path)
+        pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, catalogue, prompts[module.slug], titles)
+    return pages, prompts
 
 
 # Any page may hold one of these markers; the build puts the generated text in its place.
@@ -161,21 +171,14 @@ class SitePages(BasePlugin):
         return config
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
-        docs_dir = Path(config.docs_dir)
-        pages = {
-            GLOSSARY_PAGE: glossary_page(load_glossary(docs_dir)),
-            "reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
-        }
+        try:
+            pages, prompts = made_pages(Path(config.docs_dir), self.modules, self.catalogue)
+        except AtelierError as err:
+            raise PluginError(str(err)) from None
         titles = {m.slug: str(m.meta.get("title")) for m in self.modules}
-        pages[STATUS_PAGE] = status_page(load_reports(docs_dir / "status"), titles)
         names = lessons.display_names(self.catalogue)
         for module in self.modules:
-            try:
-                prompt, _ = to_api(module.workflow, self.catalogue, module.workflow_path)
-            except AtelierError as err:
-                raise PluginError(str(err)) from None
-            pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, self.catalogue, prompt, titles)
-            values = {node_id: node.get("inputs", {}) for node_id, node in prompt.items()}
+            values = {node_id: node.get("inputs", {}) for node_id, node in prompts[module.slug].items()}
             svg = draw(module.workflow, names, f"{titles[module.slug]}: the workflow", values)
             files.append(File.generated(config, f"lessons/{module.slug}/graph.svg", content=svg))
             for uri, source in lessons.files_to_publish(module).items():

@@ -24,20 +24,20 @@ ASK = "ask your instructor"
 TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done")  # made by `atelier screenshots`
 
 
-def installed_profiles() -> list[hpc.Profile]:
-    """The clusters students use: those with an install (the test machine's has none)."""
-    return [p for p in (hpc.load_profile(name) for name in hpc.profile_names()) if p.prefix]
-
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def launch_form(root: Path = Path(".")) -> list[ood.FormField]:
+    """The form as the installed clusters' site file fills it."""
+    config = ood.site_config(hpc.installed_profiles(), all_modules(root / "workflows"))
+    return ood.form_fields(config, root / ood.APP / "form.yml.erb")
+
+
 def form_table(root: Path = Path(".")) -> str:
     """The launch form, field by field, in the order the form shows them."""
-    config = ood.site_config(installed_profiles(), all_modules(root / "workflows"))
     lines = ["| Field | What to put in it | The choices | Already filled in |", "| --- | --- | --- | --- |"]
-    for field in ood.form_fields(config, root / ood.APP / "form.yml.erb"):
+    for field in launch_form(root):
         choices = "<br>".join(_cell(c) for c in field.choices) if field.choices else "you type it"
         default = f"`{field.default}`" if field.default else "no"  # a list shows its first choice
         lines.append(f"| **{field.label}** | {_cell(field.help)} | {choices} | {default} |")
@@ -47,7 +47,7 @@ def form_table(root: Path = Path(".")) -> str:
 def clusters_table() -> str:
     """Where each cluster's students ask for an account, sign in and get help."""
     lines = ["| Cluster | Ask for an account | Sign in at | Help |", "| --- | --- | --- | --- |"]
-    for profile in installed_profiles():
+    for profile in hpc.installed_profiles():
         account = f"[{profile.title} account request]({profile.account_url})" if profile.account_url else ASK
         dashboard = f"<{profile.ondemand_url}>" if profile.ondemand_url else ASK
         lines.append(f"| {profile.title} | {account} | {dashboard} | {profile.support or ASK} |")
@@ -56,11 +56,10 @@ def clusters_table() -> str:
 
 def limits_table(root: Path = Path(".")) -> str:
     """How long sessions may last and where files stay, per cluster."""
-    config = ood.site_config(installed_profiles(), all_modules(root / "workflows"))
-    hours = {f.name: f.default for f in ood.form_fields(config, root / ood.APP / "form.yml.erb")}.get("hours", "")
+    hours = {f.name: f.default for f in launch_form(root)}.get("hours", "")
     lines = [f"The form starts at **{hours}** hour(s) for every cluster.", "",
              "| Cluster | The longest session | Pictures go to |", "| --- | --- | --- |"]
-    for profile in installed_profiles():
+    for profile in hpc.installed_profiles():
         lines.append(f"| {profile.title} | {profile.max_hours} hours | `{profile.outputs}` |")
     return "\n".join(lines)
 
@@ -93,11 +92,11 @@ def student_messages() -> str:
 def screenshot(name: str, root: Path = Path(".")) -> str:
     """A tour picture with the alt text written when it was taken, for a page in start/."""
     folder = root / lessons.SCREENSHOTS
-    alt = lessons.screenshot_alts(folder).get(f"{name}.png")
-    if not alt or not (folder / f"{name}.png").is_file():
+    image = lessons.screenshot_image(folder, f"{name}.png")
+    if image is None:
         raise PluginError(f"{folder / name}.png: missing, or without alt text in {lessons.SCREENSHOT_MANIFEST}; "
                           "run 'atelier screenshots' (Runbook: Publishing the site)")
-    return f"![{alt.replace('[', '(').replace(']', ')')}](../{lessons.SCREENSHOTS.relative_to('docs').as_posix()}/{name}.png)"
+    return image
 
 
 MARKERS = {

@@ -20,7 +20,6 @@ from mkdocs.exceptions import PluginError
 
 from atelier import hpc, lessons
 from atelier.lock import LOCK_PATH, TERMS, Lock, load_lock
-from atelier.messages import AtelierError
 from atelier.modules import LEVELS, WORKFLOWS, Module, all_modules
 
 GPU_TIME_MARKER = "<!-- gpu time per module -->"
@@ -184,9 +183,8 @@ def sessions_table(profiles: list[hpc.Profile]) -> str:
 def shell_table(profiles: list[hpc.Profile]) -> str:
     """The line that makes `atelier` available in a cluster's shell, per installed cluster."""
     lines = ["| Cluster | Type this first, each time you open the shell |", "| --- | --- |"]
-    for profile in profiles:
-        if profile.prefix:  # the test machine's profile has no install to use
-            lines.append(f"| {profile.title} | `source {profile.prefix / 'atelier.env'}` |")
+    for profile in hpc.installed_profiles(profiles):
+        lines.append(f"| {profile.title} | `source {profile.prefix / 'atelier.env'}` |")
     return "\n".join(lines)
 
 
@@ -225,26 +223,13 @@ def _modules() -> list[Module]:
     return found
 
 
-def _profiles() -> list[hpc.Profile]:
-    return [hpc.load_profile(name) for name in hpc.profile_names()]
-
-
-def _made(make: Callable[[], str]) -> Callable[[], str]:
-    """A marker's text; a broken source stops the build with its file and field named."""
-    def run() -> str:
-        try:
-            return make()
-        except AtelierError as err:
-            raise PluginError(str(err)) from None
-    return run
-
-
+# A broken source raises AtelierError; the plugin stops the build with its page, marker, file and field.
 MARKERS: dict[str, Callable[[], str]] = {
-    GPU_TIME_MARKER: _made(lambda: gpu_time_table(_modules(), _profiles())),
-    GPU_EXAMPLE_MARKER: _made(lambda: gpu_example(_modules())),
-    SESSIONS_MARKER: _made(lambda: sessions_table(_profiles())),
-    ORDER_MARKER: _made(lambda: order_table(_modules())),
-    SHELL_MARKER: _made(lambda: shell_table(_profiles())),
-    SEMESTER_MARKER: _made(lambda: semester_text(load_lock(LOCK_PATH), _modules())),
-    TERMS_MARKER: _made(lambda: terms_table(load_lock(LOCK_PATH))),
+    GPU_TIME_MARKER: lambda: gpu_time_table(_modules(), hpc.all_profiles()),
+    GPU_EXAMPLE_MARKER: lambda: gpu_example(_modules()),
+    SESSIONS_MARKER: lambda: sessions_table(hpc.all_profiles()),
+    ORDER_MARKER: lambda: order_table(_modules()),
+    SHELL_MARKER: lambda: shell_table(hpc.all_profiles()),
+    SEMESTER_MARKER: lambda: semester_text(load_lock(LOCK_PATH), _modules()),
+    TERMS_MARKER: lambda: terms_table(load_lock(LOCK_PATH)),
 }

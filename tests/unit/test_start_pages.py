@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config() -> dict:
-    return ood.site_config(startpages.installed_profiles(), all_modules(ROOT / "workflows"))
+    return ood.site_config(hpc.installed_profiles(), all_modules(ROOT / "workflows"))
 
 
 @pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
@@ -74,7 +74,7 @@ def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.
     assert "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) | ask your instructor |" \
         in startpages.clusters_table()
     confirmed = dataclasses.replace(pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu")
-    monkeypatch.setattr(startpages, "installed_profiles", lambda: [confirmed])
+    monkeypatch.setattr(hpc, "installed_profiles", lambda: [confirmed])
     assert startpages.clusters_table().splitlines()[2] == (
         "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
         "| <https://ondemand.example.edu> | art-help@example.edu |")
@@ -83,7 +83,7 @@ def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.
 def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch: pytest.MonkeyPatch) -> None:
     longer = dataclasses.replace(hpc.load_profile("cerberus"), max_hours=12, default_hours=3)
     shorter = dataclasses.replace(hpc.load_profile("pegasus"), default_hours=1)
-    monkeypatch.setattr(startpages, "installed_profiles", lambda: [longer, shorter])
+    monkeypatch.setattr(hpc, "installed_profiles", lambda: [longer, shorter])
     lines = startpages.limits_table(ROOT).splitlines()
     assert lines[0] == "The form starts at **1** hour(s) for every cluster."  # the form offers the smallest
     assert lines[4] == "| Cerberus | 12 hours | `$HOME/atelier-outputs` |"

@@ -31,7 +31,9 @@ def test_the_job_backs_up_once_more_when_slurm_ends_it(slurm: SlurmCluster, webd
                        ).stdout.strip().split(";")[0]
     slurm.wait_for(job_id, "RUNNING", timeout=30)
     remote = webdav.root / "Atelier" / "outputs" / "atelier"
-    wait_until(lambda: len(list(remote.glob("*.png"))) == 4, 30, "the first backup had not arrived", log)
+    # The round is over when the job says so; the files land on the remote a moment before.
+    wait_until(lambda: log.exists() and "Backed up 4 " in log.read_text(), 30, "the first backup had not finished", log)
+    assert len(list(remote.glob("*.png"))) == 4
     late = outputs / "atelier" / "late.png"
     shutil.copy(outputs / "atelier" / "txt2img_00001_.png", late)  # made after the last scheduled round
     slurm.run("scancel", job_id)

@@ -39,7 +39,7 @@ from atelier.modules import LEVELS, MODALITIES, WORKFLOWS
 from atelier.new_module import scaffold
 from atelier import run as runner
 from atelier.client import ComfyClient
-from atelier.server import ComfyServer, find_comfyui
+from atelier.server import ComfyServer, find_comfyui, tuning
 from atelier import check as checker
 from atelier import hpc
 from atelier import ood as ood_app
@@ -47,6 +47,7 @@ from atelier import backup as backups
 from atelier import ledger as ledgers
 from atelier import cli_keep as keep
 from atelier.cli_screenshots import screenshots
+from atelier.cli_bench import bench
 from atelier.cli_keep import stamp as _now
 from atelier import install as installer
 from atelier import models as model_store
@@ -229,9 +230,11 @@ def _make_server(workdir: Path, comfyui: str | None, python: str | None, models:
               help="Back outputs up to this REMOTE:FOLDER (e.g. box:Atelier) [env: ATELIER_BACKUP_TO].")
 @click.option("--backup-every", type=click.IntRange(min=1), default=15, show_default=True,
               help="With --backup-to: minutes between backups; one more runs when the session ends.")
+@click.option("--comfyui-option", "options", multiple=True,
+              help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).")
 def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
           workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None,
-          backup_to: str | None, backup_every: int) -> None:
+          backup_to: str | None, backup_every: int, options: tuple[str, ...]) -> None:
     """Start ComfyUI behind its login gate until stopped.
 
     Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
@@ -242,7 +245,7 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
     """
     checkout, interpreter = find_comfyui(comfyui, python)
     server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
-                         key_file=key_file, outputs=outputs)
+                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option"))
     target = backups.Target.parse(backup_to) if backup_to else None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
     stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + (180 if target else 60))
@@ -603,7 +606,7 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path) -> None:
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
 
 
-for command in (keep.ledger, keep.compare, keep.backup, screenshots):
+for command in (keep.ledger, keep.compare, keep.backup, screenshots, bench):
     cli.add_command(command)
 
 

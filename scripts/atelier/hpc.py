@@ -26,6 +26,7 @@ from typing import Any
 from atelier.backup import Settings as BackupSettings, settings_from
 from atelier.files import read_yaml
 from atelier.messages import AtelierError
+from atelier.server import tuning
 
 CLUSTERS = Path(__file__).with_name("clusters")
 JOB_NAME = "atelier-comfyui"
@@ -41,6 +42,7 @@ class Gpu:
     partition: str
     gres: str | None  # None: no GPU, ComfyUI runs on the CPU
     memory_gb: int
+    comfyui_args: tuple[str, ...] = ()  # speed options for this card, from `atelier bench --study`
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,12 @@ def load_profile(name: str) -> Profile:
         if not isinstance(gpu, dict):
             raise AtelierError("cluster-field", file=path, field=where[:-1], problem="must be a mapping of fields")
         gres = gpu.get("gres")
+        options = gpu.get("comfyui_args") or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise AtelierError("cluster-field", file=path, field=where + "comfyui_args", problem="must be a list of options")
+        tuning(options, f"{path}, field {where}comfyui_args")
         gpus[str(gpu_name)] = Gpu(str(gpu_name), need("title", str, gpu, where), need("partition", str, gpu, where),
-                                  None if gres is None else str(gres), int(gpu.get("memory_gb") or 0))
+                                  None if gres is None else str(gres), int(gpu.get("memory_gb") or 0), tuple(options))
     if not gpus:
         raise AtelierError("cluster-field", file=path, field="gpus", problem="lists no choice")
     default_gpu = need("default_gpu", str)
@@ -177,6 +183,8 @@ def serve_command(profile: Profile, gpu: Gpu, workdir: str, outputs: str, module
         command += ["--models", str(profile.models)]
     if gpu.gres is None:
         command.append("--cpu")
+    for option in gpu.comfyui_args:
+        command.append(f"--comfyui-option={option}")
     if module:
         command += ["--module", module]
     if profile.backup.every_minutes:

@@ -316,6 +316,25 @@ CATALOGUE: dict[str, Message] = {
             "maintainer",
         ),
         Message(
+            "comfyui-option-refused",
+            "{option} is not a ComfyUI option Atelier passes on ({where}).",
+            "Use one of: {allowed}.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "bench-workload-unknown",
+            "There is no benchmark workload called {name}.",
+            "Choose from: {known}.",
+            "maintainer",
+        ),
+        Message(
+            "bench-results-bad",
+            "{file} cannot be read as benchmark figures: {detail}.",
+            "Write it again with atelier bench --json, or correct it or take it out of docs/benchmarks/.",
+            "maintainer",
+        ),
+        Message(
             "screenshots-no-browser",
             "Taking screenshots needs {what}, which is not here.",
             "Install it, or run ./dev test once as root, which installs everything the tests use.",

@@ -33,6 +33,25 @@ MODEL_FOLDERS = (
 EXTENSIONS = Path(__file__).with_name("comfy_extensions")
 GATE = EXTENSIONS / "atelier_gate"
 DRAIN = EXTENSIONS / "atelier_drain"  # finishes the running prompt on SIGTERM
+BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
+
+
+# ComfyUI options a cluster profile may set per GPU (`comfyui_args`) and `atelier bench --study`
+# compares: speed and precision only. Nothing that changes where ComfyUI listens or what it loads.
+TUNING_OPTIONS = (
+    "--fast", "--use-split-cross-attention", "--use-quad-cross-attention", "--use-pytorch-cross-attention",
+    "--use-sage-attention", "--use-flash-attention", "--force-fp16", "--force-fp32", "--fp16-unet", "--bf16-unet",
+    "--fp32-vae", "--fp16-vae", "--bf16-vae", "--fp16-text-enc", "--fp32-text-enc", "--lowvram", "--normalvram",
+    "--highvram", "--gpu-only", "--disable-smart-memory", "--force-channels-last",
+)
+
+
+def tuning(args: list[str] | tuple[str, ...], where: str) -> list[str]:
+    """The options, if each is one ComfyUI may be given here; `where` names their source."""
+    for arg in args:
+        if arg not in TUNING_OPTIONS:
+            raise AtelierError("comfyui-option-refused", option=arg, where=where, allowed=", ".join(TUNING_OPTIONS))
+    return list(args)
 
 
 def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> Path:
@@ -100,6 +119,7 @@ class ComfyServer:
     key_file: Path | None = None  # a key made by someone else (the OOD app); default: made here
     outputs: Path | None = None  # default: <workdir>/output
     drain_seconds: float = 25.0  # how long a stop waits for the running prompt
+    bench: bool = False  # load the memory sampler for `atelier bench`
 
     def __post_init__(self) -> None:
         # ComfyUI runs in its checkout, so a relative path given here would point there.
@@ -166,7 +186,8 @@ class ComfyServer:
         # Only our extensions and the semester's pinned custom nodes (named by `atelier install`
         # in ATELIER_CUSTOM_NODES) load: a custom node dropped into the checkout never runs.
         pinned = os.environ.get("ATELIER_CUSTOM_NODES", "").split()
-        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", GATE.name, DRAIN.name, *pinned] if self.gate else []
+        ours = [GATE.name, DRAIN.name, *([BENCH.name] if self.bench else [])]
+        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *pinned] if self.gate else []
         return args + self.extra_args
 
     def start(self, timeout: float = 120.0) -> str:

@@ -20,7 +20,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier import hpc, ledger, lessons, runbook, startpages, teachpages
+from atelier import benchpage, hpc, ledger, lessons, runbook, startpages, teachpages
 from atelier.backup import OUTPUTS, REPLACED
 from atelier.catalogue import Catalogue, load_catalogue
 from atelier.convert import to_api
@@ -150,6 +150,7 @@ MARKERS: dict[str, Callable[[], str]] = {
     **startpages.MARKERS,
     **runbook.MARKERS,
     **teachpages.MARKERS,
+    **benchpage.MARKERS,
 }
 
 

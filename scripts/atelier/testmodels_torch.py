@@ -52,6 +52,15 @@ SD15_UNET_TINY: dict[str, Any] = {
     **SD15_UNET_FULL, "num_res_blocks": [1, 1], "transformer_depth": [1, 1], "channel_mult": [1, 2],
     "transformer_depth_output": [1, 1, 1, 1],
 }
+# SDXL base as ComfyUI's detection reports it. No tiny variant: detection needs exactly these depths.
+SDXL_UNET: dict[str, Any] = {
+    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
+    "legacy": False, "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4,
+    "model_channels": 320, "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 2, 2, 10, 10],
+    "channel_mult": [1, 2, 4], "transformer_depth_middle": 10, "use_linear_in_transformer": True,
+    "context_dim": 2048, "num_head_channels": 64, "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
+    "use_temporal_attention": False, "use_temporal_resblock": False,
+}
 SD_VAE: dict[str, Any] = {
     "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
     "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0,
@@ -64,6 +73,10 @@ LORA_TARGETS = (
 )
 LORA_RANK = {"tiny": 8, "full": 64}
 ESRGAN_SIZE = {"tiny": (32, 2), "full": (64, 23)}  # (num_feat, num_block); num_grow_ch is always 32
+
+
+class NoVariant(Exception):
+    """This model has no file of the asked-for variant; the reason goes into the summary."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,44 @@ def sd15_checkpoint(variant: str, comfyui: Path) -> Specs:
     return specs
 
 
+def sdxl_checkpoint(variant: str, comfyui: Path) -> Specs:
+    """Single-file SDXL base 1.0: UNet, CLIP-L, OpenCLIP bigG and VAE, in the published key layout.
+
+    The text encoders are built as ComfyUI holds them, then renamed (and q/k/v joined) by
+    ComfyUI's own save-side conversion, so the file has the layout ComfyUI expects to load.
+    """
+    if variant != "full":
+        raise NoVariant("SDXL is detected by its exact depth, so only the full size exists")
+    import comfy.ops
+    import comfy.supported_models
+    from comfy.clip_model import CLIPTextModel
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    with meta_device():
+        unet = UNetModel(**SDXL_UNET, operations=comfy.ops.disable_weight_init, device="meta")
+        vae = AutoencoderKL(ddconfig=dict(SD_VAE), embed_dim=4)
+        encoders = {
+            name: CLIPTextModel(json.loads((comfyui / "comfy" / config).read_text()), torch.float32, "meta",
+                                comfy.ops.disable_weight_init)
+            for name, config in (("clip_l", "sd1_clip_config.json"), ("clip_g", "clip_config_bigg.json"))
+        }
+    specs = module_specs(unet, "model.diffusion_model.")
+    specs.update(module_specs(vae, "first_stage_model."))
+    held = {key: spec for name, model in encoders.items() for key, spec in module_specs(model, f"{name}.transformer.").items()}
+    tensors = {key: torch.empty(spec.shape, device="meta") for key, spec in held.items()}
+    by_tensor = {id(tensors[key]): spec for key, spec in held.items()}
+    saved = comfy.supported_models.SDXL(dict(SDXL_UNET)).process_clip_state_dict_for_saving(tensors)
+    for key, tensor in saved.items():
+        if key.endswith("position_ids"):
+            continue  # an index buffer ComfyUI does not read
+        shape = tuple(tensor.shape)
+        # Joined q/k/v and the transposed projection are new tensors: same rule as module_specs.
+        fallback = Spec(shape, "normal", 1.0 / math.sqrt(fan_in(shape))) if len(shape) >= 2 else Spec(shape, "zeros")
+        specs[key] = by_tensor.get(id(tensor), fallback)
+    return specs
+
+
 def lcm_lora(variant: str, comfyui: Path) -> Specs:
     """Kohya-style LoRA (lora_unet_<diffusers name>.lora_down/lora_up/alpha) for the SD 1.5 UNet."""
     import comfy.utils
@@ -223,6 +274,7 @@ def esrgan_x4(variant: str, comfyui: Path) -> Specs:
 Builder = Callable[[str, Path], Specs]
 MODELS: dict[str, tuple[str, Builder]] = {
     "v1-5-pruned-emaonly.safetensors": ("checkpoints", sd15_checkpoint),
+    "sd_xl_base_1.0.safetensors": ("checkpoints", sdxl_checkpoint),
     "lcm-lora-sdv1-5.safetensors": ("loras", lcm_lora),
     "control_v11p_sd15_canny_fp16.safetensors": ("controlnet", sd15_controlnet),
     "RealESRGAN_x4plus.safetensors": ("upscale_models", esrgan_x4),
@@ -307,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         if known:
             comfy_import(args.comfyui)
         for name in known:
-            written.append(write_model(name, args.out, args.variant, args.seed, args.dtype, args.comfyui))
+            try:
+                written.append(write_model(name, args.out, args.variant, args.seed, args.dtype, args.comfyui))
+            except NoVariant as reason:
+                skipped.append({"name": name, "reason": str(reason)})
     print(json.dumps({"written": written, "skipped": skipped}))
     return 0
 

@@ -204,6 +204,14 @@ EXACT = {
     "testmodels-failed": ({"reason": "No module named 'torch'"},
                           "Making the test models failed: No module named 'torch'. Check that COMFYUI_PYTHON is the "
                           "Python of the ComfyUI checkout (it needs torch and safetensors)."),
+    "bench-workload-unknown": ({"name": "sd3", "known": "sd15-512, sdxl-1024"},
+                               "There is no benchmark workload called sd3. Choose from: sd15-512, sdxl-1024."),
+    "bench-results-bad": ({"file": "docs/benchmarks/x.json", "detail": "runs[0] has no device"},
+                          "docs/benchmarks/x.json cannot be read as benchmark figures: runs[0] has no device. Write "
+                          "it again with atelier bench --json, or correct it or take it out of docs/benchmarks/."),
+    "comfyui-option-refused": ({"option": "--listen", "where": "--comfyui-option", "allowed": "--fast, --bf16-unet"},
+                               "--listen is not a ComfyUI option Atelier passes on (--comfyui-option). Use one of: "
+                               "--fast, --bf16-unet."),
     "screenshots-no-browser": ({"what": "Chromium at /usr/bin/chromium (apt-get install chromium)"},
                                "Taking screenshots needs Chromium at /usr/bin/chromium (apt-get install chromium), "
                                "which is not here. Install it, or run ./dev test once as root, which installs "

@@ -1,0 +1,330 @@
+"""The benchmarks page's tables and chart, made from the results `atelier bench --json` wrote.
+
+Why generated: every figure on the page must be one that was measured, with the machine,
+date, versions and kind of weights beside it; typing them in would let them drift from
+the files. Published figures from elsewhere come from reference.yaml, each with its
+source. Results live in docs/benchmarks/ (published with the site, so anyone can check
+them); adding a file there adds its row.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atelier import hpc
+from atelier.messages import AtelierError
+from atelier.modules import WORKFLOWS, Module, all_modules
+from atelier.teachpages import cost
+
+RESULTS = Path("docs/benchmarks")
+REFERENCE = RESULTS / "reference.yaml"
+STANDARD = (("sd15-512", "SD 1.5, 512²"), ("sdxl-1024", "SDXL, 1024²"))
+WANTED = ("V100", "A100", "L40S", "H100", "Apple M2")  # the cluster's GPU types and the Mac the seeds compare with
+GAIN = 0.10  # recommended only when this much faster on every standard workload: repeats on one card vary about as much
+LESSONS = "../lessons"
+REFERENCE_KEYS = ("device", "workload", "value", "unit", "software", "source_title", "url", "publisher", "date")
+
+DEVICES_MARKER = "<!-- bench: devices -->"
+CHART_MARKER = "<!-- bench: chart -->"
+LESSONS_MARKER = "<!-- bench: lessons -->"
+FLAGS_MARKER = "<!-- bench: flags -->"
+ADVICE_MARKER = "<!-- bench: advice -->"
+REFERENCE_MARKER = "<!-- bench: reference -->"
+
+
+def _bad(path: Path, detail: str) -> AtelierError:
+    return AtelierError("bench-results-bad", file=path, detail=detail)
+
+
+def _check(path: Path, result: Any) -> dict[str, Any]:
+    """A result file as `atelier bench` writes it, or a message naming the file and field."""
+    if not isinstance(result, dict) or result.get("atelier_bench") != 1:
+        raise _bad(path, "atelier_bench is not 1")
+    for key in ("date", "machine", "runs"):
+        if key not in result:
+            raise _bad(path, f"it has no {key}")
+    for index, run in enumerate(result["runs"]):
+        for key in ("flags", "device", "versions", "workloads", "cold_start_s"):
+            if key not in run:
+                raise _bad(path, f"runs[{index}] has no {key}")
+        for number, entry in enumerate(run["workloads"]):
+            for key in ("name", "lesson", "status", "models"):
+                if key not in entry:
+                    raise _bad(path, f"runs[{index}].workloads[{number}] has no {key}")
+            if entry["status"] == "measured" and not isinstance(entry.get("seconds_per_image"), (int, float)):
+                raise _bad(path, f"runs[{index}].workloads[{number}] ({entry['name']}) has no seconds_per_image")
+    return result
+
+
+def load_results(folder: Path = RESULTS) -> list[tuple[Path, dict[str, Any]]]:
+    """Every result file, oldest first (by the date inside)."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            found.append((path, _check(path, json.loads(path.read_text(encoding="utf-8")))))
+        except json.JSONDecodeError as err:
+            raise _bad(path, f"line {err.lineno}: {err.msg}") from None
+    return sorted(found, key=lambda item: item[1]["date"])
+
+
+def load_reference(path: Path = REFERENCE) -> list[dict[str, Any]]:
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    for index, entry in enumerate(entries):
+        missing = [key for key in REFERENCE_KEYS if not isinstance(entry, dict) or entry.get(key) in (None, "")]
+        if missing:
+            raise _bad(path, f"entry {index + 1} has no {missing[0]}")
+    return entries
+
+
+def device_label(result: dict[str, Any], run: dict[str, Any]) -> str:
+    """What the row's hardware is called: the GPU, or the processor for a CPU run."""
+    device = run["device"]
+    if device.get("type") == "cpu":
+        machine = result["machine"]
+        return f"CPU only: {machine.get('cpu')} ({machine.get('cores')} cores)"
+    if device.get("type") == "mps":
+        return f"Apple {result['machine'].get('cpu', 'Mac')} (MPS)"
+    return str(device.get("name"))
+
+
+def _weights(run: dict[str, Any]) -> str:
+    kinds = {m["weights"] for w in run["workloads"] for m in w["models"]}
+    names = {"real": "real", "random (full)": "random, full size", "random (tiny)": "random, reduced size (not true timings)"}
+    return ", ".join(names.get(k, k) for k in sorted(kinds)) or "none"
+
+
+def _day(result: dict[str, Any]) -> str:
+    return str(result["date"])[:10]
+
+
+def _versions(run: dict[str, Any]) -> str:
+    versions = run["versions"]
+    return f"ComfyUI {versions.get('comfyui')}, PyTorch {versions.get('torch')}"
+
+
+def _entry(run: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((w for w in run["workloads"] if w["name"] == name), None)
+
+
+def _cell(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "not run"
+    if entry["status"] != "measured":
+        return entry["status"]
+    speed = f" ({entry['iterations_per_second']:.1f} it/s)" if entry.get("iterations_per_second") else ""
+    return f"{entry['seconds_per_image']:.2f} s{speed}"
+
+
+def _gib(value: Any) -> str:
+    return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
+
+
+def default_rows(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """The newest default-options run of each device: one row per GPU type (and CPU)."""
+    newest: dict[str, tuple[Path, dict[str, Any], dict[str, Any]]] = {}
+    for path, result in results:
+        for run in result["runs"]:
+            if not run["flags"]:
+                newest[device_label(result, run)] = (path, result, run)
+    return list(newest.values())
+
+
+def devices_table(results: list[tuple[Path, dict[str, Any]]], profiles: list[hpc.Profile] | None = None) -> str:
+    """Hardware, date, versions, weights and the standard workloads' speed, one row per device."""
+    rows = default_rows(results)
+    head = ["Hardware", "Measured", "Versions", "Weights", "ComfyUI start"] + [f"{title}: per picture" for _, title in STANDARD]
+    head.append("GPU memory (SDXL)")
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for path, result, run in rows:
+        sdxl = _entry(run, "sdxl-1024")
+        cells = [device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run), _weights(run),
+                 f"{run['cold_start_s']:.0f} s", *(_cell(_entry(run, name)) for name, _ in STANDARD),
+                 _gib(sdxl.get("peak_gpu_bytes")) if sdxl and sdxl["status"] == "measured" else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    measured = " ".join(device_label(r, run) for _, r, run in rows)
+    waiting = [name for name in wanted(profiles) if name.lower() not in measured.lower()]
+    text = "\n".join(lines)
+    if waiting:
+        text += ("\n\nNot measured yet: " + ", ".join(waiting) + ". Run `atelier bench --json FILE` on one "
+                 "(see [Add a row](#add-a-row)) and add the file to `docs/benchmarks/`.")
+    return text
+
+
+def wanted(profiles: list[hpc.Profile] | None = None) -> list[str]:
+    """The GPU types the clusters offer by name, the H100 and the M2 Mac."""
+    names = list(WANTED)
+    for profile in profiles or []:
+        for gpu in profile.gpus.values():
+            kind = (gpu.gres or "").split(":")
+            if len(kind) == 3 and kind[1].upper() not in names:
+                names.append(kind[1].upper())
+    return names
+
+
+def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Seconds per picture on a log scale (a CPU takes hundreds of times a GPU's), as an inline SVG."""
+    bars = [(device_label(result, run), title, entry["seconds_per_image"])
+            for _, result, run in default_rows(results) for name, title in STANDARD
+            if (entry := _entry(run, name)) and entry["status"] == "measured"]
+    if not bars:
+        return "*No measured results yet: the chart appears with the first file in `docs/benchmarks/`.*"
+    low = 10 ** math.floor(math.log10(min(s for *_, s in bars)))
+    high = 10 ** math.ceil(math.log10(max(s for *_, s in bars)))
+    left, width, bar, gap = 250, 360, 18, 10
+    decades = max(1, round(math.log10(high / low)))
+
+    def x(seconds: float) -> float:
+        return left + width * math.log10(seconds / low) / decades
+
+    height = 40 + len(bars) * (bar + 4) + gap * len({d for d, *_ in bars}) + 30
+    parts = [f'<svg role="img" aria-labelledby="bench-chart-title bench-chart-desc" viewBox="0 0 {left + width + 90} {height}" '
+             f'width="100%" style="max-width:{left + width + 90}px;font:12px sans-serif">',
+             '<title id="bench-chart-title">Seconds per picture on each device, log scale</title>',
+             '<desc id="bench-chart-desc">' + html.escape("; ".join(f"{d}, {t}: {s:.2f} s" for d, t, s in bars)) + "</desc>"]
+    for power in range(decades + 1):
+        value = low * 10 ** power
+        parts.append(f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="20" y2="{height - 25}" stroke="currentColor" '
+                     'stroke-opacity="0.3"/>')
+        parts.append(f'<text x="{x(value):.1f}" y="{height - 8}" text-anchor="middle" fill="currentColor">{value:g} s</text>')
+    y, last = 30, None
+    for device, title, seconds in bars:
+        if device != last:
+            y += gap if last else 0
+            parts.append(f'<text x="0" y="{y + 13}" fill="currentColor" font-weight="bold">{html.escape(device[:34])}</text>')
+            last = device
+        colour = "var(--md-primary-fg-color)" if title == STANDARD[0][1] else "var(--md-accent-fg-color)"
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" fill="currentColor">{html.escape(title)}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{max(x(seconds) - left, 1):.1f}" height="{bar}" fill="{colour}"/>')
+        parts.append(f'<text x="{x(seconds) + 4:.1f}" y="{y + 13}" fill="currentColor">{seconds:.2f} s</text>')
+        y += bar + 4
+    parts.append("</svg>")
+    caption = "Seconds per picture (median), default options. Each step on the scale is ten times slower."
+    return "<figure>\n" + "".join(parts) + f"\n<figcaption>{caption}</figcaption>\n</figure>"
+
+
+def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Module]) -> str:
+    """What a student's session books, and how long one run of each lesson takes where measured."""
+    rows = [(device_label(result, run), run) for _, result, run in default_rows(results)
+            if any(w["name"] == w["lesson"] and w["status"] == "measured" for w in run["workloads"])]
+    head = ["Lesson", "GPU minutes booked per student"] + [f"One run on {device}" for device, _ in rows]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for module in modules:
+        title = str(module.meta.get("title") or module.slug)
+        cells = [f"[{title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
+        cells += [_cell(_entry(run, module.slug)) for _, run in rows]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _studies(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
+    """Result files that compare option sets against the default, newest last."""
+    return [(p, r) for p, r in results if len(r["runs"]) > 1 and any(not run["flags"] for run in r["runs"])]
+
+
+def _ratios(default: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
+    """Per standard workload: how much faster than the default (0.10 = 10% less time), None if not measured."""
+    found: dict[str, float | None] = {}
+    for name, _ in STANDARD:
+        base, this = _entry(default, name), _entry(run, name)
+        ok = base and this and base["status"] == this["status"] == "measured"
+        found[name] = 1 - this["seconds_per_image"] / base["seconds_per_image"] if ok else None
+    return found
+
+
+def _change(ratio: float | None) -> str:
+    if ratio is None:
+        return "not measured"
+    return f"{abs(ratio) * 100:.0f}% {'faster' if ratio >= 0 else 'slower'}"
+
+
+def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Each options study: every option set against the default, measured in the same run."""
+    studies = _studies(results)
+    if not studies:
+        return "*No options study yet: run `atelier bench --study --json FILE` on a GPU node.*"
+    parts = []
+    for path, result in studies:
+        default = next(run for run in result["runs"] if not run["flags"])
+        parts.append(f"**{device_label(result, default)}**, {_day(result)}, {_versions(default)}, "
+                     f"{_weights(default)} weights ([data](../benchmarks/{path.name})):\n")
+        head = ["ComfyUI options"] + [f"{title}: per picture" for _, title in STANDARD] + ["GPU memory (SDXL)"]
+        lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for run in result["runs"]:
+            ratios = _ratios(default, run)
+            cells = [" ".join(f"`{f}`" for f in run["flags"]) or "default"]
+            for name, _ in STANDARD:
+                entry = _entry(run, name)
+                measured = entry is not None and entry["status"] == "measured"
+                spread = f", {min(entry['runs_s']):.2f}–{max(entry['runs_s']):.2f} s" if measured and entry.get("runs_s") else ""
+                change = f", {_change(ratios[name])}" if run["flags"] and measured else ""
+                cells.append(_cell(entry) + spread + change)
+            sdxl = _entry(run, "sdxl-1024")
+            cells.append(_gib(sdxl.get("peak_gpu_bytes")) if sdxl and sdxl["status"] == "measured" else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Per GPU studied: the option set to put in the profile, or the defaults, with the measured gain."""
+    studies = _studies(results)
+    if not studies:
+        return "*No recommendation yet: no GPU has had an options study.*"
+    newest: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path, result in studies:
+        default = next(run for run in result["runs"] if not run["flags"])
+        newest[device_label(result, default)] = (path, result)
+    lines = []
+    for device, (path, result) in newest.items():
+        default = next(run for run in result["runs"] if not run["flags"])
+        good = []
+        for run in result["runs"]:
+            ratios = _ratios(default, run)
+            if run["flags"] and all(r is not None and r >= GAIN for r in ratios.values()):
+                good.append((sum(ratios.values()) / len(ratios), run, ratios))  # type: ignore[arg-type]
+        if not good:
+            lines.append(f"- **{device}**: keep the defaults. No option was at least {GAIN:.0%} faster on "
+                         f"both standard workloads ({_day(result)}).")
+            continue
+        _, best, ratios = max(good, key=lambda item: item[0])
+        flags = " ".join(best["flags"])
+        gains = ", ".join(f"{title} {_change(ratios[name])}" for name, title in STANDARD)
+        lines.append(f"- **{device}**: `comfyui_args: [{', '.join(repr(f) for f in best['flags'])}]` "
+                     f"(that is, `{flags}`): {gains}, measured {_day(result)}.")
+    return "\n".join(lines)
+
+
+def reference_table(entries: list[dict[str, Any]]) -> str:
+    """Published figures, each with its source; settings differ from ours, so they are context, not rows."""
+    head = ["Device", "Workload", "Figure", "Settings", "Source"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    titles = dict(STANDARD)
+    for entry in entries:
+        settings = ", ".join(str(entry[k]) for k in ("steps", "precision", "software") if entry.get(k))
+        if entry.get("steps"):
+            settings = settings.replace(str(entry["steps"]), f"{entry['steps']} steps", 1)
+        source = f"[{entry['source_title']}]({entry['url']}), {entry['publisher']}, {entry['date']}"
+        lines.append(f"| {entry['device']} | {titles.get(entry['workload'], entry['workload'])} | "
+                     f"{entry['value']} {entry['unit']} | {settings} | {source} |")
+    return "\n".join(lines)
+
+
+def _modules() -> list[Module]:
+    return all_modules(WORKFLOWS)
+
+
+MARKERS: dict[str, Callable[[], str]] = {
+    DEVICES_MARKER: lambda: devices_table(load_results(), hpc.all_profiles()),
+    CHART_MARKER: lambda: chart(load_results()),
+    LESSONS_MARKER: lambda: lessons_table(load_results(), _modules()),
+    FLAGS_MARKER: lambda: flags_tables(load_results()),
+    ADVICE_MARKER: lambda: advice(load_results()),
+    REFERENCE_MARKER: lambda: reference_table(load_reference()),
+}

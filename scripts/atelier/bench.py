@@ -37,7 +37,6 @@ from atelier.testmodels import default_store, generate, module_models
 
 SCHEMA = 1
 SEED_INPUTS = ("seed", "noise_seed")
-FREE_WAIT = 2.0  # ComfyUI unloads at its next idle moment, not before /free answers
 
 
 @dataclass(frozen=True)
@@ -200,6 +199,17 @@ def _peaks(client: ComfyClient) -> dict[str, Any]:
     return client.get_json("/atelier/bench/peaks")
 
 
+def unload(client: ComfyClient, timeout: float = 60.0) -> None:
+    """Empty ComfyUI's models and cache, so the next picture loads its model as a first one does.
+
+    ComfyUI carries out /free at its next idle moment, so wait until it holds no model.
+    """
+    client.post_json("/free", {"unload_models": True, "free_memory": True})
+    deadline = time.monotonic() + timeout
+    while _peaks(client).get("loaded_models") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
             on_progress: Callable[[str], None]) -> dict[str, Any]:
     """The first picture, then `repeat` more with new seeds; medians and memory peaks."""
@@ -208,8 +218,7 @@ def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
     seconds: list[float] = []
     rates: list[float | None] = []
     first = 0.0
-    client.post_json("/free", {"unload_models": True, "free_memory": True})  # so the first picture loads the model
-    time.sleep(FREE_WAIT)
+    unload(client)
     client.post_json("/atelier/bench/reset", {})
     for index in range(repeat + 1):
         ticks: list[tuple[float, str, int]] = []
@@ -218,7 +227,8 @@ def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
             if progress.steps:
                 ticks.append((time.monotonic(), progress.title, progress.step))
             what = "first picture (loads the model)" if index == 0 else f"picture {index} of {repeat}"
-            on_progress(f"{workload.name}: {what}, {progress.title} {progress.step}/{progress.steps}".rstrip(" 0/"))
+            step = f" {progress.step}/{progress.steps}" if progress.steps else ""
+            on_progress(f"{workload.name}: {what}, {progress.title}{step}")
 
         ready = fresh_inputs(prepared(job, workload, 1000 + index, setup.size, setup.steps), out / "inputs", index)
         ran = execute(client, ready, out, setup.catalogue, setup.timeout, tick)

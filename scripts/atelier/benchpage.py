@@ -90,7 +90,8 @@ def device_label(result: dict[str, Any], run: dict[str, Any]) -> str:
         machine = result["machine"]
         return f"CPU only: {machine.get('cpu')} ({machine.get('cores')} cores)"
     if device.get("type") == "mps":
-        return f"Apple {result['machine'].get('cpu', 'Mac')} (MPS)"
+        chip = str(result["machine"].get("cpu") or "Mac")
+        return f"{chip if chip.startswith('Apple') else 'Apple ' + chip} (MPS)"
     return str(device.get("name"))
 
 
@@ -118,7 +119,8 @@ def _cell(entry: dict[str, Any] | None) -> str:
         return "not run"
     if entry["status"] != "measured":
         return entry["status"]
-    speed = f" ({entry['iterations_per_second']:.1f} it/s)" if entry.get("iterations_per_second") else ""
+    rate = entry.get("iterations_per_second")
+    speed = f" ({rate:.1f} it/s)" if rate and rate >= 1 else f" ({rate:.2f} it/s)" if rate else ""
     return f"{entry['seconds_per_image']:.2f} s{speed}"
 
 
@@ -177,33 +179,34 @@ def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
         return "*No measured results yet: the chart appears with the first file in `docs/benchmarks/`.*"
     low = 10 ** math.floor(math.log10(min(s for *_, s in bars)))
     high = 10 ** math.ceil(math.log10(max(s for *_, s in bars)))
-    left, width, bar, gap = 250, 360, 18, 10
+    left, width, bar, head = 110, 420, 18, 22
     decades = max(1, round(math.log10(high / low)))
 
     def x(seconds: float) -> float:
         return left + width * math.log10(seconds / low) / decades
 
-    height = 40 + len(bars) * (bar + 4) + gap * len({d for d, *_ in bars}) + 30
-    parts = [f'<svg role="img" aria-labelledby="bench-chart-title bench-chart-desc" viewBox="0 0 {left + width + 90} {height}" '
-             f'width="100%" style="max-width:{left + width + 90}px;font:12px sans-serif">',
+    devices = list(dict.fromkeys(d for d, *_ in bars))
+    height = 20 + len(devices) * head + len(bars) * (bar + 4) + 30
+    total = left + width + 90
+    parts = [f'<svg role="img" aria-labelledby="bench-chart-title bench-chart-desc" viewBox="0 0 {total} {height}" '
+             f'width="100%" style="max-width:{total}px;font:12px sans-serif">',
              '<title id="bench-chart-title">Seconds per picture on each device, log scale</title>',
              '<desc id="bench-chart-desc">' + html.escape("; ".join(f"{d}, {t}: {s:.2f} s" for d, t, s in bars)) + "</desc>"]
     for power in range(decades + 1):
         value = low * 10 ** power
-        parts.append(f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="20" y2="{height - 25}" stroke="currentColor" '
+        parts.append(f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="10" y2="{height - 25}" stroke="currentColor" '
                      'stroke-opacity="0.3"/>')
         parts.append(f'<text x="{x(value):.1f}" y="{height - 8}" text-anchor="middle" fill="currentColor">{value:g} s</text>')
-    y, last = 30, None
-    for device, title, seconds in bars:
-        if device != last:
-            y += gap if last else 0
-            parts.append(f'<text x="0" y="{y + 13}" fill="currentColor" font-weight="bold">{html.escape(device[:34])}</text>')
-            last = device
-        colour = "var(--md-primary-fg-color)" if title == STANDARD[0][1] else "var(--md-accent-fg-color)"
-        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" fill="currentColor">{html.escape(title)}</text>')
-        parts.append(f'<rect x="{left}" y="{y}" width="{max(x(seconds) - left, 1):.1f}" height="{bar}" fill="{colour}"/>')
-        parts.append(f'<text x="{x(seconds) + 4:.1f}" y="{y + 13}" fill="currentColor">{seconds:.2f} s</text>')
-        y += bar + 4
+    y = 10
+    for device in devices:  # the device on a line of its own, its bars below
+        parts.append(f'<text x="4" y="{y + 15}" fill="currentColor" font-weight="bold">{html.escape(device)}</text>')
+        y += head
+        for _, title, seconds in (b for b in bars if b[0] == device):
+            colour = "var(--md-primary-fg-color)" if title == STANDARD[0][1] else "var(--md-accent-fg-color)"
+            parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" fill="currentColor">{html.escape(title)}</text>')
+            parts.append(f'<rect x="{left}" y="{y}" width="{max(x(seconds) - left, 1):.1f}" height="{bar}" fill="{colour}"/>')
+            parts.append(f'<text x="{x(seconds) + 4:.1f}" y="{y + 13}" fill="currentColor">{seconds:.2f} s</text>')
+            y += bar + 4
     parts.append("</svg>")
     caption = "Seconds per picture (median), default options. Each step on the scale is ten times slower."
     return "<figure>\n" + "".join(parts) + f"\n<figcaption>{caption}</figcaption>\n</figure>"

@@ -298,3 +298,18 @@ def test_the_launch_forms_job_passes_the_options_on(tmp_path: Path) -> None:
     assert [w for w in words if w.startswith("--comfyui-option")] == ["--comfyui-option=--fast", "--comfyui-option=--bf16-unet"]
     plain = rendered("template/script.sh.erb", site, gpu=f"{profile.ood_cluster}:v100", **values)
     assert "--comfyui-option" not in plain
+
+
+def test_a_mac_row_is_named_by_its_chip_and_counts_as_the_m2(tmp_path: Path) -> None:
+    mac = result(device="mps", kind="mps", runs=[([], 20.0, 90.0)])
+    mac["machine"]["cpu"] = "Apple M2 Max"
+    table = benchpage.devices_table(benchpage.load_results(folder_with(tmp_path, mac=mac)))
+    assert row(table, "Apple M2 Max (MPS)")[5] == "20.00 s (10.0 it/s)"
+    assert "Not measured yet: V100, A100, L40S, H100." in table
+
+
+def test_slow_speeds_keep_two_decimals(tmp_path: Path) -> None:
+    cpu = result(device="cpu", kind="cpu", runs=[([], 297.0, 2000.0)])
+    cpu["runs"][0]["workloads"][0]["iterations_per_second"] = 0.071
+    table = benchpage.devices_table(benchpage.load_results(folder_with(tmp_path, cpu=cpu)))
+    assert row(table, "CPU only: AMD EPYC 7763 (16 cores)")[5] == "297.00 s (0.07 it/s)"

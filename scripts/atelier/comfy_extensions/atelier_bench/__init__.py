@@ -3,7 +3,8 @@
 Only the ComfyUI process sees its own memory, and a poll from outside would miss short
 peaks (the VAE decode at the end of a picture is often the highest). Loaded only when
 `atelier bench` starts ComfyUI: POST /atelier/bench/reset starts a new window and GET
-/atelier/bench/peaks reads it. On CUDA the peak is PyTorch's own counter of the memory
+/atelier/bench/peaks reads it (and how many models ComfyUI holds, so the bench knows
+when an unload it asked for is done). On CUDA the peak is PyTorch's own counter of the memory
 it reserved (kept by either allocator ComfyUI picks), so nothing touches the GPU while
 a picture is made; Apple's MPS has no such counter, so it is sampled, like host memory,
 by a thread every 50 ms.
@@ -56,6 +57,7 @@ async def reset(request: web.Request) -> web.Response:
         _peaks["gpu_bytes"] = None
         _peaks["host_bytes"] = 0
     if _device.type == "cuda":
+        torch.cuda.empty_cache()  # blocks cached from the last workload would count as this one's
         torch.cuda.reset_peak_memory_stats(_device)
     _sample()
     return web.json_response({})
@@ -70,7 +72,8 @@ async def peaks(request: web.Request) -> web.Response:
     if _device.type == "cuda":
         found["gpu_bytes"] = torch.cuda.max_memory_reserved(_device)
         total = torch.cuda.get_device_properties(_device).total_memory
-    return web.json_response({**found, "gpu_total_bytes": total, "device": str(_device)})
+    loaded = len(comfy.model_management.current_loaded_models)  # 0 once /free has been carried out
+    return web.json_response({**found, "gpu_total_bytes": total, "device": str(_device), "loaded_models": loaded})
 
 
 threading.Thread(target=_watch, name="atelier-bench-memory", daemon=True).start()

@@ -221,7 +221,10 @@ def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Modu
     for module in modules:
         title = str(module.meta.get("title") or module.slug)
         cells = [f"[{title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
-        cells += [_cell(_entry(run, module.slug)) for _, run in rows]
+        for _, run in rows:
+            entry = _entry(run, module.slug)
+            memory = entry.get("peak_gpu_bytes") if entry and entry["status"] == "measured" else None
+            cells.append(_cell(entry) + (f", {_gib(memory)} of GPU memory" if memory else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -196,7 +196,8 @@ def test_lesson_costs_book_whole_sessions_and_show_measured_runs(tmp_path: Path)
     for module in MODULES:
         cells = row(table, f"[{module.meta['title']}](../lessons/{module.slug}.md)")
         assert cells[1] == str(cost(module).gpu_minutes)
-        assert cells[2] == {"txt2img-basics": "1.65 s (10.0 it/s)", "text-to-video": "skipped"}.get(module.slug, "not run")
+        assert cells[2] == {"txt2img-basics": "1.65 s (10.0 it/s), 3.0 GiB of GPU memory",
+                            "text-to-video": "skipped"}.get(module.slug, "not run")
 
 
 def study(fast: tuple[float, float]) -> dict[str, Any]:
@@ -249,6 +250,20 @@ def test_reference_without_a_source_is_refused(tmp_path: Path) -> None:
                     "publisher: p, date: 2024}\n")
     with pytest.raises(AtelierError, match="entry 1 has no url"):
         benchpage.load_reference(path)
+
+
+def test_each_lessons_declared_gpu_memory_covers_what_was_measured() -> None:
+    """Instructors pick GPUs by module.yaml's gpu_memory_gb; a measurement above it means the figure is wrong."""
+    modules = {m.slug: m for m in MODULES}
+    checked = 0
+    for path, found in benchpage.load_results(ROOT / "docs" / "benchmarks"):
+        for run in (r for r in found["runs"] if not r["flags"]):  # an option may take more; the defaults must fit
+            for entry in run["workloads"]:
+                if entry["status"] == "measured" and entry["lesson"] in modules and entry.get("peak_gpu_bytes"):
+                    declared = float(modules[entry["lesson"]].meta["gpu_memory_gb"])
+                    assert entry["peak_gpu_bytes"] <= declared * 1e9, (path.name, entry["name"], run["flags"])
+                    checked += 1
+    assert checked >= 10
 
 
 def test_the_committed_results_make_the_page() -> None:

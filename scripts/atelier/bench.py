@@ -2,9 +2,10 @@
 
 `atelier bench` starts ComfyUI the way a session does (plus a memory sampler loaded into
 it), runs standard workloads and the lessons' own workflows, and records for each: the
-first picture (which loads the model), then `repeat` more with new seeds (so nothing is
-cached), their median seconds and sampler iterations per second, and peak GPU and host
-memory. One record per set of ComfyUI options, all in one file, so flags are compared as
+first picture (which loads the model, and on a run's first workload also starts CUDA),
+then `repeat` more with new seeds (so nothing is cached), their median seconds and sampler
+iterations per second, and peak GPU memory and the ComfyUI process's largest resident
+memory (which still holds what earlier workloads left). One record per set of ComfyUI options, all in one file, so flags are compared as
 ratios measured in one run on one machine. Missing models are replaced by full-size
 random-weight files with the real architectures (speed does not depend on weight values);
 each workload says which kind it ran on.
@@ -179,10 +180,10 @@ def model_view(setup: Setup, workload: Workload) -> tuple[list[dict[str, str]], 
     if missing and setup.random_weights:
         skipped = generate(missing, cache, setup.variant, setup.checkout, setup.python)
         if skipped:
-            name = sorted(skipped)[0]
-            return [], f"{name} is not in the model store and has no random-weight version"
+            name, reason = sorted(skipped.items())[0]
+            return [], f"{name} is not in the model store; {reason}"
     elif missing:
-        return [], f"{missing[0]} is not in {setup.models}"
+        return [], f"{missing[0]} is not in {setup.models or 'a model store (name one with --models)'}"
     models = []
     for name, folder in wanted:
         source = setup.models / folder / name if name not in missing and setup.models else cache / folder / name
@@ -322,5 +323,9 @@ def run(setup: Setup, chosen: list[Workload], repeat: int, flag_sets: list[list[
     for flags in flag_sets:
         record: dict[str, Any] = {"flags": flags, "workloads": []}
         result["runs"].append(record)
-        run_flags(setup, chosen, repeat, record, on_progress, lambda: on_change(result))
+        try:
+            run_flags(setup, chosen, repeat, record, on_progress, lambda: on_change(result))
+        except AtelierError as err:  # e.g. an option this ComfyUI lacks the library for: the other sets still run
+            record["failed"] = str(err)
+            on_change(result)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from atelier import hpc
+from atelier import bench, hpc
 from atelier.messages import AtelierError
 from atelier.modules import WORKFLOWS, Module, all_modules
 from atelier.teachpages import cost
@@ -27,7 +27,7 @@ RESULTS = Path("docs/benchmarks")
 REFERENCE = RESULTS / "reference.yaml"
 STANDARD = (("sd15-512", "SD 1.5, 512²"), ("sdxl-1024", "SDXL, 1024²"))
 WANTED = ("V100", "A100", "L40S", "H100", "Apple M2")  # the cluster's GPU types and the Mac the seeds compare with
-GAIN = 0.10  # recommended only when this much faster on every standard workload: repeats on one card vary about as much
+GAIN = 0.10  # and every repeat faster than every default one: repeats on a shared card vary a lot
 LESSONS = "../lessons"
 REFERENCE_KEYS = ("device", "workload", "value", "unit", "software", "source_title", "url", "publisher", "date")
 
@@ -44,22 +44,35 @@ def _bad(path: Path, detail: str) -> AtelierError:
 
 
 def _check(path: Path, result: Any) -> dict[str, Any]:
-    """A result file as `atelier bench` writes it, or a message naming the file and field."""
+    """A result file as `atelier bench` writes it, or a message naming the file and field.
+
+    Runs whose ComfyUI did not start (`failed`) are dropped: they measured nothing.
+    """
     if not isinstance(result, dict) or result.get("atelier_bench") != 1:
         raise _bad(path, "atelier_bench is not 1")
     for key in ("date", "machine", "runs"):
         if key not in result:
             raise _bad(path, f"it has no {key}")
+    if not isinstance(result["date"], str) or not isinstance(result["runs"], list):
+        raise _bad(path, "date must be text and runs a list")
     for index, run in enumerate(result["runs"]):
+        if "failed" in run:
+            continue
         for key in ("flags", "device", "versions", "workloads", "cold_start_s"):
             if key not in run:
                 raise _bad(path, f"runs[{index}] has no {key}")
+        if not isinstance(run["cold_start_s"], (int, float)):
+            raise _bad(path, f"runs[{index}].cold_start_s is not a number")
         for number, entry in enumerate(run["workloads"]):
+            where = f"runs[{index}].workloads[{number}]"
             for key in ("name", "lesson", "status", "models"):
                 if key not in entry:
-                    raise _bad(path, f"runs[{index}].workloads[{number}] has no {key}")
+                    raise _bad(path, f"{where} has no {key}")
+            if any(not isinstance(m, dict) or "weights" not in m for m in entry["models"]):
+                raise _bad(path, f"{where} ({entry['name']}) has a model without weights")
             if entry["status"] == "measured" and not isinstance(entry.get("seconds_per_image"), (int, float)):
-                raise _bad(path, f"runs[{index}].workloads[{number}] ({entry['name']}) has no seconds_per_image")
+                raise _bad(path, f"{where} ({entry['name']}) has no seconds_per_image")
+    result["runs"] = [run for run in result["runs"] if "failed" not in run]
     return result
 
 
@@ -75,7 +88,12 @@ def load_results(folder: Path = RESULTS) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def load_reference(path: Path = REFERENCE) -> list[dict[str, Any]]:
-    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as err:
+        raise _bad(path, str(err).splitlines()[0]) from None
+    if not isinstance(entries, list):
+        raise _bad(path, "it must be a list of figures")
     for index, entry in enumerate(entries):
         missing = [key for key in REFERENCE_KEYS if not isinstance(entry, dict) or entry.get(key) in (None, "")]
         if missing:
@@ -114,6 +132,21 @@ def _entry(run: dict[str, Any], name: str) -> dict[str, Any] | None:
     return next((w for w in run["workloads"] if w["name"] == name), None)
 
 
+def _standard(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The entry if it ran as its workload is defined: not resized for a quick look, not on reduced models."""
+    if entry is None:
+        return None
+    defined = bench.STANDARD.get(entry["name"])
+    as_defined = defined is None or (entry.get("width"), entry.get("height"), entry.get("steps")) == (
+        defined.width, defined.height, defined.steps)
+    tiny = any(m["weights"] == "random (tiny)" for m in entry["models"])
+    return entry if as_defined and not tiny else None
+
+
+def _has(run: dict[str, Any], names: list[str]) -> bool:
+    return any((e := _standard(_entry(run, n))) and e["status"] == "measured" for n in names)
+
+
 def _cell(entry: dict[str, Any] | None) -> str:
     if entry is None:
         return "not run"
@@ -128,12 +161,14 @@ def _gib(value: Any) -> str:
     return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
 
 
-def default_rows(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
-    """The newest default-options run of each device: one row per GPU type (and CPU)."""
+def default_rows(results: list[tuple[Path, dict[str, Any]]], names: list[str] | None = None,
+                 ) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """Per device, the newest default-options run that measured any of `names` as defined (default: the standard two)."""
+    wanted = names or [name for name, _ in STANDARD]
     newest: dict[str, tuple[Path, dict[str, Any], dict[str, Any]]] = {}
     for path, result in results:
         for run in result["runs"]:
-            if not run["flags"]:
+            if not run["flags"] and _has(run, wanted):
                 newest[device_label(result, run)] = (path, result, run)
     return list(newest.values())
 
@@ -145,9 +180,9 @@ def devices_table(results: list[tuple[Path, dict[str, Any]]], profiles: list[hpc
     head.append("GPU memory (SDXL)")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for path, result, run in rows:
-        sdxl = _entry(run, "sdxl-1024")
+        sdxl = _standard(_entry(run, "sdxl-1024"))
         cells = [device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run), _weights(run),
-                 f"{run['cold_start_s']:.0f} s", *(_cell(_entry(run, name)) for name, _ in STANDARD),
+                 f"{run['cold_start_s']:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
                  _gib(sdxl.get("peak_gpu_bytes")) if sdxl and sdxl["status"] == "measured" else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     measured = " ".join(device_label(r, run) for _, r, run in rows)
@@ -174,7 +209,7 @@ def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
     """Seconds per picture on a log scale (a CPU takes hundreds of times a GPU's), as an inline SVG."""
     bars = [(device_label(result, run), title, entry["seconds_per_image"])
             for _, result, run in default_rows(results) for name, title in STANDARD
-            if (entry := _entry(run, name)) and entry["status"] == "measured"]
+            if (entry := _standard(_entry(run, name))) and entry["status"] == "measured"]
     if not bars:
         return "*No measured results yet: the chart appears with the first file in `docs/benchmarks/`.*"
     low = 10 ** math.floor(math.log10(min(s for *_, s in bars)))
@@ -214,15 +249,14 @@ def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
 
 def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Module]) -> str:
     """What a student's session books, and how long one run of each lesson takes where measured."""
-    rows = [(device_label(result, run), run) for _, result, run in default_rows(results)
-            if any(w["name"] == w["lesson"] and w["status"] == "measured" for w in run["workloads"])]
+    rows = [(device_label(result, run), run) for _, result, run in default_rows(results, [m.slug for m in modules])]
     head = ["Lesson", "GPU minutes booked per student"] + [f"One run on {device}" for device, _ in rows]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for module in modules:
         title = str(module.meta.get("title") or module.slug)
         cells = [f"[{title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
         for _, run in rows:
-            entry = _entry(run, module.slug)
+            entry = _standard(_entry(run, module.slug))
             memory = entry.get("peak_gpu_bytes") if entry and entry["status"] == "measured" else None
             cells.append(_cell(entry) + (f", {_gib(memory)} of GPU memory" if memory else ""))
         lines.append("| " + " | ".join(cells) + " |")
@@ -231,7 +265,8 @@ def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Modu
 
 def _studies(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
     """Result files that compare option sets against the default, newest last."""
-    return [(p, r) for p, r in results if len(r["runs"]) > 1 and any(not run["flags"] for run in r["runs"])]
+    return [(p, r) for p, r in results if len(r["runs"]) > 1
+            and any(not run["flags"] and _has(run, [name for name, _ in STANDARD]) for run in r["runs"])]
 
 
 def _ratios(default: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
@@ -247,7 +282,17 @@ def _ratios(default: dict[str, Any], run: dict[str, Any]) -> dict[str, float | N
 def _change(ratio: float | None) -> str:
     if ratio is None:
         return "not measured"
-    return f"{abs(ratio) * 100:.0f}% {'faster' if ratio >= 0 else 'slower'}"
+    return f"{abs(ratio) * 100:.0f}% {'less' if ratio >= 0 else 'more'} time"
+
+
+def _clearly_faster(default: dict[str, Any], run: dict[str, Any]) -> bool:
+    """Every repeat with the option beat every repeat without it, by GAIN in the medians, on each standard workload."""
+    ratios = _ratios(default, run)
+    for name, _ in STANDARD:
+        base, this = _entry(default, name), _entry(run, name)
+        if ratios[name] is None or ratios[name] < GAIN or max(this["runs_s"]) >= min(base["runs_s"]):
+            return False
+    return True
 
 
 def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
@@ -293,11 +338,11 @@ def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
         good = []
         for run in result["runs"]:
             ratios = _ratios(default, run)
-            if run["flags"] and all(r is not None and r >= GAIN for r in ratios.values()):
+            if run["flags"] and _clearly_faster(default, run):
                 good.append((sum(ratios.values()) / len(ratios), run, ratios))  # type: ignore[arg-type]
         if not good:
-            lines.append(f"- **{device}**: keep the defaults. No option was at least {GAIN:.0%} faster on "
-                         f"both standard workloads ({_day(result)}).")
+            lines.append(f"- **{device}**: keep the defaults. No option was clearly faster on both standard "
+                         f"workloads ({_day(result)}).")
             continue
         _, best, ratios = max(good, key=lambda item: item[0])
         flags = " ".join(best["flags"])

@@ -245,7 +245,7 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
     """
     checkout, interpreter = find_comfyui(comfyui, python)
     server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
-                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option"))
+                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option", cpu))
     target = backups.Target.parse(backup_to) if backup_to else None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
     stop_at = hpc.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + (180 if target else 60))

@@ -19,7 +19,7 @@ from rich.table import Table
 from atelier import bench as benchmark
 from atelier.catalogue import CATALOGUE_PATH, load_catalogue
 from atelier.modules import WORKFLOWS, all_modules
-from atelier.server import find_comfyui
+from atelier.server import find_comfyui, tuning
 
 # The flags study: ComfyUI's attention and precision options, each against the default.
 STUDY = ("", "--use-split-cross-attention", "--use-quad-cross-attention", "--fast", "--bf16-unet", "--fp16-vae")
@@ -63,8 +63,8 @@ def _save(result: dict[str, Any], path: Path) -> None:
 @click.option("--flags", "flag_sets", multiple=True,
               help="ComfyUI options to measure, as one quoted string; repeat to compare several "
                    "(\"\" is the default).")
-@click.option("--study", is_flag=True, help="Compare ComfyUI's attention and precision options: "
-              + ", ".join(f or "default" for f in STUDY) + ".")
+@click.option("--study", is_flag=True, help="Compare ComfyUI's attention and precision options on sd15-512 and "
+              "sdxl-1024 (unless workloads are named): " + ", ".join(f or "default" for f in STUDY) + ".")
 @click.option("--size", help="Override every workload's picture size, e.g. 256x256 (for a quick look).")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Override every workload's sampler steps.")
 @click.option("--test-models", "variant", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
@@ -88,9 +88,10 @@ def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path:
     """
     checkout, interpreter = find_comfyui(comfyui, python)
     modules = all_modules(WORKFLOWS)
-    chosen = benchmark.workloads([n for name in (*names, *more) for n in name.split(",") if n]
-                                 or list(benchmark.DEFAULT), modules)
-    flags = [shlex.split(f) for f in (STUDY if study else flag_sets or ("",))]
+    flags = [tuning(shlex.split(f), "--flags", cpu) for f in (STUDY if study else flag_sets or ("",))]
+    picked = [n for name in (*names, *more) for n in name.split(",") if n]
+    default = list(benchmark.STANDARD) if study else list(benchmark.DEFAULT)  # a study compares the standard two
+    chosen = benchmark.workloads(picked or default, modules)
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="atelier-bench-") as work:
         setup = benchmark.Setup(checkout, interpreter, Path(work), load_catalogue(CATALOGUE_PATH),

@@ -125,7 +125,7 @@ def load_profile(name: str) -> Profile:
         options = gpu.get("comfyui_args") or []
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise AtelierError("cluster-field", file=path, field=where + "comfyui_args", problem="must be a list of options")
-        tuning(options, f"{path}, field {where}comfyui_args")
+        tuning(options, f"{path}, field {where}comfyui_args", cpu=gres is None)
         gpus[str(gpu_name)] = Gpu(str(gpu_name), need("title", str, gpu, where), need("partition", str, gpu, where),
                                   None if gres is None else str(gres), int(gpu.get("memory_gb") or 0), tuple(options))
     if not gpus:

@@ -323,6 +323,13 @@ CATALOGUE: dict[str, Message] = {
             2,
         ),
         Message(
+            "comfyui-options-clash",
+            "{first} and {second} cannot be given together ({where}).",
+            "ComfyUI takes one option of each kind: keep one of them.",
+            "maintainer",
+            2,
+        ),
+        Message(
             "bench-workload-unknown",
             "There is no benchmark workload called {name}.",
             "Choose from: {known}.",

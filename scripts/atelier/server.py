@@ -38,19 +38,29 @@ BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
 
 # ComfyUI options a cluster profile may set per GPU (`comfyui_args`) and `atelier bench --study`
 # compares: speed and precision only. Nothing that changes where ComfyUI listens or what it loads.
-TUNING_OPTIONS = (
-    "--fast", "--use-split-cross-attention", "--use-quad-cross-attention", "--use-pytorch-cross-attention",
-    "--use-sage-attention", "--use-flash-attention", "--force-fp16", "--force-fp32", "--fp16-unet", "--bf16-unet",
-    "--fp32-vae", "--fp16-vae", "--bf16-vae", "--fp16-text-enc", "--fp32-text-enc", "--lowvram", "--normalvram",
-    "--highvram", "--gpu-only", "--disable-smart-memory", "--force-channels-last",
+# Each group is one of ComfyUI's mutually exclusive groups: two from a group stop it at start.
+TUNING_GROUPS = (
+    ("--use-split-cross-attention", "--use-quad-cross-attention", "--use-pytorch-cross-attention",
+     "--use-sage-attention", "--use-flash-attention"),
+    ("--force-fp16", "--force-fp32"),
+    ("--fp16-unet", "--bf16-unet"),
+    ("--fp32-vae", "--fp16-vae", "--bf16-vae"),
+    ("--fp16-text-enc", "--fp32-text-enc"),
+    ("--lowvram", "--normalvram", "--highvram", "--gpu-only", "--cpu"),  # --cpu: a choice without a GPU
+    ("--fast",), ("--disable-smart-memory",), ("--force-channels-last",),
 )
+TUNING_OPTIONS = tuple(option for group in TUNING_GROUPS for option in group if option != "--cpu")
 
 
-def tuning(args: list[str] | tuple[str, ...], where: str) -> list[str]:
-    """The options, if each is one ComfyUI may be given here; `where` names their source."""
+def tuning(args: list[str] | tuple[str, ...], where: str, cpu: bool = False) -> list[str]:
+    """The options, if ComfyUI may be given them here together; `where` names their source."""
     for arg in args:
         if arg not in TUNING_OPTIONS:
             raise AtelierError("comfyui-option-refused", option=arg, where=where, allowed=", ".join(TUNING_OPTIONS))
+    for group in TUNING_GROUPS:
+        clash = [arg for arg in [*args, *(["--cpu"] if cpu else [])] if arg in group]
+        if len(clash) > 1:
+            raise AtelierError("comfyui-options-clash", first=clash[0], second=clash[1], where=where)
     return list(args)
 
 

@@ -183,7 +183,7 @@ def sdxl_checkpoint(variant: str, comfyui: Path) -> Specs:
     ComfyUI's own save-side conversion, so the file has the layout ComfyUI expects to load.
     """
     if variant != "full":
-        raise NoVariant("SDXL is detected by its exact depth, so only the full size exists")
+        raise NoVariant("SDXL is recognised by its exact depth, so only a full-size version exists")
     import comfy.ops
     import comfy.supported_models
     from comfy.clip_model import CLIPTextModel
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[dict[str, str]] = []
     for name in names:
         if name not in MODELS:
-            skipped.append({"name": name, "reason": f"no test model for this name; known: {', '.join(MODELS)}"})
+            skipped.append({"name": name, "reason": "no random-weight version of it exists yet"})
     known = [name for name in names if name in MODELS]
     with contextlib.redirect_stdout(sys.stderr):  # whatever ComfyUI prints on import stays off stdout
         if known:

@@ -35,7 +35,8 @@ CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json"
 def entry(name: str, seconds: float | None, rate: float | None = 10.0, lesson: str = "txt2img-basics",
           gpu: int = 3 * 2**30) -> dict[str, Any]:
     measured = seconds is not None
-    return {"name": name, "lesson": lesson, "about": name, "width": 512, "height": 512, "steps": 20,
+    side = 1024 if name == "sdxl-1024" else 512
+    return {"name": name, "lesson": lesson, "about": name, "width": side, "height": side, "steps": 20,
             "models": [{"name": "v1-5-pruned-emaonly.safetensors", "weights": "random (full)"}],
             "status": "measured" if measured else "skipped", **({"reason": "no model"} if not measured else {}),
             "first_image_s": (seconds or 0) + 5, "seconds_per_image": seconds, "model_load_s": 5.0,
@@ -207,18 +208,21 @@ def study(fast: tuple[float, float]) -> dict[str, Any]:
 
 def test_the_study_table_gives_each_option_against_the_default(tmp_path: Path) -> None:
     tables = benchpage.flags_tables(benchpage.load_results(folder_with(tmp_path, s=study((1.8, 3.0)))))
-    assert row(tables, "`--fast`")[1:3] == ["1.80 s (10.0 it/s), 1.80–1.80 s, 10% faster",
-                                             "3.00 s (6.0 it/s), 3.00–3.00 s, 25% faster"]
-    assert row(tables, "`--use-split-cross-attention`")[1] == "2.40 s (10.0 it/s), 2.40–2.40 s, 20% slower"
+    assert row(tables, "`--fast`")[1:3] == ["1.80 s (10.0 it/s), 1.80–1.80 s, 10% less time",
+                                             "3.00 s (6.0 it/s), 3.00–3.00 s, 25% less time"]
+    assert row(tables, "`--use-split-cross-attention`")[1] == "2.40 s (10.0 it/s), 2.40–2.40 s, 20% more time"
     assert row(tables, "default")[1] == "2.00 s (10.0 it/s), 2.00–2.00 s"
 
 
 def test_advice_recommends_an_option_only_when_faster_on_both_workloads(tmp_path: Path) -> None:
     advice = benchpage.advice(benchpage.load_results(folder_with(tmp_path, s=study((1.7, 3.0)))))
     assert advice == ("- **NVIDIA H100 80GB HBM3**: `comfyui_args: ['--fast']` (that is, `--fast`): SD 1.5, 512² "
-                      "15% faster, SDXL, 1024² 25% faster, measured 2026-11-20.")
+                      "15% less time, SDXL, 1024² 25% less time, measured 2026-11-20.")
     mixed = benchpage.advice(benchpage.load_results(folder_with(tmp_path, s=study((1.7, 3.7)))))  # SDXL only 7.5%
     assert "keep the defaults" in mixed and "--fast" not in mixed
+    overlapping = study((1.7, 3.0))
+    overlapping["runs"][0]["workloads"][1]["runs_s"] = [2.9, 4.0, 4.1]  # one default repeat beat the option's
+    assert "keep the defaults" in benchpage.advice(benchpage.load_results(folder_with(tmp_path, s=overlapping)))
 
 
 @pytest.mark.parametrize(("damage", "field"), [
@@ -328,3 +332,45 @@ def test_slow_speeds_keep_two_decimals(tmp_path: Path) -> None:
     cpu["runs"][0]["workloads"][0]["iterations_per_second"] = 0.071
     table = benchpage.devices_table(benchpage.load_results(folder_with(tmp_path, cpu=cpu)))
     assert row(table, "CPU only: AMD EPYC 7763 (16 cores)")[5] == "297.00 s (0.07 it/s)"
+
+
+def test_rows_take_each_devices_newest_run_that_measured_them(tmp_path: Path) -> None:
+    """The Add a row steps write three files; a newer lessons-only or study file must not blank the row."""
+    lessons_only = result(date="2026-11-21T10:00:00+00:00", runs=[([], 1.0, 2.0)])
+    lessons_only["runs"][0]["workloads"] = lessons_only["runs"][0]["workloads"][2:]  # txt2img-basics, text-to-video
+    newer_study = result(date="2026-11-22T10:00:00+00:00", runs=[([], 1.2, 3.0), (["--fast"], 1.1, 2.9)])
+    for run in newer_study["runs"]:
+        run["workloads"] = run["workloads"][:2]
+    results = benchpage.load_results(folder_with(tmp_path, a=result(), b=lessons_only, c=newer_study))
+    assert row(benchpage.devices_table(results), "NVIDIA A100-SXM4-80GB")[5] == "1.20 s (10.0 it/s)"
+    lessons = benchpage.lessons_table(results, MODULES)
+    assert row(lessons, "[Your first image](../lessons/txt2img-basics.md)")[2].startswith("1.10 s")
+
+
+def test_a_quick_look_or_reduced_models_never_stand_for_a_standard_figure(tmp_path: Path) -> None:
+    quick = result(date="2026-11-21T10:00:00+00:00", runs=[([], 0.1, 0.2)])
+    quick["runs"][0]["workloads"][0].update(width=64, height=64, steps=3)
+    quick["runs"][0]["workloads"][1]["models"][0]["weights"] = "random (tiny)"
+    table = benchpage.devices_table(benchpage.load_results(folder_with(tmp_path, a=result(), q=quick)))
+    assert row(table, "NVIDIA A100-SXM4-80GB")[5:7] == ["1.50 s (10.0 it/s)", "3.50 s (6.0 it/s)"]
+
+
+def test_a_run_whose_comfyui_did_not_start_is_left_out(tmp_path: Path) -> None:
+    found = study((1.7, 3.0))
+    found["runs"].append({"flags": ["--use-flash-attention"], "workloads": [], "failed": "ComfyUI did not start."})
+    tables = benchpage.flags_tables(benchpage.load_results(folder_with(tmp_path, s=found)))
+    assert "--use-flash-attention" not in tables and "`--fast`" in tables
+
+
+@pytest.mark.parametrize(("options", "cpu", "clash"), [
+    (["--use-split-cross-attention", "--use-quad-cross-attention"], False, "--use-split-cross-attention and --use-quad"),
+    (["--lowvram"], True, "--lowvram and --cpu"),
+    (["--fp16-vae", "--bf16-vae"], False, "--fp16-vae and --bf16-vae"),
+])
+def test_options_comfyui_refuses_together_are_refused_before_a_session(options: list[str], cpu: bool, clash: str) -> None:
+    from atelier.server import tuning
+
+    with pytest.raises(AtelierError) as caught:
+        tuning(options, "gpus.a100.comfyui_args", cpu)
+    assert caught.value.code == "comfyui-options-clash" and str(caught.value).startswith(clash)
+    assert tuning(["--fast", "--bf16-unet", "--fp16-vae"], "x") == ["--fast", "--bf16-unet", "--fp16-vae"]

@@ -209,6 +209,9 @@ EXACT = {
     "bench-results-bad": ({"file": "docs/benchmarks/x.json", "detail": "runs[0] has no device"},
                           "docs/benchmarks/x.json cannot be read as benchmark figures: runs[0] has no device. Write "
                           "it again with atelier bench --json, or correct it or take it out of docs/benchmarks/."),
+    "comfyui-options-clash": ({"first": "--lowvram", "second": "--cpu", "where": "--comfyui-option"},
+                              "--lowvram and --cpu cannot be given together (--comfyui-option). ComfyUI takes one "
+                              "option of each kind: keep one of them."),
     "comfyui-option-refused": ({"option": "--listen", "where": "--comfyui-option", "allowed": "--fast, --bf16-unet"},
                                "--listen is not a ComfyUI option Atelier passes on (--comfyui-option). Use one of: "
                                "--fast, --bf16-unet."),

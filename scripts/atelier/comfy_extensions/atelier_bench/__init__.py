@@ -59,6 +59,8 @@ async def reset(request: web.Request) -> web.Response:
     if _device.type == "cuda":
         torch.cuda.empty_cache()  # blocks cached from the last workload would count as this one's
         torch.cuda.reset_peak_memory_stats(_device)
+    elif _device.type == "mps":
+        torch.mps.empty_cache()
     _sample()
     return web.json_response({})
 

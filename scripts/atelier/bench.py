@@ -30,6 +30,7 @@ from typing import Any
 from atelier import __version__
 from atelier.catalogue import Catalogue
 from atelier.client import ComfyClient
+from atelier.hardware import device_name, processor
 from atelier.messages import AtelierError
 from atelier.modules import Module
 from atelier.run import Job, Progress, execute, load_job
@@ -251,23 +252,7 @@ def _size(workload: Workload, setup: Setup) -> dict[str, int | None]:
 
 def machine() -> dict[str, Any]:
     """The host, for the row's hardware column (the GPU comes from ComfyUI itself)."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    elif platform.system() == "Darwin":
-        import subprocess
-
-        cpu = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True).stdout.strip() or cpu
-    return {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}"}
-
-
-def device_name(raw: str) -> str:
-    """'cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync' -> 'NVIDIA H100 80GB HBM3'."""
-    name = raw.split(" : ")[0]
-    first, _, rest = name.partition(" ")
-    return rest if rest and ":" in first else name
+    return {"cpu": processor(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}"}
 
 
 def run_flags(setup: Setup, chosen: list[Workload], repeat: int, record: dict[str, Any],

@@ -10,7 +10,6 @@ dead server becomes that module's result, and a server we started is restarted.
 from __future__ import annotations
 
 import json
-import platform
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from atelier.catalogue import Catalogue
 from atelier.client import ComfyClient
 from atelier import ledger
 from atelier.expect import check_outputs
+from atelier.hardware import device_name, processor
 from atelier.messages import AtelierError
 from atelier.modules import Module
 from atelier.run import execute, load_job, smoke_settings
@@ -119,15 +119,7 @@ class PeakMemory:
 
 def hardware(session: Session) -> dict[str, Any]:
     """What the check ran on, for the report and the status page."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {"cpu": cpu, "cores": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}
+    info: dict[str, Any] = {"cpu": processor(), "cores": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}
     try:
         stats = session.client().get_json("/system_stats")
         gpus = [d.get("name", "") for d in stats.get("devices", []) if d.get("type") != "cpu"]
@@ -193,8 +185,8 @@ def check_modules(
 
 def slug(hardware_info: dict[str, Any]) -> str:
     """A file name for the hardware a report ran on, e.g. nvidia-h100-80gb-hbm3 or cpu-2-cores."""
-    name = hardware_info.get("gpu") or f"cpu {hardware_info.get('cores')} cores"
-    name = str(name).split(":")[-1]  # "cuda:0 NVIDIA H100 : cudaMallocAsync" -> the model name part
+    gpu = hardware_info.get("gpu")
+    name = device_name(str(gpu)) if gpu else f"cpu {hardware_info.get('cores')} cores"
     return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())[:60]
 
 

@@ -21,6 +21,8 @@ import pytest
 
 from atelier import bench, benchpage, hpc, ood
 from atelier.catalogue import load_catalogue
+from atelier.check import slug as check_slug
+from atelier.hardware import device_name
 from atelier.messages import AtelierError
 from atelier.modules import all_modules
 from atelier.run import load_job
@@ -149,8 +151,16 @@ def test_weights_kind_reads_the_testmodel_mark(tmp_path: Path) -> None:
 
 
 def test_device_names_lose_the_index_and_allocator() -> None:
-    assert bench.device_name("cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync") == "NVIDIA H100 80GB HBM3"
-    assert bench.device_name("mps") == "mps" and bench.device_name("cpu") == "cpu"
+    assert device_name("cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync") == "NVIDIA H100 80GB HBM3"
+    assert device_name("mps") == "mps" and device_name("cpu") == "cpu"
+
+
+def test_published_lesson_checks_are_filed_by_card_not_by_allocator() -> None:
+    """`atelier check --publish` names its file after the GPU; two cards must not share one file."""
+    h100 = {"gpu": "cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync", "cores": 16}
+    a100 = {"gpu": "cuda:0 NVIDIA A100-SXM4-80GB : cudaMallocAsync", "cores": 16}
+    assert check_slug(h100) == "nvidia-h100-80gb-hbm3" and check_slug(a100) == "nvidia-a100-sxm4-80gb"
+    assert check_slug({"gpu": None, "cores": 2}) == "cpu-2-cores"
 
 
 # The page

@@ -76,11 +76,22 @@ def workloads(names: list[str], modules: list[Module]) -> list[Workload]:
     return list({w.name: w for w in picked}.values())
 
 
+def dimensions(workload: Workload, size: tuple[int, int] | None = None,
+               steps: int | None = None) -> tuple[int | None, int | None, int | None]:
+    """(width, height, steps) a workload runs at: the overrides, else its own (None: as the lesson has it)."""
+    width, height = size or (workload.width, workload.height)
+    return width, height, steps or workload.steps
+
+
+def gib(value: Any) -> str:
+    """Bytes for people, as the bench's table and the page show them."""
+    return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
+
+
 def prepared(job: Job, workload: Workload, seed: int, size: tuple[int, int] | None = None,
              steps: int | None = None) -> Job:
     """The job with the workload's size and steps, and `seed` in every sampler (so nothing is cached)."""
-    width, height = size or (workload.width, workload.height)
-    steps = steps or workload.steps
+    width, height, steps = dimensions(workload, size, steps)
     ready = copy.deepcopy(job)
     for node in ready.prompt.values():
         inputs = node.get("inputs", {})
@@ -245,24 +256,18 @@ def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
             "peak_host_bytes": peaks.get("host_bytes")}
 
 
-def _size(workload: Workload, setup: Setup) -> dict[str, int | None]:
-    width, height = setup.size or (workload.width, workload.height)
-    return {"width": width, "height": height, "steps": setup.steps or workload.steps}
-
-
 def machine() -> dict[str, Any]:
     """The host, for the row's hardware column (the GPU comes from ComfyUI itself)."""
     return {"cpu": processor(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}"}
 
 
-def run_flags(setup: Setup, chosen: list[Workload], repeat: int, record: dict[str, Any],
-              on_progress: Callable[[str], None], on_change: Callable[[], None]) -> None:
-    """One ComfyUI with the record's flags: its cold start, its device, every workload measured on it."""
+def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[list[dict[str, str]], str | None]],
+              repeat: int, record: dict[str, Any], on_progress: Callable[[str], None], on_change: Callable[[], None]) -> None:
+    """One ComfyUI with the record's flags: its cold start, its device, every workload measured on it.
+
+    `ready` is model_view's answer per workload, made once for all flag sets.
+    """
     flags = list(record["flags"])
-    ready: dict[str, tuple[list[dict[str, str]], str | None]] = {}
-    for workload in chosen:  # models first, so making them is not counted as start-up or load time
-        on_progress(f"{workload.name}: models")
-        ready[workload.name] = model_view(setup, workload)
     name = "-".join(f.strip("-") for f in flags) or "default"
     server = ComfyServer(setup.checkout, setup.python, setup.workdir / f"comfyui-{name}", cpu=setup.cpu,
                          models=setup.workdir / "models", bench=True, extra_args=flags)
@@ -283,7 +288,8 @@ def run_flags(setup: Setup, chosen: list[Workload], repeat: int, record: dict[st
         for workload in chosen:
             models, why_not = ready[workload.name]
             entry: dict[str, Any] = {"name": workload.name, "lesson": workload.lesson, "about": workload.about,
-                                     **_size(workload, setup), "models": models}
+                                     **dict(zip(("width", "height", "steps"), dimensions(workload, setup.size, setup.steps))),
+                                     "models": models}
             if why_not:
                 entry.update(status="skipped", reason=why_not)
             else:
@@ -305,11 +311,15 @@ def run(setup: Setup, chosen: list[Workload], repeat: int, flag_sets: list[list[
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "repeat": repeat, "runs": [],
     }
+    ready: dict[str, tuple[list[dict[str, str]], str | None]] = {}
+    for workload in chosen:  # models first, so making them is not counted as start-up or load time
+        on_progress(f"{workload.name}: models")
+        ready[workload.name] = model_view(setup, workload)
     for flags in flag_sets:
         record: dict[str, Any] = {"flags": flags, "workloads": []}
         result["runs"].append(record)
         try:
-            run_flags(setup, chosen, repeat, record, on_progress, lambda: on_change(result))
+            run_flags(setup, chosen, ready, repeat, record, on_progress, lambda: on_change(result))
         except AtelierError as err:  # e.g. an option this ComfyUI lacks the library for: the other sets still run
             record["failed"] = str(err)
             on_change(result)

@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from atelier import bench, hpc
+from atelier.bench import gib
 from atelier.messages import AtelierError
-from atelier.modules import WORKFLOWS, Module, all_modules
-from atelier.teachpages import cost
+from atelier.modules import Module
+from atelier.teachpages import cost, site_modules
 
 RESULTS = Path("docs/benchmarks")
 REFERENCE = RESULTS / "reference.yaml"
@@ -143,8 +144,27 @@ def _standard(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     return entry if as_defined and not tiny else None
 
 
+def _measured(entry: dict[str, Any] | None) -> bool:
+    return entry is not None and entry["status"] == "measured"
+
+
 def _has(run: dict[str, Any], names: list[str]) -> bool:
-    return any((e := _standard(_entry(run, n))) and e["status"] == "measured" for n in names)
+    return any(_measured(_standard(_entry(run, n))) for n in names)
+
+
+def _memory(entry: dict[str, Any] | None) -> str:
+    return gib(entry.get("peak_gpu_bytes")) if entry is not None and _measured(entry) else "-"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def _default(result: dict[str, Any]) -> dict[str, Any]:
+    """The run with ComfyUI's default options, which a study compares the others with."""
+    return next(run for run in result["runs"] if not run["flags"])
 
 
 def _cell(entry: dict[str, Any] | None) -> str:
@@ -155,10 +175,6 @@ def _cell(entry: dict[str, Any] | None) -> str:
     rate = entry.get("iterations_per_second")
     speed = f" ({rate:.1f} it/s)" if rate and rate >= 1 else f" ({rate:.2f} it/s)" if rate else ""
     return f"{entry['seconds_per_image']:.2f} s{speed}"
-
-
-def _gib(value: Any) -> str:
-    return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
 
 
 def default_rows(results: list[tuple[Path, dict[str, Any]]], names: list[str] | None = None,
@@ -178,16 +194,12 @@ def devices_table(results: list[tuple[Path, dict[str, Any]]], profiles: list[hpc
     rows = default_rows(results)
     head = ["Hardware", "Measured", "Versions", "Weights", "ComfyUI start"] + [f"{title}: per picture" for _, title in STANDARD]
     head.append("GPU memory (SDXL)")
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for path, result, run in rows:
-        sdxl = _standard(_entry(run, "sdxl-1024"))
-        cells = [device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run), _weights(run),
-                 f"{run['cold_start_s']:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
-                 _gib(sdxl.get("peak_gpu_bytes")) if sdxl and sdxl["status"] == "measured" else "-"]
-        lines.append("| " + " | ".join(cells) + " |")
+    cells = [[device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run),
+              _weights(run), f"{run['cold_start_s']:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
+              _memory(_standard(_entry(run, "sdxl-1024")))] for path, result, run in rows]
     measured = " ".join(device_label(r, run) for _, r, run in rows)
     waiting = [name for name in wanted(profiles) if name.lower() not in measured.lower()]
-    text = "\n".join(lines)
+    text = _table(head, cells)
     if waiting:
         text += ("\n\nNot measured yet: " + ", ".join(waiting) + ". Run `atelier bench --json FILE` on one "
                  "(see [Add a row](#add-a-row)) and add the file to `docs/benchmarks/`.")
@@ -251,16 +263,16 @@ def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Modu
     """What a student's session books, and how long one run of each lesson takes where measured."""
     rows = [(device_label(result, run), run) for _, result, run in default_rows(results, [m.slug for m in modules])]
     head = ["Lesson", "GPU minutes booked per student"] + [f"One run on {device}" for device, _ in rows]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines = []
     for module in modules:
         title = str(module.meta.get("title") or module.slug)
         cells = [f"[{title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
         for _, run in rows:
             entry = _standard(_entry(run, module.slug))
-            memory = entry.get("peak_gpu_bytes") if entry and entry["status"] == "measured" else None
-            cells.append(_cell(entry) + (f", {_gib(memory)} of GPU memory" if memory else ""))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            memory = entry.get("peak_gpu_bytes") if entry is not None and _measured(entry) else None
+            cells.append(_cell(entry) + (f", {gib(memory)} of GPU memory" if memory else ""))
+        lines.append(cells)
+    return _table(head, lines)
 
 
 def _studies(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
@@ -274,8 +286,7 @@ def _ratios(default: dict[str, Any], run: dict[str, Any]) -> dict[str, float | N
     found: dict[str, float | None] = {}
     for name, _ in STANDARD:
         base, this = _entry(default, name), _entry(run, name)
-        ok = base and this and base["status"] == this["status"] == "measured"
-        found[name] = 1 - this["seconds_per_image"] / base["seconds_per_image"] if ok else None
+        found[name] = 1 - this["seconds_per_image"] / base["seconds_per_image"] if _measured(base) and _measured(this) else None
     return found
 
 
@@ -285,9 +296,8 @@ def _change(ratio: float | None) -> str:
     return f"{abs(ratio) * 100:.0f}% {'less' if ratio >= 0 else 'more'} time"
 
 
-def _clearly_faster(default: dict[str, Any], run: dict[str, Any]) -> bool:
+def _clearly_faster(default: dict[str, Any], run: dict[str, Any], ratios: dict[str, float | None]) -> bool:
     """Every repeat with the option beat every repeat without it, by GAIN in the medians, on each standard workload."""
-    ratios = _ratios(default, run)
     for name, _ in STANDARD:
         base, this = _entry(default, name), _entry(run, name)
         if ratios[name] is None or ratios[name] < GAIN or max(this["runs_s"]) >= min(base["runs_s"]):
@@ -302,24 +312,22 @@ def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
         return "*No options study yet: run `atelier bench --study --json FILE` on a GPU node.*"
     parts = []
     for path, result in studies:
-        default = next(run for run in result["runs"] if not run["flags"])
+        default = _default(result)
         parts.append(f"**{device_label(result, default)}**, {_day(result)}, {_versions(default)}, "
                      f"{_weights(default)} weights ([data](../benchmarks/{path.name})):\n")
         head = ["ComfyUI options"] + [f"{title}: per picture" for _, title in STANDARD] + ["GPU memory (SDXL)"]
-        lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        lines = []
         for run in result["runs"]:
             ratios = _ratios(default, run)
             cells = [" ".join(f"`{f}`" for f in run["flags"]) or "default"]
             for name, _ in STANDARD:
                 entry = _entry(run, name)
-                measured = entry is not None and entry["status"] == "measured"
+                measured = entry is not None and _measured(entry)
                 spread = f", {min(entry['runs_s']):.2f}–{max(entry['runs_s']):.2f} s" if measured and entry.get("runs_s") else ""
                 change = f", {_change(ratios[name])}" if run["flags"] and measured else ""
                 cells.append(_cell(entry) + spread + change)
-            sdxl = _entry(run, "sdxl-1024")
-            cells.append(_gib(sdxl.get("peak_gpu_bytes")) if sdxl and sdxl["status"] == "measured" else "-")
-            lines.append("| " + " | ".join(cells) + " |")
-        parts.append("\n".join(lines))
+            lines.append(cells + [_memory(_entry(run, "sdxl-1024"))])
+        parts.append(_table(head, lines))
     return "\n\n".join(parts)
 
 
@@ -328,17 +336,14 @@ def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
     studies = _studies(results)
     if not studies:
         return "*No recommendation yet: no GPU has had an options study.*"
-    newest: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for path, result in studies:
-        default = next(run for run in result["runs"] if not run["flags"])
-        newest[device_label(result, default)] = (path, result)
+    newest = {device_label(result, _default(result)): result for _, result in studies}  # oldest first: the last wins
     lines = []
-    for device, (path, result) in newest.items():
-        default = next(run for run in result["runs"] if not run["flags"])
+    for device, result in newest.items():
+        default = _default(result)
         good = []
         for run in result["runs"]:
             ratios = _ratios(default, run)
-            if run["flags"] and _clearly_faster(default, run):
+            if run["flags"] and _clearly_faster(default, run, ratios):
                 good.append((sum(ratios.values()) / len(ratios), run, ratios))  # type: ignore[arg-type]
         if not good:
             lines.append(f"- **{device}**: keep the defaults. No option was clearly faster on both standard "
@@ -355,26 +360,21 @@ def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
 def reference_table(entries: list[dict[str, Any]]) -> str:
     """Published figures, each with its source; settings differ from ours, so they are context, not rows."""
     head = ["Device", "Workload", "Figure", "Settings", "Source"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     titles = dict(STANDARD)
+    rows = []
     for entry in entries:
-        settings = ", ".join(str(entry[k]) for k in ("steps", "precision", "software") if entry.get(k))
-        if entry.get("steps"):
-            settings = settings.replace(str(entry["steps"]), f"{entry['steps']} steps", 1)
+        steps = [f"{entry['steps']} steps"] if entry.get("steps") else []
+        settings = ", ".join(steps + [str(entry[k]) for k in ("precision", "software") if entry.get(k)])
         source = f"[{entry['source_title']}]({entry['url']}), {entry['publisher']}, {entry['date']}"
-        lines.append(f"| {entry['device']} | {titles.get(entry['workload'], entry['workload'])} | "
-                     f"{entry['value']} {entry['unit']} | {settings} | {source} |")
-    return "\n".join(lines)
-
-
-def _modules() -> list[Module]:
-    return all_modules(WORKFLOWS)
+        rows.append([str(entry["device"]), titles.get(entry["workload"], entry["workload"]),
+                     f"{entry['value']} {entry['unit']}", settings, source])
+    return _table(head, rows)
 
 
 MARKERS: dict[str, Callable[[], str]] = {
     DEVICES_MARKER: lambda: devices_table(load_results(), hpc.all_profiles()),
     CHART_MARKER: lambda: chart(load_results()),
-    LESSONS_MARKER: lambda: lessons_table(load_results(), _modules()),
+    LESSONS_MARKER: lambda: lessons_table(load_results(), site_modules()),
     FLAGS_MARKER: lambda: flags_tables(load_results()),
     ADVICE_MARKER: lambda: advice(load_results()),
     REFERENCE_MARKER: lambda: reference_table(load_reference()),

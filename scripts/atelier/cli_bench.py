@@ -35,10 +35,6 @@ def _size(text: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"{text!r}: give WIDTHxHEIGHT, for example 512x512") from None
 
 
-def _gib(value: Any) -> str:
-    return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
-
-
 def _seconds(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
 
@@ -115,7 +111,7 @@ def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path:
                 continue
             table.add_row(entry["name"], weights, _seconds(entry["first_image_s"]), _seconds(entry["seconds_per_image"]),
                           _seconds(entry["iterations_per_second"]), _seconds(entry["model_load_s"]),
-                          _gib(entry["peak_gpu_bytes"]), _gib(entry["peak_host_bytes"]))
+                          benchmark.gib(entry["peak_gpu_bytes"]), benchmark.gib(entry["peak_host_bytes"]))
         Console().print(table)
         for note in notes:
             click.echo(note)

@@ -216,7 +216,8 @@ def terms_table(lock: Lock) -> str:
     return "\n".join(lines)
 
 
-def _modules() -> list[Module]:
+def site_modules() -> list[Module]:
+    """The lesson modules, or a build error saying where to build from."""
     found = all_modules(WORKFLOWS)
     if not found:
         raise PluginError(f"no lesson modules in {WORKFLOWS.resolve()}: build the site from the project's root")
@@ -225,11 +226,11 @@ def _modules() -> list[Module]:
 
 # A broken source raises AtelierError; the plugin stops the build with its page, marker, file and field.
 MARKERS: dict[str, Callable[[], str]] = {
-    GPU_TIME_MARKER: lambda: gpu_time_table(_modules(), hpc.all_profiles()),
-    GPU_EXAMPLE_MARKER: lambda: gpu_example(_modules()),
+    GPU_TIME_MARKER: lambda: gpu_time_table(site_modules(), hpc.all_profiles()),
+    GPU_EXAMPLE_MARKER: lambda: gpu_example(site_modules()),
     SESSIONS_MARKER: lambda: sessions_table(hpc.all_profiles()),
-    ORDER_MARKER: lambda: order_table(_modules()),
+    ORDER_MARKER: lambda: order_table(site_modules()),
     SHELL_MARKER: lambda: shell_table(hpc.all_profiles()),
-    SEMESTER_MARKER: lambda: semester_text(load_lock(LOCK_PATH), _modules()),
+    SEMESTER_MARKER: lambda: semester_text(load_lock(LOCK_PATH), site_modules()),
     TERMS_MARKER: lambda: terms_table(load_lock(LOCK_PATH)),
 }

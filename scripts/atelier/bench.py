@@ -215,11 +215,11 @@ def _peaks(client: ComfyClient) -> dict[str, Any]:
 def unload(client: ComfyClient, timeout: float = 60.0) -> None:
     """Empty ComfyUI's models and cache, so the next picture loads its model as a first one does.
 
-    ComfyUI carries out /free at its next idle moment, so wait until it holds no model.
+    ComfyUI carries out /free at its worker's next idle moment, so wait until the worker has taken it.
     """
     client.post_json("/free", {"unload_models": True, "free_memory": True})
     deadline = time.monotonic() + timeout
-    while _peaks(client).get("loaded_models") and time.monotonic() < deadline:
+    while _peaks(client).get("free_pending") and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,14 +90,22 @@ def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path:
     default = list(benchmark.STANDARD) if study else list(benchmark.DEFAULT)  # a study compares the standard two
     chosen = benchmark.workloads(picked or default, modules)
     console = Console(stderr=True)
-    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as work:
-        setup = benchmark.Setup(checkout, interpreter, Path(work), load_catalogue(CATALOGUE_PATH),
-                                {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
-                                _size(size), steps)
-        with console.status("Starting") as status:
-            result = benchmark.run(setup, chosen, repeat, flags, status.update,
-                                   lambda r: _save(r, json_path) if json_path else None)
+    work = Path(tempfile.mkdtemp(prefix="atelier-bench-"))  # kept when something failed: ComfyUI's logs are there
+    setup = benchmark.Setup(checkout, interpreter, work, load_catalogue(CATALOGUE_PATH),
+                            {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
+                            _size(size), steps)
+    with console.status("Starting") as status:
+        result = benchmark.run(setup, chosen, repeat, flags, status.update,
+                               lambda r: _save(r, json_path) if json_path else None)
+    failed = any("failed" in run or any(w["status"] == "failed" for w in run["workloads"]) for run in result["runs"])
+    if failed:
+        click.echo(f"Something failed; ComfyUI's logs are kept in {work}.")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     for record in result["runs"]:
+        if "failed" in record:
+            click.echo(f"ComfyUI with {' '.join(record['flags']) or 'default options'} did not run: {record['failed']}")
+            continue
         device = record.get("device", {})
         title = (f"{device.get('name')} · ComfyUI {record.get('versions', {}).get('comfyui')} · "
                  f"{' '.join(record['flags']) or 'default options'} · started in {_seconds(record.get('cold_start_s'))} s")

@@ -45,3 +45,17 @@ def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path,
         assert video["status"] == "skipped" and video["models"] == []
     results = benchpage.load_results(out.parent)  # a file the page accepts...
     assert len(results) == 1 and "CPU only:" not in benchpage.devices_table(results)  # ...but a quick look is no row
+
+
+def test_a_flag_set_whose_comfyui_cannot_start_is_reported_and_its_logs_kept(tiny_store: Path, tmp_path: Path) -> None:
+    """--use-flash-attention needs a library this ComfyUI lacks: it stops at start, the bench says so and goes on."""
+    out = tmp_path / "flash.json"
+    done = subprocess.run([ATELIER, "bench", "sd15-512", "--flags", "--use-flash-attention", "--flags", "", "--size", "64x64",
+                           "--steps", "2", "--repeat", "1", "--test-models", "tiny", "--cpu", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ComfyUI with --use-flash-attention did not run: ComfyUI did not start" in done.stdout, done.stdout
+    kept = done.stdout.split("ComfyUI's logs are kept in ")[1].split()[0].rstrip(".")
+    assert "flash" in (Path(kept) / "comfyui-use-flash-attention" / "comfyui.log").read_text().lower()
+    failed, ran = json.loads(out.read_text())["runs"]
+    assert "failed" in failed and ran["workloads"][0]["status"] == "measured"

@@ -3,8 +3,8 @@
 Only the ComfyUI process sees its own memory, and a poll from outside would miss short
 peaks (the VAE decode at the end of a picture is often the highest). Loaded only when
 `atelier bench` starts ComfyUI: POST /atelier/bench/reset starts a new window and GET
-/atelier/bench/peaks reads it (and how many models ComfyUI holds, so the bench knows
-when an unload it asked for is done). On CUDA the peak is PyTorch's own counter of the memory
+/atelier/bench/peaks reads it (and whether an unload the bench asked for is still
+waiting for ComfyUI's worker). On CUDA the peak is PyTorch's own counter of the memory
 it reserved (kept by either allocator ComfyUI picks), so nothing touches the GPU while
 a picture is made; Apple's MPS has no such counter, so it is sampled, like host memory,
 by a thread every 50 ms.
@@ -74,8 +74,10 @@ async def peaks(request: web.Request) -> web.Response:
     if _device.type == "cuda":
         found["gpu_bytes"] = torch.cuda.max_memory_reserved(_device)
         total = torch.cuda.get_device_properties(_device).total_memory
-    loaded = len(comfy.model_management.current_loaded_models)  # 0 once /free has been carried out
-    return web.json_response({**found, "gpu_total_bytes": total, "device": str(_device), "loaded_models": loaded})
+    # ComfyUI's worker takes the /free flags off the queue, then unloads and clears its cache before it
+    # takes the next prompt: once no flag waits, a prompt sent now starts from nothing loaded.
+    pending = bool(PromptServer.instance.prompt_queue.get_flags(reset=False))
+    return web.json_response({**found, "gpu_total_bytes": total, "device": str(_device), "free_pending": pending})
 
 
 threading.Thread(target=_watch, name="atelier-bench-memory", daemon=True).start()

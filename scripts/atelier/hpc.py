@@ -175,21 +175,32 @@ def atelier_command(profile: Profile) -> list[str]:
     return [sys.executable, "-m", "atelier"]
 
 
-def serve_command(profile: Profile, gpu: Gpu, workdir: str, outputs: str, module: str | None) -> list[str]:
-    """`atelier serve` as a session runs it: on the node's address, behind the gate."""
-    listen = "127.0.0.1" if profile.login_host == "127.0.0.1" else "0.0.0.0"
-    command = [*atelier_command(profile), "serve", "--listen", listen, "--workdir", workdir, "--outputs", outputs]
+def serve_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = None,
+               listen: str | None = None) -> list[str]:
+    """`atelier serve`'s arguments that the profile decides, the same for launch and the OOD app.
+
+    `comfyui` (checkout, Python) is passed on for a profile without an install prefix:
+    Open OnDemand submits with `--export NONE`, so no COMFYUI_DIR reaches its jobs.
+    `listen` defaults to the node's every address, or loopback on a one-machine profile.
+    """
+    listen = listen or ("127.0.0.1" if profile.login_host == "127.0.0.1" else "0.0.0.0")
+    args = ["serve", "--listen", listen]
+    if comfyui and not profile.prefix:
+        args += ["--comfyui", str(comfyui[0]), "--python", str(comfyui[1])]
     if profile.models:
-        command += ["--models", str(profile.models)]
+        args += ["--models", str(profile.models)]
     if gpu.gres is None:
-        command.append("--cpu")
-    for option in gpu.comfyui_args:
-        command.append(f"--comfyui-option={option}")
-    if module:
-        command += ["--module", module]
+        args.append("--cpu")
+    args += [f"--comfyui-option={option}" for option in gpu.comfyui_args]
     if profile.backup.every_minutes:
-        command += ["--backup-to", str(profile.backup.target), "--backup-every", str(profile.backup.every_minutes)]
-    return command
+        args += ["--backup-to", str(profile.backup.target), "--backup-every", str(profile.backup.every_minutes)]
+    return args
+
+
+def serve_command(profile: Profile, gpu: Gpu, workdir: str, outputs: str, module: str | None) -> list[str]:
+    """`atelier serve` as `atelier launch`'s job runs it: on the node's address, behind the gate."""
+    command = [*atelier_command(profile), *serve_args(profile, gpu), "--workdir", workdir, "--outputs", outputs]
+    return command + (["--module", module] if module else [])
 
 
 def job_script(profile: Profile, gpu: Gpu, hours: float, workdir: Path, outputs: str, module: str | None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from atelier.catalogue import Catalogue
 from atelier.files import read_yaml
 from atelier.graph import describe
-from atelier.modules import LEVELS, MODALITIES, Module
+from atelier.modules import LEVELS, MODALITIES, Module, ordered
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
 SCREENSHOTS = Path("docs/assets/screenshots")  # made by `atelier screenshots` (screenshots.py)
@@ -25,15 +25,6 @@ SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pi
 
 def display_names(catalogue: Catalogue) -> dict[str, str]:
     return {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
-
-
-def ordered(modules: list[Module]) -> list[Module]:
-    """Modalities in a fixed order, then by level, then by title."""
-    return sorted(
-        modules,
-        key=lambda m: (MODALITIES.index(m.meta.get("modality", "image")), LEVELS.index(m.meta.get("level", "advanced")),
-                       m.slug != "txt2img-basics", str(m.meta.get("title"))),
-    )
 
 
 def _size(count: Any) -> str:
@@ -140,7 +131,7 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "Download the workflow, then drag the file onto the ComfyUI canvas in your browser. "
         "The notes on the canvas explain each step.",
         "",
-        f"[Download {slug}.json]({slug}/workflow.json){{ .md-button .md-button--primary download=\"{slug}.json\" }}",
+        f"[Download {module.file_name}]({slug}/workflow.json){{ .md-button .md-button--primary download=\"{module.file_name}\" }}",
         "",
     ]
     inputs = sorted(p.name for p in (module.folder / "inputs").glob("*")) if (module.folder / "inputs").is_dir() else []

@@ -33,6 +33,16 @@ class Module:
         return self.folder.name
 
     @property
+    def title(self) -> str:
+        """The lesson's name everywhere a student meets it: page, form, Workflows panel."""
+        return str(self.meta.get("title") or self.slug)
+
+    @property
+    def file_name(self) -> str:
+        """The workflow's file name, the same in ComfyUI's Workflows panel and as a download."""
+        return f"{self.title}.json"
+
+    @property
     def workflow_path(self) -> Path:
         return self.folder / "workflow.json"
 
@@ -89,6 +99,15 @@ def load_module(folder: Path) -> Module:
         if not (folder / name).is_file():
             raise AtelierError("module-file-missing", folder=folder, name=name)
     return Module(folder, read_json(folder / "workflow.json"), read_yaml(folder / "module.yaml") or {})
+
+
+def ordered(modules: list[Module]) -> list[Module]:
+    """The catalogue's order: modalities in a fixed order, then level, then title (the first lesson first)."""
+    return sorted(
+        modules,
+        key=lambda m: (MODALITIES.index(m.meta.get("modality", "image")), LEVELS.index(m.meta.get("level", "advanced")),
+                       m.slug != "txt2img-basics", m.title),
+    )
 
 
 def all_modules(root: Path = WORKFLOWS) -> list[Module]:

@@ -18,37 +18,40 @@ from typing import Any
 import yaml
 
 from atelier import hpc
-from atelier.modules import LEVELS, Module
+from atelier.modules import Module, ordered
 
 APP = Path("ood/comfyui")
 SITE_FILE = Path("/etc/ood/config/apps/comfyui/atelier.yml")  # OOD's place for an app's site settings
 
 
-def site_config(profiles: list[hpc.Profile], modules: list[Module]) -> dict[str, Any]:
-    """What the form and job templates look up, keyed by the form's values."""
+def site_config(profiles: list[hpc.Profile], modules: list[Module],
+                comfyui: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """What the form and job templates look up, keyed by the form's values.
+
+    Each choice carries the whole `atelier serve` command but the per-session parts
+    (port, folder, lesson, outputs), worked out by the same code as `atelier launch`.
+    """
     clusters, choices = {}, {}
     for profile in profiles:
-        clusters[profile.ood_cluster] = {"title": profile.title, "max_hours": profile.max_hours,
-                                         "default_hours": profile.default_hours}
+        clusters[profile.ood_cluster] = {"title": profile.title, "max_hours": profile.max_hours}
         for gpu in profile.gpus.values():
             choices[f"{profile.ood_cluster}:{gpu.name}"] = {
                 "cluster": profile.ood_cluster,
                 "title": gpu.title,
                 "sbatch": hpc.sbatch_options(profile, gpu),
-                "cpu": gpu.gres is None,
-                "comfyui_args": list(gpu.comfyui_args),
                 "max_hours": profile.max_hours,
-                "prefix": str(profile.prefix) if profile.prefix else None,
-                "models": str(profile.models) if profile.models else None,
+                # An absolute command: OOD's jobs start with `--export NONE`, so PATH is the login one.
+                "atelier": hpc.atelier_command(profile),
+                "serve": hpc.serve_args(profile, gpu, comfyui, listen="0.0.0.0"),  # the dashboard's proxy connects
+                "env_file": str(profile.prefix / "atelier.env") if profile.prefix else None,
                 "modules": list(profile.modules),  # a copy: YAML aliases would trip Ruby's safe_load
-                "backup_to": str(profile.backup.target),
-                "backup_every": profile.backup.every_minutes,
                 "backup_title": profile.backup.title,
             }
-    ordered = sorted(modules, key=lambda m: (LEVELS.index(m.meta.get("level", LEVELS[0])), m.meta.get("title", "")))
-    lessons = [{"slug": m.slug, "title": str(m.meta.get("title") or m.slug)} for m in ordered]
+    lessons = [{"slug": m.slug, "title": m.title} for m in ordered(modules)]
     outputs = profiles[0].outputs if profiles else "$HOME/atelier-outputs"
-    return {"clusters": clusters, "choices": choices, "lessons": lessons, "outputs": outputs}
+    default_hours = min((p.default_hours for p in profiles), default=1)  # one value: the form has one field
+    return {"clusters": clusters, "choices": choices, "lessons": lessons, "outputs": outputs,
+            "default_hours": default_hours}
 
 
 def write_site_file(config: dict[str, Any], path: Path) -> Path:
@@ -59,7 +62,7 @@ def write_site_file(config: dict[str, Any], path: Path) -> Path:
 
 
 def deploy(dest: Path, site_file: Path, profiles: list[hpc.Profile], modules: list[Module],
-           app: Path = APP) -> list[Path]:
+           app: Path = APP, comfyui: tuple[Path, Path] | None = None) -> list[Path]:
     """Copy the app to `dest` with the lessons in its template/, and write the site file.
 
     The lessons travel in `template/workflows/` because OOD copies template/ into every
@@ -71,7 +74,7 @@ def deploy(dest: Path, site_file: Path, profiles: list[hpc.Profile], modules: li
     lessons = dest / "template" / "workflows"
     for module in modules:
         shutil.copytree(module.folder, lessons / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
-    return [dest, write_site_file(site_config(profiles, modules), site_file)]
+    return [dest, write_site_file(site_config(profiles, modules, comfyui), site_file)]
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -
     titles = [c["backup_title"] for c in choices.values() if c.get("backup_title")]
     known = {
         'backup_title': titles[0] if titles else "Box",
-        'clusters.values.map { |c| c.fetch("default_hours") }.min': min(c["default_hours"] for c in clusters.values()),
+        'site.fetch("default_hours")': config["default_hours"],
         'clusters.values.map { |c| c.fetch("max_hours") }.max': max(c["max_hours"] for c in clusters.values()),
         'site.fetch("outputs")': config["outputs"],
     }
@@ -122,8 +125,8 @@ def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -
     for name in form["form"]:
         spec = form["attributes"].get(name, {})
         options = [str(o[0]) for o in spec.get("options", []) if _EACH not in str(o[0])]
-        if any(_EACH in str(o[0]) for o in spec.get("options", [])):
-            options += looped[name]
+        if any(_EACH in str(o[0]) for o in spec.get("options", [])) or (name == "cluster" and "options" not in spec):
+            options += looped[name]  # the cluster field: OOD makes its choices from the form's cluster list
         default = str(spec.get("value", options[0] if options else ""))  # a list starts on its first choice
         if "min" in spec and "max" in spec:
             options = [f"a whole number from {spec['min']} to {spec['max']}"]

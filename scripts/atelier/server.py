@@ -260,7 +260,7 @@ class ComfyServer:
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as _prepare would: the owner's only
         folder = self.workdir / "user" / "default" / "workflows"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{module.meta.get('title') or module.slug}.json"
+        path = folder / module.file_name
         path.write_text(json.dumps(tagged(module.workflow, module.slug), indent=1), encoding="utf-8")
         return path
 

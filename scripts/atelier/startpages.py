@@ -20,6 +20,7 @@ FORM_MARKER = "<!-- launch form fields -->"
 CLUSTERS_MARKER = "<!-- clusters for students -->"
 LIMITS_MARKER = "<!-- session limits -->"
 STUDENT_MESSAGES_MARKER = "<!-- student messages -->"
+START_HOURS_MARKER = "<!-- form starting hours -->"
 ASK = "ask your instructor"
 TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done")  # made by `atelier screenshots`
 
@@ -64,6 +65,12 @@ def limits_table(root: Path = Path(".")) -> str:
     return "\n".join(lines)
 
 
+def starting_hours(root: Path = Path(".")) -> str:
+    """The hours the launch form starts at, as a phrase ("1 hour"), from the form itself."""
+    hours = {f.name: f.default for f in launch_form(root)}.get("hours", "")
+    return f"{hours} hour" + ("" if hours == "1" else "s")
+
+
 def placeholders(template: str) -> str:
     """Show `{file}` as a visible slot rather than a value."""
     return re.sub(r"\{(\w+)\}", r"`<\1>`", template)
@@ -105,4 +112,5 @@ MARKERS = {
     CLUSTERS_MARKER: clusters_table,
     LIMITS_MARKER: limits_table,
     STUDENT_MESSAGES_MARKER: student_messages,
+    START_HOURS_MARKER: starting_hours,
 }

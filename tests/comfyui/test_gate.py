@@ -75,7 +75,8 @@ def test_a_wrong_key_gets_403_and_no_cookie(comfy) -> None:
 
 def test_the_right_key_sets_a_strict_httponly_cookie(comfy) -> None:
     status, _, headers = login(comfy.url, comfy.token, base="/rnode/node042/8188/")
-    assert status == 303 and headers["Location"] == "/rnode/node042/8188/"
+    # Relative: OOD's proxy prefixes any Location starting with "/" a second time.
+    assert status == 303 and headers["Location"] == "../"
     cookie = headers["Set-Cookie"]
     assert cookie.startswith(f"{COOKIE}={session_cookie(comfy.token)};")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/rnode/node042/8188/" in cookie
@@ -84,6 +85,24 @@ def test_the_right_key_sets_a_strict_httponly_cookie(comfy) -> None:
     assert "Secure" in https["Set-Cookie"]
     status, body, _ = request(comfy.url + "/system_stats", headers={"Cookie": cookie.split(";")[0]})
     assert status == 200 and json.loads(body)["system"]["comfyui_version"]
+
+
+def test_the_page_loads_through_a_proxy_whose_origin_differs_from_the_nodes_name(comfy) -> None:
+    """Through OOD's proxy Host is the node's name and Origin the dashboard's: ComfyUI's own
+    check refuses that when the name is a loopback address, unless the gate vouches first."""
+    cookie = f"{COOKIE}={session_cookie(comfy.token)}"
+    port = comfy.url.rsplit(":", 1)[1]
+    proxied = {"Host": f"localhost:{port}", "Origin": "https://ondemand.example.edu"}
+    for path in ("/", "/api/system_stats"):
+        status, _, _ = request(comfy.url + path, headers={**proxied, "Cookie": cookie})
+        assert status == 200, path
+        status, body, _ = request(comfy.url + path, headers=proxied)
+        assert (status, body) == (403, b"Forbidden"), path  # no cookie: the gate refuses first
+    socket = websocket.create_connection(comfy.url.replace("http", "ws") + "/ws?clientId=y", timeout=5,
+                                         header={"Cookie": cookie}, origin="https://ondemand.example.edu",
+                                         host=f"localhost:{port}")
+    assert json.loads(socket.recv())["type"] == "status"
+    socket.close()
 
 
 def test_served_files_cannot_run_script_in_the_dashboards_origin(comfy) -> None:

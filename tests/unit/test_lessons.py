@@ -34,7 +34,7 @@ def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
 def test_page_has_the_carpentries_shape_and_downloads() -> None:
     page = page_of(MODULES["img2img"])
     for part in ('!!! abstract "Questions"', '!!! success "Objectives"', "## Exercises", '??? success "Solution"',
-                 '!!! note "Key points"', "[Download img2img.json](img2img/workflow.json)",
+                 '!!! note "Key points"', "[Download Repaint a picture (image to image).json](img2img/workflow.json)",
                  "(img2img/inputs/still_life_painting.png)", "(img2img/graph.svg)", "[Your first image](txt2img-basics.md)"):
         assert part in page, part
     assert "| `v1-5-pruned-emaonly.safetensors` | `checkpoints` | 4.3 GB | [CreativeML OpenRAIL-M](" in page

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from atelier import hpc, ood
-from atelier.modules import all_modules
+from atelier.modules import all_modules, ordered
 from tests.erb import RUBY, NO_RUBY, render, rendered
 
 pytestmark = pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
@@ -56,8 +56,27 @@ def test_form_offers_each_cluster_its_own_gpus_and_every_lesson(site: Path) -> N
     assert hidden == {"data-option-for-cluster-cerberus", "data-option-for-cluster-local"}
     lessons = form["attributes"]["lesson"]["options"]
     assert lessons[0] == ["None: an empty canvas", ""]
-    assert {slug for _, slug in lessons[1:]} == {m.slug for m in all_modules(ROOT / "workflows")}
+    assert [slug for _, slug in lessons[1:]] == [m.slug for m in ordered(all_modules(ROOT / "workflows"))]
+    assert [title for title, _ in lessons[1:]] == [m.title for m in ordered(all_modules(ROOT / "workflows"))]
     assert form["attributes"]["hours"]["max"] == 24
+    assert form["attributes"]["hours"]["value"] == min(p.default_hours for p in PROFILES)
+
+
+def test_the_browser_can_enforce_each_clusters_hour_limit(site: Path) -> None:
+    """OOD's form script reads limits only from a select's options, so each GPU choice carries its cluster's."""
+    form = yaml.safe_load(rendered("form.yml.erb", site))
+    limits = {}
+    for option in form["attributes"]["gpu"]["options"]:
+        extra = {key: value for part in option[2:] for key, value in part.items()}
+        limits[option[1]] = extra.get("data-max-hours")
+    assert limits == {f"{p.ood_cluster}:{g.name}": p.max_hours for p, g in CHOICES}
+    assert not [key for key in form["attributes"]["hours"] if key.startswith("data-")]  # ignored there
+
+
+def test_the_clusters_are_ood_s_own(site: Path) -> None:
+    """The form names its clusters; OOD offers those of them it knows and the student may use."""
+    form = yaml.safe_load(rendered("form.yml.erb", site))
+    assert "options" not in form["attributes"]["cluster"]
     assert form["attributes"]["output_folder"]["value"] == "$HOME/atelier-outputs"
     assert form["attributes"]["output_folder"]["help"].endswith(
         "Once you connect Box, the folder is copied there during the session and when it ends.")
@@ -114,9 +133,12 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: hpc.Pr
     assert ("--cpu" in script) == (gpu.gres is None)
     assert ("--module txt2img-basics" in script) == bool(lesson)
     assert "--backup-to box:Atelier --backup-every 15" in script  # from the profile's backup section
+    # OOD submits with --export NONE: the command is absolute, never found through PATH.
+    command = next(line for line in script.splitlines() if line.startswith("exec "))
+    assert command.startswith(f"exec {hpc.atelier_command(profile)[0]} ") and command.split()[1].startswith("/")
     if profile.prefix:
         assert f"source {profile.prefix}/atelier.env" in script
-        assert f"atelier={profile.prefix}/atelier-venv/bin/atelier" in script
+        assert command.startswith(f"exec {profile.prefix}/atelier-venv/bin/atelier serve ")
     if profile.models:
         assert f"--models {profile.models}" in script
 
@@ -137,9 +159,13 @@ def test_the_output_folder_expands_home_and_runs_nothing(site: Path, tmp_path: P
     marker = tmp_path / "ran"
     folder = f'$HOME/my art/"quoted" `touch {marker}` $(touch {marker})'
     values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "", "output_folder": folder}
+    config = yaml.safe_load(site.read_text())
+    config["choices"]["local:cpu"]["atelier"] = ["printf", "%s\\n"]  # prints the arguments serve would get
+    printing = tmp_path / "atelier.yml"
+    printing.write_text(yaml.safe_dump(config))
     script = tmp_path / "script.sh"
-    script.write_text(rendered("template/script.sh.erb", site, **values), encoding="utf-8")
-    env = {**os.environ, "ATELIER_BIN": "printf %s\\n", "host": "node1", "port": "8188", "HOME": "/home/student"}
+    script.write_text(rendered("template/script.sh.erb", printing, **values), encoding="utf-8")
+    env = {**os.environ, "host": "node1", "port": "8188", "HOME": "/home/student"}
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     args = done.stdout.splitlines()
@@ -182,6 +208,15 @@ def test_view_posts_the_key_to_the_gate_never_in_a_url(site: Path) -> None:
     assert page.forms == [{"action": "/rnode/gpu042/41234/atelier/login", "method": "post", "target": "_blank"}]
     assert page.inputs == {"token": key, "base": "/rnode/gpu042/41234/"}
     assert key not in page.forms[0]["action"]
+
+
+def test_the_job_script_is_executable_as_ood_runs_it(site: Path) -> None:
+    """OOD gives each rendered file its .erb's mode and runs ./script.sh itself."""
+    for app in (ROOT / "ood" / "comfyui", site.parent / "app"):
+        assert (app / "template" / "script.sh.erb").stat().st_mode & 0o111 == 0o111, app
+    tracked = subprocess.run(["git", "ls-files", "-s", "ood/comfyui/template/script.sh.erb"], cwd=ROOT,
+                             capture_output=True, text=True).stdout
+    assert not tracked or tracked.startswith("100755 "), tracked  # in a clone, too
 
 
 def test_info_and_completed_pages_say_where_the_work_is(site: Path) -> None:

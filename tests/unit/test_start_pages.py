@@ -32,6 +32,9 @@ def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
     for field in fields:
         spec = form["attributes"][field.name]
         first = spec["options"][0][0] if spec.get("options") else ""  # what the browser shows until changed
+        if field.name == "cluster":  # OOD makes this field's choices from the form's cluster list
+            first = config["clusters"][form["cluster"][0]]["title"]
+            assert field.choices == [config["clusters"][name]["title"] for name in form["cluster"]]
         gpu_first = f"{config['clusters'][spec['options'][0][1].split(':')[0]]['title']}: {first}" if field.name == "gpu" else first
         assert (field.label, field.help, field.default) == (spec["label"], spec["help"], str(spec.get("value", gpu_first)))
         if field.name == "gpu":  # shown with the cluster it belongs to
@@ -50,7 +53,7 @@ def test_the_table_has_every_field_with_its_help_and_choices() -> None:
     assert "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | `Cerberus` |" in table
     assert "| `None: an empty canvas` |" in table  # a list starts on its first choice, as the browser shows it
     assert "Pegasus: NVIDIA A100 (80 GB)" in table and "This machine (tests)" not in table
-    assert "| **Hours** |" in table and "a whole number from 1 to 24 | `2` |" in table
+    assert "| **Hours** |" in table and "a whole number from 1 to 24 | `1` |" in table
     assert "Your first image" in table and "Once you connect Box" in table
     assert "`$HOME/atelier-outputs`" in table
 
@@ -125,3 +128,14 @@ def test_tour_pictures_carry_the_alt_text_written_when_they_were_taken(tmp_path:
     for name in startpages.TOUR_SHOTS:  # every picture the pages ask for exists
         assert f"<!-- screenshot {name} -->" in "".join(p.read_text() for p in (ROOT / "docs/start").glob("*.md"))
         startpages.screenshot(name, ROOT)
+
+
+@pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
+def test_start_here_names_the_hours_the_form_starts_at(tmp_path: Path) -> None:
+    """One source: the page's "choose N hours" is the value the launch form starts at."""
+    site = ood.write_site_file(_config(), tmp_path / "atelier.yml")
+    value = yaml.safe_load(rendered("form.yml.erb", site))["attributes"]["hours"]["value"]
+    assert startpages.starting_hours(ROOT) == f"{value} hour" + ("" if value == 1 else "s")
+    page = (ROOT / "docs" / "start" / "launch.md").read_text(encoding="utf-8")
+    assert startpages.START_HOURS_MARKER in page
+    assert value == min(p.default_hours for p in hpc.installed_profiles()) == 1  # a lesson fits in one hour

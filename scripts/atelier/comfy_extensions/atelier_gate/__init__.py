@@ -10,6 +10,13 @@ of every route ComfyUI serves, the /ws WebSocket included:
 * the answer sets an HttpOnly, SameSite=Strict cookie (Secure behind https) holding an
   HMAC of the token, scoped to the session's own path under the proxy;
 * every other request without that cookie gets 403 and nothing else;
+* after login the browser is sent back relatively (`../` from `<base>atelier/login`):
+  Open OnDemand's proxy puts its own prefix in front of any Location that starts
+  with `/`, so an absolute path would land on `/rnode/h/p/rnode/h/p/`;
+* a request that carries the cookie has its Origin header taken away before
+  ComfyUI's own check sees it: that check answers 403 when Host and Origin differ and
+  the node's name is a loopback address, which through a proxy they always do. The
+  cookie is SameSite=Strict, so no other site's page can send it: it is the check;
 * files ComfyUI serves back (/view) are sandboxed: every session shares the dashboard's
   web origin, so an uploaded SVG or HTML file must not run script there, where it
   could reach another session's path with that student's cookie.
@@ -65,6 +72,7 @@ def _read_token() -> str | None:
 
 def make_gate(token: str | None):
     from aiohttp import web  # ComfyUI's web server; only there when ComfyUI loads us
+    from multidict import CIMultiDict  # aiohttp's own header type
 
     expected = session_cookie(token) if token else None
 
@@ -87,12 +95,14 @@ def make_gate(token: str | None):
             base = str(form.get("base", "/")) or "/"
             if not SAFE_BASE.match(base):
                 base = "/"
-            response = web.HTTPSeeOther(location=base)
+            response = web.HTTPSeeOther(location="../")  # relative: see the module's docstring
             secure = request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
             response.set_cookie(COOKIE, expected, path=base, httponly=True, samesite="Strict", secure=secure)
             return response
         if not hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
             return _forbidden()
+        if "Origin" in request.headers:
+            request = request.clone(headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "origin"))
         response = await handler(request)
         if not response.prepared:  # the /ws upgrade has already answered
             response.headers["X-Content-Type-Options"] = "nosniff"

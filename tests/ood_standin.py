@@ -10,7 +10,7 @@ sbatch arguments):
   kept in user_defined_context.json;
 * the job script (ood_core's "basic" template): helpers, `host=$(hostname)`, before.sh
   sourced, script.sh run directly in the background, after.sh sourced, connection.yml,
-  wait, clean_up (which sources clean.sh);
+  wait, clean_up (which sources clean.sh); the steps are the lines `STEPS` names;
 * submission (ood_core's Slurm adapter): the script on sbatch's standard input with
   `--export NONE`, so nothing of the submitting process's environment reaches the job.
 """
@@ -59,17 +59,26 @@ def job_script(staged: Path, min_port: int = 2000, max_port: int = 65535) -> str
 cd {staged}
 export host
 export port
+clean_up() {{
+  echo "Cleaning up..."
+  [[ -e "{staged}/clean.sh" ]] && source "{staged}/clean.sh"
+  [[ ${{SCRIPT_PID}} ]] && pkill -P "${{SCRIPT_PID}}" || :
+  pkill -P $$
+  exit "${{1:-0}}"
+}}
 port_used() {{
   local host=${{1%:*}} port=${{1##*:}}
   [[ "$host" == "$1" ]] && host=localhost
   (: < "/dev/tcp/$host/$port") >/dev/null 2>&1
 }}
 find_port() {{
-  local host="${{1:-localhost}}" low=${{2:-{min_port}}} high=${{3:-{max_port}}} port
-  for port in $(shuf -i "$low-$high"); do
+  local host="${{1:-localhost}}" port
+  local min_port=${{2:-{min_port}}}
+  local max_port=${{3:-{max_port}}}
+  for port in $(shuf -i "$min_port-$max_port"); do
     port_used "$host:$port" || {{ echo "$port"; return 0; }}
   done
-  echo "error: failed to find available port in range $low..$high" >&2
+  echo "error: failed to find available port in range $min_port..$max_port" >&2
   return 1
 }}
 wait_until_port_used() {{
@@ -82,31 +91,32 @@ create_passwd() (
   tr -cd 'a-zA-Z0-9' < /dev/urandom 2> /dev/null | head -c"${{1:-8}}"
 )
 export -f port_used find_port wait_until_port_used create_passwd
-clean_up() {{
-  echo "Cleaning up..."
-  [[ -e "clean.sh" ]] && source "clean.sh"
-  [[ ${{SCRIPT_PID}} ]] && pkill -P "${{SCRIPT_PID}}" || :
-  pkill -P $$
-  exit "${{1:-0}}"
-}}
 host=$(hostname)
-[[ -e "before.sh" ]] && source "before.sh"
+[[ -e "{staged}/before.sh" ]] && source "{staged}/before.sh"
 echo "Script starting..."
-"./script.sh" &
+"{staged}/script.sh" &
 SCRIPT_PID=$!
-[[ -e "after.sh" ]] && source "after.sh"
+[[ -e "{staged}/after.sh" ]] && source "{staged}/after.sh"
 echo "Generating connection YAML file..."
 ( umask 077; echo -e "host: $host\\nport: $port\\npassword: $password" > "connection.yml" )
-wait "${{SCRIPT_PID}}" || clean_up 1
+wait ${{SCRIPT_PID}} || clean_up 1
 clean_up
 """
 
 
-def sbatch_args(submit: dict[str, Any], staged: Path) -> list[str]:
+def steps(staged: Path, min_port: int, max_port: int) -> list[str]:
+    """The job script's lines that decide what happens, in order: OOD's script has them too."""
+    return [f'[[ -e "{staged}/clean.sh" ]] && source "{staged}/clean.sh"',
+            f"local min_port=${{2:-{min_port}}}", f"local max_port=${{3:-{max_port}}}", "host=$(hostname)",
+            f'[[ -e "{staged}/before.sh" ]] && source "{staged}/before.sh"', f'"{staged}/script.sh" &',
+            f'[[ -e "{staged}/after.sh" ]] && source "{staged}/after.sh"', "wait ${SCRIPT_PID} || clean_up 1"]
+
+
+def sbatch_args(submit: dict[str, Any], staged: Path, job_name: str = JOB_NAME) -> list[str]:
     """sbatch's arguments as ood_core's Slurm adapter builds them (the script goes on stdin)."""
     seconds = int(submit["script"]["wall_time"])
     wall = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return ["-D", str(staged), "-J", JOB_NAME, "-o", str(staged / "output.log"), "-t", wall,
+    return ["-D", str(staged), "-J", job_name, "-o", str(staged / "output.log"), "-t", wall,
             "--export", "NONE", *submit["script"].get("native", []), "--parsable"]
 
 

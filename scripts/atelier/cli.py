@@ -592,18 +592,36 @@ def ood() -> None:
               help="The cluster profiles the form offers (repeatable).")
 @click.option("--site-file", type=click.Path(dir_okay=False, path_type=Path), default=ood_app.SITE_FILE,
               show_default=True, help="Where the templates read their choices from.")
-def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path) -> None:
+@click.option("--portal", type=click.Path(dir_okay=False, path_type=Path),
+              help="The site's ood_portal.yml, to check the settings sessions need (usually /etc/ood/config/ood_portal.yml).")
+@click.option("--comfyui", envvar="COMFYUI_DIR",
+              help="For a profile without a prefix only: the ComfyUI checkout its jobs run [env: COMFYUI_DIR].")
+@click.option("--python", envvar="COMFYUI_PYTHON",
+              help="For a profile without a prefix only: the Python that runs it [env: COMFYUI_PYTHON].")
+def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: Path | None,
+               comfyui: str | None, python: str | None) -> None:
     """Install the ComfyUI app into DEST with its choices from the cluster profiles.
 
     DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
-    or adding a lesson.
+    or adding a lesson; students see a changed form once their dashboard restarts.
+    With --portal it also checks the portal settings and prints the lines to add.
     """
     profiles = [hpc.load_profile(name) for name in clusters]
+    findings = ood_app.portal_findings(portal, profiles) if portal else []
+    checkout = find_comfyui(comfyui, python) if comfyui and not all(p.prefix for p in profiles) else None
     modules = all_modules(WORKFLOWS)
-    app, written = ood_app.deploy(dest, site_file, profiles, modules)
+    app, written = ood_app.deploy(dest, site_file, profiles, modules, comfyui=checkout)
     choices = sum(len(p.gpus) for p in profiles)
     click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
+    if portal and not findings:
+        click.echo(f"{portal}: the portal settings sessions need are all there.")
+    if findings:
+        for finding in findings:
+            click.echo(f"Warning: {finding}", err=True)
+        click.echo(f"Add to {portal}, then run update_ood_portal and restart Apache:\n"
+                   + ood_app.portal_lines(findings), err=True)
+        sys.exit(1)
 
 
 for command in (keep.ledger, keep.compare, keep.backup, screenshots, bench):

@@ -567,6 +567,35 @@ CATALOGUE: dict[str, Message] = {
             2,
         ),
         Message(
+            "ood-portal-missing",
+            "The portal settings {file} were not found.",
+            "Pass the ood_portal.yml the site's Apache is made from (usually /etc/ood/config/ood_portal.yml).",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "ood-portal-encoded-slashes",
+            "{file} lets no encoded slash through: Apache itself answers 404 when ComfyUI's Workflows panel "
+            "opens or saves a workflow (its addresses hold %2F), so students cannot open their lesson.",
+            "Add 'AllowEncodedSlashes NoDecode' to custom_vhost_directives, run update_ood_portal and restart Apache.",
+            "maintainer",
+        ),
+        Message(
+            "ood-portal-rnode",
+            "{file} sets no rnode_uri, so the dashboard does not proxy /rnode/, where the session card's "
+            "Open ComfyUI button leads.",
+            "Set rnode_uri: '/rnode' (and node_uri: '/node'), run update_ood_portal and restart Apache.",
+            "maintainer",
+        ),
+        Message(
+            "ood-portal-host-regex",
+            "{file}: host_regex is {value}, so the dashboard's proxy reaches {reach}: a page another user serves "
+            "there runs in the dashboard's origin with every student's cookies.",
+            "Set host_regex to a pattern that matches only the compute nodes' names, run update_ood_portal and "
+            "restart Apache.",
+            "maintainer",
+        ),
+        Message(
             "unexpected",
             "Something went wrong inside atelier ({error}).",
             "Run the same command again with --debug and send what it prints to your course's support contact.",

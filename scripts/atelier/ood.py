@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 from atelier import hpc
+from atelier.files import read_yaml
+from atelier.messages import AtelierError, Finding
 from atelier.modules import Module, ordered
 
 APP = Path("ood/comfyui")
@@ -75,6 +77,48 @@ def deploy(dest: Path, site_file: Path, profiles: list[hpc.Profile], modules: li
     for module in modules:
         shutil.copytree(module.folder, lessons / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
     return [dest, write_site_file(site_config(profiles, modules, comfyui), site_file)]
+
+
+ENCODED_SLASHES = "AllowEncodedSlashes NoDecode"
+_ANY_HOST = "[^/]+"  # ood-portal-generator's default host_regex
+
+
+def portal_findings(path: Path, profiles: list[hpc.Profile]) -> list[Finding]:
+    """What the site's ood_portal.yml must change for students' sessions to work and stay apart.
+
+    Read from the file ood-portal-generator makes Apache's config from, not from Apache:
+    that is the file a maintainer edits, and `update_ood_portal` keeps the two the same.
+    """
+    if not path.is_file():
+        raise AtelierError("ood-portal-missing", file=path)
+    portal = read_yaml(path)
+    portal = portal if isinstance(portal, dict) else {}  # an empty file: every setting is missing
+    found = []
+    directives = [str(d).split() for d in portal.get("custom_vhost_directives") or []]
+    if not any([w.lower() for w in d] == [w.lower() for w in ENCODED_SLASHES.split()] for d in directives):
+        found.append(Finding("ood-portal-encoded-slashes", {"file": path}))
+    if not portal.get("rnode_uri"):
+        found.append(Finding("ood-portal-rnode", {"file": path}))
+    pattern = str(portal.get("host_regex") or _ANY_HOST)
+    hosts = dict.fromkeys(["localhost", "127.0.0.1", *(p.login_host for p in profiles if p.login_host)])
+    reach = [name for name in hosts if re.fullmatch(pattern, name)]
+    if pattern == _ANY_HOST or reach:
+        where = "any host at all" if pattern == _ANY_HOST else ", ".join(reach)
+        found.append(Finding("ood-portal-host-regex", {"file": path, "value": repr(pattern), "reach": where}))
+    return found
+
+
+def portal_lines(findings: list[Finding]) -> str:
+    """The ood_portal.yml lines that mend `findings`, ready to paste."""
+    codes = {f.code for f in findings}
+    lines = []
+    if "ood-portal-encoded-slashes" in codes:
+        lines += ["custom_vhost_directives:", f"  - {ENCODED_SLASHES}"]
+    if "ood-portal-rnode" in codes:
+        lines += ["node_uri: '/node'", "rnode_uri: '/rnode'"]
+    if "ood-portal-host-regex" in codes:
+        lines += ["host_regex: 'gpu[0-9]+\\.cluster\\.example\\.edu'  # your compute nodes' names, and nothing else"]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,21 @@ EXACT = {
                            "support contact."),
     "backup-failed": ({"remote": "box", "detail": "quota exceeded"}, "The backup to 'box' stopped: quota exceeded. "
                       "Run 'atelier backup --now' again: it carries on where it stopped."),
+    "ood-portal-missing": ({"file": "/etc/ood/config/ood_portal.yml"}, "The portal settings "
+                           "/etc/ood/config/ood_portal.yml were not found. Pass the ood_portal.yml the site's Apache is "
+                           "made from (usually /etc/ood/config/ood_portal.yml)."),
+    "ood-portal-encoded-slashes": ({"file": "ood_portal.yml"}, "ood_portal.yml lets no encoded slash through: Apache "
+                                   "itself answers 404 when ComfyUI's Workflows panel opens or saves a workflow (its "
+                                   "addresses hold %2F), so students cannot open their lesson. Add 'AllowEncodedSlashes "
+                                   "NoDecode' to custom_vhost_directives, run update_ood_portal and restart Apache."),
+    "ood-portal-rnode": ({"file": "ood_portal.yml"}, "ood_portal.yml sets no rnode_uri, so the dashboard does not proxy "
+                         "/rnode/, where the session card's Open ComfyUI button leads. Set rnode_uri: '/rnode' (and "
+                         "node_uri: '/node'), run update_ood_portal and restart Apache."),
+    "ood-portal-host-regex": ({"file": "ood_portal.yml", "value": "'[^/]+'", "reach": "any host at all"},
+                              "ood_portal.yml: host_regex is '[^/]+', so the dashboard's proxy reaches any host at all: "
+                              "a page another user serves there runs in the dashboard's origin with every student's "
+                              "cookies. Set host_regex to a pattern that matches only the compute nodes' names, run "
+                              "update_ood_portal and restart Apache."),
     "backup-token-bad": ({}, "What was pasted is not the sign-in text rclone prints. Copy the whole block between "
                          "---> and <--- that 'rclone authorize' printed, and paste it again."),
 }

@@ -6,6 +6,7 @@ import html.parser
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,49 @@ def test_info_and_completed_pages_say_where_the_work_is(site: Path) -> None:
     assert "/home/ada/atelier-outputs" in info and "Workflows" in info
     done = rendered("completed.html.erb", site, output_folder="/home/ada/atelier-outputs")
     assert "/home/ada/atelier-outputs" in done and "Files" in done
+
+
+PORTAL_OK = {"servername": "ondemand.example.edu", "node_uri": "/node", "rnode_uri": "/rnode",
+             "host_regex": r"gpu\d+\.example\.edu", "custom_vhost_directives": ["AllowEncodedSlashes NoDecode"]}
+
+
+def _portal(tmp_path: Path, **changes: object) -> Path:
+    settings = {k: v for k, v in {**PORTAL_OK, **changes}.items() if v is not None}
+    path = tmp_path / "ood_portal.yml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def test_a_portal_with_what_sessions_need_passes(tmp_path: Path) -> None:
+    assert ood.portal_findings(_portal(tmp_path), PROFILES) == []
+
+
+def test_a_portal_that_refuses_encoded_slashes_is_named_with_the_line_to_add(tmp_path: Path) -> None:
+    path = _portal(tmp_path, custom_vhost_directives=None)
+    findings = ood.portal_findings(path, PROFILES)
+    assert [f.code for f in findings] == ["ood-portal-encoded-slashes"]
+    assert str(findings[0]).startswith(f"{path} lets no encoded slash through: Apache itself answers 404")
+    assert ood.portal_lines(findings) == "custom_vhost_directives:\n  - AllowEncodedSlashes NoDecode"
+
+
+def test_a_portal_whose_proxy_reaches_any_host_is_named(tmp_path: Path) -> None:
+    findings = ood.portal_findings(_portal(tmp_path, host_regex=None, rnode_uri=None), PROFILES)
+    assert [f.code for f in findings] == ["ood-portal-rnode", "ood-portal-host-regex"]
+    assert "host_regex is '[^/]+', so the dashboard's proxy reaches any host at all" in str(findings[1])
+    login = ood.portal_findings(_portal(tmp_path, host_regex=r"[a-z0-9.]+"), PROFILES)
+    assert "reaches localhost, 127.0.0.1, cerberus.arc.gwu.edu, pegasus.arc.gwu.edu:" in str(login[0])
+
+
+def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> None:
+    path = _portal(tmp_path, custom_vhost_directives=["ServerTokens Prod"])
+    done = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
+                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
+    assert done.stderr.splitlines()[0] == ("Warning: " + str(ood.portal_findings(path, PROFILES)[0]))
+    assert done.stderr.endswith("custom_vhost_directives:\n  - AllowEncodedSlashes NoDecode\n")
+    good = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
+                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path))],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert good.returncode == 0 and good.stdout.endswith("the portal settings sessions need are all there.\n")

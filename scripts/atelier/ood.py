@@ -104,7 +104,7 @@ def portal_findings(path: Path, profiles: list[hpc.Profile]) -> list[Finding]:
     reach = [name for name in hosts if re.fullmatch(pattern, name)]
     if pattern == _ANY_HOST or reach:
         where = "any host at all" if pattern == _ANY_HOST else ", ".join(reach)
-        found.append(Finding("ood-portal-host-regex", {"file": path, "value": repr(pattern), "reach": where}))
+        found.append(Finding("ood-portal-host-regex", {"file": path, "value": f"'{pattern}'", "reach": where}))
     return found
 
 

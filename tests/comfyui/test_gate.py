@@ -92,15 +92,18 @@ def test_the_page_loads_through_a_proxy_whose_origin_differs_from_the_nodes_name
     check refuses that when the name is a loopback address, unless the gate vouches first."""
     cookie = f"{COOKIE}={session_cookie(comfy.token)}"
     port = comfy.url.rsplit(":", 1)[1]
-    proxied = {"Host": f"localhost:{port}", "Origin": "https://ondemand.example.edu"}
+    proxied = {"Host": f"localhost:{port}", "Origin": "https://ondemand.example.edu",
+               "X-Forwarded-Host": "ondemand.example.edu"}  # what Apache's proxy adds
     for path in ("/", "/api/system_stats"):
         status, _, _ = request(comfy.url + path, headers={**proxied, "Cookie": cookie})
         assert status == 200, path
         status, body, _ = request(comfy.url + path, headers=proxied)
         assert (status, body) == (403, b"Forbidden"), path  # no cookie: the gate refuses first
+        status, body, _ = request(comfy.url + path, headers={**proxied, "Cookie": cookie, "Origin": "https://elsewhere.example"})
+        assert (status, body) == (403, b""), path  # another site's page: ComfyUI's own check still refuses it
     socket = websocket.create_connection(comfy.url.replace("http", "ws") + "/ws?clientId=y", timeout=5,
-                                         header={"Cookie": cookie}, origin="https://ondemand.example.edu",
-                                         host=f"localhost:{port}")
+                                         header={"Cookie": cookie, "X-Forwarded-Host": "ondemand.example.edu"},
+                                         origin="https://ondemand.example.edu", host=f"localhost:{port}")
     assert json.loads(socket.recv())["type"] == "status"
     socket.close()
 

@@ -100,13 +100,18 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         open_the_lesson(page)
         make_a_picture(page, outputs)
 
-        # A workflow saved (File → Save keeps it in the Workflows panel) and opened again: both ask for
-        # userdata/workflows%2F<name>.json, which only AllowEncodedSlashes NoDecode lets through.
+        # Save and download → Save your workflow, as the page says: the logo, File, Save. Saving and
+        # opening both ask for userdata/workflows%2F<name>.json, which only AllowEncodedSlashes lets through.
         saved = Path(launched["staged_root"]) / "user" / "default" / "workflows" / "Your first image.json"
-        page.evaluate("""() => { const n = window.app.graph._nodes.find(n => n.title === 'Positive prompt');
-                                 n.widgets[0].value = 'a blue teapot, saved through the proxy';
-                                 window.app.graph.setDirtyCanvas(true, true); window.app.graph.change(); }""")
-        page.keyboard.press("Control+s")
+        prompt_box = page.evaluate_handle(  # the Positive prompt's text box, found by what it holds
+            "() => [...document.querySelectorAll('textarea')].find(t => t.value.startsWith('a still life of lemons'))")
+        prompt_box.as_element().fill("a blue teapot, saved through the proxy")
+        save = (ROOT / "docs" / "start" / "save.md").read_text().split("## Save your workflow", 1)[1].split("\n## ")[0]
+        logo, file_menu, save_item = bold(" ".join(save.split()))[:3]
+        assert (logo, file_menu, save_item) == ("ComfyUI logo", "File", "Save")
+        page.locator(".comfyui-logo").click()
+        page.get_by_role("menuitem", name=file_menu).hover()
+        page.get_by_role("menuitem", name=save_item, exact=True).click()
         deadline = time.monotonic() + 30
         while "saved through the proxy" not in saved.read_text():
             assert time.monotonic() < deadline, "the saved workflow did not reach the session's user folder"

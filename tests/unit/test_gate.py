@@ -45,12 +45,17 @@ def test_login_sends_the_browser_back_relatively() -> None:
     _run(check)
 
 
-def test_a_logged_in_request_reaches_comfyui_without_origin() -> None:
+def test_a_logged_in_request_from_the_proxy_s_origin_reaches_comfyui_without_origin() -> None:
     async def check(client: TestClient) -> None:
-        proxied = {"Host": "localhost:8188", "Origin": "https://ondemand.example.edu"}
-        answer = await client.get("/api/system_stats", headers={**proxied, "Cookie": f"{COOKIE}={session_cookie(TOKEN)}"})
+        cookie = {"Cookie": f"{COOKIE}={session_cookie(TOKEN)}"}
+        # Apache appends the host the browser asked for; a client's own X-Forwarded-Host comes first.
+        proxied = {"Host": "localhost:8188", "Origin": "https://ondemand.example.edu",
+                   "X-Forwarded-Host": "elsewhere.example, ondemand.example.edu"}
+        answer = await client.get("/api/system_stats", headers={**proxied, **cookie})
         assert answer.status == 200
         assert await answer.json() == {"origin": None, "host": "localhost:8188"}
+        other = await client.get("/api/system_stats", headers={**proxied, **cookie, "Origin": "https://elsewhere.example"})
+        assert (await other.json())["origin"] == "https://elsewhere.example"  # left for ComfyUI's own check
         refused = await client.get("/api/system_stats", headers=proxied)
         assert (refused.status, await refused.text()) == (403, "Forbidden")
     _run(check)

@@ -13,10 +13,11 @@ of every route ComfyUI serves, the /ws WebSocket included:
 * after login the browser is sent back relatively (`../` from `<base>atelier/login`):
   Open OnDemand's proxy puts its own prefix in front of any Location that starts
   with `/`, so an absolute path would land on `/rnode/h/p/rnode/h/p/`;
-* a request that carries the cookie has its Origin header taken away before
+* a logged-in request from the proxy's own origin (Origin is the host the proxy says
+  the browser asked, its X-Forwarded-Host) has its Origin header taken away before
   ComfyUI's own check sees it: that check answers 403 when Host and Origin differ and
-  the node's name is a loopback address, which through a proxy they always do. The
-  cookie is SameSite=Strict, so no other site's page can send it: it is the check;
+  the node's name is a loopback address, which through a proxy they always do. Any
+  other origin is left for ComfyUI's check to judge;
 * files ComfyUI serves back (/view) are sandboxed: every session shares the dashboard's
   web origin, so an uploaded SVG or HTML file must not run script there, where it
   could reach another session's path with that student's cookie.
@@ -35,6 +36,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 COOKIE = "atelier_gate"
 LOGIN = "/atelier/login"
@@ -70,6 +72,13 @@ def _read_token() -> str | None:
     return token if len(token) >= 22 else None  # at least 128 bits in URL-safe base64
 
 
+def _same_origin_through_proxy(headers) -> bool:
+    """Origin is the address the browser used, as the nearest proxy recorded it (the last one it appended)."""
+    origin = urlsplit(headers.get("Origin", "")).netloc.lower()
+    forwarded = headers.get("X-Forwarded-Host", "").split(",")[-1].strip().lower()
+    return bool(origin) and origin == forwarded
+
+
 def make_gate(token: str | None):
     from aiohttp import web  # ComfyUI's web server; only there when ComfyUI loads us
     from multidict import CIMultiDict  # aiohttp's own header type
@@ -101,7 +110,7 @@ def make_gate(token: str | None):
             return response
         if not hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
             return _forbidden()
-        if "Origin" in request.headers:
+        if _same_origin_through_proxy(request.headers):
             request = request.clone(headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "origin"))
         response = await handler(request)
         if not response.prepared:  # the /ws upgrade has already answered

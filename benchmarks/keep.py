@@ -21,8 +21,8 @@ from pathlib import Path
 from PIL import Image, ImageFilter
 from PIL.PngImagePlugin import PngInfo
 
-from atelier import ledger
-from atelier.compare import compare
+from atelier.keep import ledger
+from atelier.keep.compare import compare
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "outputs" / "txt2img" / "atelier" \
     / "txt2img_00001_.png"

@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from atelier.catalogue import load_catalogue
-from atelier.check import Session, check_modules
-from atelier.modules import all_modules
-from atelier.server import ComfyServer, find_comfyui
-from atelier.testmodels import default_store, generate, module_models
+from atelier.lessons.nodes import load_catalogue
+from atelier.check.lessons import Session, check_modules
+from atelier.lessons.modules import all_modules
+from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.testmodels import default_store, generate, module_models
 
 ROOT = Path(__file__).resolve().parent.parent
 

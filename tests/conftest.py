@@ -121,7 +121,7 @@ def mike(repo: Path, *args: str) -> None:
 
 
 def current_lock():
-    from atelier.lock import load_lock
+    from atelier.lessons.pin import load_lock
 
     return load_lock(ROOT / "workflows" / "lock.yaml")
 
@@ -179,7 +179,7 @@ class WebDav:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, password: str = "s3cret") -> None:
-        from atelier.backup import rclone
+        from atelier.keep.backup import rclone
 
         self.process = subprocess.Popen(
             [str(rclone()), "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}",
@@ -198,7 +198,7 @@ class WebDav:
             self.process = None
 
     def configure(self, remote: str = "test", password: str = "s3cret") -> None:
-        from atelier.backup import rclone
+        from atelier.keep.backup import rclone
 
         subprocess.run([str(rclone()), "config", "create", remote, "webdav", "url", f"http://127.0.0.1:{self.port}",
                         "vendor", "rclone", "user", "student", "pass", password, "--non-interactive", "--obscure"],

@@ -83,9 +83,9 @@ def coalesce(outputs: list) -> list:
 @contextmanager
 def comfyui_for_notebooks() -> Iterator[dict[str, str]]:
     """A ComfyUI with generated test models; yields the variables that point a notebook at it."""
-    from atelier.modules import load_module
-    from atelier.server import ComfyServer, find_comfyui
-    from atelier.testmodels import default_store, generate, module_models
+    from atelier.lessons.modules import load_module
+    from atelier.comfy.server import ComfyServer, find_comfyui
+    from atelier.comfy.testmodels import default_store, generate, module_models
 
     checkout, python = find_comfyui()
     names = sorted(n for n, _ in module_models(load_module(ROOT / "workflows" / "txt2img-basics")))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from atelier.modules import load_module
+from atelier.lessons.modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = load_module(ROOT / "workflows" / "txt2img-basics")

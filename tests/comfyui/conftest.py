@@ -8,9 +8,9 @@ import pytest
 
 from pathlib import Path
 
-from atelier.modules import load_module
-from atelier.server import ComfyServer, find_comfyui
-from atelier.testmodels import default_store, generate, module_models
+from atelier.lessons.modules import load_module
+from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.testmodels import default_store, generate, module_models
 
 ROOT = Path(__file__).resolve().parents[2]
 SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-samplers", "img2img", "inpainting", "lora"]

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from atelier.catalogue import load_catalogue
-from atelier.run import apply_settings, execute, load_job
-from atelier.server import ComfyServer, find_comfyui
+from atelier.lessons.nodes import load_catalogue
+from atelier.comfy.headless import apply_settings, execute, load_job
+from atelier.comfy.server import ComfyServer, find_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID = [(seed, cfg) for seed in (1, 2) for cfg in (4.0, 8.0)]  # seed down, CFG across
@@ -108,7 +108,7 @@ def broken(folder: Path, picture: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from atelier.testmodels import default_store
+    from atelier.comfy.testmodels import default_store
 
     target = Path(sys.argv[1])
     checkout, python = find_comfyui()

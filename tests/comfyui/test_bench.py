@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atelier import benchpage
-from atelier.lock import LOCK_PATH, load_lock
+from atelier.site.pages import benchmarks as benchpage
+from atelier.lessons.pin import LOCK_PATH, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")

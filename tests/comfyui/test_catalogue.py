@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atelier.lock import load_lock
+from atelier.lessons.pin import load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from atelier.catalogue import load_catalogue
-from atelier.run import load_job
-from atelier.server import ComfyServer, find_comfyui
+from atelier.lessons.nodes import load_catalogue
+from atelier.comfy.headless import load_job
+from atelier.comfy.server import ComfyServer, find_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")

@@ -15,8 +15,8 @@ import pytest
 import websocket
 from playwright.sync_api import Page
 
-from atelier.comfy_extensions.atelier_gate import COOKIE, session_cookie
-from atelier.server import ComfyServer, find_comfyui
+from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
+from atelier.comfy.server import ComfyServer, find_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES = [

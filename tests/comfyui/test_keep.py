@@ -11,8 +11,8 @@ from pathlib import Path
 
 import openpyxl
 
-from atelier import ledger
-from atelier.server import ComfyServer
+from atelier.keep import ledger
+from atelier.comfy.server import ComfyServer
 from tests.comfyui.media import make
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Page, Route
 
-from atelier.server import ComfyServer
+from atelier.comfy.server import ComfyServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atelier.server import ComfyServer
+from atelier.comfy.server import ComfyServer
 
 from tests.notebooks import NOTEBOOKS, nbval
 

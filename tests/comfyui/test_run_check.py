@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from atelier.catalogue import load_catalogue
-from atelier.client import ComfyClient
-from atelier.check import Session, check_modules
+from atelier.lessons.nodes import load_catalogue
+from atelier.comfy.client import ComfyClient
+from atelier.check.lessons import Session, check_modules
 from atelier.messages import AtelierError
-from atelier.modules import load_module
-from atelier.run import execute, load_job
-from atelier.server import ComfyServer, find_comfyui
+from atelier.lessons.modules import load_module
+from atelier.comfy.headless import execute, load_job
+from atelier.comfy.server import ComfyServer, find_comfyui
 
 
 ROOT = Path(__file__).resolve().parents[2]

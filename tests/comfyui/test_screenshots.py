@@ -11,11 +11,11 @@ import pytest
 import yaml
 from PIL import Image, ImageStat
 
-from atelier import screenshots as shots
-from atelier.catalogue import load_catalogue
-from atelier.lock import load_lock
-from atelier.modules import all_modules
-from atelier.server import find_comfyui
+from atelier.site import screenshots as shots
+from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.pin import load_lock
+from atelier.lessons.modules import all_modules
+from atelier.comfy.server import find_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page
 
-from atelier.server import ComfyServer, find_comfyui
+from atelier.comfy.server import ComfyServer, find_comfyui
 from tests.walkthrough import LESSON, make_a_picture, open_the_lesson, wait_for_comfyui
 
 

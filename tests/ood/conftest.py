@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from atelier import hpc, ood
-from atelier.modules import all_modules
+from atelier.hpc.profiles import Profile
+from atelier.hpc import ood
+from atelier.lessons.modules import all_modules
 from tests.comfyui.conftest import tiny_store  # noqa: F401  (a fixture: the small random-weight models)
 from tests.ood import dashboard
 from tests.slurm.conftest import SlurmCluster, _empty_queue, slurm  # noqa: F401  (fixtures)
@@ -46,7 +47,7 @@ class Site:
         return dashboard.session(self.app, self.clusters, self.dataroot, session_id, env=self.env)
 
 
-def make_site(folder: Path, slurm: SlurmCluster, profiles: list[hpc.Profile], comfyui: bool = False,
+def make_site(folder: Path, slurm: SlurmCluster, profiles: list[Profile], comfyui: bool = False,
               set_host: str | None = None) -> Site:
     """Deploy the app as `atelier ood deploy` does and give OOD a cluster `local` on the test Slurm."""
     checkout = (Path(os.environ["COMFYUI_DIR"]), Path(os.environ["COMFYUI_PYTHON"])) if comfyui else None

@@ -10,10 +10,10 @@ import json
 import time
 from pathlib import Path
 
-from atelier import hpc
-from atelier.modules import all_modules, ordered
+from atelier.hpc.profiles import load_profile
+from atelier.lessons.modules import all_modules, ordered
 from tests import ood_standin
-from tests.ood.conftest import PORTS, ROOT, Site, SlurmCluster, make_site, needs_ood, values
+from tests.ood.conftest import PORTS, ROOT, SlurmCluster, make_site, needs_ood, values
 
 pytestmark = needs_ood
 # Files OOD itself writes beside the staged templates, not rendered from the app.
@@ -27,7 +27,7 @@ def _wait_ended(slurm: SlurmCluster, job_id: str, timeout: float = 90) -> None:
 
 def test_the_dashboard_offers_only_its_own_clusters_and_their_limits(slurm: SlurmCluster, tmp_path: Path) -> None:
     """Pegasus is in the site file but not in this OOD's clusters.d: it is not offered, nor its GPUs."""
-    site = make_site(tmp_path, slurm, [hpc.load_profile("local"), hpc.load_profile("pegasus")])
+    site = make_site(tmp_path, slurm, [load_profile("local"), load_profile("pegasus")])
     form = site.form()
     assert form["valid"] and [c["id"] for c in form["clusters"]] == ["local"]
     fields = {a["id"]: a for a in form["attributes"]}
@@ -42,7 +42,7 @@ def test_the_dashboard_offers_only_its_own_clusters_and_their_limits(slurm: Slur
 
 
 def test_launch_stages_and_submits_as_the_stand_in_does(slurm: SlurmCluster, tmp_path: Path) -> None:
-    site = make_site(tmp_path, slurm, [hpc.load_profile("local")])
+    site = make_site(tmp_path, slurm, [load_profile("local")])
     chosen = values(tmp_path / "outputs")
     launched = site.submit(chosen)
     staged = Path(launched["staged_root"])
@@ -68,7 +68,7 @@ def test_launch_stages_and_submits_as_the_stand_in_does(slurm: SlurmCluster, tmp
 
 def test_a_session_without_comfyui_ends_with_a_plain_reason_on_its_card(slurm: SlurmCluster, tmp_path: Path) -> None:
     """The job really runs under OOD's wrapper: atelier is found without any PATH of ours, and says why it stops."""
-    site = make_site(tmp_path, slurm, [hpc.load_profile("local")])
+    site = make_site(tmp_path, slurm, [load_profile("local")])
     launched = site.submit(values(tmp_path / "outputs"))
     _wait_ended(slurm, launched["job_id"])
     staged = Path(launched["staged_root"])
@@ -88,7 +88,7 @@ def test_a_session_without_comfyui_ends_with_a_plain_reason_on_its_card(slurm: S
 
 def test_the_job_script_takes_the_same_steps_as_the_stand_in(slurm: SlurmCluster, tmp_path: Path) -> None:
     """host from the node's `hostname`, a port from the cluster's range, script.sh run directly."""
-    site = make_site(tmp_path, slurm, [hpc.load_profile("local")])
+    site = make_site(tmp_path, slurm, [load_profile("local")])
     launched = site.submit(values(tmp_path / "outputs"))
     _wait_ended(slurm, launched["job_id"])
     staged = Path(launched["staged_root"])

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page
 
-from atelier import hpc
+from atelier.hpc.profiles import load_profile
 from tests.ood import dashboard
 from tests.ood.conftest import ROOT, SlurmCluster, make_site, needs_ood
 
@@ -58,7 +58,7 @@ def form_page(slurm: SlurmCluster, tmp_path: Path) -> Iterator[str]:
     data = yaml.safe_load((ROOT / "scripts" / "atelier" / "clusters" / "local.yaml").read_text())
     (tmp_path / "studio.yaml").write_text(yaml.safe_dump({**data, "ood_cluster": "studio", "title": "Studio",
                                                           "max_hours": 4}))
-    site = make_site(tmp_path, slurm, [hpc.load_profile("local"), hpc.load_profile(str(tmp_path / "studio.yaml"))])
+    site = make_site(tmp_path, slurm, [load_profile("local"), load_profile(str(tmp_path / "studio.yaml"))])
     dashboard.clusters_d(site.clusters, "studio", slurm.conf, 20000, 20999, title="Studio")
     form = site.form()
     public = tmp_path / "public"

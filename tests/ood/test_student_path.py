@@ -21,8 +21,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from atelier import hpc
-from atelier.comfy_extensions.atelier_gate import COOKIE
+from atelier.hpc.profiles import Profile, load_profile
+from atelier.comfy.extensions.atelier_gate import COOKIE
 from tests.ood import portal as ood_portal
 from tests.ood.conftest import ROOT, Site, SlurmCluster, make_site, needs_comfyui, needs_ood, values
 from tests.walkthrough import bold, make_a_picture, open_the_lesson, steps, wait_for_comfyui
@@ -33,12 +33,12 @@ CARD = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>My I
 <body><main><h1>My Interactive Sessions</h1><div class="card"><h2>ComfyUI</h2>{info}{view}</div></main></body></html>"""
 
 
-def _profile(folder: Path, store: Path) -> hpc.Profile:
+def _profile(folder: Path, store: Path) -> Profile:
     """The test machine's profile with the small random-weight models as its shared store."""
     data = yaml.safe_load((ROOT / "scripts" / "atelier" / "clusters" / "local.yaml").read_text())
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "local.yaml").write_text(yaml.safe_dump({**data, "models": str(store)}))
-    return hpc.load_profile(str(folder / "local.yaml"))
+    return load_profile(str(folder / "local.yaml"))
 
 
 def _running(site: Site, slurm: SlurmCluster, launched: dict, timeout: float = 240) -> dict:
@@ -150,7 +150,7 @@ def test_the_page_loads_where_the_node_s_name_is_a_loopback_address(slurm: Slurm
     """OOD's default host=$(hostname): here that name is 127.0.0.1, so ComfyUI's own Host/Origin check applies."""
     name = socket.gethostname()
     assert socket.gethostbyname(name).startswith("127.")
-    site = make_site(tmp_path, slurm, [hpc.load_profile("local")], comfyui=True)
+    site = make_site(tmp_path, slurm, [load_profile("local")], comfyui=True)
     launched = site.submit(values(tmp_path / "outputs"))
     card = _running(site, slurm, launched)
     assert card["connect"]["host"] == name

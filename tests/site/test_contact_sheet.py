@@ -8,7 +8,7 @@ from pathlib import Path
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext
 
-from atelier.compare import compare
+from atelier.keep.compare import compare
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs"
 

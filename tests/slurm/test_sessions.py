@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier import hpc, ood
-from atelier.modules import all_modules
+from atelier.hpc import slurm as slurm_jobs
+from atelier.hpc.profiles import load_profile
+from atelier.hpc import ood
+from atelier.lessons.modules import all_modules
 from tests import ood_standin
 from tests.erb import RUBY, NO_RUBY
 from tests.slurm.conftest import SlurmCluster
@@ -114,7 +116,7 @@ def test_launch_opens_a_gated_session_that_status_lists_and_stop_ends(slurm: Slu
     stopped = atelier(slurm, "stop", job_id)
     assert stopped.returncode == 0 and f"Stopping job {job_id}" in stopped.stdout
     deadline = time.monotonic() + 60
-    while hpc.session(job_id, env=slurm.env).state != "ENDED":
+    while slurm_jobs.session(job_id, env=slurm.env).state != "ENDED":
         assert time.monotonic() < deadline, "the session did not end within 60 s of atelier stop"
         time.sleep(1)
     assert "ComfyUI stopped." in (folder / "job.log").read_text()
@@ -136,7 +138,7 @@ def ood_job(slurm: SlurmCluster, tmp_path: Path):
     def launch(comfyui: bool) -> tuple[Path, str]:
         site, app = tmp_path / "atelier.yml", tmp_path / "app"
         checkout = (Path(os.environ["COMFYUI_DIR"]), Path(os.environ["COMFYUI_PYTHON"])) if comfyui else None
-        ood.deploy(app, site, [hpc.load_profile("local")], all_modules(ROOT / "workflows"),
+        ood.deploy(app, site, [load_profile("local")], all_modules(ROOT / "workflows"),
                    app=ROOT / "ood" / "comfyui", comfyui=checkout)
         values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "txt2img-basics",
                   "output_folder": str(tmp_path / "outputs")}

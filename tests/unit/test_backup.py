@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier import backup, ledger
+from atelier.keep import backup
+from atelier.keep import ledger
 from atelier.messages import AtelierError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs"

@@ -19,14 +19,18 @@ from typing import Any
 
 import pytest
 
-from atelier import bench, benchpage, hpc, ood
-from atelier.catalogue import load_catalogue
-from atelier.check import slug as check_slug
-from atelier.hardware import device_name
+from atelier.check import bench
+from atelier.site.pages import benchmarks as benchpage
+from atelier.hpc import slurm
+from atelier.hpc.profiles import CLUSTERS, all_profiles, load_profile
+from atelier.hpc import ood
+from atelier.lessons.nodes import load_catalogue
+from atelier.check.lessons import slug as check_slug
+from atelier.check.hardware import device_name
 from atelier.messages import AtelierError
-from atelier.modules import all_modules
-from atelier.run import load_job
-from atelier.teachpages import cost
+from atelier.lessons.modules import all_modules
+from atelier.comfy.headless import load_job
+from atelier.site.pages.teach import cost
 from tests.erb import NO_RUBY, RUBY, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,7 +287,7 @@ def test_each_lessons_declared_gpu_memory_covers_what_was_measured() -> None:
 def test_the_committed_results_make_the_page() -> None:
     results = benchpage.load_results(ROOT / "docs" / "benchmarks")
     assert results, "no results in docs/benchmarks"
-    table = benchpage.devices_table(results, hpc.all_profiles())
+    table = benchpage.devices_table(results, all_profiles())
     for path, found in results:
         for run in found["runs"]:
             if not run["flags"]:
@@ -294,23 +298,23 @@ def test_the_committed_results_make_the_page() -> None:
 
 
 def profile_with(tmp_path: Path, options: Any) -> Path:
-    text = (hpc.CLUSTERS / "pegasus.yaml").read_text()
+    text = (CLUSTERS / "pegasus.yaml").read_text()
     target = tmp_path / "pegasus.yaml"
     target.write_text(text.replace("    memory_gb: 80\n", f"    memory_gb: 80\n    comfyui_args: {json.dumps(options)}\n", 1))
     return target
 
 
 def test_a_profile_gives_a_gpu_its_options_and_sessions_pass_them_on(tmp_path: Path) -> None:
-    profile = hpc.load_profile(str(profile_with(tmp_path, ["--fast"])))
+    profile = load_profile(str(profile_with(tmp_path, ["--fast"])))
     assert profile.gpus["a100"].comfyui_args == ("--fast",) and profile.gpus["v100"].comfyui_args == ()
-    command = hpc.serve_command(profile, profile.gpus["a100"], "/w", "/o", None)
+    command = slurm.serve_command(profile, profile.gpus["a100"], "/w", "/o", None)
     assert "--comfyui-option=--fast" in command
-    assert not any("comfyui-option" in part for part in hpc.serve_command(profile, profile.gpus["v100"], "/w", "/o", None))
+    assert not any("comfyui-option" in part for part in slurm.serve_command(profile, profile.gpus["v100"], "/w", "/o", None))
 
 
 def test_a_profile_option_that_is_not_about_speed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AtelierError) as caught:
-        hpc.load_profile(str(profile_with(tmp_path, ["--listen"])))
+        load_profile(str(profile_with(tmp_path, ["--listen"])))
     assert caught.value.code == "comfyui-option-refused"
     assert str(caught.value).startswith(f"--listen is not a ComfyUI option Atelier passes on ({tmp_path / 'pegasus.yaml'}, "
                                         "field gpus.a100.comfyui_args).")
@@ -318,7 +322,7 @@ def test_a_profile_option_that_is_not_about_speed_is_refused(tmp_path: Path) -> 
 
 @pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
 def test_the_launch_forms_job_passes_the_options_on(tmp_path: Path) -> None:
-    profile = hpc.load_profile(str(profile_with(tmp_path, ["--fast", "--bf16-unet"])))
+    profile = load_profile(str(profile_with(tmp_path, ["--fast", "--bf16-unet"])))
     site = tmp_path / "atelier.yml"
     ood.deploy(tmp_path / "app", site, [profile], MODULES, app=ROOT / "ood" / "comfyui")
     values = {"cluster": profile.ood_cluster, "hours": "2", "lesson": "", "output_folder": "$HOME/x"}
@@ -378,7 +382,7 @@ def test_a_run_whose_comfyui_did_not_start_is_left_out(tmp_path: Path) -> None:
     (["--fp16-vae", "--bf16-vae"], False, "--fp16-vae and --bf16-vae"),
 ])
 def test_options_comfyui_refuses_together_are_refused_before_a_session(options: list[str], cpu: bool, clash: str) -> None:
-    from atelier.server import tuning
+    from atelier.comfy.server import tuning
 
     with pytest.raises(AtelierError) as caught:
         tuning(options, "gpus.a100.comfyui_args", cpu)

@@ -62,7 +62,7 @@ def test_a_bug_is_reported_plainly(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     def broken(path: Path) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("atelier.cli.load_lock", broken)
+    monkeypatch.setattr("atelier.cli.lessons.load_lock", broken)
     with pytest.raises(SystemExit) as exit_:
         main(["lock"])
     assert exit_.value.code == 1

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from PIL import Image
 
-from atelier.compare import compare
+from atelier.keep.compare import compare
 from atelier.messages import AtelierError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs"

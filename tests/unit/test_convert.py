@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from atelier.catalogue import load_catalogue
-from atelier.convert import to_api
-from atelier.modules import all_modules
+from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.convert import to_api
+from atelier.lessons.modules import all_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"

@@ -12,7 +12,7 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from atelier.expect import check_outputs, mesh_faces
+from atelier.check.expect import check_outputs, mesh_faces
 
 
 def png(path: Path, size: tuple[int, int], flat: bool = False) -> Path:

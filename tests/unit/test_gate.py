@@ -13,7 +13,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from atelier.comfy_extensions.atelier_gate import COOKIE, make_gate, session_cookie
+from atelier.comfy.extensions.atelier_gate import COOKIE, make_gate, session_cookie
 
 TOKEN = "t" * 43
 

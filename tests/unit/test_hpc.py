@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier import hpc
+from atelier.hpc import slurm
+from atelier.hpc.profiles import CLUSTERS, load_profile, profile_names, sbatch_options
 from atelier.messages import AtelierError
 
 SHELLCHECK = shutil.which("shellcheck")
@@ -16,23 +17,23 @@ SHELLCHECK = shutil.which("shellcheck")
 
 @pytest.mark.parametrize("name", ["cerberus", "pegasus", "local"])
 def test_every_profile_loads(name: str) -> None:
-    profile = hpc.load_profile(name)
+    profile = load_profile(name)
     assert profile.default_gpu in profile.gpus
     assert 0 < profile.default_hours <= profile.max_hours
 
 
 def test_profiles_on_disk_are_the_three_we_ship() -> None:
-    assert hpc.profile_names() == ["cerberus", "local", "pegasus"]
+    assert profile_names() == ["cerberus", "local", "pegasus"]
 
 
 def test_cerberus_teaching_work_goes_to_workshop() -> None:
-    cerberus = hpc.load_profile("cerberus")
+    cerberus = load_profile("cerberus")
     assert {gpu.partition for gpu in cerberus.gpus.values()} == {"workshop"}
 
 
 def test_an_unknown_cluster_lists_the_known_ones() -> None:
     with pytest.raises(AtelierError) as err:
-        hpc.load_profile("orion")
+        load_profile("orion")
     assert str(err.value) == ("There is no cluster profile named 'orion'. Use one of: cerberus, local, pegasus; "
                               "or give the path of a profile file.")
 
@@ -46,17 +47,17 @@ def test_an_unknown_cluster_lists_the_known_ones() -> None:
 def test_a_broken_profile_names_file_and_field(tmp_path: Path, edit, field: str, problem: str) -> None:
     import yaml
 
-    data = yaml.safe_load((hpc.CLUSTERS / "pegasus.yaml").read_text())
+    data = yaml.safe_load((CLUSTERS / "pegasus.yaml").read_text())
     edit(data)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(AtelierError) as err:
-        hpc.load_profile(str(path))
+        load_profile(str(path))
     assert err.value.text == f"{path}: '{field}' {problem}."
 
 
 def test_gpu_and_hours_are_checked_against_the_profile() -> None:
-    pegasus = hpc.load_profile("pegasus")
+    pegasus = load_profile("pegasus")
     assert pegasus.gpu(None).name == "a100"
     with pytest.raises(AtelierError, match="The pegasus cluster has no GPU choice 'h100'. Choose one of: v100, a100, l40s."):
         pegasus.gpu("h100")
@@ -67,14 +68,14 @@ def test_gpu_and_hours_are_checked_against_the_profile() -> None:
 
 @pytest.mark.parametrize(("hours", "limit"), [(2, "02:00:00"), (0.5, "00:30:00"), (24, "24:00:00")])
 def test_time_limit(hours: float, limit: str) -> None:
-    assert hpc.time_limit(hours) == limit
+    assert slurm.time_limit(hours) == limit
 
 
 @pytest.mark.parametrize("name", ["cerberus", "pegasus", "local"])
 def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_path: Path) -> None:
-    profile = hpc.load_profile(name)
+    profile = load_profile(name)
     gpu = profile.gpu(None)
-    script = hpc.job_script(profile, gpu, 2, tmp_path / "session", profile.outputs, "/w/txt2img-basics")
+    script = slurm.job_script(profile, gpu, 2, tmp_path / "session", profile.outputs, "/w/txt2img-basics")
     path = tmp_path / "session.sbatch"
     path.write_text(script)
     assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
@@ -83,7 +84,7 @@ def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_pa
         assert lint.returncode == 0, lint.stdout
     headers = [line.removeprefix("#SBATCH ") for line in script.splitlines() if line.startswith("#SBATCH")]
     assert headers[0] == "--job-name=atelier-comfyui"
-    assert set(hpc.sbatch_options(profile, gpu)) <= set(headers)
+    assert set(sbatch_options(profile, gpu)) <= set(headers)
     assert "--time=02:00:00" in headers
     last = script.splitlines()[-1]
     assert last.startswith("exec ") and " serve " in last and "--module /w/txt2img-basics" in last
@@ -93,27 +94,27 @@ def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_pa
 
 
 def test_backup_section_is_checked_field_by_field(tmp_path: Path) -> None:
-    source = (hpc.CLUSTERS / "pegasus.yaml").read_text()
+    source = (CLUSTERS / "pegasus.yaml").read_text()
     for bad, problem in [("every_minutes: 15", "every_minutes: soon"), ("remote: box", "remote: [box]"),
                          ("folder: Atelier", "folder: Atelier\n  colour: blue")]:
         path = tmp_path / "site.yaml"
         path.write_text(source.replace(bad, problem, 1))
         with pytest.raises(AtelierError) as wrong:
-            hpc.load_profile(str(path))
+            load_profile(str(path))
         assert wrong.value.code == "cluster-field" and "'backup." in str(wrong.value), str(wrong.value)
     off = tmp_path / "off.yaml"
     off.write_text(source.replace("every_minutes: 15", "every_minutes: 0"))
-    profile = hpc.load_profile(str(off))
-    assert "--backup-to" not in hpc.serve_command(profile, profile.gpu(None), "/w", "$HOME/o", None)
+    profile = load_profile(str(off))
+    assert "--backup-to" not in slurm.serve_command(profile, profile.gpu(None), "/w", "$HOME/o", None)
 
 
 def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> None:
     import dataclasses
     import json
 
-    pegasus = dataclasses.replace(hpc.load_profile("pegasus"), ondemand_url="https://ondemand.example.edu/")
+    pegasus = dataclasses.replace(load_profile("pegasus"), ondemand_url="https://ondemand.example.edu/")
     (tmp_path / "connection.json").write_text(json.dumps({"host": "gpu042", "port": 41234}))
-    ways = hpc.open_instructions(pegasus, hpc.Session("7", "RUNNING", "gpu042", tmp_path))
+    ways = slurm.open_instructions(pegasus, slurm.Session("7", "RUNNING", "gpu042", tmp_path))
     assert ways == {
         "key": str(tmp_path / "gate" / "token"),
         "dashboard": "https://ondemand.example.edu/rnode/gpu042/41234/atelier/login",
@@ -124,7 +125,7 @@ def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> No
 
 def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
-    from atelier.server import ComfyServer
+    from atelier.comfy.server import ComfyServer
 
     monkeypatch.setenv("ATELIER_CUSTOM_NODES", "pixel-nodes")
     args = ComfyServer(tmp_path, Path("python3"), tmp_path).command()
@@ -135,7 +136,7 @@ def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch
 
 def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """ComfyUI runs in its checkout: the OOD job's relative gate/token must not point there."""
-    from atelier.server import ComfyServer
+    from atelier.comfy.server import ComfyServer
 
     monkeypatch.chdir(tmp_path)
     server = ComfyServer(Path("/opt/ComfyUI"), Path("python3"), Path("."), key_file=Path("gate/token"),
@@ -150,7 +151,7 @@ def test_each_session_skips_comfyuis_template_gallery_but_keeps_a_students_setti
     """Every session has a new user folder, so ComfyUI would greet every one as a first visit."""
     import json
 
-    from atelier.server import ComfyServer
+    from atelier.comfy.server import ComfyServer
 
     server = ComfyServer(tmp_path, Path("python3"), tmp_path / "session")
     server._prepare()

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from atelier import hpc, install
+from atelier.hpc.profiles import load_profile
+from atelier.hpc import install
 from atelier.cli import cli
-from atelier.lock import CustomNode, Lock
+from atelier.lessons.pin import CustomNode, Lock
 from atelier.messages import AtelierError
-from atelier.server import find_comfyui
+from atelier.comfy.server import find_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -242,7 +243,7 @@ def test_an_unwritable_prefix_is_said_plainly(sources: dict, tmp_path: Path) -> 
 
 
 def test_a_cluster_profile_names_prefix_and_store(tmp_path: Path) -> None:
-    profile = hpc.load_profile("pegasus")
+    profile = load_profile("pegasus")
     layout = install.layout_for(None, "pegasus")
     assert layout is not None and layout.prefix == profile.prefix and layout.models == profile.models
     assert install.layout_for(tmp_path, "pegasus").prefix == tmp_path  # --prefix wins

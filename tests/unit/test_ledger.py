@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from atelier import ledger
+from atelier.keep import ledger
 from atelier.messages import AtelierError
-from atelier.outputs import core_settings, parameters, read_output
+from atelier.keep.outputs import core_settings, parameters, read_output
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs"
 PICTURES = [f"txt2img/atelier/txt2img_0000{n}_.png" for n in range(1, 5)]

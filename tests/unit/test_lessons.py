@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from atelier.catalogue import load_catalogue
-from atelier.convert import to_api
-from atelier.graph import draw
-from atelier.lessons import catalogue_table, display_names, lesson_page, nav
-from atelier.modules import all_modules
+from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.convert import to_api
+from atelier.site.graph import draw
+from atelier.site.pages.lessons import catalogue_table, display_names, lesson_page, nav
+from atelier.lessons.modules import all_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")

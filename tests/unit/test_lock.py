@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atelier.lock import load_lock
+from atelier.lessons.pin import load_lock
 from atelier.messages import AtelierError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from atelier.messages import AtelierError
-from atelier.models import ModelFile, fetch
+from atelier.hpc.store import ModelFile, fetch
 
 ATELIER = str(Path(sys.executable).parent / "atelier")
 BLOB = bytes(range(256)) * 20_000  # 5 MB

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier import hpc, ood
-from atelier.modules import all_modules, ordered
+from atelier.hpc.profiles import Gpu, Profile, atelier_command, load_profile, sbatch_options
+from atelier.hpc import ood
+from atelier.lessons.modules import all_modules, ordered
 from tests.erb import RUBY, NO_RUBY, render, rendered
 
 pytestmark = pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTERS = ["cerberus", "pegasus", "local"]
-PROFILES = [hpc.load_profile(name) for name in CLUSTERS]
+PROFILES = [load_profile(name) for name in CLUSTERS]
 CHOICES = [(p, g) for p in PROFILES for g in p.gpus.values()]
 CHOICE_IDS = [f"{p.name}:{g.name}" for p, g in CHOICES]
 SHELLCHECK = shutil.which("shellcheck")
@@ -84,17 +85,17 @@ def test_the_clusters_are_ood_s_own(site: Path) -> None:
 
 
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
-def test_submit_asks_slurm_for_what_the_profile_says(site: Path, profile: hpc.Profile, gpu: hpc.Gpu) -> None:
+def test_submit_asks_slurm_for_what_the_profile_says(site: Path, profile: Profile, gpu: Gpu) -> None:
     submit = yaml.safe_load(rendered("submit.yml.erb", site, cluster=profile.ood_cluster,
                                      gpu=f"{profile.ood_cluster}:{gpu.name}", hours="3"))
     assert submit["batch_connect"]["template"] == "basic"
     assert submit["script"]["wall_time"] == 3 * 3600
-    assert submit["script"]["native"] == hpc.sbatch_options(profile, gpu)
+    assert submit["script"]["native"] == sbatch_options(profile, gpu)
 
 
 def test_pegasus_a100_asks_for_that_card() -> None:
-    pegasus = hpc.load_profile("pegasus")
-    assert hpc.sbatch_options(pegasus, pegasus.gpu("a100")) == [
+    pegasus = load_profile("pegasus")
+    assert sbatch_options(pegasus, pegasus.gpu("a100")) == [
         "--partition=gpu", "--gres=gpu:a100:1", "--cpus-per-task=4", "--mem=16G"]
 
 
@@ -111,7 +112,7 @@ def test_submit_refuses_hours_out_of_range(site: Path, hours: str) -> None:
     assert f'Sessions on this cluster can last 1 to 24 hours; you asked for "{hours}".' in result.stderr
 
 
-def _job_scripts(site: Path, profile: hpc.Profile, gpu: hpc.Gpu, lesson: str, folder: Path) -> dict[str, Path]:
+def _job_scripts(site: Path, profile: Profile, gpu: Gpu, lesson: str, folder: Path) -> dict[str, Path]:
     values = {"cluster": profile.ood_cluster, "gpu": f"{profile.ood_cluster}:{gpu.name}", "hours": "2",
               "lesson": lesson, "output_folder": "$HOME/atelier-outputs"}
     scripts = {}
@@ -123,7 +124,7 @@ def _job_scripts(site: Path, profile: hpc.Profile, gpu: hpc.Gpu, lesson: str, fo
 
 @pytest.mark.parametrize("lesson", ["", "txt2img-basics"])
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
-def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: hpc.Profile, gpu: hpc.Gpu,
+def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: Profile, gpu: Gpu,
                                      lesson: str) -> None:
     scripts = _job_scripts(site, profile, gpu, lesson, tmp_path)
     for name, path in scripts.items():
@@ -136,7 +137,7 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: hpc.Pr
     assert "--backup-to box:Atelier --backup-every 15" in script  # from the profile's backup section
     # OOD submits with --export NONE: the command is absolute, never found through PATH.
     command = next(line for line in script.splitlines() if line.startswith("exec "))
-    assert command.startswith(f"exec {hpc.atelier_command(profile)[0]} ") and command.split()[1].startswith("/")
+    assert command.startswith(f"exec {atelier_command(profile)[0]} ") and command.split()[1].startswith("/")
     if profile.prefix:
         assert f"source {profile.prefix}/atelier.env" in script
         assert command.startswith(f"exec {profile.prefix}/atelier-venv/bin/atelier serve ")
@@ -147,7 +148,7 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: hpc.Pr
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck not found: run ./dev test as root")
 @pytest.mark.parametrize("lesson", ["", "txt2img-basics"])
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
-def test_job_scripts_pass_shellcheck(site: Path, tmp_path: Path, profile: hpc.Profile, gpu: hpc.Gpu,
+def test_job_scripts_pass_shellcheck(site: Path, tmp_path: Path, profile: Profile, gpu: Gpu,
                                      lesson: str) -> None:
     for name, path in _job_scripts(site, profile, gpu, lesson, tmp_path).items():
         extra = [] if name == "script.sh" else FRAGMENT

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from atelier import lessons, pagelint
-from atelier.catalogue import load_catalogue
-from atelier.convert import to_api
-from atelier.modules import load_module
-from atelier.pagelint import Page
+from atelier.site.pages import lessons
+from atelier.site import pagelint
+from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.convert import to_api
+from atelier.lessons.modules import load_module
+from atelier.site.pagelint import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = "docs/start/sample.md"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from atelier.catalogue import load_catalogue
-from atelier.client import Rejected
+from atelier.lessons.nodes import load_catalogue
+from atelier.comfy.client import Rejected
 from atelier.messages import AtelierError
-from atelier.run import Progress, apply_settings, execute, load_job, smoke_settings
+from atelier.comfy.headless import Progress, apply_settings, execute, load_job, smoke_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")

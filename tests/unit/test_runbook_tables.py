@@ -8,10 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from atelier import hpc, runbook, sitepages
-from atelier.lock import CustomNode, load_lock
-from atelier.models import declared
-from atelier.modules import all_modules, load_module
+from atelier.hpc.profiles import CLUSTERS, load_profile
+from atelier.site.pages import runbook
+from atelier.site import plugin as sitepages
+from atelier.lessons.pin import CustomNode, load_lock
+from atelier.hpc.store import declared
+from atelier.lessons.modules import all_modules, load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook"
@@ -81,10 +83,10 @@ def test_a_changed_licence_changes_the_table(tmp_path: Path) -> None:
 
 
 def test_a_changed_profile_moves_the_store(tmp_path: Path) -> None:
-    text = (hpc.CLUSTERS / "pegasus.yaml").read_text(encoding="utf-8")
+    text = (CLUSTERS / "pegasus.yaml").read_text(encoding="utf-8")
     moved = tmp_path / "elsewhere.yaml"
     moved.write_text(text.replace("models: /groups/atelier/models", "models: /projects/art/models"), encoding="utf-8")
-    table = runbook.store_locations([hpc.load_profile(str(moved))])
+    table = runbook.store_locations([load_profile(str(moved))])
     assert "| Pegasus | `/projects/art/models` |" in table
     assert "  base_path: /projects/art/models\n" in table
     assert "/groups/atelier/models" not in table

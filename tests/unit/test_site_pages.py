@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from atelier.messages import CATALOGUE
-from atelier.sitepages import troubleshooting_page
+from atelier.site.plugin import troubleshooting_page
 
 
 def test_every_message_is_on_the_troubleshooting_page() -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier import hpc, ood, startpages
+from atelier.hpc.profiles import installed_profiles, load_profile
+from atelier.hpc import ood
+from atelier.site.pages import start as startpages
 from atelier.messages import CATALOGUE
-from atelier.modules import all_modules
+from atelier.lessons.modules import all_modules
 from tests.erb import RUBY, NO_RUBY, rendered
 from tests.unit.test_site_build import build, site_copy
 
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config() -> dict:
-    return ood.site_config(hpc.installed_profiles(), all_modules(ROOT / "workflows"))
+    return ood.site_config(installed_profiles(), all_modules(ROOT / "workflows"))
 
 
 @pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
@@ -73,20 +75,20 @@ def test_a_changed_form_field_changes_the_start_page(tmp_path: Path) -> None:
 
 
 def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.MonkeyPatch) -> None:
-    pegasus = hpc.load_profile("pegasus")
+    pegasus = load_profile("pegasus")
     assert "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) | ask your instructor |" \
         in startpages.clusters_table()
     confirmed = dataclasses.replace(pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu")
-    monkeypatch.setattr(hpc, "installed_profiles", lambda: [confirmed])
+    monkeypatch.setattr(startpages, "installed_profiles", lambda: [confirmed])
     assert startpages.clusters_table().splitlines()[2] == (
         "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
         "| <https://ondemand.example.edu> | art-help@example.edu |")
 
 
 def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    longer = dataclasses.replace(hpc.load_profile("cerberus"), max_hours=12, default_hours=3)
-    shorter = dataclasses.replace(hpc.load_profile("pegasus"), default_hours=1)
-    monkeypatch.setattr(hpc, "installed_profiles", lambda: [longer, shorter])
+    longer = dataclasses.replace(load_profile("cerberus"), max_hours=12, default_hours=3)
+    shorter = dataclasses.replace(load_profile("pegasus"), default_hours=1)
+    monkeypatch.setattr(startpages, "installed_profiles", lambda: [longer, shorter])
     lines = startpages.limits_table(ROOT).splitlines()
     assert lines[0] == "The form starts at **1** hour(s) for every cluster."  # the form offers the smallest
     assert lines[4] == "| Cerberus | 12 hours | `$HOME/atelier-outputs` |"
@@ -138,4 +140,4 @@ def test_start_here_names_the_hours_the_form_starts_at(tmp_path: Path) -> None:
     assert startpages.starting_hours(ROOT) == f"{value} hour" + ("" if value == 1 else "s")
     page = (ROOT / "docs" / "start" / "launch.md").read_text(encoding="utf-8")
     assert startpages.START_HOURS_MARKER in page
-    assert value == min(p.default_hours for p in hpc.installed_profiles()) == 1  # a lesson fits in one hour
+    assert value == min(p.default_hours for p in installed_profiles()) == 1  # a lesson fits in one hour

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier import hpc
-from atelier.lock import TERMS, load_lock
-from atelier.modules import all_modules
-from atelier.teachpages import (MARKERS, Cost, gpu_example, gpu_time_table, in_order, order_table, semester_text,
+from atelier.hpc.profiles import load_profile, profile_names
+from atelier.lessons.pin import TERMS, load_lock
+from atelier.lessons.modules import all_modules
+from atelier.site.pages.teach import (MARKERS, Cost, gpu_example, gpu_time_table, in_order, order_table, semester_text,
                                 sessions_table, shell_table, terms_table)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
-PROFILES = [hpc.load_profile(name) for name in hpc.profile_names()]
+PROFILES = [load_profile(name) for name in profile_names()]
 LOCK = load_lock(ROOT / "workflows" / "lock.yaml")
 
 
@@ -88,7 +88,7 @@ def test_a_changed_module_changes_its_row() -> None:
 
 
 def test_a_changed_profile_changes_which_gpus_fit() -> None:
-    pegasus = hpc.load_profile("pegasus")
+    pegasus = load_profile("pegasus")
     first, *others = pegasus.gpus.values()
     small = dataclasses.replace(first, memory_gb=1)
     unknown = dataclasses.replace(others[0], memory_gb=0)

@@ -1,0 +1,66 @@
+"""The `atelier` command: parses, calls the library, prints. Nothing else.
+
+One error path: library code raises `AtelierError`; `main` prints its message and hint
+on one line and exits with its code. Any other exception is a bug: it is reported the
+same plain way, and the traceback is shown only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from atelier import __version__
+from atelier.cli import bench, install, keep, lessons, screenshots, sessions
+from atelier.cli.options import CONTEXT
+from atelier.messages import AtelierError
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", "-V", prog_name="atelier")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+def cli(debug: bool) -> None:
+    """Atelier: run ComfyUI lessons on the university's GPU cluster.
+
+    Students normally use the web dashboard and never need this command;
+    instructors and maintainers use it to check lessons, launch sessions and
+    install the semester's software.
+    """
+
+
+
+for command in (lessons.lock, lessons.catalogue, lessons.lint, lessons.new_module, lessons.run, lessons.testmodels,
+                lessons.check, sessions.serve, sessions.launch, sessions.status, sessions.stop, install.models,
+                install.install_command, install.ood, keep.ledger, keep.compare, keep.backup,
+                screenshots.screenshots, bench.bench):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; the only place that turns errors into a line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="atelier", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Stopped.", err=True)
+        sys.exit(1)
+    except AtelierError as err:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except Exception as err:  # a bug: still one plain line unless --debug
+        if debug:
+            traceback.print_exc()
+        unexpected = AtelierError("unexpected", error=type(err).__name__)
+        click.echo(f"Error: {unexpected}", err=True)
+        sys.exit(unexpected.exit_code)
+

@@ -1,0 +1,128 @@
+"""The `bench` command: how fast ComfyUI runs the lessons on this machine.
+
+Apart from cli.py, which is near its size limit; the same rules apply: parse, call the
+library (bench.py), print.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from atelier.check import bench as benchmark
+from atelier.lessons.nodes import CATALOGUE_PATH, load_catalogue
+from atelier.lessons.modules import WORKFLOWS, all_modules
+from atelier.comfy.server import find_comfyui, tuning
+
+# The flags study: ComfyUI's attention and precision options, each against the default.
+STUDY = ("", "--use-split-cross-attention", "--use-quad-cross-attention", "--fast", "--bf16-unet", "--fp16-vae")
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    width, _, height = text.lower().partition("x")
+    try:
+        return int(width), int(height or width)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give WIDTHxHEIGHT, for example 512x512") from None
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def _save(result: dict[str, Any], path: Path) -> None:
+    """Whole or not at all: a run stopped halfway leaves the last complete file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+@click.command("bench")
+@click.argument("more", nargs=-1, metavar="[WORKLOAD]...")
+@click.option("--workload", "names", multiple=True,
+              help="sd15-512, sdxl-1024, a lesson's name, or 'lessons' for all (repeatable; default: "
+                   f"{' '.join(benchmark.DEFAULT)}).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Pictures measured after the first; the figures are their medians.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results here (saved after each workload).")
+@click.option("--flags", "flag_sets", multiple=True,
+              help="ComfyUI options to measure, as one quoted string; repeat to compare several "
+                   "(\"\" is the default).")
+@click.option("--study", is_flag=True, help="Compare ComfyUI's attention and precision options on sd15-512 and "
+              "sdxl-1024 (unless workloads are named): " + ", ".join(f or "default" for f in STUDY) + ".")
+@click.option("--size", help="Override every workload's picture size, e.g. 256x256 (for a quick look).")
+@click.option("--steps", type=click.IntRange(1, 1000), help="Override every workload's sampler steps.")
+@click.option("--test-models", "variant", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
+              help="Random-weight models for the missing ones; only full size gives true timings.")
+@click.option("--no-random-weights", is_flag=True, help="Skip a workload whose models are not in --models.")
+@click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
+@click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
+@click.option("--models", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS",
+              help="A model store with real weights [env: ATELIER_MODELS].")
+@click.option("--cpu", is_flag=True, help="Run on the CPU even where there is a GPU.")
+def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path: Path | None,
+          flag_sets: tuple[str, ...], study: bool, size: str | None, steps: int | None, variant: str,
+          no_random_weights: bool, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+    """Measure how fast ComfyUI runs the lessons here, on CUDA, Apple MPS or the CPU.
+
+    Starts ComfyUI as a session does and, for each workload, times the first picture
+    (which loads the model) and REPEAT more with new seeds: seconds per picture, sampler
+    iterations per second and peak GPU and host memory. Missing models are replaced by
+    full-size random-weight ones (same speed; the results say which kind ran). Add the
+    JSON to docs/benchmarks/ to put it on the site's benchmarks page.
+    """
+    checkout, interpreter = find_comfyui(comfyui, python)
+    modules = all_modules(WORKFLOWS)
+    flags = [tuning(shlex.split(f), "--flags", cpu) for f in (STUDY if study else flag_sets or ("",))]
+    picked = [n for name in (*names, *more) for n in name.split(",") if n]
+    default = list(benchmark.STANDARD) if study else list(benchmark.DEFAULT)  # a study compares the standard two
+    chosen = benchmark.workloads(picked or default, modules)
+    console = Console(stderr=True)
+    work = Path(tempfile.mkdtemp(prefix="atelier-bench-"))  # kept when something failed: ComfyUI's logs are there
+    setup = benchmark.Setup(checkout, interpreter, work, load_catalogue(CATALOGUE_PATH),
+                            {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
+                            _size(size), steps)
+    with console.status("Starting") as status:
+        result = benchmark.run(setup, chosen, repeat, flags, status.update,
+                               lambda r: _save(r, json_path) if json_path else None)
+    failed = any("failed" in run or any(w["status"] == "failed" for w in run["workloads"]) for run in result["runs"])
+    if failed:
+        click.echo(f"Something failed; ComfyUI's logs are kept in {work}.")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    for record in result["runs"]:
+        if "failed" in record:
+            click.echo(f"ComfyUI with {' '.join(record['flags']) or 'default options'} did not run: {record['failed']}")
+            continue
+        device = record.get("device", {})
+        title = (f"{device.get('name')} · ComfyUI {record.get('versions', {}).get('comfyui')} · "
+                 f"{' '.join(record['flags']) or 'default options'} · started in {_seconds(record.get('cold_start_s'))} s")
+        table = Table("workload", "weights", "first picture s", "s / picture", "it/s", "model load s",
+                      "GPU peak", "host peak", title=title)
+        notes = []
+        for entry in record["workloads"]:
+            weights = ", ".join(sorted({m["weights"] for m in entry.get("models", [])})) or "-"
+            if entry["status"] != "measured":
+                table.add_row(entry["name"], weights, entry["status"])
+                notes.append(f"{entry['name']} {entry['status']}: {entry.get('reason', '')}")
+                continue
+            table.add_row(entry["name"], weights, _seconds(entry["first_image_s"]), _seconds(entry["seconds_per_image"]),
+                          _seconds(entry["iterations_per_second"]), _seconds(entry["model_load_s"]),
+                          benchmark.gib(entry["peak_gpu_bytes"]), benchmark.gib(entry["peak_host_bytes"]))
+        Console().print(table)
+        for note in notes:
+            click.echo(note)
+    if json_path:
+        click.echo(f"Results in {json_path}.")

@@ -1,0 +1,163 @@
+"""Commands for maintainers: install the semester's software, fetch models, deploy the OOD app."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from atelier.lessons.pin import LOCK_PATH, load_lock
+from atelier.lessons.modules import WORKFLOWS
+from atelier.comfy.server import find_comfyui
+from atelier.hpc.profiles import load_profile
+from atelier.hpc import ood as ood_app
+from atelier.hpc import install as installer
+from atelier.hpc import store as model_store
+from atelier.lessons.modules import all_modules
+from atelier.cli.options import pick_modules
+
+
+
+@click.group()
+def models() -> None:
+    """The shared model store."""
+
+
+@models.command("fetch")
+@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="The models of every module.")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
+              help="The model store to fill [env: ATELIER_MODELS].")
+def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
+    """Download the models modules declare, verified by sha256.
+
+    Resumes broken downloads, checks free space first, and skips files already
+    verified. A file whose sha256 does not match is removed, never kept.
+    """
+    if not names and not everything:
+        raise click.UsageError("give --module NAME (repeatable) or --all")
+    wanted = model_store.declared(pick_modules(() if everything else names))
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        current: list[int] = []
+
+        def start(model: model_store.ModelFile, size: int) -> None:
+            current[:] = [bar.add_task(model.name, total=size or None)]
+
+        results = model_store.fetch(wanted, store, start, lambda n: bar.advance(current[0], n))
+    for name, outcome in sorted(results.items()):
+        click.echo(f"{outcome:>10}  {name}")
+
+
+@click.command("install")
+@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to install into, one per semester (default: the cluster profile's prefix).")
+@click.option("--cluster", help="A cluster profile (clusters/NAME.yaml) naming the prefix and the shared model store.")
+@click.option("--source", default=installer.COMFYUI_SOURCE, show_default=True,
+              help="The ComfyUI git repository to clone: a site mirror, or a local path or file:// URL.")
+@click.option("--cpu", is_flag=True, help="Install the CPU build of PyTorch (machines without an NVIDIA GPU).")
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path), default=LOCK_PATH,
+              show_default=True, help="The semester pin to install.")
+@click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
+def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: bool, lock_path: Path,
+                    dry_run: bool) -> None:
+    """Install the semester's pinned ComfyUI, custom nodes and atelier.
+
+    Installs exactly what workflows/lock.yaml pins into one folder, getting ComfyUI
+    with comfy-cli (telemetry off). Run it again at any time: finished steps are
+    skipped, and an interrupted install carries on where it stopped.
+    """
+    layout = installer.layout_for(prefix, cluster)
+    if layout is None:
+        raise click.UsageError("give --prefix DIR, or --cluster NAME whose profile names a prefix")
+    pin = load_lock(lock_path)
+    plan = installer.build_plan(pin, layout, source=source, cpu=cpu)
+    out = Console()
+    if dry_run:
+        out.print(f"Install plan for {pin.semester} into {layout.prefix} (dry run: nothing is changed)",
+                  highlight=False, soft_wrap=True)
+        todo = 0
+        for number, (step, finished) in enumerate(installer.pending(plan), 1):
+            todo += not finished
+            mark = "[dim]skip: already done[/]" if finished else "[bold]would run[/]"
+            out.print(f"{number:>3}. {step.title}  {mark}", highlight=False, soft_wrap=True)
+            for line in installer.describe(step):
+                out.print(f"       {line}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"{todo} step(s) would run, {len(plan.steps) - todo} already done. Logs would go to {layout.logs}.",
+                  highlight=False, soft_wrap=True)
+        return
+    started = time.monotonic()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("install", total=len(plan.steps))
+
+        def show(step: installer.Step, state: str) -> None:
+            if state == "running":
+                bar.update(task, description=step.title)
+                return
+            mark = "[green]done[/]   " if state == "done" else "[dim]skipped[/]"
+            bar.console.print(f"{mark} {step.title}", highlight=False)
+            bar.advance(task)
+
+        counts = installer.execute(plan, show)
+    click.echo(f"Installed {pin.semester} into {layout.prefix} in {time.monotonic() - started:.0f} s: "
+               f"{counts['done']} step(s) run, {counts['skipped']} already done. Logs: {layout.logs}")
+    click.echo(f"Job scripts: source {layout.env_file}")
+
+
+@click.group()
+def ood() -> None:
+    """The Open OnDemand app."""
+
+
+@ood.command("deploy")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cluster", "clusters", multiple=True, default=("cerberus", "pegasus"), show_default=True,
+              help="The cluster profiles the form offers (repeatable).")
+@click.option("--site-file", type=click.Path(dir_okay=False, path_type=Path), default=ood_app.SITE_FILE,
+              show_default=True, help="Where the templates read their choices from.")
+@click.option("--portal", type=click.Path(dir_okay=False, path_type=Path),
+              help="The site's ood_portal.yml, to check the settings sessions need (usually /etc/ood/config/ood_portal.yml).")
+@click.option("--comfyui", envvar="COMFYUI_DIR",
+              help="For a profile without a prefix only: the ComfyUI checkout its jobs run [env: COMFYUI_DIR].")
+@click.option("--python", envvar="COMFYUI_PYTHON",
+              help="For a profile without a prefix only: the Python that runs it [env: COMFYUI_PYTHON].")
+def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: Path | None,
+               comfyui: str | None, python: str | None) -> None:
+    """Install the ComfyUI app into DEST with its choices from the cluster profiles.
+
+    DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
+    or adding a lesson; students see a changed form once their dashboard restarts.
+    With --portal it also checks the portal settings and prints the lines to add.
+    """
+    profiles = [load_profile(name) for name in clusters]
+    findings = ood_app.portal_findings(portal, profiles) if portal else []
+    checkout = find_comfyui(comfyui, python) if comfyui and not all(p.prefix for p in profiles) else None
+    modules = all_modules(WORKFLOWS)
+    app, written = ood_app.deploy(dest, site_file, profiles, modules, comfyui=checkout)
+    choices = sum(len(p.gpus) for p in profiles)
+    click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
+               f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
+    if portal and not findings:
+        click.echo(f"{portal}: the portal settings sessions need are all there.")
+    if findings:
+        for finding in findings:
+            click.echo(f"Warning: {finding}", err=True)
+        click.echo(f"Add to {portal}, then run update_ood_portal and restart Apache:\n"
+                   + ood_app.portal_lines(findings), err=True)
+        sys.exit(1)
+

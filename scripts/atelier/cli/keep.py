@@ -1,0 +1,197 @@
+"""The commands that keep and compare work: `ledger`, `compare` and `backup`.
+
+Apart from cli.py so neither grows past one reader's hour; the same rules apply: parse,
+call the library, print. `serve` uses `backup_round` and `backup_schedule` from here too,
+so a session and `atelier backup` report backups in the same words.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from atelier.keep import backup as backups
+from atelier.keep import compare as comparing
+from atelier.hpc import slurm
+from atelier.hpc.profiles import load_profile
+from atelier.keep import ledger as ledgers
+from atelier.cli.options import now
+from atelier.messages import AtelierError
+from atelier.keep.outputs import OK, Output
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@click.group("ledger")
+def ledger() -> None:
+    """The record of every output's settings, kept in its folder."""
+
+
+@ledger.command("scan")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def ledger_scan(folder: Path) -> None:
+    """Read the settings of every output in FOLDER into FOLDER/atelier-ledger.sqlite.
+
+    Reads only files that are new or changed since the last scan. Files without
+    ComfyUI settings, cut short or of other kinds are listed, never skipped silently.
+    """
+    with Console(stderr=True).status("Reading outputs") as status:
+        def show(output: Output) -> None:
+            status.update(f"Reading {output.file}")
+
+        fresh, unchanged = ledgers.scan(folder, show)
+    for output in fresh:
+        if output.status != OK:
+            click.echo(f"{output.status:>14}  {output.file}: {output.note}")
+    counts = ledgers.counts(fresh)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing new"
+    click.echo(f"Ledger {folder / ledgers.LEDGER}: read {_plural(len(fresh), 'file')} ({summary}); "
+               f"{unchanged} unchanged since the last scan.")
+
+
+@click.command("compare")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--by", help="The setting across the contact sheet, e.g. cfg, seed, steps, or 'KSampler.denoise'.")
+@click.option("--vs", help="The setting down the contact sheet (default: the next one that differs).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
+              show_default=True, help="The folder to write the workbook, CSV and contact sheet into.")
+def compare(paths: tuple[Path, ...], by: str | None, vs: str | None, out: Path) -> None:
+    """Compare outputs side by side: a workbook, a CSV and a contact sheet.
+
+    PATHS are output files or folders of them. One row per output, the settings that
+    differ highlighted; the contact sheet (contact-sheet.html) is a grid with one
+    setting across and another down. Everything stays on this computer.
+    """
+    with Console(stderr=True).status("Reading outputs and making thumbnails"):
+        table, written, (x, y) = comparing.compare(list(paths), out, by, vs)
+    for item in table.skipped:
+        click.echo(f"Not compared: {item.path} ({item.output.status}: {item.output.note})")
+    differ = ", ".join(comparing.label(c) for c in table.columns if c in table.varying) or "nothing"
+    click.echo(f"Compared {_plural(len(table.items), 'output')}; settings that differ: {differ}.")
+    if x:
+        click.echo(f"Contact sheet: {comparing.label(x)} across" + (f", {comparing.label(y)} down." if y else "."))
+    for path in written:
+        click.echo(f"Wrote {path}")
+
+
+def backup_round(folder: Path, target: backups.Target, final: bool = False, say: Callable[[str], None] = click.echo,
+                 bwlimit: str | None = None) -> bool:
+    """One backup, reported on one line; False when it failed (the caller decides whether to go on)."""
+    try:
+        result = backups.run(folder, target, final=final, bwlimit=bwlimit)
+    except AtelierError as err:
+        say(f"{now()} Backup failed: {err}")
+        return False
+    waiting = f"; {_plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
+    say(f"{now()} Backed up {_plural(result.copied, 'new or changed file')} to {result.where} "
+        f"({result.current} already there{waiting}) in {result.seconds:.1f} s.")
+    return True
+
+
+def backup_schedule(target: backups.Target, say: Callable[[str], None] = click.echo) -> bool:
+    """Whether this person's remote exists; says how to connect it when not."""
+    try:
+        if target.remote in backups.remotes():
+            say(f"{now()} Backing up outputs to {target.path(backups.OUTPUTS)} during the session "
+                f"and once more when it ends.")
+            return True
+        raise AtelierError("backup-remote-unknown", remote=target.remote)
+    except AtelierError as err:
+        say(f"{now()} Backups are off: {err}")
+        return False
+
+
+@click.group("backup", invoke_without_command=True)
+@click.option("--outputs", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="The outputs folder to back up (default: the cluster profile's).")
+@click.option("--to", "to", envvar="ATELIER_BACKUP_TO",
+              help="REMOTE:FOLDER to copy into (default: the profile's, e.g. box:Atelier) [env: ATELIER_BACKUP_TO].")
+@click.option("--now", is_flag=True, help="Back up once and stop.")
+@click.option("--every", type=click.IntRange(min=1), help="Minutes between backups (default: the profile's).")
+@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
+              help="The cluster profile to read defaults from [env: ATELIER_CLUSTER].")
+@click.option("--bwlimit", hidden=True, help="rclone's bandwidth limit, e.g. 1M (tests slow a copy down with it).")
+@click.pass_context
+def backup(ctx: click.Context, folder: Path | None, to: str | None, now: bool, every: int | None, cluster: str,
+           bwlimit: str | None) -> None:
+    """Copy outputs to Box (or another rclone remote); never deletes anything there.
+
+    New and changed files go to REMOTE:FOLDER/outputs/. When a file changed, the older
+    copy already there moves to REMOTE:FOLDER/replaced/<date>/. Safe to interrupt
+    and run again. With --now it backs up once; otherwise it backs up every few
+    minutes until stopped, and once more as it stops (Ctrl+C, or Slurm's signal).
+    """
+    if ctx.invoked_subcommand:
+        return
+    profile = load_profile(cluster)
+    settings = profile.backup
+    folder = folder or Path(os.path.expandvars(profile.outputs))
+    target = backups.Target.parse(to) if to else settings.target
+    if now:
+        if not backup_round(folder, target, final=True, bwlimit=bwlimit):
+            sys.exit(1)
+        return
+    if target.remote not in backups.remotes():
+        raise AtelierError("backup-remote-unknown", remote=target.remote)
+    minutes = every or settings.every_minutes or 15
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stop_at = slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=120)
+    click.echo(f"{now()} Backing up {folder} to {target} every {minutes} min; once more when stopped.")
+    try:
+        while True:
+            backup_round(folder, target, bwlimit=bwlimit)  # a failed round is reported; the next may work
+            due = time.monotonic() + minutes * 60
+            while time.monotonic() < due:
+                if stop_at and time.time() >= stop_at:
+                    return
+                time.sleep(1)
+    finally:
+        backup_round(folder, target, final=True, bwlimit=bwlimit)
+
+
+@backup.command("setup")
+@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
+              help="The cluster profile naming the remote [env: ATELIER_CLUSTER].")
+@click.option("--browser-here", is_flag=True, help="This computer has a web browser: sign in with it directly.")
+def backup_setup(cluster: str, browser_here: bool) -> None:
+    """Connect your Box (once): sign in, then check that a test folder can be made.
+
+    On a cluster there is no web browser, so it asks you to run one command on your
+    own computer and paste back what it prints. Nothing is copied yet.
+    """
+    settings = load_profile(cluster).backup
+    title = settings.title
+    if settings.remote in backups.remotes():
+        click.confirm(f"{title} is already connected as '{settings.remote}'. Connect it again?", abort=True)
+    if browser_here:
+        click.echo(f"A browser window opens: sign in to {title} with your university account.")
+        token = backups.authorize_here(settings)
+    else:
+        click.echo(f"Connecting {title} takes three steps and a few minutes.\n")
+        click.echo("1. On your own computer (the one with a web browser), install rclone from rclone.org/install.")
+        click.echo("2. In its terminal (Mac: Terminal; Windows: PowerShell), run:\n")
+        click.echo(f"      {backups.authorize_command(settings)}\n")
+        click.echo(f"   A browser window opens: sign in to {title} with your university account and allow access.")
+        click.echo("   The terminal then prints a block of text between two arrows (---> and <---).")
+        click.echo("3. Copy that whole block and paste it here, then press Enter twice.\n")
+        lines: list[str] = []
+        while True:
+            line = click.prompt("", prompt_suffix="", default="", show_default=False)
+            if not line.strip() and lines:
+                break
+            lines.append(line)
+        token = backups.parse_token("\n".join(lines))
+    backups.save_remote(settings, token)
+    files = backups.check(settings.target)
+    click.echo(f"Connected. Outputs will be copied to {settings.target.path(backups.OUTPUTS)} "
+               f"in your {title} ({_plural(files, 'file')} there now).")
+    click.echo(f"Every session backs up every {settings.every_minutes} minutes and once more when it ends.")

@@ -1,0 +1,280 @@
+"""Commands for lessons: pin, node list, lint, new module, run, test models, check."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from atelier.lessons import nodes as node_catalogue
+from atelier.lessons.lint import lint as lint_modules
+from atelier.lessons.pin import LOCK_PATH, load_lock
+from atelier.lessons.modules import LEVELS, MODALITIES, WORKFLOWS
+from atelier.lessons.wizard import scaffold
+from atelier.comfy import headless as runner
+from atelier.comfy import node_dump
+from atelier.comfy.client import ComfyClient
+from atelier.comfy.server import find_comfyui
+from atelier.check import lessons as checker
+from atelier.keep import ledger as ledgers
+from atelier.comfy import testmodels as test_models
+from atelier.messages import AtelierError
+from atelier.cli.options import key_option, make_server, pick_modules, read_key, server_options
+
+STATUS = Path("docs/status")  # reports the site's Lesson status page is made from
+
+
+@click.command()
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=LOCK_PATH,
+    show_default=True,
+    help="The semester pin to read.",
+)
+@click.option(
+    "--get",
+    "key",
+    type=click.Choice(
+        ["semester", "docs-version", "docs-title", "comfyui-version", "comfyui-commit", "frontend-version"]
+    ),
+    help="Print only this value, for scripts (e.g. the docs version name).",
+)
+def lock(lock_path: Path, key: str | None) -> None:
+    """Show the semester pin: ComfyUI, frontend and custom nodes."""
+    pin = load_lock(lock_path)
+    if key:
+        click.echo(getattr(pin, key.replace("-", "_")))
+        return
+    table = Table("what", "pinned to", title=f"Semester pin {pin.semester} ({lock_path})")
+    table.add_row("ComfyUI", f"{pin.comfyui_version} ({pin.comfyui_commit})")
+    table.add_row("frontend", pin.frontend_version)
+    for node in pin.custom_nodes:
+        table.add_row(node.repository, node.commit)
+    if not pin.custom_nodes:
+        table.add_row("custom nodes", "none")
+    Console().print(table)
+
+
+@click.command()
+@click.option("--server", default="http://127.0.0.1:8188", show_default=True, help="The running ComfyUI to read.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=node_catalogue.CATALOGUE_PATH,
+    show_default=True,
+    help="Where to write the catalogue.",
+)
+@key_option
+def catalogue(server: str, out: Path, key_file: Path | None) -> None:
+    """Save the pinned ComfyUI's node list for lint and docs.
+
+    Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
+    against the pinned ComfyUI, started without --disable-api-nodes.
+    """
+    result = node_dump.dump(server, out, read_key(key_file))
+    click.echo(
+        f"Wrote {out}: {len(result.nodes)} node types from ComfyUI {result.comfyui_version} "
+        f"({len(result.api_nodes)} online-service nodes left out)."
+    )
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--catalogue",
+    "catalogue_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=node_catalogue.CATALOGUE_PATH,
+    show_default=True,
+    help="The node catalogue of the pinned ComfyUI.",
+)
+def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
+    """Check lesson modules offline, against the node catalogue.
+
+    Checks nodes, values, links, models, knobs and module.yaml.
+
+    PATHS are module folders or folders of modules (default: workflows/).
+    Exits 1 when any module has an error; warnings alone pass.
+    """
+    nodes = node_catalogue.load_catalogue(catalogue_path)
+    pinned = load_lock().comfyui_version if LOCK_PATH.is_file() else None
+    results = lint_modules(list(paths) or [WORKFLOWS], nodes, pinned)
+    errors = warnings = 0
+    for findings in results.values():
+        for finding in findings:
+            click.echo(f"{'warning' if finding.warning else 'error'}: {finding}", err=not finding.warning)
+            warnings += finding.warning
+            errors += not finding.warning
+    broken = sum(any(not f.warning for f in findings) for findings in results.values())
+    click.echo(
+        f"{len(results)} module(s) checked: {len(results) - broken} clean, {broken} with errors "
+        f"({errors} error(s), {warnings} warning(s))."
+    )
+    if errors:
+        sys.exit(1)
+
+
+@click.command("new-module")
+@click.argument("slug")
+@click.option("--from", "source", default="txt2img-basics", show_default=True, help="The module to start from.")
+@click.option("--title", prompt="Title students will see", help="The lesson's name in the menu.")
+@click.option("--modality", type=click.Choice(MODALITIES), prompt="What it makes", help="image, audio, video or 3d.")
+@click.option("--level", type=click.Choice(LEVELS), prompt="Level", help="Who it is for.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=WORKFLOWS, show_default=True,
+              help="The folder that holds the modules.")
+def new_module(slug: str, source: str, title: str, modality: str, level: str, root: Path) -> None:
+    """Start a new lesson module SLUG by copying an existing one.
+
+    Asks for what it does not get as options. The new module.yaml explains every
+    field; the new folder passes `atelier lint` straight away.
+    """
+    folder = scaffold(root, slug, source, title, modality, level)
+    click.echo(f"Made {folder}/ from {source}.")
+    click.echo(f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
+               f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
+
+
+@click.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--set", "settings", multiple=True, metavar="BOX.SETTING=VALUE",
+              help='Change a knob before running, e.g. --set "KSampler.seed=4" (repeatable).')
+@click.option("--server", help="A running ComfyUI to use, e.g. http://127.0.0.1:8188 (default: start one).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"), show_default=True,
+              help="Where the files it makes are saved.")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
+@key_option
+@server_options
+def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float, key_file: Path | None,
+        comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+    """Run a module or workflow without the browser.
+
+    Saves what it makes, showing progress by box and sampler step.
+
+    Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
+    """
+    nodes = node_catalogue.load_catalogue()
+    job = runner.load_job(target, nodes)
+    runner.apply_settings(job, list(settings), nodes)
+    token = read_key(key_file)
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-run-")))
+            comfy = stack.enter_context(make_server(workdir, comfyui, python, models, cpu))
+            server, token = comfy.url, comfy.token
+        result = _run_with_progress(ComfyClient(server, token=token), job, out, nodes, timeout)
+    ledgers.record(out, result.outputs, "run")
+    click.echo(f"Done in {result.seconds:.1f} s. Saved {len(result.outputs)} file(s):")
+    for path in result.outputs:
+        click.echo(f"  {path}")
+    click.echo(f"Their settings are in the ledger {out / ledgers.LEDGER}.")
+
+
+def _run_with_progress(client: ComfyClient, job: runner.Job, out: Path, nodes: node_catalogue.Catalogue,
+                       timeout: float) -> runner.RunResult:
+    """Show which box is running and its sampler steps while the run goes on."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        nodes_task = bar.add_task("boxes", total=len(job.prompt))
+        steps_task = bar.add_task("steps", total=None, visible=False)
+
+        def show(progress: runner.Progress) -> None:
+            bar.update(nodes_task, completed=progress.done, description=progress.title)
+            if progress.steps:
+                bar.update(steps_task, completed=progress.step, total=progress.steps, visible=True,
+                           description=f"{progress.title}: step")
+
+        return runner.execute(client, job, out, nodes, timeout, show)
+
+
+@click.command()
+@click.option("--tiny", "variant", flag_value="tiny", default=True, help="Small enough for a CPU (default).")
+@click.option("--full", "variant", flag_value="full", help="Full size, for true GPU timings.")
+@click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="The models folder to fill.")
+@click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
+@click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
+def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None) -> None:
+    """Make random-weight models under the names modules load.
+
+    Cached: files already made with the same generator and seed are kept.
+    """
+    checkout, interpreter = find_comfyui(comfyui, python)
+    store = out or test_models.default_store(variant)
+    wanted = sorted({name for m in pick_modules(names) for name, _ in test_models.module_models(m)})
+    with Console(stderr=True).status(f"Making {variant} test models in {store}"):
+        skipped = test_models.generate(wanted, store, variant, checkout, interpreter)
+    click.echo(f"{len(wanted) - len(skipped)} model(s) ready in {store}.")
+    for name, reason in sorted(skipped.items()):
+        click.echo(f"  no {variant} variant of {name}: {reason}")
+
+
+@click.command()
+@click.option("--smoke", "mode", flag_value="smoke", default=True, help="Generated models, steps capped (default).")
+@click.option("--real", "mode", flag_value="real", help="The real models from the shared store, unchanged.")
+@click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
+@click.option("--server", help="Use this running ComfyUI instead of starting one.")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds each module may take.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("check-report"),
+              show_default=True, help="Where outputs, report.json and junit.xml go.")
+@click.option("--publish", is_flag=True, help="Also save the report for the site's Lesson status page.")
+@key_option
+@server_options
+def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
+          key_file: Path | None, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+    """Run every module and check what it makes.
+
+    Outputs are held to what each module.yaml promises.
+
+    Exits 1 if any module failed. Writes report.json and junit.xml to OUT.
+    """
+    nodes = node_catalogue.load_catalogue()
+    modules = pick_modules(names)
+    smoke = mode == "smoke"
+    skipped: dict[str, str] = {}
+    if smoke:
+        checkout, interpreter = find_comfyui(comfyui, python)
+        models = models or test_models.default_store("tiny")
+        for module in modules:
+            wanted = [name for name, _ in test_models.module_models(module)]
+            with Console(stderr=True).status(f"Test models for {module.slug}"):
+                missing = test_models.generate(wanted, models, "tiny", checkout, interpreter)
+            if missing:
+                skipped[module.slug] = "no CPU test model for " + ", ".join(sorted(missing))
+    with contextlib.ExitStack() as stack:
+        if server:
+            session = checker.Session(url=server, token=read_key(key_file))
+        else:
+            comfy = stack.enter_context(make_server(out / "server", comfyui, python, models, cpu or smoke))
+            session = checker.Session(server=comfy)
+        table = Console()
+
+        def show(result: checker.ModuleResult) -> None:
+            mark = {"passed": "[green]passed[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}
+            table.print(f"{mark[result.status]:>22} {result.module:<28} {result.seconds:6.1f} s  {result.message}")
+
+        report = checker.check_modules(modules, session, nodes, out / "outputs", smoke, timeout, skipped, show)
+    checker.write_json(report, out / "report.json")
+    checker.write_junit(report, out / "junit.xml")
+    if publish:
+        checker.write_json(report, STATUS / f"{report.mode}-{checker.slug(report.hardware)}.json", with_outputs=False)
+    counts = {s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")}
+    click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
+               f"Report: {out / 'report.json'}")
+    if counts["failed"]:
+        raise AtelierError("check-failed", failed=counts["failed"], total=len(report.results))
+

@@ -1,0 +1,52 @@
+"""The `screenshots` command: remakes the site's pictures of ComfyUI.
+
+Apart from cli.py, which is near its size limit; the same rules apply: parse, call the
+library, print. Hidden from `atelier --help`: maintainers run it when the frontend or a
+lesson changes, nobody else needs it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from atelier.site import screenshots as shots
+from atelier.lessons.nodes import CATALOGUE_PATH, load_catalogue
+from atelier.lessons.modules import WORKFLOWS, all_modules
+from atelier.comfy.server import find_comfyui
+
+
+@click.command("screenshots", hidden=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=shots.FOLDER, show_default=True,
+              help="Where the pictures and their manifest (alt text) go.")
+@click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
+@click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
+@click.option("--models", type=click.Path(file_okay=False, path_type=Path),
+              help="A model store with the real models (default: random-weight test models).")
+@click.option("--gpu", is_flag=True, help="Let ComfyUI use the GPU (default: the CPU).")
+@click.option("--quick", is_flag=True, help="Make the first image small and in one step (for tests).")
+def screenshots(out: Path, comfyui: str | None, python: str | None, models: Path | None, gpu: bool,
+                quick: bool) -> None:
+    """Screenshot every lesson's workflow in a real ComfyUI, and the Start here pictures.
+
+    Starts ComfyUI the way a session does, opens each lesson from the Workflows panel in
+    Chromium, and writes OUT/<lesson>.png and the tour's pictures, with their alt text in
+    OUT/screenshots.yml. On a CPU the first image takes minutes.
+    """
+    checkout, interpreter = find_comfyui(comfyui, python)
+    modules = all_modules(WORKFLOWS)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="atelier-shots-"))  # kept when it fails: the log and the page
+    with Console(stderr=True).status("Starting") as status:
+        result = shots.take(out, modules, load_catalogue(CATALOGUE_PATH), checkout, interpreter, workdir,
+                            models=models, cpu=not gpu, quick=quick, progress=status.update)
+    shutil.rmtree(workdir, ignore_errors=True)
+    total = sum((out / shot.file).stat().st_size for shot in result.shots)
+    click.echo(f"Made {len(result.shots)} screenshots of ComfyUI {result.comfyui} (frontend {result.frontend}) "
+               f"in {out} ({total / 1024:.0f} KB) in {time.monotonic() - started:.0f} s; alt text in "
+               f"{result.manifest}.")

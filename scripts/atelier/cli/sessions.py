@@ -1,0 +1,160 @@
+"""Commands for ComfyUI sessions: serve one here, or launch, list and stop them as Slurm jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from atelier.comfy.server import ComfyServer, find_comfyui, tuning
+from atelier.hpc import slurm
+from atelier.hpc.profiles import Profile, load_profile
+from atelier.keep import backup as backups
+from atelier.lessons.modules import load_module
+from atelier.messages import AtelierError
+from atelier.cli import keep
+from atelier.cli.options import module_folder, now, server_options
+
+
+
+@click.command()
+@server_options
+@click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
+@click.option("--listen", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 on a cluster node, so the dashboard can reach it.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("atelier-session"),
+              show_default=True, help="Holds this session's input, user and temp folders and its log.")
+@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path),
+              help="Where pictures and other outputs are saved (default: WORKDIR/output).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The session key, when someone else made it (the dashboard app does); default: made here.")
+@click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
+@click.option("--backup-to", envvar="ATELIER_BACKUP_TO",
+              help="Back outputs up to this REMOTE:FOLDER (e.g. box:Atelier) [env: ATELIER_BACKUP_TO].")
+@click.option("--backup-every", type=click.IntRange(min=1), default=15, show_default=True,
+              help="With --backup-to: minutes between backups; one more runs when the session ends.")
+@click.option("--comfyui-option", "options", multiple=True,
+              help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).")
+def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
+          workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None,
+          backup_to: str | None, backup_every: int, options: tuple[str, ...]) -> None:
+    """Start ComfyUI behind its login gate until stopped.
+
+    Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
+    store, and on Ctrl+C or SIGTERM (Slurm's signal when a session ends) lets the
+    running prompt finish before it stops. Inside a Slurm job it also stops by itself
+    shortly before the job's time limit. With --backup-to it backs outputs up during
+    the session and once more after ComfyUI has stopped, so nothing finished is left.
+    """
+    checkout, interpreter = find_comfyui(comfyui, python)
+    server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
+                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option", cpu))
+    target = backups.Target.parse(backup_to) if backup_to else None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
+    stop_at = slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + (180 if target else 60))
+    backing_up = False
+    try:
+        started = time.monotonic()
+        if module_name:  # before ComfyUI listens: the student may open it the moment the port answers
+            server.offer_workflow(load_module(module_folder(module_name)))
+        url = server.start()
+        server.write_connection()
+        click.echo(f"{now()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
+                   f"Outputs: {server.output_dir}")
+        click.echo(f"{now()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
+        backing_up = bool(target) and keep.backup_schedule(target)
+        due = time.monotonic() + backup_every * 60
+        while server.alive():
+            if stop_at and time.time() >= stop_at:
+                click.echo(f"{now()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
+                return
+            if backing_up and time.monotonic() >= due:
+                keep.backup_round(server.output_dir, target)
+                due = time.monotonic() + backup_every * 60
+            time.sleep(1)
+        raise AtelierError("server-died")
+    finally:
+        server.stop()
+        click.echo(f"{now()} ComfyUI stopped. Outputs are in {server.output_dir}")
+        if backing_up and target:
+            keep.backup_round(server.output_dir, target, final=True)
+
+
+@click.command()
+@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
+              help="The cluster profile to use [env: ATELIER_CLUSTER].")
+@click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
+@click.option("--hours", type=float, help="How long the session may run (default: the profile's).")
+@click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
+@click.option("--outputs", help="Where pictures are saved on the cluster (default: the profile's).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="The session's folder (default: ~/atelier-sessions/<date-time>).")
+@click.option("--wait", type=float, default=600, show_default=True,
+              help="Seconds to wait for the session to start before leaving it queued.")
+def launch(cluster: str, gpu: str | None, hours: float | None, module_name: str | None, outputs: str | None,
+           workdir: Path | None, wait: float) -> None:
+    """Start ComfyUI as a Slurm job and say how to open it.
+
+    For people who use a terminal; students use the dashboard's ComfyUI app.
+    """
+    profile = load_profile(cluster)
+    choice, limit = profile.gpu(gpu), profile.hours(hours)
+    if module_name:  # a wrong name fails here, not in the job; the job gets the folder's full path
+        module_name = str(load_module(module_folder(module_name)).folder.resolve())
+    folder = (workdir or Path.home() / "atelier-sessions" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    script = slurm.job_script(profile, choice, limit, folder, outputs or profile.outputs, module_name)
+    job_id = slurm.submit(script, folder)
+    click.echo(f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {folder / 'job.log'}")
+    with Console(stderr=True).status("Waiting for the session to start") as status:
+        def show(current: slurm.Session) -> None:
+            status.update(f"Job {job_id}: {current.state.lower()}"
+                          + (f" ({current.reason})" if current.reason else "") + " ...")
+
+        current = slurm.wait_until_ready(job_id, folder, wait, show)
+    _print_session(profile, current)
+
+
+def _print_session(profile: Profile, current: slurm.Session) -> None:
+    ways = slurm.open_instructions(profile, current)
+    click.echo(f"ComfyUI is running on {current.node} as job {current.job_id}.")
+    if "dashboard" in ways:
+        click.echo(f"  In the browser: {ways['dashboard']}")
+    if "tunnel" in ways:
+        click.echo(f"  From your computer: run  {ways['tunnel']}  then open {ways['local']}")
+    else:
+        click.echo(f"  Open {ways['local']}")
+    click.echo(f"  The login page asks for the session key kept in {ways['key']}")
+    click.echo(f"  Stop it with: atelier stop {current.job_id}")
+
+
+@click.command()
+@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
+              help="The cluster profile, for the links it prints [env: ATELIER_CLUSTER].")
+def status(cluster: str) -> None:
+    """List your ComfyUI sessions and how to open them."""
+    profile = load_profile(cluster)
+    found = slurm.sessions()
+    if not found:
+        click.echo("You have no ComfyUI sessions.")
+        return
+    for current in found:
+        left = f", {current.time_left} left" if current.time_left else ""
+        click.echo(f"Job {current.job_id}: {current.state.lower()}{left}; folder {current.workdir}")
+        if current.connection and current.state == "RUNNING":
+            _print_session(profile, current)
+
+
+@click.command()
+@click.argument("job_id")
+def stop(job_id: str) -> None:
+    """End a ComfyUI session; the running prompt finishes first."""
+    if job_id not in {current.job_id for current in slurm.sessions()}:
+        raise AtelierError("session-unknown", job=job_id)
+    slurm.cancel(job_id)
+    click.echo(f"Stopping job {job_id}: ComfyUI finishes the running prompt, then the session ends.")
+

@@ -1,0 +1,1 @@
+"""Running ComfyUI: the server, its client, headless runs, random-weight test models, and the extensions loaded into ComfyUI."""

@@ -1,0 +1,216 @@
+"""Running a workflow headlessly: convert, upload inputs, submit, follow, download.
+
+`atelier run`, `atelier check` and the benchmarks share this path, so a lesson check
+exercises exactly what a student's run does. Progress comes from ComfyUI's WebSocket
+(which node is running, which sampler step); failures are turned into the message
+catalogue's plain sentences: a missing model names the file and folder, running out
+of GPU memory says what to lower, a bad knob value gives the allowed range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atelier.lessons.nodes import Catalogue, expected, fits
+from atelier.comfy.client import ComfyClient, Rejected
+from atelier.lessons.convert import to_api
+from atelier.files import read_json
+from atelier.messages import AtelierError
+from atelier.lessons.modules import Module, is_module, load_module, tagged
+
+OUTPUT_LISTS = ("images", "audio", "video", "gifs", "3d", "mesh", "files")
+
+
+@dataclass
+class Job:
+    """One workflow ready to submit."""
+
+    source: Path
+    workflow: dict[str, Any]
+    prompt: dict[str, Any]
+    inputs: list[Path] = field(default_factory=list)
+    module: Module | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What is happening now, for a progress display."""
+
+    title: str
+    done: int  # nodes finished
+    total: int
+    step: int = 0  # sampler step within the node, when it reports one
+    steps: int = 0
+
+
+@dataclass
+class RunResult:
+    prompt_id: str
+    outputs: list[Path]
+    seconds: float  # from submit to the last file downloaded
+    comfy_seconds: float | None  # ComfyUI's own execution time, from its history
+
+
+def load_job(target: Path, catalogue: Catalogue) -> Job:
+    """A module folder (or a workflow .json file) converted to an API prompt."""
+    if target.is_dir() and is_module(target):
+        module = load_module(target)
+        inputs = sorted((target / "inputs").iterdir()) if (target / "inputs").is_dir() else []
+        prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
+        return Job(module.workflow_path, tagged(module.workflow, module.slug), prompt, inputs, module)
+    if target.is_file() and target.suffix == ".json":
+        workflow = read_json(target)
+        prompt, _ = to_api(workflow, catalogue, target)
+        inputs = sorted((target.parent / "inputs").iterdir()) if (target.parent / "inputs").is_dir() else []
+        return Job(target, workflow, prompt, inputs)
+    raise AtelierError("workflow-missing", path=target)
+
+
+def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
+    """Apply `Title.input=value` settings, checking each against the catalogue first."""
+    for setting in settings:
+        name, separator, raw = setting.partition("=")
+        title, dot, input_name = name.rpartition(".")
+        if not separator or not dot or not title or not input_name:
+            raise AtelierError("knob-format", setting=setting)
+        nodes = [n for n in job.prompt.values() if n.get("_meta", {}).get("title") == title]
+        spec = catalogue.input_spec(nodes[0]["class_type"], input_name) if len(nodes) == 1 else None
+        if spec is None:
+            raise AtelierError("knob-unknown", setting=setting, title=title, input=input_name)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        kind, options = spec
+        if kind == "STRING":
+            value = raw
+        elif kind == "FLOAT" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not fits(value, kind, options):
+            raise AtelierError("knob-value", setting=setting, input=input_name,
+                               expected=expected(kind, options) or str(kind).lower())
+        nodes[0]["inputs"][input_name] = value
+
+
+def _title(job: Job, node_id: Any) -> str:
+    return str(job.prompt.get(str(node_id), {}).get("_meta", {}).get("title", node_id))
+
+
+def _model_folder(job: Job, name: str) -> str:
+    for node in job.workflow.get("nodes", []):
+        for model in node.get("properties", {}).get("models", []) or []:
+            if model.get("name") == name:
+                return str(model.get("directory", "models"))
+    return "models"
+
+
+def _rejection(job: Job, details: dict[str, Any], catalogue: Catalogue) -> AtelierError:
+    """Turn ComfyUI's 400 answer into the most useful single message."""
+    for node_id, problem in details.get("node_errors", {}).items():
+        for error in problem.get("errors", []):
+            info = error.get("extra_info", {})
+            name = info.get("input_name", "")
+            spec = catalogue.input_spec(problem.get("class_type", ""), name)
+            if error.get("type") == "value_not_in_list" and spec and spec[1].get("files"):
+                model = str(info.get("received_value", ""))
+                return AtelierError("missing-model", name=model, folder=_model_folder(job, model),
+                                    module=job.module.slug if job.module else job.source.stem)
+        first = (problem.get("errors") or [{}])[0]
+        detail = first.get("details") or first.get("message") or "invalid"
+        return AtelierError("workflow-rejected", node=node_id, title=_title(job, node_id), detail=detail)
+    message = details.get("error", {}).get("message", "rejected")
+    return AtelierError("workflow-rejected", node="-", title="workflow", detail=message)
+
+
+# Loaders whose file list ComfyUI does not validate fail only when they run.
+MODEL_NOT_FOUND = re.compile(r"Model in folder '([^']+)' with filename '([^']+)' not found")
+
+
+def _failure(job: Job, data: dict[str, Any]) -> AtelierError:
+    node = data.get("node_id", "?")
+    text = f"{data.get('exception_type', '')} {data.get('exception_message', '')}"
+    if "OutOfMemory" in text or "out of memory" in text.lower():
+        return AtelierError("out-of-memory", node=node, title=_title(job, node))
+    if missing := MODEL_NOT_FOUND.search(text):
+        return AtelierError("missing-model", name=missing.group(2), folder=missing.group(1),
+                            module=job.module.slug if job.module else job.source.stem)
+    detail = str(data.get("exception_message", "error")).strip().splitlines()[0][:200].rstrip(".")
+    return AtelierError("run-failed", node=node, title=_title(job, node), detail=detail)
+
+
+def _comfy_seconds(history: dict[str, Any]) -> float | None:
+    stamps = {kind: data.get("timestamp") for kind, data in history.get("status", {}).get("messages", [])}
+    if stamps.get("execution_start") and stamps.get("execution_success"):
+        return (stamps["execution_success"] - stamps["execution_start"]) / 1000
+    return None
+
+
+def execute(
+    client: ComfyClient,
+    job: Job,
+    out: Path,
+    catalogue: Catalogue,
+    timeout: float = 3600.0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Run `job` on the server and download what it makes into `out`."""
+    for path in job.inputs:
+        client.upload(path)
+    started = time.monotonic()
+    total = len(job.prompt)
+    done: set[str] = set()
+    with client.events() as events:
+        try:
+            prompt_id = client.submit(job.prompt, job.workflow)
+        except Rejected as rejected:
+            raise _rejection(job, rejected.details, catalogue) from None
+        for kind, data in events:
+            if kind == "closed":
+                raise AtelierError("server-died")
+            if time.monotonic() - started > timeout:
+                with contextlib.suppress(AtelierError):
+                    client.post_json("/interrupt", {})  # free the server for the next job
+                raise AtelierError("run-timeout", seconds=f"{timeout:g}")
+            if data.get("prompt_id") not in (None, prompt_id):
+                continue
+            if kind == "execution_cached":
+                done.update(str(n) for n in data.get("nodes", []))
+            elif kind == "executing":
+                if data.get("node") is None:
+                    break
+                if on_progress:
+                    on_progress(Progress(_title(job, data["node"]), len(done), total))
+                done.add(str(data["node"]))
+            elif kind == "progress" and on_progress:
+                on_progress(Progress(_title(job, data.get("node")), len(done), total,
+                                     int(data.get("value", 0)), int(data.get("max", 0))))
+            elif kind == "execution_error":
+                raise _failure(job, data)
+            elif kind == "execution_interrupted":
+                raise AtelierError("run-failed", node=data.get("node_id", "?"),
+                                   title=_title(job, data.get("node_id")), detail="it was interrupted")
+    history = client.history(prompt_id)
+    outputs = [
+        client.download(item, out)
+        for node_output in history.get("outputs", {}).values()
+        for key in OUTPUT_LISTS
+        for item in node_output.get(key, []) or []
+        if isinstance(item, dict) and item.get("filename") and item.get("type", "output") == "output"
+    ]
+    return RunResult(prompt_id, outputs, time.monotonic() - started, _comfy_seconds(history))
+
+
+def smoke_settings(job: Job, max_steps: int = 2) -> Job:
+    """A copy of `job` with sampler steps capped: same sizes and outputs, less compute."""
+    quick = copy.deepcopy(job)
+    for node in quick.prompt.values():
+        steps = node.get("inputs", {}).get("steps")
+        if isinstance(steps, int):
+            node["inputs"]["steps"] = min(steps, max_steps)
+    return quick

@@ -1,0 +1,280 @@
+"""Starting and stopping a ComfyUI server with the project's settings.
+
+Every caller (tests, `atelier run`/`check`/`bench`, the Open OnDemand app) needs the same
+thing: ComfyUI from a given checkout, on 127.0.0.1 and a free port, with its own
+input/output/user/temp folders, no browser, no online-service nodes, and a clean stop.
+One class does it so that they all behave alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from atelier.comfy.client import ComfyClient
+from atelier.messages import AtelierError
+from atelier.lessons.modules import Module, tagged
+
+
+MODEL_FOLDERS = (
+    "checkpoints", "loras", "vae", "text_encoders", "clip", "diffusion_models", "unet", "controlnet",
+    "upscale_models", "clip_vision", "embeddings", "style_models", "audio_encoders", "model_patches",
+)
+
+
+EXTENSIONS = Path(__file__).with_name("extensions")
+GATE = EXTENSIONS / "atelier_gate"
+DRAIN = EXTENSIONS / "atelier_drain"  # finishes the running prompt on SIGTERM
+BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
+
+
+# ComfyUI options a cluster profile may set per GPU (`comfyui_args`) and `atelier bench --study`
+# compares: speed and precision only. Nothing that changes where ComfyUI listens or what it loads.
+# Each group is one of ComfyUI's mutually exclusive groups: two from a group stop it at start.
+TUNING_GROUPS = (
+    ("--use-split-cross-attention", "--use-quad-cross-attention", "--use-pytorch-cross-attention",
+     "--use-sage-attention", "--use-flash-attention"),
+    ("--force-fp16", "--force-fp32"),
+    ("--fp16-unet", "--bf16-unet"),
+    ("--fp32-vae", "--fp16-vae", "--bf16-vae"),
+    ("--fp16-text-enc", "--fp32-text-enc"),
+    ("--lowvram", "--normalvram", "--highvram", "--gpu-only", "--cpu"),  # --cpu: a choice without a GPU
+    ("--fast",), ("--disable-smart-memory",), ("--force-channels-last",),
+)
+TUNING_OPTIONS = tuple(option for group in TUNING_GROUPS for option in group if option != "--cpu")
+
+
+def tuning(args: list[str] | tuple[str, ...], where: str, cpu: bool = False) -> list[str]:
+    """The options, if ComfyUI may be given them here together; `where` names their source."""
+    for arg in args:
+        if arg not in TUNING_OPTIONS:
+            raise AtelierError("comfyui-option-refused", option=arg, where=where, allowed=", ".join(TUNING_OPTIONS))
+    for group in TUNING_GROUPS:
+        clash = [arg for arg in [*args, *(["--cpu"] if cpu else [])] if arg in group]
+        if len(clash) > 1:
+            raise AtelierError("comfyui-options-clash", first=clash[0], second=clash[1], where=where)
+    return list(args)
+
+
+def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> Path:
+    """An extra_model_paths.yaml: models from the shared `store`, and the login gate."""
+    lines = ["# Written by atelier: where ComfyUI finds models and the login gate.", "atelier:"]
+    if store:
+        lines.append(f"  base_path: {store.resolve()}")
+        lines += [f"  {folder}: {folder}" for folder in MODEL_FOLDERS]
+    if gate:
+        lines.append(f"  custom_nodes: {EXTENSIONS.resolve()}")  # absolute, so base_path does not apply
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_comfyui(directory: str | None = None, python: str | None = None) -> tuple[Path, Path]:
+    """(checkout, the Python that runs it), from the arguments or COMFYUI_DIR / COMFYUI_PYTHON.
+
+    Without either, an `atelier install` prefix in ATELIER_PREFIX: its ComfyUI and comfyui-venv.
+    """
+    raw = directory or os.environ.get("COMFYUI_DIR")
+    installed = os.environ.get("ATELIER_PREFIX") if not raw else None
+    if installed:
+        raw = str(Path(installed) / "ComfyUI")
+        python = python or os.environ.get("COMFYUI_PYTHON") or str(Path(installed) / "comfyui-venv" / "bin" / "python")
+    if not raw or not (Path(raw) / "main.py").is_file():
+        raise AtelierError("comfyui-missing", path=raw or "COMFYUI_DIR (not set)")
+    checkout = Path(raw).resolve()
+    interpreter = python or os.environ.get("COMFYUI_PYTHON")
+    if not interpreter:
+        candidates = [checkout / ".venv" / "bin" / "python", checkout / "venv" / "bin" / "python"]
+        interpreter = str(next((c for c in candidates if c.exists()), "python3"))
+    return checkout, Path(interpreter)
+
+
+# ComfyUI's settings for a new session. The first-visit gallery of templates would cover
+# the canvas in every session (each has its own user folder) and offers workflows that are
+# not this semester's lessons. The missing-models dialog asks huggingface.co for file
+# sizes from the student's browser: nothing may leave the university, and the shared
+# store, not the student, supplies models.
+FIRST_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Workflow.ShowMissingModelsWarning": False}
+
+
+@dataclass
+class ComfyServer:
+    """A ComfyUI process; use as a context manager, or call start() and stop()."""
+
+    checkout: Path
+    python: Path
+    workdir: Path  # holds input/, output/, user/, temp/ and comfyui.log
+    port: int = 0
+    cpu: bool = False
+    models: Path | None = None  # the shared model store
+    gate: bool = True  # the login gate; off only where nothing but this process can connect
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+    token: str | None = None  # this session's key, when the gate is on
+    listen: str = "127.0.0.1"  # 0.0.0.0 on a cluster node, where the dashboard's proxy must reach it
+    key_file: Path | None = None  # a key made by someone else (the OOD app); default: made here
+    outputs: Path | None = None  # default: <workdir>/output
+    drain_seconds: float = 25.0  # how long a stop waits for the running prompt
+    bench: bool = False  # load the memory sampler for `atelier bench`
+
+    def __post_init__(self) -> None:
+        # ComfyUI runs in its checkout, so a relative path given here would point there.
+        self.workdir = self.workdir.resolve()
+        self.key_file = self.key_file.resolve() if self.key_file else None
+        self.outputs = self.outputs.resolve() if self.outputs else None
+        self.models = self.models.resolve() if self.models else None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "comfyui.log"
+
+    @property
+    def token_file(self) -> Path:
+        return self.key_file or self.workdir / "gate" / "token"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.outputs or self.workdir / "output"
+
+    def client(self, timeout: float = 30.0) -> ComfyClient:
+        return ComfyClient(self.url, timeout=timeout, token=self.token)
+
+    def _prepare(self) -> Path:
+        """Folders, the session key (readable by its owner only) and the model paths config."""
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # new folders: the owner's only
+        for name in ("input", "user", "temp"):
+            (self.workdir / name).mkdir(exist_ok=True)
+        self.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings = self.workdir / "user" / "default" / "comfy.settings.json"
+        if not settings.exists():  # each session is new to ComfyUI: skip its first-visit template gallery
+            settings.parent.mkdir(parents=True, exist_ok=True)
+            settings.write_text(json.dumps(FIRST_SETTINGS, indent=1), encoding="utf-8")
+        if self.gate and self.key_file and self.key_file.is_file():
+            self.token = self.key_file.read_text(encoding="utf-8").strip()
+            if len(self.token) < 22:
+                raise AtelierError("gate-key-short", file=self.key_file)
+        elif self.gate:
+            self.token = self.token or secrets.token_urlsafe(32)  # 256 bits
+            self.token_file.parent.mkdir(mode=0o700, exist_ok=True)
+            self.token_file.touch(mode=0o600)
+            self.token_file.chmod(0o600)
+            self.token_file.write_text(self.token, encoding="utf-8")
+        return write_model_paths(self.models, self.workdir / "extra_model_paths.yaml", gate=self.gate)
+
+    def command(self) -> list[str]:
+        args = [
+            str(self.python), "main.py",
+            "--listen", self.listen, "--port", str(self.port),
+            "--input-directory", str(self.workdir / "input"),
+            "--output-directory", str(self.output_dir),
+            "--user-directory", str(self.workdir / "user"),
+            "--temp-directory", str(self.workdir / "temp"),
+            "--disable-auto-launch",
+            "--disable-api-nodes",  # nothing leaves the university
+        ]
+        if self.cpu:
+            args.append("--cpu")
+        args += ["--extra-model-paths-config", str(self.workdir / "extra_model_paths.yaml")]
+        # Only our extensions and the semester's pinned custom nodes (named by `atelier install`
+        # in ATELIER_CUSTOM_NODES) load: a custom node dropped into the checkout never runs.
+        pinned = os.environ.get("ATELIER_CUSTOM_NODES", "").split()
+        ours = [GATE.name, DRAIN.name, *([BENCH.name] if self.bench else [])]
+        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *pinned] if self.gate else []
+        return args + self.extra_args
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start ComfyUI and return its URL once it answers."""
+        self.port = self.port or free_port()
+        self._prepare()
+        env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
+               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+            )
+        client = self.client(timeout=2.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AtelierError("server-start-failed", reason=f"it exited with code {self.process.returncode}",
+                                   log=self.log)
+            try:
+                client.get_json("/system_stats")
+            except AtelierError:
+                time.sleep(0.25)
+                continue
+            if self.gate and self._answers_strangers():
+                self.stop()
+                raise AtelierError("gate-missing", extensions=GATE.parent)
+            return self.url
+        self.stop()
+        raise AtelierError("server-start-failed", reason=f"it did not answer within {timeout:.0f} s", log=self.log)
+
+    def _answers_strangers(self) -> bool:
+        """Whether a request without the session cookie gets through (it must not)."""
+        try:
+            ComfyClient(self.url, timeout=2.0).get_json("/system_stats")
+        except AtelierError as err:
+            return err.code != "gate-refused"
+        return True
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL if it outlives the drain: the running prompt gets to finish."""
+        if not self.alive():
+            return
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=self.drain_seconds + 5 if grace is None else grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def offer_workflow(self, module: Module) -> Path:
+        """Put a lesson's workflow in the session's Workflows panel, ready to open.
+
+        The copy names its lesson, so what the student makes with it is filed under it.
+        """
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as _prepare would: the owner's only
+        folder = self.workdir / "user" / "default" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / module.file_name
+        path.write_text(json.dumps(tagged(module.workflow, module.slug), indent=1), encoding="utf-8")
+        return path
+
+    def write_connection(self) -> Path:
+        """`connection.json`: where this session answers, for `atelier launch` and `status`."""
+        host = "127.0.0.1" if self.listen == "127.0.0.1" else socket.getfqdn()
+        path = self.workdir / "connection.json"
+        path.write_text(json.dumps({"host": host, "port": self.port, "outputs": str(self.output_dir),
+                                    "pid": os.getpid(), "started": time.time()}), encoding="utf-8")
+        return path
+
+    def __enter__(self) -> ComfyServer:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,178 @@
+"""The Open OnDemand app: its site file, and deploying it.
+
+The app's ERB templates hold no site facts and no logic beyond look-ups. Everything
+they need (clusters, GPU choices with their exact sbatch options, limits, install
+paths, lessons) is written by `site_config` into one YAML file from the cluster
+profiles and `workflows/`. So the form offers exactly what `atelier launch` would ask
+Slurm for, and a profile edit plus one `atelier ood deploy` changes both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atelier.hpc.profiles import Profile, atelier_command, sbatch_options, serve_args
+from atelier.files import read_yaml
+from atelier.messages import AtelierError, Finding
+from atelier.lessons.modules import Module, ordered
+
+APP = Path("ood/comfyui")
+SITE_FILE = Path("/etc/ood/config/apps/comfyui/atelier.yml")  # OOD's place for an app's site settings
+
+
+def site_config(profiles: list[Profile], modules: list[Module],
+                comfyui: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """What the form and job templates look up, keyed by the form's values.
+
+    Each choice carries the whole `atelier serve` command but the per-session parts
+    (port, folder, lesson, outputs), worked out by the same code as `atelier launch`.
+    """
+    clusters, choices = {}, {}
+    for profile in profiles:
+        clusters[profile.ood_cluster] = {"title": profile.title, "max_hours": profile.max_hours}
+        for gpu in profile.gpus.values():
+            choices[f"{profile.ood_cluster}:{gpu.name}"] = {
+                "cluster": profile.ood_cluster,
+                "title": gpu.title,
+                "sbatch": sbatch_options(profile, gpu),
+                "max_hours": profile.max_hours,
+                # An absolute command: OOD's jobs start with `--export NONE`, so PATH is the login one.
+                "atelier": atelier_command(profile),
+                "serve": serve_args(profile, gpu, comfyui, listen="0.0.0.0"),  # the dashboard's proxy connects
+                "env_file": str(profile.prefix / "atelier.env") if profile.prefix else None,
+                "modules": list(profile.modules),  # a copy: YAML aliases would trip Ruby's safe_load
+                "backup_title": profile.backup.title,
+            }
+    lessons = [{"slug": m.slug, "title": m.title} for m in ordered(modules)]
+    outputs = profiles[0].outputs if profiles else "$HOME/atelier-outputs"
+    default_hours = min((p.default_hours for p in profiles), default=1)  # one value: the form has one field
+    return {"clusters": clusters, "choices": choices, "lessons": lessons, "outputs": outputs,
+            "default_hours": default_hours}
+
+
+def write_site_file(config: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `atelier ood deploy` from the cluster profiles; edit those, not this.\n"
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def deploy(dest: Path, site_file: Path, profiles: list[Profile], modules: list[Module],
+           app: Path = APP, comfyui: tuple[Path, Path] | None = None) -> list[Path]:
+    """Copy the app to `dest` with the lessons in its template/, and write the site file.
+
+    The lessons travel in `template/workflows/` because OOD copies template/ into every
+    session's folder on the cluster's shared file system, where the job can read them.
+    """
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(app, dest)
+    lessons = dest / "template" / "workflows"
+    for module in modules:
+        shutil.copytree(module.folder, lessons / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
+    return [dest, write_site_file(site_config(profiles, modules, comfyui), site_file)]
+
+
+ENCODED_SLASHES = "AllowEncodedSlashes NoDecode"
+_ANY_HOST = "[^/]+"  # ood-portal-generator's default host_regex
+
+
+def portal_findings(path: Path, profiles: list[Profile]) -> list[Finding]:
+    """What the site's ood_portal.yml must change for students' sessions to work and stay apart.
+
+    Read from the file ood-portal-generator makes Apache's config from, not from Apache:
+    that is the file a maintainer edits, and `update_ood_portal` keeps the two the same.
+    """
+    if not path.is_file():
+        raise AtelierError("ood-portal-missing", file=path)
+    portal = read_yaml(path)
+    portal = portal if isinstance(portal, dict) else {}  # an empty file: every setting is missing
+    found = []
+    directives = [str(d).split() for d in portal.get("custom_vhost_directives") or []]
+    if not any([w.lower() for w in d] == [w.lower() for w in ENCODED_SLASHES.split()] for d in directives):
+        found.append(Finding("ood-portal-encoded-slashes", {"file": path}))
+    if not portal.get("rnode_uri"):
+        found.append(Finding("ood-portal-rnode", {"file": path}))
+    pattern = str(portal.get("host_regex") or _ANY_HOST)
+    hosts = dict.fromkeys(["localhost", "127.0.0.1", *(p.login_host for p in profiles if p.login_host)])
+    reach = [name for name in hosts if re.fullmatch(pattern, name)]
+    if pattern == _ANY_HOST or reach:
+        where = "any host at all" if pattern == _ANY_HOST else ", ".join(reach)
+        found.append(Finding("ood-portal-host-regex", {"file": path, "value": f"'{pattern}'", "reach": where}))
+    return found
+
+
+def portal_lines(findings: list[Finding]) -> str:
+    """The ood_portal.yml lines that mend `findings`, ready to paste."""
+    codes = {f.code for f in findings}
+    lines = []
+    if "ood-portal-encoded-slashes" in codes:
+        lines += ["custom_vhost_directives:", f"  - {ENCODED_SLASHES}"]
+    if "ood-portal-rnode" in codes:
+        lines += ["node_uri: '/node'", "rnode_uri: '/rnode'"]
+    if "ood-portal-host-regex" in codes:
+        lines += ["host_regex: 'gpu[0-9]+\\.cluster\\.example\\.edu'  # your compute nodes' names, and nothing else"]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of the launch form, as a student sees it."""
+
+    name: str
+    label: str
+    help: str
+    choices: list[str]
+    default: str
+
+
+_ERB_LINE = re.compile(r"^[ \t]*<%-?(?!=).*?-?%>[ \t]*\n", re.S | re.M)  # a line of control code only
+_ERB_CODE = re.compile(r"<%-?(?!=).*?-?%>", re.S)
+_EACH = "\u27e8each\u27e9"  # stands for a loop's item until the config's own list replaces it
+_ERB_VALUE = re.compile(r"<%=\s*(.*?)\s*-?%>", re.S)
+
+
+def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -> list[FormField]:
+    """The form's fields, read from the template itself so the Start here table follows it.
+
+    The template only looks values up in the site file, so the few look-ups it holds are
+    answered here from the same config; a test renders it with Ruby's ERB and compares.
+    """
+    clusters, choices = config["clusters"], config["choices"]
+    if not clusters:
+        return []  # no cluster installed: the form has nothing to offer
+    titles = [c["backup_title"] for c in choices.values() if c.get("backup_title")]
+    known = {
+        'backup_title': titles[0] if titles else "Box",
+        'site.fetch("default_hours")': config["default_hours"],
+        'clusters.values.map { |c| c.fetch("max_hours") }.max': max(c["max_hours"] for c in clusters.values()),
+        'site.fetch("outputs")': config["outputs"],
+    }
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) in known:
+            return str(known[match.group(1)])
+        return _EACH
+
+    form = yaml.safe_load(_ERB_VALUE.sub(value, _ERB_CODE.sub("", _ERB_LINE.sub("", template.read_text(encoding="utf-8")))))
+    looped = {
+        "cluster": [c["title"] for c in clusters.values()],
+        "gpu": [f"{clusters[c['cluster']]['title']}: {c['title']}" for c in choices.values()],
+        "lesson": [lesson["title"] for lesson in config["lessons"]],
+    }
+    fields = []
+    for name in form["form"]:
+        spec = form["attributes"].get(name, {})
+        options = [str(o[0]) for o in spec.get("options", []) if _EACH not in str(o[0])]
+        if any(_EACH in str(o[0]) for o in spec.get("options", [])) or (name == "cluster" and "options" not in spec):
+            options += looped[name]  # the cluster field: OOD makes its choices from the form's cluster list
+        default = str(spec.get("value", options[0] if options else ""))  # a list starts on its first choice
+        if "min" in spec and "max" in spec:
+            options = [f"a whole number from {spec['min']} to {spec['max']}"]
+        fields.append(FormField(name, str(spec.get("label", name)), str(spec.get("help", "")), options, default))
+    return fields

@@ -1,0 +1,179 @@
+"""Cluster profiles: every site-specific value, one YAML file per cluster.
+
+Everything site-specific (partitions, GPU types and their gres strings, limits, paths)
+lives in a cluster profile, `clusters/<name>.yaml`; code and prose never hold it. The
+same profile gives `atelier launch` its sbatch options and the Open OnDemand form its
+choices (through `atelier ood deploy`), so the two can never disagree; `serve_args` is
+the one place the session's `atelier serve` command is worked out, for both.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atelier.comfy.server import tuning
+from atelier.files import read_yaml
+from atelier.keep.backup import Settings as BackupSettings, settings_from
+from atelier.messages import AtelierError
+
+CLUSTERS = Path(__file__).resolve().parent.parent / "clusters"  # data, beside the package's code
+@dataclass(frozen=True)
+class Gpu:
+    """One choice on the form: where the job goes and what it asks Slurm for."""
+
+    name: str
+    title: str
+    partition: str
+    gres: str | None  # None: no GPU, ComfyUI runs on the CPU
+    memory_gb: int
+    comfyui_args: tuple[str, ...] = ()  # speed options for this card, from `atelier bench --study`
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    ood_cluster: str
+    login_host: str | None
+    ondemand_url: str | None
+    account: str | None
+    max_hours: int
+    default_hours: int
+    cpus_per_gpu: int
+    memory_per_gpu_gb: int
+    gpus: dict[str, Gpu]
+    default_gpu: str
+    modules: list[str]
+    prefix: Path | None  # None: use the atelier and ComfyUI this process runs with
+    models: Path | None
+    scratch: str
+    outputs: str
+    internet_on_compute: bool
+    file: Path
+    backup: BackupSettings = BackupSettings()
+    account_url: str | None = None  # where a student asks for an account (Start here)
+    support: str | None = None      # whom students write to when stuck (Start here)
+
+    def gpu(self, name: str | None) -> Gpu:
+        choice = name or self.default_gpu
+        if choice not in self.gpus:
+            raise AtelierError("cluster-gpu-unknown", gpu=choice, cluster=self.name, choices=", ".join(self.gpus))
+        return self.gpus[choice]
+
+    def hours(self, hours: float | None) -> float:
+        wanted = self.default_hours if hours is None else hours
+        if not 0 < wanted <= self.max_hours:
+            raise AtelierError("cluster-hours", hours=wanted, cluster=self.name, most=self.max_hours)
+        return wanted
+
+
+def profile_names() -> list[str]:
+    return sorted(path.stem for path in CLUSTERS.glob("*.yaml"))
+
+
+def all_profiles() -> list[Profile]:
+    return [load_profile(name) for name in profile_names()]
+
+
+def installed_profiles(profiles: list[Profile] | None = None) -> list[Profile]:
+    """The clusters students use: those with an install (the test machine's profile has none)."""
+    return [p for p in (all_profiles() if profiles is None else profiles) if p.prefix]
+
+
+def load_profile(name: str) -> Profile:
+    """A profile by name (`pegasus`) or path; every problem names the file and field."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CLUSTERS / f"{name}.yaml"
+    if not path.is_file():
+        raise AtelierError("cluster-unknown", cluster=name, known=", ".join(profile_names()))
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise AtelierError("cluster-field", file=path, field="(top level)", problem="must be a mapping of fields")
+
+    def need(key: str, kind: type, where: dict[str, Any] = data, prefix: str = "") -> Any:
+        value = where.get(key)
+        if value is None or (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            problem = "is missing" if value is None else f"is {value!r}, expected {kind.__name__}"
+            raise AtelierError("cluster-field", file=path, field=prefix + key, problem=problem)
+        return value
+
+    def maybe(key: str) -> str | None:
+        value = data.get(key)
+        return None if value is None else str(value)
+
+    gpus: dict[str, Gpu] = {}
+    for gpu_name, gpu in need("gpus", dict).items():
+        where = f"gpus.{gpu_name}."
+        if not isinstance(gpu, dict):
+            raise AtelierError("cluster-field", file=path, field=where[:-1], problem="must be a mapping of fields")
+        gres = gpu.get("gres")
+        options = gpu.get("comfyui_args") or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise AtelierError("cluster-field", file=path, field=where + "comfyui_args", problem="must be a list of options")
+        tuning(options, f"{path}, field {where}comfyui_args", cpu=gres is None)
+        gpus[str(gpu_name)] = Gpu(str(gpu_name), need("title", str, gpu, where), need("partition", str, gpu, where),
+                                  None if gres is None else str(gres), int(gpu.get("memory_gb") or 0), tuple(options))
+    if not gpus:
+        raise AtelierError("cluster-field", file=path, field="gpus", problem="lists no choice")
+    default_gpu = need("default_gpu", str)
+    if default_gpu not in gpus:
+        raise AtelierError("cluster-field", file=path, field="default_gpu",
+                           problem=f"is {default_gpu!r}, not one of the gpus ({', '.join(gpus)})")
+    modules = data.get("modules") or []
+    if not isinstance(modules, list):
+        raise AtelierError("cluster-field", file=path, field="modules", problem="must be a list")
+    prefix, models = maybe("prefix"), maybe("models")
+    return Profile(
+        name=path.stem, title=need("title", str), ood_cluster=need("ood_cluster", str),
+        login_host=maybe("login_host"), ondemand_url=maybe("ondemand_url"), account=maybe("account"),
+        max_hours=need("max_hours", int), default_hours=need("default_hours", int),
+        cpus_per_gpu=need("cpus_per_gpu", int), memory_per_gpu_gb=need("memory_per_gpu_gb", int),
+        gpus=gpus, default_gpu=default_gpu, modules=[str(m) for m in modules],
+        prefix=Path(prefix) if prefix else None, models=Path(models) if models else None,
+        scratch=str(data.get("scratch") or "/tmp"), outputs=str(data.get("outputs") or "$HOME/atelier-outputs"),
+        internet_on_compute=bool(data.get("internet_on_compute")), file=path,
+        backup=settings_from(data.get("backup"), path),
+        account_url=maybe("account_url"), support=maybe("support"),
+    )
+
+
+def sbatch_options(profile: Profile, gpu: Gpu) -> list[str]:
+    """What a session asks Slurm for, without the time limit (OOD sets that itself)."""
+    options = [f"--partition={gpu.partition}", f"--cpus-per-task={profile.cpus_per_gpu}",
+               f"--mem={profile.memory_per_gpu_gb}G"]
+    if gpu.gres:
+        options.insert(1, f"--gres={gpu.gres}")
+    if profile.account:
+        options.append(f"--account={profile.account}")
+    return options
+
+
+def atelier_command(profile: Profile) -> list[str]:
+    """The atelier a job runs: the install prefix's, or (no prefix) this very one."""
+    if profile.prefix:
+        return [str(profile.prefix / "atelier-venv" / "bin" / "atelier")]
+    return [sys.executable, "-m", "atelier"]
+
+
+def serve_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = None,
+               listen: str | None = None) -> list[str]:
+    """`atelier serve`'s arguments that the profile decides, the same for launch and the OOD app.
+
+    `comfyui` (checkout, Python) is passed on for a profile without an install prefix:
+    Open OnDemand submits with `--export NONE`, so no COMFYUI_DIR reaches its jobs.
+    `listen` defaults to the node's every address, or loopback on a one-machine profile.
+    """
+    listen = listen or ("127.0.0.1" if profile.login_host == "127.0.0.1" else "0.0.0.0")
+    args = ["serve", "--listen", listen]
+    if comfyui and not profile.prefix:
+        args += ["--comfyui", str(comfyui[0]), "--python", str(comfyui[1])]
+    if profile.models:
+        args += ["--models", str(profile.models)]
+    if gpu.gres is None:
+        args.append("--cpu")
+    args += [f"--comfyui-option={option}" for option in gpu.comfyui_args]
+    if profile.backup.every_minutes:
+        args += ["--backup-to", str(profile.backup.target), "--backup-every", str(profile.backup.every_minutes)]
+    return args

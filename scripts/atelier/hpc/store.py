@@ -1,0 +1,163 @@
+"""`atelier models fetch`: the shared model store, filled safely.
+
+Models are large and a download can break halfway, on a cluster whose scratch space is
+purged and whose compute nodes may have no internet. So each file is fetched from the
+URL its workflow declares into `<name>.part`, resumed where it stopped, checked
+against the publisher's sha256 before an atomic move into place, and refused on a
+mismatch. Free space is checked before the first byte; files already verified are
+skipped without hashing them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from atelier.messages import AtelierError
+from atelier.lessons.modules import Module
+
+CHUNK = 1 << 20
+DiskUsage = Callable[[Path], int]  # free bytes at a path
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    url: str
+    directory: str
+    sha256: str | None
+
+    def target(self, store: Path) -> Path:
+        return store / self.directory / self.name
+
+
+def declared(modules: list[Module]) -> list[ModelFile]:
+    """Every model the modules' workflows declare, once each."""
+    found: dict[str, ModelFile] = {}
+    for module in modules:
+        for node in module.nodes():
+            for model in node.get("properties", {}).get("models", []) or []:
+                digest = model.get("hash") if str(model.get("hash_type", "")).lower() == "sha256" else None
+                found[model["name"]] = ModelFile(model["name"], model["url"], model["directory"],
+                                                 digest.lower() if digest else None)
+    return sorted(found.values(), key=lambda m: m.name)
+
+
+class Store:
+    """The model folder, and the record of which files have been verified."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.record_path = root / ".verified.json"
+        self.record: dict[str, dict] = json.loads(self.record_path.read_text()) if self.record_path.is_file() else {}
+
+    def verified(self, model: ModelFile) -> bool:
+        target = model.target(self.root)
+        entry = self.record.get(f"{model.directory}/{model.name}")
+        if not target.is_file() or entry is None:
+            return False
+        stat = target.stat()
+        return entry == {"sha256": model.sha256, "size": stat.st_size, "mtime": stat.st_mtime_ns}
+
+    def mark(self, model: ModelFile) -> None:
+        stat = model.target(self.root).stat()
+        self.record[f"{model.directory}/{model.name}"] = {"sha256": model.sha256, "size": stat.st_size,
+                                                          "mtime": stat.st_mtime_ns}
+        self.record_path.write_text(json.dumps(self.record, indent=1, sort_keys=True) + "\n")
+
+
+def _size(url: str) -> int:
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.headers.get("Content-Length") or 0)
+    except (urllib.error.URLError, OSError) as err:
+        raise AtelierError("models-download-failed", name=url.rsplit("/", 1)[-1], url=url, reason=str(err)) from None
+
+
+def _sha256(path: Path) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest
+
+
+def _download(model: ModelFile, partial: Path, progress: Callable[[int], None]) -> hashlib._Hash:
+    """Fetch into `partial`, continuing from its current length when the server allows."""
+    have = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(model.url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            resumed = have and response.status == 206
+            digest = _sha256(partial) if resumed else hashlib.sha256()
+            progress(have if resumed else 0)
+            expected = int(response.headers.get("Content-Length") or -1)
+            received = 0
+            with partial.open("ab" if resumed else "wb") as out:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    progress(len(chunk))
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        raise AtelierError("models-download-failed", name=model.name, url=model.url, reason=str(err)) from None
+    if 0 <= received < expected:  # the link dropped: keep the part, the next run resumes
+        raise AtelierError("models-download-failed", name=model.name, url=model.url,
+                           reason=f"the connection closed after {received} of {expected} bytes")
+    return digest
+
+
+def fetch(
+    models: list[ModelFile],
+    root: Path,
+    on_start: Callable[[ModelFile, int], None] = lambda model, size: None,
+    on_bytes: Callable[[int], None] = lambda count: None,
+    free_bytes: DiskUsage = lambda path: shutil.disk_usage(path).free,
+) -> dict[str, str]:
+    """Download and verify; returns {name: what happened} ("verified", "downloaded", "present")."""
+    root.mkdir(parents=True, exist_ok=True)
+    store = Store(root)
+    todo = [m for m in models if not store.verified(m)]
+    needed = {}
+    for model in todo:
+        partial = model.target(root).with_name(model.name + ".part")
+        if model.target(root).is_file() and model.sha256 is None:
+            continue
+        needed[model.name] = max(0, _size(model.url) - (partial.stat().st_size if partial.exists() else 0))
+    free = free_bytes(root)
+    if sum(needed.values()) > free:
+        raise AtelierError("models-no-space", store=root, needed=f"{sum(needed.values()) / 1e9:.1f}",
+                           free=f"{free / 1e9:.1f}")
+    results = {m.name: "verified" for m in models if m not in todo}
+    for model in todo:
+        target = model.target(root)
+        if target.is_file() and model.sha256 is None:
+            results[model.name] = "present (no published sha256 to verify it)"
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(model.name + ".part")
+        if target.is_file():  # there, but not verified yet: check it in place
+            if _sha256(target).hexdigest() == model.sha256:
+                store.mark(model)
+                results[model.name] = "verified"
+                continue
+            target.replace(partial)  # keep nothing unverified in place
+            partial.unlink()
+        on_start(model, needed.get(model.name, 0) + (partial.stat().st_size if partial.exists() else 0))
+        digest = _download(model, partial, on_bytes).hexdigest()
+        if model.sha256 and digest != model.sha256:
+            partial.unlink()
+            raise AtelierError("models-hash-mismatch", name=model.name, expected=model.sha256, got=digest)
+        partial.replace(target)  # atomic: the file is complete or absent
+        if model.sha256:
+            store.mark(model)
+        results[model.name] = "downloaded"
+    return results

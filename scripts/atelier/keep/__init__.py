@@ -1,0 +1,1 @@
+"""The student's work: reading outputs, the run ledger, comparing, backing up."""

@@ -1,0 +1,275 @@
+"""Lint: check every lesson module offline, against the node catalogue.
+
+Each check turns what could break in class into a message before class: a node the
+pinned ComfyUI lacks, a value out of range, a link between mismatched types, a model
+nobody can download, a knob the lesson page would describe wrongly. All findings of a
+module are reported together, each naming the file, node id and title, and input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from atelier.lessons.nodes import Catalogue, expected, fits
+from atelier.lessons.convert import to_api
+from atelier.messages import AtelierError, Finding
+from atelier.lessons.modules import CANVAS_ONLY, LEVELS, MODALITIES, Module, load_module, module_folders, node_title
+
+SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+OUTPUT_FIELDS = {"image": ("width", "height"), "video": ("frames", "width", "height"), "audio": ("seconds",), "mesh": ()}
+UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload"}
+
+
+def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = None) -> dict[Path, list[Finding]]:
+    """Findings per module folder (an empty list: the module is clean)."""
+    folders = module_folders(paths)
+    if not folders:
+        raise AtelierError("lint-no-modules", path=", ".join(str(p) for p in paths))
+    results: dict[Path, list[Finding]] = {}
+    siblings: dict[Path, set[str]] = {}  # modules beside each folder, for prerequisites; listed once
+    for folder in folders:
+        if folder.parent not in siblings:
+            siblings[folder.parent] = {p.name for p in module_folders([folder.parent])}
+        results[folder] = lint_module(folder, catalogue, siblings[folder.parent])
+    if pinned_version and pinned_version != catalogue.comfyui_version:
+        first = next(iter(results))
+        results[first].insert(
+            0, Finding("lint-catalogue-version", {"catalogue": catalogue.comfyui_version, "pinned": pinned_version})
+        )
+    return results
+
+
+def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str]) -> list[Finding]:
+    try:
+        module = load_module(folder)
+    except AtelierError as err:
+        return [Finding(err.code, err.values)]
+    findings = check_meta(module, known_modules)
+    graph = check_graph(module, catalogue)
+    findings += graph
+    if not any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link"} for f in graph):
+        findings += check_values(module, catalogue)
+    findings += check_knobs(module, catalogue)
+    return findings
+
+
+# --- module.yaml -----------------------------------------------------------------
+
+def check_meta(module: Module, known_modules: set[str]) -> list[Finding]:
+    meta, file = module.meta, module.meta_path
+    found: list[Finding] = []
+
+    def bad(field: str, problem: str) -> None:
+        found.append(Finding("lint-module-field", {"file": file, "field": field, "problem": problem}))
+
+    def text(field: str, value: Any) -> None:
+        if not isinstance(value, str) or not value.strip():
+            bad(field, "is missing" if value is None else "must be text")
+
+    def texts(field: str, value: Any) -> None:
+        if value is None:
+            bad(field, "is missing")
+        elif not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            bad(field, "must be a list of one or more sentences")
+
+    def choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
+        if value not in choices:
+            bad(field, "is missing" if value is None else f"is {value!r}, expected one of {', '.join(choices)}")
+
+    def number(field: str, value: Any, integer: bool = True) -> None:
+        kinds = (int,) if integer else (int, float)
+        if value is None:
+            bad(field, "is missing")
+        elif isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+            bad(field, f"is {value!r}, expected a {'whole ' if integer else ''}number above 0")
+
+    def records(field: str, value: Any, required: tuple[str, ...]) -> list[dict[str, Any]]:
+        if value is None:
+            bad(field, "is missing")
+            return []
+        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            bad(field, "must be a list of one or more entries")
+            return []
+        for index, entry in enumerate(value):
+            for key in required:
+                if entry.get(key) in (None, "", []):
+                    bad(f"{field}[{index}].{key}", "is missing")
+        return value
+
+    text("title", meta.get("title"))
+    choice("modality", meta.get("modality"), MODALITIES)
+    choice("level", meta.get("level"), LEVELS)
+    minutes = meta.get("minutes")
+    if not isinstance(minutes, dict):
+        bad("minutes", "is missing" if minutes is None else "must have teaching and exercises")
+    else:
+        number("minutes.teaching", minutes.get("teaching"))
+        number("minutes.exercises", minutes.get("exercises"))
+    for field in ("questions", "objectives", "key_points"):
+        texts(field, meta.get(field))
+    prerequisites = meta.get("prerequisites", [])
+    if not isinstance(prerequisites, list):
+        bad("prerequisites", "must be a list of module folder names")
+    else:
+        for name in prerequisites:
+            if name not in known_modules or name == module.slug:
+                found.append(Finding("lint-prerequisite", {"file": file, "module": name, "folder": module.folder.parent}))
+    records("knobs", meta.get("knobs"), ("node", "input", "what", "try"))
+    records("exercises", meta.get("exercises"), ("task", "hint", "solution"))
+    for index, output in enumerate(records("outputs", meta.get("outputs"), ("kind", "count"))):
+        kind = output.get("kind")
+        if kind not in OUTPUT_FIELDS:
+            bad(f"outputs[{index}].kind", f"is {kind!r}, expected one of {', '.join(OUTPUT_FIELDS)}")
+            continue
+        for key in OUTPUT_FIELDS[kind]:
+            number(f"outputs[{index}].{key}", output.get(key), integer=key != "seconds")
+    number("gpu_memory_gb", meta.get("gpu_memory_gb"), integer=False)
+    records("models", meta.get("models"), ("name", "licence", "licence_url"))
+    return found
+
+
+# --- the graph -------------------------------------------------------------------
+
+def _node_ref(module: Module, node: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    names = {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
+    return {"file": module.workflow_path, "node": node.get("id"), "title": node_title(node, names)}
+
+
+def _compatible(output_type: str, input_type: Any) -> bool:
+    if not isinstance(input_type, str):
+        return output_type in {"COMBO", "*"}  # a list of choices takes a COMBO output
+    if "*" in (output_type, input_type):
+        return True
+    return bool(set(output_type.split(",")) & set(input_type.split(",")))
+
+
+def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
+    found: list[Finding] = []
+    nodes = {node.get("id"): node for node in module.nodes()}
+    for node in nodes.values():
+        node_type = node.get("type")
+        if node_type in CANVAS_ONLY or node_type in catalogue.nodes:
+            continue
+        ref = {**_node_ref(module, node, catalogue), "type": node_type}
+        if node_type in catalogue.api_nodes:
+            found.append(Finding("lint-online-node", ref))
+        else:
+            found.append(Finding("lint-unknown-node", {**ref, "version": catalogue.comfyui_version}))
+    links = {}
+    for link in module.workflow.get("links", []):
+        if not isinstance(link, list) or len(link) < 5:
+            found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link,
+                                                        "problem": "is not [id, from node, slot, to node, slot, type]"}))
+            continue
+        link_id, source_id, source_slot, target_id, target_slot = link[:5]
+        links[link_id] = link
+        source, target = nodes.get(source_id), nodes.get(target_id)
+        for end, node_id in (("from", source_id), ("to", target_id)):
+            if (source if end == "from" else target) is None:
+                found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
+                                                            "problem": f"comes {end} node {node_id}, which is not in the workflow"}))
+        if source is None or target is None:
+            continue
+        if source.get("type") not in catalogue.nodes or target.get("type") not in catalogue.nodes:
+            continue
+        outputs = catalogue.nodes[source["type"]].get("output", [])
+        inputs = target.get("inputs", [])
+        if not (0 <= source_slot < len(outputs)) or not (0 <= target_slot < len(inputs)):
+            found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
+                                                        "problem": "names an output or input slot the nodes do not have"}))
+            continue
+        input_name = inputs[target_slot].get("name")
+        spec = catalogue.input_spec(target["type"], input_name)
+        if spec is None:
+            found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
+                                                        "problem": f"goes into {input_name}, which {target['type']} does not have"}))
+        elif not _compatible(outputs[source_slot], spec[0]):
+            found.append(Finding("lint-link-type", {
+                **_node_ref(module, target, catalogue), "link": link_id, "input": input_name,
+                "input_type": spec[0] if isinstance(spec[0], str) else "a choice",
+                "source": source_id, "source_title": _node_ref(module, source, catalogue)["title"],
+                "source_type": outputs[source_slot],
+            }))
+    for node in nodes.values():
+        if node.get("type") not in catalogue.nodes or node.get("mode", 0) in (2, 4):  # muted or bypassed
+            continue
+        connected = {}
+        for slot in node.get("inputs", []):
+            link_id = slot.get("link")
+            if link_id is not None and link_id not in links:
+                found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
+                                                            "problem": f"is named by node {node.get('id')} but is not in the workflow"}))
+            connected[slot.get("name")] = link_id is not None
+        for name in catalogue.nodes[node["type"]].get("input", {}).get("required", {}):
+            kind, _ = catalogue.input_spec(node["type"], name)
+            if isinstance(kind, str) and kind not in SOCKETLESS and not connected.get(name):
+                found.append(Finding("lint-unconnected", {**_node_ref(module, node, catalogue), "input": name}))
+    return found
+
+
+# --- values, models and input files ----------------------------------------------------
+
+def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
+    try:
+        prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
+    except AtelierError as err:
+        return [Finding(err.code, err.values)]
+    found: list[Finding] = []
+    ui_nodes = {str(node.get("id")): node for node in module.nodes()}
+    declared_licences = {m.get("name") for m in module.meta.get("models", []) or [] if isinstance(m, dict) and m.get("licence")}
+    for node_id, api_node in prompt.items():
+        node = ui_nodes.get(node_id, {"id": node_id, "type": api_node.get("class_type")})
+        ref = _node_ref(module, node, catalogue)
+        declared = {m.get("name"): m for m in node.get("properties", {}).get("models", []) or [] if isinstance(m, dict)}
+        for name, value in api_node.get("inputs", {}).items():
+            if isinstance(value, list):
+                continue  # a link, checked with the graph
+            spec = catalogue.input_spec(api_node["class_type"], name)
+            if spec is None:
+                continue
+            kind, options = spec
+            if not fits(value, kind, options):
+                found.append(Finding("lint-bad-value", {**ref, "input": name, "value": repr(value),
+                                                        "expected": expected(kind, options) or str(kind)}))
+            elif options.get("files") and isinstance(value, str):
+                if UPLOAD_FLAGS & options.keys():
+                    if not (module.folder / "inputs" / value).is_file():
+                        found.append(Finding("lint-input-file", {**ref, "name": value}))
+                    continue
+                model = declared.get(value)
+                if model is None:
+                    found.append(Finding("lint-undeclared-model", {**ref, "model": value}))
+                    continue
+                for field in ("url", "directory"):
+                    if not model.get(field):
+                        found.append(Finding("lint-model-field", {**ref, "model": value, "field": field}))
+                if not model.get("hash"):
+                    found.append(Finding("lint-model-hash", {**ref, "model": value}, warning=True))
+                if value not in declared_licences:
+                    found.append(Finding("lint-model-licence", {"file": module.meta_path, "model": value}))
+    return found
+
+
+# --- knobs -------------------------------------------------------------------------
+
+def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
+    found: list[Finding] = []
+    knobs = module.meta.get("knobs")
+    if not isinstance(knobs, list):
+        return found
+    for knob in knobs:
+        if not isinstance(knob, dict) or not knob.get("node") or not knob.get("input"):
+            continue  # reported with module.yaml's fields
+        label = f"{knob['node']}.{knob['input']}"
+        matches = module.node_by_title(str(knob["node"]))
+        problem = None
+        if not matches:
+            problem = f"names node '{knob['node']}', but no node has that title"
+        elif len(matches) > 1:
+            problem = f"names node '{knob['node']}', but {len(matches)} nodes have that title"
+        elif catalogue.input_spec(matches[0].get("type"), knob["input"]) is None:
+            problem = f"names input {knob['input']}, but a {matches[0].get('type')} node has no such input"
+        if problem:
+            found.append(Finding("lint-knob", {"file": module.meta_path, "knob": label, "problem": problem}))
+    return found

@@ -1,0 +1,63 @@
+"""`atelier new-module`: start a module from an existing one, ready to edit.
+
+An instructor's new lesson usually begins as a working workflow they change, so the new
+folder copies a module's workflow and carries over what stays true (its knobs, models
+and outputs) into a module.yaml whose every field is explained. The result lints clean;
+the instructor then rewrites the text and reshapes the workflow in ComfyUI.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+import json
+from pathlib import Path
+import re
+import shutil
+import string
+import uuid
+
+import yaml
+
+from atelier.messages import AtelierError
+from atelier.lessons.modules import LEVELS, MODALITIES, load_module
+
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def _block(items: list[dict]) -> str:
+    """A YAML list indented as a field's value."""
+    text = yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=100)
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def scaffold(root: Path, slug: str, source: str, title: str, modality: str, level: str) -> Path:
+    """Write root/<slug>/ from root/<source>/ and return the new folder."""
+    if not SLUG.match(slug):
+        raise AtelierError("new-module-slug", slug=slug)
+    folder = root / slug
+    if folder.exists():
+        raise AtelierError("new-module-exists", folder=folder)
+    if not (root / source / "workflow.json").is_file():
+        raise AtelierError("new-module-source", source=source, folder=root)
+    if modality not in MODALITIES or level not in LEVELS:
+        raise AtelierError("new-module-choice", modality=modality, level=level,
+                           modalities=", ".join(MODALITIES), levels=", ".join(LEVELS))
+    original = load_module(root / source)
+    template = string.Template(files("atelier.lessons").joinpath("module_template.yaml").read_text(encoding="utf-8"))
+    text = template.substitute(
+        title=yaml.safe_dump(title, allow_unicode=True).strip().removesuffix("...").strip(),
+        modality=modality,
+        level=level,
+        source=source,
+        knobs=_block(original.meta.get("knobs", [])),
+        outputs=_block(original.meta.get("outputs", [])),
+        gpu_memory_gb=original.meta.get("gpu_memory_gb", 4),
+        models=_block(original.meta.get("models", [])),
+    )
+    folder.mkdir(parents=True)
+    workflow = dict(original.workflow, id=str(uuid.uuid4()))  # the canvas tells workflows apart by id
+    (folder / "workflow.json").write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if (original.folder / "inputs").is_dir():
+        shutil.copytree(original.folder / "inputs", folder / "inputs")
+    (folder / "module.yaml").write_text(text, encoding="utf-8")
+    return folder

@@ -1,0 +1,382 @@
+"""The benchmarks page's tables and chart, made from the results `atelier bench --json` wrote.
+
+Why generated: every figure on the page must be one that was measured, with the machine,
+date, versions and kind of weights beside it; typing them in would let them drift from
+the files. Published figures from elsewhere come from reference.yaml, each with its
+source. Results live in docs/benchmarks/ (published with the site, so anyone can check
+them); adding a file there adds its row.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atelier.check import bench
+from atelier.hpc.profiles import Profile, all_profiles
+from atelier.check.bench import gib
+from atelier.messages import AtelierError
+from atelier.lessons.modules import Module
+from atelier.site.pages.teach import cost, site_modules
+
+RESULTS = Path("docs/benchmarks")
+REFERENCE = RESULTS / "reference.yaml"
+STANDARD = (("sd15-512", "SD 1.5, 512²"), ("sdxl-1024", "SDXL, 1024²"))
+WANTED = ("V100", "A100", "L40S", "H100", "Apple M2")  # the cluster's GPU types and the Mac the seeds compare with
+GAIN = 0.10  # and every repeat faster than every default one: repeats on a shared card vary a lot
+LESSONS = "../lessons"
+REFERENCE_KEYS = ("device", "workload", "value", "unit", "software", "source_title", "url", "publisher", "date")
+
+DEVICES_MARKER = "<!-- bench: devices -->"
+CHART_MARKER = "<!-- bench: chart -->"
+LESSONS_MARKER = "<!-- bench: lessons -->"
+FLAGS_MARKER = "<!-- bench: flags -->"
+ADVICE_MARKER = "<!-- bench: advice -->"
+REFERENCE_MARKER = "<!-- bench: reference -->"
+
+
+def _bad(path: Path, detail: str) -> AtelierError:
+    return AtelierError("bench-results-bad", file=path, detail=detail)
+
+
+def _check(path: Path, result: Any) -> dict[str, Any]:
+    """A result file as `atelier bench` writes it, or a message naming the file and field.
+
+    Runs whose ComfyUI did not start (`failed`) are dropped: they measured nothing.
+    """
+    if not isinstance(result, dict) or result.get("atelier_bench") != 1:
+        raise _bad(path, "atelier_bench is not 1")
+    for key in ("date", "machine", "runs"):
+        if key not in result:
+            raise _bad(path, f"it has no {key}")
+    if not isinstance(result["date"], str) or not isinstance(result["runs"], list):
+        raise _bad(path, "date must be text and runs a list")
+    for index, run in enumerate(result["runs"]):
+        if "failed" in run:
+            continue
+        for key in ("flags", "device", "versions", "workloads", "cold_start_s"):
+            if key not in run:
+                raise _bad(path, f"runs[{index}] has no {key}")
+        if not isinstance(run["cold_start_s"], (int, float)):
+            raise _bad(path, f"runs[{index}].cold_start_s is not a number")
+        for number, entry in enumerate(run["workloads"]):
+            where = f"runs[{index}].workloads[{number}]"
+            for key in ("name", "lesson", "status", "models"):
+                if key not in entry:
+                    raise _bad(path, f"{where} has no {key}")
+            if any(not isinstance(m, dict) or "weights" not in m for m in entry["models"]):
+                raise _bad(path, f"{where} ({entry['name']}) has a model without weights")
+            if entry["status"] == "measured" and not isinstance(entry.get("seconds_per_image"), (int, float)):
+                raise _bad(path, f"{where} ({entry['name']}) has no seconds_per_image")
+    result["runs"] = [run for run in result["runs"] if "failed" not in run]
+    return result
+
+
+def load_results(folder: Path = RESULTS) -> list[tuple[Path, dict[str, Any]]]:
+    """Every result file, oldest first (by the date inside)."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            found.append((path, _check(path, json.loads(path.read_text(encoding="utf-8")))))
+        except json.JSONDecodeError as err:
+            raise _bad(path, f"line {err.lineno}: {err.msg}") from None
+    return sorted(found, key=lambda item: item[1]["date"])
+
+
+def load_reference(path: Path = REFERENCE) -> list[dict[str, Any]]:
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as err:
+        raise _bad(path, str(err).splitlines()[0]) from None
+    if not isinstance(entries, list):
+        raise _bad(path, "it must be a list of figures")
+    for index, entry in enumerate(entries):
+        missing = [key for key in REFERENCE_KEYS if not isinstance(entry, dict) or entry.get(key) in (None, "")]
+        if missing:
+            raise _bad(path, f"entry {index + 1} has no {missing[0]}")
+    return entries
+
+
+def device_label(result: dict[str, Any], run: dict[str, Any]) -> str:
+    """What the row's hardware is called: the GPU, or the processor for a CPU run."""
+    device = run["device"]
+    if device.get("type") == "cpu":
+        machine = result["machine"]
+        return f"CPU only: {machine.get('cpu')} ({machine.get('cores')} cores)"
+    if device.get("type") == "mps":
+        chip = str(result["machine"].get("cpu") or "Mac")
+        return f"{chip if chip.startswith('Apple') else 'Apple ' + chip} (MPS)"
+    return str(device.get("name"))
+
+
+def _weights(run: dict[str, Any]) -> str:
+    kinds = {m["weights"] for w in run["workloads"] for m in w["models"]}
+    names = {"real": "real", "random (full)": "random, full size", "random (tiny)": "random, reduced size (not true timings)"}
+    return ", ".join(names.get(k, k) for k in sorted(kinds)) or "none"
+
+
+def _day(result: dict[str, Any]) -> str:
+    return str(result["date"])[:10]
+
+
+def _versions(run: dict[str, Any]) -> str:
+    versions = run["versions"]
+    return f"ComfyUI {versions.get('comfyui')}, PyTorch {versions.get('torch')}"
+
+
+def _entry(run: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((w for w in run["workloads"] if w["name"] == name), None)
+
+
+def _standard(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The entry if it ran as its workload is defined: not resized for a quick look, not on reduced models."""
+    if entry is None:
+        return None
+    defined = bench.STANDARD.get(entry["name"])
+    as_defined = defined is None or (entry.get("width"), entry.get("height"), entry.get("steps")) == (
+        defined.width, defined.height, defined.steps)
+    tiny = any(m["weights"] == "random (tiny)" for m in entry["models"])
+    return entry if as_defined and not tiny else None
+
+
+def _measured(entry: dict[str, Any] | None) -> bool:
+    return entry is not None and entry["status"] == "measured"
+
+
+def _has(run: dict[str, Any], names: list[str]) -> bool:
+    return any(_measured(_standard(_entry(run, n))) for n in names)
+
+
+def _memory(entry: dict[str, Any] | None) -> str:
+    return gib(entry.get("peak_gpu_bytes")) if entry is not None and _measured(entry) else "-"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def _default(result: dict[str, Any]) -> dict[str, Any]:
+    """The run with ComfyUI's default options, which a study compares the others with."""
+    return next(run for run in result["runs"] if not run["flags"])
+
+
+def _cell(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "not run"
+    if entry["status"] != "measured":
+        return entry["status"]
+    rate = entry.get("iterations_per_second")
+    speed = f" ({rate:.1f} it/s)" if rate and rate >= 1 else f" ({rate:.2f} it/s)" if rate else ""
+    return f"{entry['seconds_per_image']:.2f} s{speed}"
+
+
+def default_rows(results: list[tuple[Path, dict[str, Any]]], names: list[str] | None = None,
+                 ) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """Per device, the newest default-options run that measured any of `names` as defined (default: the standard two)."""
+    wanted = names or [name for name, _ in STANDARD]
+    newest: dict[str, tuple[Path, dict[str, Any], dict[str, Any]]] = {}
+    for path, result in results:
+        for run in result["runs"]:
+            if not run["flags"] and _has(run, wanted):
+                newest[device_label(result, run)] = (path, result, run)
+    return list(newest.values())
+
+
+def devices_table(results: list[tuple[Path, dict[str, Any]]], profiles: list[Profile] | None = None) -> str:
+    """Hardware, date, versions, weights and the standard workloads' speed, one row per device."""
+    rows = default_rows(results)
+    head = ["Hardware", "Measured", "Versions", "Weights", "ComfyUI start"] + [f"{title}: per picture" for _, title in STANDARD]
+    head.append("GPU memory (SDXL)")
+    cells = [[device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run),
+              _weights(run), f"{run['cold_start_s']:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
+              _memory(_standard(_entry(run, "sdxl-1024")))] for path, result, run in rows]
+    measured = " ".join(device_label(r, run) for _, r, run in rows)
+    waiting = [name for name in wanted(profiles) if name.lower() not in measured.lower()]
+    text = _table(head, cells)
+    if waiting:
+        text += ("\n\nNot measured yet: " + ", ".join(waiting) + ". Run `atelier bench --json FILE` on one "
+                 "(see [Add a row](#add-a-row)) and add the file to `docs/benchmarks/`.")
+    return text
+
+
+def wanted(profiles: list[Profile] | None = None) -> list[str]:
+    """The GPU types the clusters offer by name, the H100 and the M2 Mac."""
+    names = list(WANTED)
+    for profile in profiles or []:
+        for gpu in profile.gpus.values():
+            kind = (gpu.gres or "").split(":")
+            if len(kind) == 3 and kind[1].upper() not in names:
+                names.append(kind[1].upper())
+    return names
+
+
+def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Seconds per picture on a log scale (a CPU takes hundreds of times a GPU's), as an inline SVG."""
+    bars = [(device_label(result, run), title, entry["seconds_per_image"])
+            for _, result, run in default_rows(results) for name, title in STANDARD
+            if (entry := _standard(_entry(run, name))) and entry["status"] == "measured"]
+    if not bars:
+        return "*No measured results yet: the chart appears with the first file in `docs/benchmarks/`.*"
+    low = 10 ** math.floor(math.log10(min(s for *_, s in bars)))
+    high = 10 ** math.ceil(math.log10(max(s for *_, s in bars)))
+    left, width, bar, head = 110, 420, 18, 22
+    decades = max(1, round(math.log10(high / low)))
+
+    def x(seconds: float) -> float:
+        return left + width * math.log10(seconds / low) / decades
+
+    devices = list(dict.fromkeys(d for d, *_ in bars))
+    height = 20 + len(devices) * head + len(bars) * (bar + 4) + 30
+    total = left + width + 90
+    parts = [f'<svg role="img" aria-labelledby="bench-chart-title bench-chart-desc" viewBox="0 0 {total} {height}" '
+             f'width="100%" style="max-width:{total}px;font:12px sans-serif">',
+             '<title id="bench-chart-title">Seconds per picture on each device, log scale</title>',
+             '<desc id="bench-chart-desc">' + html.escape("; ".join(f"{d}, {t}: {s:.2f} s" for d, t, s in bars)) + "</desc>"]
+    for power in range(decades + 1):
+        value = low * 10 ** power
+        parts.append(f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="10" y2="{height - 25}" stroke="currentColor" '
+                     'stroke-opacity="0.3"/>')
+        parts.append(f'<text x="{x(value):.1f}" y="{height - 8}" text-anchor="middle" fill="currentColor">{value:g} s</text>')
+    y = 10
+    for device in devices:  # the device on a line of its own, its bars below
+        parts.append(f'<text x="4" y="{y + 15}" fill="currentColor" font-weight="bold">{html.escape(device)}</text>')
+        y += head
+        for _, title, seconds in (b for b in bars if b[0] == device):
+            colour = "var(--md-primary-fg-color)" if title == STANDARD[0][1] else "var(--md-accent-fg-color)"
+            parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" fill="currentColor">{html.escape(title)}</text>')
+            parts.append(f'<rect x="{left}" y="{y}" width="{max(x(seconds) - left, 1):.1f}" height="{bar}" fill="{colour}"/>')
+            parts.append(f'<text x="{x(seconds) + 4:.1f}" y="{y + 13}" fill="currentColor">{seconds:.2f} s</text>')
+            y += bar + 4
+    parts.append("</svg>")
+    caption = "Seconds per picture (median), default options. Each step on the scale is ten times slower."
+    return "<figure>\n" + "".join(parts) + f"\n<figcaption>{caption}</figcaption>\n</figure>"
+
+
+def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Module]) -> str:
+    """What a student's session books, and how long one run of each lesson takes where measured."""
+    rows = [(device_label(result, run), run) for _, result, run in default_rows(results, [m.slug for m in modules])]
+    head = ["Lesson", "GPU minutes booked per student"] + [f"One run on {device}" for device, _ in rows]
+    lines = []
+    for module in modules:
+        title = str(module.meta.get("title") or module.slug)
+        cells = [f"[{title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
+        for _, run in rows:
+            entry = _standard(_entry(run, module.slug))
+            memory = entry.get("peak_gpu_bytes") if entry is not None and _measured(entry) else None
+            cells.append(_cell(entry) + (f", {gib(memory)} of GPU memory" if memory else ""))
+        lines.append(cells)
+    return _table(head, lines)
+
+
+def _studies(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
+    """Result files that compare option sets against the default, newest last."""
+    return [(p, r) for p, r in results if len(r["runs"]) > 1
+            and any(not run["flags"] and _has(run, [name for name, _ in STANDARD]) for run in r["runs"])]
+
+
+def _ratios(default: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
+    """Per standard workload: how much faster than the default (0.10 = 10% less time), None if not measured."""
+    found: dict[str, float | None] = {}
+    for name, _ in STANDARD:
+        base, this = _entry(default, name), _entry(run, name)
+        found[name] = 1 - this["seconds_per_image"] / base["seconds_per_image"] if _measured(base) and _measured(this) else None
+    return found
+
+
+def _change(ratio: float | None) -> str:
+    if ratio is None:
+        return "not measured"
+    return f"{abs(ratio) * 100:.0f}% {'less' if ratio >= 0 else 'more'} time"
+
+
+def _clearly_faster(default: dict[str, Any], run: dict[str, Any], ratios: dict[str, float | None]) -> bool:
+    """Every repeat with the option beat every repeat without it, by GAIN in the medians, on each standard workload."""
+    for name, _ in STANDARD:
+        base, this = _entry(default, name), _entry(run, name)
+        if ratios[name] is None or ratios[name] < GAIN or max(this["runs_s"]) >= min(base["runs_s"]):
+            return False
+    return True
+
+
+def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Each options study: every option set against the default, measured in the same run."""
+    studies = _studies(results)
+    if not studies:
+        return "*No options study yet: run `atelier bench --study --json FILE` on a GPU node.*"
+    parts = []
+    for path, result in studies:
+        default = _default(result)
+        parts.append(f"**{device_label(result, default)}**, {_day(result)}, {_versions(default)}, "
+                     f"{_weights(default)} weights ([data](../benchmarks/{path.name})):\n")
+        head = ["ComfyUI options"] + [f"{title}: per picture" for _, title in STANDARD] + ["GPU memory (SDXL)"]
+        lines = []
+        for run in result["runs"]:
+            ratios = _ratios(default, run)
+            cells = [" ".join(f"`{f}`" for f in run["flags"]) or "default"]
+            for name, _ in STANDARD:
+                entry = _entry(run, name)
+                measured = entry is not None and _measured(entry)
+                spread = f", {min(entry['runs_s']):.2f}–{max(entry['runs_s']):.2f} s" if measured and entry.get("runs_s") else ""
+                change = f", {_change(ratios[name])}" if run["flags"] and measured else ""
+                cells.append(_cell(entry) + spread + change)
+            lines.append(cells + [_memory(_entry(run, "sdxl-1024"))])
+        parts.append(_table(head, lines))
+    return "\n\n".join(parts)
+
+
+def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Per GPU studied: the option set to put in the profile, or the defaults, with the measured gain."""
+    studies = _studies(results)
+    if not studies:
+        return "*No recommendation yet: no GPU has had an options study.*"
+    newest = {device_label(result, _default(result)): result for _, result in studies}  # oldest first: the last wins
+    lines = []
+    for device, result in newest.items():
+        default = _default(result)
+        good = []
+        for run in result["runs"]:
+            ratios = _ratios(default, run)
+            if run["flags"] and _clearly_faster(default, run, ratios):
+                good.append((sum(ratios.values()) / len(ratios), run, ratios))  # type: ignore[arg-type]
+        if not good:
+            lines.append(f"- **{device}**: keep the defaults. No option was clearly faster on both standard "
+                         f"workloads ({_day(result)}).")
+            continue
+        _, best, ratios = max(good, key=lambda item: item[0])
+        flags = " ".join(best["flags"])
+        gains = ", ".join(f"{title} {_change(ratios[name])}" for name, title in STANDARD)
+        lines.append(f"- **{device}**: `comfyui_args: [{', '.join(repr(f) for f in best['flags'])}]` "
+                     f"(that is, `{flags}`): {gains}, measured {_day(result)}.")
+    return "\n".join(lines)
+
+
+def reference_table(entries: list[dict[str, Any]]) -> str:
+    """Published figures, each with its source; settings differ from ours, so they are context, not rows."""
+    head = ["Device", "Workload", "Figure", "Settings", "Source"]
+    titles = dict(STANDARD)
+    rows = []
+    for entry in entries:
+        steps = [f"{entry['steps']} steps"] if entry.get("steps") else []
+        settings = ", ".join(steps + [str(entry[k]) for k in ("precision", "software") if entry.get(k)])
+        source = f"[{entry['source_title']}]({entry['url']}), {entry['publisher']}, {entry['date']}"
+        rows.append([str(entry["device"]), titles.get(entry["workload"], entry["workload"]),
+                     f"{entry['value']} {entry['unit']}", settings, source])
+    return _table(head, rows)
+
+
+MARKERS: dict[str, Callable[[], str]] = {
+    DEVICES_MARKER: lambda: devices_table(load_results(), all_profiles()),
+    CHART_MARKER: lambda: chart(load_results()),
+    LESSONS_MARKER: lambda: lessons_table(load_results(), site_modules()),
+    FLAGS_MARKER: lambda: flags_tables(load_results()),
+    ADVICE_MARKER: lambda: advice(load_results()),
+    REFERENCE_MARKER: lambda: reference_table(load_reference()),
+}

@@ -1,0 +1,259 @@
+"""Lesson pages and the module catalogue, rendered from each module's folder.
+
+A lesson page follows the Carpentries shape (questions, objectives, the lesson, exercises
+with folded solutions, key points) and adds what a ComfyUI lesson needs: the graph as
+it looks on the canvas, the knobs with their defaults and allowed values from the node
+catalogue, the models with size and licence, and the workflow to download.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+import re
+from typing import Any
+
+from atelier.lessons.nodes import Catalogue
+from atelier.files import read_yaml
+from atelier.site.graph import describe
+from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
+
+MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
+SCREENSHOTS = Path("docs/assets/screenshots")  # made by `atelier screenshots` (screenshots.py)
+SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pictures
+
+
+def display_names(catalogue: Catalogue) -> dict[str, str]:
+    return {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
+
+
+def _size(count: Any) -> str:
+    if not isinstance(count, int):
+        return "not stated by the publisher"
+    return f"{count / 1e9:.1f} GB" if count >= 1e8 else f"{count / 1e6:.0f} MB"
+
+
+def _outputs(meta: dict[str, Any]) -> str:
+    parts = []
+    for output in meta.get("outputs", []):
+        kind, count = output.get("kind"), output.get("count", 1)
+        if kind == "image":
+            parts.append(f"{count} image{'s' * (count != 1)}, {output.get('width')} × {output.get('height')}")
+        elif kind == "video":
+            parts.append(f"{count} video, {output.get('frames')} frames at {output.get('width')} × {output.get('height')}")
+        elif kind == "audio":
+            parts.append(f"{count} sound file, {output.get('seconds')} s")
+        else:
+            parts.append(f"{count} 3D model")
+    return "; ".join(parts)
+
+
+def _allowed(catalogue: Catalogue, node_type: str, name: str) -> tuple[str, str]:
+    """(default, allowed values) in words, from the catalogue."""
+    spec = catalogue.input_spec(node_type, name)
+    if spec is None:
+        return "", ""
+    kind, options = spec
+    default = options.get("default", "")
+    choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+    if options.get("files"):
+        return "", "a file in the models folder"
+    if choices is not None:
+        shown = ", ".join(f"`{c}`" for c in choices[:6])
+        more = f" … ({len(choices)} in all)" if len(choices) > 6 else ""
+        return f"`{default}`" if default != "" else f"`{choices[0]}`" if choices else "", shown + more
+    if kind in ("INT", "FLOAT") and "min" in options:
+        return f"`{default}`", f"{options['min']} to {options['max']}"
+    return (f"`{default}`" if default != "" else "", "text" if kind == "STRING" else str(kind).lower())
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _demote(markdown: str) -> str:
+    return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 1) + " ", markdown, flags=re.MULTILINE)
+
+
+def screenshot_alts(folder: Path) -> dict[str, str]:
+    """File name -> alt text, from the screenshots' manifest (empty when there is none)."""
+    path = folder / SCREENSHOT_MANIFEST
+    if not path.is_file():
+        return {}
+    data = read_yaml(path) or {}
+    return {str(k): str(v) for k, v in (data.get("screenshots") or {}).items() if v}
+
+
+def screenshot_image(folder: Path, name: str) -> str | None:
+    """Picture `name` with the alt text recorded when it was taken, as Markdown for a page one
+    folder below the site root (lessons/, start/); None when the picture or its alt text is missing."""
+    alt = screenshot_alts(folder).get(name)
+    if not alt or not (folder / name).is_file():
+        return None
+    alt = alt.replace("[", "(").replace("]", ")")
+    return f"![{alt}](../{SCREENSHOTS.relative_to('docs').as_posix()}/{name})"
+
+
+def _screenshot(module: Module, folder: Path | None) -> list[str]:
+    """The lesson's ComfyUI screenshot, when one was made and has its alt text; else nothing."""
+    folder = folder or module.folder.resolve().parent.parent / SCREENSHOTS  # workflows/<slug> -> the project
+    image = screenshot_image(folder, f"{module.slug}.png")
+    if image is None:
+        return []
+    return ["This is how it looks in ComfyUI once you open it:", "", image, "",
+            "The same workflow as a map, with each box's settings:", ""]
+
+
+def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
+                screenshots: Path | None = None) -> str:
+    """The page in Markdown; `screenshots` is the folder of ComfyUI pictures (default: the project's)."""
+    meta, slug = module.meta, module.slug
+    minutes = meta.get("minutes", {})
+    prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.get("prerequisites", [])) or "none"
+    lines = [
+        f"# {meta.get('title', slug)}",
+        "",
+        "| Level | Teaching | Exercises | Makes | GPU memory | Before this |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {meta.get('level')} | {minutes.get('teaching')} min | {minutes.get('exercises')} min | {_outputs(meta)} "
+        f"| {meta.get('gpu_memory_gb')} GB | {prerequisites} |",
+        "",
+        '!!! abstract "Questions"',
+        "",
+        *[f"    - {q}" for q in meta.get("questions", [])],
+        "",
+        '!!! success "Objectives"',
+        "",
+        *[f"    - {o}" for o in meta.get("objectives", [])],
+        "",
+        "## Get the workflow",
+        "",
+        "Download the workflow, then drag the file onto the ComfyUI canvas in your browser. "
+        "The notes on the canvas explain each step.",
+        "",
+        f"[Download {module.file_name}]({slug}/workflow.json){{ .md-button .md-button--primary download=\"{module.file_name}\" }}",
+        "",
+    ]
+    inputs = sorted(p.name for p in (module.folder / "inputs").glob("*")) if (module.folder / "inputs").is_dir() else []
+    if inputs:
+        lines += ["This lesson starts from a file of its own. Download it and upload it in the workflow's load box:", ""]
+        lines += [f"- [{name}]({slug}/inputs/{name})" for name in inputs] + [""]
+    lines += [
+        "## The workflow",
+        "",
+        *_screenshot(module, screenshots),
+        f"![{describe_alt(module, catalogue)}]({slug}/graph.svg)",
+        "",
+        "### What each part does",
+        "",
+    ]
+    for note in sorted(module.notes(), key=lambda n: (n.get("pos", [0, 0])[0], n.get("pos", [0, 0])[1])):
+        lines += [_demote(_demote(str((note.get("widgets_values") or [""])[0]).strip())), ""]
+    lines += [
+        "## Knobs to turn",
+        "",
+        "Change one knob at a time, run the workflow again, and compare.",
+        "",
+        "| Box | Setting | What it changes | In this workflow | Default | Allowed | Try |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for knob in meta.get("knobs", []):
+        matches = module.node_by_title(str(knob.get("node")))
+        node = matches[0] if matches else {}
+        value = str(prompt.get(str(node.get("id")), {}).get("inputs", {}).get(knob.get("input"), ""))
+        value = value if len(value) <= 40 else value[:39] + "…"
+        default, allowed = _allowed(catalogue, str(node.get("type")), str(knob.get("input")))
+        tries = ", ".join(f"`{_cell(t)}`" for t in knob.get("try", []))
+        lines.append(f"| {_cell(knob.get('node'))} | `{knob.get('input')}` | {_cell(knob.get('what'))} "
+                     f"| `{_cell(value)}` | {_cell(default)} | {_cell(allowed)} | {tries} |")
+    lines += [
+        "",
+        "## Models",
+        "",
+        "Your cluster's shared model store already holds these files; you don't download them yourself.",
+        "",
+        "| File | Folder | Size | Licence |",
+        "| --- | --- | --- | --- |",
+    ]
+    folders = {m.get("name"): m.get("directory") for n in module.nodes() for m in n.get("properties", {}).get("models", []) or []}
+    for model in meta.get("models", []):
+        name = model.get("name")
+        lines.append(f"| `{name}` | `{folders.get(name, '')}` | {_size(model.get('bytes'))} "
+                     f"| [{_cell(model.get('licence'))}]({model.get('licence_url')}) |")
+    lines += ["", "## Exercises", ""]
+    for number, exercise in enumerate(meta.get("exercises", []), start=1):
+        title = exercise.get("title") or f"Exercise {number}"
+        lines += [
+            f'!!! question "Exercise {number}: {escape(str(title), quote=True)}"',
+            "",
+            f"    {exercise.get('task')}",
+            "",
+            '    ??? tip "Hint"',
+            "",
+            f"        {exercise.get('hint')}",
+            "",
+            '    ??? success "Solution"',
+            "",
+            f"        {exercise.get('solution')}",
+            "",
+        ]
+    lines += ['!!! note "Key points"', "", *[f"    - {k}" for k in meta.get("key_points", [])], ""]
+    return "\n".join(lines)
+
+
+def describe_alt(module: Module, catalogue: Catalogue) -> str:
+    return describe(module.workflow, display_names(catalogue)).replace("[", "(").replace("]", ")")
+
+
+def catalogue_table(modules: list[Module]) -> str:
+    """The filterable list of modules for the Lessons index."""
+    def options(name: str, label: str, values: list[tuple[str, str]]) -> str:
+        items = "".join(f'<option value="{v}">{escape(t)}</option>' for v, t in values)
+        return (f'<label>{label} <select data-lesson-filter="{name}">'
+                f'<option value="">all</option>{items}</select></label>')
+
+    rows = []
+    for module in ordered(modules):
+        meta = module.meta
+        minutes = meta.get("minutes", {})
+        rows.append(
+            f'<tr data-modality="{meta.get("modality")}" data-level="{meta.get("level")}">'
+            f'<td><a href="{module.slug}/">{escape(str(meta.get("title")))}</a></td>'
+            f'<td>{MODALITY_NAMES.get(meta.get("modality"), "")}</td><td>{meta.get("level")}</td>'
+            f'<td>{minutes.get("teaching", 0) + minutes.get("exercises", 0)} min</td>'
+            f'<td>{meta.get("gpu_memory_gb")} GB</td><td>{escape(_outputs(meta))}</td></tr>'
+        )
+    return "\n".join([
+        '<div class="atelier-filters" markdown>',
+        options("modality", "Kind", [(m, MODALITY_NAMES[m]) for m in MODALITIES]),
+        options("level", "Level", [(level, level) for level in LEVELS]),
+        "</div>",
+        "",
+        '<table class="atelier-catalogue">',
+        "<thead><tr><th>Module</th><th>Kind</th><th>Level</th><th>Time</th><th>GPU memory</th><th>Makes</th></tr></thead>",
+        "<tbody>",
+        *rows,
+        "</tbody>",
+        "</table>",
+        "",
+        f'<p data-lesson-count>{len(modules)} modules.</p>',
+    ])
+
+
+def nav(modules: list[Module]) -> list[dict[str, Any]]:
+    """Lessons grouped by kind, for the site navigation."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for module in ordered(modules):
+        name = MODALITY_NAMES.get(module.meta.get("modality"), "Other")
+        groups.setdefault(name, []).append({str(module.meta.get("title")): f"lessons/{module.slug}.md"})
+    return [{name: pages} for name, pages in groups.items()]
+
+
+def files_to_publish(module: Module) -> dict[str, Path]:
+    """Site path -> source file, for what students download beside the page."""
+    published = {f"lessons/{module.slug}/workflow.json": module.workflow_path}
+    inputs = module.folder / "inputs"
+    if inputs.is_dir():
+        for path in sorted(inputs.iterdir()):
+            published[f"lessons/{module.slug}/inputs/{path.name}"] = path
+    return published

@@ -1,0 +1,202 @@
+"""Tables for the Runbook, made at site build from the files that hold their facts.
+
+Where each cluster keeps its model store, the folders in it, what every module needs
+there (sizes, licences, checksums), the custom nodes the semester pins and the exact
+line lint prints for a node it does not know: all of these live in cluster profiles,
+workflows, module.yaml files, the pin and the message catalogue. A copy typed into a
+page would be wrong the first time one of them changed, so `sitepages.MARKERS` puts
+these in place instead. Each function takes its sources as arguments (tests pass
+altered ones) and reads the project's own when given none.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from atelier.hpc.profiles import Profile, all_profiles
+from atelier.lessons.nodes import load_catalogue
+from atelier.hpc.install import model_paths_text, node_name
+from atelier.lessons.pin import Lock, load_lock
+from atelier.messages import Finding
+from atelier.hpc.store import declared
+from atelier.lessons.modules import Module, all_modules
+from atelier.comfy.server import MODEL_FOLDERS
+
+LOCATIONS_MARKER = "<!-- model store per cluster -->"
+LAYOUT_MARKER = "<!-- model store layout -->"
+SIZES_MARKER = "<!-- model store sizes -->"
+CUSTOM_NODES_MARKER = "<!-- pinned custom nodes -->"
+UNKNOWN_NODE_MARKER = "<!-- lint unknown node -->"
+CODE_LAYOUT_MARKER = "<!-- code layout -->"
+PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """One file in the store: where its workflow puts it, and what its module.yaml says of it."""
+
+    name: str
+    folder: str
+    size: int | None  # bytes, from module.yaml; None where the publisher states none
+    licence: str
+    licence_url: str
+    sha256: bool  # whether the workflow gives a published sha256 to verify the download
+    modules: tuple[str, ...]
+
+
+def stored_models(modules: list[Module]) -> list[StoredModel]:
+    """Every model file the modules need, once each, with the modules that use it."""
+    meta: dict[str, dict] = {}
+    users: dict[str, list[str]] = {}
+    for module in modules:
+        for entry in module.meta.get("models") or []:
+            if isinstance(entry, dict) and entry.get("name"):
+                meta.setdefault(str(entry["name"]), entry)
+        for model in declared([module]):
+            users.setdefault(model.name, []).append(module.slug)
+    found = []
+    for model in declared(modules):
+        entry = meta.get(model.name, {})
+        size = entry.get("bytes")
+        found.append(StoredModel(model.name, model.directory, size if isinstance(size, int) else None,
+                                 str(entry.get("licence") or "not stated"), str(entry.get("licence_url") or ""),
+                                 model.sha256 is not None, tuple(sorted(users[model.name]))))
+    return found
+
+
+def size_text(count: int | None) -> str:
+    """Sizes as the lesson pages show them, so the two pages agree."""
+    if count is None:
+        return "not stated"
+    return f"{count / 1e9:.1f} GB" if count >= 1e8 else f"{count / 1e6:.0f} MB"
+
+
+def _total(models: Iterable[StoredModel]) -> str:
+    """The known sizes added up, saying how many files are left out rather than guessing them."""
+    models = list(models)
+    unknown = sum(m.size is None for m in models)
+    if models and unknown == len(models):
+        return "not stated"
+    known = size_text(sum(m.size or 0 for m in models))
+    return known + (f" (the size of {_files(unknown)} is not stated)" if unknown else "")
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def model_store_sizes(modules: list[Module] | None = None) -> str:
+    """Disk space per module, the whole store, and every file with its licence."""
+    modules = all_modules() if modules is None else modules
+    models = stored_models(modules)
+    lines = ["| module | model files | disk space |", "| --- | --- | --- |"]
+    for module in sorted(modules, key=lambda m: m.slug):
+        own = [m for m in models if module.slug in m.modules]
+        files = ", ".join(f"`{m.name}`" for m in own) or "none"
+        lines.append(f"| [{module.slug}](../lessons/{module.slug}.md) | {files} | {_total(own)} |")
+    whole = (f"**The whole store, every module: {_files(len(models))}, {_total(models)}.** "
+             "Each file is counted once, though several modules share some of them.")
+    lines += ["", whole, "", "| file | folder | size | licence | published sha256 | used by |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for model in sorted(models, key=lambda m: (m.folder, m.name)):
+        licence = f"[{model.licence}]({model.licence_url})" if model.licence_url else model.licence
+        check = "yes" if model.sha256 else "**none**: fetched unverified"
+        lines.append(f"| `{model.name}` | `{model.folder}` | {size_text(model.size)} | {licence} | {check} "
+                     f"| {', '.join(model.modules)} |")
+    return "\n".join(lines)
+
+
+def store_layout(modules: list[Module] | None = None) -> str:
+    """The store's folders, as `atelier install` makes them, with the files modules put in each."""
+    modules = all_modules() if modules is None else modules
+    by_folder: dict[str, list[str]] = {}
+    for model in stored_models(modules):
+        by_folder.setdefault(model.folder, []).append(model.name)
+    folders = [*MODEL_FOLDERS, *sorted(set(by_folder) - set(MODEL_FOLDERS))]
+    lines = ["```text", "<store>/"]
+    for folder in folders:
+        lines += [f"  {folder}/", *(f"    {name}" for name in sorted(by_folder.get(folder, [])))]
+    lines += ["  .verified.json        what 'atelier models fetch' has checked: sha256, size, time", "```"]
+    return "\n".join(lines)
+
+
+def store_locations(profiles: list[Profile] | None = None) -> str:
+    """Each cluster's store (its profile's `models:`), and the config that points ComfyUI at one."""
+    profiles = all_profiles() if profiles is None else profiles
+    lines = ["| cluster | model store (`models:`) | software prefix (`prefix:`) | profile |",
+             "| --- | --- | --- | --- |"]
+    example: Path | None = None
+    for profile in profiles:
+        store = profile.models or (profile.prefix / "models" if profile.prefix else None)
+        if profile.models:
+            shown = f"`{store}`"
+        elif store:
+            shown = f"`{store}` (not set: the prefix's own)"
+        else:
+            shown = "not set: give `--models` or `ATELIER_MODELS`"
+        lines.append(f"| {profile.title} | {shown} | `{profile.prefix or 'none'}` "
+                     f"| `scripts/atelier/clusters/{profile.file.name}` |")
+        example = example or store
+    if example:
+        written = f"For the store `{example}`, `atelier install` writes this `ComfyUI/extra_model_paths.yaml`:"
+        lines += ["", written, "", "```yaml", model_paths_text(example).rstrip(), "```"]
+    return "\n".join(lines)
+
+
+def custom_nodes_table(lock: Lock | None = None) -> str:
+    """The custom nodes the pin in force allows, each with the folder install checks it out into."""
+    lock = load_lock() if lock is None else lock
+    if not lock.custom_nodes:
+        return (f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
+                "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions.")
+    lines = [f"The pin in force ({lock.semester}) allows these custom nodes:", "",
+             "| repository | commit | folder in the prefix |", "| --- | --- | --- |"]
+    for node in lock.custom_nodes:
+        lines.append(f"| {node.repository} | `{node.commit}` | `ComfyUI/custom_nodes/{node_name(node.repository)}` |")
+    return "\n".join(lines)
+
+
+def unknown_node_example(version: str | None = None) -> str:
+    """What `atelier lint` prints for a node type the catalogue lacks, from the message catalogue."""
+    version = version or load_catalogue().comfyui_version
+    code = "lint-unknown-node"  # not a literal call: the message test counts only lint.py's own
+    finding = Finding(code, {"file": "workflows/charcoal-portraits/workflow.json", "node": 12,
+                             "title": "Face detector", "type": "UltralyticsDetectorProvider", "version": version})
+    return "\n".join(["```text", f"error: {finding}", "```"])
+
+
+def _docstring_line(path: Path) -> str:
+    """A module's or package's first docstring line: what it is for, in its own words."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def code_layout(package: Path = PACKAGE) -> str:
+    """The package's folders and files, each with its docstring's first paragraph."""
+    lines = ["| Folder or file | What it holds |", "| --- | --- |"]
+    top = sorted(p for p in package.glob("*.py") if p.name not in {"__init__.py", "__main__.py"})
+    for path in top:
+        lines.append(f"| `{path.name}` | {_docstring_line(path)} |")
+    for folder in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
+        for sub in [folder, *sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file() and p.name != "extensions")]:
+            name = sub.relative_to(package).as_posix()
+            lines.append(f"| **`{name}/`** | {_docstring_line(sub / '__init__.py')} |")
+            for path in sorted(sub.glob("*.py")):
+                if path.name != "__init__.py":
+                    lines.append(f"| `{name}/{path.name}` | {_docstring_line(path)} |")
+    return "\n".join(lines)
+
+
+# Registered in sitepages.MARKERS: each marker comment in a page becomes its table.
+MARKERS: dict[str, Callable[[], str]] = {
+    LOCATIONS_MARKER: store_locations,
+    LAYOUT_MARKER: store_layout,
+    SIZES_MARKER: model_store_sizes,
+    CUSTOM_NODES_MARKER: custom_nodes_table,
+    UNKNOWN_NODE_MARKER: unknown_node_example,
+    CODE_LAYOUT_MARKER: code_layout,
+}

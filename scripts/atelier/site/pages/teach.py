@@ -1,0 +1,237 @@
+"""Generated parts of the Teach pages: the figures instructors plan a class with.
+
+GPU time, which GPUs fit a lesson, the order prerequisites allow, the shell line for
+`atelier compare` and the semester this site describes all restate module.yaml, the
+cluster profiles or the semester pin. They are made here at build time, so a changed
+minute, gigabyte or pin changes the page an instructor books time from.
+
+The public functions take their sources as arguments (tests pass altered copies);
+the zero-argument ones in `MARKERS` read the project the build runs in. MkDocs runs
+from the project's root, as `startpages` also assumes, so `workflows/` is relative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from math import ceil
+
+from mkdocs.exceptions import PluginError
+
+from atelier.hpc.profiles import Gpu, Profile, all_profiles, installed_profiles
+from atelier.site.pages import lessons
+from atelier.lessons.pin import LOCK_PATH, TERMS, Lock, load_lock
+from atelier.lessons.modules import LEVELS, WORKFLOWS, Module, all_modules
+
+GPU_TIME_MARKER = "<!-- gpu time per module -->"
+GPU_EXAMPLE_MARKER = "<!-- gpu time example -->"
+SESSIONS_MARKER = "<!-- session request per cluster -->"
+ORDER_MARKER = "<!-- module order -->"
+SHELL_MARKER = "<!-- instructor shell per cluster -->"
+SEMESTER_MARKER = "<!-- this semester -->"
+TERMS_MARKER = "<!-- semester terms -->"
+EXAMPLE_CLASS = 20  # students in the worked example
+LESSONS = "../lessons"  # the markers sit on pages in teach/, one folder below the site root
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one student's session for one module books."""
+
+    teaching: int
+    exercises: int
+    memory_gb: float
+
+    @property
+    def minutes(self) -> int:
+        return self.teaching + self.exercises
+
+    @property
+    def hours(self) -> int:
+        """The form asks for whole hours (at least 1), so the lesson's minutes are rounded up."""
+        return max(1, ceil(self.minutes / 60))
+
+    @property
+    def gpu_minutes(self) -> int:
+        """A session holds its GPU from start to end, busy or not."""
+        return self.hours * 60
+
+
+def cost(module: Module) -> Cost:
+    minutes = module.meta.get("minutes") or {}
+    return Cost(int(minutes.get("teaching") or 0), int(minutes.get("exercises") or 0),
+                float(module.meta.get("gpu_memory_gb") or 0))
+
+
+def _title(module: Module) -> str:
+    return str(module.meta.get("title") or module.slug).replace("|", "\\|")
+
+
+def _link(module: Module) -> str:
+    return f"[{_title(module)}]({LESSONS}/{module.slug}.md)"
+
+
+def _number(value: float) -> str:
+    """1,200 for people; 2.5 stays 2.5, 4.0 reads 4."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
+
+
+def gpu_profiles(profiles: list[Profile]) -> list[tuple[Profile, list[Gpu]]]:
+    """Each profile with its GPU choices; CPU-only choices (the test machine's) are left out."""
+    found = [(p, [g for g in p.gpus.values() if g.gres is not None]) for p in profiles]
+    return [(p, gpus) for p, gpus in found if gpus]
+
+
+def fits(gpus: list[Gpu], memory_gb: float) -> str:
+    """The choices whose card holds the module; a choice without `memory_gb` cannot be judged."""
+    fitting = [g.title for g in gpus if g.memory_gb and g.memory_gb >= memory_gb]
+    unknown = [f"{g.title} (memory not in the profile)" for g in gpus if not g.memory_gb]
+    if len(fitting) == len(gpus) > 1:
+        return "every choice"
+    return ", ".join(fitting + unknown) or "none: too little memory"
+
+
+def gpu_time_table(modules: list[Module], profiles: list[Profile]) -> str:
+    """One row per module: its minutes, the session to book, GPU minutes and the GPUs it fits."""
+    clusters = gpu_profiles(profiles)
+    lines = [
+        "| Module | Level | Teaching | Exercises | Book a session of | GPU minutes per student | GPU memory | "
+        + " | ".join(f"Fits on {p.title}" for p, _ in clusters) + " |",
+        "| --- " * (7 + len(clusters)) + "|",
+    ]
+    for module in lessons.ordered(modules):
+        c = cost(module)
+        row = [_link(module), str(module.meta.get("level")), f"{c.teaching} min", f"{c.exercises} min",
+               f"{c.hours} hour{'s' * (c.hours != 1)}", _number(c.gpu_minutes), f"{_number(c.memory_gb)} GB"]
+        row += [fits(gpus, c.memory_gb) for _, gpus in clusters]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "A GPU choice fits when its card's memory (the `memory_gb` of that choice in the cluster "
+              "profile) is at least the module's GPU memory."]
+    return "\n".join(lines)
+
+
+def _needs(module: Module) -> list[str]:
+    return [str(p) for p in module.meta.get("prerequisites") or []]
+
+
+def in_order(modules: list[Module]) -> list[Module]:
+    """Every module after its prerequisites; among those ready, the lower level first, then the catalogue's order."""
+    rank = {m.slug: i for i, m in enumerate(lessons.ordered(modules))}
+    key = {m.slug: (LEVELS.index(m.meta.get("level", LEVELS[-1])), rank[m.slug]) for m in modules}
+    known = {m.slug for m in modules}
+    left = {m.slug: m for m in modules}
+    done: list[Module] = []
+    while left:
+        ready = [m for m in left.values() if all(p in {d.slug for d in done} or p not in known for p in _needs(m))]
+        ready = ready or list(left.values())  # a loop of prerequisites: list the rest rather than stop the build
+        chosen = min(ready, key=lambda m: key[m.slug])
+        done.append(left.pop(chosen.slug))
+    return done
+
+
+def order_table(modules: list[Module]) -> str:
+    """One order in which every module comes after the modules it needs."""
+    by_slug = {m.slug: m for m in modules}
+    steps = in_order(modules)
+    lines = ["| Step | Module | Level | Kind | Do first | Time |", "| --- | --- | --- | --- | --- | --- |"]
+    for step, module in enumerate(steps, start=1):
+        first = ", ".join(_link(by_slug[p]) if p in by_slug else p for p in _needs(module)) or "nothing"
+        kind = lessons.MODALITY_NAMES.get(str(module.meta.get("modality")), "")
+        lines.append(f"| {step} | {_link(module)} | {module.meta.get('level')} | {kind} | {first} "
+                     f"| {cost(module).minutes} min |")
+    return "\n".join(lines)
+
+
+def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
+    """The worked example, in figures computed from the modules themselves."""
+    ordered = in_order(modules)
+    if not ordered:
+        return ""
+    first, longest = ordered[0], max(ordered, key=lambda m: cost(m).minutes)
+
+    def sentence(module: Module) -> str:
+        c = cost(module)
+        total = students * c.gpu_minutes
+        return (f"{_link(module)}, which takes {c.teaching} + {c.exercises} = {c.minutes} minutes, "
+                f"so each student books {c.hours} hour{'s' * (c.hours != 1)}: "
+                f"{students} × {c.hours} × 60 = {_number(total)} GPU minutes, or {_number(total / 60)} GPU hours.")
+
+    lines = [f"A class of {students} starts with {sentence(first)}"]
+    if longest is not first:
+        lines.append(f"The longest module is {sentence(longest)}")
+    first_year = [m for m in ordered if m.meta.get("level") == LEVELS[0]]
+    if len(first_year) > 1:
+        each = sum(cost(m).gpu_minutes for m in first_year)
+        lines.append(f"All {len(first_year)} first-year modules, one session each, come to {_number(each)} GPU "
+                     f"minutes per student: {students} × {_number(each)} = {_number(students * each)} GPU minutes, "
+                     f"or {_number(students * each / 60)} GPU hours for the class.")
+    return "\n\n".join(lines)
+
+
+def sessions_table(profiles: list[Profile]) -> str:
+    """What one session asks Slurm for on each cluster: the figures a reservation request needs."""
+    lines = ["| Cluster | Partition | GPU choices | Each session also gets | Default session | Longest session |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for profile, gpus in gpu_profiles(profiles):
+        partitions = ", ".join(f"`{p}`" for p in dict.fromkeys(g.partition for g in gpus))
+        choices = ", ".join(g.title for g in gpus)
+        lines.append(f"| {profile.title} | {partitions} | {choices} | {profile.cpus_per_gpu} CPU cores and "
+                     f"{profile.memory_per_gpu_gb} GB of memory | {profile.default_hours} hours "
+                     f"| {profile.max_hours} hours |")
+    return "\n".join(lines)
+
+
+def shell_table(profiles: list[Profile]) -> str:
+    """The line that makes `atelier` available in a cluster's shell, per installed cluster."""
+    lines = ["| Cluster | Type this first, each time you open the shell |", "| --- | --- |"]
+    for profile in installed_profiles(profiles):
+        lines.append(f"| {profile.title} | `source {profile.prefix / 'atelier.env'}` |")
+    return "\n".join(lines)
+
+
+def semester_text(lock: Lock, modules: list[Module]) -> str:
+    """What this version of the site describes, from the pin it was built with."""
+    nodes = (f"{len(lock.custom_nodes)} custom node{'s' * (len(lock.custom_nodes) != 1)}, each pinned by commit"
+             if lock.custom_nodes else "no custom nodes (every module uses ComfyUI's own boxes)")
+    return "\n".join([
+        f"This is the **{lock.docs_title}** version of the site; its version name, the part of its web "
+        f"address after the site's own, is `{lock.docs_version}`. It describes {len(modules)} lesson modules, "
+        f"ComfyUI {lock.comfyui_version} (commit `{lock.comfyui_commit[:12]}`), the ComfyUI web interface "
+        f"{lock.frontend_version}, and {nodes}.",
+        "",
+        "A link to this page in this semester's version has this shape:",
+        "",
+        "```text",
+        f"https://<the site's address>/{lock.docs_version}/teach/semesters/",
+        "```",
+    ])
+
+
+def terms_table(lock: Lock) -> str:
+    """How a semester becomes a version name, for every term the pin accepts."""
+    year = lock.semester.split("-")[0]
+    lines = ["| Term | `semester` in the pin | Version name | In the version menu |", "| --- | --- | --- | --- |"]
+    for term in TERMS:
+        pinned = replace(lock, semester=f"{year}-{term}")
+        lines.append(f"| {term} | `{pinned.semester}` | `{pinned.docs_version}` | {pinned.docs_title} |")
+    return "\n".join(lines)
+
+
+def site_modules() -> list[Module]:
+    """The lesson modules, or a build error saying where to build from."""
+    found = all_modules(WORKFLOWS)
+    if not found:
+        raise PluginError(f"no lesson modules in {WORKFLOWS.resolve()}: build the site from the project's root")
+    return found
+
+
+# A broken source raises AtelierError; the plugin stops the build with its page, marker, file and field.
+MARKERS: dict[str, Callable[[], str]] = {
+    GPU_TIME_MARKER: lambda: gpu_time_table(site_modules(), all_profiles()),
+    GPU_EXAMPLE_MARKER: lambda: gpu_example(site_modules()),
+    SESSIONS_MARKER: lambda: sessions_table(all_profiles()),
+    ORDER_MARKER: lambda: order_table(site_modules()),
+    SHELL_MARKER: lambda: shell_table(all_profiles()),
+    SEMESTER_MARKER: lambda: semester_text(load_lock(LOCK_PATH), site_modules()),
+    TERMS_MARKER: lambda: terms_table(load_lock(LOCK_PATH)),
+}

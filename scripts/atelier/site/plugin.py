@@ -1,0 +1,214 @@
+"""An MkDocs plugin that generates pages from the artifacts they describe.
+
+Pages that restate a source of truth (the message catalogue, the glossary) are never
+typed into `docs/`: they are made here at build time, so they cannot drift. The
+glossary also becomes abbreviations appended to every page, which Material shows as
+tooltips wherever a term appears.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+import json
+from pathlib import Path
+from typing import Callable
+
+import yaml
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+from atelier.site.pages import benchmarks as benchpage
+from atelier.hpc.profiles import all_profiles, installed_profiles, sbatch_options
+from atelier.keep import ledger
+from atelier.site.pages import lessons
+from atelier.site.pages import runbook
+from atelier.site.pages import start as startpages
+from atelier.site.pages import teach as teachpages
+from atelier.keep.backup import OUTPUTS, REPLACED
+from atelier.lessons.nodes import Catalogue, load_catalogue
+from atelier.lessons.convert import to_api
+from atelier.site.graph import draw
+from atelier.messages import CATALOGUE, AtelierError, Message
+from atelier.lessons.modules import Module, all_modules, tagged
+from atelier.site.pages.lesson_status import load_reports, status_page
+
+GLOSSARY = "glossary.yml"
+GLOSSARY_PAGE = "reference/glossary.md"
+LESSONS_INDEX = "lessons/index.md"
+STATUS_PAGE = "lessons/status.md"
+CATALOGUE_MARKER = "<!-- lesson catalogue -->"
+CLUSTERS_MARKER = "<!-- cluster profiles -->"
+BACKUP_MARKER = "<!-- backup per cluster -->"
+LEDGER_MARKER = "<!-- ledger columns -->"
+READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
+
+
+def load_glossary(docs_dir: Path) -> dict[str, str]:
+    """Term -> one-sentence definition, in the order written."""
+    path = docs_dir / GLOSSARY
+    return _read_glossary(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _read_glossary(path: Path, mtime_ns: int) -> dict[str, str]:
+    """Read once per version of the file (`mkdocs serve` rebuilds on every save)."""
+    try:
+        glossary = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark else "?"
+        raise PluginError(f"{path}:{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(glossary, dict) or not all(isinstance(v, str) for v in glossary.values()):
+        raise PluginError(f"{path}: expected 'term: one-sentence definition' lines")
+    return glossary
+
+
+def glossary_page(glossary: dict[str, str]) -> str:
+    lines = [
+        "# Glossary",
+        "",
+        "Words you will meet in the lessons, in plain language. Anywhere on this site, "
+        "hover over (or tap) one of these words to see its meaning.",
+        "",
+    ]
+    for term in sorted(glossary, key=str.casefold):
+        lines += [term, f":   {glossary[term]}", ""]
+    return "\n".join(lines)
+
+
+def troubleshooting_page(catalogue: dict[str, Message]) -> str:
+    lines = [
+        "# When something goes wrong",
+        "",
+        "Every message the Atelier tools can print is listed here, with what it means and "
+        "what to do. A word in angle brackets, like `<file>`, is filled in with the real "
+        "name when the message appears.",
+        "",
+    ]
+    for reader, heading in READERS.items():
+        messages = [m for m in catalogue.values() if m.reader == reader]
+        if messages:
+            lines += [f"## {heading}", "", *startpages.message_entries(messages)]
+    return "\n".join(lines)
+
+
+def clusters_table() -> str:
+    """One row per GPU choice of every cluster profile: what a session asks Slurm for."""
+    lines = ["| cluster | choice | sbatch options | hours (most) | software prefix | model store |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for profile in all_profiles():
+        for gpu in profile.gpus.values():
+            options = " ".join(f"`{option}`" for option in sbatch_options(profile, gpu))
+            lines.append(f"| {profile.title} (`{profile.name}`) | {gpu.title} (`{gpu.name}`) | {options} | "
+                         f"{profile.default_hours} ({profile.max_hours}) | `{profile.prefix or 'this checkout'}` | "
+                         f"`{profile.models or 'none'}` |")
+    return "\n".join(lines)
+
+
+def backup_table() -> str:
+    """Per installed cluster: where sessions back up to, how often, and the one command that connects it."""
+    lines = ["| cluster | backed up to | how often | to connect it, type in the cluster's shell |",
+             "| --- | --- | --- | --- |"]
+    for profile in installed_profiles():
+        settings = profile.backup
+        every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
+            else "only when you ask"
+        command = (f"source {profile.prefix / 'atelier.env'} && atelier backup setup --cluster {profile.name}")
+        lines.append(f"| {profile.title} | your {settings.title}: `{settings.folder}/{OUTPUTS}` | {every} | "
+                     f"`{command}` |")
+    return "\n".join(lines)
+
+
+def ledger_table() -> str:
+    """The ledger's columns, from the code that writes them."""
+    lines = ["| column | what it holds |", "| --- | --- |"]
+    lines += [f"| `{name}` | {meaning} |" for name, meaning in ledger.MEANINGS.items()]
+    return "\n".join(lines) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
+
+
+def made_pages(docs_dir: Path, modules: list[Module], catalogue: Catalogue | None) -> tuple[dict[str, str], dict]:
+    """(site path -> Markdown of every page the build makes, lesson slug -> its API prompt).
+
+    The lesson linter reads these same pages. A module that cannot be converted raises
+    AtelierError; `catalogue` is needed only when there are modules.
+    """
+    titles = {m.slug: str(m.meta.get("title")) for m in modules}
+    pages = {"reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
+             STATUS_PAGE: status_page(load_reports(docs_dir / "status"), titles)}
+    if (docs_dir / GLOSSARY).is_file():
+        pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
+    prompts = {}
+    for module in modules:
+        assert catalogue is not None, "lesson pages need the node catalogue"
+        prompts[module.slug], _ = to_api(module.workflow, catalogue, module.workflow_path)
+        pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, catalogue, prompts[module.slug], titles)
+    return pages, prompts
+
+
+# Any page may hold one of these markers; the build puts the generated text in its place.
+MARKERS: dict[str, Callable[[], str]] = {
+    CLUSTERS_MARKER: clusters_table,
+    BACKUP_MARKER: backup_table,
+    LEDGER_MARKER: ledger_table,
+    **startpages.MARKERS,
+    **runbook.MARKERS,
+    **teachpages.MARKERS,
+    **benchpage.MARKERS,
+}
+
+
+class SitePages(BasePlugin):
+    """Registered as the `atelier-pages` plugin."""
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        root = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
+        if root.resolve() != Path.cwd().resolve():  # the generated tables read the project relative to it
+            raise PluginError(f"build the site from the project's folder: cd {root.resolve()} first")
+        try:
+            self.modules: list[Module] = all_modules(root / "workflows")
+            self.catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json")
+        except AtelierError as err:
+            raise PluginError(str(err)) from None
+        for section in config.nav or []:
+            if isinstance(section, dict) and "Lessons" in section:
+                section["Lessons"] = [LESSONS_INDEX, {"Lesson status": STATUS_PAGE}, *lessons.nav(self.modules)]
+        return config
+
+    def on_files(self, files: Files, config: MkDocsConfig) -> Files:
+        try:
+            pages, prompts = made_pages(Path(config.docs_dir), self.modules, self.catalogue)
+        except AtelierError as err:
+            raise PluginError(str(err)) from None
+        titles = {m.slug: str(m.meta.get("title")) for m in self.modules}
+        names = lessons.display_names(self.catalogue)
+        for module in self.modules:
+            values = {node_id: node.get("inputs", {}) for node_id, node in prompts[module.slug].items()}
+            svg = draw(module.workflow, names, f"{titles[module.slug]}: the workflow", values)
+            files.append(File.generated(config, f"lessons/{module.slug}/graph.svg", content=svg))
+            for uri, source in lessons.files_to_publish(module).items():
+                if source == module.workflow_path:  # tagged, so what students make with it names the lesson
+                    content = json.dumps(tagged(module.workflow, module.slug), indent=1)
+                    files.append(File.generated(config, uri, content=content))
+                else:
+                    files.append(File.generated(config, uri, abs_src_path=str(source.resolve())))
+        for uri, content in pages.items():
+            files.append(File.generated(config, uri, content=content))
+        return files
+
+    def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        if page.file.src_uri == LESSONS_INDEX:
+            markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
+        for marker, make in MARKERS.items():
+            if marker in markdown:
+                try:
+                    markdown = markdown.replace(marker, make())
+                except AtelierError as err:  # a bad profile, pin or module: named, not a traceback
+                    raise PluginError(f"{page.file.src_uri}: {marker}: {err}") from None
+        if page.file.src_uri == GLOSSARY_PAGE:
+            return markdown  # the definitions are already in full there
+        glossary = load_glossary(Path(config.docs_dir))
+        abbreviations = "\n".join(f"*[{term}]: {text}" for term, text in glossary.items())
+        return f"{markdown}\n\n{abbreviations}\n"

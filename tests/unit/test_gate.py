@@ -9,6 +9,7 @@ header that ComfyUI's own check would refuse behind a proxy.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -23,13 +24,16 @@ async def _seen(request: web.Request) -> web.Response:
 
 
 def _run(check) -> None:
+    """Serve the gate and run `check` against it, in a thread of its own: after the browser
+    tests, pytest-playwright's event loop holds the main thread."""
     async def main() -> None:
         app = web.Application(middlewares=[make_gate(TOKEN)])
         app.router.add_get("/", _seen)
         app.router.add_get("/api/system_stats", _seen)
         async with TestClient(TestServer(app)) as client:
             await check(client)
-    asyncio.run(main())
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, main()).result()
 
 
 def test_login_sends_the_browser_back_relatively() -> None:

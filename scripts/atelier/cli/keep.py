@@ -22,7 +22,7 @@ from atelier.keep import compare as comparing
 from atelier.hpc import slurm
 from atelier.hpc.profiles import load_profile
 from atelier.keep import ledger as ledgers
-from atelier.cli.options import now
+from atelier.cli.options import time_stamp
 from atelier.messages import AtelierError
 from atelier.keep.outputs import OK, Output
 
@@ -89,10 +89,10 @@ def backup_round(folder: Path, target: backups.Target, final: bool = False, say:
     try:
         result = backups.run(folder, target, final=final, bwlimit=bwlimit)
     except AtelierError as err:
-        say(f"{now()} Backup failed: {err}")
+        say(f"{time_stamp()} Backup failed: {err}")
         return False
     waiting = f"; {_plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
-    say(f"{now()} Backed up {_plural(result.copied, 'new or changed file')} to {result.where} "
+    say(f"{time_stamp()} Backed up {_plural(result.copied, 'new or changed file')} to {result.where} "
         f"({result.current} already there{waiting}) in {result.seconds:.1f} s.")
     return True
 
@@ -101,12 +101,12 @@ def backup_schedule(target: backups.Target, say: Callable[[str], None] = click.e
     """Whether this person's remote exists; says how to connect it when not."""
     try:
         if target.remote in backups.remotes():
-            say(f"{now()} Backing up outputs to {target.path(backups.OUTPUTS)} during the session "
+            say(f"{time_stamp()} Backing up outputs to {target.path(backups.OUTPUTS)} during the session "
                 f"and once more when it ends.")
             return True
         raise AtelierError("backup-remote-unknown", remote=target.remote)
     except AtelierError as err:
-        say(f"{now()} Backups are off: {err}")
+        say(f"{time_stamp()} Backups are off: {err}")
         return False
 
 
@@ -145,7 +145,7 @@ def backup(ctx: click.Context, folder: Path | None, to: str | None, now: bool, e
     minutes = every or settings.every_minutes or 15
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stop_at = slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=120)
-    click.echo(f"{now()} Backing up {folder} to {target} every {minutes} min; once more when stopped.")
+    click.echo(f"{time_stamp()} Backing up {folder} to {target} every {minutes} min; once more when stopped.")
     try:
         while True:
             backup_round(folder, target, bwlimit=bwlimit)  # a failed round is reported; the next may work

@@ -58,6 +58,6 @@ def pick_modules(names: tuple[str, ...]) -> list:
     return [known[n] if n in known else load_module(WORKFLOWS / n) for n in names]
 
 
-def now() -> str:
+def time_stamp() -> str:
     """Job logs carry a time on each line."""
     return time.strftime("%H:%M:%S")

@@ -18,7 +18,7 @@ from atelier.keep import backup as backups
 from atelier.lessons.modules import load_module
 from atelier.messages import AtelierError
 from atelier.cli import keep
-from atelier.cli.options import module_folder, now, server_options
+from atelier.cli.options import module_folder, time_stamp, server_options
 
 
 
@@ -64,14 +64,14 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
             server.offer_workflow(load_module(module_folder(module_name)))
         url = server.start()
         server.write_connection()
-        click.echo(f"{now()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
+        click.echo(f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
                    f"Outputs: {server.output_dir}")
-        click.echo(f"{now()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
+        click.echo(f"{time_stamp()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
         backing_up = bool(target) and keep.backup_schedule(target)
         due = time.monotonic() + backup_every * 60
         while server.alive():
             if stop_at and time.time() >= stop_at:
-                click.echo(f"{now()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
+                click.echo(f"{time_stamp()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
                 return
             if backing_up and time.monotonic() >= due:
                 keep.backup_round(server.output_dir, target)
@@ -80,7 +80,7 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
         raise AtelierError("server-died")
     finally:
         server.stop()
-        click.echo(f"{now()} ComfyUI stopped. Outputs are in {server.output_dir}")
+        click.echo(f"{time_stamp()} ComfyUI stopped. Outputs are in {server.output_dir}")
         if backing_up and target:
             keep.backup_round(server.output_dir, target, final=True)
 

@@ -34,6 +34,7 @@ from atelier.site.graph import draw
 from atelier.messages import CATALOGUE, AtelierError, Message
 from atelier.lessons.modules import Module, all_modules, tagged
 from atelier.site.pages.lesson_status import load_reports, status_page
+from atelier.site.markdown import table
 
 GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
@@ -97,36 +98,32 @@ def troubleshooting_page(catalogue: dict[str, Message]) -> str:
 
 def clusters_table() -> str:
     """One row per GPU choice of every cluster profile: what a session asks Slurm for."""
-    lines = ["| cluster | choice | sbatch options | hours (most) | software prefix | model store |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    rows = []
     for profile in all_profiles():
         for gpu in profile.gpus.values():
             options = " ".join(f"`{option}`" for option in sbatch_options(profile, gpu))
-            lines.append(f"| {profile.title} (`{profile.name}`) | {gpu.title} (`{gpu.name}`) | {options} | "
-                         f"{profile.default_hours} ({profile.max_hours}) | `{profile.prefix or 'this checkout'}` | "
-                         f"`{profile.models or 'none'}` |")
-    return "\n".join(lines)
+            rows.append([f"{profile.title} (`{profile.name}`)", f"{gpu.title} (`{gpu.name}`)", options,
+                         f"{profile.default_hours} ({profile.max_hours})", f"`{profile.prefix or 'this checkout'}`",
+                         f"`{profile.models or 'none'}`"])
+    return table(["cluster", "choice", "sbatch options", "hours (most)", "software prefix", "model store"], rows)
 
 
 def backup_table() -> str:
     """Per installed cluster: where sessions back up to, how often, and the one command that connects it."""
-    lines = ["| cluster | backed up to | how often | to connect it, type in the cluster's shell |",
-             "| --- | --- | --- | --- |"]
+    rows = []
     for profile in installed_profiles():
         settings = profile.backup
         every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
             else "only when you ask"
         command = (f"source {profile.prefix / 'atelier.env'} && atelier backup setup --cluster {profile.name}")
-        lines.append(f"| {profile.title} | your {settings.title}: `{settings.folder}/{OUTPUTS}` | {every} | "
-                     f"`{command}` |")
-    return "\n".join(lines)
+        rows.append([profile.title, f"your {settings.title}: `{settings.folder}/{OUTPUTS}`", every, f"`{command}`"])
+    return table(["cluster", "backed up to", "how often", "to connect it, type in the cluster's shell"], rows)
 
 
 def ledger_table() -> str:
     """The ledger's columns, from the code that writes them."""
-    lines = ["| column | what it holds |", "| --- | --- |"]
-    lines += [f"| `{name}` | {meaning} |" for name, meaning in ledger.MEANINGS.items()]
-    return "\n".join(lines) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
+    rows = [[f"`{name}`", meaning] for name, meaning in ledger.MEANINGS.items()]
+    return table(["column", "what it holds"], rows) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
 
 
 def made_pages(docs_dir: Path, modules: list[Module], catalogue: Catalogue | None) -> tuple[dict[str, str], dict]:

@@ -24,6 +24,7 @@ from atelier.check.bench import gib
 from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
 from atelier.site.pages.teach import cost, site_modules
+from atelier.site.markdown import table
 
 RESULTS = Path("docs/benchmarks")
 REFERENCE = RESULTS / "reference.yaml"
@@ -157,12 +158,6 @@ def _memory(entry: dict[str, Any] | None) -> str:
     return gib(entry.get("peak_gpu_bytes")) if entry is not None and _measured(entry) else "-"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
-
-
 def _default(result: dict[str, Any]) -> dict[str, Any]:
     """The run with ComfyUI's default options, which a study compares the others with."""
     return next(run for run in result["runs"] if not run["flags"])
@@ -200,7 +195,7 @@ def devices_table(results: list[tuple[Path, dict[str, Any]]], profiles: list[Pro
               _memory(_standard(_entry(run, "sdxl-1024")))] for path, result, run in rows]
     measured = " ".join(device_label(r, run) for _, r, run in rows)
     waiting = [name for name in wanted(profiles) if name.lower() not in measured.lower()]
-    text = _table(head, cells)
+    text = table(head, cells)
     if waiting:
         text += ("\n\nNot measured yet: " + ", ".join(waiting) + ". Run `atelier bench --json FILE` on one "
                  "(see [Add a row](#add-a-row)) and add the file to `docs/benchmarks/`.")
@@ -273,7 +268,7 @@ def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Modu
             memory = entry.get("peak_gpu_bytes") if entry is not None and _measured(entry) else None
             cells.append(_cell(entry) + (f", {gib(memory)} of GPU memory" if memory else ""))
         lines.append(cells)
-    return _table(head, lines)
+    return table(head, lines)
 
 
 def _studies(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
@@ -328,7 +323,7 @@ def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
                 change = f", {_change(ratios[name])}" if run["flags"] and measured else ""
                 cells.append(_cell(entry) + spread + change)
             lines.append(cells + [_memory(_entry(run, "sdxl-1024"))])
-        parts.append(_table(head, lines))
+        parts.append(table(head, lines))
     return "\n\n".join(parts)
 
 
@@ -369,7 +364,7 @@ def reference_table(entries: list[dict[str, Any]]) -> str:
         source = f"[{entry['source_title']}]({entry['url']}), {entry['publisher']}, {entry['date']}"
         rows.append([str(entry["device"]), titles.get(entry["workload"], entry["workload"]),
                      f"{entry['value']} {entry['unit']}", settings, source])
-    return _table(head, rows)
+    return table(head, rows)
 
 
 MARKERS: dict[str, Callable[[], str]] = {

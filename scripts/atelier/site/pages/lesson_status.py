@@ -10,16 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from atelier.site.markdown import cell, table
+
 MARKS = {"passed": "passed", "failed": "**failed**", "skipped": "not run"}
 
 
 def load_reports(folder: Path) -> list[dict[str, Any]]:
     reports = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
     return sorted(reports, key=lambda r: r.get("date", ""), reverse=True)
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def status_page(reports: list[dict[str, Any]], titles: dict[str, str]) -> str:
@@ -40,20 +38,19 @@ def status_page(reports: list[dict[str, Any]], titles: dict[str, str]) -> str:
         results = report.get("results", [])
         passed = sum(r["status"] == "passed" for r in results)
         lines += [
-            f"## {report.get('mode', '').capitalize()} check on {_cell(machine)}",
+            f"## {report.get('mode', '').capitalize()} check on {cell(machine)}",
             "",
             f"{report.get('date', '')[:10]} · ComfyUI {report.get('comfyui_version')} · "
             f"torch {hw.get('torch') or 'unknown'} · {hw.get('ram_gb')} GB memory · "
             f"{passed} of {len(results)} modules passed",
             "",
-            "| Module | Result | Time | ComfyUI's own time | Peak memory | Note |",
-            "| --- | --- | --- | --- | --- | --- |",
         ]
+        rows = []
         for r in results:
             peak = " / ".join(x for x in [f"{r['peak_host_mb']} MB host" if r.get("peak_host_mb") else "",
                                           f"{r['peak_gpu_mb']} MB GPU" if r.get("peak_gpu_mb") else ""] if x)
             comfy = f"{r['comfy_seconds']:.1f} s" if r.get("comfy_seconds") else ""
-            lines.append(f"| [{_cell(titles.get(r['module'], r['module']))}]({r['module']}.md) | {MARKS[r['status']]} "
-                         f"| {r['seconds']:.1f} s | {comfy} | {peak} | {_cell(r.get('message', ''))} |")
-        lines.append("")
+            rows.append([f"[{cell(titles.get(r['module'], r['module']))}]({r['module']}.md)", MARKS[r["status"]],
+                         f"{r['seconds']:.1f} s", comfy, peak, cell(r.get("message", ""))])
+        lines += [table(["Module", "Result", "Time", "ComfyUI's own time", "Peak memory", "Note"], rows), ""]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import Any
 from atelier.lessons.nodes import Catalogue
 from atelier.files import read_yaml
 from atelier.site.graph import describe
+from atelier.site.markdown import cell, table
 from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
@@ -67,10 +68,6 @@ def _allowed(catalogue: Catalogue, node_type: str, name: str) -> tuple[str, str]
     return (f"`{default}`" if default != "" else "", "text" if kind == "STRING" else str(kind).lower())
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _demote(markdown: str) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 1) + " ", markdown, flags=re.MULTILINE)
 
@@ -113,10 +110,9 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
     lines = [
         f"# {meta.get('title', slug)}",
         "",
-        "| Level | Teaching | Exercises | Makes | GPU memory | Before this |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {meta.get('level')} | {minutes.get('teaching')} min | {minutes.get('exercises')} min | {_outputs(meta)} "
-        f"| {meta.get('gpu_memory_gb')} GB | {prerequisites} |",
+        table(["Level", "Teaching", "Exercises", "Makes", "GPU memory", "Before this"],
+              [[meta.get("level"), f"{minutes.get('teaching')} min", f"{minutes.get('exercises')} min", _outputs(meta),
+                f"{meta.get('gpu_memory_gb')} GB", prerequisites]]),
         "",
         '!!! abstract "Questions"',
         "",
@@ -154,32 +150,29 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "",
         "Change one knob at a time, run the workflow again, and compare.",
         "",
-        "| Box | Setting | What it changes | In this workflow | Default | Allowed | Try |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    knobs = []
     for knob in meta.get("knobs", []):
         matches = module.node_by_title(str(knob.get("node")))
         node = matches[0] if matches else {}
         value = str(prompt.get(str(node.get("id")), {}).get("inputs", {}).get(knob.get("input"), ""))
         value = value if len(value) <= 40 else value[:39] + "…"
         default, allowed = _allowed(catalogue, str(node.get("type")), str(knob.get("input")))
-        tries = ", ".join(f"`{_cell(t)}`" for t in knob.get("try", []))
-        lines.append(f"| {_cell(knob.get('node'))} | `{knob.get('input')}` | {_cell(knob.get('what'))} "
-                     f"| `{_cell(value)}` | {_cell(default)} | {_cell(allowed)} | {tries} |")
+        tries = ", ".join(f"`{cell(t)}`" for t in knob.get("try", []))
+        knobs.append([cell(knob.get("node")), f"`{knob.get('input')}`", cell(knob.get("what")), f"`{cell(value)}`",
+                      cell(default), cell(allowed), tries])
     lines += [
+        table(["Box", "Setting", "What it changes", "In this workflow", "Default", "Allowed", "Try"], knobs),
         "",
         "## Models",
         "",
         "Your cluster's shared model store already holds these files; you don't download them yourself.",
         "",
-        "| File | Folder | Size | Licence |",
-        "| --- | --- | --- | --- |",
     ]
     folders = {m.get("name"): m.get("directory") for n in module.nodes() for m in n.get("properties", {}).get("models", []) or []}
-    for model in meta.get("models", []):
-        name = model.get("name")
-        lines.append(f"| `{name}` | `{folders.get(name, '')}` | {_size(model.get('bytes'))} "
-                     f"| [{_cell(model.get('licence'))}]({model.get('licence_url')}) |")
+    lines.append(table(["File", "Folder", "Size", "Licence"],
+                       [[f"`{m.get('name')}`", f"`{folders.get(m.get('name'), '')}`", _size(m.get("bytes")),
+                         f"[{cell(m.get('licence'))}]({m.get('licence_url')})"] for m in meta.get("models", [])]))
     lines += ["", "## Exercises", ""]
     for number, exercise in enumerate(meta.get("exercises", []), start=1):
         title = exercise.get("title") or f"Exercise {number}"

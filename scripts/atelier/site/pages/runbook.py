@@ -25,6 +25,7 @@ from atelier.messages import Finding
 from atelier.hpc.store import declared
 from atelier.lessons.modules import Module, all_modules
 from atelier.comfy.server import MODEL_FOLDERS
+from atelier.site.markdown import table
 
 LOCATIONS_MARKER = "<!-- model store per cluster -->"
 LAYOUT_MARKER = "<!-- model store layout -->"
@@ -93,20 +94,21 @@ def model_store_sizes(modules: list[Module] | None = None) -> str:
     """Disk space per module, the whole store, and every file with its licence."""
     modules = all_modules() if modules is None else modules
     models = stored_models(modules)
-    lines = ["| module | model files | disk space |", "| --- | --- | --- |"]
+    per_module = []
     for module in sorted(modules, key=lambda m: m.slug):
         own = [m for m in models if module.slug in m.modules]
         files = ", ".join(f"`{m.name}`" for m in own) or "none"
-        lines.append(f"| [{module.slug}](../lessons/{module.slug}.md) | {files} | {_total(own)} |")
+        per_module.append([f"[{module.slug}](../lessons/{module.slug}.md)", files, _total(own)])
+    lines = [table(["module", "model files", "disk space"], per_module)]
     whole = (f"**The whole store, every module: {_files(len(models))}, {_total(models)}.** "
              "Each file is counted once, though several modules share some of them.")
-    lines += ["", whole, "", "| file | folder | size | licence | published sha256 | used by |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    files = []
     for model in sorted(models, key=lambda m: (m.folder, m.name)):
         licence = f"[{model.licence}]({model.licence_url})" if model.licence_url else model.licence
         check = "yes" if model.sha256 else "**none**: fetched unverified"
-        lines.append(f"| `{model.name}` | `{model.folder}` | {size_text(model.size)} | {licence} | {check} "
-                     f"| {', '.join(model.modules)} |")
+        files.append([f"`{model.name}`", f"`{model.folder}`", size_text(model.size), licence, check,
+                      ", ".join(model.modules)])
+    lines += ["", whole, "", table(["file", "folder", "size", "licence", "published sha256", "used by"], files)]
     return "\n".join(lines)
 
 
@@ -127,8 +129,7 @@ def store_layout(modules: list[Module] | None = None) -> str:
 def store_locations(profiles: list[Profile] | None = None) -> str:
     """Each cluster's store (its profile's `models:`), and the config that points ComfyUI at one."""
     profiles = all_profiles() if profiles is None else profiles
-    lines = ["| cluster | model store (`models:`) | software prefix (`prefix:`) | profile |",
-             "| --- | --- | --- | --- |"]
+    rows = []
     example: Path | None = None
     for profile in profiles:
         store = profile.models or (profile.prefix / "models" if profile.prefix else None)
@@ -138,9 +139,9 @@ def store_locations(profiles: list[Profile] | None = None) -> str:
             shown = f"`{store}` (not set: the prefix's own)"
         else:
             shown = "not set: give `--models` or `ATELIER_MODELS`"
-        lines.append(f"| {profile.title} | {shown} | `{profile.prefix or 'none'}` "
-                     f"| `scripts/atelier/clusters/{profile.file.name}` |")
+        rows.append([profile.title, shown, f"`{profile.prefix or 'none'}`", f"`scripts/atelier/clusters/{profile.file.name}`"])
         example = example or store
+    lines = [table(["cluster", "model store (`models:`)", "software prefix (`prefix:`)", "profile"], rows)]
     if example:
         written = f"For the store `{example}`, `atelier install` writes this `ComfyUI/extra_model_paths.yaml`:"
         lines += ["", written, "", "```yaml", model_paths_text(example).rstrip(), "```"]
@@ -153,11 +154,10 @@ def custom_nodes_table(lock: Lock | None = None) -> str:
     if not lock.custom_nodes:
         return (f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
                 "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions.")
-    lines = [f"The pin in force ({lock.semester}) allows these custom nodes:", "",
-             "| repository | commit | folder in the prefix |", "| --- | --- | --- |"]
-    for node in lock.custom_nodes:
-        lines.append(f"| {node.repository} | `{node.commit}` | `ComfyUI/custom_nodes/{node_name(node.repository)}` |")
-    return "\n".join(lines)
+    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node_name(node.repository)}`"]
+            for node in lock.custom_nodes]
+    return (f"The pin in force ({lock.semester}) allows these custom nodes:\n\n"
+            + table(["repository", "commit", "folder in the prefix"], rows))
 
 
 def unknown_node_example(version: str | None = None) -> str:
@@ -177,18 +177,18 @@ def _docstring_line(path: Path) -> str:
 
 def code_layout(package: Path = PACKAGE) -> str:
     """The package's folders and files, each with its docstring's first paragraph."""
-    lines = ["| Folder or file | What it holds |", "| --- | --- |"]
+    rows = []
     top = sorted(p for p in package.glob("*.py") if p.name not in {"__init__.py", "__main__.py"})
     for path in top:
-        lines.append(f"| `{path.name}` | {_docstring_line(path)} |")
+        rows.append([f"`{path.name}`", _docstring_line(path)])
     for folder in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
         for sub in [folder, *sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file() and p.name != "extensions")]:
             name = sub.relative_to(package).as_posix()
-            lines.append(f"| **`{name}/`** | {_docstring_line(sub / '__init__.py')} |")
+            rows.append([f"**`{name}/`**", _docstring_line(sub / "__init__.py")])
             for path in sorted(sub.glob("*.py")):
                 if path.name != "__init__.py":
-                    lines.append(f"| `{name}/{path.name}` | {_docstring_line(path)} |")
-    return "\n".join(lines)
+                    rows.append([f"`{name}/{path.name}`", _docstring_line(path)])
+    return table(["Folder or file", "What it holds"], rows)
 
 
 # Registered in sitepages.MARKERS: each marker comment in a page becomes its table.

@@ -16,6 +16,7 @@ from atelier.hpc.profiles import installed_profiles
 from atelier.site.pages import lessons
 from atelier.hpc import ood
 from atelier.messages import CATALOGUE, Message
+from atelier.site.markdown import cell, table
 from atelier.lessons.modules import all_modules
 
 FORM_MARKER = "<!-- launch form fields -->"
@@ -27,10 +28,6 @@ ASK = "ask your instructor"
 TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done")  # made by `atelier screenshots`
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def launch_form(root: Path = Path(".")) -> list[ood.FormField]:
     """The form as the installed clusters' site file fills it."""
     config = ood.site_config(installed_profiles(), all_modules(root / "workflows"))
@@ -39,32 +36,30 @@ def launch_form(root: Path = Path(".")) -> list[ood.FormField]:
 
 def form_table(root: Path = Path(".")) -> str:
     """The launch form, field by field, in the order the form shows them."""
-    lines = ["| Field | What to put in it | The choices | Already filled in |", "| --- | --- | --- | --- |"]
+    rows = []
     for field in launch_form(root):
-        choices = "<br>".join(_cell(c) for c in field.choices) if field.choices else "you type it"
+        choices = "<br>".join(cell(c) for c in field.choices) if field.choices else "you type it"
         default = f"`{field.default}`" if field.default else "no"  # a list shows its first choice
-        lines.append(f"| **{field.label}** | {_cell(field.help)} | {choices} | {default} |")
-    return "\n".join(lines)
+        rows.append([f"**{field.label}**", cell(field.help), choices, default])
+    return table(["Field", "What to put in it", "The choices", "Already filled in"], rows)
 
 
 def clusters_table() -> str:
     """Where each cluster's students ask for an account, sign in and get help."""
-    lines = ["| Cluster | Ask for an account | Sign in at | Help |", "| --- | --- | --- | --- |"]
+    rows = []
     for profile in installed_profiles():
         account = f"[{profile.title} account request]({profile.account_url})" if profile.account_url else ASK
         dashboard = f"<{profile.ondemand_url}>" if profile.ondemand_url else ASK
-        lines.append(f"| {profile.title} | {account} | {dashboard} | {profile.support or ASK} |")
-    return "\n".join(lines)
+        rows.append([profile.title, account, dashboard, profile.support or ASK])
+    return table(["Cluster", "Ask for an account", "Sign in at", "Help"], rows)
 
 
 def limits_table(root: Path = Path(".")) -> str:
     """How long sessions may last and where files stay, per cluster."""
     hours = {f.name: f.default for f in launch_form(root)}.get("hours", "")
-    lines = [f"The form starts at **{hours}** hour(s) for every cluster.", "",
-             "| Cluster | The longest session | Pictures go to |", "| --- | --- | --- |"]
-    for profile in installed_profiles():
-        lines.append(f"| {profile.title} | {profile.max_hours} hours | `{profile.outputs}` |")
-    return "\n".join(lines)
+    rows = [[p.title, f"{p.max_hours} hours", f"`{p.outputs}`"] for p in installed_profiles()]
+    return (f"The form starts at **{hours}** hour(s) for every cluster.\n\n"
+            + table(["Cluster", "The longest session", "Pictures go to"], rows))
 
 
 def starting_hours(root: Path = Path(".")) -> str:

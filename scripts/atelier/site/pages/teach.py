@@ -22,6 +22,7 @@ from atelier.hpc.profiles import Gpu, Profile, all_profiles, installed_profiles
 from atelier.site.pages import lessons
 from atelier.lessons.pin import LOCK_PATH, TERMS, Lock, load_lock
 from atelier.lessons.modules import LEVELS, WORKFLOWS, Module, all_modules
+from atelier.site.markdown import table
 
 GPU_TIME_MARKER = "<!-- gpu time per module -->"
 GPU_EXAMPLE_MARKER = "<!-- gpu time example -->"
@@ -94,17 +95,16 @@ def fits(gpus: list[Gpu], memory_gb: float) -> str:
 def gpu_time_table(modules: list[Module], profiles: list[Profile]) -> str:
     """One row per module: its minutes, the session to book, GPU minutes and the GPUs it fits."""
     clusters = gpu_profiles(profiles)
-    lines = [
-        "| Module | Level | Teaching | Exercises | Book a session of | GPU minutes per student | GPU memory | "
-        + " | ".join(f"Fits on {p.title}" for p, _ in clusters) + " |",
-        "| --- " * (7 + len(clusters)) + "|",
-    ]
+    head = ["Module", "Level", "Teaching", "Exercises", "Book a session of", "GPU minutes per student", "GPU memory",
+            *(f"Fits on {p.title}" for p, _ in clusters)]
+    rows = []
     for module in lessons.ordered(modules):
         c = cost(module)
         row = [_link(module), str(module.meta.get("level")), f"{c.teaching} min", f"{c.exercises} min",
                f"{c.hours} hour{'s' * (c.hours != 1)}", _number(c.gpu_minutes), f"{_number(c.memory_gb)} GB"]
         row += [fits(gpus, c.memory_gb) for _, gpus in clusters]
-        lines.append("| " + " | ".join(row) + " |")
+        rows.append(row)
+    lines = [table(head, rows)]
     lines += ["", "A GPU choice fits when its card's memory (the `memory_gb` of that choice in the cluster "
               "profile) is at least the module's GPU memory."]
     return "\n".join(lines)
@@ -133,13 +133,12 @@ def order_table(modules: list[Module]) -> str:
     """One order in which every module comes after the modules it needs."""
     by_slug = {m.slug: m for m in modules}
     steps = in_order(modules)
-    lines = ["| Step | Module | Level | Kind | Do first | Time |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = []
     for step, module in enumerate(steps, start=1):
         first = ", ".join(_link(by_slug[p]) if p in by_slug else p for p in _needs(module)) or "nothing"
         kind = lessons.MODALITY_NAMES.get(str(module.meta.get("modality")), "")
-        lines.append(f"| {step} | {_link(module)} | {module.meta.get('level')} | {kind} | {first} "
-                     f"| {cost(module).minutes} min |")
-    return "\n".join(lines)
+        rows.append([step, _link(module), module.meta.get("level"), kind, first, f"{cost(module).minutes} min"])
+    return table(["Step", "Module", "Level", "Kind", "Do first", "Time"], rows)
 
 
 def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
@@ -170,23 +169,21 @@ def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
 
 def sessions_table(profiles: list[Profile]) -> str:
     """What one session asks Slurm for on each cluster: the figures a reservation request needs."""
-    lines = ["| Cluster | Partition | GPU choices | Each session also gets | Default session | Longest session |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    rows = []
     for profile, gpus in gpu_profiles(profiles):
         partitions = ", ".join(f"`{p}`" for p in dict.fromkeys(g.partition for g in gpus))
         choices = ", ".join(g.title for g in gpus)
-        lines.append(f"| {profile.title} | {partitions} | {choices} | {profile.cpus_per_gpu} CPU cores and "
-                     f"{profile.memory_per_gpu_gb} GB of memory | {profile.default_hours} hours "
-                     f"| {profile.max_hours} hours |")
-    return "\n".join(lines)
+        rows.append([profile.title, partitions, choices,
+                     f"{profile.cpus_per_gpu} CPU cores and {profile.memory_per_gpu_gb} GB of memory",
+                     f"{profile.default_hours} hours", f"{profile.max_hours} hours"])
+    return table(["Cluster", "Partition", "GPU choices", "Each session also gets", "Default session",
+                  "Longest session"], rows)
 
 
 def shell_table(profiles: list[Profile]) -> str:
     """The line that makes `atelier` available in a cluster's shell, per installed cluster."""
-    lines = ["| Cluster | Type this first, each time you open the shell |", "| --- | --- |"]
-    for profile in installed_profiles(profiles):
-        lines.append(f"| {profile.title} | `source {profile.prefix / 'atelier.env'}` |")
-    return "\n".join(lines)
+    rows = [[p.title, f"`source {p.prefix / 'atelier.env'}`"] for p in installed_profiles(profiles)]
+    return table(["Cluster", "Type this first, each time you open the shell"], rows)
 
 
 def semester_text(lock: Lock, modules: list[Module]) -> str:
@@ -210,11 +207,11 @@ def semester_text(lock: Lock, modules: list[Module]) -> str:
 def terms_table(lock: Lock) -> str:
     """How a semester becomes a version name, for every term the pin accepts."""
     year = lock.semester.split("-")[0]
-    lines = ["| Term | `semester` in the pin | Version name | In the version menu |", "| --- | --- | --- | --- |"]
+    rows = []
     for term in TERMS:
         pinned = replace(lock, semester=f"{year}-{term}")
-        lines.append(f"| {term} | `{pinned.semester}` | `{pinned.docs_version}` | {pinned.docs_title} |")
-    return "\n".join(lines)
+        rows.append([term, f"`{pinned.semester}`", f"`{pinned.docs_version}`", pinned.docs_title])
+    return table(["Term", "`semester` in the pin", "Version name", "In the version menu"], rows)
 
 
 def site_modules() -> list[Module]:

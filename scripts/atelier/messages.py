@@ -37,7 +37,7 @@ CATALOGUE: dict[str, Message] = {
         Message(
             "lock-missing",
             "The semester pin {file} was not found.",
-            "Run atelier from the project folder, or pass the file's path with --lock.",
+            "Check the path given with --lock; without it, atelier reads the project's workflows/lock.yaml.",
             "maintainer",
             2,
         ),
@@ -89,7 +89,7 @@ CATALOGUE: dict[str, Message] = {
         Message(
             "catalogue-missing",
             "The node catalogue {file} was not found.",
-            "Run atelier from the project folder; a maintainer makes the file with 'atelier catalogue'.",
+            "A maintainer makes it with 'atelier catalogue' against the pinned ComfyUI, then commits it.",
             "instructor",
             2,
         ),
@@ -594,6 +594,14 @@ CATALOGUE: dict[str, Message] = {
             "Set host_regex to a pattern that matches only the compute nodes' names, run update_ood_portal and "
             "restart Apache.",
             "maintainer",
+        ),
+        Message(
+            "project-missing",
+            "No Atelier project was found at {where}: a project is the folder that holds workflows/lock.yaml.",
+            "Run atelier from the project's folder, or source the semester's atelier.env, which names it in "
+            "ATELIER_PROJECT.",
+            "maintainer",
+            2,
         ),
         Message(
             "unexpected",

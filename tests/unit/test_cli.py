@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from atelier import __version__
 from atelier.cli import main
+from atelier.lessons.pin import load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
@@ -42,17 +44,17 @@ def test_lock_prints_the_pin() -> None:
 
 
 def test_error_is_one_plain_line_and_exit_code(tmp_path: Path) -> None:
-    result = run("lock", cwd=tmp_path)
+    result = run("lock", "--lock", "old/lock.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: The semester pin workflows/lock.yaml was not found. "
-        "Run atelier from the project folder, or pass the file's path with --lock.\n"
+        "Error: The semester pin old/lock.yaml was not found. "
+        "Check the path given with --lock; without it, atelier reads the project's workflows/lock.yaml.\n"
     )
 
 
 def test_debug_adds_the_traceback(tmp_path: Path) -> None:
-    result = run("--debug", "lock", cwd=tmp_path)
+    result = run("--debug", "lock", "--lock", "old/lock.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("Error: The semester pin")
@@ -78,3 +80,20 @@ def test_usage_error_exits_2() -> None:
     assert result.returncode == 2
     assert "Invalid value for '--get'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_atelier_finds_its_project_from_another_folder(tmp_path: Path) -> None:
+    """A maintainer on a login node, or the nightly job, is not in the checkout."""
+    env = {k: v for k, v in os.environ.items() if k != "ATELIER_PROJECT"}
+    elsewhere = subprocess.run([sys.executable, "-m", "atelier", "lock", "--get", "semester"], cwd=tmp_path,
+                               capture_output=True, text=True, env=env)
+    assert (elsewhere.returncode, elsewhere.stdout) == (0, load_lock(ROOT / "workflows" / "lock.yaml").semester + "\n")
+    linted = subprocess.run([sys.executable, "-m", "atelier", "lint"], cwd=tmp_path, capture_output=True, text=True,
+                            env=env)
+    assert linted.returncode == 0 and "module(s) checked: 12 clean" in linted.stdout, linted.stderr
+    named = subprocess.run([sys.executable, "-m", "atelier", "lock", "--get", "semester"], cwd=tmp_path,
+                           capture_output=True, text=True, env={**env, "ATELIER_PROJECT": str(tmp_path)})
+    assert named.returncode == 2
+    assert named.stderr == (f"Error: No Atelier project was found at {tmp_path}: a project is the folder that holds "
+                            "workflows/lock.yaml. Run atelier from the project's folder, or source the semester's "
+                            "atelier.env, which names it in ATELIER_PROJECT.\n")

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from atelier.hpc.profiles import load_profile
 from atelier.hpc import install
 from atelier.cli import cli
-from atelier.lessons.pin import CustomNode, Lock
+from atelier.lessons.pin import CustomNode, Lock, load_lock
 from atelier.messages import AtelierError
 from atelier.comfy.server import find_comfyui
 
@@ -264,3 +264,10 @@ def test_find_comfyui_falls_back_to_the_install_prefix(tmp_path: Path, monkeypat
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATELIER_PREFIX", str(tmp_path))
     assert find_comfyui() == (tmp_path / "ComfyUI", tmp_path / "comfyui-venv" / "bin" / "python")
+
+
+def test_atelier_env_names_the_project_so_atelier_works_from_any_folder(tmp_path: Path) -> None:
+    """On a login node or in the nightly job the folder is not the checkout: atelier.env says where it is."""
+    layout = install.Layout.at(tmp_path / "prefix")
+    text = install.env_text(layout, load_lock(ROOT / "workflows" / "lock.yaml"), ROOT)
+    assert f"export ATELIER_PROJECT={ROOT.resolve()}\n" in text

@@ -40,7 +40,7 @@ NODE = {"file": F, "node": 5, "title": "KSampler"}
 EXACT = {
     "lock-missing": ({"file": "workflows/lock.yaml"},
                      "The semester pin workflows/lock.yaml was not found. "
-                     "Run atelier from the project folder, or pass the file's path with --lock."),
+                     "Check the path given with --lock; without it, atelier reads the project's workflows/lock.yaml."),
     "yaml-malformed": ({"file": "lock.yaml", "line": 3, "problem": "found a tab"},
                        "lock.yaml is not valid YAML (line 3: found a tab). Fix that line (YAML needs consistent "
                        "spaces, and quotes around text that holds a colon)."),
@@ -64,8 +64,8 @@ EXACT = {
                      "/opt/atelier/comfy_extensions is readable and listed in the extra model paths config; see the "
                      "Runbook's gate page."),
     "catalogue-missing": ({"file": "workflows/catalogue/object_info.json"},
-                          "The node catalogue workflows/catalogue/object_info.json was not found. Run atelier from the "
-                          "project folder; a maintainer makes the file with 'atelier catalogue'."),
+                          "The node catalogue workflows/catalogue/object_info.json was not found. A maintainer makes "
+                          "it with 'atelier catalogue' against the pinned ComfyUI, then commits it."),
     "catalogue-no-audio": ({"url": "http://127.0.0.1:8188", "nodes": "LoadAudio, SaveAudio"},
                            "The ComfyUI at http://127.0.0.1:8188 has no audio nodes (LoadAudio, SaveAudio), so its "
                            "catalogue would be incomplete. Install torchaudio in that ComfyUI's Python environment, "
@@ -306,6 +306,9 @@ EXACT = {
                               "a page another user serves there runs in the dashboard's origin with every student's "
                               "cookies. Set host_regex to a pattern that matches only the compute nodes' names, run "
                               "update_ood_portal and restart Apache."),
+    "project-missing": ({"where": "/home/ada"}, "No Atelier project was found at /home/ada: a project is the folder "
+                        "that holds workflows/lock.yaml. Run atelier from the project's folder, or source the "
+                        "semester's atelier.env, which names it in ATELIER_PROJECT."),
     "backup-token-bad": ({}, "What was pasted is not the sign-in text rclone prints. Copy the whole block between "
                          "---> and <--- that 'rclone authorize' printed, and paste it again."),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import shutil
 import subprocess
 import sys
 import threading
@@ -117,6 +118,7 @@ def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
                 '"hash_type": "SHA256"}]}, "widgets_values": ["model.safetensors"]}], "links": []}')
     (root / "workflow.json").write_text(workflow)
     (root / "module.yaml").write_text("title: Mini\n")
+    shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "lock.yaml", root.parent / "lock.yaml")  # a project
     result = subprocess.run([ATELIER, "models", "fetch", "--module", "mini", "--store", str(tmp_path / "store")],
                             cwd=tmp_path / "project", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -18,9 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from atelier.check import bench as benchmark
-from atelier.lessons.nodes import CATALOGUE_PATH, load_catalogue
-from atelier.lessons.modules import WORKFLOWS, all_modules
 from atelier.comfy.server import find_comfyui, tuning
+from atelier.cli.options import project
 
 # The flags study: ComfyUI's attention and precision options, each against the default.
 STUDY = ("", "--use-split-cross-attention", "--use-quad-cross-attention", "--fast", "--bf16-unet", "--fp16-vae")
@@ -84,14 +83,15 @@ def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path:
     JSON to docs/benchmarks/ to put it on the site's benchmarks page.
     """
     checkout, interpreter = find_comfyui(comfyui, python)
-    modules = all_modules(WORKFLOWS)
+    found = project()
+    modules = found.modules
     flags = [tuning(shlex.split(f), "--flags", cpu) for f in (STUDY if study else flag_sets or ("",))]
     picked = [n for name in (*names, *more) for n in name.split(",") if n]
     default = list(benchmark.STANDARD) if study else list(benchmark.DEFAULT)  # a study compares the standard two
     chosen = benchmark.workloads(picked or default, modules)
     console = Console(stderr=True)
     work = Path(tempfile.mkdtemp(prefix="atelier-bench-"))  # kept when something failed: ComfyUI's logs are there
-    setup = benchmark.Setup(checkout, interpreter, work, load_catalogue(CATALOGUE_PATH),
+    setup = benchmark.Setup(checkout, interpreter, work, found.nodes,
                             {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
                             _size(size), steps)
     with console.status("Starting") as status:

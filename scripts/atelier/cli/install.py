@@ -20,15 +20,14 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from atelier.lessons.pin import LOCK_PATH, load_lock
-from atelier.lessons.modules import WORKFLOWS
+from atelier.lessons.pin import load_lock
 from atelier.comfy.server import find_comfyui
 from atelier.hpc.profiles import load_profile
 from atelier.hpc import ood as ood_app
 from atelier.hpc import install as installer
 from atelier.hpc import store as model_store
-from atelier.lessons.modules import all_modules
 from atelier.cli.options import pick_modules
+from atelier.cli.options import project
 
 
 
@@ -70,10 +69,10 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
 @click.option("--source", default=installer.COMFYUI_SOURCE, show_default=True,
               help="The ComfyUI git repository to clone: a site mirror, or a local path or file:// URL.")
 @click.option("--cpu", is_flag=True, help="Install the CPU build of PyTorch (machines without an NVIDIA GPU).")
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path), default=LOCK_PATH,
-              show_default=True, help="The semester pin to install.")
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The semester pin to install (default: the project's workflows/lock.yaml).")
 @click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
-def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: bool, lock_path: Path,
+def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: bool, lock_path: Path | None,
                     dry_run: bool) -> None:
     """Install the semester's pinned ComfyUI, custom nodes and atelier.
 
@@ -84,7 +83,7 @@ def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: 
     layout = installer.layout_for(prefix, cluster)
     if layout is None:
         raise click.UsageError("give --prefix DIR, or --cluster NAME whose profile names a prefix")
-    pin = load_lock(lock_path)
+    pin = load_lock(lock_path or project().lock_path)
     plan = installer.build_plan(pin, layout, source=source, cpu=cpu)
     out = Console()
     if dry_run:
@@ -147,8 +146,9 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
     profiles = [load_profile(name) for name in clusters]
     findings = ood_app.portal_findings(portal, profiles) if portal else []
     checkout = find_comfyui(comfyui, python) if comfyui and not all(p.prefix for p in profiles) else None
-    modules = all_modules(WORKFLOWS)
-    app, written = ood_app.deploy(dest, site_file, profiles, modules, comfyui=checkout)
+    found = project()
+    modules = found.modules
+    app, written = ood_app.deploy(dest, site_file, profiles, modules, app=found.app, comfyui=checkout)
     choices = sum(len(p.gpus) for p in profiles)
     click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")

@@ -21,8 +21,8 @@ from rich.table import Table
 
 from atelier.lessons import nodes as node_catalogue
 from atelier.lessons.lint import lint as lint_modules
-from atelier.lessons.pin import LOCK_PATH, load_lock
-from atelier.lessons.modules import LEVELS, MODALITIES, WORKFLOWS
+from atelier.lessons.pin import load_lock
+from atelier.lessons.modules import LEVELS, MODALITIES
 from atelier.lessons.wizard import scaffold
 from atelier.comfy import headless as runner
 from atelier.comfy import node_dump
@@ -32,9 +32,8 @@ from atelier.check import lessons as checker
 from atelier.keep import ledger as ledgers
 from atelier.comfy import testmodels as test_models
 from atelier.messages import AtelierError
-from atelier.cli.options import key_option, make_server, pick_modules, read_key, server_options
+from atelier.cli.options import project, key_option, make_server, pick_modules, read_key, server_options
 
-STATUS = Path("docs/status")  # reports the site's Lesson status page is made from
 
 
 @click.command()
@@ -42,9 +41,7 @@ STATUS = Path("docs/status")  # reports the site's Lesson status page is made fr
     "--lock",
     "lock_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=LOCK_PATH,
-    show_default=True,
-    help="The semester pin to read.",
+    help="The semester pin to read (default: the project's workflows/lock.yaml).",
 )
 @click.option(
     "--get",
@@ -54,8 +51,9 @@ STATUS = Path("docs/status")  # reports the site's Lesson status page is made fr
     ),
     help="Print only this value, for scripts (e.g. the docs version name).",
 )
-def lock(lock_path: Path, key: str | None) -> None:
+def lock(lock_path: Path | None, key: str | None) -> None:
     """Show the semester pin: ComfyUI, frontend and custom nodes."""
+    lock_path = lock_path or project().lock_path
     pin = load_lock(lock_path)
     if key:
         click.echo(getattr(pin, key.replace("-", "_")))
@@ -75,17 +73,16 @@ def lock(lock_path: Path, key: str | None) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=node_catalogue.CATALOGUE_PATH,
-    show_default=True,
-    help="Where to write the catalogue.",
+    help="Where to write the catalogue (default: the project's workflows/catalogue/object_info.json).",
 )
 @key_option
-def catalogue(server: str, out: Path, key_file: Path | None) -> None:
+def catalogue(server: str, out: Path | None, key_file: Path | None) -> None:
     """Save the pinned ComfyUI's node list for lint and docs.
 
     Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
     against the pinned ComfyUI, started without --disable-api-nodes.
     """
+    out = out or project().catalogue_path
     result = node_dump.dump(server, out, read_key(key_file))
     click.echo(
         f"Wrote {out}: {len(result.nodes)} node types from ComfyUI {result.comfyui_version} "
@@ -99,11 +96,9 @@ def catalogue(server: str, out: Path, key_file: Path | None) -> None:
     "--catalogue",
     "catalogue_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=node_catalogue.CATALOGUE_PATH,
-    show_default=True,
-    help="The node catalogue of the pinned ComfyUI.",
+    help="The node catalogue of the pinned ComfyUI (default: the project's).",
 )
-def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
+def lint(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     """Check lesson modules offline, against the node catalogue.
 
     Checks nodes, values, links, models, knobs and module.yaml.
@@ -111,9 +106,10 @@ def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
     PATHS are module folders or folders of modules (default: workflows/).
     Exits 1 when any module has an error; warnings alone pass.
     """
-    nodes = node_catalogue.load_catalogue(catalogue_path)
-    pinned = load_lock().comfyui_version if LOCK_PATH.is_file() else None
-    results = lint_modules(list(paths) or [WORKFLOWS], nodes, pinned)
+    found = project()
+    nodes = node_catalogue.load_catalogue(catalogue_path or found.catalogue_path)
+    pinned = found.pin.comfyui_version if found.lock_path.is_file() else None
+    results = lint_modules(list(paths) or [found.workflows], nodes, pinned)
     errors = warnings = 0
     for findings in results.values():
         for finding in findings:
@@ -135,15 +131,15 @@ def lint(paths: tuple[Path, ...], catalogue_path: Path) -> None:
 @click.option("--title", prompt="Title students will see", help="The lesson's name in the menu.")
 @click.option("--modality", type=click.Choice(MODALITIES), prompt="What it makes", help="image, audio, video or 3d.")
 @click.option("--level", type=click.Choice(LEVELS), prompt="Level", help="Who it is for.")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=WORKFLOWS, show_default=True,
-              help="The folder that holds the modules.")
-def new_module(slug: str, source: str, title: str, modality: str, level: str, root: Path) -> None:
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder that holds the modules (default: the project's workflows/).")
+def new_module(slug: str, source: str, title: str, modality: str, level: str, root: Path | None) -> None:
     """Start a new lesson module SLUG by copying an existing one.
 
     Asks for what it does not get as options. The new module.yaml explains every
     field; the new folder passes `atelier lint` straight away.
     """
-    folder = scaffold(root, slug, source, title, modality, level)
+    folder = scaffold(root or project().workflows, slug, source, title, modality, level)
     click.echo(f"Made {folder}/ from {source}.")
     click.echo(f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
                f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
@@ -167,7 +163,7 @@ def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, 
 
     Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
     """
-    nodes = node_catalogue.load_catalogue()
+    nodes = project().nodes
     job = runner.load_job(target, nodes)
     runner.apply_settings(job, list(settings), nodes)
     token = read_key(key_file)
@@ -242,7 +238,7 @@ def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float,
 
     Exits 1 if any module failed. Writes report.json and junit.xml to OUT.
     """
-    nodes = node_catalogue.load_catalogue()
+    nodes = project().nodes
     modules = pick_modules(names)
     smoke = mode == "smoke"
     skipped: dict[str, str] = {}
@@ -271,7 +267,8 @@ def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float,
     checker.write_json(report, out / "report.json")
     checker.write_junit(report, out / "junit.xml")
     if publish:
-        checker.write_json(report, STATUS / f"{report.mode}-{checker.slug(report.hardware)}.json", with_outputs=False)
+        status = project().status  # the reports the site's Lesson status page is made from
+        checker.write_json(report, status / f"{report.mode}-{checker.slug(report.hardware)}.json", with_outputs=False)
     counts = {s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")}
     click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
                f"Report: {out / 'report.json'}")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import click
 
-from atelier.lessons.modules import WORKFLOWS
 from atelier.comfy.server import ComfyServer, find_comfyui
-from atelier.lessons.modules import all_modules, load_module
+from atelier.lessons.modules import Module, load_module
+from atelier.project import Project, find
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -45,17 +46,26 @@ def make_server(workdir: Path, comfyui: str | None, python: str | None, models: 
     return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models)
 
 
+def project() -> Project:
+    """The project this command works on: the command line is the one place that looks for it."""
+    return find(Path.cwd(), os.environ.get("ATELIER_PROJECT"))
+
+
 def module_folder(name: str) -> Path:
-    """A module by folder path, or by name under workflows/ (the OOD app ships its own copy)."""
-    return Path(name) if (Path(name) / "module.yaml").is_file() else WORKFLOWS / name
+    """A module by folder path, by name in the folder the job runs in (the OOD app ships its
+    lessons in every session's folder), or by name under the project's workflows/."""
+    for folder in (Path(name), Path("workflows") / name):
+        if (folder / "module.yaml").is_file():
+            return folder
+    return project().workflows / name
 
 
-def pick_modules(names: tuple[str, ...]) -> list:
-    modules = all_modules(WORKFLOWS)
+def pick_modules(names: tuple[str, ...]) -> list[Module]:
+    found = project()
     if not names:
-        return modules
-    known = {m.slug: m for m in modules}
-    return [known[n] if n in known else load_module(WORKFLOWS / n) for n in names]
+        return found.modules
+    known = {m.slug: m for m in found.modules}
+    return [known[n] if n in known else load_module(found.workflows / n) for n in names]
 
 
 def time_stamp() -> str:

@@ -191,10 +191,11 @@ def model_paths_text(store: Path) -> str:
         return write_model_paths(store, Path(scratch) / "extra_model_paths.yaml").read_text(encoding="utf-8")
 
 
-def env_text(layout: Layout, lock: Lock) -> str:
-    """atelier.env: what a job script sources to find this install."""
+def env_text(layout: Layout, lock: Lock, project: Path) -> str:
+    """atelier.env: what a job script sources to find this install, and the project it came from."""
     values = {
         "ATELIER_PREFIX": layout.prefix,
+        "ATELIER_PROJECT": project.resolve(),  # its lessons, pin and node list, wherever atelier is run
         "COMFYUI_DIR": layout.comfyui,
         "COMFYUI_PYTHON": Layout.python(layout.comfyui_venv),
         "ATELIER_MODELS": layout.models,
@@ -371,8 +372,8 @@ def build_plan(
                       commands=[command_atelier], stamp=atelier_print))
 
     steps.append(Step("env-file", "Write atelier.env for job scripts",
-                      done=_same_text(layout.env_file, lambda: env_text(layout, lock)),
-                      action=_write(layout.env_file, lambda: env_text(layout, lock)),
+                      done=_same_text(layout.env_file, lambda: env_text(layout, lock, project)),
+                      action=_write(layout.env_file, lambda: env_text(layout, lock, project)),
                       action_text=f"write {layout.env_file}"))
     return Plan(layout, lock, steps)
 

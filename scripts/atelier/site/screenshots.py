@@ -27,7 +27,6 @@ import yaml
 
 from atelier.lessons.nodes import Catalogue
 from atelier.site.pages.lessons import SCREENSHOT_MANIFEST as MANIFEST, describe_alt, screenshot_alts
-from atelier.site.pages.lessons import SCREENSHOTS as FOLDER  # noqa: F401 (the CLI's default --out)
 from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
 from atelier.comfy.server import FIRST_SETTINGS, ComfyServer

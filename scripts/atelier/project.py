@@ -1,0 +1,83 @@
+"""The project a command works on: one value for the checkout, found once by the command line.
+
+A maintainer runs `atelier` on a login node, the nightly check runs it from a job's
+folder: neither need be the checkout. So the command line finds the project once (the
+folder ATELIER_PROJECT names, which the semester's atelier.env sets; else the folder it
+runs in or one above it that holds workflows/lock.yaml; else the checkout this package
+runs from) and passes its paths down; library code never looks for it. Run in the
+checkout itself, the paths stay relative, so what the commands print reads as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from atelier.lessons.modules import Module, all_modules
+from atelier.lessons.nodes import Catalogue, load_catalogue
+from atelier.lessons.pin import Lock, load_lock
+from atelier.messages import AtelierError
+
+MARK = Path("workflows") / "lock.yaml"  # a folder holding this is a project
+CHECKOUT = Path(__file__).resolve().parents[2]  # scripts/atelier/ -> the checkout, for an editable install
+
+
+@dataclass(frozen=True)
+class Project:
+    """The checkout's folders and the facts read from them, each read once."""
+
+    root: Path
+
+    @property
+    def workflows(self) -> Path:
+        return self.root / "workflows"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / MARK
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.workflows / "catalogue" / "object_info.json"
+
+    @property
+    def app(self) -> Path:
+        """The Open OnDemand app that `atelier ood deploy` installs."""
+        return self.root / "ood" / "comfyui"
+
+    @property
+    def status(self) -> Path:
+        """Where lesson checks publish the reports the Lesson status page is made from."""
+        return self.root / "docs" / "status"
+
+    @property
+    def screenshots(self) -> Path:
+        return self.root / "docs" / "assets" / "screenshots"
+
+    @cached_property
+    def modules(self) -> list[Module]:
+        return all_modules(self.workflows)
+
+    @cached_property
+    def nodes(self) -> Catalogue:
+        return load_catalogue(self.catalogue_path)
+
+    @cached_property
+    def pin(self) -> Lock:
+        return load_lock(self.lock_path)
+
+
+def find(here: Path, named: str | None = None) -> Project:
+    """The project `named` (ATELIER_PROJECT), or the one `here` is in, or this package's own checkout."""
+    if named:
+        if not (Path(named) / MARK).is_file():
+            raise AtelierError("project-missing", where=named)
+        return Project(Path(named))
+    here = here.resolve()
+    if (here / MARK).is_file():
+        return Project(Path("."))  # the checkout itself: paths stay as a person typing them would write them
+    for folder in (*here.parents, CHECKOUT):
+        if (folder / MARK).is_file():
+            return Project(folder)
+    raise AtelierError("project-missing", where=here)

@@ -259,6 +259,10 @@ def test_a_portal_whose_proxy_reaches_any_host_is_named(tmp_path: Path) -> None:
     assert "reaches localhost, 127.0.0.1, cerberus.arc.gwu.edu, pegasus.arc.gwu.edu:" in str(login[0])
 
 
+def test_a_pattern_python_cannot_read_is_left_to_apache(tmp_path: Path) -> None:
+    assert ood.portal_findings(_portal(tmp_path, host_regex=r"gpu(?<name>\d+)"), PROFILES) == []
+
+
 def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> None:
     path = _portal(tmp_path, custom_vhost_directives=["ServerTokens Prod"])
     done = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",

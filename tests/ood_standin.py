@@ -123,8 +123,9 @@ def sbatch_args(submit: dict[str, Any], staged: Path, job_name: str = JOB_NAME) 
 def submit(staged: Path, submit_opts: dict[str, Any], env: dict[str, str],
            min_port: int = 2000, max_port: int = 65535) -> str:
     """Submit the staged session as OOD would; returns the job id."""
-    (staged / "job_script_content.sh").write_text(job_script(staged, min_port, max_port), encoding="utf-8")
-    done = subprocess.run(["sbatch", *sbatch_args(submit_opts, staged)], input=job_script(staged, min_port, max_port),
+    script = job_script(staged, min_port, max_port)
+    (staged / "job_script_content.sh").write_text(script, encoding="utf-8")
+    done = subprocess.run(["sbatch", *sbatch_args(submit_opts, staged)], input=script,
                           env=env, capture_output=True, text=True, cwd=staged, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().split(";")[0]

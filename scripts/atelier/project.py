@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from atelier.lessons.modules import Module, all_modules
-from atelier.lessons.nodes import Catalogue, load_catalogue
-from atelier.lessons.pin import Lock, load_lock
+from atelier.hpc.ood import APP
+from atelier.lessons.modules import WORKFLOWS, Module, all_modules
+from atelier.lessons.nodes import CATALOGUE_PATH, Catalogue, load_catalogue
+from atelier.lessons.pin import LOCK_PATH, Lock, load_lock
 from atelier.messages import AtelierError
 
-MARK = Path("workflows") / "lock.yaml"  # a folder holding this is a project
+MARK = LOCK_PATH  # a folder holding the semester pin is a project
 CHECKOUT = Path(__file__).resolve().parents[2]  # scripts/atelier/ -> the checkout, for an editable install
 
 
@@ -31,7 +32,7 @@ class Project:
 
     @property
     def workflows(self) -> Path:
-        return self.root / "workflows"
+        return self.root / WORKFLOWS
 
     @property
     def lock_path(self) -> Path:
@@ -39,12 +40,12 @@ class Project:
 
     @property
     def catalogue_path(self) -> Path:
-        return self.workflows / "catalogue" / "object_info.json"
+        return self.root / CATALOGUE_PATH
 
     @property
     def app(self) -> Path:
         """The Open OnDemand app that `atelier ood deploy` installs."""
-        return self.root / "ood" / "comfyui"
+        return self.root / APP
 
     @property
     def status(self) -> Path:

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from atelier.hpc.ood import APP
+from atelier.hpc.profiles import Profile, all_profiles, installed_profiles
 from atelier.lessons.modules import WORKFLOWS, Module, all_modules
 from atelier.lessons.nodes import CATALOGUE_PATH, Catalogue, load_catalogue
 from atelier.lessons.pin import LOCK_PATH, Lock, load_lock
@@ -22,6 +23,10 @@ from atelier.messages import AtelierError
 
 MARK = LOCK_PATH  # a folder holding the semester pin is a project
 CHECKOUT = Path(__file__).resolve().parents[2]  # scripts/atelier/ -> the checkout, for an editable install
+DOCS = Path("docs")  # the site's pages; below it, what commands publish for the site to show:
+STATUS = DOCS / "status"  # lesson checks' reports (the Lesson status page)
+RESULTS = DOCS / "benchmarks"  # `atelier bench --json` results and reference.yaml (the Benchmarks page)
+SCREENSHOTS = DOCS / "assets" / "screenshots"  # `atelier screenshots` pictures and their alt text
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,21 @@ class Project:
         return self.root / APP
 
     @property
+    def docs(self) -> Path:
+        return self.root / DOCS
+
+    @property
     def status(self) -> Path:
         """Where lesson checks publish the reports the Lesson status page is made from."""
-        return self.root / "docs" / "status"
+        return self.root / STATUS
+
+    @property
+    def results(self) -> Path:
+        return self.root / RESULTS
 
     @property
     def screenshots(self) -> Path:
-        return self.root / "docs" / "assets" / "screenshots"
+        return self.root / SCREENSHOTS
 
     @cached_property
     def modules(self) -> list[Module]:
@@ -67,6 +80,15 @@ class Project:
     @cached_property
     def pin(self) -> Lock:
         return load_lock(self.lock_path)
+
+    @cached_property
+    def profiles(self) -> list[Profile]:
+        """Every cluster profile (package data beside the code, where a university edits its own)."""
+        return all_profiles()
+
+    @property
+    def installed_profiles(self) -> list[Profile]:
+        return installed_profiles(self.profiles)
 
 
 def find(here: Path, named: str | None = None) -> Project:

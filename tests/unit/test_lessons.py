@@ -13,13 +13,14 @@ from atelier.lessons.convert import to_api
 from atelier.site.graph import draw
 from atelier.site.pages.lessons import catalogue_table, display_names, lesson_page, nav
 from atelier.lessons.modules import all_modules
+from atelier.project import SCREENSHOTS
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
 MODULES = {m.slug: m for m in all_modules(ROOT / "workflows")}
 
 
-def page_of(module, screenshots: Path | None = None) -> str:
+def page_of(module, screenshots: Path = ROOT / SCREENSHOTS) -> str:
     prompt, _ = to_api(module.workflow, CATALOGUE, module.workflow_path)
     return lesson_page(module, CATALOGUE, prompt, {m.slug: m.meta["title"] for m in MODULES.values()}, screenshots)
 

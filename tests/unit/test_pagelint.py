@@ -90,7 +90,7 @@ def test_a_lesson_without_key_points_names_its_module_yaml() -> None:
     module = dataclasses.replace(module, meta={**module.meta, "key_points": []})
     catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
     prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
-    markdown = lessons.lesson_page(module, catalogue, prompt, {})
+    markdown = lessons.lesson_page(module, catalogue, prompt, {}, ROOT / "docs" / "assets" / "screenshots")
     lesson = Page("lessons/txt2img-basics.md", markdown, tutorial=True, source="workflows/txt2img-basics/module.yaml")
     [finding] = pagelint.check_summary(lesson)
     assert finding.problem == 'the "Key points" box is empty: fill key_points in workflows/txt2img-basics/module.yaml'

@@ -13,10 +13,12 @@ from atelier.hpc import ood
 from atelier.site.pages import start as startpages
 from atelier.messages import CATALOGUE
 from atelier.lessons.modules import all_modules
+from atelier.project import Project
 from tests.erb import RUBY, NO_RUBY, rendered
 from tests.unit.test_site_build import build, site_copy
 
 ROOT = Path(__file__).resolve().parents[2]
+PROJECT = Project(ROOT)
 
 
 def _config() -> dict:
@@ -50,7 +52,7 @@ def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
 
 
 def test_the_table_has_every_field_with_its_help_and_choices() -> None:
-    table = startpages.form_table(ROOT)
+    table = startpages.form_table(startpages.launch_form(PROJECT))
     assert table.splitlines()[0] == "| Field | What to put in it | The choices | Already filled in |"
     assert "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | `Cerberus` |" in table
     assert "| `None: an empty canvas` |" in table  # a list starts on its first choice, as the browser shows it
@@ -77,10 +79,9 @@ def test_a_changed_form_field_changes_the_start_page(tmp_path: Path) -> None:
 def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.MonkeyPatch) -> None:
     pegasus = load_profile("pegasus")
     assert "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) | ask your instructor |" \
-        in startpages.clusters_table()
+        in startpages.MARKERS[startpages.CLUSTERS_MARKER](PROJECT)
     confirmed = dataclasses.replace(pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu")
-    monkeypatch.setattr(startpages, "installed_profiles", lambda: [confirmed])
-    assert startpages.clusters_table().splitlines()[2] == (
+    assert startpages.clusters_table([confirmed]).splitlines()[2] == (
         "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
         "| <https://ondemand.example.edu> | art-help@example.edu |")
 
@@ -88,8 +89,7 @@ def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.
 def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch: pytest.MonkeyPatch) -> None:
     longer = dataclasses.replace(load_profile("cerberus"), max_hours=12, default_hours=3)
     shorter = dataclasses.replace(load_profile("pegasus"), default_hours=1)
-    monkeypatch.setattr(startpages, "installed_profiles", lambda: [longer, shorter])
-    lines = startpages.limits_table(ROOT).splitlines()
+    lines = startpages.limits_table(startpages.launch_form(PROJECT, [longer, shorter]), [longer, shorter]).splitlines()
     assert lines[0] == "The form starts at **1** hour(s) for every cluster."  # the form offers the smallest
     assert lines[4] == "| Cerberus | 12 hours | `$HOME/atelier-outputs` |"
 
@@ -118,7 +118,7 @@ def test_the_workflow_students_download_names_its_lesson(published_site: tuple[s
 def test_tour_pictures_carry_the_alt_text_written_when_they_were_taken(tmp_path: Path) -> None:
     from mkdocs.exceptions import PluginError
 
-    shown = startpages.screenshot("tour-canvas", ROOT)
+    shown = startpages.screenshot("tour-canvas", PROJECT.screenshots)
     assert shown.startswith("![The whole ComfyUI window with the lesson 'Your first image' open")
     assert shown.endswith("](../assets/screenshots/tour-canvas.png)")
     folder = tmp_path / "docs" / "assets" / "screenshots"
@@ -126,10 +126,10 @@ def test_tour_pictures_carry_the_alt_text_written_when_they_were_taken(tmp_path:
     (folder / "tour-canvas.png").write_bytes((ROOT / "docs/assets/screenshots/tour-canvas.png").read_bytes())
     (folder / "screenshots.yml").write_text("screenshots:\n  tour-canvas.png: ''\n")
     with pytest.raises(PluginError, match=r"tour-canvas.png: missing, or without alt text in screenshots.yml"):
-        startpages.screenshot("tour-canvas", tmp_path)
+        startpages.screenshot("tour-canvas", folder)
     for name in startpages.TOUR_SHOTS:  # every picture the pages ask for exists
         assert f"<!-- screenshot {name} -->" in "".join(p.read_text() for p in (ROOT / "docs/start").glob("*.md"))
-        startpages.screenshot(name, ROOT)
+        startpages.screenshot(name, PROJECT.screenshots)
 
 
 @pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
@@ -137,7 +137,7 @@ def test_start_here_names_the_hours_the_form_starts_at(tmp_path: Path) -> None:
     """One source: the page's "choose N hours" is the value the launch form starts at."""
     site = ood.write_site_file(_config(), tmp_path / "atelier.yml")
     value = yaml.safe_load(rendered("form.yml.erb", site))["attributes"]["hours"]["value"]
-    assert startpages.starting_hours(ROOT) == f"{value} hour" + ("" if value == 1 else "s")
+    assert startpages.starting_hours(startpages.launch_form(PROJECT)) == f"{value} hour" + ("" if value == 1 else "s")
     page = (ROOT / "docs" / "start" / "launch.md").read_text(encoding="utf-8")
     assert startpages.START_HOURS_MARKER in page
     assert value == min(p.default_hours for p in installed_profiles()) == 1  # a lesson fits in one hour

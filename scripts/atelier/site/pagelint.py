@@ -487,14 +487,12 @@ def docs_pages(root: Path) -> list[Page]:
 
 def generated_pages(root: Path) -> list[Page]:
     """The pages the site build makes, made the way sitepages makes them: lessons, glossary, messages, status."""
+    from atelier.project import Project
     from atelier.site import plugin as sitepages
-    from atelier.lessons.nodes import load_catalogue
-    from atelier.lessons.modules import all_modules
 
-    modules = all_modules(root / "workflows")
-    catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json") if modules else None
-    made, _ = sitepages.made_pages(root / "docs", modules, catalogue)
-    lesson_sources = {f"lessons/{m.slug}.md": m.meta_path.relative_to(root).as_posix() for m in modules}
+    project = Project(root)
+    made, _ = sitepages.made_pages(project, project.docs)
+    lesson_sources = {f"lessons/{m.slug}.md": m.meta_path.relative_to(root).as_posix() for m in project.modules}
     sources = {"reference/troubleshooting.md": "scripts/atelier/messages.py", sitepages.STATUS_PAGE: "docs/status/",
                sitepages.GLOSSARY_PAGE: f"docs/{sitepages.GLOSSARY}", **lesson_sources}
     return [Page(uri, markdown, tutorial=uri in lesson_sources, source=sources[uri]) for uri, markdown in made.items()]

@@ -20,21 +20,21 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier.site.pages import benchmarks as benchpage
-from atelier.hpc.profiles import all_profiles, installed_profiles, sbatch_options
+from atelier.hpc.profiles import Profile, sbatch_options
 from atelier.keep import ledger
+from atelier.keep.backup import OUTPUTS, REPLACED
+from atelier.lessons.convert import to_api
+from atelier.lessons.modules import tagged
+from atelier.messages import CATALOGUE, AtelierError, Message
+from atelier.project import Project
+from atelier.site.graph import draw
+from atelier.site.markdown import table
+from atelier.site.pages import benchmarks as benchpage
 from atelier.site.pages import lessons
 from atelier.site.pages import runbook
 from atelier.site.pages import start as startpages
 from atelier.site.pages import teach as teachpages
-from atelier.keep.backup import OUTPUTS, REPLACED
-from atelier.lessons.nodes import Catalogue, load_catalogue
-from atelier.lessons.convert import to_api
-from atelier.site.graph import draw
-from atelier.messages import CATALOGUE, AtelierError, Message
-from atelier.lessons.modules import Module, all_modules, tagged
 from atelier.site.pages.lesson_status import load_reports, status_page
-from atelier.site.markdown import table
 
 GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
@@ -96,10 +96,10 @@ def troubleshooting_page(catalogue: dict[str, Message]) -> str:
     return "\n".join(lines)
 
 
-def clusters_table() -> str:
+def clusters_table(profiles: list[Profile]) -> str:
     """One row per GPU choice of every cluster profile: what a session asks Slurm for."""
     rows = []
-    for profile in all_profiles():
+    for profile in profiles:
         for gpu in profile.gpus.values():
             options = " ".join(f"`{option}`" for option in sbatch_options(profile, gpu))
             rows.append([f"{profile.title} (`{profile.name}`)", f"{gpu.title} (`{gpu.name}`)", options,
@@ -108,10 +108,10 @@ def clusters_table() -> str:
     return table(["cluster", "choice", "sbatch options", "hours (most)", "software prefix", "model store"], rows)
 
 
-def backup_table() -> str:
+def backup_table(profiles: list[Profile]) -> str:
     """Per installed cluster: where sessions back up to, how often, and the one command that connects it."""
     rows = []
-    for profile in installed_profiles():
+    for profile in profiles:
         settings = profile.backup
         every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
             else "only when you ask"
@@ -126,30 +126,30 @@ def ledger_table() -> str:
     return table(["column", "what it holds"], rows) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
 
 
-def made_pages(docs_dir: Path, modules: list[Module], catalogue: Catalogue | None) -> tuple[dict[str, str], dict]:
+def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
     """(site path -> Markdown of every page the build makes, lesson slug -> its API prompt).
 
-    The lesson linter reads these same pages. A module that cannot be converted raises
-    AtelierError; `catalogue` is needed only when there are modules.
+    The page linter reads these same pages. A module that cannot be converted raises
+    AtelierError; the node list is read only when there are modules.
     """
-    titles = {m.slug: str(m.meta.get("title")) for m in modules}
+    titles = {m.slug: str(m.meta.get("title")) for m in project.modules}
     pages = {"reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
-             STATUS_PAGE: status_page(load_reports(docs_dir / "status"), titles)}
+             STATUS_PAGE: status_page(load_reports(project.status), titles)}
     if (docs_dir / GLOSSARY).is_file():
         pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
     prompts = {}
-    for module in modules:
-        assert catalogue is not None, "lesson pages need the node catalogue"
-        prompts[module.slug], _ = to_api(module.workflow, catalogue, module.workflow_path)
-        pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, catalogue, prompts[module.slug], titles)
+    for module in project.modules:
+        prompts[module.slug], _ = to_api(module.workflow, project.nodes, module.workflow_path)
+        pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, project.nodes, prompts[module.slug], titles,
+                                                                 project.screenshots)
     return pages, prompts
 
 
-# Any page may hold one of these markers; the build puts the generated text in its place.
-MARKERS: dict[str, Callable[[], str]] = {
-    CLUSTERS_MARKER: clusters_table,
-    BACKUP_MARKER: backup_table,
-    LEDGER_MARKER: ledger_table,
+# Any page may hold one of these markers; the build puts the text made from the project in its place.
+MARKERS: dict[str, Callable[[Project], str]] = {
+    CLUSTERS_MARKER: lambda p: clusters_table(p.profiles),
+    BACKUP_MARKER: lambda p: backup_table(p.installed_profiles),
+    LEDGER_MARKER: lambda p: ledger_table(),
     **startpages.MARKERS,
     **runbook.MARKERS,
     **teachpages.MARKERS,
@@ -161,27 +161,28 @@ class SitePages(BasePlugin):
     """Registered as the `atelier-pages` plugin."""
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
-        root = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
-        if root.resolve() != Path.cwd().resolve():  # the generated tables read the project relative to it
-            raise PluginError(f"build the site from the project's folder: cd {root.resolve()} first")
+        """The project is the folder of mkdocs.yml, wherever the build is started from."""
+        self.project = Project(Path(config.config_file_path).parent if config.config_file_path else Path("."))
+        snippets = config.mdx_configs.get("pymdownx.snippets")
+        if snippets:  # embedded files are named from the project, not from the folder the build runs in
+            snippets["base_path"] = [str(self.project.root / base) for base in snippets.get("base_path") or ["."]]
         try:
-            self.modules: list[Module] = all_modules(root / "workflows")
-            self.catalogue = load_catalogue(root / "workflows" / "catalogue" / "object_info.json")
+            modules, _ = self.project.modules, self.project.nodes
         except AtelierError as err:
             raise PluginError(str(err)) from None
         for section in config.nav or []:
             if isinstance(section, dict) and "Lessons" in section:
-                section["Lessons"] = [LESSONS_INDEX, {"Lesson status": STATUS_PAGE}, *lessons.nav(self.modules)]
+                section["Lessons"] = [LESSONS_INDEX, {"Lesson status": STATUS_PAGE}, *lessons.nav(modules)]
         return config
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         try:
-            pages, prompts = made_pages(Path(config.docs_dir), self.modules, self.catalogue)
+            pages, prompts = made_pages(self.project, Path(config.docs_dir))
         except AtelierError as err:
             raise PluginError(str(err)) from None
-        titles = {m.slug: str(m.meta.get("title")) for m in self.modules}
-        names = lessons.display_names(self.catalogue)
-        for module in self.modules:
+        titles = {m.slug: str(m.meta.get("title")) for m in self.project.modules}
+        names = lessons.display_names(self.project.nodes)
+        for module in self.project.modules:
             values = {node_id: node.get("inputs", {}) for node_id, node in prompts[module.slug].items()}
             svg = draw(module.workflow, names, f"{titles[module.slug]}: the workflow", values)
             files.append(File.generated(config, f"lessons/{module.slug}/graph.svg", content=svg))
@@ -197,11 +198,11 @@ class SitePages(BasePlugin):
 
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
-            markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.modules))
+            markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.project.modules))
         for marker, make in MARKERS.items():
             if marker in markdown:
                 try:
-                    markdown = markdown.replace(marker, make())
+                    markdown = markdown.replace(marker, make(self.project))
                 except AtelierError as err:  # a bad profile, pin or module: named, not a traceback
                     raise PluginError(f"{page.file.src_uri}: {marker}: {err}") from None
         if page.file.src_uri == GLOSSARY_PAGE:

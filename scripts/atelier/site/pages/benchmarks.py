@@ -19,15 +19,15 @@ from typing import Any
 import yaml
 
 from atelier.check import bench
-from atelier.hpc.profiles import Profile, all_profiles
+from atelier.hpc.profiles import Profile
 from atelier.check.bench import gib
 from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
+from atelier.project import Project
 from atelier.site.pages.teach import cost, site_modules
 from atelier.site.markdown import table
 
-RESULTS = Path("docs/benchmarks")
-REFERENCE = RESULTS / "reference.yaml"
+REFERENCE = "reference.yaml"  # beside the results
 STANDARD = (("sd15-512", "SD 1.5, 512²"), ("sdxl-1024", "SDXL, 1024²"))
 WANTED = ("V100", "A100", "L40S", "H100", "Apple M2")  # the cluster's GPU types and the Mac the seeds compare with
 GAIN = 0.10  # and every repeat faster than every default one: repeats on a shared card vary a lot
@@ -79,7 +79,7 @@ def _check(path: Path, result: Any) -> dict[str, Any]:
     return result
 
 
-def load_results(folder: Path = RESULTS) -> list[tuple[Path, dict[str, Any]]]:
+def load_results(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     """Every result file, oldest first (by the date inside)."""
     found = []
     for path in sorted(folder.glob("*.json")):
@@ -90,7 +90,7 @@ def load_results(folder: Path = RESULTS) -> list[tuple[Path, dict[str, Any]]]:
     return sorted(found, key=lambda item: item[1]["date"])
 
 
-def load_reference(path: Path = REFERENCE) -> list[dict[str, Any]]:
+def load_reference(path: Path) -> list[dict[str, Any]]:
     try:
         entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     except yaml.YAMLError as err:
@@ -367,11 +367,11 @@ def reference_table(entries: list[dict[str, Any]]) -> str:
     return table(head, rows)
 
 
-MARKERS: dict[str, Callable[[], str]] = {
-    DEVICES_MARKER: lambda: devices_table(load_results(), all_profiles()),
-    CHART_MARKER: lambda: chart(load_results()),
-    LESSONS_MARKER: lambda: lessons_table(load_results(), site_modules()),
-    FLAGS_MARKER: lambda: flags_tables(load_results()),
-    ADVICE_MARKER: lambda: advice(load_results()),
-    REFERENCE_MARKER: lambda: reference_table(load_reference()),
+MARKERS: dict[str, Callable[[Project], str]] = {
+    DEVICES_MARKER: lambda p: devices_table(load_results(p.results), p.profiles),
+    CHART_MARKER: lambda p: chart(load_results(p.results)),
+    LESSONS_MARKER: lambda p: lessons_table(load_results(p.results), site_modules(p)),
+    FLAGS_MARKER: lambda p: flags_tables(load_results(p.results)),
+    ADVICE_MARKER: lambda p: advice(load_results(p.results)),
+    REFERENCE_MARKER: lambda p: reference_table(load_reference(p.results / REFERENCE)),
 }

@@ -18,9 +18,9 @@ from atelier.files import read_yaml
 from atelier.site.graph import describe
 from atelier.site.markdown import cell, table
 from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
+from atelier.project import DOCS, SCREENSHOTS
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
-SCREENSHOTS = Path("docs/assets/screenshots")  # made by `atelier screenshots` (screenshots.py)
 SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pictures
 
 
@@ -88,12 +88,11 @@ def screenshot_image(folder: Path, name: str) -> str | None:
     if not alt or not (folder / name).is_file():
         return None
     alt = alt.replace("[", "(").replace("]", ")")
-    return f"![{alt}](../{SCREENSHOTS.relative_to('docs').as_posix()}/{name})"
+    return f"![{alt}](../{SCREENSHOTS.relative_to(DOCS).as_posix()}/{name})"
 
 
-def _screenshot(module: Module, folder: Path | None) -> list[str]:
+def _screenshot(module: Module, folder: Path) -> list[str]:
     """The lesson's ComfyUI screenshot, when one was made and has its alt text; else nothing."""
-    folder = folder or module.folder.resolve().parent.parent / SCREENSHOTS  # workflows/<slug> -> the project
     image = screenshot_image(folder, f"{module.slug}.png")
     if image is None:
         return []
@@ -102,8 +101,8 @@ def _screenshot(module: Module, folder: Path | None) -> list[str]:
 
 
 def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
-                screenshots: Path | None = None) -> str:
-    """The page in Markdown; `screenshots` is the folder of ComfyUI pictures (default: the project's)."""
+                screenshots: Path) -> str:
+    """The page in Markdown; `screenshots` is the project's folder of ComfyUI pictures."""
     meta, slug = module.meta, module.slug
     minutes = meta.get("minutes", {})
     prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.get("prerequisites", [])) or "none"

@@ -4,9 +4,9 @@ Where each cluster keeps its model store, the folders in it, what every module n
 there (sizes, licences, checksums), the custom nodes the semester pins and the exact
 line lint prints for a node it does not know: all of these live in cluster profiles,
 workflows, module.yaml files, the pin and the message catalogue. A copy typed into a
-page would be wrong the first time one of them changed, so `sitepages.MARKERS` puts
+page would be wrong the first time one of them changed, so the site plugin's markers put
 these in place instead. Each function takes its sources as arguments (tests pass
-altered ones) and reads the project's own when given none.
+altered ones); `MARKERS` hands them the project's own.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from atelier.hpc.profiles import Profile, all_profiles
-from atelier.lessons.nodes import load_catalogue
-from atelier.hpc.install import model_paths_text, node_name
-from atelier.lessons.pin import Lock, load_lock
-from atelier.messages import Finding
-from atelier.hpc.store import declared
-from atelier.lessons.modules import Module, all_modules
 from atelier.comfy.server import MODEL_FOLDERS
+from atelier.hpc.install import model_paths_text, node_name
+from atelier.hpc.profiles import Profile
+from atelier.hpc.store import declared
+from atelier.lessons.modules import Module
+from atelier.lessons.pin import Lock
+from atelier.messages import Finding
+from atelier.project import Project
 from atelier.site.markdown import table
 
 LOCATIONS_MARKER = "<!-- model store per cluster -->"
@@ -90,9 +90,8 @@ def _files(count: int) -> str:
     return f"{count} file{'' if count == 1 else 's'}"
 
 
-def model_store_sizes(modules: list[Module] | None = None) -> str:
+def model_store_sizes(modules: list[Module]) -> str:
     """Disk space per module, the whole store, and every file with its licence."""
-    modules = all_modules() if modules is None else modules
     models = stored_models(modules)
     per_module = []
     for module in sorted(modules, key=lambda m: m.slug):
@@ -112,9 +111,8 @@ def model_store_sizes(modules: list[Module] | None = None) -> str:
     return "\n".join(lines)
 
 
-def store_layout(modules: list[Module] | None = None) -> str:
+def store_layout(modules: list[Module]) -> str:
     """The store's folders, as `atelier install` makes them, with the files modules put in each."""
-    modules = all_modules() if modules is None else modules
     by_folder: dict[str, list[str]] = {}
     for model in stored_models(modules):
         by_folder.setdefault(model.folder, []).append(model.name)
@@ -126,9 +124,8 @@ def store_layout(modules: list[Module] | None = None) -> str:
     return "\n".join(lines)
 
 
-def store_locations(profiles: list[Profile] | None = None) -> str:
+def store_locations(profiles: list[Profile]) -> str:
     """Each cluster's store (its profile's `models:`), and the config that points ComfyUI at one."""
-    profiles = all_profiles() if profiles is None else profiles
     rows = []
     example: Path | None = None
     for profile in profiles:
@@ -148,9 +145,8 @@ def store_locations(profiles: list[Profile] | None = None) -> str:
     return "\n".join(lines)
 
 
-def custom_nodes_table(lock: Lock | None = None) -> str:
+def custom_nodes_table(lock: Lock) -> str:
     """The custom nodes the pin in force allows, each with the folder install checks it out into."""
-    lock = load_lock() if lock is None else lock
     if not lock.custom_nodes:
         return (f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
                 "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions.")
@@ -160,9 +156,8 @@ def custom_nodes_table(lock: Lock | None = None) -> str:
             + table(["repository", "commit", "folder in the prefix"], rows))
 
 
-def unknown_node_example(version: str | None = None) -> str:
+def unknown_node_example(version: str) -> str:
     """What `atelier lint` prints for a node type the catalogue lacks, from the message catalogue."""
-    version = version or load_catalogue().comfyui_version
     code = "lint-unknown-node"  # not a literal call: the message test counts only lint.py's own
     finding = Finding(code, {"file": "workflows/charcoal-portraits/workflow.json", "node": 12,
                              "title": "Face detector", "type": "UltralyticsDetectorProvider", "version": version})
@@ -191,12 +186,12 @@ def code_layout(package: Path = PACKAGE) -> str:
     return table(["Folder or file", "What it holds"], rows)
 
 
-# Registered in sitepages.MARKERS: each marker comment in a page becomes its table.
-MARKERS: dict[str, Callable[[], str]] = {
-    LOCATIONS_MARKER: store_locations,
-    LAYOUT_MARKER: store_layout,
-    SIZES_MARKER: model_store_sizes,
-    CUSTOM_NODES_MARKER: custom_nodes_table,
-    UNKNOWN_NODE_MARKER: unknown_node_example,
-    CODE_LAYOUT_MARKER: code_layout,
+# Registered in the site plugin's MARKERS: each marker comment in a page becomes its table.
+MARKERS: dict[str, Callable[[Project], str]] = {
+    LOCATIONS_MARKER: lambda p: store_locations(p.profiles),
+    LAYOUT_MARKER: lambda p: store_layout(p.modules),
+    SIZES_MARKER: lambda p: model_store_sizes(p.modules),
+    CUSTOM_NODES_MARKER: lambda p: custom_nodes_table(p.pin),
+    UNKNOWN_NODE_MARKER: lambda p: unknown_node_example(p.nodes.comfyui_version),
+    CODE_LAYOUT_MARKER: lambda p: code_layout(),
 }

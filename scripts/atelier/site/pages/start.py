@@ -7,17 +7,18 @@ page a student reads changes with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 import re
 
 from mkdocs.exceptions import PluginError
 
-from atelier.hpc.profiles import installed_profiles
-from atelier.site.pages import lessons
 from atelier.hpc import ood
+from atelier.hpc.profiles import Profile
 from atelier.messages import CATALOGUE, Message
+from atelier.project import Project
 from atelier.site.markdown import cell, table
-from atelier.lessons.modules import all_modules
+from atelier.site.pages import lessons
 
 FORM_MARKER = "<!-- launch form fields -->"
 CLUSTERS_MARKER = "<!-- clusters for students -->"
@@ -28,43 +29,46 @@ ASK = "ask your instructor"
 TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done")  # made by `atelier screenshots`
 
 
-def launch_form(root: Path = Path(".")) -> list[ood.FormField]:
-    """The form as the installed clusters' site file fills it."""
-    config = ood.site_config(installed_profiles(), all_modules(root / "workflows"))
-    return ood.form_fields(config, root / ood.APP / "form.yml.erb")
+def launch_form(project: Project, profiles: list[Profile] | None = None) -> list[ood.FormField]:
+    """The form as the site file of `profiles` (default: the installed clusters) fills it."""
+    config = ood.site_config(project.installed_profiles if profiles is None else profiles, project.modules)
+    return ood.form_fields(config, project.app / "form.yml.erb")
 
 
-def form_table(root: Path = Path(".")) -> str:
+def form_table(form: list[ood.FormField]) -> str:
     """The launch form, field by field, in the order the form shows them."""
     rows = []
-    for field in launch_form(root):
+    for field in form:
         choices = "<br>".join(cell(c) for c in field.choices) if field.choices else "you type it"
         default = f"`{field.default}`" if field.default else "no"  # a list shows its first choice
         rows.append([f"**{field.label}**", cell(field.help), choices, default])
     return table(["Field", "What to put in it", "The choices", "Already filled in"], rows)
 
 
-def clusters_table() -> str:
-    """Where each cluster's students ask for an account, sign in and get help."""
+def clusters_table(profiles: list[Profile]) -> str:
+    """Where each installed cluster's students ask for an account, sign in and get help."""
     rows = []
-    for profile in installed_profiles():
+    for profile in profiles:
         account = f"[{profile.title} account request]({profile.account_url})" if profile.account_url else ASK
         dashboard = f"<{profile.ondemand_url}>" if profile.ondemand_url else ASK
         rows.append([profile.title, account, dashboard, profile.support or ASK])
     return table(["Cluster", "Ask for an account", "Sign in at", "Help"], rows)
 
 
-def limits_table(root: Path = Path(".")) -> str:
-    """How long sessions may last and where files stay, per cluster."""
-    hours = {f.name: f.default for f in launch_form(root)}.get("hours", "")
-    rows = [[p.title, f"{p.max_hours} hours", f"`{p.outputs}`"] for p in installed_profiles()]
-    return (f"The form starts at **{hours}** hour(s) for every cluster.\n\n"
+def _hours(form: list[ood.FormField]) -> str:
+    return {f.name: f.default for f in form}.get("hours", "")
+
+
+def limits_table(form: list[ood.FormField], profiles: list[Profile]) -> str:
+    """How long sessions may last and where files stay, per installed cluster."""
+    rows = [[p.title, f"{p.max_hours} hours", f"`{p.outputs}`"] for p in profiles]
+    return (f"The form starts at **{_hours(form)}** hour(s) for every cluster.\n\n"
             + table(["Cluster", "The longest session", "Pictures go to"], rows))
 
 
-def starting_hours(root: Path = Path(".")) -> str:
+def starting_hours(form: list[ood.FormField]) -> str:
     """The hours the launch form starts at, as a phrase ("1 hour"), from the form itself."""
-    hours = {f.name: f.default for f in launch_form(root)}.get("hours", "")
+    hours = _hours(form)
     return f"{hours} hour" + ("" if hours == "1" else "s")
 
 
@@ -93,9 +97,8 @@ def student_messages() -> str:
     return "\n".join(message_entries([m for m in CATALOGUE.values() if m.reader == "student"], level=3))
 
 
-def screenshot(name: str, root: Path = Path(".")) -> str:
-    """A tour picture with the alt text written when it was taken, for a page in start/."""
-    folder = root / lessons.SCREENSHOTS
+def screenshot(name: str, folder: Path) -> str:
+    """A tour picture from `folder` with the alt text written when it was taken, for a page in start/."""
     image = lessons.screenshot_image(folder, f"{name}.png")
     if image is None:
         raise PluginError(f"{folder / name}.png: missing, or without alt text in {lessons.SCREENSHOT_MANIFEST}; "
@@ -103,11 +106,11 @@ def screenshot(name: str, root: Path = Path(".")) -> str:
     return image
 
 
-MARKERS = {
-    **{f"<!-- screenshot {name} -->": (lambda name=name: screenshot(name)) for name in TOUR_SHOTS},
-    FORM_MARKER: form_table,
-    CLUSTERS_MARKER: clusters_table,
-    LIMITS_MARKER: limits_table,
-    STUDENT_MESSAGES_MARKER: student_messages,
-    START_HOURS_MARKER: starting_hours,
+MARKERS: dict[str, Callable[[Project], str]] = {
+    **{f"<!-- screenshot {name} -->": (lambda p, name=name: screenshot(name, p.screenshots)) for name in TOUR_SHOTS},
+    FORM_MARKER: lambda p: form_table(launch_form(p)),
+    CLUSTERS_MARKER: lambda p: clusters_table(p.installed_profiles),
+    LIMITS_MARKER: lambda p: limits_table(launch_form(p), p.installed_profiles),
+    STUDENT_MESSAGES_MARKER: lambda p: student_messages(),
+    START_HOURS_MARKER: lambda p: starting_hours(launch_form(p)),
 }

@@ -6,8 +6,7 @@ cluster profiles or the semester pin. They are made here at build time, so a cha
 minute, gigabyte or pin changes the page an instructor books time from.
 
 The public functions take their sources as arguments (tests pass altered copies);
-the zero-argument ones in `MARKERS` read the project the build runs in. MkDocs runs
-from the project's root, as `startpages` also assumes, so `workflows/` is relative.
+`MARKERS` hands them the project the site is built from.
 """
 
 from __future__ import annotations
@@ -18,11 +17,12 @@ from math import ceil
 
 from mkdocs.exceptions import PluginError
 
-from atelier.hpc.profiles import Gpu, Profile, all_profiles, installed_profiles
-from atelier.site.pages import lessons
-from atelier.lessons.pin import LOCK_PATH, TERMS, Lock, load_lock
-from atelier.lessons.modules import LEVELS, WORKFLOWS, Module, all_modules
+from atelier.hpc.profiles import Gpu, Profile, installed_profiles
+from atelier.lessons.modules import LEVELS, Module
+from atelier.lessons.pin import TERMS, Lock
+from atelier.project import Project
 from atelier.site.markdown import table
+from atelier.site.pages import lessons
 
 GPU_TIME_MARKER = "<!-- gpu time per module -->"
 GPU_EXAMPLE_MARKER = "<!-- gpu time example -->"
@@ -214,21 +214,20 @@ def terms_table(lock: Lock) -> str:
     return table(["Term", "`semester` in the pin", "Version name", "In the version menu"], rows)
 
 
-def site_modules() -> list[Module]:
-    """The lesson modules, or a build error saying where to build from."""
-    found = all_modules(WORKFLOWS)
-    if not found:
-        raise PluginError(f"no lesson modules in {WORKFLOWS.resolve()}: build the site from the project's root")
-    return found
+def site_modules(project: Project) -> list[Module]:
+    """The lesson modules, or a build error naming the folder that has none."""
+    if not project.modules:
+        raise PluginError(f"no lesson modules in {project.workflows.resolve()}")
+    return project.modules
 
 
 # A broken source raises AtelierError; the plugin stops the build with its page, marker, file and field.
-MARKERS: dict[str, Callable[[], str]] = {
-    GPU_TIME_MARKER: lambda: gpu_time_table(site_modules(), all_profiles()),
-    GPU_EXAMPLE_MARKER: lambda: gpu_example(site_modules()),
-    SESSIONS_MARKER: lambda: sessions_table(all_profiles()),
-    ORDER_MARKER: lambda: order_table(site_modules()),
-    SHELL_MARKER: lambda: shell_table(all_profiles()),
-    SEMESTER_MARKER: lambda: semester_text(load_lock(LOCK_PATH), site_modules()),
-    TERMS_MARKER: lambda: terms_table(load_lock(LOCK_PATH)),
+MARKERS: dict[str, Callable[[Project], str]] = {
+    GPU_TIME_MARKER: lambda p: gpu_time_table(site_modules(p), p.profiles),
+    GPU_EXAMPLE_MARKER: lambda p: gpu_example(site_modules(p)),
+    SESSIONS_MARKER: lambda p: sessions_table(p.profiles),
+    ORDER_MARKER: lambda p: order_table(site_modules(p)),
+    SHELL_MARKER: lambda p: shell_table(p.profiles),
+    SEMESTER_MARKER: lambda p: semester_text(p.pin, site_modules(p)),
+    TERMS_MARKER: lambda p: terms_table(p.pin),
 }

@@ -184,12 +184,14 @@ class WebDav:
         self.process = subprocess.Popen(
             [str(rclone()), "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}",
              "--user", "student", "--pass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
+        for _ in range(600):  # up to 30 s: a loaded 2-core machine can take several to start it
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
+            if self.process.poll() is not None:
+                break
             threading.Event().wait(0.05)
-        raise RuntimeError("rclone serve webdav did not start")
+        raise RuntimeError(f"rclone serve webdav did not start (exit code {self.process.poll()})")
 
     def stop(self) -> None:
         if self.process:

@@ -84,10 +84,11 @@ def coalesce(outputs: list) -> list:
 def comfyui_for_notebooks() -> Iterator[dict[str, str]]:
     """A ComfyUI with generated test models; yields the variables that point a notebook at it."""
     from atelier.lessons.modules import load_module
-    from atelier.comfy.server import ComfyServer, find_comfyui
+    from atelier.comfy.server import ComfyServer
+    from tests.comfyui_env import comfyui_from_env
     from atelier.comfy.testmodels import default_store, generate, module_models
 
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     names = sorted(n for n, _ in module_models(load_module(ROOT / "workflows" / "txt2img-basics")))
     store = default_store("tiny")
     missing = generate(names, store, "tiny", checkout, python)

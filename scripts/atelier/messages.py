@@ -1,4 +1,4 @@
-"""The one catalogue of messages a person can meet, and the error that carries them.
+"""Every message a person can meet (the message list), and the error that carries them.
 
 Every user-facing failure is a registered code with a message (what happened) and a
 hint (what to do), in plain language. The CLI prints them; the troubleshooting page is
@@ -31,7 +31,7 @@ class Message:
         return names
 
 
-CATALOGUE: dict[str, Message] = {
+MESSAGES: dict[str, Message] = {
     m.code: m
     for m in [
         Message(
@@ -615,9 +615,9 @@ CATALOGUE: dict[str, Message] = {
 
 def _message(code: str, values: dict[str, object]) -> Message:
     """The registered message for `code`, checked to have every value it names."""
-    if code not in CATALOGUE:
+    if code not in MESSAGES:
         raise KeyError(f"message code {code!r} is not in the catalogue")
-    message = CATALOGUE[code]
+    message = MESSAGES[code]
     missing = message.fields() - values.keys()
     if missing:
         raise KeyError(f"message {code!r} needs {sorted(missing)}")
@@ -637,11 +637,11 @@ class Finding:
 
     @property
     def text(self) -> str:
-        return CATALOGUE[self.code].text.format(**self.values)
+        return MESSAGES[self.code].text.format(**self.values)
 
     @property
     def hint(self) -> str:
-        return CATALOGUE[self.code].hint.format(**self.values)
+        return MESSAGES[self.code].hint.format(**self.values)
 
     def __str__(self) -> str:
         return f"{self.text} {self.hint}"

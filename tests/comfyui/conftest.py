@@ -9,7 +9,8 @@ import pytest
 from pathlib import Path
 
 from atelier.lessons.modules import load_module
-from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.server import ComfyServer
+from tests.comfyui_env import comfyui_from_env
 from atelier.comfy.testmodels import default_store, generate, module_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,14 +19,14 @@ SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-sampl
 
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     with ComfyServer(checkout, python, tmp_path_factory.mktemp("comfyui"), cpu=True) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def tiny_store() -> Path:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     names = sorted({n for slug in SD15_FAMILY for n, _ in module_models(load_module(ROOT / "workflows" / slug))})
     store = default_store("tiny")
     assert generate(names, store, "tiny", checkout, python) == {}
@@ -34,7 +35,7 @@ def tiny_store() -> Path:
 
 @pytest.fixture(scope="session")
 def comfy_models(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Iterator[ComfyServer]:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     workdir = tmp_path_factory.mktemp("comfy-models")
     with ComfyServer(checkout, python, workdir, cpu=True, models=tiny_store) as server:
         yield server

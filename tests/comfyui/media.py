@@ -21,7 +21,8 @@ from PIL import Image
 
 from atelier.lessons.nodes import load_catalogue
 from atelier.comfy.headless import apply_settings, execute, load_job
-from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.server import ComfyServer
+from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID = [(seed, cfg) for seed in (1, 2) for cfg in (4.0, 8.0)]  # seed down, CFG across
@@ -111,7 +112,7 @@ if __name__ == "__main__":
     from atelier.comfy.testmodels import default_store
 
     target = Path(sys.argv[1])
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     with ComfyServer(checkout, python, target.parent / "server", cpu=True, models=default_store("tiny")) as comfy:
         for path in make(comfy, target):
             print(path.relative_to(target), path.stat().st_size)

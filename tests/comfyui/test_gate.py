@@ -16,7 +16,8 @@ import websocket
 from playwright.sync_api import Page
 
 from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
-from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.server import ComfyServer
+from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES = [
@@ -132,7 +133,7 @@ def test_the_key_never_reaches_a_log(comfy) -> None:
 
 
 def test_one_sessions_key_does_not_open_another(comfy, tmp_path: Path) -> None:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     with ComfyServer(checkout, python, tmp_path, cpu=True) as other:
         assert other.token != comfy.token and len(other.token) >= 43  # 256 bits, URL-safe base64
         status, _, _ = request(other.url + "/system_stats", headers={"Cookie": f"{COOKIE}={session_cookie(comfy.token)}"})
@@ -141,7 +142,7 @@ def test_one_sessions_key_does_not_open_another(comfy, tmp_path: Path) -> None:
 
 
 def test_the_gate_fails_closed_without_a_key(tmp_path: Path) -> None:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     server = ComfyServer(checkout, python, tmp_path, cpu=True)
     server._prepare()
     server.port = 18000 + os.getpid() % 1000

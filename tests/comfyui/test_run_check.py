@@ -16,11 +16,12 @@ from PIL import Image
 
 from atelier.lessons.nodes import load_catalogue
 from atelier.comfy.client import ComfyClient
-from atelier.check.lessons import Session, check_modules
+from atelier.check.lessons import Target, check_modules
 from atelier.messages import AtelierError
 from atelier.lessons.modules import load_module
 from atelier.comfy.headless import execute, load_job
-from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.server import ComfyServer
+from tests.comfyui_env import comfyui_from_env
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +110,7 @@ def test_out_of_range_knob_is_refused_before_running(comfy_models: ComfyServer, 
 
 
 def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     with ComfyServer(checkout, python, tmp_path / "w", cpu=True, models=tiny_store) as server:
         job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
         job.prompt["5"]["inputs"]["steps"] = 200
@@ -119,22 +120,22 @@ def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
                 os.killpg(server.process.pid, signal.SIGKILL)
 
         with pytest.raises(AtelierError) as err:
-            execute(Session(server=server).client(), job, tmp_path / "out", CATALOGUE, on_progress=kill_on_first_step)
+            execute(Target(server=server).client(), job, tmp_path / "out", CATALOGUE, on_progress=kill_on_first_step)
         assert err.value.code == "server-died"
 
 
 def test_check_survives_a_timeout_and_a_dead_server(tiny_store: Path, tmp_path: Path) -> None:
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     modules = [load_module(ROOT / "workflows" / s) for s in ("txt2img-basics", "seeds-steps-cfg-samplers", "lora")]
     with ComfyServer(checkout, python, tmp_path / "w", cpu=True, models=tiny_store) as server:
-        session = Session(server=server)
+        target = Target(server=server)
 
         def after(result) -> None:
             if result.module == "txt2img-basics":  # the next module starts on a dead server
                 os.killpg(server.process.pid, signal.SIGKILL)
                 time.sleep(0.5)
 
-        report = check_modules(modules, session, CATALOGUE, tmp_path / "out", smoke=False, timeout=0.5,
+        report = check_modules(modules, target, CATALOGUE, tmp_path / "out", smoke=False, timeout=0.5,
                                on_result=after)
         statuses = {r.module: (r.status, r.message) for r in report.results}
         assert statuses["txt2img-basics"] == ("failed", "The workflow did not finish within 0.5 seconds. Lower the "

@@ -15,7 +15,7 @@ from atelier.site import screenshots as shots
 from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.pin import load_lock
 from atelier.lessons.modules import all_modules
-from atelier.comfy.server import find_comfyui
+from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
@@ -32,7 +32,7 @@ def in_own_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> shots.Result:
     """One run for all the checks: it starts ComfyUI and Chromium and opens twelve lessons."""
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
     out = tmp_path_factory.mktemp("screenshots")
     return in_own_thread(shots.take, out, MODULES, catalogue, checkout, python,

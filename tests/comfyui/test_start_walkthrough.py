@@ -13,14 +13,15 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page
 
-from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.comfy.server import ComfyServer
+from tests.comfyui_env import comfyui_from_env
 from tests.walkthrough import LESSON, make_a_picture, open_the_lesson, wait_for_comfyui
 
 
 @pytest.fixture()
 def session(tmp_path: Path, tiny_store: Path) -> Iterator[ComfyServer]:
     """A session as the launch form makes it: the lesson chosen in the form is offered."""
-    checkout, python = find_comfyui()
+    checkout, python = comfyui_from_env()
     server = ComfyServer(checkout, python, tmp_path / "session", cpu=True, models=tiny_store,
                          outputs=tmp_path / "atelier-outputs")
     server.offer_workflow(LESSON)

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 
 from atelier.check import bench
+from atelier.check.bench_records import BenchResult, Device, Machine, ModelFile, Run, Versions, WorkloadResult
 from atelier.site.pages import benchmarks as benchpage
 from atelier.hpc import slurm
 from atelier.hpc.profiles import CLUSTERS, all_profiles, load_profile
 from atelier.hpc import ood
 from atelier.lessons.nodes import load_catalogue
-from atelier.check.lessons import slug as check_slug
+from atelier.check.lessons import hardware_slug
 from atelier.check.hardware import device_name
 from atelier.messages import AtelierError
 from atelier.lessons.modules import all_modules
@@ -139,8 +140,8 @@ def test_iterations_per_second_leaves_out_the_first_step() -> None:
 
 def test_summary_takes_medians_and_the_model_load_from_the_first_picture() -> None:
     found = bench.summary(9.0, [2.0, 1.0, 10.0], [4.0, None, 6.0])
-    assert found["seconds_per_image"] == 2.0 and found["model_load_s"] == 7.0
-    assert found["iterations_per_second"] == 5.0 and found["repeat"] == 3
+    assert found.seconds_per_image == 2.0 and found.model_load_s == 7.0
+    assert found.iterations_per_second == 5.0 and found.repeat == 3
 
 
 def safetensors(path: Path, metadata: dict[str, str]) -> Path:
@@ -163,8 +164,8 @@ def test_published_lesson_checks_are_filed_by_card_not_by_allocator() -> None:
     """`atelier check --publish` names its file after the GPU; two cards must not share one file."""
     h100 = {"gpu": "cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync", "cores": 16}
     a100 = {"gpu": "cuda:0 NVIDIA A100-SXM4-80GB : cudaMallocAsync", "cores": 16}
-    assert check_slug(h100) == "nvidia-h100-80gb-hbm3" and check_slug(a100) == "nvidia-a100-sxm4-80gb"
-    assert check_slug({"gpu": None, "cores": 2}) == "cpu-2-cores"
+    assert hardware_slug(h100) == "nvidia-h100-80gb-hbm3" and hardware_slug(a100) == "nvidia-a100-sxm4-80gb"
+    assert hardware_slug({"gpu": None, "cores": 2}) == "cpu-2-cores"
 
 
 # The page
@@ -275,11 +276,11 @@ def test_each_lessons_declared_gpu_memory_covers_what_was_measured() -> None:
     modules = {m.slug: m for m in MODULES}
     checked = 0
     for path, found in benchpage.load_results(ROOT / "docs" / "benchmarks"):
-        for run in (r for r in found["runs"] if not r["flags"]):  # an option may take more; the defaults must fit
-            for entry in run["workloads"]:
-                if entry["status"] == "measured" and entry["lesson"] in modules and entry.get("peak_gpu_bytes"):
-                    declared = float(modules[entry["lesson"]].meta["gpu_memory_gb"])
-                    assert entry["peak_gpu_bytes"] <= declared * 1e9, (path.name, entry["name"], run["flags"])
+        for run in (r for r in found.runs if not r.flags):  # an option may take more; the defaults must fit
+            for entry in run.workloads:
+                if entry.figures and entry.lesson in modules and entry.figures.peak_gpu_bytes:
+                    declared = float(modules[entry.lesson].meta["gpu_memory_gb"])
+                    assert entry.figures.peak_gpu_bytes <= declared * 1e9, (path.name, entry.name, run.flags)
                     checked += 1
     assert checked >= 10
 
@@ -289,9 +290,36 @@ def test_the_committed_results_make_the_page() -> None:
     assert results, "no results in docs/benchmarks"
     table = benchpage.devices_table(results, all_profiles())
     for path, found in results:
-        for run in found["runs"]:
-            if not run["flags"]:
+        for run in found.runs:
+            if not run.flags:
                 assert benchpage.device_label(found, run) in table, path
+
+
+def test_the_published_files_read_back_byte_for_byte() -> None:
+    """docs/benchmarks/ is published data: reading a file and writing it again changes nothing."""
+    files = sorted((ROOT / "docs" / "benchmarks").glob("*.json"))
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert json.dumps(BenchResult.from_json(json.loads(text), path).to_json(), indent=1) + "\n" == text, path.name
+
+
+def test_each_kind_of_workload_and_run_is_written_with_the_keys_of_the_first_files(tmp_path: Path) -> None:
+    """A failed workload gives its reason and no figures; a run whose ComfyUI did not start, its flags and why."""
+    ran = ("sd15-512", "txt2img-basics", "SD 1.5", 512, 512, 20, (ModelFile("v1-5-pruned-emaonly.safetensors", "real"),))
+    failed = WorkloadResult(*ran, status="failed", reason="out of memory")
+    measured = WorkloadResult(*ran, status="measured", figures=bench.summary(3.0, [1.0, 1.2], [9.0, 9.5]))
+    assert list(failed.to_json()) == ["name", "lesson", "about", "width", "height", "steps", "models", "status", "reason"]
+    assert list(measured.to_json())[7:] == ["status", "first_image_s", "seconds_per_image", "model_load_s",
+                                            "iterations_per_second", "repeat", "runs_s", "peak_gpu_bytes", "peak_host_bytes"]
+    not_started = Run(("--use-flash-attention",), failed="ComfyUI did not start.")
+    assert not_started.to_json() == {"flags": ["--use-flash-attention"], "workloads": [], "failed": "ComfyUI did not start."}
+    started = Run((), (measured, failed), 12.0, Device("cuda", "NVIDIA H200", 150 * 10**9),
+                  Versions("0.3.64", "2.11.0+cu130", "3.12.3", "0.1.0"))
+    data = BenchResult("2026-11-25T17:10:21+00:00", Machine("AMD EPYC", 2, "Linux"), 2, (not_started, started)).to_json()
+    assert list(data) == ["atelier_bench", "date", "machine", "repeat", "runs"]
+    assert list(data["runs"][1]) == ["flags", "workloads", "cold_start_s", "device", "versions"]
+    assert BenchResult.from_json(json.loads(json.dumps(data)), tmp_path / "a.json").runs == (started,)  # the page leaves it out
 
 
 # ComfyUI options per GPU, from the study to the session

@@ -125,10 +125,11 @@ def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> No
 
 def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
+    from atelier.cli.options import pinned_nodes
     from atelier.comfy.server import ComfyServer
 
-    monkeypatch.setenv("ATELIER_CUSTOM_NODES", "pixel-nodes")
-    args = ComfyServer(tmp_path, Path("python3"), tmp_path).command()
+    monkeypatch.setenv("ATELIER_CUSTOM_NODES", "pixel-nodes")  # what `atelier install` writes into atelier.env
+    args = ComfyServer(tmp_path, Path("python3"), tmp_path, custom_nodes=pinned_nodes()).command()
     allowed = args[args.index("--whitelist-custom-nodes") + 1:]
     assert "--disable-all-custom-nodes" in args
     assert allowed == ["atelier_gate", "atelier_drain", "pixel-nodes"]

@@ -24,6 +24,7 @@ from atelier.cli import cli
 from atelier.lessons.pin import CustomNode, Lock, load_lock
 from atelier.messages import AtelierError
 from atelier.comfy.server import find_comfyui
+from atelier.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -106,7 +107,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def plan_for(sources: dict, prefix: Path) -> install.Plan:
-    return install.build_plan(sources["lock"], install.Layout.at(prefix), source=sources["source"], cpu=True,
+    return install.build_plan(sources["lock"], Layout.at(prefix), source=sources["source"], cpu=True,
                               project=ROOT, pip=sources["pip"], venv=sources["venv"])
 
 
@@ -173,7 +174,7 @@ def test_install_stops_at_a_failed_step_resumes_and_then_skips_every_step(source
     (prefix / "comfyui-venv" / "FAIL").write_text("comfyui-frontend-package")  # the fake pip fails the frontend
     seen: list[tuple[str, str]] = []
     with pytest.raises(AtelierError) as failed:
-        install.execute(plan_for(sources, prefix), lambda step, state: seen.append((step.key, state)))
+        install.run_plan(plan_for(sources, prefix), lambda step, state: seen.append((step.key, state)))
     assert failed.value.code == "install-step-failed"
     assert failed.value.values["status"] == 3
     log = Path(str(failed.value.values["log"]))
@@ -184,7 +185,7 @@ def test_install_stops_at_a_failed_step_resumes_and_then_skips_every_step(source
     (prefix / "comfyui-venv" / "FAIL").unlink()
     seen.clear()
     plan = plan_for(sources, prefix)
-    assert install.execute(plan, lambda step, state: seen.append((step.key, state))) == {"done": 8, "skipped": 4}
+    assert install.run_plan(plan, lambda step, state: seen.append((step.key, state))) == {"done": 8, "skipped": 4}
     assert [key for key, state in seen if state == "skipped"] == [
         "comfyui-venv", "comfyui", "torch", "comfyui-requirements"]
 
@@ -208,7 +209,7 @@ def test_install_stops_at_a_failed_step_resumes_and_then_skips_every_step(source
 
     seen.clear()
     again = plan_for(sources, prefix)
-    assert install.execute(again, lambda step, state: seen.append((step.key, state))) == {"done": 0, "skipped": 12}
+    assert install.run_plan(again, lambda step, state: seen.append((step.key, state))) == {"done": 0, "skipped": 12}
     assert {state for _, state in seen} == {"skipped"}
     assert len((layout.comfyui_venv / "pip-calls.txt").read_text().splitlines()) == len(calls)
 
@@ -238,7 +239,7 @@ def test_git_missing_is_said_plainly(sources: dict, tmp_path: Path, monkeypatch:
 def test_an_unwritable_prefix_is_said_plainly(sources: dict, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(AtelierError) as refused:
-        install.execute(plan_for(sources, tmp_path / "a-file" / "p"))
+        install.run_plan(plan_for(sources, tmp_path / "a-file" / "p"))
     assert refused.value.code == "install-prefix"
 
 
@@ -258,16 +259,20 @@ def test_installed_version_ignores_the_local_build_tag(tmp_path: Path) -> None:
 
 
 def test_find_comfyui_falls_back_to_the_install_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A maintainer who sourced atelier.env runs `atelier check` with no --comfyui: the prefix's ComfyUI runs."""
+    from atelier.cli.options import comfyui_install
+
     (tmp_path / "ComfyUI").mkdir()
     (tmp_path / "ComfyUI" / "main.py").write_text("")
     for name in ("COMFYUI_DIR", "COMFYUI_PYTHON"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATELIER_PREFIX", str(tmp_path))
-    assert find_comfyui() == (tmp_path / "ComfyUI", tmp_path / "comfyui-venv" / "bin" / "python")
+    assert comfyui_install(None, None) == (tmp_path / "ComfyUI", tmp_path / "comfyui-venv" / "bin" / "python")
+    assert find_comfyui(None, "/usr/bin/python3", str(tmp_path)) == (tmp_path / "ComfyUI", Path("/usr/bin/python3"))
 
 
 def test_atelier_env_names_the_project_so_atelier_works_from_any_folder(tmp_path: Path) -> None:
     """On a login node or in the nightly job the folder is not the checkout: atelier.env says where it is."""
-    layout = install.Layout.at(tmp_path / "prefix")
+    layout = Layout.at(tmp_path / "prefix")
     text = install.env_text(layout, load_lock(ROOT / "workflows" / "lock.yaml"), ROOT)
     assert f"export ATELIER_PROJECT={ROOT.resolve()}\n" in text

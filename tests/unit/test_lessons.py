@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import yaml
 from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.convert import to_api
 from atelier.site.graph import draw
-from atelier.site.pages.lessons import catalogue_table, display_names, lesson_page, nav
+from atelier.site.pages.lessons import modules_table, display_names, lesson_page, nav
 from atelier.lessons.modules import all_modules
 from atelier.project import SCREENSHOTS
 
@@ -42,10 +43,11 @@ def test_page_has_the_carpentries_shape_and_downloads() -> None:
 
 
 def test_a_changed_module_changes_its_page() -> None:
-    module = copy.deepcopy(MODULES["txt2img-basics"])
-    module.meta["knobs"][1]["what"] = "Where the noise begins."
-    module.meta["exercises"][0]["solution"] = "Seeds are starting points."
-    page = page_of(module)
+    module = MODULES["txt2img-basics"]
+    meta = copy.deepcopy(module.meta)  # module.yaml, edited
+    meta["knobs"][1]["what"] = "Where the noise begins."
+    meta["exercises"][0]["solution"] = "Seeds are starting points."
+    page = page_of(dataclasses.replace(module, meta=meta))
     assert "| KSampler | `seed` | Where the noise begins. |" in page
     assert "        Seeds are starting points." in page
 
@@ -63,7 +65,7 @@ def test_graph_drawing_shows_every_node_and_link() -> None:
 
 
 def test_catalogue_lists_every_module_with_filters() -> None:
-    table = catalogue_table(list(MODULES.values()))
+    table = modules_table(list(MODULES.values()))
     assert len(re.findall(r"<tr data-modality=", table)) == len(MODULES) >= 12
     assert {m.meta["modality"] for m in MODULES.values()} == {"image", "audio", "video", "3d"}
     assert 'data-lesson-filter="modality"' in table and 'data-lesson-filter="level"' in table

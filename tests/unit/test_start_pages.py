@@ -11,7 +11,7 @@ import yaml
 from atelier.hpc.profiles import installed_profiles, load_profile
 from atelier.hpc import ood
 from atelier.site.pages import start as startpages
-from atelier.messages import CATALOGUE
+from atelier.messages import MESSAGES
 from atelier.lessons.modules import all_modules
 from atelier.project import Project
 from tests.erb import RUBY, NO_RUBY, rendered
@@ -96,11 +96,11 @@ def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch
 
 def test_every_student_message_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
     page = startpages.student_messages()
-    for message in CATALOGUE.values():
+    for message in MESSAGES.values():
         assert (f"{{#{message.code}}}" in page) == (message.reader == "student")
-    changed = dict(CATALOGUE)
-    changed["server-died"] = dataclasses.replace(CATALOGUE["server-died"], hint="Call the studio desk.")
-    monkeypatch.setattr(startpages, "CATALOGUE", changed)
+    changed = dict(MESSAGES)
+    changed["server-died"] = dataclasses.replace(MESSAGES["server-died"], hint="Call the studio desk.")
+    monkeypatch.setattr(startpages, "MESSAGES", changed)
     assert "**What to do:** Call the studio desk." in startpages.student_messages()
 
 

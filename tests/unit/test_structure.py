@@ -28,7 +28,7 @@ def test_modules_stay_small() -> None:
 
 
 # Each subpackage may import only from those below it; the folder names are the architecture.
-LAYERS = [{"messages", "files", "__init__", "__version__"}, {"lessons"}, {"comfy"}, {"keep"}, {"check", "hpc", "project"},
+LAYERS = [{"messages", "files", "fields", "layout", "__init__", "__version__"}, {"lessons"}, {"comfy"}, {"keep"}, {"check", "hpc", "project"},
           {"site"}, {"cli", "__main__"}]
 IMPORT = re.compile(r"^\s*(?:from atelier\.(\w+)[\w.]* import|from atelier import (\w+))", re.MULTILINE)
 

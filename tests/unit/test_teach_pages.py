@@ -6,7 +6,6 @@ file it comes from, and a changed file must change the page.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 from math import ceil
@@ -17,7 +16,7 @@ import yaml
 
 from atelier.hpc.profiles import load_profile, profile_names
 from atelier.lessons.pin import TERMS, load_lock
-from atelier.lessons.modules import all_modules
+from atelier.lessons.modules import Module, all_modules
 from atelier.site.pages.teach import (MARKERS, Cost, gpu_example, gpu_time_table, in_order, order_table, semester_text,
                                 sessions_table, shell_table, terms_table)
 
@@ -35,6 +34,11 @@ def rows(table: str) -> dict[str, list[str]]:
         if line.startswith("| [") and link:
             found[link.group(1)] = [cell.strip() for cell in line.strip("|").split(" | ")]
     return found
+
+
+def edited(module: Module, **fields: object) -> Module:
+    """The module as it loads once its module.yaml says `fields` instead."""
+    return dataclasses.replace(module, meta={**module.meta, **fields})
 
 
 def header(table: str) -> list[str]:
@@ -70,10 +74,8 @@ def test_a_session_is_the_lesson_rounded_up_to_whole_hours(minutes: int, hours: 
 def test_a_changed_module_changes_its_row() -> None:
     """Drift: more minutes and more memory than before give a longer session and fewer GPUs."""
     before = rows(gpu_time_table(MODULES, PROFILES))["txt2img-basics"]
-    changed = copy.deepcopy(MODULES)
-    module = next(m for m in changed if m.slug == "txt2img-basics")
-    module.meta["minutes"] = {"teaching": 50, "exercises": 40}
-    module.meta["gpu_memory_gb"] = 40
+    changed = [edited(m, minutes={"teaching": 50, "exercises": 40}, gpu_memory_gb=40) if m.slug == "txt2img-basics"
+               else m for m in MODULES]
     table = gpu_time_table(changed, PROFILES)
     after = rows(table)["txt2img-basics"]
     assert after != before
@@ -112,10 +114,8 @@ def test_every_module_comes_after_its_prerequisites() -> None:
 
 
 def test_a_loop_of_prerequisites_still_lists_every_module() -> None:
-    looped = copy.deepcopy(MODULES)
-    by_slug = {m.slug: m for m in looped}
-    by_slug["img2img"].meta["prerequisites"] = ["inpainting"]
-    assert sorted(m.slug for m in in_order(looped)) == sorted(by_slug)
+    looped = [edited(m, prerequisites=["inpainting"]) if m.slug == "img2img" else m for m in MODULES]
+    assert sorted(m.slug for m in in_order(looped)) == sorted(m.slug for m in MODULES)
 
 
 def test_the_worked_example_is_computed_from_the_modules() -> None:
@@ -124,8 +124,7 @@ def test_the_worked_example_is_computed_from_the_modules() -> None:
     text = gpu_example(MODULES, students=7)
     assert (f"{cost.teaching} + {cost.exercises} = {cost.minutes} minutes" in text
             and f"7 × {cost.hours} × 60 = {7 * cost.gpu_minutes:,} GPU minutes" in text)
-    changed = copy.deepcopy(MODULES)
-    next(m for m in changed if m.slug == first.slug).meta["minutes"] = {"teaching": 60, "exercises": 30}
+    changed = [edited(m, minutes={"teaching": 60, "exercises": 30}) if m.slug == first.slug else m for m in MODULES]
     assert "7 × 2 × 60 = 840 GPU minutes" in gpu_example(changed, students=7)
 
 

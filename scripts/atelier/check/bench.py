@@ -8,7 +8,7 @@ iterations per second, and peak GPU memory and the ComfyUI process's largest res
 memory (which still holds what earlier workloads left). One record per set of ComfyUI options, all in one file, so flags are compared as
 ratios measured in one run on one machine. Missing models are replaced by full-size
 random-weight files with the real architectures (speed does not depend on weight values);
-each workload says which kind it ran on.
+each workload says which kind it ran on. What a result holds, and its file, is in bench_records.py.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import statistics
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from atelier import __version__
 from atelier.lessons.nodes import Catalogue
 from atelier.comfy.client import ComfyClient
+from atelier.check.bench_records import BenchResult, Device, Figures, Machine, ModelFile, Run, Versions, WorkloadResult
 from atelier.check.hardware import device_name, processor
 from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
@@ -37,7 +38,6 @@ from atelier.comfy.headless import Job, Progress, execute, load_job
 from atelier.comfy.server import ComfyServer
 from atelier.comfy.testmodels import default_store, generate, module_models
 
-SCHEMA = 1
 SEED_INPUTS = ("seed", "noise_seed")
 
 
@@ -151,18 +151,18 @@ def iterations_per_second(ticks: list[tuple[float, str, int]]) -> float | None:
     return (best[-1][1] - best[0][1]) / (best[-1][0] - best[0][0])
 
 
-def summary(first: float, seconds: list[float], rates: list[float | None]) -> dict[str, Any]:
-    """Medians of the repeats; the model load is what the first picture took beyond them."""
+def summary(first: float, seconds: list[float], rates: list[float | None]) -> Figures:
+    """Medians of the repeats; the model load is what the first picture took beyond them (memory peaks left empty)."""
     steady = statistics.median(seconds) if seconds else None
     known = [r for r in rates if r]
-    return {
-        "first_image_s": round(first, 3),
-        "seconds_per_image": round(steady, 3) if steady is not None else None,
-        "model_load_s": round(max(first - steady, 0.0), 3) if steady is not None else None,
-        "iterations_per_second": round(statistics.median(known), 3) if known else None,
-        "repeat": len(seconds),
-        "runs_s": [round(s, 3) for s in seconds],
-    }
+    return Figures(
+        first_image_s=round(first, 3),
+        seconds_per_image=round(steady, 3) if steady is not None else None,
+        model_load_s=round(max(first - steady, 0.0), 3) if steady is not None else None,
+        iterations_per_second=round(statistics.median(known), 3) if known else None,
+        repeat=len(seconds),
+        runs_s=tuple(round(s, 3) for s in seconds),
+    )
 
 
 @dataclass
@@ -181,9 +181,10 @@ class Setup:
     size: tuple[int, int] | None = None  # overrides every workload's (tests, quick looks)
     steps: int | None = None
     timeout: float = 3600.0
+    custom_nodes: tuple[str, ...] = ()  # the semester's pinned custom nodes ComfyUI may load
 
 
-def model_view(setup: Setup, workload: Workload) -> tuple[list[dict[str, str]], str | None]:
+def model_view(setup: Setup, workload: Workload) -> tuple[tuple[ModelFile, ...], str | None]:
     """Link each model the lesson needs into the bench's own store; (models, why it cannot run)."""
     wanted = module_models(setup.modules[workload.lesson])
     view = setup.workdir / "models"
@@ -193,9 +194,9 @@ def model_view(setup: Setup, workload: Workload) -> tuple[list[dict[str, str]], 
         skipped = generate(missing, cache, setup.variant, setup.checkout, setup.python)
         if skipped:
             name, reason = sorted(skipped.items())[0]
-            return [], f"{name} is not in the model store; {reason}"
+            return (), f"{name} is not in the model store; {reason}"
     elif missing:
-        return [], f"{missing[0]} is not in {setup.models or 'a model store (name one with --models)'}"
+        return (), f"{missing[0]} is not in {setup.models or 'a model store (name one with --models)'}"
     models = []
     for name, folder in wanted:
         source = setup.models / folder / name if name not in missing and setup.models else cache / folder / name
@@ -204,8 +205,8 @@ def model_view(setup: Setup, workload: Workload) -> tuple[list[dict[str, str]], 
         link.unlink(missing_ok=True)
         link.symlink_to(source.resolve())
         kind = weights_kind(source)
-        models.append({"name": name, "weights": kind if kind == "real" else f"random ({setup.variant})"})
-    return models, None
+        models.append(ModelFile(name, kind if kind == "real" else f"random ({setup.variant})"))
+    return tuple(models), None
 
 
 def _peaks(client: ComfyClient) -> dict[str, Any]:
@@ -224,7 +225,7 @@ def unload(client: ComfyClient, timeout: float = 60.0) -> None:
 
 
 def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
-            on_progress: Callable[[str], None]) -> dict[str, Any]:
+            on_progress: Callable[[str], None]) -> Figures:
     """The first picture, then `repeat` more with new seeds; medians and memory peaks."""
     job = load_job(setup.modules[workload.lesson].folder, setup.catalogue)
     out = setup.workdir / "outputs" / workload.name
@@ -252,75 +253,80 @@ def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
             seconds.append(took)
             rates.append(iterations_per_second(ticks))
     peaks = _peaks(client)
-    return {**summary(first, seconds, rates), "peak_gpu_bytes": peaks.get("gpu_bytes"),
-            "peak_host_bytes": peaks.get("host_bytes")}
+    return replace(summary(first, seconds, rates), peak_gpu_bytes=peaks.get("gpu_bytes"),
+                   peak_host_bytes=peaks.get("host_bytes"))
 
 
-def machine() -> dict[str, Any]:
+def machine() -> Machine:
     """The host, for the row's hardware column (the GPU comes from ComfyUI itself)."""
-    return {"cpu": processor(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}"}
+    return Machine(processor(), os.cpu_count(), f"{platform.system()} {platform.release()}")
 
 
-def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[list[dict[str, str]], str | None]],
-              repeat: int, record: dict[str, Any], on_progress: Callable[[str], None], on_change: Callable[[], None]) -> None:
-    """One ComfyUI with the record's flags: its cold start, its device, every workload measured on it.
+def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[tuple[ModelFile, ...], str | None]],
+              repeat: int, flags: list[str], on_progress: Callable[[str], None],
+              on_change: Callable[[Run], None]) -> Run:
+    """One ComfyUI with these flags: its cold start, its device, every workload measured on it.
 
-    `ready` is model_view's answer per workload, made once for all flag sets.
+    `ready` is model_view's answer per workload, made once for all flag sets. `on_change` gets
+    the run so far after each workload. Where ComfyUI fails (an option this ComfyUI lacks the
+    library for), the run says so and keeps what it had got to.
     """
-    flags = list(record["flags"])
-    name = "-".join(f.strip("-") for f in flags) or "default"
-    server = ComfyServer(setup.checkout, setup.python, setup.workdir / f"comfyui-{name}", cpu=setup.cpu,
-                         models=setup.workdir / "models", bench=True, extra_args=flags)
-    on_progress(f"starting ComfyUI {' '.join(flags)}".rstrip())
-    started = time.monotonic()
-    server.start(timeout=600)
+    record = Run(tuple(flags))
     try:
-        record["cold_start_s"] = round(time.monotonic() - started, 3)
-        client = server.client(timeout=120)
-        stats = client.get_json("/system_stats")
-        device = (stats.get("devices") or [{}])[0]
-        peaks = _peaks(client)
-        record["device"] = {"type": device.get("type", "cpu"), "name": device_name(str(device.get("name", "cpu"))),
-                            "memory_bytes": peaks.get("gpu_total_bytes") or device.get("vram_total")}
-        system = stats.get("system", {})
-        record["versions"] = {"comfyui": system.get("comfyui_version"), "torch": system.get("pytorch_version"),
-                              "python": str(system.get("python_version", "")).split()[0], "atelier": __version__}
-        for workload in chosen:
-            models, why_not = ready[workload.name]
-            entry: dict[str, Any] = {"name": workload.name, "lesson": workload.lesson, "about": workload.about,
-                                     **dict(zip(("width", "height", "steps"), dimensions(workload, setup.size, setup.steps))),
-                                     "models": models}
-            if why_not:
-                entry.update(status="skipped", reason=why_not)
-            else:
-                try:
-                    entry.update(status="measured", **measure(client, setup, workload, repeat, on_progress))
-                except AtelierError as err:  # out of memory, a failed node: recorded, the others still run
-                    entry.update(status="failed", reason=str(err))
-            record["workloads"].append(entry)
-            on_change()
-    finally:
-        server.stop()
+        name = "-".join(f.strip("-") for f in flags) or "default"
+        server = ComfyServer(setup.checkout, setup.python, setup.workdir / f"comfyui-{name}", cpu=setup.cpu,
+                             models=setup.workdir / "models", bench=True, extra_args=flags,
+                             custom_nodes=setup.custom_nodes)
+        on_progress(f"starting ComfyUI {' '.join(flags)}".rstrip())
+        started = time.monotonic()
+        server.start(timeout=600)
+        try:
+            record = replace(record, cold_start_s=round(time.monotonic() - started, 3))
+            client = server.client(timeout=120)
+            stats = client.get_json("/system_stats")
+            device = (stats.get("devices") or [{}])[0]
+            peaks = _peaks(client)
+            record = replace(record, device=Device(
+                device.get("type", "cpu"), device_name(str(device.get("name", "cpu"))),
+                peaks.get("gpu_total_bytes") or device.get("vram_total")))
+            system = stats.get("system", {})
+            record = replace(record, versions=Versions(
+                system.get("comfyui_version"), system.get("pytorch_version"),
+                str(system.get("python_version", "")).split()[0], __version__))
+            for workload in chosen:
+                models, why_not = ready[workload.name]
+                ran = (workload.name, workload.lesson, workload.about, *dimensions(workload, setup.size, setup.steps),
+                       models)
+                if why_not:
+                    entry = WorkloadResult(*ran, status="skipped", reason=why_not)
+                else:
+                    try:
+                        entry = WorkloadResult(*ran, status="measured",
+                                               figures=measure(client, setup, workload, repeat, on_progress))
+                    except AtelierError as err:  # out of memory, a failed node: recorded, the others still run
+                        entry = WorkloadResult(*ran, status="failed", reason=str(err))
+                record = replace(record, workloads=(*record.workloads, entry))
+                on_change(record)
+        finally:
+            server.stop()
+    except AtelierError as err:
+        record = replace(record, failed=str(err))
+    return record
 
 
 def run(setup: Setup, chosen: list[Workload], repeat: int, flag_sets: list[list[str]],
-        on_progress: Callable[[str], None], on_change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        on_progress: Callable[[str], None], on_change: Callable[[BenchResult], None]) -> BenchResult:
     """Every flag set in turn; `on_change` gets the whole result after each workload, to save as it goes."""
-    result: dict[str, Any] = {
-        "atelier_bench": SCHEMA,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(), "repeat": repeat, "runs": [],
-    }
-    ready: dict[str, tuple[list[dict[str, str]], str | None]] = {}
+    result = BenchResult(datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), machine(), repeat)
+    ready: dict[str, tuple[tuple[ModelFile, ...], str | None]] = {}
     for workload in chosen:  # models first, so making them is not counted as start-up or load time
         on_progress(f"{workload.name}: models")
         ready[workload.name] = model_view(setup, workload)
     for flags in flag_sets:
-        record: dict[str, Any] = {"flags": flags, "workloads": []}
-        result["runs"].append(record)
-        try:
-            run_flags(setup, chosen, ready, repeat, record, on_progress, lambda: on_change(result))
-        except AtelierError as err:  # e.g. an option this ComfyUI lacks the library for: the other sets still run
-            record["failed"] = str(err)
+        done = result.runs
+        ran = run_flags(setup, chosen, ready, repeat, flags, on_progress,
+                        lambda so_far: on_change(replace(result, runs=(*done, so_far))))
+        result = replace(result, runs=(*done, ran))
+        if ran.failed is not None:  # e.g. an option this ComfyUI lacks the library for: the other sets still run
             on_change(result)
     return result

@@ -27,6 +27,7 @@ from atelier.keep import ledger
 from atelier.check.expect import check_outputs
 from atelier.check.hardware import device_name, processor
 from atelier.messages import AtelierError
+from atelier.lessons.meta import Output
 from atelier.lessons.modules import Module
 from atelier.comfy.headless import execute, load_job, smoke_settings
 from atelier.comfy.server import ComfyServer
@@ -58,7 +59,7 @@ class Report:
         return all(r.status != "failed" for r in self.results)
 
 
-class Session:
+class Target:
     """The ComfyUI a check runs on: one we started (and restart), or one given by URL."""
 
     def __init__(self, url: str | None = None, server: ComfyServer | None = None, token: str | None = None) -> None:
@@ -86,15 +87,15 @@ class Session:
 class PeakMemory:
     """Samples the server's host memory (when it is ours) and GPU memory while a module runs."""
 
-    def __init__(self, session: Session, interval: float = 0.25) -> None:
-        self.session, self.interval = session, interval
+    def __init__(self, target: Target, interval: float = 0.25) -> None:
+        self.target, self.interval = target, interval
         self.host = self.gpu = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        client = self.session.client(timeout=2)
-        process = self.session.server.process if self.session.server else None
+        client = self.target.client(timeout=2)
+        process = self.target.server.process if self.target.server else None
         while not self._stop.wait(self.interval):
             try:
                 if process is not None:
@@ -117,11 +118,11 @@ class PeakMemory:
         self._thread.join()
 
 
-def hardware(session: Session) -> dict[str, Any]:
+def hardware(target: Target) -> dict[str, Any]:
     """What the check ran on, for the report and the status page."""
     info: dict[str, Any] = {"cpu": processor(), "cores": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}
     try:
-        stats = session.client().get_json("/system_stats")
+        stats = target.client().get_json("/system_stats")
         gpus = [d.get("name", "") for d in stats.get("devices", []) if d.get("type") != "cpu"]
         info.update(gpu=gpus[0] if gpus else None, torch=stats.get("system", {}).get("pytorch_version"))
     except AtelierError:
@@ -129,23 +130,28 @@ def hardware(session: Session) -> dict[str, Any]:
     return info
 
 
+def _spec(output: Output) -> dict[str, Any]:
+    """An output as check_outputs reads it: the fields module.yaml states."""
+    return {name: value for name, value in asdict(output).items() if value is not None}
+
+
 def check_module(
-    module: Module, session: Session, catalogue: Catalogue, out: Path, smoke: bool, timeout: float
+    module: Module, target: Target, catalogue: Catalogue, out: Path, smoke: bool, timeout: float
 ) -> ModuleResult:
-    result = ModuleResult(module.slug, str(module.meta.get("title", module.slug)), "failed")
+    result = ModuleResult(module.slug, module.title, "failed")
     started = time.monotonic()
     try:
         job = load_job(module.folder, catalogue)
         if smoke:
             job = smoke_settings(job)
-        with PeakMemory(session) as peak:
-            run = execute(session.client(), job, out / module.slug, catalogue, timeout)
+        with PeakMemory(target) as peak:
+            run = execute(target.client(), job, out / module.slug, catalogue, timeout)
         result.peak_host_mb = round(peak.host) if peak.host else None
         result.peak_gpu_mb = round(peak.gpu) if peak.gpu else None
         result.comfy_seconds = run.comfy_seconds
         result.outputs = [str(p) for p in run.outputs]
         ledger.record(out, run.outputs, "check")
-        problems = check_outputs(module.meta.get("outputs", []), run.outputs)
+        problems = check_outputs([_spec(output) for output in module.about.outputs], run.outputs)
         result.status = "failed" if problems else "passed"
         result.message = "; ".join(problems)
     except AtelierError as err:
@@ -153,7 +159,7 @@ def check_module(
     except Exception as err:  # a bug or a broken file must not stop the other modules
         result.message = str(AtelierError("unexpected", error=f"{type(err).__name__}: {err}"))
     result.seconds = round(time.monotonic() - started, 2)
-    if session.revive():
+    if target.revive():
         result.status = "failed"
         result.message = (result.message + " " if result.message else "") + "ComfyUI had died and was restarted."
     return result
@@ -161,7 +167,7 @@ def check_module(
 
 def check_modules(
     modules: list[Module],
-    session: Session,
+    target: Target,
     catalogue: Catalogue,
     out: Path,
     smoke: bool,
@@ -171,19 +177,19 @@ def check_modules(
 ) -> Report:
     """Check each module in turn; `skipped` maps module -> why it is not run here."""
     report = Report("smoke" if smoke else "real", datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    hardware(session), catalogue.comfyui_version)
+                    hardware(target), catalogue.comfyui_version)
     for module in modules:
         if skipped and module.slug in skipped:
-            result = ModuleResult(module.slug, str(module.meta.get("title")), "skipped", skipped[module.slug])
+            result = ModuleResult(module.slug, module.title, "skipped", skipped[module.slug])
         else:
-            result = check_module(module, session, catalogue, out, smoke, timeout)
+            result = check_module(module, target, catalogue, out, smoke, timeout)
         report.results.append(result)
         if on_result:
             on_result(result)
     return report
 
 
-def slug(hardware_info: dict[str, Any]) -> str:
+def hardware_slug(hardware_info: dict[str, Any]) -> str:
     """A file name for the hardware a report ran on, e.g. nvidia-h100-80gb-hbm3 or cpu-2-cores."""
     gpu = hardware_info.get("gpu")
     name = device_name(str(gpu)) if gpu else f"cpu {hardware_info.get('cores')} cores"

@@ -31,10 +31,11 @@ def cli(debug: bool) -> None:
 
 
 
-for command in (lessons.lock, lessons.catalogue, lessons.lint, lessons.new_module, lessons.run, lessons.testmodels,
-                lessons.check, sessions.serve, sessions.launch, sessions.status, sessions.stop, install.models,
-                install.install_command, install.ood, keep.ledger, keep.compare, keep.backup,
-                screenshots.screenshots, bench.bench):
+for command in (lessons.lock_command, lessons.catalogue_command, lessons.lint_command, lessons.new_module_command,
+                lessons.run_command, lessons.testmodels_command, lessons.check_command, sessions.serve_command,
+                sessions.launch_command, sessions.status_command, sessions.stop_command, install.models_command,
+                install.install_command, install.ood_command, keep.ledger_command, keep.compare_command,
+                keep.backup_command, screenshots.screenshots_command, bench.bench_command):
     cli.add_command(command)
 
 

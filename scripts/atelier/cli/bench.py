@@ -17,9 +17,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from atelier.check import bench as benchmark
-from atelier.comfy.server import find_comfyui, tuning
-from atelier.cli.options import project
+from atelier.check import bench
+from atelier.comfy.server import tuning
+from atelier.check.bench_records import BenchResult
+from atelier.cli.options import comfyui_install, pinned_nodes, project, server_options
 
 # The flags study: ComfyUI's attention and precision options, each against the default.
 STUDY = ("", "--use-split-cross-attention", "--use-quad-cross-attention", "--fast", "--bf16-unet", "--fp16-vae")
@@ -39,11 +40,11 @@ def _seconds(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
-def _save(result: dict[str, Any], path: Path) -> None:
+def _save(result: BenchResult, path: Path) -> None:
     """Whole or not at all: a run stopped halfway leaves the last complete file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
     partial.replace(path)
 
 
@@ -51,7 +52,7 @@ def _save(result: dict[str, Any], path: Path) -> None:
 @click.argument("more", nargs=-1, metavar="[WORKLOAD]...")
 @click.option("--workload", "names", multiple=True,
               help="sd15-512, sdxl-1024, a lesson's name, or 'lessons' for all (repeatable; default: "
-                   f"{' '.join(benchmark.DEFAULT)}).")
+                   f"{' '.join(bench.DEFAULT)}).")
 @click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Pictures measured after the first; the figures are their medians.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -66,12 +67,8 @@ def _save(result: dict[str, Any], path: Path) -> None:
 @click.option("--test-models", "variant", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
               help="Random-weight models for the missing ones; only full size gives true timings.")
 @click.option("--no-random-weights", is_flag=True, help="Skip a workload whose models are not in --models.")
-@click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
-@click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
-@click.option("--models", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS",
-              help="A model store with real weights [env: ATELIER_MODELS].")
-@click.option("--cpu", is_flag=True, help="Run on the CPU even where there is a GPU.")
-def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path: Path | None,
+@server_options
+def bench_command(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path: Path | None,
           flag_sets: tuple[str, ...], study: bool, size: str | None, steps: int | None, variant: str,
           no_random_weights: bool, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
     """Measure how fast ComfyUI runs the lessons here, on CUDA, Apple MPS or the CPU.
@@ -82,45 +79,47 @@ def bench(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path:
     full-size random-weight ones (same speed; the results say which kind ran). Add the
     JSON to docs/benchmarks/ to put it on the site's benchmarks page.
     """
-    checkout, interpreter = find_comfyui(comfyui, python)
+    checkout, interpreter = comfyui_install(comfyui, python)
     found = project()
     modules = found.modules
     flags = [tuning(shlex.split(f), "--flags", cpu) for f in (STUDY if study else flag_sets or ("",))]
     picked = [n for name in (*names, *more) for n in name.split(",") if n]
-    default = list(benchmark.STANDARD) if study else list(benchmark.DEFAULT)  # a study compares the standard two
-    chosen = benchmark.workloads(picked or default, modules)
+    default = list(bench.STANDARD) if study else list(bench.DEFAULT)  # a study compares the standard two
+    chosen = bench.workloads(picked or default, modules)
     console = Console(stderr=True)
     work = Path(tempfile.mkdtemp(prefix="atelier-bench-"))  # kept when something failed: ComfyUI's logs are there
-    setup = benchmark.Setup(checkout, interpreter, work, found.nodes,
-                            {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
-                            _size(size), steps)
+    setup = bench.Setup(checkout, interpreter, work, found.nodes,
+                        {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
+                        _size(size), steps, custom_nodes=pinned_nodes())
     with console.status("Starting") as status:
-        result = benchmark.run(setup, chosen, repeat, flags, status.update,
-                               lambda r: _save(r, json_path) if json_path else None)
-    failed = any("failed" in run or any(w["status"] == "failed" for w in run["workloads"]) for run in result["runs"])
+        result = bench.run(setup, chosen, repeat, flags, status.update,
+                           lambda r: _save(r, json_path) if json_path else None)
+    failed = any(run.failed is not None or any(w.status == "failed" for w in run.workloads) for run in result.runs)
     if failed:
         click.echo(f"Something failed; ComfyUI's logs are kept in {work}.")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    for record in result["runs"]:
-        if "failed" in record:
-            click.echo(f"ComfyUI with {' '.join(record['flags']) or 'default options'} did not run: {record['failed']}")
+    for record in result.runs:
+        if record.failed is not None:
+            click.echo(f"ComfyUI with {' '.join(record.flags) or 'default options'} did not run: {record.failed}")
             continue
-        device = record.get("device", {})
-        title = (f"{device.get('name')} · ComfyUI {record.get('versions', {}).get('comfyui')} · "
-                 f"{' '.join(record['flags']) or 'default options'} · started in {_seconds(record.get('cold_start_s'))} s")
+        device = record.device.name if record.device else None
+        version = record.versions.comfyui if record.versions else None
+        title = (f"{device} · ComfyUI {version} · "
+                 f"{' '.join(record.flags) or 'default options'} · started in {_seconds(record.cold_start_s)} s")
         table = Table("workload", "weights", "first picture s", "s / picture", "it/s", "model load s",
                       "GPU peak", "host peak", title=title)
         notes = []
-        for entry in record["workloads"]:
-            weights = ", ".join(sorted({m["weights"] for m in entry.get("models", [])})) or "-"
-            if entry["status"] != "measured":
-                table.add_row(entry["name"], weights, entry["status"])
-                notes.append(f"{entry['name']} {entry['status']}: {entry.get('reason', '')}")
+        for entry in record.workloads:
+            weights = ", ".join(sorted({m.weights for m in entry.models})) or "-"
+            if entry.figures is None:
+                table.add_row(entry.name, weights, entry.status)
+                notes.append(f"{entry.name} {entry.status}: {entry.reason or ''}")
                 continue
-            table.add_row(entry["name"], weights, _seconds(entry["first_image_s"]), _seconds(entry["seconds_per_image"]),
-                          _seconds(entry["iterations_per_second"]), _seconds(entry["model_load_s"]),
-                          benchmark.gib(entry["peak_gpu_bytes"]), benchmark.gib(entry["peak_host_bytes"]))
+            figures = entry.figures
+            table.add_row(entry.name, weights, _seconds(figures.first_image_s), _seconds(figures.seconds_per_image),
+                          _seconds(figures.iterations_per_second), _seconds(figures.model_load_s),
+                          bench.gib(figures.peak_gpu_bytes), bench.gib(figures.peak_host_bytes))
         Console().print(table)
         for note in notes:
             click.echo(note)

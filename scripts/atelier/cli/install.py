@@ -23,20 +23,20 @@ from rich.progress import (
 from atelier.lessons.pin import load_lock
 from atelier.comfy.server import find_comfyui
 from atelier.hpc.profiles import load_profile
-from atelier.hpc import ood as ood_app
-from atelier.hpc import install as installer
-from atelier.hpc import store as model_store
+from atelier.hpc import ood
+from atelier.hpc import install
+from atelier.hpc.store import ModelFile, declared, fetch
 from atelier.cli.options import pick_modules
 from atelier.cli.options import project
 
 
 
-@click.group()
-def models() -> None:
+@click.group("models")
+def models_command() -> None:
     """The shared model store."""
 
 
-@models.command("fetch")
+@models_command.command("fetch")
 @click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="The models of every module.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
@@ -49,15 +49,15 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
     """
     if not names and not everything:
         raise click.UsageError("give --module NAME (repeatable) or --all")
-    wanted = model_store.declared(pick_modules(() if everything else names))
+    wanted = declared(pick_modules(() if everything else names))
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True)) as bar:
         current: list[int] = []
 
-        def start(model: model_store.ModelFile, size: int) -> None:
+        def start(model: ModelFile, size: int) -> None:
             current[:] = [bar.add_task(model.name, total=size or None)]
 
-        results = model_store.fetch(wanted, store, start, lambda n: bar.advance(current[0], n))
+        results = fetch(wanted, store, start, lambda n: bar.advance(current[0], n))
     for name, outcome in sorted(results.items()):
         click.echo(f"{outcome:>10}  {name}")
 
@@ -66,7 +66,7 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
 @click.option("--prefix", type=click.Path(file_okay=False, path_type=Path),
               help="The folder to install into, one per semester (default: the cluster profile's prefix).")
 @click.option("--cluster", help="A cluster profile (clusters/NAME.yaml) naming the prefix and the shared model store.")
-@click.option("--source", default=installer.COMFYUI_SOURCE, show_default=True,
+@click.option("--source", default=install.COMFYUI_SOURCE, show_default=True,
               help="The ComfyUI git repository to clone: a site mirror, or a local path or file:// URL.")
 @click.option("--cpu", is_flag=True, help="Install the CPU build of PyTorch (machines without an NVIDIA GPU).")
 @click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -80,21 +80,21 @@ def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: 
     with comfy-cli (telemetry off). Run it again at any time: finished steps are
     skipped, and an interrupted install carries on where it stopped.
     """
-    layout = installer.layout_for(prefix, cluster)
+    layout = install.layout_for(prefix, cluster)
     if layout is None:
         raise click.UsageError("give --prefix DIR, or --cluster NAME whose profile names a prefix")
     pin = load_lock(lock_path or project().lock_path)
-    plan = installer.build_plan(pin, layout, source=source, cpu=cpu)
+    plan = install.build_plan(pin, layout, source=source, cpu=cpu)
     out = Console()
     if dry_run:
         out.print(f"Install plan for {pin.semester} into {layout.prefix} (dry run: nothing is changed)",
                   highlight=False, soft_wrap=True)
         todo = 0
-        for number, (step, finished) in enumerate(installer.pending(plan), 1):
+        for number, (step, finished) in enumerate(install.pending(plan), 1):
             todo += not finished
             mark = "[dim]skip: already done[/]" if finished else "[bold]would run[/]"
             out.print(f"{number:>3}. {step.title}  {mark}", highlight=False, soft_wrap=True)
-            for line in installer.describe(step):
+            for line in install.describe(step):
                 out.print(f"       {line}", highlight=False, markup=False, soft_wrap=True)
         out.print(f"{todo} step(s) would run, {len(plan.steps) - todo} already done. Logs would go to {layout.logs}.",
                   highlight=False, soft_wrap=True)
@@ -104,7 +104,7 @@ def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: 
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("install", total=len(plan.steps))
 
-        def show(step: installer.Step, state: str) -> None:
+        def show(step: install.Step, state: str) -> None:
             if state == "running":
                 bar.update(task, description=step.title)
                 return
@@ -112,22 +112,22 @@ def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: 
             bar.console.print(f"{mark} {step.title}", highlight=False)
             bar.advance(task)
 
-        counts = installer.execute(plan, show)
+        counts = install.run_plan(plan, show)
     click.echo(f"Installed {pin.semester} into {layout.prefix} in {time.monotonic() - started:.0f} s: "
                f"{counts['done']} step(s) run, {counts['skipped']} already done. Logs: {layout.logs}")
     click.echo(f"Job scripts: source {layout.env_file}")
 
 
-@click.group()
-def ood() -> None:
+@click.group("ood")
+def ood_command() -> None:
     """The Open OnDemand app."""
 
 
-@ood.command("deploy")
+@ood_command.command("deploy")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cluster", "clusters", multiple=True, default=("cerberus", "pegasus"), show_default=True,
               help="The cluster profiles the form offers (repeatable).")
-@click.option("--site-file", type=click.Path(dir_okay=False, path_type=Path), default=ood_app.SITE_FILE,
+@click.option("--site-file", type=click.Path(dir_okay=False, path_type=Path), default=ood.SITE_FILE,
               show_default=True, help="Where the templates read their choices from.")
 @click.option("--portal", type=click.Path(dir_okay=False, path_type=Path),
               help="The site's ood_portal.yml, to check the settings sessions need (usually /etc/ood/config/ood_portal.yml).")
@@ -144,11 +144,11 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
     With --portal it also checks the portal settings and prints the lines to add.
     """
     profiles = [load_profile(name) for name in clusters]
-    findings = ood_app.portal_findings(portal, profiles) if portal else []
+    findings = ood.portal_findings(portal, profiles) if portal else []
     checkout = find_comfyui(comfyui, python) if comfyui and not all(p.prefix for p in profiles) else None
     found = project()
     modules = found.modules
-    app, written = ood_app.deploy(dest, site_file, profiles, modules, app=found.app, comfyui=checkout)
+    app, written = ood.deploy(dest, site_file, profiles, modules, app=found.app, comfyui=checkout)
     choices = sum(len(p.gpus) for p in profiles)
     click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
@@ -158,6 +158,6 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
         for finding in findings:
             click.echo(f"Warning: {finding}", err=True)
         click.echo(f"Add to {portal}, then run update_ood_portal and restart Apache:\n"
-                   + ood_app.portal_lines(findings), err=True)
+                   + ood.portal_lines(findings), err=True)
         sys.exit(1)
 

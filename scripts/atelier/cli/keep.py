@@ -1,42 +1,34 @@
 """The commands that keep and compare work: `ledger`, `compare` and `backup`.
 
-Apart from cli.py so neither grows past one reader's hour; the same rules apply: parse,
-call the library, print. `serve` uses `backup_round` and `backup_schedule` from here too,
-so a session and `atelier backup` report backups in the same words.
+`backup` and `serve` run the same schedule (keep/schedule.py) and report its rounds
+with the same words (options.say_round).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from atelier.keep import backup as backups
-from atelier.keep import compare as comparing
-from atelier.hpc import slurm
+from atelier.keep import backup
+from atelier.keep import compare
 from atelier.hpc.profiles import load_profile
-from atelier.keep import ledger as ledgers
-from atelier.cli.options import time_stamp
-from atelier.messages import AtelierError
+from atelier.keep import ledger
+from atelier.cli.options import job_deadline, plural, say_round, time_stamp
+from atelier.keep.schedule import Schedule
 from atelier.keep.outputs import OK, Output
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 @click.group("ledger")
-def ledger() -> None:
+def ledger_command() -> None:
     """The record of every output's settings, kept in its folder."""
 
 
-@ledger.command("scan")
+@ledger_command.command("scan")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def ledger_scan(folder: Path) -> None:
     """Read the settings of every output in FOLDER into FOLDER/atelier-ledger.sqlite.
@@ -48,13 +40,13 @@ def ledger_scan(folder: Path) -> None:
         def show(output: Output) -> None:
             status.update(f"Reading {output.file}")
 
-        fresh, unchanged = ledgers.scan(folder, show)
+        fresh, unchanged = ledger.scan(folder, show)
     for output in fresh:
         if output.status != OK:
             click.echo(f"{output.status:>14}  {output.file}: {output.note}")
-    counts = ledgers.counts(fresh)
+    counts = ledger.counts(fresh)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing new"
-    click.echo(f"Ledger {folder / ledgers.LEDGER}: read {_plural(len(fresh), 'file')} ({summary}); "
+    click.echo(f"Ledger {folder / ledger.LEDGER}: read {plural(len(fresh), 'file')} ({summary}); "
                f"{unchanged} unchanged since the last scan.")
 
 
@@ -64,7 +56,7 @@ def ledger_scan(folder: Path) -> None:
 @click.option("--vs", help="The setting down the contact sheet (default: the next one that differs).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
               show_default=True, help="The folder to write the workbook, CSV and contact sheet into.")
-def compare(paths: tuple[Path, ...], by: str | None, vs: str | None, out: Path) -> None:
+def compare_command(paths: tuple[Path, ...], by: str | None, vs: str | None, out: Path) -> None:
     """Compare outputs side by side: a workbook, a CSV and a contact sheet.
 
     PATHS are output files or folders of them. One row per output, the settings that
@@ -72,42 +64,15 @@ def compare(paths: tuple[Path, ...], by: str | None, vs: str | None, out: Path) 
     setting across and another down. Everything stays on this computer.
     """
     with Console(stderr=True).status("Reading outputs and making thumbnails"):
-        table, written, (x, y) = comparing.compare(list(paths), out, by, vs)
+        table, written, (x, y) = compare.compare(list(paths), out, by, vs)
     for item in table.skipped:
         click.echo(f"Not compared: {item.path} ({item.output.status}: {item.output.note})")
-    differ = ", ".join(comparing.label(c) for c in table.columns if c in table.varying) or "nothing"
-    click.echo(f"Compared {_plural(len(table.items), 'output')}; settings that differ: {differ}.")
+    differ = ", ".join(compare.label(c) for c in table.columns if c in table.varying) or "nothing"
+    click.echo(f"Compared {plural(len(table.items), 'output')}; settings that differ: {differ}.")
     if x:
-        click.echo(f"Contact sheet: {comparing.label(x)} across" + (f", {comparing.label(y)} down." if y else "."))
+        click.echo(f"Contact sheet: {compare.label(x)} across" + (f", {compare.label(y)} down." if y else "."))
     for path in written:
         click.echo(f"Wrote {path}")
-
-
-def backup_round(folder: Path, target: backups.Target, final: bool = False, say: Callable[[str], None] = click.echo,
-                 bwlimit: str | None = None) -> bool:
-    """One backup, reported on one line; False when it failed (the caller decides whether to go on)."""
-    try:
-        result = backups.run(folder, target, final=final, bwlimit=bwlimit)
-    except AtelierError as err:
-        say(f"{time_stamp()} Backup failed: {err}")
-        return False
-    waiting = f"; {_plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
-    say(f"{time_stamp()} Backed up {_plural(result.copied, 'new or changed file')} to {result.where} "
-        f"({result.current} already there{waiting}) in {result.seconds:.1f} s.")
-    return True
-
-
-def backup_schedule(target: backups.Target, say: Callable[[str], None] = click.echo) -> bool:
-    """Whether this person's remote exists; says how to connect it when not."""
-    try:
-        if target.remote in backups.remotes():
-            say(f"{time_stamp()} Backing up outputs to {target.path(backups.OUTPUTS)} during the session "
-                f"and once more when it ends.")
-            return True
-        raise AtelierError("backup-remote-unknown", remote=target.remote)
-    except AtelierError as err:
-        say(f"{time_stamp()} Backups are off: {err}")
-        return False
 
 
 @click.group("backup", invoke_without_command=True)
@@ -121,12 +86,12 @@ def backup_schedule(target: backups.Target, say: Callable[[str], None] = click.e
               help="The cluster profile to read defaults from [env: ATELIER_CLUSTER].")
 @click.option("--bwlimit", hidden=True, help="rclone's bandwidth limit, e.g. 1M (tests slow a copy down with it).")
 @click.pass_context
-def backup(ctx: click.Context, folder: Path | None, to: str | None, now: bool, every: int | None, cluster: str,
+def backup_command(ctx: click.Context, folder: Path | None, to: str | None, now: bool, every: int | None, cluster: str,
            bwlimit: str | None) -> None:
     """Copy outputs to Box (or another rclone remote); never deletes anything there.
 
     New and changed files go to REMOTE:FOLDER/outputs/. When a file changed, the older
-    copy already there moves to REMOTE:FOLDER/replaced/<date>/. Safe to interrupt
+    copy already there moves to REMOTE:FOLDER/replaced/DATE/. Safe to interrupt
     and run again. With --now it backs up once; otherwise it backs up every few
     minutes until stopped, and once more as it stops (Ctrl+C, or Slurm's signal).
     """
@@ -135,30 +100,25 @@ def backup(ctx: click.Context, folder: Path | None, to: str | None, now: bool, e
     profile = load_profile(cluster)
     settings = profile.backup
     folder = folder or Path(os.path.expandvars(profile.outputs))
-    target = backups.Target.parse(to) if to else settings.target
+    target = backup.Target.parse(to) if to else settings.target
+    schedule = Schedule(folder, target, every or settings.every_minutes or 15, bwlimit=bwlimit)
     if now:
-        if not backup_round(folder, target, final=True, bwlimit=bwlimit):
+        if not say_round(schedule.round(final=True)):
             sys.exit(1)
         return
-    if target.remote not in backups.remotes():
-        raise AtelierError("backup-remote-unknown", remote=target.remote)
-    minutes = every or settings.every_minutes or 15
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    stop_at = slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=120)
-    click.echo(f"{time_stamp()} Backing up {folder} to {target} every {minutes} min; once more when stopped.")
+    schedule.check_remote()
+    stop_at = job_deadline(margin=120)
+    click.echo(f"{time_stamp()} Backing up {folder} to {target} every {schedule.minutes} min; once more when stopped.")
     try:
-        while True:
-            backup_round(folder, target, bwlimit=bwlimit)  # a failed round is reported; the next may work
-            due = time.monotonic() + minutes * 60
-            while time.monotonic() < due:
-                if stop_at and time.time() >= stop_at:
-                    return
-                time.sleep(1)
+        while not (stop_at and time.time() >= stop_at):
+            if schedule.is_due():
+                say_round(schedule.round())  # a failed round is reported; the next may work
+            time.sleep(1)
     finally:
-        backup_round(folder, target, final=True, bwlimit=bwlimit)
+        say_round(schedule.round(final=True))
 
 
-@backup.command("setup")
+@backup_command.command("setup")
 @click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
               help="The cluster profile naming the remote [env: ATELIER_CLUSTER].")
 @click.option("--browser-here", is_flag=True, help="This computer has a web browser: sign in with it directly.")
@@ -170,16 +130,16 @@ def backup_setup(cluster: str, browser_here: bool) -> None:
     """
     settings = load_profile(cluster).backup
     title = settings.title
-    if settings.remote in backups.remotes():
+    if settings.remote in backup.remotes():
         click.confirm(f"{title} is already connected as '{settings.remote}'. Connect it again?", abort=True)
     if browser_here:
         click.echo(f"A browser window opens: sign in to {title} with your university account.")
-        token = backups.authorize_here(settings)
+        token = backup.authorize_here(settings)
     else:
         click.echo(f"Connecting {title} takes three steps and a few minutes.\n")
         click.echo("1. On your own computer (the one with a web browser), install rclone from rclone.org/install.")
         click.echo("2. In its terminal (Mac: Terminal; Windows: PowerShell), run:\n")
-        click.echo(f"      {backups.authorize_command(settings)}\n")
+        click.echo(f"      {backup.authorize_command(settings)}\n")
         click.echo(f"   A browser window opens: sign in to {title} with your university account and allow access.")
         click.echo("   The terminal then prints a block of text between two arrows (---> and <---).")
         click.echo("3. Copy that whole block and paste it here, then press Enter twice.\n")
@@ -189,9 +149,9 @@ def backup_setup(cluster: str, browser_here: bool) -> None:
             if not line.strip() and lines:
                 break
             lines.append(line)
-        token = backups.parse_token("\n".join(lines))
-    backups.save_remote(settings, token)
-    files = backups.check(settings.target)
-    click.echo(f"Connected. Outputs will be copied to {settings.target.path(backups.OUTPUTS)} "
-               f"in your {title} ({_plural(files, 'file')} there now).")
+        token = backup.parse_token("\n".join(lines))
+    backup.save_remote(settings, token)
+    files = backup.check(settings.target)
+    click.echo(f"Connected. Outputs will be copied to {settings.target.path(backup.OUTPUTS)} "
+               f"in your {title} ({plural(files, 'file')} there now).")
     click.echo(f"Every session backs up every {settings.every_minutes} minutes and once more when it ends.")

@@ -19,24 +19,23 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from atelier.lessons import nodes as node_catalogue
-from atelier.lessons.lint import lint as lint_modules
+from atelier.lessons.nodes import Catalogue, load_catalogue
+from atelier.lessons.lint import lint
 from atelier.lessons.pin import load_lock
 from atelier.lessons.modules import LEVELS, MODALITIES
 from atelier.lessons.wizard import scaffold
-from atelier.comfy import headless as runner
+from atelier.comfy import headless
 from atelier.comfy import node_dump
 from atelier.comfy.client import ComfyClient
-from atelier.comfy.server import find_comfyui
-from atelier.check import lessons as checker
-from atelier.keep import ledger as ledgers
-from atelier.comfy import testmodels as test_models
+from atelier.check.lessons import ModuleResult, Target, check_modules, hardware_slug, write_json, write_junit
+from atelier.keep import ledger
+from atelier.comfy import testmodels
 from atelier.messages import AtelierError
-from atelier.cli.options import project, key_option, make_server, pick_modules, read_key, server_options
+from atelier.cli.options import COMFYUI, PYTHON, comfyui_install, key_option, make_server, pick_modules, project, read_key, server_options
 
 
 
-@click.command()
+@click.command("lock")
 @click.option(
     "--lock",
     "lock_path",
@@ -51,7 +50,7 @@ from atelier.cli.options import project, key_option, make_server, pick_modules, 
     ),
     help="Print only this value, for scripts (e.g. the docs version name).",
 )
-def lock(lock_path: Path | None, key: str | None) -> None:
+def lock_command(lock_path: Path | None, key: str | None) -> None:
     """Show the semester pin: ComfyUI, frontend and custom nodes."""
     lock_path = lock_path or project().lock_path
     pin = load_lock(lock_path)
@@ -68,7 +67,7 @@ def lock(lock_path: Path | None, key: str | None) -> None:
     Console().print(table)
 
 
-@click.command()
+@click.command("catalogue")
 @click.option("--server", default="http://127.0.0.1:8188", show_default=True, help="The running ComfyUI to read.")
 @click.option(
     "--out",
@@ -76,7 +75,7 @@ def lock(lock_path: Path | None, key: str | None) -> None:
     help="Where to write the catalogue (default: the project's workflows/catalogue/object_info.json).",
 )
 @key_option
-def catalogue(server: str, out: Path | None, key_file: Path | None) -> None:
+def catalogue_command(server: str, out: Path | None, key_file: Path | None) -> None:
     """Save the pinned ComfyUI's node list for lint and docs.
 
     Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
@@ -90,7 +89,7 @@ def catalogue(server: str, out: Path | None, key_file: Path | None) -> None:
     )
 
 
-@click.command()
+@click.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--catalogue",
@@ -98,7 +97,7 @@ def catalogue(server: str, out: Path | None, key_file: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The node catalogue of the pinned ComfyUI (default: the project's).",
 )
-def lint(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
+def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     """Check lesson modules offline, against the node catalogue.
 
     Checks nodes, values, links, models, knobs and module.yaml.
@@ -107,9 +106,9 @@ def lint(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     Exits 1 when any module has an error; warnings alone pass.
     """
     found = project()
-    nodes = node_catalogue.load_catalogue(catalogue_path or found.catalogue_path)
+    nodes = load_catalogue(catalogue_path or found.catalogue_path)
     pinned = found.pin.comfyui_version if found.lock_path.is_file() else None
-    results = lint_modules(list(paths) or [found.workflows], nodes, pinned)
+    results = lint(list(paths) or [found.workflows], nodes, pinned)
     errors = warnings = 0
     for findings in results.values():
         for finding in findings:
@@ -133,7 +132,7 @@ def lint(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
 @click.option("--level", type=click.Choice(LEVELS), prompt="Level", help="Who it is for.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               help="The folder that holds the modules (default: the project's workflows/).")
-def new_module(slug: str, source: str, title: str, modality: str, level: str, root: Path | None) -> None:
+def new_module_command(slug: str, source: str, title: str, modality: str, level: str, root: Path | None) -> None:
     """Start a new lesson module SLUG by copying an existing one.
 
     Asks for what it does not get as options. The new module.yaml explains every
@@ -145,7 +144,7 @@ def new_module(slug: str, source: str, title: str, modality: str, level: str, ro
                f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
 
 
-@click.command()
+@click.command("run")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--set", "settings", multiple=True, metavar="BOX.SETTING=VALUE",
               help='Change a knob before running, e.g. --set "KSampler.seed=4" (repeatable).')
@@ -155,7 +154,7 @@ def new_module(slug: str, source: str, title: str, modality: str, level: str, ro
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
 @key_option
 @server_options
-def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float, key_file: Path | None,
+def run_command(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float, key_file: Path | None,
         comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
     """Run a module or workflow without the browser.
 
@@ -164,8 +163,8 @@ def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, 
     Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
     """
     nodes = project().nodes
-    job = runner.load_job(target, nodes)
-    runner.apply_settings(job, list(settings), nodes)
+    job = headless.load_job(target, nodes)
+    headless.apply_settings(job, list(settings), nodes)
     token = read_key(key_file)
     with contextlib.ExitStack() as stack:
         if server is None:
@@ -173,53 +172,53 @@ def run(target: Path, settings: tuple[str, ...], server: str | None, out: Path, 
             comfy = stack.enter_context(make_server(workdir, comfyui, python, models, cpu))
             server, token = comfy.url, comfy.token
         result = _run_with_progress(ComfyClient(server, token=token), job, out, nodes, timeout)
-    ledgers.record(out, result.outputs, "run")
+    ledger.record(out, result.outputs, "run")
     click.echo(f"Done in {result.seconds:.1f} s. Saved {len(result.outputs)} file(s):")
     for path in result.outputs:
         click.echo(f"  {path}")
-    click.echo(f"Their settings are in the ledger {out / ledgers.LEDGER}.")
+    click.echo(f"Their settings are in the ledger {out / ledger.LEDGER}.")
 
 
-def _run_with_progress(client: ComfyClient, job: runner.Job, out: Path, nodes: node_catalogue.Catalogue,
-                       timeout: float) -> runner.RunResult:
+def _run_with_progress(client: ComfyClient, job: headless.Job, out: Path, nodes: Catalogue,
+                       timeout: float) -> headless.RunResult:
     """Show which box is running and its sampler steps while the run goes on."""
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         nodes_task = bar.add_task("boxes", total=len(job.prompt))
         steps_task = bar.add_task("steps", total=None, visible=False)
 
-        def show(progress: runner.Progress) -> None:
+        def show(progress: headless.Progress) -> None:
             bar.update(nodes_task, completed=progress.done, description=progress.title)
             if progress.steps:
                 bar.update(steps_task, completed=progress.step, total=progress.steps, visible=True,
                            description=f"{progress.title}: step")
 
-        return runner.execute(client, job, out, nodes, timeout, show)
+        return headless.execute(client, job, out, nodes, timeout, show)
 
 
-@click.command()
+@click.command("testmodels")
 @click.option("--tiny", "variant", flag_value="tiny", default=True, help="Small enough for a CPU (default).")
 @click.option("--full", "variant", flag_value="full", help="Full size, for true GPU timings.")
 @click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="The models folder to fill.")
-@click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
-@click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
-def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None) -> None:
+@COMFYUI
+@PYTHON
+def testmodels_command(variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None) -> None:
     """Make random-weight models under the names modules load.
 
     Cached: files already made with the same generator and seed are kept.
     """
-    checkout, interpreter = find_comfyui(comfyui, python)
-    store = out or test_models.default_store(variant)
-    wanted = sorted({name for m in pick_modules(names) for name, _ in test_models.module_models(m)})
+    checkout, interpreter = comfyui_install(comfyui, python)
+    store = out or testmodels.default_store(variant)
+    wanted = sorted({name for m in pick_modules(names) for name, _ in testmodels.module_models(m)})
     with Console(stderr=True).status(f"Making {variant} test models in {store}"):
-        skipped = test_models.generate(wanted, store, variant, checkout, interpreter)
+        skipped = testmodels.generate(wanted, store, variant, checkout, interpreter)
     click.echo(f"{len(wanted) - len(skipped)} model(s) ready in {store}.")
     for name, reason in sorted(skipped.items()):
         click.echo(f"  no {variant} variant of {name}: {reason}")
 
 
-@click.command()
+@click.command("check")
 @click.option("--smoke", "mode", flag_value="smoke", default=True, help="Generated models, steps capped (default).")
 @click.option("--real", "mode", flag_value="real", help="The real models from the shared store, unchanged.")
 @click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
@@ -230,7 +229,7 @@ def testmodels(variant: str, names: tuple[str, ...], out: Path | None, comfyui: 
 @click.option("--publish", is_flag=True, help="Also save the report for the site's Lesson status page.")
 @key_option
 @server_options
-def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
+def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
           key_file: Path | None, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
     """Run every module and check what it makes.
 
@@ -243,32 +242,32 @@ def check(mode: str, names: tuple[str, ...], server: str | None, timeout: float,
     smoke = mode == "smoke"
     skipped: dict[str, str] = {}
     if smoke:
-        checkout, interpreter = find_comfyui(comfyui, python)
-        models = models or test_models.default_store("tiny")
+        checkout, interpreter = comfyui_install(comfyui, python)
+        models = models or testmodels.default_store("tiny")
         for module in modules:
-            wanted = [name for name, _ in test_models.module_models(module)]
+            wanted = [name for name, _ in testmodels.module_models(module)]
             with Console(stderr=True).status(f"Test models for {module.slug}"):
-                missing = test_models.generate(wanted, models, "tiny", checkout, interpreter)
+                missing = testmodels.generate(wanted, models, "tiny", checkout, interpreter)
             if missing:
                 skipped[module.slug] = "no CPU test model for " + ", ".join(sorted(missing))
     with contextlib.ExitStack() as stack:
         if server:
-            session = checker.Session(url=server, token=read_key(key_file))
+            target = Target(url=server, token=read_key(key_file))
         else:
             comfy = stack.enter_context(make_server(out / "server", comfyui, python, models, cpu or smoke))
-            session = checker.Session(server=comfy)
+            target = Target(server=comfy)
         table = Console()
 
-        def show(result: checker.ModuleResult) -> None:
+        def show(result: ModuleResult) -> None:
             mark = {"passed": "[green]passed[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}
             table.print(f"{mark[result.status]:>22} {result.module:<28} {result.seconds:6.1f} s  {result.message}")
 
-        report = checker.check_modules(modules, session, nodes, out / "outputs", smoke, timeout, skipped, show)
-    checker.write_json(report, out / "report.json")
-    checker.write_junit(report, out / "junit.xml")
+        report = check_modules(modules, target, nodes, out / "outputs", smoke, timeout, skipped, show)
+    write_json(report, out / "report.json")
+    write_junit(report, out / "junit.xml")
     if publish:
         status = project().status  # the reports the site's Lesson status page is made from
-        checker.write_json(report, status / f"{report.mode}-{checker.slug(report.hardware)}.json", with_outputs=False)
+        write_json(report, status / f"{report.mode}-{hardware_slug(report.hardware)}.json", with_outputs=False)
     counts = {s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")}
     click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
                f"Report: {out / 'report.json'}")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 
 import click
 
 from atelier.comfy.server import ComfyServer, find_comfyui
+from atelier.hpc import slurm
+from atelier.keep.schedule import Round
 from atelier.lessons.modules import Module, load_module
 from atelier.project import Project, find
 
@@ -27,23 +31,56 @@ def read_key(path: Path | None) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path else None
 
 
-def server_options(command: click.Command) -> click.Command:
-    """Options shared by the commands that start their own ComfyUI."""
-    for option in reversed([
-        click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR]."),
-        click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON]."),
-        click.option("--models", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS",
-                     help="The shared model store [env: ATELIER_MODELS]."),
-        click.option("--cpu", is_flag=True, help="Run on the CPU (no GPU)."),
-    ]):
+# The ComfyUI a command starts, written once for every command that starts one.
+COMFYUI = click.option("--comfyui", envvar="COMFYUI_DIR", help="The ComfyUI checkout [env: COMFYUI_DIR].")
+PYTHON = click.option("--python", envvar="COMFYUI_PYTHON", help="The Python that runs it [env: COMFYUI_PYTHON].")
+STORE = click.Path(file_okay=False, path_type=Path)
+
+
+def _stacked(command: click.Command, options: list) -> click.Command:
+    """The options in the order given, as --help lists them."""
+    for option in reversed(options):
         command = option(command)
     return command
 
 
+def server_options(command: click.Command) -> click.Command:
+    """Options shared by the commands that start their own ComfyUI."""
+    return _stacked(command, [
+        COMFYUI, PYTHON,
+        click.option("--models", type=STORE, envvar="ATELIER_MODELS", help="The shared model store [env: ATELIER_MODELS]."),
+        click.option("--cpu", is_flag=True, help="Run on the CPU even where there is a GPU."),
+    ])
+
+
+def screenshot_options(command: click.Command) -> click.Command:
+    """The ComfyUI that takes the site's pictures: on the CPU, with random-weight models, unless told otherwise.
+
+    --models does not read ATELIER_MODELS, which an install sets: the published pictures and
+    their alt text must not change with where a maintainer makes them.
+    """
+    return _stacked(command, [
+        COMFYUI, PYTHON,
+        click.option("--models", type=STORE, help="A model store with the real models (default: random-weight test models)."),
+        click.option("--gpu", is_flag=True, help="Let ComfyUI use the GPU (default: the CPU)."),
+    ])
+
+
+def comfyui_install(comfyui: str | None, python: str | None) -> tuple[Path, Path]:
+    """The ComfyUI to run: --comfyui/--python (or COMFYUI_DIR/COMFYUI_PYTHON), else the prefix
+    that the sourced atelier.env names in ATELIER_PREFIX."""
+    return find_comfyui(comfyui, python, os.environ.get("ATELIER_PREFIX"))
+
+
+def pinned_nodes() -> tuple[str, ...]:
+    """The semester's custom nodes ComfyUI may load, as `atelier install` names them in atelier.env."""
+    return tuple(os.environ.get("ATELIER_CUSTOM_NODES", "").split())
+
+
 def make_server(workdir: Path, comfyui: str | None, python: str | None, models: Path | None, cpu: bool,
                  port: int = 0) -> ComfyServer:
-    checkout, interpreter = find_comfyui(comfyui, python)
-    return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models)
+    checkout, interpreter = comfyui_install(comfyui, python)
+    return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, custom_nodes=pinned_nodes())
 
 
 def project() -> Project:
@@ -71,3 +108,27 @@ def pick_modules(names: tuple[str, ...]) -> list[Module]:
 def time_stamp() -> str:
     """Job logs carry a time on each line."""
     return time.strftime("%H:%M:%S")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def say_round(done: Round) -> bool:
+    """One backup round on one line, the same for `serve` and `backup`; False when it failed."""
+    if done.error or not done.result:
+        click.echo(f"{time_stamp()} Backup failed: {done.error}")
+        return False
+    result = done.result
+    waiting = f"; {plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
+    click.echo(f"{time_stamp()} Backed up {plural(result.copied, 'new or changed file')} to {result.where} "
+               f"({result.current} already there{waiting}) in {result.seconds:.1f} s.")
+    return True
+
+
+def job_deadline(margin: float) -> float | None:
+    """For a command a Slurm job runs until its end: Slurm's SIGTERM leaves through `finally`
+    (so the last backup and ComfyUI's stop still run), and it stops by itself `margin`
+    seconds before the job's time limit (the time.time() returned; None outside a job)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    return slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=margin)

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from atelier.comfy.server import ComfyServer, find_comfyui, tuning
+from atelier.comfy.server import ComfyServer, tuning
 from atelier.hpc import slurm
 from atelier.hpc.profiles import Profile, load_profile
-from atelier.keep import backup as backups
+from atelier.keep import backup
+from atelier.keep.schedule import Schedule
+from atelier.layout import SessionFolder
 from atelier.lessons.modules import load_module
 from atelier.messages import AtelierError
-from atelier.cli import keep
-from atelier.cli.options import module_folder, time_stamp, server_options
+from atelier.cli.options import (comfyui_install, job_deadline, module_folder, pinned_nodes, say_round, server_options,
+                                 time_stamp)
 
 
 
-@click.command()
+@click.command("serve")
 @server_options
 @click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
 @click.option("--listen", default="127.0.0.1", show_default=True,
@@ -40,7 +39,7 @@ from atelier.cli.options import module_folder, time_stamp, server_options
               help="With --backup-to: minutes between backups; one more runs when the session ends.")
 @click.option("--comfyui-option", "options", multiple=True,
               help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).")
-def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
+def serve_command(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
           workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None,
           backup_to: str | None, backup_every: int, options: tuple[str, ...]) -> None:
     """Start ComfyUI behind its login gate until stopped.
@@ -51,12 +50,12 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
     shortly before the job's time limit. With --backup-to it backs outputs up during
     the session and once more after ComfyUI has stopped, so nothing finished is left.
     """
-    checkout, interpreter = find_comfyui(comfyui, python)
+    checkout, interpreter = comfyui_install(comfyui, python)
     server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
-                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option", cpu))
-    target = backups.Target.parse(backup_to) if backup_to else None
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # end through `finally`, stopping ComfyUI
-    stop_at = slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=server.drain_seconds + (180 if target else 60))
+                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option", cpu),
+                         custom_nodes=pinned_nodes())
+    schedule = Schedule(server.output_dir, backup.Target.parse(backup_to), backup_every) if backup_to else None
+    stop_at = job_deadline(margin=server.drain_seconds + (180 if schedule else 60))  # time to drain, and back up
     backing_up = False
     try:
         started = time.monotonic()
@@ -67,25 +66,35 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
         click.echo(f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
                    f"Outputs: {server.output_dir}")
         click.echo(f"{time_stamp()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
-        backing_up = bool(target) and keep.backup_schedule(target)
-        due = time.monotonic() + backup_every * 60
+        backing_up = bool(schedule) and _backups_on(schedule.later())
         while server.alive():
             if stop_at and time.time() >= stop_at:
                 click.echo(f"{time_stamp()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
                 return
-            if backing_up and time.monotonic() >= due:
-                keep.backup_round(server.output_dir, target)
-                due = time.monotonic() + backup_every * 60
+            if backing_up and schedule.is_due():
+                say_round(schedule.round())
             time.sleep(1)
         raise AtelierError("server-died")
     finally:
         server.stop()
         click.echo(f"{time_stamp()} ComfyUI stopped. Outputs are in {server.output_dir}")
-        if backing_up and target:
-            keep.backup_round(server.output_dir, target, final=True)
+        if backing_up and schedule:
+            say_round(schedule.round(final=True))
 
 
-@click.command()
+def _backups_on(schedule: Schedule) -> bool:
+    """Whether this person's remote is connected; a session without it runs, and says how to connect."""
+    try:
+        schedule.check_remote()
+    except AtelierError as err:
+        click.echo(f"{time_stamp()} Backups are off: {err}")
+        return False
+    click.echo(f"{time_stamp()} Backing up outputs to {schedule.target.path(backup.OUTPUTS)} during the session "
+               f"and once more when it ends.")
+    return True
+
+
+@click.command("launch")
 @click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
               help="The cluster profile to use [env: ATELIER_CLUSTER].")
 @click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
@@ -96,7 +105,7 @@ def serve(comfyui: str | None, python: str | None, models: Path | None, cpu: boo
               help="The session's folder (default: ~/atelier-sessions/<date-time>).")
 @click.option("--wait", type=float, default=600, show_default=True,
               help="Seconds to wait for the session to start before leaving it queued.")
-def launch(cluster: str, gpu: str | None, hours: float | None, module_name: str | None, outputs: str | None,
+def launch_command(cluster: str, gpu: str | None, hours: float | None, module_name: str | None, outputs: str | None,
            workdir: Path | None, wait: float) -> None:
     """Start ComfyUI as a Slurm job and say how to open it.
 
@@ -109,7 +118,7 @@ def launch(cluster: str, gpu: str | None, hours: float | None, module_name: str 
     folder = (workdir or Path.home() / "atelier-sessions" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     script = slurm.job_script(profile, choice, limit, folder, outputs or profile.outputs, module_name)
     job_id = slurm.submit(script, folder)
-    click.echo(f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {folder / 'job.log'}")
+    click.echo(f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {SessionFolder(folder).job_log}")
     with Console(stderr=True).status("Waiting for the session to start") as status:
         def show(current: slurm.Session) -> None:
             status.update(f"Job {job_id}: {current.state.lower()}"
@@ -132,10 +141,10 @@ def _print_session(profile: Profile, current: slurm.Session) -> None:
     click.echo(f"  Stop it with: atelier stop {current.job_id}")
 
 
-@click.command()
+@click.command("status")
 @click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
               help="The cluster profile, for the links it prints [env: ATELIER_CLUSTER].")
-def status(cluster: str) -> None:
+def status_command(cluster: str) -> None:
     """List your ComfyUI sessions and how to open them."""
     profile = load_profile(cluster)
     found = slurm.sessions()
@@ -149,9 +158,9 @@ def status(cluster: str) -> None:
             _print_session(profile, current)
 
 
-@click.command()
+@click.command("stop")
 @click.argument("job_id")
-def stop(job_id: str) -> None:
+def stop_command(job_id: str) -> None:
     """End a ComfyUI session; the running prompt finishes first."""
     if job_id not in {current.job_id for current in slurm.sessions()}:
         raise AtelierError("session-unknown", job=job_id)

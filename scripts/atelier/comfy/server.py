@@ -20,8 +20,9 @@ from pathlib import Path
 from types import TracebackType
 
 from atelier.comfy.client import ComfyClient
-from atelier.messages import AtelierError
+from atelier.layout import Layout, SessionFolder
 from atelier.lessons.modules import Module, tagged
+from atelier.messages import AtelierError
 
 
 MODEL_FOLDERS = (
@@ -83,20 +84,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def find_comfyui(directory: str | None = None, python: str | None = None) -> tuple[Path, Path]:
-    """(checkout, the Python that runs it), from the arguments or COMFYUI_DIR / COMFYUI_PYTHON.
-
-    Without either, an `atelier install` prefix in ATELIER_PREFIX: its ComfyUI and comfyui-venv.
+def find_comfyui(directory: str | None = None, python: str | None = None, prefix: str | None = None) -> tuple[Path, Path]:
+    """(checkout, the Python that runs it): the ones given (the command line reads COMFYUI_DIR and
+    COMFYUI_PYTHON), else an `atelier install` prefix's (ATELIER_PREFIX): its ComfyUI and comfyui-venv.
     """
-    raw = directory or os.environ.get("COMFYUI_DIR")
-    installed = os.environ.get("ATELIER_PREFIX") if not raw else None
-    if installed:
-        raw = str(Path(installed) / "ComfyUI")
-        python = python or os.environ.get("COMFYUI_PYTHON") or str(Path(installed) / "comfyui-venv" / "bin" / "python")
+    raw = directory
+    if not raw and prefix:
+        layout = Layout.of(Path(prefix))
+        raw, python = str(layout.comfyui), python or str(layout.comfyui_python)
     if not raw or not (Path(raw) / "main.py").is_file():
         raise AtelierError("comfyui-missing", path=raw or "COMFYUI_DIR (not set)")
     checkout = Path(raw).resolve()
-    interpreter = python or os.environ.get("COMFYUI_PYTHON")
+    interpreter = python
     if not interpreter:
         candidates = [checkout / ".venv" / "bin" / "python", checkout / "venv" / "bin" / "python"]
         interpreter = str(next((c for c in candidates if c.exists()), "python3"))
@@ -117,7 +116,7 @@ class ComfyServer:
 
     checkout: Path
     python: Path
-    workdir: Path  # holds input/, output/, user/, temp/ and comfyui.log
+    workdir: Path  # the session's folder (layout.SessionFolder): input/, output/, user/, temp/, comfyui.log
     port: int = 0
     cpu: bool = False
     models: Path | None = None  # the shared model store
@@ -130,6 +129,7 @@ class ComfyServer:
     outputs: Path | None = None  # default: <workdir>/output
     drain_seconds: float = 25.0  # how long a stop waits for the running prompt
     bench: bool = False  # load the memory sampler for `atelier bench`
+    custom_nodes: tuple[str, ...] = ()  # the semester's pinned custom nodes, by folder name, that may load
 
     def __post_init__(self) -> None:
         # ComfyUI runs in its checkout, so a relative path given here would point there.
@@ -143,16 +143,20 @@ class ComfyServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def folder(self) -> SessionFolder:
+        return SessionFolder(self.workdir)
+
+    @property
     def log(self) -> Path:
-        return self.workdir / "comfyui.log"
+        return self.folder.comfyui_log
 
     @property
     def token_file(self) -> Path:
-        return self.key_file or self.workdir / "gate" / "token"
+        return self.key_file or self.folder.key_file
 
     @property
     def output_dir(self) -> Path:
-        return self.outputs or self.workdir / "output"
+        return self.outputs or self.folder.output
 
     def client(self, timeout: float = 30.0) -> ComfyClient:
         return ComfyClient(self.url, timeout=timeout, token=self.token)
@@ -160,10 +164,10 @@ class ComfyServer:
     def _prepare(self) -> Path:
         """Folders, the session key (readable by its owner only) and the model paths config."""
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # new folders: the owner's only
-        for name in ("input", "user", "temp"):
-            (self.workdir / name).mkdir(exist_ok=True)
+        for folder in (self.folder.input, self.folder.user, self.folder.temp):
+            folder.mkdir(exist_ok=True)
         self.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        settings = self.workdir / "user" / "default" / "comfy.settings.json"
+        settings = self.folder.settings
         if not settings.exists():  # each session is new to ComfyUI: skip its first-visit template gallery
             settings.parent.mkdir(parents=True, exist_ok=True)
             settings.write_text(json.dumps(FIRST_SETTINGS, indent=1), encoding="utf-8")
@@ -177,27 +181,26 @@ class ComfyServer:
             self.token_file.touch(mode=0o600)
             self.token_file.chmod(0o600)
             self.token_file.write_text(self.token, encoding="utf-8")
-        return write_model_paths(self.models, self.workdir / "extra_model_paths.yaml", gate=self.gate)
+        return write_model_paths(self.models, self.folder.model_paths, gate=self.gate)
 
     def command(self) -> list[str]:
         args = [
             str(self.python), "main.py",
             "--listen", self.listen, "--port", str(self.port),
-            "--input-directory", str(self.workdir / "input"),
+            "--input-directory", str(self.folder.input),
             "--output-directory", str(self.output_dir),
-            "--user-directory", str(self.workdir / "user"),
-            "--temp-directory", str(self.workdir / "temp"),
+            "--user-directory", str(self.folder.user),
+            "--temp-directory", str(self.folder.temp),
             "--disable-auto-launch",
             "--disable-api-nodes",  # nothing leaves the university
         ]
         if self.cpu:
             args.append("--cpu")
-        args += ["--extra-model-paths-config", str(self.workdir / "extra_model_paths.yaml")]
-        # Only our extensions and the semester's pinned custom nodes (named by `atelier install`
-        # in ATELIER_CUSTOM_NODES) load: a custom node dropped into the checkout never runs.
-        pinned = os.environ.get("ATELIER_CUSTOM_NODES", "").split()
+        args += ["--extra-model-paths-config", str(self.folder.model_paths)]
+        # Only our extensions and the semester's pinned custom nodes load: a custom node
+        # dropped into the checkout never runs.
         ours = [GATE.name, DRAIN.name, *([BENCH.name] if self.bench else [])]
-        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *pinned] if self.gate else []
+        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
         return args + self.extra_args
 
     def start(self, timeout: float = 120.0) -> str:
@@ -258,7 +261,7 @@ class ComfyServer:
         The copy names its lesson, so what the student makes with it is filed under it.
         """
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as _prepare would: the owner's only
-        folder = self.workdir / "user" / "default" / "workflows"
+        folder = self.folder.workflows
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / module.file_name
         path.write_text(json.dumps(tagged(module.workflow, module.slug), indent=1), encoding="utf-8")
@@ -267,7 +270,7 @@ class ComfyServer:
     def write_connection(self) -> Path:
         """`connection.json`: where this session answers, for `atelier launch` and `status`."""
         host = "127.0.0.1" if self.listen == "127.0.0.1" else socket.getfqdn()
-        path = self.workdir / "connection.json"
+        path = self.folder.connection
         path.write_text(json.dumps({"host": host, "port": self.port, "outputs": str(self.output_dir),
                                     "pid": os.getpid(), "started": time.time()}), encoding="utf-8")
         return path

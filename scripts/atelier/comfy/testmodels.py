@@ -30,12 +30,7 @@ def default_store(variant: str) -> Path:
 
 def module_models(module: Module) -> list[tuple[str, str]]:
     """(file name, ComfyUI folder) of every model the module's workflow declares."""
-    found: dict[str, str] = {}
-    for node in module.nodes():
-        for model in node.get("properties", {}).get("models", []) or []:
-            if model.get("name"):
-                found[str(model["name"])] = str(model.get("directory", ""))
-    return sorted(found.items())
+    return [(model.name, model.directory) for model in module.models()]
 
 
 def _stamp(variant: str, seed: int) -> str:

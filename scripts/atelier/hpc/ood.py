@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from atelier.hpc.profiles import Profile, atelier_command, sbatch_options, serve_args
 from atelier.files import read_yaml
+from atelier.hpc.profiles import Profile, atelier_command, sbatch_options, serve_args
+from atelier.layout import KEY_FILE, Layout
 from atelier.messages import AtelierError, Finding
 from atelier.lessons.modules import Module, ordered
 
@@ -45,7 +46,7 @@ def site_config(profiles: list[Profile], modules: list[Module],
                 # An absolute command: OOD's jobs start with `--export NONE`, so PATH is the login one.
                 "atelier": atelier_command(profile),
                 "serve": serve_args(profile, gpu, comfyui, listen="0.0.0.0"),  # the dashboard's proxy connects
-                "env_file": str(profile.prefix / "atelier.env") if profile.prefix else None,
+                "env_file": str(Layout.of(profile.prefix).env_file) if profile.prefix else None,
                 "modules": list(profile.modules),  # a copy: YAML aliases would trip Ruby's safe_load
                 "backup_title": profile.backup.title,
             }
@@ -53,7 +54,7 @@ def site_config(profiles: list[Profile], modules: list[Module],
     outputs = profiles[0].outputs if profiles else "$HOME/atelier-outputs"
     default_hours = min((p.default_hours for p in profiles), default=1)  # one value: the form has one field
     return {"clusters": clusters, "choices": choices, "lessons": lessons, "outputs": outputs,
-            "default_hours": default_hours}
+            "default_hours": default_hours, "key_file": KEY_FILE.as_posix()}  # in the session's folder
 
 
 def write_site_file(config: dict[str, Any], path: Path) -> Path:

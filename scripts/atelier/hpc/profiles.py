@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from atelier.comfy.server import tuning
+from atelier.fields import Fields, of_type
 from atelier.files import read_yaml
+from atelier.layout import Layout
 from atelier.keep.backup import Settings as BackupSettings, settings_from
 from atelier.messages import AtelierError
 
@@ -88,42 +90,34 @@ def load_profile(name: str) -> Profile:
     path = Path(name) if name.endswith((".yaml", ".yml")) else CLUSTERS / f"{name}.yaml"
     if not path.is_file():
         raise AtelierError("cluster-unknown", cluster=name, known=", ".join(profile_names()))
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise AtelierError("cluster-field", file=path, field="(top level)", problem="must be a mapping of fields")
+    fields = Fields("cluster-field", path, read_yaml(path))
 
-    def need(key: str, kind: type, where: dict[str, Any] = data, prefix: str = "") -> Any:
-        value = where.get(key)
-        if value is None or (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            problem = "is missing" if value is None else f"is {value!r}, expected {kind.__name__}"
-            raise AtelierError("cluster-field", file=path, field=prefix + key, problem=problem)
-        return value
+    def need(key: str, kind: type, where: Fields = fields) -> Any:
+        return where.get(key, of_type(kind))
 
     def maybe(key: str) -> str | None:
-        value = data.get(key)
+        value = fields.value(key)
         return None if value is None else str(value)
 
     gpus: dict[str, Gpu] = {}
     for gpu_name, gpu in need("gpus", dict).items():
-        where = f"gpus.{gpu_name}."
-        if not isinstance(gpu, dict):
-            raise AtelierError("cluster-field", file=path, field=where[:-1], problem="must be a mapping of fields")
-        gres = gpu.get("gres")
-        options = gpu.get("comfyui_args") or []
+        section = fields.section(gpu, f"gpus.{gpu_name}")
+        gres = section.value("gres")
+        options = section.value("comfyui_args") or []
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-            raise AtelierError("cluster-field", file=path, field=where + "comfyui_args", problem="must be a list of options")
-        tuning(options, f"{path}, field {where}comfyui_args", cpu=gres is None)
-        gpus[str(gpu_name)] = Gpu(str(gpu_name), need("title", str, gpu, where), need("partition", str, gpu, where),
-                                  None if gres is None else str(gres), int(gpu.get("memory_gb") or 0), tuple(options))
+            section.wrong("comfyui_args", "must be a list of options")
+        tuning(options, f"{path}, field {section.full('comfyui_args')}", cpu=gres is None)
+        gpus[str(gpu_name)] = Gpu(str(gpu_name), need("title", str, section), need("partition", str, section),
+                                  None if gres is None else str(gres), int(section.value("memory_gb") or 0),
+                                  tuple(options))
     if not gpus:
-        raise AtelierError("cluster-field", file=path, field="gpus", problem="lists no choice")
+        fields.wrong("gpus", "lists no choice")
     default_gpu = need("default_gpu", str)
     if default_gpu not in gpus:
-        raise AtelierError("cluster-field", file=path, field="default_gpu",
-                           problem=f"is {default_gpu!r}, not one of the gpus ({', '.join(gpus)})")
-    modules = data.get("modules") or []
+        fields.wrong("default_gpu", f"is {default_gpu!r}, not one of the gpus ({', '.join(gpus)})")
+    modules = fields.value("modules") or []
     if not isinstance(modules, list):
-        raise AtelierError("cluster-field", file=path, field="modules", problem="must be a list")
+        fields.wrong("modules", "must be a list")
     prefix, models = maybe("prefix"), maybe("models")
     return Profile(
         name=path.stem, title=need("title", str), ood_cluster=need("ood_cluster", str),
@@ -132,9 +126,9 @@ def load_profile(name: str) -> Profile:
         cpus_per_gpu=need("cpus_per_gpu", int), memory_per_gpu_gb=need("memory_per_gpu_gb", int),
         gpus=gpus, default_gpu=default_gpu, modules=[str(m) for m in modules],
         prefix=Path(prefix) if prefix else None, models=Path(models) if models else None,
-        scratch=str(data.get("scratch") or "/tmp"), outputs=str(data.get("outputs") or "$HOME/atelier-outputs"),
-        internet_on_compute=bool(data.get("internet_on_compute")), file=path,
-        backup=settings_from(data.get("backup"), path),
+        scratch=str(fields.value("scratch") or "/tmp"), outputs=str(fields.value("outputs") or "$HOME/atelier-outputs"),
+        internet_on_compute=bool(fields.value("internet_on_compute")), file=path,
+        backup=settings_from(fields.value("backup"), path),
         account_url=maybe("account_url"), support=maybe("support"),
     )
 
@@ -153,7 +147,7 @@ def sbatch_options(profile: Profile, gpu: Gpu) -> list[str]:
 def atelier_command(profile: Profile) -> list[str]:
     """The atelier a job runs: the install prefix's, or (no prefix) this very one."""
     if profile.prefix:
-        return [str(profile.prefix / "atelier-venv" / "bin" / "atelier")]
+        return [str(Layout.of(profile.prefix).atelier)]
     return [sys.executable, "-m", "atelier"]
 
 

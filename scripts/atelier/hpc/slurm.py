@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from atelier.hpc.profiles import Gpu, Profile, atelier_command, sbatch_options, serve_args
+from atelier.layout import Layout, SessionFolder
 from atelier.messages import AtelierError
 
 JOB_NAME = "atelier-comfyui"
-CONNECTION = "connection.json"  # written by `atelier serve` once ComfyUI answers
 
 
 def time_limit(hours: float) -> str:
@@ -38,13 +38,12 @@ def serve_command(profile: Profile, gpu: Gpu, workdir: str, outputs: str, module
 def job_script(profile: Profile, gpu: Gpu, hours: float, workdir: Path, outputs: str, module: str | None) -> str:
     """The batch script `atelier launch` submits; `exec` so Slurm's signals reach serve."""
     options = [f"--job-name={JOB_NAME}", *sbatch_options(profile, gpu), f"--time={time_limit(hours)}",
-               f"--output={workdir / 'job.log'}", f"--chdir={workdir}"]
+               f"--output={SessionFolder(workdir).job_log}", f"--chdir={workdir}"]
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "set -euo pipefail",
              'echo "$(date): ComfyUI session starting on $(hostname)"']
     lines += [f"module load {shlex.quote(name)}" for name in profile.modules]
     if profile.prefix:
-        env = profile.prefix / "atelier.env"
-        lines.append(f"source {shlex.quote(str(env))}")
+        lines.append(f"source {shlex.quote(str(Layout.of(profile.prefix).env_file))}")
     command = serve_command(profile, gpu, str(workdir), outputs, module)
     # $HOME and $USER in the outputs folder are the job's own, so leave them to the shell.
     lines.append("exec " + " ".join(f'"{part}"' if "$" in part else shlex.quote(part) for part in command))
@@ -71,25 +70,30 @@ class Session:
     reason: str = ""
 
     @property
+    def folder(self) -> SessionFolder:
+        return SessionFolder(self.workdir)
+
+    @property
     def connection(self) -> dict[str, Any] | None:
+        """What `serve` wrote once ComfyUI answered; None until then."""
         try:
-            return json.loads((self.workdir / CONNECTION).read_text(encoding="utf-8"))
+            return json.loads(self.folder.connection.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
     @property
     def key_file(self) -> Path:
-        return self.workdir / "gate" / "token"
+        return self.folder.key_file
 
     @property
     def log(self) -> Path:
-        return self.workdir / "job.log"
+        return self.folder.job_log
 
 
 def submit(script: str, workdir: Path, env: dict[str, str] | None = None) -> str:
     """Submit a session's script; returns the job id."""
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "session.sbatch"
+    path = SessionFolder(workdir).job_script
     path.write_text(script, encoding="utf-8")
     return _slurm(["sbatch", "--parsable", str(path)], env).strip().split(";")[0]
 

@@ -40,13 +40,8 @@ class ModelFile:
 
 def declared(modules: list[Module]) -> list[ModelFile]:
     """Every model the modules' workflows declare, once each."""
-    found: dict[str, ModelFile] = {}
-    for module in modules:
-        for node in module.nodes():
-            for model in node.get("properties", {}).get("models", []) or []:
-                digest = model.get("hash") if str(model.get("hash_type", "")).lower() == "sha256" else None
-                found[model["name"]] = ModelFile(model["name"], model["url"], model["directory"],
-                                                 digest.lower() if digest else None)
+    found = {model.name: ModelFile(model.name, model.url, model.directory, model.sha256)
+             for module in modules for model in module.models()}
     return sorted(found.values(), key=lambda m: m.name)
 
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from atelier.fields import Fields, of_type
 from atelier.keep import ledger
 from atelier.messages import AtelierError
 
@@ -55,18 +56,13 @@ def settings_from(data: Any, file: Path) -> Settings:
     """Read a profile's `backup:` section, naming the file and field when it is wrong."""
     if data is None:
         return Settings()
-    if not isinstance(data, dict):
-        raise AtelierError("cluster-field", file=file, field="backup", problem="must be a mapping of fields")
+    fields = Fields("cluster-field", file, data, name="backup")
     known = Settings.__dataclass_fields__
-    for key, value in data.items():
+    for key in fields.data:
         if key not in known:
-            raise AtelierError("cluster-field", file=file, field=f"backup.{key}",
-                               problem=f"is not a known field ({', '.join(known)})")
-        wanted = int if key == "every_minutes" else str
-        if value is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
-            raise AtelierError("cluster-field", file=file, field=f"backup.{key}",
-                               problem=f"is {value!r}, expected {wanted.__name__}")
-    return Settings(**data)
+            fields.wrong(key, f"is not a known field ({', '.join(known)})")
+        fields.get(key, of_type(int if key == "every_minutes" else str), required=False)
+    return Settings(**fields.data)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 from atelier.lessons.nodes import Catalogue, expected, fits
 from atelier.lessons.convert import to_api
 from atelier.messages import AtelierError, Finding
-from atelier.lessons.modules import CANVAS_ONLY, LEVELS, MODALITIES, Module, load_module, module_folders, node_title
+from atelier.lessons.meta import FIELDS, field_rank
+from atelier.lessons.modules import CANVAS_ONLY, Module, load_module, module_folders, node_models, node_title
 
 SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-OUTPUT_FIELDS = {"image": ("width", "height"), "video": ("frames", "width", "height"), "audio": ("seconds",), "mesh": ()}
 UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload"}
 
 
@@ -57,76 +57,16 @@ def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str]) -> 
 # --- module.yaml -----------------------------------------------------------------
 
 def check_meta(module: Module, known_modules: set[str]) -> list[Finding]:
-    meta, file = module.meta, module.meta_path
-    found: list[Finding] = []
+    """module.yaml's problems, found when it was read, and the prerequisites that name no neighbour.
 
-    def bad(field: str, problem: str) -> None:
-        found.append(Finding("lint-module-field", {"file": file, "field": field, "problem": problem}))
-
-    def text(field: str, value: Any) -> None:
-        if not isinstance(value, str) or not value.strip():
-            bad(field, "is missing" if value is None else "must be text")
-
-    def texts(field: str, value: Any) -> None:
-        if value is None:
-            bad(field, "is missing")
-        elif not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            bad(field, "must be a list of one or more sentences")
-
-    def choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
-        if value not in choices:
-            bad(field, "is missing" if value is None else f"is {value!r}, expected one of {', '.join(choices)}")
-
-    def number(field: str, value: Any, integer: bool = True) -> None:
-        kinds = (int,) if integer else (int, float)
-        if value is None:
-            bad(field, "is missing")
-        elif isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
-            bad(field, f"is {value!r}, expected a {'whole ' if integer else ''}number above 0")
-
-    def records(field: str, value: Any, required: tuple[str, ...]) -> list[dict[str, Any]]:
-        if value is None:
-            bad(field, "is missing")
-            return []
-        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
-            bad(field, "must be a list of one or more entries")
-            return []
-        for index, entry in enumerate(value):
-            for key in required:
-                if entry.get(key) in (None, "", []):
-                    bad(f"{field}[{index}].{key}", "is missing")
-        return value
-
-    text("title", meta.get("title"))
-    choice("modality", meta.get("modality"), MODALITIES)
-    choice("level", meta.get("level"), LEVELS)
-    minutes = meta.get("minutes")
-    if not isinstance(minutes, dict):
-        bad("minutes", "is missing" if minutes is None else "must have teaching and exercises")
-    else:
-        number("minutes.teaching", minutes.get("teaching"))
-        number("minutes.exercises", minutes.get("exercises"))
-    for field in ("questions", "objectives", "key_points"):
-        texts(field, meta.get(field))
-    prerequisites = meta.get("prerequisites", [])
-    if not isinstance(prerequisites, list):
-        bad("prerequisites", "must be a list of module folder names")
-    else:
-        for name in prerequisites:
-            if name not in known_modules or name == module.slug:
-                found.append(Finding("lint-prerequisite", {"file": file, "module": name, "folder": module.folder.parent}))
-    records("knobs", meta.get("knobs"), ("node", "input", "what", "try"))
-    records("exercises", meta.get("exercises"), ("task", "hint", "solution"))
-    for index, output in enumerate(records("outputs", meta.get("outputs"), ("kind", "count"))):
-        kind = output.get("kind")
-        if kind not in OUTPUT_FIELDS:
-            bad(f"outputs[{index}].kind", f"is {kind!r}, expected one of {', '.join(OUTPUT_FIELDS)}")
-            continue
-        for key in OUTPUT_FIELDS[kind]:
-            number(f"outputs[{index}].{key}", output.get(key), integer=key != "seconds")
-    number("gpu_memory_gb", meta.get("gpu_memory_gb"), integer=False)
-    records("models", meta.get("models"), ("name", "licence", "licence_url"))
-    return found
+    Both come in module.yaml's field order, prerequisites in their place among the others.
+    """
+    problems = list(module.about.problems)
+    unknown = [Finding("lint-prerequisite", {"file": module.meta_path, "module": name, "folder": module.folder.parent})
+               for name in module.about.prerequisites if name not in known_modules or name == module.slug]
+    after = FIELDS.index("prerequisites")
+    at = next((i for i, f in enumerate(problems) if field_rank(str(f.values["field"])) > after), len(problems))
+    return problems[:at] + unknown + problems[at:]
 
 
 # --- the graph -------------------------------------------------------------------
@@ -217,11 +157,11 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
         return [Finding(err.code, err.values)]
     found: list[Finding] = []
     ui_nodes = {str(node.get("id")): node for node in module.nodes()}
-    declared_licences = {m.get("name") for m in module.meta.get("models", []) or [] if isinstance(m, dict) and m.get("licence")}
+    declared_licences = {m.name for m in module.about.models if m.licence}
     for node_id, api_node in prompt.items():
         node = ui_nodes.get(node_id, {"id": node_id, "type": api_node.get("class_type")})
         ref = _node_ref(module, node, catalogue)
-        declared = {m.get("name"): m for m in node.get("properties", {}).get("models", []) or [] if isinstance(m, dict)}
+        declared = {m.name: m for m in node_models(node)}
         for name, value in api_node.get("inputs", {}).items():
             if isinstance(value, list):
                 continue  # a link, checked with the graph
@@ -241,10 +181,10 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
                 if model is None:
                     found.append(Finding("lint-undeclared-model", {**ref, "model": value}))
                     continue
-                for field in ("url", "directory"):
-                    if not model.get(field):
+                for field, given in (("url", model.url), ("directory", model.directory)):
+                    if not given:
                         found.append(Finding("lint-model-field", {**ref, "model": value, "field": field}))
-                if not model.get("hash"):
+                if not model.hash:
                     found.append(Finding("lint-model-hash", {**ref, "model": value}, warning=True))
                 if value not in declared_licences:
                     found.append(Finding("lint-model-licence", {"file": module.meta_path, "model": value}))
@@ -255,21 +195,18 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
 
 def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
     found: list[Finding] = []
-    knobs = module.meta.get("knobs")
-    if not isinstance(knobs, list):
-        return found
-    for knob in knobs:
-        if not isinstance(knob, dict) or not knob.get("node") or not knob.get("input"):
+    for knob in module.about.knobs:
+        if not knob.node or not knob.input:
             continue  # reported with module.yaml's fields
-        label = f"{knob['node']}.{knob['input']}"
-        matches = module.node_by_title(str(knob["node"]))
+        label = f"{knob.node}.{knob.input}"
+        matches = module.node_by_title(knob.node)
         problem = None
         if not matches:
-            problem = f"names node '{knob['node']}', but no node has that title"
+            problem = f"names node '{knob.node}', but no node has that title"
         elif len(matches) > 1:
-            problem = f"names node '{knob['node']}', but {len(matches)} nodes have that title"
-        elif catalogue.input_spec(matches[0].get("type"), knob["input"]) is None:
-            problem = f"names input {knob['input']}, but a {matches[0].get('type')} node has no such input"
+            problem = f"names node '{knob.node}', but {len(matches)} nodes have that title"
+        elif catalogue.input_spec(matches[0].get("type"), knob.input) is None:
+            problem = f"names input {knob.input}, but a {matches[0].get('type')} node has no such input"
         if problem:
             found.append(Finding("lint-knob", {"file": module.meta_path, "knob": label, "problem": problem}))
     return found

@@ -7,26 +7,61 @@ it). Everything else about a lesson, its page, its drawing, its check, is derive
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from atelier.files import read_json, read_yaml
+from atelier.lessons.meta import LEVELS, MODALITIES, Meta, read_meta  # the first two are imported from here too
 from atelier.messages import AtelierError
 
 WORKFLOWS = Path("workflows")
-MODALITIES = ("image", "audio", "video", "3d")
-LEVELS = ("first-year", "intermediate", "advanced")
 # Node types that live only on the canvas: ComfyUI never runs them.
 CANVAS_ONLY = {"MarkdownNote", "Note", "Reroute", "PrimitiveNode"}
 MODULE_KEY = "atelier_module"  # in a workflow's `extra`: the lesson it came from
 
 
 @dataclass(frozen=True)
+class Model:
+    """A model file a workflow loads, as its loader node's `properties.models` declares it."""
+
+    name: str
+    directory: str  # the ComfyUI models folder it goes in; "" where not declared
+    url: str  # "" where not declared
+    hash: str  # "" where the publisher states none
+    hash_type: str
+
+    @property
+    def sha256(self) -> str | None:
+        """The publisher's sha256 (lower case) to verify a download with; None when there is none."""
+        return self.hash.lower() if self.hash and self.hash_type.lower() == "sha256" else None
+
+
+def node_models(node: dict[str, Any]) -> list[Model]:
+    """The models one node declares (entries without a name name nothing and are left out)."""
+    properties = node.get("properties")
+    declared = properties.get("models") if isinstance(properties, dict) else None
+    if not isinstance(declared, list):
+        return []
+
+    def text(entry: dict[str, Any], key: str) -> str:
+        return str(entry.get(key) or "")
+
+    return [Model(text(entry, "name"), text(entry, "directory"), text(entry, "url"), text(entry, "hash"),
+                  text(entry, "hash_type")) for entry in declared if isinstance(entry, dict) and entry.get("name")]
+
+
+@dataclass(frozen=True)
 class Module:
+    """One lesson module; `about` is its module.yaml, typed, read when the module is made."""
+
     folder: Path
     workflow: dict[str, Any]
-    meta: dict[str, Any]
+    meta: dict[str, Any]  # module.yaml as written: what `atelier new-module` copies; everything else reads `about`
+    about: Meta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "about", read_meta(self.meta, self.meta_path))
 
     @property
     def slug(self) -> str:
@@ -35,7 +70,7 @@ class Module:
     @property
     def title(self) -> str:
         """The lesson's name everywhere a student meets it: page, form, Workflows panel."""
-        return str(self.meta.get("title") or self.slug)
+        return self.about.title or self.slug
 
     @property
     def file_name(self) -> str:
@@ -58,6 +93,11 @@ class Module:
 
     def node_by_title(self, title: str) -> list[dict[str, Any]]:
         return [node for node in self.nodes() if node_title(node) == title]
+
+    def models(self) -> list[Model]:
+        """Every model file the workflow declares, once each (by file name, the last word kept), by name."""
+        found = {model.name: model for node in self.nodes() for model in node_models(node)}
+        return sorted(found.values(), key=lambda model: model.name)
 
 
 def tagged(workflow: dict[str, Any], slug: str) -> dict[str, Any]:
@@ -105,7 +145,7 @@ def ordered(modules: list[Module]) -> list[Module]:
     """The catalogue's order: modalities in a fixed order, then level, then title (the first lesson first)."""
     return sorted(
         modules,
-        key=lambda m: (MODALITIES.index(m.meta.get("modality", "image")), LEVELS.index(m.meta.get("level", "advanced")),
+        key=lambda m: (MODALITIES.index(m.about.modality or "image"), LEVELS.index(m.about.level or "advanced"),
                        m.slug != "txt2img-basics", m.title),
     )
 

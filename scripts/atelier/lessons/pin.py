@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import re
 
+from atelier.fields import Fields, matching
 from atelier.files import read_yaml
 from atelier.messages import AtelierError
 
@@ -58,34 +59,21 @@ def load_lock(path: Path = LOCK_PATH) -> Lock:
     """Read and check the pin; every problem names the file and the field."""
     if not path.is_file():
         raise AtelierError("lock-missing", file=path)
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise AtelierError("lock-field", file=path, field="(top level)", problem="must be a mapping of fields")
+    fields = Fields("lock-field", path, read_yaml(path))
 
     def text(dotted: str, pattern: re.Pattern[str], expected: str) -> str:
-        value: object = data
-        for key in dotted.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is None:
-            raise AtelierError("lock-field", file=path, field=dotted, problem="is missing")
-        if not pattern.match(str(value)):
-            raise AtelierError(
-                "lock-field", file=path, field=dotted, problem=f"is {value!r}, expected {expected}"
-            )
-        return str(value)
+        return str(fields.get(dotted, matching(pattern, expected)))
 
-    nodes = data.get("custom_nodes") or []
+    nodes = fields.value("custom_nodes") or []
     if not isinstance(nodes, list):
-        raise AtelierError("lock-field", file=path, field="custom_nodes", problem="must be a list")
+        fields.wrong("custom_nodes", "must be a list")
     custom_nodes = []
     for index, node in enumerate(nodes):
         where = f"custom_nodes[{index}]"
         if not isinstance(node, dict) or not node.get("repository"):
-            raise AtelierError("lock-field", file=path, field=f"{where}.repository", problem="is missing")
+            fields.wrong(f"{where}.repository", "is missing")
         if not COMMIT.match(str(node.get("commit", ""))):
-            raise AtelierError(
-                "lock-field", file=path, field=f"{where}.commit", problem="must be a full 40-character commit"
-            )
+            fields.wrong(f"{where}.commit", "must be a full 40-character commit")
         custom_nodes.append(CustomNode(str(node["repository"]), str(node["commit"])))
 
     return Lock(

@@ -49,9 +49,10 @@ def scaffold(root: Path, slug: str, source: str, title: str, modality: str, leve
         modality=modality,
         level=level,
         source=source,
+        # the sections copied as written (not as read), so nothing the instructor put in them is lost
         knobs=_block(original.meta.get("knobs", [])),
         outputs=_block(original.meta.get("outputs", [])),
-        gpu_memory_gb=original.meta.get("gpu_memory_gb", 4),
+        gpu_memory_gb=original.about.gpu_memory_gb or 4,
         models=_block(original.meta.get("models", [])),
     )
     folder.mkdir(parents=True)

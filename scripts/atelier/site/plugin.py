@@ -23,9 +23,10 @@ from mkdocs.structure.pages import Page
 from atelier.hpc.profiles import Profile, sbatch_options
 from atelier.keep import ledger
 from atelier.keep.backup import OUTPUTS, REPLACED
+from atelier.layout import Layout
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import tagged
-from atelier.messages import CATALOGUE, AtelierError, Message
+from atelier.messages import MESSAGES, AtelierError, Message
 from atelier.project import Project
 from atelier.site.graph import draw
 from atelier.site.markdown import table
@@ -40,7 +41,7 @@ GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
 LESSONS_INDEX = "lessons/index.md"
 STATUS_PAGE = "lessons/status.md"
-CATALOGUE_MARKER = "<!-- lesson catalogue -->"
+MODULES_MARKER = "<!-- lesson catalogue -->"
 CLUSTERS_MARKER = "<!-- cluster profiles -->"
 BACKUP_MARKER = "<!-- backup per cluster -->"
 LEDGER_MARKER = "<!-- ledger columns -->"
@@ -115,7 +116,7 @@ def backup_table(profiles: list[Profile]) -> str:
         settings = profile.backup
         every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
             else "only when you ask"
-        command = (f"source {profile.prefix / 'atelier.env'} && atelier backup setup --cluster {profile.name}")
+        command = f"source {Layout.of(profile.prefix).env_file} && atelier backup setup --cluster {profile.name}"
         rows.append([profile.title, f"your {settings.title}: `{settings.folder}/{OUTPUTS}`", every, f"`{command}`"])
     return table(["cluster", "backed up to", "how often", "to connect it, type in the cluster's shell"], rows)
 
@@ -132,8 +133,8 @@ def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
     The page linter reads these same pages. A module that cannot be converted raises
     AtelierError; the node list is read only when there are modules.
     """
-    titles = {m.slug: str(m.meta.get("title")) for m in project.modules}
-    pages = {"reference/troubleshooting.md": troubleshooting_page(CATALOGUE),
+    titles = {m.slug: m.title for m in project.modules}
+    pages = {"reference/troubleshooting.md": troubleshooting_page(MESSAGES),
              STATUS_PAGE: status_page(load_reports(project.status), titles)}
     if (docs_dir / GLOSSARY).is_file():
         pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
@@ -180,7 +181,7 @@ class SitePages(BasePlugin):
             pages, prompts = made_pages(self.project, Path(config.docs_dir))
         except AtelierError as err:
             raise PluginError(str(err)) from None
-        titles = {m.slug: str(m.meta.get("title")) for m in self.project.modules}
+        titles = {m.slug: m.title for m in self.project.modules}
         names = lessons.display_names(self.project.nodes)
         for module in self.project.modules:
             values = {node_id: node.get("inputs", {}) for node_id, node in prompts[module.slug].items()}
@@ -198,7 +199,7 @@ class SitePages(BasePlugin):
 
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
-            markdown = markdown.replace(CATALOGUE_MARKER, lessons.catalogue_table(self.project.modules))
+            markdown = markdown.replace(MODULES_MARKER, lessons.modules_table(self.project.modules))
         for marker, make in MARKERS.items():
             if marker in markdown:
                 try:

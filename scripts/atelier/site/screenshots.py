@@ -108,7 +108,7 @@ class Result:
 
 
 def module_alt(module: Module, catalogue: Catalogue) -> str:
-    title = module.meta.get("title") or module.slug
+    title = module.title
     return f"ComfyUI with the lesson '{title}' open, zoomed to fit. {describe_alt(module, catalogue)}"
 
 
@@ -201,7 +201,7 @@ class Browser:
 
     def open(self, module: Module) -> int:
         """Open a lesson from the Workflows panel and wait until the canvas holds all its nodes."""
-        title = str(module.meta.get("title") or module.slug)
+        title = module.title
         self.panel(True)
         self.page.locator(UI["browse"]).get_by_role("treeitem", name=f"{title}.json", exact=True).click()
         self.page.wait_for_function(
@@ -327,7 +327,7 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
 def take(
     out: Path, modules: list[Module], catalogue: Catalogue, checkout: Path, python: Path, workdir: Path,
     models: Path | None = None, cpu: bool = True, quick: bool = False, chromium: Path = CHROMIUM,
-    run_timeout: float = 3600.0, progress: Callable[[str], None] = lambda _: None,
+    run_timeout: float = 3600.0, progress: Callable[[str], None] = lambda _: None, custom_nodes: tuple[str, ...] = (),
 ) -> Result:
     """Every lesson's screenshot and the Start here pictures into `out`, with the manifest.
 
@@ -344,7 +344,7 @@ def take(
                            picture="(none)", log="(none)")
     progress("Making the test models" if models is None else "Using the model store")
     store = models or _test_store(modules, checkout, python)
-    server = ComfyServer(checkout, python, workdir, cpu=cpu, models=store)
+    server = ComfyServer(checkout, python, workdir, cpu=cpu, models=store, custom_nodes=custom_nodes)
     server.offer_workflow(tour)  # as `atelier serve --module txt2img-basics`: the panel lists one lesson
     _write_settings(server)
     _inputs(server, modules)
@@ -378,7 +378,7 @@ def take(
         server.stop()
     if blocked:
         raise AtelierError("screenshots-external", url=blocked[0], count=len(blocked))
-    alts = tour_alt(str(tour.meta.get("title") or tour.slug), labels, test_models=models is None, quick=quick)
+    alts = tour_alt(tour.title, labels, test_models=models is None, quick=quick)
     alts |= {f"{m.slug}.png": module_alt(m, catalogue) for m in modules}
     shots = [Shot(name, alts[name], nodes.get(name.removesuffix(".png"))) for name in pictures]
     result = Result(out, shots, comfyui=comfyui, frontend=frontend, labels=labels, hosts=hosts)

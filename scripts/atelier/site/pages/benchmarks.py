@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from atelier.check import bench
+from atelier.check.bench_records import BenchResult, Run, WorkloadResult, bad_file
 from atelier.hpc.profiles import Profile
 from atelier.check.bench import gib
-from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
 from atelier.project import Project
 from atelier.site.pages.teach import cost, site_modules
@@ -42,156 +42,118 @@ ADVICE_MARKER = "<!-- bench: advice -->"
 REFERENCE_MARKER = "<!-- bench: reference -->"
 
 
-def _bad(path: Path, detail: str) -> AtelierError:
-    return AtelierError("bench-results-bad", file=path, detail=detail)
-
-
-def _check(path: Path, result: Any) -> dict[str, Any]:
-    """A result file as `atelier bench` writes it, or a message naming the file and field.
-
-    Runs whose ComfyUI did not start (`failed`) are dropped: they measured nothing.
-    """
-    if not isinstance(result, dict) or result.get("atelier_bench") != 1:
-        raise _bad(path, "atelier_bench is not 1")
-    for key in ("date", "machine", "runs"):
-        if key not in result:
-            raise _bad(path, f"it has no {key}")
-    if not isinstance(result["date"], str) or not isinstance(result["runs"], list):
-        raise _bad(path, "date must be text and runs a list")
-    for index, run in enumerate(result["runs"]):
-        if "failed" in run:
-            continue
-        for key in ("flags", "device", "versions", "workloads", "cold_start_s"):
-            if key not in run:
-                raise _bad(path, f"runs[{index}] has no {key}")
-        if not isinstance(run["cold_start_s"], (int, float)):
-            raise _bad(path, f"runs[{index}].cold_start_s is not a number")
-        for number, entry in enumerate(run["workloads"]):
-            where = f"runs[{index}].workloads[{number}]"
-            for key in ("name", "lesson", "status", "models"):
-                if key not in entry:
-                    raise _bad(path, f"{where} has no {key}")
-            if any(not isinstance(m, dict) or "weights" not in m for m in entry["models"]):
-                raise _bad(path, f"{where} ({entry['name']}) has a model without weights")
-            if entry["status"] == "measured" and not isinstance(entry.get("seconds_per_image"), (int, float)):
-                raise _bad(path, f"{where} ({entry['name']}) has no seconds_per_image")
-    result["runs"] = [run for run in result["runs"] if "failed" not in run]
-    return result
-
-
-def load_results(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every result file, oldest first (by the date inside)."""
+def load_results(folder: Path) -> list[tuple[Path, BenchResult]]:
+    """Every result file, oldest first (by the date inside); runs whose ComfyUI did not start are left out."""
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
-            found.append((path, _check(path, json.loads(path.read_text(encoding="utf-8")))))
+            found.append((path, BenchResult.from_json(json.loads(path.read_text(encoding="utf-8")), path)))
         except json.JSONDecodeError as err:
-            raise _bad(path, f"line {err.lineno}: {err.msg}") from None
-    return sorted(found, key=lambda item: item[1]["date"])
+            raise bad_file(path, f"line {err.lineno}: {err.msg}") from None
+    return sorted(found, key=lambda item: item[1].date)
 
 
 def load_reference(path: Path) -> list[dict[str, Any]]:
     try:
         entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     except yaml.YAMLError as err:
-        raise _bad(path, str(err).splitlines()[0]) from None
+        raise bad_file(path, str(err).splitlines()[0]) from None
     if not isinstance(entries, list):
-        raise _bad(path, "it must be a list of figures")
+        raise bad_file(path, "it must be a list of figures")
     for index, entry in enumerate(entries):
         missing = [key for key in REFERENCE_KEYS if not isinstance(entry, dict) or entry.get(key) in (None, "")]
         if missing:
-            raise _bad(path, f"entry {index + 1} has no {missing[0]}")
+            raise bad_file(path, f"entry {index + 1} has no {missing[0]}")
     return entries
 
 
-def device_label(result: dict[str, Any], run: dict[str, Any]) -> str:
+def device_label(result: BenchResult, run: Run) -> str:
     """What the row's hardware is called: the GPU, or the processor for a CPU run."""
-    device = run["device"]
-    if device.get("type") == "cpu":
-        machine = result["machine"]
-        return f"CPU only: {machine.get('cpu')} ({machine.get('cores')} cores)"
-    if device.get("type") == "mps":
-        chip = str(result["machine"].get("cpu") or "Mac")
+    device = run.device
+    if device.type == "cpu":
+        machine = result.machine
+        return f"CPU only: {machine.cpu} ({machine.cores} cores)"
+    if device.type == "mps":
+        chip = str(result.machine.cpu or "Mac")
         return f"{chip if chip.startswith('Apple') else 'Apple ' + chip} (MPS)"
-    return str(device.get("name"))
+    return str(device.name)
 
 
-def _weights(run: dict[str, Any]) -> str:
-    kinds = {m["weights"] for w in run["workloads"] for m in w["models"]}
+def _weights(run: Run) -> str:
+    kinds = {m.weights for w in run.workloads for m in w.models}
     names = {"real": "real", "random (full)": "random, full size", "random (tiny)": "random, reduced size (not true timings)"}
     return ", ".join(names.get(k, k) for k in sorted(kinds)) or "none"
 
 
-def _day(result: dict[str, Any]) -> str:
-    return str(result["date"])[:10]
+def _day(result: BenchResult) -> str:
+    return str(result.date)[:10]
 
 
-def _versions(run: dict[str, Any]) -> str:
-    versions = run["versions"]
-    return f"ComfyUI {versions.get('comfyui')}, PyTorch {versions.get('torch')}"
+def _versions(run: Run) -> str:
+    return f"ComfyUI {run.versions.comfyui}, PyTorch {run.versions.torch}"
 
 
-def _entry(run: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((w for w in run["workloads"] if w["name"] == name), None)
+def _entry(run: Run, name: str) -> WorkloadResult | None:
+    return next((w for w in run.workloads if w.name == name), None)
 
 
-def _standard(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+def _standard(entry: WorkloadResult | None) -> WorkloadResult | None:
     """The entry if it ran as its workload is defined: not resized for a quick look, not on reduced models."""
     if entry is None:
         return None
-    defined = bench.STANDARD.get(entry["name"])
-    as_defined = defined is None or (entry.get("width"), entry.get("height"), entry.get("steps")) == (
+    defined = bench.STANDARD.get(entry.name)
+    as_defined = defined is None or (entry.width, entry.height, entry.steps) == (
         defined.width, defined.height, defined.steps)
-    tiny = any(m["weights"] == "random (tiny)" for m in entry["models"])
+    tiny = any(m.weights == "random (tiny)" for m in entry.models)
     return entry if as_defined and not tiny else None
 
 
-def _measured(entry: dict[str, Any] | None) -> bool:
-    return entry is not None and entry["status"] == "measured"
+def _measured(entry: WorkloadResult | None) -> bool:
+    return entry is not None and entry.measured
 
 
-def _has(run: dict[str, Any], names: list[str]) -> bool:
+def _has(run: Run, names: list[str]) -> bool:
     return any(_measured(_standard(_entry(run, n))) for n in names)
 
 
-def _memory(entry: dict[str, Any] | None) -> str:
-    return gib(entry.get("peak_gpu_bytes")) if entry is not None and _measured(entry) else "-"
+def _memory(entry: WorkloadResult | None) -> str:
+    return gib(entry.figures.peak_gpu_bytes) if entry is not None and _measured(entry) else "-"
 
 
-def _default(result: dict[str, Any]) -> dict[str, Any]:
+def _default(result: BenchResult) -> Run:
     """The run with ComfyUI's default options, which a study compares the others with."""
-    return next(run for run in result["runs"] if not run["flags"])
+    return next(run for run in result.runs if not run.flags)
 
 
-def _cell(entry: dict[str, Any] | None) -> str:
+def _cell(entry: WorkloadResult | None) -> str:
     if entry is None:
         return "not run"
-    if entry["status"] != "measured":
-        return entry["status"]
-    rate = entry.get("iterations_per_second")
+    if not entry.measured:
+        return entry.status
+    rate = entry.figures.iterations_per_second
     speed = f" ({rate:.1f} it/s)" if rate and rate >= 1 else f" ({rate:.2f} it/s)" if rate else ""
-    return f"{entry['seconds_per_image']:.2f} s{speed}"
+    return f"{entry.figures.seconds_per_image:.2f} s{speed}"
 
 
-def default_rows(results: list[tuple[Path, dict[str, Any]]], names: list[str] | None = None,
-                 ) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+def default_rows(results: list[tuple[Path, BenchResult]], names: list[str] | None = None,
+                 ) -> list[tuple[Path, BenchResult, Run]]:
     """Per device, the newest default-options run that measured any of `names` as defined (default: the standard two)."""
     wanted = names or [name for name, _ in STANDARD]
-    newest: dict[str, tuple[Path, dict[str, Any], dict[str, Any]]] = {}
+    newest: dict[str, tuple[Path, BenchResult, Run]] = {}
     for path, result in results:
-        for run in result["runs"]:
-            if not run["flags"] and _has(run, wanted):
+        for run in result.runs:
+            if not run.flags and _has(run, wanted):
                 newest[device_label(result, run)] = (path, result, run)
     return list(newest.values())
 
 
-def devices_table(results: list[tuple[Path, dict[str, Any]]], profiles: list[Profile] | None = None) -> str:
+def devices_table(results: list[tuple[Path, BenchResult]], profiles: list[Profile] | None = None) -> str:
     """Hardware, date, versions, weights and the standard workloads' speed, one row per device."""
     rows = default_rows(results)
     head = ["Hardware", "Measured", "Versions", "Weights", "ComfyUI start"] + [f"{title}: per picture" for _, title in STANDARD]
     head.append("GPU memory (SDXL)")
     cells = [[device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run),
-              _weights(run), f"{run['cold_start_s']:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
+              _weights(run), f"{run.cold_start_s:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
               _memory(_standard(_entry(run, "sdxl-1024")))] for path, result, run in rows]
     measured = " ".join(device_label(r, run) for _, r, run in rows)
     waiting = [name for name in wanted(profiles) if name.lower() not in measured.lower()]
@@ -213,11 +175,11 @@ def wanted(profiles: list[Profile] | None = None) -> list[str]:
     return names
 
 
-def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
+def chart(results: list[tuple[Path, BenchResult]]) -> str:
     """Seconds per picture on a log scale (a CPU takes hundreds of times a GPU's), as an inline SVG."""
-    bars = [(device_label(result, run), title, entry["seconds_per_image"])
+    bars = [(device_label(result, run), title, entry.figures.seconds_per_image)
             for _, result, run in default_rows(results) for name, title in STANDARD
-            if (entry := _standard(_entry(run, name))) and entry["status"] == "measured"]
+            if (entry := _standard(_entry(run, name))) and entry.measured]
     if not bars:
         return "*No measured results yet: the chart appears with the first file in `docs/benchmarks/`.*"
     low = 10 ** math.floor(math.log10(min(s for *_, s in bars)))
@@ -255,34 +217,34 @@ def chart(results: list[tuple[Path, dict[str, Any]]]) -> str:
     return "<figure>\n" + "".join(parts) + f"\n<figcaption>{caption}</figcaption>\n</figure>"
 
 
-def lessons_table(results: list[tuple[Path, dict[str, Any]]], modules: list[Module]) -> str:
+def lessons_table(results: list[tuple[Path, BenchResult]], modules: list[Module]) -> str:
     """What a student's session books, and how long one run of each lesson takes where measured."""
     rows = [(device_label(result, run), run) for _, result, run in default_rows(results, [m.slug for m in modules])]
     head = ["Lesson", "GPU minutes booked per student"] + [f"One run on {device}" for device, _ in rows]
     lines = []
     for module in modules:
-        title = str(module.meta.get("title") or module.slug)
-        cells = [f"[{title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
+        cells = [f"[{module.title}]({LESSONS}/{module.slug}.md)", str(cost(module).gpu_minutes)]
         for _, run in rows:
             entry = _standard(_entry(run, module.slug))
-            memory = entry.get("peak_gpu_bytes") if entry is not None and _measured(entry) else None
+            memory = entry.figures.peak_gpu_bytes if entry is not None and _measured(entry) else None
             cells.append(_cell(entry) + (f", {gib(memory)} of GPU memory" if memory else ""))
         lines.append(cells)
     return table(head, lines)
 
 
-def _studies(results: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
+def _studies(results: list[tuple[Path, BenchResult]]) -> list[tuple[Path, BenchResult]]:
     """Result files that compare option sets against the default, newest last."""
-    return [(p, r) for p, r in results if len(r["runs"]) > 1
-            and any(not run["flags"] and _has(run, [name for name, _ in STANDARD]) for run in r["runs"])]
+    return [(p, r) for p, r in results if len(r.runs) > 1
+            and any(not run.flags and _has(run, [name for name, _ in STANDARD]) for run in r.runs)]
 
 
-def _ratios(default: dict[str, Any], run: dict[str, Any]) -> dict[str, float | None]:
+def _ratios(default: Run, run: Run) -> dict[str, float | None]:
     """Per standard workload: how much faster than the default (0.10 = 10% less time), None if not measured."""
     found: dict[str, float | None] = {}
     for name, _ in STANDARD:
         base, this = _entry(default, name), _entry(run, name)
-        found[name] = 1 - this["seconds_per_image"] / base["seconds_per_image"] if _measured(base) and _measured(this) else None
+        found[name] = (1 - this.figures.seconds_per_image / base.figures.seconds_per_image
+                       if _measured(base) and _measured(this) else None)
     return found
 
 
@@ -292,16 +254,16 @@ def _change(ratio: float | None) -> str:
     return f"{abs(ratio) * 100:.0f}% {'less' if ratio >= 0 else 'more'} time"
 
 
-def _clearly_faster(default: dict[str, Any], run: dict[str, Any], ratios: dict[str, float | None]) -> bool:
+def _clearly_faster(default: Run, run: Run, ratios: dict[str, float | None]) -> bool:
     """Every repeat with the option beat every repeat without it, by GAIN in the medians, on each standard workload."""
     for name, _ in STANDARD:
         base, this = _entry(default, name), _entry(run, name)
-        if ratios[name] is None or ratios[name] < GAIN or max(this["runs_s"]) >= min(base["runs_s"]):
+        if ratios[name] is None or ratios[name] < GAIN or max(this.figures.runs_s) >= min(base.figures.runs_s):
             return False
     return True
 
 
-def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
+def flags_tables(results: list[tuple[Path, BenchResult]]) -> str:
     """Each options study: every option set against the default, measured in the same run."""
     studies = _studies(results)
     if not studies:
@@ -313,21 +275,22 @@ def flags_tables(results: list[tuple[Path, dict[str, Any]]]) -> str:
                      f"{_weights(default)} weights ([data](../benchmarks/{path.name})):\n")
         head = ["ComfyUI options"] + [f"{title}: per picture" for _, title in STANDARD] + ["GPU memory (SDXL)"]
         lines = []
-        for run in result["runs"]:
+        for run in result.runs:
             ratios = _ratios(default, run)
-            cells = [" ".join(f"`{f}`" for f in run["flags"]) or "default"]
+            cells = [" ".join(f"`{f}`" for f in run.flags) or "default"]
             for name, _ in STANDARD:
                 entry = _entry(run, name)
                 measured = entry is not None and _measured(entry)
-                spread = f", {min(entry['runs_s']):.2f}–{max(entry['runs_s']):.2f} s" if measured and entry.get("runs_s") else ""
-                change = f", {_change(ratios[name])}" if run["flags"] and measured else ""
+                runs_s = entry.figures.runs_s if measured else ()
+                spread = f", {min(runs_s):.2f}–{max(runs_s):.2f} s" if runs_s else ""
+                change = f", {_change(ratios[name])}" if run.flags and measured else ""
                 cells.append(_cell(entry) + spread + change)
             lines.append(cells + [_memory(_entry(run, "sdxl-1024"))])
         parts.append(table(head, lines))
     return "\n\n".join(parts)
 
 
-def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
+def advice(results: list[tuple[Path, BenchResult]]) -> str:
     """Per GPU studied: the option set to put in the profile, or the defaults, with the measured gain."""
     studies = _studies(results)
     if not studies:
@@ -337,18 +300,18 @@ def advice(results: list[tuple[Path, dict[str, Any]]]) -> str:
     for device, result in newest.items():
         default = _default(result)
         good = []
-        for run in result["runs"]:
+        for run in result.runs:
             ratios = _ratios(default, run)
-            if run["flags"] and _clearly_faster(default, run, ratios):
+            if run.flags and _clearly_faster(default, run, ratios):
                 good.append((sum(ratios.values()) / len(ratios), run, ratios))  # type: ignore[arg-type]
         if not good:
             lines.append(f"- **{device}**: keep the defaults. No option was clearly faster on both standard "
                          f"workloads ({_day(result)}).")
             continue
         _, best, ratios = max(good, key=lambda item: item[0])
-        flags = " ".join(best["flags"])
+        flags = " ".join(best.flags)
         gains = ", ".join(f"{title} {_change(ratios[name])}" for name, title in STANDARD)
-        lines.append(f"- **{device}**: `comfyui_args: [{', '.join(repr(f) for f in best['flags'])}]` "
+        lines.append(f"- **{device}**: `comfyui_args: [{', '.join(repr(f) for f in best.flags)}]` "
                      f"(that is, `{flags}`): {gains}, measured {_day(result)}.")
     return "\n".join(lines)
 

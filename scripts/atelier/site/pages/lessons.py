@@ -17,6 +17,7 @@ from atelier.lessons.nodes import Catalogue
 from atelier.files import read_yaml
 from atelier.site.graph import describe
 from atelier.site.markdown import cell, table
+from atelier.lessons.meta import Output
 from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
 from atelier.project import DOCS, SCREENSHOTS
 
@@ -28,22 +29,22 @@ def display_names(catalogue: Catalogue) -> dict[str, str]:
     return {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
 
 
-def _size(count: Any) -> str:
-    if not isinstance(count, int):
+def _size(count: int | None) -> str:
+    if count is None:
         return "not stated by the publisher"
     return f"{count / 1e9:.1f} GB" if count >= 1e8 else f"{count / 1e6:.0f} MB"
 
 
-def _outputs(meta: dict[str, Any]) -> str:
+def _outputs(outputs: tuple[Output, ...]) -> str:
     parts = []
-    for output in meta.get("outputs", []):
-        kind, count = output.get("kind"), output.get("count", 1)
+    for output in outputs:
+        kind, count = output.kind, output.count
         if kind == "image":
-            parts.append(f"{count} image{'s' * (count != 1)}, {output.get('width')} × {output.get('height')}")
+            parts.append(f"{count} image{'s' * (count != 1)}, {output.width} × {output.height}")
         elif kind == "video":
-            parts.append(f"{count} video, {output.get('frames')} frames at {output.get('width')} × {output.get('height')}")
+            parts.append(f"{count} video, {output.frames} frames at {output.width} × {output.height}")
         elif kind == "audio":
-            parts.append(f"{count} sound file, {output.get('seconds')} s")
+            parts.append(f"{count} sound file, {output.seconds} s")
         else:
             parts.append(f"{count} 3D model")
     return "; ".join(parts)
@@ -103,23 +104,22 @@ def _screenshot(module: Module, folder: Path) -> list[str]:
 def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
                 screenshots: Path) -> str:
     """The page in Markdown; `screenshots` is the project's folder of ComfyUI pictures."""
-    meta, slug = module.meta, module.slug
-    minutes = meta.get("minutes", {})
-    prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.get("prerequisites", [])) or "none"
+    meta, slug = module.about, module.slug
+    prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.prerequisites) or "none"
     lines = [
-        f"# {meta.get('title', slug)}",
+        f"# {module.title}",
         "",
         table(["Level", "Teaching", "Exercises", "Makes", "GPU memory", "Before this"],
-              [[meta.get("level"), f"{minutes.get('teaching')} min", f"{minutes.get('exercises')} min", _outputs(meta),
-                f"{meta.get('gpu_memory_gb')} GB", prerequisites]]),
+              [[meta.level, f"{meta.minutes.teaching} min", f"{meta.minutes.exercises} min", _outputs(meta.outputs),
+                f"{meta.gpu_memory_gb} GB", prerequisites]]),
         "",
         '!!! abstract "Questions"',
         "",
-        *[f"    - {q}" for q in meta.get("questions", [])],
+        *[f"    - {q}" for q in meta.questions],
         "",
         '!!! success "Objectives"',
         "",
-        *[f"    - {o}" for o in meta.get("objectives", [])],
+        *[f"    - {o}" for o in meta.objectives],
         "",
         "## Get the workflow",
         "",
@@ -151,14 +151,14 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "",
     ]
     knobs = []
-    for knob in meta.get("knobs", []):
-        matches = module.node_by_title(str(knob.get("node")))
+    for knob in meta.knobs:
+        matches = module.node_by_title(knob.node)
         node = matches[0] if matches else {}
-        value = str(prompt.get(str(node.get("id")), {}).get("inputs", {}).get(knob.get("input"), ""))
+        value = str(prompt.get(str(node.get("id")), {}).get("inputs", {}).get(knob.input, ""))
         value = value if len(value) <= 40 else value[:39] + "…"
-        default, allowed = _allowed(catalogue, str(node.get("type")), str(knob.get("input")))
-        tries = ", ".join(f"`{cell(t)}`" for t in knob.get("try", []))
-        knobs.append([cell(knob.get("node")), f"`{knob.get('input')}`", cell(knob.get("what")), f"`{cell(value)}`",
+        default, allowed = _allowed(catalogue, str(node.get("type")), knob.input)
+        tries = ", ".join(f"`{cell(t)}`" for t in knob.tries)
+        knobs.append([cell(knob.node), f"`{knob.input}`", cell(knob.what), f"`{cell(value)}`",
                       cell(default), cell(allowed), tries])
     lines += [
         table(["Box", "Setting", "What it changes", "In this workflow", "Default", "Allowed", "Try"], knobs),
@@ -168,28 +168,28 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "Your cluster's shared model store already holds these files; you don't download them yourself.",
         "",
     ]
-    folders = {m.get("name"): m.get("directory") for n in module.nodes() for m in n.get("properties", {}).get("models", []) or []}
+    folders = {m.name: m.directory for m in module.models()}
     lines.append(table(["File", "Folder", "Size", "Licence"],
-                       [[f"`{m.get('name')}`", f"`{folders.get(m.get('name'), '')}`", _size(m.get("bytes")),
-                         f"[{cell(m.get('licence'))}]({m.get('licence_url')})"] for m in meta.get("models", [])]))
+                       [[f"`{m.name}`", f"`{folders.get(m.name, '')}`", _size(m.size),
+                         f"[{cell(m.licence)}]({m.licence_url})"] for m in meta.models]))
     lines += ["", "## Exercises", ""]
-    for number, exercise in enumerate(meta.get("exercises", []), start=1):
-        title = exercise.get("title") or f"Exercise {number}"
+    for number, exercise in enumerate(meta.exercises, start=1):
+        title = exercise.title or f"Exercise {number}"
         lines += [
-            f'!!! question "Exercise {number}: {escape(str(title), quote=True)}"',
+            f'!!! question "Exercise {number}: {escape(title, quote=True)}"',
             "",
-            f"    {exercise.get('task')}",
+            f"    {exercise.task}",
             "",
             '    ??? tip "Hint"',
             "",
-            f"        {exercise.get('hint')}",
+            f"        {exercise.hint}",
             "",
             '    ??? success "Solution"',
             "",
-            f"        {exercise.get('solution')}",
+            f"        {exercise.solution}",
             "",
         ]
-    lines += ['!!! note "Key points"', "", *[f"    - {k}" for k in meta.get("key_points", [])], ""]
+    lines += ['!!! note "Key points"', "", *[f"    - {k}" for k in meta.key_points], ""]
     return "\n".join(lines)
 
 
@@ -197,7 +197,7 @@ def describe_alt(module: Module, catalogue: Catalogue) -> str:
     return describe(module.workflow, display_names(catalogue)).replace("[", "(").replace("]", ")")
 
 
-def catalogue_table(modules: list[Module]) -> str:
+def modules_table(modules: list[Module]) -> str:
     """The filterable list of modules for the Lessons index."""
     def options(name: str, label: str, values: list[tuple[str, str]]) -> str:
         items = "".join(f'<option value="{v}">{escape(t)}</option>' for v, t in values)
@@ -206,14 +206,13 @@ def catalogue_table(modules: list[Module]) -> str:
 
     rows = []
     for module in ordered(modules):
-        meta = module.meta
-        minutes = meta.get("minutes", {})
+        meta = module.about
         rows.append(
-            f'<tr data-modality="{meta.get("modality")}" data-level="{meta.get("level")}">'
-            f'<td><a href="{module.slug}/">{escape(str(meta.get("title")))}</a></td>'
-            f'<td>{MODALITY_NAMES.get(meta.get("modality"), "")}</td><td>{meta.get("level")}</td>'
-            f'<td>{minutes.get("teaching", 0) + minutes.get("exercises", 0)} min</td>'
-            f'<td>{meta.get("gpu_memory_gb")} GB</td><td>{escape(_outputs(meta))}</td></tr>'
+            f'<tr data-modality="{meta.modality}" data-level="{meta.level}">'
+            f'<td><a href="{module.slug}/">{escape(module.title)}</a></td>'
+            f'<td>{MODALITY_NAMES.get(meta.modality or "", "")}</td><td>{meta.level}</td>'
+            f'<td>{meta.minutes.total} min</td>'
+            f'<td>{meta.gpu_memory_gb} GB</td><td>{escape(_outputs(meta.outputs))}</td></tr>'
         )
     return "\n".join([
         '<div class="atelier-filters" markdown>',
@@ -236,8 +235,8 @@ def nav(modules: list[Module]) -> list[dict[str, Any]]:
     """Lessons grouped by kind, for the site navigation."""
     groups: dict[str, list[dict[str, str]]] = {}
     for module in ordered(modules):
-        name = MODALITY_NAMES.get(module.meta.get("modality"), "Other")
-        groups.setdefault(name, []).append({str(module.meta.get("title")): f"lessons/{module.slug}.md"})
+        name = MODALITY_NAMES.get(module.about.modality or "", "Other")
+        groups.setdefault(name, []).append({module.title: f"lessons/{module.slug}.md"})
     return [{name: pages} for name, pages in groups.items()]
 
 

@@ -21,6 +21,8 @@ from atelier.comfy.server import MODEL_FOLDERS
 from atelier.hpc.install import model_paths_text, node_name
 from atelier.hpc.profiles import Profile
 from atelier.hpc.store import declared
+from atelier.layout import Layout, SessionFolder
+from atelier.lessons.meta import ModelLicence
 from atelier.lessons.modules import Module
 from atelier.lessons.pin import Lock
 from atelier.messages import Finding
@@ -33,6 +35,8 @@ SIZES_MARKER = "<!-- model store sizes -->"
 CUSTOM_NODES_MARKER = "<!-- pinned custom nodes -->"
 UNKNOWN_NODE_MARKER = "<!-- lint unknown node -->"
 CODE_LAYOUT_MARKER = "<!-- code layout -->"
+PREFIX_MARKER = "<!-- install prefix -->"
+SESSION_MARKER = "<!-- session folder -->"
 PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
 
 
@@ -51,21 +55,19 @@ class StoredModel:
 
 def stored_models(modules: list[Module]) -> list[StoredModel]:
     """Every model file the modules need, once each, with the modules that use it."""
-    meta: dict[str, dict] = {}
+    licences: dict[str, ModelLicence] = {}  # the first module.yaml to list a file speaks for it
     users: dict[str, list[str]] = {}
     for module in modules:
-        for entry in module.meta.get("models") or []:
-            if isinstance(entry, dict) and entry.get("name"):
-                meta.setdefault(str(entry["name"]), entry)
-        for model in declared([module]):
+        for entry in module.about.models:
+            if entry.name:
+                licences.setdefault(entry.name, entry)
+        for model in module.models():
             users.setdefault(model.name, []).append(module.slug)
     found = []
     for model in declared(modules):
-        entry = meta.get(model.name, {})
-        size = entry.get("bytes")
-        found.append(StoredModel(model.name, model.directory, size if isinstance(size, int) else None,
-                                 str(entry.get("licence") or "not stated"), str(entry.get("licence_url") or ""),
-                                 model.sha256 is not None, tuple(sorted(users[model.name]))))
+        entry = licences.get(model.name) or ModelLicence(model.name, "", "", None)
+        found.append(StoredModel(model.name, model.directory, entry.size, entry.licence or "not stated",
+                                 entry.licence_url, model.sha256 is not None, tuple(sorted(users[model.name]))))
     return found
 
 
@@ -129,7 +131,7 @@ def store_locations(profiles: list[Profile]) -> str:
     rows = []
     example: Path | None = None
     for profile in profiles:
-        store = profile.models or (profile.prefix / "models" if profile.prefix else None)
+        store = profile.models or (Layout.of(profile.prefix).models if profile.prefix else None)
         if profile.models:
             shown = f"`{store}`"
         elif store:
@@ -164,6 +166,13 @@ def unknown_node_example(version: str) -> str:
     return "\n".join(["```text", f"error: {finding}", "```"])
 
 
+def tree(root: str, entries: list[tuple[str, str]]) -> str:
+    """A folder's files as a text block, each with what it holds, from layout.py (where code finds them)."""
+    width = max(len(path) for path, _ in entries) + 3
+    lines = ["```text", f"{root}/", *(f"  {path:<{width}}{what}" for path, what in entries), "```"]
+    return "\n".join(lines)
+
+
 def _docstring_line(path: Path) -> str:
     """A module's or package's first docstring line: what it is for, in its own words."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
@@ -194,4 +203,6 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     CUSTOM_NODES_MARKER: lambda p: custom_nodes_table(p.pin),
     UNKNOWN_NODE_MARKER: lambda p: unknown_node_example(p.nodes.comfyui_version),
     CODE_LAYOUT_MARKER: lambda p: code_layout(),
+    PREFIX_MARKER: lambda p: tree("<prefix>", Layout.of(Path("<prefix>")).tree()),
+    SESSION_MARKER: lambda p: tree("<session folder>", SessionFolder(Path("<session folder>")).tree()),
 }

@@ -15,7 +15,7 @@ from mkdocs.exceptions import PluginError
 
 from atelier.hpc import ood
 from atelier.hpc.profiles import Profile
-from atelier.messages import CATALOGUE, Message
+from atelier.messages import MESSAGES, Message
 from atelier.project import Project
 from atelier.site.markdown import cell, table
 from atelier.site.pages import lessons
@@ -94,7 +94,7 @@ def message_entries(messages: list[Message], level: int = 3) -> list[str]:
 
 def student_messages() -> str:
     """Every message a student can meet, from the catalogue the tools print from."""
-    return "\n".join(message_entries([m for m in CATALOGUE.values() if m.reader == "student"], level=3))
+    return "\n".join(message_entries([m for m in MESSAGES.values() if m.reader == "student"], level=3))
 
 
 def screenshot(name: str, folder: Path) -> str:

@@ -18,6 +18,7 @@ from math import ceil
 from mkdocs.exceptions import PluginError
 
 from atelier.hpc.profiles import Gpu, Profile, installed_profiles
+from atelier.layout import Layout
 from atelier.lessons.modules import LEVELS, Module
 from atelier.lessons.pin import TERMS, Lock
 from atelier.project import Project
@@ -59,13 +60,12 @@ class Cost:
 
 
 def cost(module: Module) -> Cost:
-    minutes = module.meta.get("minutes") or {}
-    return Cost(int(minutes.get("teaching") or 0), int(minutes.get("exercises") or 0),
-                float(module.meta.get("gpu_memory_gb") or 0))
+    about = module.about
+    return Cost(about.minutes.teaching, about.minutes.exercises, float(about.gpu_memory_gb))
 
 
 def _title(module: Module) -> str:
-    return str(module.meta.get("title") or module.slug).replace("|", "\\|")
+    return module.title.replace("|", "\\|")
 
 
 def _link(module: Module) -> str:
@@ -100,7 +100,7 @@ def gpu_time_table(modules: list[Module], profiles: list[Profile]) -> str:
     rows = []
     for module in lessons.ordered(modules):
         c = cost(module)
-        row = [_link(module), str(module.meta.get("level")), f"{c.teaching} min", f"{c.exercises} min",
+        row = [_link(module), str(module.about.level), f"{c.teaching} min", f"{c.exercises} min",
                f"{c.hours} hour{'s' * (c.hours != 1)}", _number(c.gpu_minutes), f"{_number(c.memory_gb)} GB"]
         row += [fits(gpus, c.memory_gb) for _, gpus in clusters]
         rows.append(row)
@@ -111,13 +111,13 @@ def gpu_time_table(modules: list[Module], profiles: list[Profile]) -> str:
 
 
 def _needs(module: Module) -> list[str]:
-    return [str(p) for p in module.meta.get("prerequisites") or []]
+    return list(module.about.prerequisites)
 
 
 def in_order(modules: list[Module]) -> list[Module]:
     """Every module after its prerequisites; among those ready, the lower level first, then the catalogue's order."""
     rank = {m.slug: i for i, m in enumerate(lessons.ordered(modules))}
-    key = {m.slug: (LEVELS.index(m.meta.get("level", LEVELS[-1])), rank[m.slug]) for m in modules}
+    key = {m.slug: (LEVELS.index(m.about.level or LEVELS[-1]), rank[m.slug]) for m in modules}
     known = {m.slug for m in modules}
     left = {m.slug: m for m in modules}
     done: list[Module] = []
@@ -136,8 +136,8 @@ def order_table(modules: list[Module]) -> str:
     rows = []
     for step, module in enumerate(steps, start=1):
         first = ", ".join(_link(by_slug[p]) if p in by_slug else p for p in _needs(module)) or "nothing"
-        kind = lessons.MODALITY_NAMES.get(str(module.meta.get("modality")), "")
-        rows.append([step, _link(module), module.meta.get("level"), kind, first, f"{cost(module).minutes} min"])
+        kind = lessons.MODALITY_NAMES.get(str(module.about.modality), "")
+        rows.append([step, _link(module), module.about.level, kind, first, f"{cost(module).minutes} min"])
     return table(["Step", "Module", "Level", "Kind", "Do first", "Time"], rows)
 
 
@@ -158,7 +158,7 @@ def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
     lines = [f"A class of {students} starts with {sentence(first)}"]
     if longest is not first:
         lines.append(f"The longest module is {sentence(longest)}")
-    first_year = [m for m in ordered if m.meta.get("level") == LEVELS[0]]
+    first_year = [m for m in ordered if m.about.level == LEVELS[0]]
     if len(first_year) > 1:
         each = sum(cost(m).gpu_minutes for m in first_year)
         lines.append(f"All {len(first_year)} first-year modules, one session each, come to {_number(each)} GPU "
@@ -182,7 +182,7 @@ def sessions_table(profiles: list[Profile]) -> str:
 
 def shell_table(profiles: list[Profile]) -> str:
     """The line that makes `atelier` available in a cluster's shell, per installed cluster."""
-    rows = [[p.title, f"`source {p.prefix / 'atelier.env'}`"] for p in installed_profiles(profiles)]
+    rows = [[p.title, f"`source {Layout.of(p.prefix).env_file}`"] for p in installed_profiles(profiles)]
     return table(["Cluster", "Type this first, each time you open the shell"], rows)
 
 

@@ -351,14 +351,14 @@ MESSAGES: dict[str, Message] = {
             "screenshots-failed",
             "Taking the screenshots stopped at {step}: {reason}.",
             "The page as it was is in {picture} and ComfyUI's log in {log}; if the frontend changed, update "
-            "the selectors in scripts/atelier/screenshots.py.",
+            "the selectors in scripts/atelier/site/screenshots.py.",
             "maintainer",
         ),
         Message(
             "screenshots-external",
             "ComfyUI's page asked for {url} ({count} request(s) to other hosts), which were refused.",
             "Nothing was saved. Find the frontend setting or feature that fetches it and turn it off in "
-            "scripts/atelier/screenshots.py (SETTINGS) before taking the screenshots again.",
+            "scripts/atelier/site/screenshots.py (SETTINGS) before taking the screenshots again.",
             "maintainer",
         ),
         Message(
@@ -378,6 +378,24 @@ MESSAGES: dict[str, Message] = {
             "models-hash-mismatch",
             "{name} did not match its published sha256: expected {expected}, got {got}.",
             "The partial file was removed; run the command again, and if it repeats, check the URL in the workflow.",
+            "maintainer",
+        ),
+        Message(
+            "models-verify-changed",
+            "{file} does not match its published sha256 (expected {expected}, got {got}).",
+            "It was moved to {moved}, where ComfyUI does not look; run 'atelier models fetch --all' to download it again.",
+            "maintainer",
+        ),
+        Message(
+            "models-verify-missing",
+            "{file} is not in the store.",
+            "Run 'atelier models fetch --all' to download it.",
+            "maintainer",
+        ),
+        Message(
+            "models-verify-failed",
+            "{bad} of {total} model files in {store} are missing or changed.",
+            "Each is listed above; run 'atelier models fetch --all', then 'atelier models verify' again.",
             "maintainer",
         ),
         Message(

@@ -17,7 +17,10 @@ def test_sbatch_script_is_valid_shell() -> None:
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     directives = [line for line in script.read_text().splitlines() if line.startswith("#SBATCH")]
     assert "#SBATCH --gres=gpu:1" in directives and any("--time=" in d for d in directives)
-    assert "check --real" in script.read_text()
+    text = script.read_text()
+    assert "check --real" in text
+    assert '"$atelier" models verify' in text and text.index("models verify") < text.index("check --real"), \
+        "the nightly check reads every model again before trusting its results"
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed: run ./dev test as root")

@@ -223,11 +223,11 @@ EXACT = {
                             "picture": "/tmp/s/failure.png", "log": "/tmp/s/comfyui.log"},
                            "Taking the screenshots stopped at the lesson lora: Timeout 60000ms exceeded. The page "
                            "as it was is in /tmp/s/failure.png and ComfyUI's log in /tmp/s/comfyui.log; if the "
-                           "frontend changed, update the selectors in scripts/atelier/screenshots.py."),
+                           "frontend changed, update the selectors in scripts/atelier/site/screenshots.py."),
     "screenshots-external": ({"url": "https://huggingface.co/x.safetensors", "count": 1},
                              "ComfyUI's page asked for https://huggingface.co/x.safetensors (1 request(s) to other "
                              "hosts), which were refused. Nothing was saved. Find the frontend setting or feature "
-                             "that fetches it and turn it off in scripts/atelier/screenshots.py (SETTINGS) before "
+                             "that fetches it and turn it off in scripts/atelier/site/screenshots.py (SETTINGS) before "
                              "taking the screenshots again."),
     "check-failed": ({"failed": 2, "total": 12},
                      "2 of 12 lesson modules failed the check. Each failure is listed above with its reason; the "
@@ -235,6 +235,16 @@ EXACT = {
     "models-no-space": ({"store": "/scratch/models", "free": "1.2", "needed": "6.9"},
                         "The model store /scratch/models has 1.2 GB free, but the downloads need 6.9 GB. Free some "
                         "space or choose a store on a larger file system with --store; nothing was downloaded."),
+    "models-verify-changed": ({"file": "/m/vae/x.safetensors", "expected": "ab12", "got": "cd34",
+                               "moved": "/m/.changed/2026-12-01_20-00-00/vae/x.safetensors"},
+                              "/m/vae/x.safetensors does not match its published sha256 (expected ab12, got cd34). It "
+                              "was moved to /m/.changed/2026-12-01_20-00-00/vae/x.safetensors, where ComfyUI does not "
+                              "look; run 'atelier models fetch --all' to download it again."),
+    "models-verify-missing": ({"file": "/m/vae/x.safetensors"},
+                              "/m/vae/x.safetensors is not in the store. Run 'atelier models fetch --all' to download it."),
+    "models-verify-failed": ({"bad": 2, "total": 9, "store": "/m"},
+                             "2 of 9 model files in /m are missing or changed. Each is listed above; run 'atelier "
+                             "models fetch --all', then 'atelier models verify' again."),
     "models-hash-mismatch": ({"name": "x.safetensors", "expected": "ab12", "got": "cd34"},
                              "x.safetensors did not match its published sha256: expected ab12, got cd34. The partial "
                              "file was removed; run the command again, and if it repeats, check the URL in the "

@@ -124,3 +124,51 @@ def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "downloaded  model.safetensors\n"
     assert (tmp_path / "store" / "checkpoints" / "model.safetensors").read_bytes() == BLOB
+
+
+def test_verify_reads_every_file_again_and_moves_a_changed_one_aside(server: str, tmp_path: Path) -> None:
+    """A file changed in place with its time kept passes fetch's quick check; verify reads it and finds it."""
+    import os
+
+    from atelier.hpc.store import verify
+
+    fetch([model(server)], tmp_path)
+    target = tmp_path / "checkpoints" / "model.safetensors"
+    stat = target.stat()
+    with target.open("r+b") as stream:  # one byte flipped, size and time kept: bit rot, or a bad restore
+        stream.seek(1000)
+        stream.write(bytes([BLOB[1000] ^ 1]))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert fetch([model(server)], tmp_path) == {"model.safetensors": "verified"}  # the record alone is trusted there
+    [verdict] = verify([model(server)], tmp_path)
+    assert verdict.outcome == "changed" and verdict.got != SHA
+    assert not target.exists(), "a changed file is out of ComfyUI's sight"
+    assert verdict.moved and verdict.moved.read_bytes()[1000] == BLOB[1000] ^ 1, "and kept, not deleted"
+    assert verdict.moved.is_relative_to(tmp_path / ".changed")
+    assert fetch([model(server)], tmp_path) == {"model.safetensors": "downloaded"}  # the record forgot it
+    assert [v.outcome for v in verify([model(server)], tmp_path)] == ["verified"]
+
+
+def test_cli_verify_names_missing_and_changed_files_and_fails(server: str, tmp_path: Path) -> None:
+    root = tmp_path / "project" / "workflows" / "mini"
+    root.mkdir(parents=True)
+    workflow = ('{"nodes": [{"id": 1, "type": "CheckpointLoaderSimple", "properties": {"models": [{"name": '
+                f'"model.safetensors", "url": "{server}/m", "directory": "checkpoints", "hash": "{SHA}", '
+                '"hash_type": "SHA256"}]}, "widgets_values": ["model.safetensors"]}], "links": []}')
+    (root / "workflow.json").write_text(workflow)
+    (root / "module.yaml").write_text("title: Mini\n")
+    shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "lock.yaml", root.parent / "lock.yaml")
+    store = tmp_path / "store"
+    verify_command = [ATELIER, "models", "verify", "--store", str(store)]
+    missing = subprocess.run(verify_command, cwd=tmp_path / "project", capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert f"error: {store / 'checkpoints' / 'model.safetensors'} is not in the store." in missing.stderr
+    assert "1 of 1 model files in" in missing.stderr
+    fetch([model(server)], store)
+    good = subprocess.run(verify_command, cwd=tmp_path / "project", capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout == f"  verified  model.safetensors\nAll 1 model files in {store} are as published.\n"
+    (store / "checkpoints" / "model.safetensors").write_bytes(b"not the model")
+    changed = subprocess.run(verify_command, cwd=tmp_path / "project", capture_output=True, text=True)
+    assert changed.returncode == 1
+    assert "does not match its published sha256" in changed.stderr and "/.changed/" in changed.stderr

@@ -49,3 +49,19 @@ def test_imports_only_point_down() -> None:
             if target != own and _layer(target) > _layer(own):
                 upward.append(f"{path.relative_to(PACKAGE)} imports atelier.{target}")
     assert upward == []
+
+
+# What the command line reads once and passes down: ComfyUI's checkout, the install, the project.
+SETTINGS = ("COMFYUI_DIR", "COMFYUI_PYTHON", "ATELIER_PREFIX", "ATELIER_CUSTOM_NODES", "ATELIER_PROJECT", "ATELIER_MODELS")
+
+
+def test_only_the_command_line_reads_which_comfyui_and_project() -> None:
+    """Below cli/, a function is told which ComfyUI and project to use; it never looks them up again."""
+    readers = [
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "cli"
+        for name in SETTINGS
+        if re.search(rf"environ(\.get)?\(?\[?[\"']{name}[\"']|getenv\([\"']{name}[\"']", path.read_text())
+    ]
+    assert readers == []

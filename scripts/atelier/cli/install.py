@@ -25,8 +25,9 @@ from atelier.comfy.server import find_comfyui
 from atelier.hpc.profiles import load_profile
 from atelier.hpc import ood
 from atelier.hpc import install
-from atelier.hpc.store import ModelFile, declared, fetch
+from atelier.hpc.store import ModelFile, declared, fetch, verify
 from atelier.cli.options import pick_modules
+from atelier.messages import AtelierError, Finding
 from atelier.cli.options import project
 
 
@@ -60,6 +61,40 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
         results = fetch(wanted, store, start, lambda n: bar.advance(current[0], n))
     for name, outcome in sorted(results.items()):
         click.echo(f"{outcome:>10}  {name}")
+
+
+@models_command.command("verify")
+@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
+              help="The model store to check [env: ATELIER_MODELS].")
+def models_verify(names: tuple[str, ...], store: Path) -> None:
+    """Read every model file again and compare it with its published sha256.
+
+    Trusts no earlier record: a file changed in place, even with its time kept, is
+    found. A file that differs is moved to STORE/.changed/DATE/, where ComfyUI does
+    not look. Exits 1 when any file is missing or changed.
+    """
+    wanted = declared(pick_modules(names))
+    total = sum(m.target(store).stat().st_size for m in wanted if m.target(store).is_file())
+    columns = [TextColumn("Reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("verify", total=total or None)
+        verdicts = verify(wanted, store, lambda n: bar.advance(task, n))
+    for verdict in verdicts:
+        target = verdict.model.target(store)
+        if verdict.outcome == "changed":
+            found = Finding("models-verify-changed", {"file": target, "expected": verdict.model.sha256,
+                                                      "got": verdict.got, "moved": verdict.moved})
+            click.echo(f"error: {found}", err=True)
+        elif verdict.outcome == "missing":
+            click.echo(f"error: {Finding('models-verify-missing', {'file': target})}", err=True)
+        else:
+            shown = "verified" if verdict.outcome == "verified" else "present (no published sha256 to verify it)"
+            click.echo(f"{shown:>10}  {verdict.model.name}")
+    bad = [v for v in verdicts if v.outcome in ("changed", "missing")]
+    if bad:
+        raise AtelierError("models-verify-failed", bad=len(bad), total=len(verdicts), store=store)
+    click.echo(f"All {len(verdicts)} model files in {store} are as published.")
 
 
 @click.command("install")

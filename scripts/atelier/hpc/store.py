@@ -5,7 +5,11 @@ purged and whose compute nodes may have no internet. So each file is fetched fro
 URL its workflow declares into `<name>.part`, resumed where it stopped, checked
 against the publisher's sha256 before an atomic move into place, and refused on a
 mismatch. Free space is checked before the first byte; files already verified are
-skipped without hashing them again.
+skipped without hashing them again (by size and modification time, which is quick).
+
+`atelier models verify` trusts no record: it reads every file again, since a file can
+change in place with its time kept (a restore, a faulty disk, a hand edit), and moves
+one that no longer matches out of ComfyUI's sight.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import http.client
 import json
 import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -61,11 +66,18 @@ class Store:
         stat = target.stat()
         return entry == {"sha256": model.sha256, "size": stat.st_size, "mtime": stat.st_mtime_ns}
 
+    def forget(self, model: ModelFile) -> None:
+        if self.record.pop(f"{model.directory}/{model.name}", None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        self.record_path.write_text(json.dumps(self.record, indent=1, sort_keys=True) + "\n")
+
     def mark(self, model: ModelFile) -> None:
         stat = model.target(self.root).stat()
         self.record[f"{model.directory}/{model.name}"] = {"sha256": model.sha256, "size": stat.st_size,
                                                           "mtime": stat.st_mtime_ns}
-        self.record_path.write_text(json.dumps(self.record, indent=1, sort_keys=True) + "\n")
+        self._save()
 
 
 def _size(url: str) -> int:
@@ -77,11 +89,12 @@ def _size(url: str) -> int:
         raise AtelierError("models-download-failed", name=url.rsplit("/", 1)[-1], url=url, reason=str(err)) from None
 
 
-def _sha256(path: Path) -> hashlib._Hash:
+def _sha256(path: Path, on_bytes: Callable[[int], None] = lambda count: None) -> hashlib._Hash:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
+            on_bytes(len(chunk))
     return digest
 
 
@@ -156,3 +169,45 @@ def fetch(
             store.mark(model)
         results[model.name] = "downloaded"
     return results
+
+
+QUARANTINE = ".changed"  # in the store: files that failed verification, by date, never loaded by ComfyUI
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What reading one declared file again found."""
+
+    model: ModelFile
+    outcome: str  # "verified", "changed", "missing" or "unverifiable" (no published sha256)
+    got: str | None = None  # the sha256 read, when it differs
+    moved: Path | None = None  # where a changed file now is
+
+
+def verify(models: list[ModelFile], root: Path, on_bytes: Callable[[int], None] = lambda count: None) -> list[Verdict]:
+    """Read every declared file in the store and compare it with its published sha256.
+
+    The record is rewritten from what was read. A file that differs is moved under
+    `<store>/.changed/<date>/`, so no lesson loads it and nothing is deleted.
+    """
+    store = Store(root)
+    verdicts = []
+    for model in models:
+        target = model.target(root)
+        if not target.is_file():
+            verdicts.append(Verdict(model, "missing"))
+            continue
+        if model.sha256 is None:
+            verdicts.append(Verdict(model, "unverifiable"))
+            continue
+        digest = _sha256(target, on_bytes)
+        if digest.hexdigest() == model.sha256:
+            store.mark(model)
+            verdicts.append(Verdict(model, "verified"))
+            continue
+        moved = root / QUARANTINE / time.strftime("%Y-%m-%d_%H-%M-%S") / model.directory / model.name
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        target.replace(moved)
+        store.forget(model)
+        verdicts.append(Verdict(model, "changed", digest.hexdigest(), moved))
+    return verdicts

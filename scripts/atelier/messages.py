@@ -102,8 +102,8 @@ MESSAGES: dict[str, Message] = {
         # Lint: problems in a lesson module, reported together (see atelier.lint).
         Message(
             "lint-no-modules",
-            "{path} holds no lesson module (a folder with workflow.json and module.yaml).",
-            "Give the path of a module folder, or of the folder that holds them (workflows/).",
+            "{path} holds no lesson module (a folder with workflow.json and module.yaml) and is no workflow file.",
+            "Give the path of a module folder, of the folder that holds them (workflows/), or of a workflow .json file.",
             "instructor",
             2,
         ),
@@ -166,6 +166,32 @@ MESSAGES: dict[str, Message] = {
             "{file}: link {link} joins {source_type} from node {source} '{source_title}' to input {input} "
             "of node {node} '{title}', which takes {input_type}.",
             "Connect an output of the type that input takes.",
+            "instructor",
+        ),
+        Message(
+            "lint-subgraph",
+            "{file}: node {node} '{title}' is a subgraph (several nodes folded into one), which Atelier cannot run yet.",
+            "On the ComfyUI canvas, right-click it and choose Unpack Subgraph, then export the workflow again.",
+            "instructor",
+        ),
+        Message(
+            "run-workflow-refused",
+            "{file} cannot run on the pinned ComfyUI: {errors} problem(s), each listed above with its node and field.",
+            "Fix them on the ComfyUI canvas and export the workflow again; nothing was run.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "new-module-no-output",
+            "{file} saves nothing, so a lesson made from it would leave students with nothing to keep.",
+            "Add a box that saves what it makes ({saves}) on the ComfyUI canvas, then export it again.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "workflow-not-canvas",
+            "{file} is not a workflow as ComfyUI's canvas saves it (it has no list of nodes).",
+            "In ComfyUI, open it and use Workflow > Export (not Export (API)), then give that file.",
             "instructor",
         ),
         Message(

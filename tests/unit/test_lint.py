@@ -194,3 +194,76 @@ def test_no_module_at_the_path(project: Path) -> None:
     result = lint(project, "workflows/catalogue")
     assert result.returncode == 2
     assert result.stderr.startswith("Error: workflows/catalogue holds no lesson module")
+
+
+# --- a workflow a teacher brings: no module.yaml, only what a run needs ------------------
+
+def exported(project: Path, change: Callable[[dict[str, Any]], None] = lambda d: None, name: str = "portrait.json") -> Path:
+    """The lesson's workflow as ComfyUI exports it: a file in a folder of the teacher's, no module.yaml."""
+    data = json.loads((project / WF).read_text())
+    change(data)
+    path = project / "downloads" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_plain_workflow_is_checked_for_what_a_run_needs(project: Path) -> None:
+    def as_user_saved(data: dict[str, Any]) -> None:
+        for each in data["nodes"]:
+            each.get("properties", {}).pop("models", None)  # a user's export declares no download addresses
+    path = exported(project, as_user_saved)
+    result = lint(project, str(path))
+    assert result.returncode == 0, result.stderr
+    assert "loads v1-5-pruned-emaonly.safetensors, which its properties.models does not declare" in result.stdout
+    assert result.stdout.startswith("warning: ")  # a warning: the store may have it; a lesson must say where from
+    assert "module.yaml" not in result.stdout + result.stderr  # nothing about what only lessons need
+    assert result.stdout.endswith("1 workflow file(s) checked: 1 clean, 0 with errors (0 error(s), 1 warning(s)).\n")
+
+
+def test_an_older_template_s_true_false_seed_control_is_read(project: Path) -> None:
+    """ComfyUI's own templates saved 'control after generate' as true; the converter knows only its words."""
+    from atelier.lessons.convert import to_api
+    from atelier.lessons.nodes import load_catalogue
+
+    def older(data: dict[str, Any]) -> None:
+        sampler = next(n for n in data["nodes"] if n["type"] == "KSampler")
+        assert sampler["widgets_values"][1] == "fixed"
+        sampler["widgets_values"][1] = True
+    path = exported(project, older)
+    assert lint(project, str(path)).returncode == 0
+    prompt, _ = to_api(json.loads(path.read_text()), load_catalogue(project / "workflows/catalogue/object_info.json"), path)
+    sampler = next(n for n in prompt.values() if n["class_type"] == "KSampler")["inputs"]
+    assert (sampler["seed"], sampler["steps"], sampler["sampler_name"]) == (42, 20, "euler")
+
+
+def test_a_plain_workflow_that_cannot_run_is_refused_per_node_and_field(project: Path) -> None:
+    def broken(data: dict[str, Any]) -> None:
+        next(n for n in data["nodes"] if n["type"] == "KSampler")["widgets_values"][4] = "no-such-sampler"
+    path = exported(project, broken)
+    result = lint(project, str(path))
+    assert result.returncode == 1
+    sampler = next(n for n in json.loads(path.read_text())["nodes"] if n["type"] == "KSampler")
+    assert f"error: {path}: node {sampler['id']} 'KSampler': sampler_name is 'no-such-sampler', expected one of" \
+        in result.stderr
+    run = subprocess.run([ATELIER, "run", str(path)], cwd=project, capture_output=True, text=True,
+                         env={k: v for k, v in __import__("os").environ.items() if k not in ("COMFYUI_DIR", "ATELIER_PREFIX")})
+    assert run.returncode == 2, run.stderr
+    assert "sampler_name is 'no-such-sampler'" in run.stderr
+    assert run.stderr.rstrip().endswith("Fix them on the ComfyUI canvas and export the workflow again; nothing was run.")
+    assert "ComfyUI was not found" not in run.stderr and "Traceback" not in run.stderr  # refused before starting one
+
+
+def test_a_subgraph_and_an_api_file_are_named_plainly(project: Path) -> None:
+    def folded(data: dict[str, Any]) -> None:
+        sampler = next(n for n in data["nodes"] if n["type"] == "KSampler")
+        sampler["type"] = "29e4c068-002a-4910-a943-b26a4c0626c3"
+        data["definitions"] = {"subgraphs": [{"id": sampler["type"], "name": "Grow and Blur Mask"}]}
+    path = exported(project, folded)
+    api = project / "downloads" / "prompt.json"
+    api.write_text(json.dumps({"3": {"class_type": "KSampler", "inputs": {}}}))
+    result = lint(project, str(path), str(api))
+    assert result.returncode == 1
+    assert "is a subgraph (several nodes folded into one)" in result.stderr and "Unpack Subgraph" in result.stderr
+    assert "prompt.json is not a workflow as ComfyUI's canvas saves it" in result.stderr
+    assert "2 workflow file(s) checked: 0 clean, 2 with errors" in result.stdout

@@ -71,8 +71,24 @@ EXACT = {
                            "catalogue would be incomplete. Install torchaudio in that ComfyUI's Python environment, "
                            "restart it and run 'atelier catalogue' again."),
     "lint-no-modules": ({"path": "docs"},
-                        "docs holds no lesson module (a folder with workflow.json and module.yaml). Give the path of "
-                        "a module folder, or of the folder that holds them (workflows/)."),
+                        "docs holds no lesson module (a folder with workflow.json and module.yaml) and is no workflow "
+                        "file. Give the path of a module folder, of the folder that holds them (workflows/), or of a "
+                        "workflow .json file."),
+    "lint-subgraph": ({**NODE, "title": "Grow and Blur Mask"},
+                      "workflows/demo/workflow.json: node 5 'Grow and Blur Mask' is a subgraph (several nodes folded "
+                      "into one), which Atelier cannot run yet. On the ComfyUI canvas, right-click it and choose "
+                      "Unpack Subgraph, then export the workflow again."),
+    "new-module-no-output": ({"file": "portrait.json", "saves": "SaveImage, SaveGLB"},
+                             "portrait.json saves nothing, so a lesson made from it would leave students with nothing "
+                             "to keep. Add a box that saves what it makes (SaveImage, SaveGLB) on the ComfyUI canvas, "
+                             "then export it again."),
+    "workflow-not-canvas": ({"file": "prompt.json"},
+                            "prompt.json is not a workflow as ComfyUI's canvas saves it (it has no list of nodes). In "
+                            "ComfyUI, open it and use Workflow > Export (not Export (API)), then give that file."),
+    "run-workflow-refused": ({"file": "portrait.json", "errors": 2},
+                             "portrait.json cannot run on the pinned ComfyUI: 2 problem(s), each listed above with its "
+                             "node and field. Fix them on the ComfyUI canvas and export the workflow again; nothing "
+                             "was run."),
     "module-file-missing": ({"folder": "workflows/demo", "name": "module.yaml"},
                             "workflows/demo has no module.yaml. A module folder holds workflow.json and module.yaml; "
                             "'atelier new-module' makes both."),

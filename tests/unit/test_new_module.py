@@ -68,3 +68,55 @@ def test_refusals_are_plain(project: Path, args: list[str], message: str) -> Non
     result = atelier(project, "new-module", *args, "--title", "T", "--modality", "image", "--level", "first-year")
     assert result.returncode == 2
     assert result.stderr == message + "\n"
+
+
+def test_a_module_from_a_workflow_fills_in_what_the_workflow_says_and_lint_asks_for_the_rest(tmp_path: Path) -> None:
+    """A teacher's export becomes a module: size, models, knobs worked out; lesson text left for them."""
+    import json
+    import subprocess
+    import sys
+
+    atelier = str(Path(sys.executable).parent / "atelier")
+    root = Path(__file__).resolve().parents[2]
+    exported = json.loads((root / "workflows" / "txt2img-basics" / "workflow.json").read_text())
+    export = tmp_path / "my export.json"
+    export.write_text(json.dumps(exported))
+    made = subprocess.run([atelier, "new-module", "still-life", "--from-workflow", str(export), "--title", "Still life",
+                           "--level", "first-year", "--root", str(tmp_path / "modules")],
+                          cwd=root, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    meta = yaml.safe_load((tmp_path / "modules" / "still-life" / "module.yaml").read_text())
+    assert (meta["title"], meta["modality"], meta["level"]) == ("Still life", "image", "first-year")
+    assert meta["outputs"] == [{"kind": "image", "count": 1, "width": 512, "height": 512}]
+    assert [m["name"] for m in meta["models"]] == ["v1-5-pruned-emaonly.safetensors"]
+    assert {(k["node"], k["input"]) for k in meta["knobs"]} >= {("KSampler", "seed"), ("KSampler", "steps")}
+    assert meta["knobs"][0]["try"][0] == 42  # the workflow's own value first
+    linted = subprocess.run([atelier, "lint", str(tmp_path / "modules" / "still-life")], cwd=root,
+                            capture_output=True, text=True)
+    asked = sorted(line.split("module.yaml: ", 1)[1].split(" ")[0] for line in linted.stderr.splitlines()
+                   if "module.yaml: '" in line)
+    assert asked == ["'exercises'", "'gpu_memory_gb'", "'key_points'", "'minutes.exercises'", "'minutes.teaching'",
+                     "'models[0].licence'", "'models[0].licence_url'", "'objectives'", "'questions'"]
+    assert "knobs" not in linted.stderr and "outputs" not in linted.stderr  # nothing it worked out is asked again
+    assert f"{len([l for l in linted.stderr.splitlines() if l.startswith('error: ')])} thing(s) only you can write" \
+        in made.stdout
+
+
+def test_a_workflow_that_saves_nothing_or_cannot_run_makes_no_module(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    atelier = str(Path(sys.executable).parent / "atelier")
+    root = Path(__file__).resolve().parents[2]
+    workflow = json.loads((root / "workflows" / "txt2img-basics" / "workflow.json").read_text())
+    workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] != "SaveImage"]
+    saved_ids = {n["id"] for n in workflow["nodes"]}
+    workflow["links"] = [l for l in workflow["links"] if l[1] in saved_ids and l[3] in saved_ids]
+    export = tmp_path / "nothing.json"
+    export.write_text(json.dumps(workflow))
+    made = subprocess.run([atelier, "new-module", "nothing", "--from-workflow", str(export), "--title", "N",
+                           "--level", "first-year", "--root", str(tmp_path / "modules")], cwd=root,
+                          capture_output=True, text=True)
+    assert made.returncode == 2 and "saves nothing" in made.stderr, made.stderr
+    assert not (tmp_path / "modules" / "nothing").exists()

@@ -20,9 +20,10 @@ from rich.progress import (
 from rich.table import Table
 
 from atelier.lessons.nodes import Catalogue, load_catalogue
-from atelier.lessons.lint import lint
+from atelier.lessons.lint import lint, lint_workflow
 from atelier.lessons.pin import load_lock
-from atelier.lessons.modules import LEVELS, MODALITIES
+from atelier.lessons.modules import LEVELS, MODALITIES, is_plain_workflow
+from atelier.lessons.from_workflow import from_workflow
 from atelier.lessons.wizard import scaffold
 from atelier.comfy import headless
 from atelier.comfy import node_dump
@@ -102,7 +103,8 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
 
     Checks nodes, values, links, models, knobs and module.yaml.
 
-    PATHS are module folders or folders of modules (default: workflows/).
+    PATHS are module folders, folders of modules (default: workflows/), or workflow
+    files exported from ComfyUI (or its templates), checked for what a run needs.
     Exits 1 when any module has an error; warnings alone pass.
     """
     found = project()
@@ -116,10 +118,11 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
             warnings += finding.warning
             errors += not finding.warning
     broken = sum(any(not f.warning for f in findings) for findings in results.values())
-    click.echo(
-        f"{len(results)} module(s) checked: {len(results) - broken} clean, {broken} with errors "
-        f"({errors} error(s), {warnings} warning(s))."
-    )
+    workflows = sum(is_plain_workflow(path) for path in results)
+    checked = ", ".join(part for part in (f"{len(results) - workflows} module(s)" if len(results) > workflows else "",
+                                          f"{workflows} workflow file(s)" if workflows else "") if part)
+    click.echo(f"{checked} checked: {len(results) - broken} clean, {broken} with errors "
+               f"({errors} error(s), {warnings} warning(s)).")
     if errors:
         sys.exit(1)
 
@@ -127,18 +130,39 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
 @click.command("new-module")
 @click.argument("slug")
 @click.option("--from", "source", default="txt2img-basics", show_default=True, help="The module to start from.")
-@click.option("--title", prompt="Title students will see", help="The lesson's name in the menu.")
-@click.option("--modality", type=click.Choice(MODALITIES), prompt="What it makes", help="image, audio, video or 3d.")
-@click.option("--level", type=click.Choice(LEVELS), prompt="Level", help="Who it is for.")
+@click.option("--from-workflow", "workflow", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Start from a workflow file exported from ComfyUI (or one of its templates) instead.")
+@click.option("--title", help="The lesson's name in the menu (asked for when not given).")
+@click.option("--modality", type=click.Choice(MODALITIES), help="image, audio, video or 3d (asked for, or worked out "
+              "from the workflow's save boxes with --from-workflow).")
+@click.option("--level", type=click.Choice(LEVELS), help="Who it is for (asked for when not given).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               help="The folder that holds the modules (default: the project's workflows/).")
-def new_module_command(slug: str, source: str, title: str, modality: str, level: str, root: Path | None) -> None:
-    """Start a new lesson module SLUG by copying an existing one.
+def new_module_command(slug: str, source: str, workflow: Path | None, title: str | None, modality: str | None,
+                       level: str | None, root: Path | None) -> None:
+    """Start a new lesson module SLUG by copying an existing one, or from a workflow.
 
-    Asks for what it does not get as options. The new module.yaml explains every
-    field; the new folder passes `atelier lint` straight away.
+    Asks for what it does not get as options. From a module, the new module.yaml
+    explains every field and the folder passes `atelier lint` straight away. From a
+    workflow, what the workflow says (what it makes, its size, models and settings) is
+    filled in, and `atelier lint` lists what is left for you to write.
     """
-    folder = scaffold(root or project().workflows, slug, source, title, modality, level)
+    found = project()
+    folder_root = root or found.workflows
+    if workflow:
+        title = title or click.prompt("Title students will see", default=workflow.stem.replace("_", " ").capitalize())
+        level = level or click.prompt("Level", type=click.Choice(LEVELS))
+        folder = from_workflow(folder_root, slug, workflow, title, level, found.nodes)
+        left = [f for f in lint([folder], found.nodes)[folder] if not f.warning]
+        click.echo(f"Made {folder}/ from {workflow}.")
+        click.echo(f"{len(left)} thing(s) only you can write are left; 'atelier lint {folder}' lists them:")
+        for finding in left:
+            click.echo(f"  {finding.text}")
+        return
+    title = title or click.prompt("Title students will see")
+    modality = modality or click.prompt("What it makes", type=click.Choice(MODALITIES))
+    level = level or click.prompt("Level", type=click.Choice(LEVELS))
+    folder = scaffold(folder_root, slug, source, title, modality, level)
     click.echo(f"Made {folder}/ from {source}.")
     click.echo(f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
                f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
@@ -158,11 +182,20 @@ def run_command(target: Path, settings: tuple[str, ...], server: str | None, out
         comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
     """Run a module or workflow without the browser.
 
-    Saves what it makes, showing progress by box and sampler step.
+    TARGET is a module folder or a workflow file exported from ComfyUI (or one of its
+    templates); a workflow is first checked as `atelier lint` would, and every reason it
+    cannot run is named before ComfyUI starts. Saves what it makes, showing progress by
+    box and sampler step.
 
     Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
     """
     nodes = project().nodes
+    if is_plain_workflow(target):  # a workflow a teacher brings: say every reason it cannot run, before starting
+        findings = lint_workflow(target, nodes)
+        for finding in findings:
+            click.echo(f"{'warning' if finding.warning else 'error'}: {finding}", err=True)
+        if errors := sum(not f.warning for f in findings):
+            raise AtelierError("run-workflow-refused", file=target, errors=errors)
     job = headless.load_job(target, nodes)
     headless.apply_settings(job, list(settings), nodes)
     token = read_key(key_file)

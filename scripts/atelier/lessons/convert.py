@@ -27,8 +27,34 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _seeded(catalogue: Catalogue, node_type: str) -> bool:
+    """Whether the node has a seed widget followed, on the canvas, by its 'control after generate' one."""
+    inputs = catalogue.nodes.get(node_type, {}).get("input", {}).get("required", {})
+    return any(name in ("seed", "noise_seed") or (len(spec) > 1 and isinstance(spec[1], dict)
+               and spec[1].get("control_after_generate")) for name, spec in inputs.items() if spec and spec[0] == "INT")
+
+
+def _older_controls(workflow: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    """A copy where 'control after generate' saved as true/false (older ComfyUI templates) reads as
+    'randomize'/'fixed', the words the converter knows; other values are left as they are."""
+    nodes = []
+    for node in workflow.get("nodes", []):
+        values = node.get("widgets_values") if isinstance(node, dict) else None
+        if isinstance(values, list) and _seeded(catalogue, str(node.get("type"))):
+            values = list(values)
+            for index in range(1, len(values)):
+                if isinstance(values[index], bool) and isinstance(values[index - 1], int) \
+                        and not isinstance(values[index - 1], bool):
+                    values[index] = "randomize" if values[index] else "fixed"
+                    break
+            node = {**node, "widgets_values": values}
+        nodes.append(node)
+    return {**workflow, "nodes": nodes}
+
+
 def to_api(workflow: dict[str, Any], catalogue: Catalogue, source: Path) -> tuple[dict[str, Any], list[str]]:
     """(API prompt, the converter's warnings). Raises AtelierError when it cannot convert."""
+    workflow = _older_controls(workflow, catalogue)
     logger = logging.getLogger("comfy_cli.workflow_to_api")
     collect = _Collect()
     logger.addHandler(collect)

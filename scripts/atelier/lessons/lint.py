@@ -15,18 +15,20 @@ from atelier.lessons.nodes import Catalogue, expected, fits
 from atelier.lessons.convert import to_api
 from atelier.messages import AtelierError, Finding
 from atelier.lessons.meta import FIELDS, field_rank
-from atelier.lessons.modules import CANVAS_ONLY, Module, load_module, module_folders, node_models, node_title
+from atelier.lessons.modules import (CANVAS_ONLY, Module, is_plain_workflow, load_module, load_workflow, module_folders,
+                                     node_models, node_title)
 
 SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload"}
 
 
 def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = None) -> dict[Path, list[Finding]]:
-    """Findings per module folder (an empty list: the module is clean)."""
+    """Findings per module folder or plain workflow file (an empty list: it is clean)."""
     folders = module_folders(paths)
-    if not folders:
+    plain = [path for path in paths if is_plain_workflow(path)]
+    if not folders and not plain:
         raise AtelierError("lint-no-modules", path=", ".join(str(p) for p in paths))
-    results: dict[Path, list[Finding]] = {}
+    results: dict[Path, list[Finding]] = {path: lint_workflow(path, catalogue) for path in plain}
     siblings: dict[Path, set[str]] = {}  # modules beside each folder, for prerequisites; listed once
     for folder in folders:
         if folder.parent not in siblings:
@@ -40,6 +42,22 @@ def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = N
     return results
 
 
+def lint_workflow(path: Path, catalogue: Catalogue) -> list[Finding]:
+    """A workflow a teacher brings: whether the pinned ComfyUI can run it, per node and field.
+
+    Only what a run needs is checked (nodes, links, values, models, input files); what
+    makes a lesson (module.yaml, knobs, licences) waits for `atelier new-module --from-workflow`.
+    """
+    try:
+        module = load_workflow(path)
+    except AtelierError as err:
+        return [Finding(err.code, err.values)]
+    graph = check_graph(module, catalogue)
+    if any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph):
+        return graph
+    return graph + check_values(module, catalogue)
+
+
 def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str]) -> list[Finding]:
     try:
         module = load_module(folder)
@@ -48,7 +66,7 @@ def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str]) -> 
     findings = check_meta(module, known_modules)
     graph = check_graph(module, catalogue)
     findings += graph
-    if not any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link"} for f in graph):
+    if not any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph):
         findings += check_values(module, catalogue)
     findings += check_knobs(module, catalogue)
     return findings
@@ -87,12 +105,18 @@ def _compatible(output_type: str, input_type: Any) -> bool:
 def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
     found: list[Finding] = []
     nodes = {node.get("id"): node for node in module.nodes()}
+    definitions = module.workflow.get("definitions")
+    subgraphs = {str(g.get("id")): str(g.get("name") or "subgraph")
+                 for g in (definitions.get("subgraphs") or [] if isinstance(definitions, dict) else [])
+                 if isinstance(g, dict)}
     for node in nodes.values():
         node_type = node.get("type")
         if node_type in CANVAS_ONLY or node_type in catalogue.nodes:
             continue
         ref = {**_node_ref(module, node, catalogue), "type": node_type}
-        if node_type in catalogue.api_nodes:
+        if node_type in subgraphs:  # a group of nodes the canvas folds into one; the converter cannot open it
+            found.append(Finding("lint-subgraph", {**ref, "title": node.get("title") or subgraphs[node_type]}))
+        elif node_type in catalogue.api_nodes:
             found.append(Finding("lint-online-node", ref))
         else:
             found.append(Finding("lint-unknown-node", {**ref, "version": catalogue.comfyui_version}))
@@ -175,12 +199,14 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
             elif options.get("files") and isinstance(value, str):
                 if UPLOAD_FLAGS & options.keys():
                     if not (module.folder / "inputs" / value).is_file():
-                        found.append(Finding("lint-input-file", {**ref, "name": value}))
+                        found.append(Finding("lint-input-file", {**ref, "name": value}, warning=module.plain))
                     continue
                 model = declared.get(value)
-                if model is None:
-                    found.append(Finding("lint-undeclared-model", {**ref, "model": value}))
+                if model is None:  # a plain workflow runs with what the store has; a lesson must say where from
+                    found.append(Finding("lint-undeclared-model", {**ref, "model": value}, warning=module.plain))
                     continue
+                if module.plain:
+                    continue  # where it comes from is a lesson's business (new-module --from-workflow)
                 for field, given in (("url", model.url), ("directory", model.directory)):
                     if not given:
                         found.append(Finding("lint-model-field", {**ref, "model": value, "field": field}))

@@ -58,6 +58,7 @@ class Module:
     folder: Path
     workflow: dict[str, Any]
     meta: dict[str, Any]  # module.yaml as written: what `atelier new-module` copies; everything else reads `about`
+    source: Path | None = None  # a plain workflow file a teacher brings, with no module.yaml beside it
     about: Meta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,7 +80,12 @@ class Module:
 
     @property
     def workflow_path(self) -> Path:
-        return self.folder / "workflow.json"
+        return self.source or self.folder / "workflow.json"
+
+    @property
+    def plain(self) -> bool:
+        """A workflow exported from ComfyUI (or one of its templates), not yet a lesson module."""
+        return self.source is not None
 
     @property
     def meta_path(self) -> Path:
@@ -124,6 +130,8 @@ def module_folders(paths: list[Path]) -> list[Path]:
     """Module folders named by `paths`: a module folder itself, or a folder of them."""
     found: list[Path] = []
     for path in paths:
+        if is_plain_workflow(path):
+            continue  # not a module: lint and run take it as a plain workflow
         if path.is_file():
             path = path.parent
         if is_module(path):
@@ -139,6 +147,19 @@ def load_module(folder: Path) -> Module:
         if not (folder / name).is_file():
             raise AtelierError("module-file-missing", folder=folder, name=name)
     return Module(folder, read_json(folder / "workflow.json"), read_yaml(folder / "module.yaml") or {})
+
+
+def load_workflow(path: Path) -> Module:
+    """A plain workflow file as a module without module.yaml: lint and run read it like one."""
+    workflow = read_json(path)
+    if not isinstance(workflow, dict) or not isinstance(workflow.get("nodes"), list):
+        raise AtelierError("workflow-not-canvas", file=path)
+    return Module(path.parent, workflow, {}, source=path)
+
+
+def is_plain_workflow(path: Path) -> bool:
+    """A .json file that is not a module's own workflow.json."""
+    return path.is_file() and path.suffix == ".json" and not (path.name == "workflow.json" and is_module(path.parent))
 
 
 def ordered(modules: list[Module]) -> list[Module]:

@@ -176,3 +176,23 @@ def test_smoke_caps_steps_and_keeps_sizes() -> None:
     latent = next(n["inputs"] for n in quick.prompt.values() if n["class_type"] == "EmptyLatentImage")
     assert (latent["width"], latent["height"]) == (512, 512)
     assert job("prompts-and-negatives").prompt != quick.prompt
+
+
+def test_smoke_makes_video_sound_3d_and_sdxl_lighter_and_expects_what_it_asked_for() -> None:
+    """On a CPU the lessons run smaller; the check then holds the outputs to the smaller sizes, not to none."""
+    from atelier.comfy.headless import capped_outputs
+
+    video = smoke_settings(job("text-to-video"))
+    latent = next(n["inputs"] for n in video.prompt.values() if n["class_type"] == "EmptyHunyuanLatentVideo")
+    assert (latent["width"], latent["height"], latent["length"]) == (160, 96, 9)  # 832×480 kept in shape, 4k+1 frames
+    spec = {"kind": "video", "count": 1, "frames": 33, "width": 832, "height": 480}
+    assert capped_outputs([spec], video) == [{"kind": "video", "count": 1, "frames": 9, "width": 160, "height": 96}]
+    sound = smoke_settings(job("text-to-audio"))
+    assert capped_outputs([{"kind": "audio", "count": 1, "seconds": 20}], sound) == [{"kind": "audio", "count": 1, "seconds": 5.0}]
+    sdxl = smoke_settings(job("sdxl-basics"))
+    assert capped_outputs([{"kind": "image", "count": 1, "width": 1024, "height": 1024}], sdxl)[0]["width"] == 512
+    mesh = smoke_settings(job("image-to-3d"))
+    decode = next(n["inputs"] for n in mesh.prompt.values() if n["class_type"] == "VAEDecodeHunyuan3D")
+    assert decode["octree_resolution"] == 32
+    untouched = smoke_settings(job("upscale-with-model"))
+    assert capped_outputs([{"kind": "image", "count": 1, "width": 2048, "height": 2048}], untouched)[0]["width"] == 2048

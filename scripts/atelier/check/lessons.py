@@ -29,7 +29,7 @@ from atelier.check.hardware import device_name, processor
 from atelier.messages import AtelierError
 from atelier.lessons.meta import Output
 from atelier.lessons.modules import Module
-from atelier.comfy.headless import execute, load_job, smoke_settings
+from atelier.comfy.headless import capped_outputs, execute, load_job, smoke_settings
 from atelier.comfy.server import ComfyServer
 
 
@@ -151,7 +151,7 @@ def check_module(
         result.comfy_seconds = run.comfy_seconds
         result.outputs = [str(p) for p in run.outputs]
         ledger.record(out, run.outputs, "check")
-        problems = check_outputs([_spec(output) for output in module.about.outputs], run.outputs)
+        problems = check_outputs(capped_outputs([_spec(output) for output in module.about.outputs], job), run.outputs)
         result.status = "failed" if problems else "passed"
         result.message = "; ".join(problems)
     except AtelierError as err:

@@ -39,6 +39,7 @@ class Job:
     prompt: dict[str, Any]
     inputs: list[Path] = field(default_factory=list)
     module: Module | None = None
+    capped: dict[str, dict[Any, Any]] = field(default_factory=dict)  # by smoke_settings: input -> {was: now}
 
 
 @dataclass(frozen=True)
@@ -206,11 +207,47 @@ def execute(
     return RunResult(prompt_id, outputs, time.monotonic() - started, _comfy_seconds(history))
 
 
-def smoke_settings(job: Job, max_steps: int = 2) -> Job:
-    """A copy of `job` with sampler steps capped: same sizes and outputs, less compute."""
+# What the smoke check asks of a CPU: the same graph and models, less work. Any box's input
+# of these names is held at most to the value; picture and video sizes keep their shape.
+SMOKE_LIMITS = {"steps": 2, "seconds": 5.0, "octree_resolution": 32}
+SMOKE_IMAGE_SIDE = 512  # a picture's longer side (SDXL's 1024² becomes 512²)
+SMOKE_VIDEO_SIDE, SMOKE_FRAMES = 160, 9  # a video's longer side, and its frames (Wan makes 4k+1)
+SMOKE_BY_NODE = {"EmptyLatentHunyuan3Dv2": {"resolution": 512}}  # the 3D latent's length
+
+
+def _cap(capped: dict[str, dict[Any, Any]], inputs: dict[str, Any], name: str, most: Any) -> None:
+    value = inputs.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > most:
+        inputs[name] = type(value)(most)
+        capped.setdefault(name, {})[value] = inputs[name]
+
+
+def smoke_settings(job: Job, max_steps: int = SMOKE_LIMITS["steps"]) -> Job:
+    """A copy of `job` that a CPU makes in minutes: steps, sizes, frames and seconds held down.
+
+    What was changed is kept in `capped`, so the check expects outputs of the size asked for.
+    """
     quick = copy.deepcopy(job)
     for node in quick.prompt.values():
-        steps = node.get("inputs", {}).get("steps")
-        if isinstance(steps, int):
-            node["inputs"]["steps"] = min(steps, max_steps)
+        inputs = node.get("inputs", {})
+        for name, most in {**SMOKE_LIMITS, "steps": max_steps, **SMOKE_BY_NODE.get(node.get("class_type"), {})}.items():
+            _cap(quick.capped, inputs, name, most)
+        width, height = inputs.get("width"), inputs.get("height")
+        if isinstance(width, int) and isinstance(height, int) and not isinstance(width, bool):
+            video = isinstance(inputs.get("length"), int)
+            side = SMOKE_VIDEO_SIDE if video else SMOKE_IMAGE_SIDE
+            scale = side / max(width, height)
+            if scale < 1:
+                step = 16 if video else 8  # the latent's grid
+                for name, value in (("width", width), ("height", height)):
+                    _cap(quick.capped, inputs, name, max(step, round(value * scale / step) * step))
+            if video:
+                _cap(quick.capped, inputs, "length", SMOKE_FRAMES)
     return quick
+
+
+def capped_outputs(expected: list[dict[str, Any]], job: Job) -> list[dict[str, Any]]:
+    """What a smoke run should make: module.yaml's outputs at the sizes `smoke_settings` asked for."""
+    fields = {"width": "width", "height": "height", "frames": "length", "seconds": "seconds"}
+    return [{key: job.capped.get(fields.get(key, ""), {}).get(value, value) for key, value in spec.items()}
+            for spec in expected]

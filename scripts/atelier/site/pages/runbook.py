@@ -36,6 +36,7 @@ CUSTOM_NODES_MARKER = "<!-- pinned custom nodes -->"
 UNKNOWN_NODE_MARKER = "<!-- lint unknown node -->"
 CODE_LAYOUT_MARKER = "<!-- code layout -->"
 PREFIX_MARKER = "<!-- install prefix -->"
+SMOKE_MARKER = "<!-- smoke limits -->"
 SESSION_MARKER = "<!-- session folder -->"
 PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
 
@@ -166,6 +167,19 @@ def unknown_node_example(version: str) -> str:
     return "\n".join(["```text", f"error: {finding}", "```"])
 
 
+def smoke_limits() -> str:
+    """How the smoke check lightens a lesson for a CPU, from the limits the code applies."""
+    from atelier.comfy import headless
+
+    by_node = "; ".join(f"{node}'s {name} at most {most}" for node, limits in headless.SMOKE_BY_NODE.items()
+                        for name, most in limits.items())
+    return (f"sampler steps at most {headless.SMOKE_LIMITS['steps']}; a picture's longer side at most "
+            f"{headless.SMOKE_IMAGE_SIDE} pixels and a video's at most {headless.SMOKE_VIDEO_SIDE}, each keeping its "
+            f"shape; at most {headless.SMOKE_FRAMES} video frames and {headless.SMOKE_LIMITS['seconds']:g} seconds of "
+            f"sound; a 3D mesh's octree resolution at most {headless.SMOKE_LIMITS['octree_resolution']} ({by_node}). "
+            "The outputs are expected at the sizes asked for")
+
+
 def tree(root: str, entries: list[tuple[str, str]]) -> str:
     """A folder's files as a text block, each with what it holds, from layout.py (where code finds them)."""
     width = max(len(path) for path, _ in entries) + 3
@@ -203,6 +217,7 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     CUSTOM_NODES_MARKER: lambda p: custom_nodes_table(p.pin),
     UNKNOWN_NODE_MARKER: lambda p: unknown_node_example(p.nodes.comfyui_version),
     CODE_LAYOUT_MARKER: lambda p: code_layout(),
+    SMOKE_MARKER: lambda p: smoke_limits(),
     PREFIX_MARKER: lambda p: tree("<prefix>", Layout.of(Path("<prefix>")).tree()),
     SESSION_MARKER: lambda p: tree("<session folder>", SessionFolder(Path("<session folder>")).tree()),
 }

@@ -27,6 +27,7 @@ from tests.comfyui_env import comfyui_from_env
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
 from tests.comfyui.conftest import SD15_FAMILY
+from atelier.comfy.testmodels import default_store, generate, module_models
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
 
 
@@ -144,3 +145,26 @@ def test_check_survives_a_timeout_and_a_dead_server(tiny_store: Path, tmp_path: 
         assert statuses["seeds-steps-cfg-samplers"][1].endswith("ComfyUI had died and was restarted.")
         assert server.alive()
         assert len(report.results) == 3, "one module's failure never stops the others"
+
+
+NEW_KINDS = ["sdxl-basics", "text-to-video", "text-to-audio", "image-to-3d"]  # full-size or fixed-config models
+
+
+def test_smoke_check_runs_sdxl_video_sound_and_3d_on_the_cpu(tmp_path: Path) -> None:
+    """Every model kind a module loads has a random-weight file ComfyUI loads with the module's own loaders,
+    and each module's output is held to module.yaml at the sizes the smoke check asked for."""
+    checkout, python = comfyui_from_env()
+    every = sorted({n for m in (ROOT / "workflows").iterdir() if (m / "module.yaml").is_file()
+                    for n, _ in module_models(load_module(m))})
+    assert generate(every, default_store("tiny"), "tiny", checkout, python) == {}, "a model without a test model"
+    args = [a for slug in NEW_KINDS for a in ("--modules", slug)]
+    result = subprocess.run([ATELIER, "check", "--smoke", "--cpu", "--out", str(tmp_path), *args], cwd=ROOT,
+                            capture_output=True, text=True,
+                            env={**os.environ, "COMFYUI_DIR": str(checkout), "COMFYUI_PYTHON": str(python)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(r["module"], r["status"]) for r in report["results"]] == [(s, "passed") for s in NEW_KINDS]
+    assert all(r["peak_host_mb"] and r["peak_host_mb"] < 22_000 for r in report["results"]), report["results"]
+    made = {r["module"]: [Path(o).suffix for o in r["outputs"]] for r in report["results"]}
+    assert made == {"sdxl-basics": [".png"], "text-to-video": [".mp4"], "text-to-audio": [".flac"],
+                    "image-to-3d": [".glb"]}

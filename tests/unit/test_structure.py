@@ -14,7 +14,7 @@ def test_library_code_never_prints() -> None:
     offenders = [
         f"{path.relative_to(PACKAGE)}:{text[: match.start()].count(chr(10)) + 1}"
         for path in PACKAGE.rglob("*.py")
-        if path.relative_to(PACKAGE).parts[0] != "cli" and path.name != "testmodels_torch.py"  # the programs; the rest is library
+        if path.relative_to(PACKAGE).parts[0] != "cli" and not path.name.startswith("testmodels_torch")  # the programs; the rest is library
         for text in [path.read_text()]
         for match in PRINTS.finditer(text)
     ]

@@ -59,6 +59,9 @@ class Report:
         return all(r.status != "failed" for r in self.results)
 
 
+UNLOAD_PAUSE = 1.0  # seconds for ComfyUI's worker to act on /free
+
+
 class Target:
     """The ComfyUI a check runs on: one we started (and restart), or one given by URL."""
 
@@ -73,6 +76,20 @@ class Target:
 
     def client(self, timeout: float = 30.0) -> ComfyClient:
         return ComfyClient(self.url, timeout=timeout, token=self.token)
+
+    def unload(self) -> None:
+        """Empty ComfyUI's loaded models before the next module, so each starts as a session's first
+        run does, its memory peak is its own, and two full-size models never share 24 GB.
+
+        ComfyUI takes /free when its worker next wakes (at once when idle); the pause lets it.
+        """
+        if self.server is None:
+            return  # someone else's ComfyUI: leave what it holds
+        try:
+            self.client(timeout=10).post_json("/free", {"unload_models": True, "free_memory": True})
+        except AtelierError:
+            return  # a dead server is revived after the module, as before
+        time.sleep(UNLOAD_PAUSE)
 
     def revive(self) -> bool:
         """Restart our server if it died; True when it had to."""
@@ -182,6 +199,7 @@ def check_modules(
         if skipped and module.slug in skipped:
             result = ModuleResult(module.slug, module.title, "skipped", skipped[module.slug])
         else:
+            target.unload()
             result = check_module(module, target, catalogue, out, smoke, timeout)
         report.results.append(result)
         if on_result:

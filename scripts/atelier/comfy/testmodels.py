@@ -34,8 +34,9 @@ def module_models(module: Module) -> list[tuple[str, str]]:
 
 
 def _stamp(variant: str, seed: int) -> str:
-    """Changes whenever the generator or its settings do, so the cache never goes stale."""
-    return hashlib.sha256(WORKER.read_bytes() + f"{variant}:{seed}".encode()).hexdigest()[:16]
+    """Changes whenever the generator (the worker and its parts) or its settings do, so the cache never goes stale."""
+    code = b"".join(path.read_bytes() for path in sorted(WORKER.parent.glob(f"{WORKER.stem}*.py")))
+    return hashlib.sha256(code + f"{variant}:{seed}".encode()).hexdigest()[:16]
 
 
 def generate(

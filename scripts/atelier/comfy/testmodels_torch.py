@@ -12,9 +12,12 @@ is allocated), which is why this runs with ComfyUI's Python from a ComfyUI check
     cd /path/to/ComfyUI && python /path/to/testmodels_torch.py --out DIR --variant tiny --seed 0 \
         --models v1-5-pruned-emaonly.safetensors lcm-lora-sdv1-5.safetensors
 
-`tiny` shrinks the parts whose size does not change what ComfyUI detects (UNet depth, ControlNet,
-upscaler), for CPU tests; `full` keeps the published sizes, for GPU timings. The same seed gives
-byte-identical files. Standalone on purpose: it imports nothing from `atelier`. Progress goes to
+`tiny` shrinks the parts whose size ComfyUI reads from the file (UNet depth, ControlNet, upscaler,
+the Wan and Hunyuan3D transformers), for CPU tests; `full` keeps the published sizes, for GPU
+timings. Parts whose size ComfyUI fixes in code (SDXL, UMT5-XXL, ACE-Step, DINOv2, the video,
+audio and shape VAEs) exist only at full size, so `tiny` writes them at full size too. Files are
+written tensor by tensor, so memory stays near one tensor even for the 7 GB ones. The same seed
+gives byte-identical files. Standalone on purpose: it imports nothing from `atelier`. Progress goes to
 stderr; stdout gets one JSON line: {"written": [...], "skipped": [...]}.
 """
 
@@ -25,19 +28,20 @@ import contextlib
 import json
 import math
 import os
+import struct
 import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
-VARIANTS = ("tiny", "full")
-DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+# The worker's own parts, beside it (imported before comfy_import takes this folder off sys.path).
+from testmodels_torch_media import ace_step, hunyuan3d_v2, umt5_xxl_fp8_scaled, wan21_t2v, wan21_vae
+from testmodels_torch_specs import (CHUNK, DTYPES, FILE_DTYPES, SAFETENSORS_DTYPES, VARIANTS, NoVariant, Spec, Specs,
+                                    comfy_import, fan_in, log, meta_device, module_specs)
 
 SD15_UNET_FULL: dict[str, Any] = {
     "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
@@ -75,74 +79,6 @@ LORA_RANK = {"tiny": 8, "full": 64}
 ESRGAN_SIZE = {"tiny": (32, 2), "full": (64, 23)}  # (num_feat, num_block); num_grow_ch is always 32
 
 
-class NoVariant(Exception):
-    """This model has no file of the asked-for variant; the reason goes into the summary."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    """How to fill one tensor: 'normal' (scale = std), 'fill' (scale = the value), 'ones' or 'zeros'."""
-
-    shape: tuple[int, ...]
-    init: str = "normal"
-    scale: float = 0.0
-
-
-Specs = dict[str, Spec]
-
-
-def log(message: str) -> None:
-    """Progress line on stderr (stdout is kept for the JSON summary)."""
-    print(f"testmodels: {message}", file=sys.stderr, flush=True)
-
-
-def comfy_import(comfyui: Path) -> None:
-    """Put the ComfyUI checkout first on sys.path and make ComfyUI pick the CPU (we only need shapes)."""
-    here = Path(__file__).resolve().parent
-    # Our own folder holds server.py, lock.py...: it must not shadow ComfyUI's top-level modules.
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    sys.path.insert(0, str(comfyui.resolve()))
-    import comfy.cli_args
-
-    comfy.cli_args.args.cpu = True
-
-
-@contextlib.contextmanager
-def meta_device() -> Iterator[None]:
-    """Build modules without allocating or initialising their weights."""
-    with torch.device("meta"):
-        yield
-
-
-def fan_in(shape: tuple[int, ...]) -> int:
-    """Inputs per output unit of a Linear/Conv weight."""
-    return math.prod(shape[1:]) if len(shape) > 1 else 1
-
-
-def module_specs(module: torch.nn.Module, prefix: str = "") -> Specs:
-    """Specs for every tensor in a (meta) module's state dict, chosen from the layer type.
-
-    Norm scales 1, biases 0, embeddings N(0, 0.02), other weights N(0, 1/sqrt(fan_in)) so that
-    activations keep their scale through the network and the outputs are not flat.
-    """
-    specs: Specs = {}
-    for mod_name, mod in module.named_modules():
-        kind = type(mod).__name__
-        tensors = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
-        for name, tensor in tensors:
-            key = f"{prefix}{mod_name + '.' if mod_name else ''}{name}"
-            shape = tuple(tensor.shape)
-            if "Norm" in kind:
-                specs[key] = Spec(shape, "ones" if name == "weight" else "zeros")
-            elif "Embedding" in kind:
-                specs[key] = Spec(shape, "normal", 0.02)
-            elif len(shape) >= 2:
-                specs[key] = Spec(shape, "normal", 1.0 / math.sqrt(fan_in(shape)))
-            else:
-                specs[key] = Spec(shape, "zeros")
-    return specs
-
-
 def unet_config(variant: str) -> dict[str, Any]:
     """The SD 1.5 UNet config for a variant, as ComfyUI's model detection would report it."""
     return dict(SD15_UNET_TINY if variant == "tiny" else SD15_UNET_FULL)
@@ -177,13 +113,12 @@ def sd15_checkpoint(variant: str, comfyui: Path) -> Specs:
 
 
 def sdxl_checkpoint(variant: str, comfyui: Path) -> Specs:
-    """Single-file SDXL base 1.0: UNet, CLIP-L, OpenCLIP bigG and VAE, in the published key layout.
+    """Single-file SDXL base 1.0: UNet, CLIP-L, OpenCLIP bigG and VAE, in the published key layout; full size only.
 
     The text encoders are built as ComfyUI holds them, then renamed (and q/k/v joined) by
     ComfyUI's own save-side conversion, so the file has the layout ComfyUI expects to load.
     """
-    if variant != "full":
-        raise NoVariant("SDXL is recognised by its exact depth, so only a full-size version exists")
+    # No smaller SDXL exists (detection needs exactly these depths), so `tiny` writes the full size too.
     import comfy.ops
     import comfy.supported_models
     from comfy.clip_model import CLIPTextModel
@@ -278,54 +213,85 @@ MODELS: dict[str, tuple[str, Builder]] = {
     "lcm-lora-sdv1-5.safetensors": ("loras", lcm_lora),
     "control_v11p_sd15_canny_fp16.safetensors": ("controlnet", sd15_controlnet),
     "RealESRGAN_x4plus.safetensors": ("upscale_models", esrgan_x4),
+    "wan2.1_t2v_1.3B_fp16.safetensors": ("diffusion_models", wan21_t2v),
+    "umt5_xxl_fp8_e4m3fn_scaled.safetensors": ("text_encoders", umt5_xxl_fp8_scaled),
+    "wan_2.1_vae.safetensors": ("vae", wan21_vae),
+    "ace_step_v1_3.5b.safetensors": ("checkpoints", ace_step),
+    "hunyuan3d-dit-v2_fp16.safetensors": ("checkpoints", hunyuan3d_v2),
 }
 
 
-def materialise(specs: Specs, seed: int, name: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Fill the tensors in sorted key order from one seed per file, so the bytes are reproducible."""
-    torch.manual_seed((seed * 1_000_003 + zlib.crc32(name.encode())) % 2**63)
-    tensors: dict[str, torch.Tensor] = {}
-    for key in sorted(specs):
-        spec = specs[key]
+def tensor_seed(seed: int, name: str, key: str) -> int:
+    """One generator per tensor, so a tensor's values do not depend on the others or on file order."""
+    return zlib.crc32(f"{seed}:{name}:{key}".encode())
+
+
+def chunks(spec: Spec, dtype: torch.dtype, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """The tensor's values, flat, CHUNK at a time, already in the stored type."""
+    total = math.prod(spec.shape)
+    if spec.init == "data":
+        assert spec.data is not None and spec.data.numel() == total
+        yield spec.data.reshape(-1).to(dtype)
+        return
+    for start in range(0, total, CHUNK):
+        count = min(CHUNK, total - start)
         if spec.init == "normal":
-            tensor = torch.empty(spec.shape, dtype=torch.float32).normal_(0.0, spec.scale)
+            values = torch.empty(count, dtype=torch.float32).normal_(0.0, spec.scale, generator=generator)
         elif spec.init == "ones":
-            tensor = torch.ones(spec.shape, dtype=torch.float32)
+            values = torch.ones(count, dtype=torch.float32)
         elif spec.init == "fill":
-            tensor = torch.full(spec.shape, spec.scale, dtype=torch.float32)
+            values = torch.full((count,), spec.scale, dtype=torch.float32)
         else:
-            tensor = torch.zeros(spec.shape, dtype=torch.float32)
-        tensors[key] = tensor.to(dtype).contiguous()
-    return tensors
+            values = torch.zeros(count, dtype=torch.float32)
+        yield values.to(dtype)
 
 
-def write_atomic(tensors: dict[str, torch.Tensor], target: Path, metadata: dict[str, str]) -> None:
-    """Save next to the target under a temporary name, then rename over it."""
+def write_atomic(specs: Specs, target: Path, metadata: dict[str, str], dtype: torch.dtype, seed: int) -> None:
+    """Write a safetensors file tensor by tensor (memory: one CHUNK), under a temporary name, then rename.
+
+    The layout is what safetensors itself writes: an 8-byte header length, a JSON header padded with
+    spaces to 8 bytes, then the data, wider dtypes first so that every tensor stays aligned.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    dtypes = {key: DTYPES[spec.dtype] if spec.dtype else dtype for key, spec in specs.items()}
+    order = sorted(specs, key=lambda key: (-dtypes[key].itemsize, key))
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for key in order:
+        size = math.prod(specs[key].shape) * dtypes[key].itemsize
+        header[key] = {"dtype": SAFETENSORS_DTYPES[dtypes[key]], "shape": list(specs[key].shape),
+                       "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        save_file(tensors, str(temp), metadata=metadata)
+        with open(temp, "wb") as out:
+            out.write(struct.pack("<Q", len(raw)) + raw)
+            for key in order:
+                generator = torch.Generator().manual_seed(tensor_seed(seed, target.name, key))
+                for values in chunks(specs[key], dtypes[key], generator):
+                    out.write(values.contiguous().view(torch.uint8).numpy().tobytes())
         umask = os.umask(0)
         os.umask(umask)
-        temp.chmod(0o666 & ~umask)  # safetensors creates 0600 files; ComfyUI may run as someone else
+        temp.chmod(0o666 & ~umask)  # ComfyUI may run as someone else
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
 
 
 def write_model(name: str, out: Path, variant: str, seed: int, dtype: str, comfyui: Path) -> dict[str, Any]:
-    """Build, fill and write one model file; returns its summary entry."""
+    """Build and write one model file; returns its summary entry."""
     directory, builder = MODELS[name]
     started = time.perf_counter()
     specs = builder(variant, comfyui)
-    tensors = materialise(specs, seed, name, DTYPES[dtype])
     target = out / directory / name
-    # One key only: safetensors writes the metadata map in hash order, so several keys break determinism.
+    # One key only, so the header is the same on every run.
     metadata = {"atelier_testmodel": f"random weights, not a real model (variant {variant}, seed {seed})"}
-    write_atomic(tensors, target, metadata)
+    write_atomic(specs, target, metadata, DTYPES[dtype], seed)
     seconds = round(time.perf_counter() - started, 2)
-    parameters = sum(t.numel() for t in tensors.values())
-    log(f"wrote {directory}/{name}: {len(tensors)} tensors, {parameters:,} parameters, {seconds}s")
+    parameters = sum(math.prod(spec.shape) for key, spec in specs.items() if spec.dtype != "u8")
+    log(f"wrote {directory}/{name}: {len(specs)} tensors, {parameters:,} parameters, {seconds}s")
     return {"name": name, "directory": directory, "bytes": target.stat().st_size, "seconds": seconds,
             "parameters": parameters}
 
@@ -336,7 +302,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="base folder; files go to OUT/<model folder>/<name>")
     parser.add_argument("--variant", choices=VARIANTS, default="tiny")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
+    parser.add_argument("--dtype", choices=FILE_DTYPES, default="fp16",
+                        help="stored type of tensors whose builder does not fix one")
     parser.add_argument("--models", nargs="*", default=None, help="file names to write (default: all known)")
     parser.add_argument("--comfyui", type=Path, default=Path.cwd(), help="ComfyUI checkout (default: cwd)")
     args = parser.parse_args(argv)

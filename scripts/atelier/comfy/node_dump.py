@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 from atelier.comfy.client import ComfyClient
-from atelier.lessons.nodes import AUDIO_PROBES, CATALOGUE_PATH, Catalogue, strip
+from atelier.lessons.nodes import AUDIO_PROBES, Catalogue, strip
 from atelier.messages import AtelierError
 
 
-def dump(server: str, path: Path = CATALOGUE_PATH, token: str | None = None) -> Catalogue:
+def dump(server: str, path: Path, token: str | None = None) -> Catalogue:
     """Read `/object_info` from a running ComfyUI and write the stripped catalogue."""
     client = ComfyClient(server, token=token)
     object_info = client.get_json("/object_info")

@@ -171,5 +171,5 @@ def ordered(modules: list[Module]) -> list[Module]:
     )
 
 
-def all_modules(root: Path = WORKFLOWS) -> list[Module]:
+def all_modules(root: Path) -> list[Module]:
     return [load_module(folder) for folder in module_folders([root])]

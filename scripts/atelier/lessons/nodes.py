@@ -131,7 +131,7 @@ def strip(object_info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return nodes, api_nodes
 
 
-def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+def load_catalogue(path: Path) -> Catalogue:
     if not path.is_file():
         raise AtelierError("catalogue-missing", file=path)
     data = json.loads(path.read_text(encoding="utf-8"))

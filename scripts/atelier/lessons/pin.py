@@ -55,7 +55,7 @@ class Lock:
         return f"{term.capitalize()} {year}"
 
 
-def load_lock(path: Path = LOCK_PATH) -> Lock:
+def load_lock(path: Path) -> Lock:
     """Read and check the pin; every problem names the file and the field."""
     if not path.is_file():
         raise AtelierError("lock-missing", file=path)

@@ -110,7 +110,8 @@ def test_too_little_space_is_refused_before_downloading(server: str, tmp_path: P
     assert Files.requests == [], "not one byte fetched"
 
 
-def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
+def mini_project(server: str, tmp_path: Path) -> Path:
+    """A project at tmp_path/project with one module, mini, whose workflow loads model.safetensors from `server`."""
     root = tmp_path / "project" / "workflows" / "mini"
     root.mkdir(parents=True)
     workflow = ('{"nodes": [{"id": 1, "type": "CheckpointLoaderSimple", "properties": {"models": [{"name": '
@@ -119,6 +120,11 @@ def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
     (root / "workflow.json").write_text(workflow)
     (root / "module.yaml").write_text("title: Mini\n")
     shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "lock.yaml", root.parent / "lock.yaml")  # a project
+    return root.parent.parent
+
+
+def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
+    mini_project(server, tmp_path)
     result = subprocess.run([ATELIER, "models", "fetch", "--module", "mini", "--store", str(tmp_path / "store")],
                             cwd=tmp_path / "project", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -150,14 +156,7 @@ def test_verify_reads_every_file_again_and_moves_a_changed_one_aside(server: str
 
 
 def test_cli_verify_names_missing_and_changed_files_and_fails(server: str, tmp_path: Path) -> None:
-    root = tmp_path / "project" / "workflows" / "mini"
-    root.mkdir(parents=True)
-    workflow = ('{"nodes": [{"id": 1, "type": "CheckpointLoaderSimple", "properties": {"models": [{"name": '
-                f'"model.safetensors", "url": "{server}/m", "directory": "checkpoints", "hash": "{SHA}", '
-                '"hash_type": "SHA256"}]}, "widgets_values": ["model.safetensors"]}], "links": []}')
-    (root / "workflow.json").write_text(workflow)
-    (root / "module.yaml").write_text("title: Mini\n")
-    shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "lock.yaml", root.parent / "lock.yaml")
+    mini_project(server, tmp_path)
     store = tmp_path / "store"
     verify_command = [ATELIER, "models", "verify", "--store", str(store)]
     missing = subprocess.run(verify_command, cwd=tmp_path / "project", capture_output=True, text=True)

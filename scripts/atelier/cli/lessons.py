@@ -31,7 +31,7 @@ from atelier.comfy.client import ComfyClient
 from atelier.check.lessons import ModuleResult, Target, check_modules, hardware_slug, write_json, write_junit
 from atelier.keep import ledger
 from atelier.comfy import testmodels
-from atelier.messages import AtelierError
+from atelier.messages import AtelierError, Finding
 from atelier.cli.options import COMFYUI, PYTHON, comfyui_install, key_option, make_server, pick_modules, project, read_key, server_options
 
 
@@ -111,12 +111,8 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     nodes = load_catalogue(catalogue_path or found.catalogue_path)
     pinned = found.pin.comfyui_version if found.lock_path.is_file() else None
     results = lint(list(paths) or [found.workflows], nodes, pinned)
-    errors = warnings = 0
-    for findings in results.values():
-        for finding in findings:
-            click.echo(f"{'warning' if finding.warning else 'error'}: {finding}", err=not finding.warning)
-            warnings += finding.warning
-            errors += not finding.warning
+    errors = sum(_say(findings) for findings in results.values())
+    warnings = sum(f.warning for findings in results.values() for f in findings)
     broken = sum(any(not f.warning for f in findings) for findings in results.values())
     workflows = sum(is_plain_workflow(path) for path in results)
     checked = ", ".join(part for part in (f"{len(results) - workflows} module(s)" if len(results) > workflows else "",
@@ -125,6 +121,13 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
                f"({errors} error(s), {warnings} warning(s)).")
     if errors:
         sys.exit(1)
+
+
+def _say(findings: list[Finding], warnings_too: bool = False) -> int:
+    """Each finding on its line (errors, and with `warnings_too` warnings, on stderr); the number of errors."""
+    for finding in findings:
+        click.echo(f"{'warning' if finding.warning else 'error'}: {finding}", err=warnings_too or not finding.warning)
+    return sum(not finding.warning for finding in findings)
 
 
 @click.command("new-module")
@@ -191,10 +194,7 @@ def run_command(target: Path, settings: tuple[str, ...], server: str | None, out
     """
     nodes = project().nodes
     if is_plain_workflow(target):  # a workflow a teacher brings: say every reason it cannot run, before starting
-        findings = lint_workflow(target, nodes)
-        for finding in findings:
-            click.echo(f"{'warning' if finding.warning else 'error'}: {finding}", err=True)
-        if errors := sum(not f.warning for f in findings):
+        if errors := _say(lint_workflow(target, nodes), warnings_too=True):  # stdout is for what the run makes
             raise AtelierError("run-workflow-refused", file=target, errors=errors)
     job = headless.load_job(target, nodes)
     headless.apply_settings(job, list(settings), nodes)

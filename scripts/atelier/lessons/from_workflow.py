@@ -8,10 +8,7 @@ note, so `atelier lint` lists exactly what is still to write and nothing else.
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +16,12 @@ import yaml
 
 from atelier.lessons.convert import to_api
 from atelier.lessons.lint import lint_workflow
-from atelier.lessons.meta import LEVELS
+from atelier.lessons.meta import OUTPUT_FIELDS
 from atelier.lessons.modules import load_workflow, node_models
 from atelier.lessons.nodes import Catalogue
+from atelier.lessons.wizard import check_choices, new_folder, write_workflow
 from atelier.messages import AtelierError
 
-SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # What an output node's class makes; each saved file is one output of that kind.
 SAVES = {"SaveImage": "image", "SaveAnimatedWEBP": "video", "SaveAnimatedPNG": "video", "SaveWEBM": "video",
          "SaveVideo": "video", "SaveAudio": "audio", "SaveAudioMP3": "audio", "SaveAudioOpus": "audio",
@@ -58,8 +55,8 @@ def _outputs(prompt: dict[str, Any]) -> list[dict[str, Any]]:
             counts[kind] = counts.get(kind, 0) + (_first(prompt, "batch_size") or 1 if kind == "image" else 1)
     sizes = {"width": _first(prompt, "width"), "height": _first(prompt, "height"),
              "frames": _first(prompt, "length"), "seconds": _first(prompt, "seconds")}
-    wanted = {"image": ("width", "height"), "video": ("frames", "width", "height"), "audio": ("seconds",), "mesh": ()}
-    return [{"kind": kind, "count": count, **{key: sizes[key] for key in wanted[kind]}} for kind, count in counts.items()]
+    return [{"kind": kind, "count": count, **{key: sizes[key] for key in OUTPUT_FIELDS[kind]}}
+            for kind, count in counts.items()]
 
 
 def _tries(name: str, value: float) -> list[float]:
@@ -132,22 +129,16 @@ def module_text(title: str, level: str, prompt: dict[str, Any], workflow: dict[s
 
 def from_workflow(root: Path, slug: str, path: Path, title: str, level: str, catalogue: Catalogue) -> Path:
     """Write root/<slug>/ from a plain workflow file that runs on the pinned ComfyUI; return the folder."""
-    if not SLUG.match(slug):
-        raise AtelierError("new-module-slug", slug=slug)
-    folder = root / slug
-    if folder.exists():
-        raise AtelierError("new-module-exists", folder=folder)
-    if level not in LEVELS:
-        raise AtelierError("new-module-choice", modality="-", level=level, modalities="-", levels=", ".join(LEVELS))
+    folder = new_folder(root, slug)
     if errors := sum(not f.warning for f in lint_workflow(path, catalogue)):
         raise AtelierError("run-workflow-refused", file=path, errors=errors)
     module = load_workflow(path)
     prompt, _ = to_api(module.workflow, catalogue, path)
-    if not any(str(node.get("class_type")) in SAVES for node in prompt.values()):
+    saves = [SAVES[str(node.get("class_type"))] for node in prompt.values() if str(node.get("class_type")) in SAVES]
+    if not saves:
         raise AtelierError("new-module-no-output", file=path, saves=", ".join(sorted(SAVES)))
-    folder.mkdir(parents=True)
-    workflow = dict(module.workflow, id=str(uuid.uuid4()))
-    (folder / "workflow.json").write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    check_choices(MODALITY[saves[0]], level)
+    write_workflow(folder, module.workflow)
     (folder / "module.yaml").write_text(module_text(title, level, prompt, module.workflow, path), encoding="utf-8")
     if (path.parent / "inputs").is_dir():  # pictures it loads, where `atelier run` finds them too
         shutil.copytree(path.parent / "inputs", folder / "inputs")

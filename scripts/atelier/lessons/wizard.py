@@ -30,18 +30,35 @@ def _block(items: list[dict]) -> str:
     return "".join(f"  {line}\n" for line in text.splitlines())
 
 
-def scaffold(root: Path, slug: str, source: str, title: str, modality: str, level: str) -> Path:
-    """Write root/<slug>/ from root/<source>/ and return the new folder."""
+def new_folder(root: Path, slug: str) -> Path:
+    """Where module `slug` goes; refused when the name is not a slug or the folder is taken."""
     if not SLUG.match(slug):
         raise AtelierError("new-module-slug", slug=slug)
     folder = root / slug
     if folder.exists():
         raise AtelierError("new-module-exists", folder=folder)
-    if not (root / source / "workflow.json").is_file():
-        raise AtelierError("new-module-source", source=source, folder=root)
+    return folder
+
+
+def check_choices(modality: str, level: str) -> None:
     if modality not in MODALITIES or level not in LEVELS:
         raise AtelierError("new-module-choice", modality=modality, level=level,
                            modalities=", ".join(MODALITIES), levels=", ".join(LEVELS))
+
+
+def write_workflow(folder: Path, workflow: dict) -> None:
+    """The new module's workflow.json, under an id of its own (the canvas tells workflows apart by id)."""
+    folder.mkdir(parents=True)
+    copy = dict(workflow, id=str(uuid.uuid4()))
+    (folder / "workflow.json").write_text(json.dumps(copy, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def scaffold(root: Path, slug: str, source: str, title: str, modality: str, level: str) -> Path:
+    """Write root/<slug>/ from root/<source>/ and return the new folder."""
+    folder = new_folder(root, slug)
+    if not (root / source / "workflow.json").is_file():
+        raise AtelierError("new-module-source", source=source, folder=root)
+    check_choices(modality, level)
     original = load_module(root / source)
     template = string.Template(files("atelier.lessons").joinpath("module_template.yaml").read_text(encoding="utf-8"))
     text = template.substitute(
@@ -55,9 +72,7 @@ def scaffold(root: Path, slug: str, source: str, title: str, modality: str, leve
         gpu_memory_gb=original.about.gpu_memory_gb or 4,
         models=_block(original.meta.get("models", [])),
     )
-    folder.mkdir(parents=True)
-    workflow = dict(original.workflow, id=str(uuid.uuid4()))  # the canvas tells workflows apart by id
-    (folder / "workflow.json").write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_workflow(folder, original.workflow)
     if (original.folder / "inputs").is_dir():
         shutil.copytree(original.folder / "inputs", folder / "inputs")
     (folder / "module.yaml").write_text(text, encoding="utf-8")

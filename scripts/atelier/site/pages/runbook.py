@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from atelier.comfy import headless
 from atelier.comfy.server import MODEL_FOLDERS
 from atelier.hpc.install import model_paths_text, node_name
 from atelier.hpc.profiles import Profile
@@ -169,8 +170,6 @@ def unknown_node_example(version: str) -> str:
 
 def smoke_limits() -> str:
     """How the smoke check lightens a lesson for a CPU, from the limits the code applies."""
-    from atelier.comfy import headless
-
     by_node = "; ".join(f"{node}'s {name} at most {most}" for node, limits in headless.SMOKE_BY_NODE.items()
                         for name, most in limits.items())
     return (f"sampler steps at most {headless.SMOKE_LIMITS['steps']}; a picture's longer side at most "

@@ -59,6 +59,15 @@ def open_the_lesson(page: Page) -> None:
 
 
 
+def open_saved(page: Page, name: str) -> None:
+    """Open a workflow the student saved, from the Workflows panel on the left."""
+    workflows = page.get_by_role("button", name=re.compile(r"^Workflows\b"))
+    workflows.click()
+    page.get_by_text(name, exact=True).click()
+    page.wait_for_function("t => window.app.graph._nodes.some(n => n.title === t)", arg="Positive prompt")
+    workflows.click()
+
+
 def make_a_picture(page: Page, output_dir: Path) -> None:
     """Your first image → Make a picture, then the file where Save and download says it is."""
     # Your first image → Make a picture

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KEY_FILE = Path("gate") / "token"  # a session's key, relative to its folder (the OOD app writes it there)
+# In ComfyUI's user folder: the one person's settings, and the Workflows panel.
+SETTINGS = Path("default") / "comfy.settings.json"
+WORKFLOWS = Path("default") / "workflows"
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class Layout:
 
     def tree(self) -> list[tuple[str, str]]:
         """(path in the prefix, what it holds), in the order a maintainer reads them; folders end in /."""
-        rows = _described(self.prefix, self, ["comfyui/", "custom_nodes/", "model_paths", "comfyui_venv/",
+        rows = described(self.prefix, self, ["comfyui/", "custom_nodes/", "model_paths", "comfyui_venv/",
                                               "atelier_venv/", "atelier", "env_file", "logs/", "state/"])
         return rows[:6] + [("models/", "The shared model store, unless the cluster profile names another")] + rows[6:]
 
@@ -141,7 +144,7 @@ class SessionFolder:
 
     @property
     def user(self) -> Path:
-        """ComfyUI's user folder: settings and saved workflows."""
+        """ComfyUI's user folder and database, where the session was given no student's folder"""
         return self.path / "user"
 
     @property
@@ -152,20 +155,20 @@ class SessionFolder:
     @property
     def settings(self) -> Path:
         """ComfyUI's settings for this session."""
-        return self.user / "default" / "comfy.settings.json"
+        return self.user / SETTINGS
 
     @property
     def workflows(self) -> Path:
-        """The Workflows panel: the lesson's workflow, and what the student saves."""
-        return self.user / "default" / "workflows"
+        """The Workflows panel, in that case: the lesson's workflow, and what the student saves"""
+        return self.user / WORKFLOWS
 
     def tree(self) -> list[tuple[str, str]]:
         """(path in the folder, what it holds), in the order a maintainer reads them; folders end in /."""
-        return _described(self.path, self, ["comfyui_log", "job_log", "connection", "key_file", "job_script",
+        return described(self.path, self, ["comfyui_log", "job_log", "connection", "key_file", "job_script",
                                             "model_paths", "input/", "output/", "user/", "workflows/", "temp/"])
 
 
-def _described(root: Path, layout: object, names: list[str]) -> list[tuple[str, str]]:
+def described(root: Path, layout: object, names: list[str]) -> list[tuple[str, str]]:
     """Each named path relative to `root` (a name ending in / is a folder), with its property's
     docstring: the trees the Runbook shows are made from the code that uses the paths."""
     rows = []

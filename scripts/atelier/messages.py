@@ -566,6 +566,20 @@ MESSAGES: dict[str, Message] = {
             2,
         ),
         Message(
+            "user-folder-locked",
+            "Your saved workflows could not be brought up to date: another session has held {lock} for a while.",
+            "Nothing is lost: this session keeps your work and tries again in a few seconds. If it keeps happening, "
+            "end your other sessions.",
+            "student",
+        ),
+        Message(
+            "user-folder-unwritable",
+            "Your saved workflows could not be written to your ComfyUI folder {folder} ({detail}).",
+            "Nothing is lost: this session keeps its own copy and tries again in a few seconds. If your home "
+            "folder is full, make room in it (the dashboard's Files shows what takes the space).",
+            "student",
+        ),
+        Message(
             "backup-target-format",
             "The backup place '{target}' is not written as REMOTE:FOLDER.",
             "Write the remote's name, a colon and a folder, for example box:Atelier.",
@@ -581,13 +595,15 @@ MESSAGES: dict[str, Message] = {
         Message(
             "backup-remote-unknown",
             "Box is not connected yet: there is no rclone remote called '{remote}'.",
-            "Connect it once with 'atelier backup setup' (Start here: Keep your work safe).",
+            "Connect it once in the dashboard: open Files, then Box backup, and press Connect (Start here: Keep your "
+            "work safe).",
             "student",
         ),
         Message(
             "backup-denied",
             "The backup was refused: the sign-in kept for '{remote}' has expired or was withdrawn.",
-            "Connect it again with 'atelier backup setup'; nothing already backed up is lost.",
+            "Open the dashboard's Box app and press Connect again (a Box sign-in lapses after 60 days without a "
+            "backup); nothing already backed up is lost.",
             "student",
         ),
         Message(
@@ -600,7 +616,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "backup-failed",
             "The backup to '{remote}' stopped: {detail}.",
-            "Run 'atelier backup --now' again: it carries on where it stopped.",
+            "Nothing is lost: the next backup (a few minutes later, or as the session ends) carries on where this one "
+            "stopped.",
             "student",
         ),
         Message(
@@ -609,6 +626,75 @@ MESSAGES: dict[str, Message] = {
             "Copy the whole block between ---> and <--- that 'rclone authorize' printed, and paste it again.",
             "student",
             2,
+        ),
+        Message(
+            "box-signin-denied",
+            "{title} was not connected: on {title}'s page, Deny was chosen.",
+            "Nothing was changed. To connect it, press Connect {title} again and choose Grant access to {title}.",
+            "student",
+        ),
+        Message(
+            "box-signin-stale",
+            "This {title} sign-in was not started on this page, or was started more than 10 minutes ago, "
+            "so it was not used.",
+            "Nothing was changed. Open the dashboard's {title} app and press Connect {title} again.",
+            "student",
+            2,
+        ),
+        Message(
+            "box-token-refused",
+            "{title} did not finish the sign-in: it answered '{detail}'.",
+            "Nothing was changed. Press Connect {title} again; if the same happens, send this sentence to your "
+            "course's support contact.",
+            "student",
+        ),
+        Message(
+            "box-unreachable",
+            "{title} could not be reached to finish the sign-in.",
+            "Nothing was changed. Try Connect {title} again in a few minutes; if it keeps failing, tell your "
+            "course's support contact.",
+            "student",
+        ),
+        Message(
+            "box-app-unset",
+            "Connecting {title} from the dashboard is not set up yet on this cluster.",
+            "Tell your course's support contact: the cluster profile needs the university's {title} app (Runbook: "
+            "Backups). Your outputs stay safe in their folder meanwhile.",
+            "student",
+        ),
+        Message(
+            "box-page-unknown",
+            "The {title} app has no page at {path}.",
+            "Open the dashboard's {title} app from its menu, and start from its first page.",
+            "student",
+        ),
+        Message(
+            "box-page-elsewhere",
+            "That button was pressed on another website, so the {title} app did nothing.",
+            "Open the dashboard's {title} app from its menu and press the button there.",
+            "student",
+        ),
+        Message(
+            "box-page-failed",
+            "The {title} app stopped on a problem of its own ({error}).",
+            "Reload the page; if it happens again, send this sentence to your course's support contact.",
+            "student",
+        ),
+        Message(
+            "box-profiles-disagree",
+            "The clusters {clusters} keep their backups in different places ({detail}), but the dashboard's Box "
+            "app connects one for every cluster.",
+            "Give those profiles the same backup: section, then run 'atelier ood deploy' again.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "ood-box-unset",
+            "The Box app was deployed, but the profile {profile} names no {missing}, so its Connect button "
+            "cannot work yet.",
+            "Register the university's Box app and fill in the profile as the Runbook's Backups page says, then "
+            "deploy again; until then students connect with 'atelier backup setup'.",
+            "maintainer",
         ),
         Message(
             "ood-portal-missing",

@@ -9,6 +9,7 @@ and opened again, and a second session refuses the first one's cookie.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -25,7 +26,7 @@ from atelier.hpc.profiles import Profile, load_profile
 from atelier.comfy.extensions.atelier_gate import COOKIE
 from tests.ood import portal as ood_portal
 from tests.ood.conftest import ROOT, Site, SlurmCluster, make_site, needs_comfyui, needs_ood, values
-from tests.walkthrough import bold, make_a_picture, open_the_lesson, steps, wait_for_comfyui
+from tests.walkthrough import bold, make_a_picture, open_saved, open_the_lesson, steps, wait_for_comfyui
 
 pytestmark = [needs_ood, needs_comfyui,
               pytest.mark.skipif(ood_portal.skip_reason() is not None, reason=ood_portal.skip_reason() or "")]
@@ -34,10 +35,12 @@ CARD = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>My I
 
 
 def _profile(folder: Path, store: Path) -> Profile:
-    """The test machine's profile with the small random-weight models as its shared store."""
+    """The test machine's profile with the small random-weight models as its shared store, and
+    the student's own ComfyUI folder in a home of the test's."""
     data = yaml.safe_load((ROOT / "scripts" / "atelier" / "clusters" / "local.yaml").read_text())
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "local.yaml").write_text(yaml.safe_dump({**data, "models": str(store)}))
+    user_folder = folder.parent / "home" / "atelier-comfyui"
+    (folder / "local.yaml").write_text(yaml.safe_dump({**data, "models": str(store), "user_folder": str(user_folder)}))
     return load_profile(str(folder / "local.yaml"))
 
 
@@ -102,7 +105,8 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
 
         # Save and download → Save your workflow, as the page says: the logo, File, Save. Saving and
         # opening both ask for userdata/workflows%2F<name>.json, which only AllowEncodedSlashes lets through.
-        saved = Path(launched["staged_root"]) / "user" / "default" / "workflows" / "Your first image.json"
+        # The save reaches the student's own ComfyUI folder, which outlives the session.
+        saved = tmp_path / "home" / "atelier-comfyui" / "user" / "default" / "workflows" / "Your first image.json"
         prompt_box = page.evaluate_handle(  # the Positive prompt's text box, found by what it holds
             "() => [...document.querySelectorAll('textarea')].find(t => t.value.startsWith('a still life of lemons'))")
         prompt_box.as_element().fill("a blue teapot, saved through the proxy")
@@ -114,7 +118,7 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         page.get_by_role("menuitem", name=save_item, exact=True).click()
         deadline = time.monotonic() + 30
         while "saved through the proxy" not in saved.read_text():
-            assert time.monotonic() < deadline, "the saved workflow did not reach the session's user folder"
+            assert time.monotonic() < deadline, "the saved workflow did not reach the student's ComfyUI folder"
             time.sleep(0.5)
         page.reload()
         wait_for_comfyui(page)
@@ -144,6 +148,14 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         refused = browser_context.request.get(proxy.rnode(host, other_port, "/"),
                                               headers={"Cookie": f"{COOKIE}={first_cookie['value']}"})
         assert (refused.status, refused.text()) == (403, "Forbidden")
+
+        # ... and what the first session saved is in its Workflows panel, with the change made then.
+        page = _open_from_the_card(browser_context, proxy, other, "second-session")
+        wait_for_comfyui(page)
+        open_saved(page, "Your first image.json")
+        prompt = page.evaluate("() => window.app.graph._nodes.find(n => n.title === 'Positive prompt').widgets[0].value")
+        assert prompt == "a blue teapot, saved through the proxy"
+        slurm.run("scancel", second["job_id"])
         done = site.session(launched["session_id"])
         assert done["completed"] and str(outputs) in done["completed_view"]
 
@@ -154,7 +166,8 @@ def test_the_page_loads_where_the_node_s_name_is_a_loopback_address(slurm: Slurm
     """OOD's default host=$(hostname): here that name is 127.0.0.1, so ComfyUI's own Host/Origin check applies."""
     name = socket.gethostname()
     assert socket.gethostbyname(name).startswith("127.")
-    site = make_site(tmp_path, slurm, [load_profile("local")], comfyui=True)
+    own = dataclasses.replace(load_profile("local"), user_folder=str(tmp_path / "home" / "atelier-comfyui"))
+    site = make_site(tmp_path, slurm, [own], comfyui=True)
     launched = site.submit(values(tmp_path / "outputs"))
     card = _running(site, slurm, launched)
     assert card["connect"]["host"] == name

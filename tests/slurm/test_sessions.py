@@ -7,6 +7,7 @@ COMFYUI_DIR set, the whole path runs: job, gate, login, stop.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -63,7 +64,8 @@ def log_in(port: int, key: str, base: str = "/") -> str:
 def test_launch_reports_a_session_that_could_not_start(slurm: SlurmCluster, tmp_path: Path) -> None:
     """No ComfyUI on the node: the job really runs, and launch says why in one line."""
     folder = tmp_path / "session"
-    done = atelier(slurm, "launch", "--cluster", "local", "--workdir", str(folder), "--outputs", str(tmp_path / "out"),
+    done = atelier(slurm, "launch", "--cluster", "local", "--user-folder", str(tmp_path / "home"),
+                   "--workdir", str(folder), "--outputs", str(tmp_path / "out"),
                    "--wait", "120", comfyui=False)
     assert done.returncode == 1, done.stdout + done.stderr
     job_id = done.stdout.split("Submitted job ")[1].split()[0]
@@ -93,7 +95,8 @@ def test_stop_refuses_a_job_that_is_not_a_session(slurm: SlurmCluster) -> None:
 @needs_comfyui
 def test_launch_opens_a_gated_session_that_status_lists_and_stop_ends(slurm: SlurmCluster, tmp_path: Path) -> None:
     folder, outputs = tmp_path / "session", tmp_path / "outputs"
-    done = atelier(slurm, "launch", "--cluster", "local", "--workdir", str(folder), "--outputs", str(outputs),
+    done = atelier(slurm, "launch", "--cluster", "local", "--user-folder", str(tmp_path / "home"),
+                   "--workdir", str(folder), "--outputs", str(outputs),
                    "--module", "txt2img-basics", "--wait", "170")
     assert done.returncode == 0, done.stdout + done.stderr
     job_id = done.stdout.split("Submitted job ")[1].split()[0]
@@ -138,7 +141,8 @@ def ood_job(slurm: SlurmCluster, tmp_path: Path):
     def launch(comfyui: bool) -> tuple[Path, str]:
         site, app = tmp_path / "atelier.yml", tmp_path / "app"
         checkout = (Path(os.environ["COMFYUI_DIR"]), Path(os.environ["COMFYUI_PYTHON"])) if comfyui else None
-        ood.deploy(app, site, [load_profile("local")], all_modules(ROOT / "workflows"),
+        profile = dataclasses.replace(load_profile("local"), user_folder=str(tmp_path / "home" / "atelier-comfyui"))
+        ood.deploy(app, site, [profile], all_modules(ROOT / "workflows"),
                    app=ROOT / "ood" / "comfyui", comfyui=checkout)
         values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "txt2img-basics",
                   "output_folder": str(tmp_path / "outputs")}

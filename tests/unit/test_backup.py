@@ -108,8 +108,8 @@ def test_a_remote_that_does_not_exist_says_how_to_connect(outputs: Path, webdav)
     done = atelier("backup", "--now", "--outputs", str(outputs), "--to", "nosuch:Atelier", env=webdav.env)
     assert done.returncode == 1
     assert done.stdout.split(" ", 1)[1] == (
-        "Backup failed: Box is not connected yet: there is no rclone remote called 'nosuch'. Connect it once with "
-        "'atelier backup setup' (Start here: Keep your work safe).\n")
+        "Backup failed: Box is not connected yet: there is no rclone remote called 'nosuch'. Connect it once in the "
+        "dashboard: open Files, then Box backup, and press Connect (Start here: Keep your work safe).\n")
     assert "Traceback" not in done.stderr
 
 

@@ -304,19 +304,31 @@ EXACT = {
                              "Seed, CFG."),
     "compare-same-knob": ({"knob": "CFG"}, "The options --by and --vs both name CFG. Give two different settings, one for across "
                           "the sheet and one for down."),
+    "user-folder-locked": ({"lock": "/home/ana/atelier-comfyui/.sync-lock"}, "Your saved workflows could not be "
+                           "brought up to date: another session has held /home/ana/atelier-comfyui/.sync-lock for a "
+                           "while. Nothing is lost: this session keeps your work and tries again in a few seconds. "
+                           "If it keeps happening, end your other sessions."),
+    "user-folder-unwritable": ({"folder": "/home/ana/atelier-comfyui", "detail": "Disk quota exceeded"},
+                               "Your saved workflows could not be written to your ComfyUI folder "
+                               "/home/ana/atelier-comfyui (Disk quota exceeded). Nothing is lost: this session keeps "
+                               "its own copy and tries again in a few seconds. If your home folder is full, make room "
+                               "in it (the dashboard's Files shows what takes the space)."),
     "backup-target-format": ({"target": "Atelier"}, "The backup place 'Atelier' is not written as "
                              "REMOTE:FOLDER. Write the remote's name, a colon and a folder, for example box:Atelier."),
     "backup-no-rclone": ({}, "The program that copies outputs to Box (rclone) is not installed here. Ask your course's support "
                          "contact: 'atelier install' puts it beside atelier."),
     "backup-remote-unknown": ({"remote": "box"}, "Box is not connected yet: there is no rclone remote called 'box'. "
-                              "Connect it once with 'atelier backup setup' (Start here: Keep your work safe)."),
+                              "Connect it once in the dashboard: open Files, then Box backup, and press Connect (Start here: "
+                              "Keep your work safe)."),
     "backup-denied": ({"remote": "box"}, "The backup was refused: the sign-in kept for 'box' has expired or was "
-                      "withdrawn. Connect it again with 'atelier backup setup'; nothing already backed up is lost."),
+                      "withdrawn. Open the dashboard's Box app and press Connect again (a Box sign-in lapses after "
+                      "60 days without a backup); nothing already backed up is lost."),
     "backup-unreachable": ({"remote": "box"}, "The backup could not reach 'box' from here. Your outputs are safe in "
                            "their folder and the next backup tries again; if it keeps failing, tell your course's "
                            "support contact."),
     "backup-failed": ({"remote": "box", "detail": "quota exceeded"}, "The backup to 'box' stopped: quota exceeded. "
-                      "Run 'atelier backup --now' again: it carries on where it stopped."),
+                      "Nothing is lost: the next backup (a few minutes later, or as the session ends) carries on "
+                      "where this one stopped."),
     "ood-portal-missing": ({"file": "/etc/ood/config/ood_portal.yml"}, "The portal settings "
                            "/etc/ood/config/ood_portal.yml were not found. Pass the ood_portal.yml the site's Apache is "
                            "made from (usually /etc/ood/config/ood_portal.yml)."),
@@ -337,6 +349,36 @@ EXACT = {
                         "semester's atelier.env, which names it in ATELIER_PROJECT."),
     "backup-token-bad": ({}, "What was pasted is not the sign-in text rclone prints. Copy the whole block between "
                          "---> and <--- that 'rclone authorize' printed, and paste it again."),
+    "box-signin-denied": ({"title": "Box"}, "Box was not connected: on Box's page, Deny was chosen. Nothing was "
+                          "changed. To connect it, press Connect Box again and choose Grant access to Box."),
+    "box-signin-stale": ({"title": "Box"}, "This Box sign-in was not started on this page, or was started more than "
+                         "10 minutes ago, so it was not used. Nothing was changed. Open the dashboard's Box app and "
+                         "press Connect Box again."),
+    "box-token-refused": ({"title": "Box", "detail": "Auth code doesn't exist or is invalid for the client"},
+                          "Box did not finish the sign-in: it answered 'Auth code doesn't exist or is invalid for the "
+                          "client'. Nothing was changed. Press Connect Box again; if the same happens, send this "
+                          "sentence to your course's support contact."),
+    "box-unreachable": ({"title": "Box"}, "Box could not be reached to finish the sign-in. Nothing was changed. Try "
+                        "Connect Box again in a few minutes; if it keeps failing, tell your course's support contact."),
+    "box-app-unset": ({"title": "Box"}, "Connecting Box from the dashboard is not set up yet on this cluster. Tell "
+                      "your course's support contact: the cluster profile needs the university's Box app (Runbook: "
+                      "Backups). Your outputs stay safe in their folder meanwhile."),
+    "box-page-unknown": ({"title": "Box", "path": "/pun/sys/box/admin"}, "The Box app has no page at "
+                         "/pun/sys/box/admin. Open the dashboard's Box app from its menu, and start from its first "
+                         "page."),
+    "box-page-elsewhere": ({"title": "Box"}, "That button was pressed on another website, so the Box app did nothing. "
+                           "Open the dashboard's Box app from its menu and press the button there."),
+    "box-page-failed": ({"title": "Box", "error": "KeyError"}, "The Box app stopped on a problem of its own "
+                        "(KeyError). Reload the page; if it happens again, send this sentence to your course's "
+                        "support contact."),
+    "box-profiles-disagree": ({"clusters": "pegasus, cerberus", "detail": "backup folder"}, "The clusters pegasus, "
+                              "cerberus keep their backups in different places (backup folder), but the dashboard's "
+                              "Box app connects one for every cluster. Give those profiles the same backup: section, "
+                              "then run 'atelier ood deploy' again."),
+    "ood-box-unset": ({"profile": "pegasus", "missing": "backup.client_id"}, "The Box app was deployed, but the "
+                      "profile pegasus names no backup.client_id, so its Connect button cannot work yet. Register the "
+                      "university's Box app and fill in the profile as the Runbook's Backups page says, then deploy "
+                      "again; until then students connect with 'atelier backup setup'."),
 }
 
 

@@ -265,14 +265,18 @@ def test_a_pattern_python_cannot_read_is_left_to_apache(tmp_path: Path) -> None:
 
 def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> None:
     path = _portal(tmp_path, custom_vhost_directives=["ServerTokens Prod"])
+    box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]  # never the real /etc/ood
     done = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
-                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(path)],
+                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(path), *box],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
+    assert done.stdout.splitlines()[1] == (f"Deployed the Box app to {tmp_path / 'box'}; its settings written to "
+                                           f"{tmp_path / 'etc' / 'box' / 'atelier.json'}.")
+    assert (tmp_path / "box" / "passenger_wsgi.py").is_file()
     assert done.stderr.splitlines()[0] == ("Warning: " + str(ood.portal_findings(path, PROFILES)[0]))
     assert done.stderr.endswith("custom_vhost_directives:\n  - AllowEncodedSlashes NoDecode\n")
     good = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
-                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path))],
+                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path)), *box],
                           capture_output=True, text=True, cwd=ROOT)
     assert good.returncode == 0 and good.stdout.endswith("the portal settings sessions need are all there.\n")

@@ -308,3 +308,38 @@ def test_the_script_prints_findings_and_grades_and_fails_on_findings(tmp_path: P
     assert result.returncode == 1
     assert 'docs/start/bad.md:10: link text "here" does not say where it goes' in result.stdout
     assert "1 finding." in result.stdout
+
+
+# ---- no terminal on the student's numbered path --------------------------------------------
+
+
+def test_a_numbered_start_page_may_not_ask_for_a_terminal() -> None:
+    markdown = ("# Keep your work safe\n\nType `atelier backup setup --cluster pegasus` and press Enter.\n\n"
+                "```bash\nrclone lsd box:\n```\n\nYour pictures are in the folder `atelier`.\n\n"
+                "```text\n14:30:02 Backed up 3 files.\n```\n")
+    numbered = Page("docs/start/backup.md", markdown, no_terminal=True)
+    assert problems(pagelint.check_no_terminal(numbered)) == [
+        "docs/start/backup.md:3: `atelier backup setup --cluster pegasus` is a terminal command: say what to press "
+        "in the browser instead",
+        "docs/start/backup.md:5: a bash block asks the student for a terminal: say what to press in the browser instead",
+    ]  # a folder named `atelier`, and a log line shown as text, are not commands
+    assert pagelint.check_no_terminal(Page("docs/start/compare.md", markdown)) == []  # not on the numbered path
+
+
+def test_the_numbered_pages_are_read_from_the_sites_navigation_and_their_generated_parts_count_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    typed = pagelint.docs_pages(ROOT)
+    assert sorted(p.path for p in typed if p.no_terminal) == sorted(
+        f"docs/start/{name}.md" for name in ("cluster", "account", "sign-in", "launch", "tour", "first-image", "save",
+                                             "backup", "neighbour", "trouble"))
+    marker = "<!-- student messages -->"
+    trouble = next(p for p in typed if p.path == "docs/start/trouble.md")
+    assert marker in trouble.markdown
+    assert pagelint.generated_terminal_steps([trouble], ROOT) == []
+    from atelier.site import plugin
+
+    monkeypatch.setitem(plugin.MARKERS, "<!-- how to stop -->", lambda p: "| stop it | `atelier stop 123` |")
+    with_command = Page(trouble.path, "# x\n\n<!-- how to stop -->\n", no_terminal=True)
+    assert problems(pagelint.generated_terminal_steps([with_command], ROOT)) == [
+        "docs/start/trouble.md:3: what <!-- how to stop --> makes: `atelier stop 123` is a terminal command: say "
+        "what to press in the browser instead"]

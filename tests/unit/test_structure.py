@@ -29,7 +29,7 @@ def test_modules_stay_small() -> None:
 
 # Each subpackage may import only from those below it; the folder names are the architecture.
 LAYERS = [{"messages", "files", "fields", "layout", "__init__", "__version__"}, {"lessons"}, {"comfy"}, {"keep"}, {"check", "hpc", "project"},
-          {"site"}, {"cli", "__main__"}]
+          {"site", "web"}, {"cli", "__main__"}]  # web: pages the browser opens outside ComfyUI
 IMPORT = re.compile(r"^\s*(?:from atelier\.(\w+)[\w.]* import|from atelier import (\w+))", re.MULTILINE)
 
 

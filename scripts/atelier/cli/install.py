@@ -170,12 +170,17 @@ def ood_command() -> None:
               help="For a profile without a prefix only: the ComfyUI checkout its jobs run [env: COMFYUI_DIR].")
 @click.option("--python", envvar="COMFYUI_PYTHON",
               help="For a profile without a prefix only: the Python that runs it [env: COMFYUI_PYTHON].")
+@click.option("--box-dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the Box app goes (default: 'box' beside DEST); its folder name is in its address.")
+@click.option("--box-site-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the Box app reads its settings (default: /etc/ood/config/apps/<its folder name>/atelier.json).")
 def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: Path | None,
-               comfyui: str | None, python: str | None) -> None:
+               comfyui: str | None, python: str | None, box_dest: Path | None, box_site_file: Path | None) -> None:
     """Install the ComfyUI app into DEST with its choices from the cluster profiles.
 
     DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
     or adding a lesson; students see a changed form once their dashboard restarts.
+    The Box app, where students connect Box from the browser, goes beside it.
     With --portal it also checks the portal settings and prints the lines to add.
     """
     profiles = [load_profile(name) for name in clusters]
@@ -187,11 +192,17 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
     choices = sum(len(p.gpus) for p in profiles)
     click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
                f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
+    box_dest = box_dest or dest.parent / "box"
+    box_app, box_written = ood.deploy_box(box_dest, box_site_file or ood.box_site_file(box_dest.name), profiles,
+                                          app=found.root / ood.BOX_APP)
+    click.echo(f"Deployed the Box app to {box_app}; its settings written to {box_written}.")
     if portal and not findings:
         click.echo(f"{portal}: the portal settings sessions need are all there.")
+    for finding in findings:
+        click.echo(f"Warning: {finding}", err=True)
+    for finding in ood.box_findings(ood.box_config(profiles, box_app.name)):  # a note: the terminal way still works
+        click.echo(f"Note: {finding}", err=True)
     if findings:
-        for finding in findings:
-            click.echo(f"Warning: {finding}", err=True)
         click.echo(f"Add to {portal}, then run update_ood_portal and restart Apache:\n"
                    + ood.portal_lines(findings), err=True)
         sys.exit(1)

@@ -18,7 +18,7 @@ from atelier.keep import backup
 from atelier.keep import compare
 from atelier.hpc.profiles import load_profile
 from atelier.keep import ledger
-from atelier.cli.options import job_deadline, plural, say_round, time_stamp
+from atelier.cli.options import expand_home, job_deadline, plural, say_round, time_stamp
 from atelier.keep.schedule import Schedule
 from atelier.keep.outputs import OK, Output
 
@@ -90,7 +90,8 @@ def backup_command(ctx: click.Context, folder: Path | None, to: str | None, now:
            bwlimit: str | None) -> None:
     """Copy outputs to Box (or another rclone remote); never deletes anything there.
 
-    New and changed files go to REMOTE:FOLDER/outputs/. When a file changed, the older
+    New and changed files go to REMOTE:FOLDER/outputs/, and the profile's ComfyUI folder
+    (saved workflows, settings) to REMOTE:FOLDER/comfyui/. When a file changed, the older
     copy already there moves to REMOTE:FOLDER/replaced/DATE/. Safe to interrupt
     and run again. With --now it backs up once; otherwise it backs up every few
     minutes until stopped, and once more as it stops (Ctrl+C, or Slurm's signal).
@@ -101,7 +102,9 @@ def backup_command(ctx: click.Context, folder: Path | None, to: str | None, now:
     settings = profile.backup
     folder = folder or Path(os.path.expandvars(profile.outputs))
     target = backup.Target.parse(to) if to else settings.target
-    schedule = Schedule(folder, target, every or settings.every_minutes or 15, bwlimit=bwlimit)
+    own = expand_home(profile.user_folder)  # the student's ComfyUI folder, once a session has made it
+    schedule = Schedule(folder, target, every or settings.every_minutes or 15, bwlimit=bwlimit,
+                        user_folder=own if own.is_dir() else None)
     if now:
         if not say_round(schedule.round(final=True)):
             sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import sys
@@ -105,6 +106,14 @@ def pick_modules(names: tuple[str, ...]) -> list[Module]:
     return [known[n] if n in known else load_module(found.workflows / n) for n in names]
 
 
+def expand_home(text: str) -> Path:
+    """A profile's folder with $HOME and $USER filled in: a job started with --export NONE has
+    no shell of ours to do it, and the student's home is where their own folders live."""
+    for name, value in (("HOME", str(Path.home())), ("USER", getpass.getuser())):
+        text = text.replace(f"${{{name}}}", value).replace(f"${name}", value)
+    return Path(text).expanduser()
+
+
 def time_stamp() -> str:
     """Job logs carry a time on each line."""
     return time.strftime("%H:%M:%S")
@@ -121,8 +130,11 @@ def say_round(done: Round) -> bool:
         return False
     result = done.result
     waiting = f"; {plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
+    kept = done.kept
+    also = (f" Saved workflows and settings: {plural(kept.copied, 'new or changed file')} to {kept.where} "
+            f"({kept.current} already there).") if kept else ""
     click.echo(f"{time_stamp()} Backed up {plural(result.copied, 'new or changed file')} to {result.where} "
-               f"({result.current} already there{waiting}) in {result.seconds:.1f} s.")
+               f"({result.current} already there{waiting}) in {result.seconds + (kept.seconds if kept else 0):.1f} s.{also}")
     return True
 
 

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from atelier.comfy.server import ComfyServer, tuning
+from atelier.comfy.server import ComfyServer, panel_copy, tuning
 from atelier.hpc import slurm
 from atelier.hpc.profiles import Profile, load_profile
 from atelier.keep import backup
 from atelier.keep.schedule import Schedule
+from atelier.keep.userfolder import SessionCopy, StudentFolder
 from atelier.layout import SessionFolder
-from atelier.lessons.modules import load_module
+from atelier.lessons.modules import Module, load_module
 from atelier.messages import AtelierError
-from atelier.cli.options import (comfyui_install, job_deadline, module_folder, pinned_nodes, say_round, server_options,
-                                 time_stamp)
+from atelier.cli.options import (comfyui_install, expand_home, job_deadline, module_folder, pinned_nodes, plural,
+                                 say_round, server_options, time_stamp)
 
 
 
@@ -39,9 +45,16 @@ from atelier.cli.options import (comfyui_install, job_deadline, module_folder, p
               help="With --backup-to: minutes between backups; one more runs when the session ends.")
 @click.option("--comfyui-option", "options", multiple=True,
               help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).")
+@click.option("--user-folder", help="The student's own ComfyUI folder, kept between sessions: saved workflows, "
+              "settings and uploads ($HOME and $USER are filled in; the profile's user_folder). "
+              "Default: none, this session's folder holds them.")
+@click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --user-folder: where this session's copy of it and ComfyUI's database live, on the "
+              "node's own disk (default: $TMPDIR, else /tmp).")
 def serve_command(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
           workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None,
-          backup_to: str | None, backup_every: int, options: tuple[str, ...]) -> None:
+          backup_to: str | None, backup_every: int, options: tuple[str, ...], user_folder: str | None,
+          local_dir: Path | None) -> None:
     """Start ComfyUI behind its login gate until stopped.
 
     Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
@@ -49,49 +62,134 @@ def serve_command(comfyui: str | None, python: str | None, models: Path | None, 
     running prompt finish before it stops. Inside a Slurm job it also stops by itself
     shortly before the job's time limit. With --backup-to it backs outputs up during
     the session and once more after ComfyUI has stopped, so nothing finished is left.
+    With --user-folder, what the student saves in ComfyUI (workflows, settings) is kept
+    in that folder and appears in their next session; it is backed up too.
     """
     checkout, interpreter = comfyui_install(comfyui, python)
+    keeping = StudentSession.open(user_folder, local_dir) if user_folder else None
     server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
                          key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option", cpu),
-                         custom_nodes=pinned_nodes())
-    schedule = Schedule(server.output_dir, backup.Target.parse(backup_to), backup_every) if backup_to else None
+                         custom_nodes=pinned_nodes(), user_dir=keeping.copy.local if keeping else None,
+                         input_dir=keeping.copy.student.input if keeping else None)
+    schedule = Schedule(server.output_dir, backup.Target.parse(backup_to), backup_every,
+                        user_folder=keeping.copy.student.root if keeping else None) if backup_to else None
     stop_at = job_deadline(margin=server.drain_seconds + (180 if schedule else 60))  # time to drain, and back up
-    backing_up = False
+    # Asked before ComfyUI starts: a session ended at any moment after this still backs up as it stops.
+    remote_missing = _remote_missing(schedule) if schedule else None
+    backing_up = bool(schedule) and not remote_missing
     try:
         started = time.monotonic()
         if module_name:  # before ComfyUI listens: the student may open it the moment the port answers
-            server.offer_workflow(load_module(module_folder(module_name)))
+            module = load_module(module_folder(module_name))
+            if keeping:
+                keeping.offer(module)
+            else:
+                server.offer_workflow(module)
         url = server.start()
         server.write_connection()
         click.echo(f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
                    f"Outputs: {server.output_dir}")
         click.echo(f"{time_stamp()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
-        backing_up = bool(schedule) and _backups_on(schedule.later())
+        if schedule:
+            _say_backups(schedule.later(), remote_missing)
         while server.alive():
             if stop_at and time.time() >= stop_at:
                 click.echo(f"{time_stamp()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
                 return
             if backing_up and schedule.is_due():
                 say_round(schedule.round())
+            if keeping:
+                keeping.sync_if_due()
             time.sleep(1)
         raise AtelierError("server-died")
     finally:
         server.stop()
+        if keeping:
+            keeping.close()
         click.echo(f"{time_stamp()} ComfyUI stopped. Outputs are in {server.output_dir}")
         if backing_up and schedule:
             say_round(schedule.round(final=True))
 
 
-def _backups_on(schedule: Schedule) -> bool:
-    """Whether this person's remote is connected; a session without it runs, and says how to connect."""
+@dataclass
+class StudentSession:
+    """`serve`'s side of the student's own ComfyUI folder: seed the session's copy, keep it in
+    step every few seconds, and say what happened in the session's log."""
+
+    copy: SessionCopy
+    every: float = 5.0  # seconds between syncs: what a killed job can lose at most
+    due: float = 0.0
+
+    @classmethod
+    def open(cls, user_folder: str, local_dir: Path | None) -> StudentSession:
+        student = StudentFolder(expand_home(user_folder))
+        base = local_dir or Path(tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        local = Path(tempfile.mkdtemp(prefix="atelier-comfyui-", dir=base))  # mode 700
+        job = os.environ.get("SLURM_JOB_ID")
+        label = f"session {job}" if job else f"session {time.strftime('%Y-%m-%d %H.%M')}"
+        copy = SessionCopy(student, local / "user", label)
+        found = copy.seed()
+        click.echo(f"{time_stamp()} Your ComfyUI folder is {student.root} "
+                   f"({plural(found, 'saved file')}); this session works on a copy in {local}.")
+        session = cls(copy)
+        session.due = time.monotonic() + session.every
+        return session
+
+    def offer(self, module: Module) -> None:
+        placed = self.copy.offer(module.file_name, panel_copy(module))
+        if Path(placed).name != module.file_name:
+            click.echo(f"{time_stamp()} Your own {module.file_name} stays as you saved it; "
+                       f"the lesson's is in the Workflows panel as {Path(placed).name}.")
+
+    def sync_if_due(self) -> None:
+        if time.monotonic() >= self.due:
+            self.sync()
+            self.due = time.monotonic() + self.every
+
+    def sync(self) -> bool:
+        """One sync, reported; False when it failed (the copy here still holds everything)."""
+        try:
+            done = self.copy.sync()
+        except AtelierError as err:
+            click.echo(f"{time_stamp()} {err}")
+            return False
+        except OSError as err:
+            click.echo(f"{time_stamp()} {AtelierError('user-folder-unwritable', folder=self.copy.student.root, detail=err.strerror or err)}")
+            return False
+        for name, other in done.kept_both:
+            click.echo(f"{time_stamp()} {Path(name).name} was changed in another session too: this session's "
+                       f"is kept beside it as {Path(other).name}.")
+        if done.sent or done.deleted or done.merged:
+            click.echo(f"{time_stamp()} Kept in your ComfyUI folder: "
+                       + ", ".join([*done.sent, *(f"{d} (deleted; a copy is in deleted/)" for d in done.deleted),
+                                    *(f"{m} (merged)" for m in done.merged)]))
+        return True
+
+    def close(self) -> None:
+        """The last sync after ComfyUI stopped; the copy here is removed only once it is kept."""
+        if self.sync():
+            shutil.rmtree(self.copy.local.parent, ignore_errors=True)
+        else:
+            click.echo(f"{time_stamp()} This session's copy stays in {self.copy.local} until it can be kept.")
+
+
+def _remote_missing(schedule: Schedule) -> AtelierError | None:
+    """Why backups are off (this person has not connected the remote), or None: a session without it runs."""
     try:
         schedule.check_remote()
     except AtelierError as err:
-        click.echo(f"{time_stamp()} Backups are off: {err}")
-        return False
-    click.echo(f"{time_stamp()} Backing up outputs to {schedule.target.path(backup.OUTPUTS)} during the session "
-               f"and once more when it ends.")
-    return True
+        return err
+    return None
+
+
+def _say_backups(schedule: Schedule, missing: AtelierError | None) -> None:
+    if missing:
+        click.echo(f"{time_stamp()} Backups are off: {missing}")
+        return
+    what = f" and your saved workflows to {schedule.target.path(backup.COMFYUI)}" if schedule.user_folder else ""
+    click.echo(f"{time_stamp()} Backing up outputs to {schedule.target.path(backup.OUTPUTS)}{what} during the "
+               f"session and once more when it ends.")
 
 
 @click.command("launch")
@@ -105,13 +203,16 @@ def _backups_on(schedule: Schedule) -> bool:
               help="The session's folder (default: ~/atelier-sessions/<date-time>).")
 @click.option("--wait", type=float, default=600, show_default=True,
               help="Seconds to wait for the session to start before leaving it queued.")
+@click.option("--user-folder", help="Your own ComfyUI folder, kept between sessions (default: the profile's).")
 def launch_command(cluster: str, gpu: str | None, hours: float | None, module_name: str | None, outputs: str | None,
-           workdir: Path | None, wait: float) -> None:
+           workdir: Path | None, wait: float, user_folder: str | None) -> None:
     """Start ComfyUI as a Slurm job and say how to open it.
 
     For people who use a terminal; students use the dashboard's ComfyUI app.
     """
     profile = load_profile(cluster)
+    if user_folder:
+        profile = dataclasses.replace(profile, user_folder=user_folder)
     choice, limit = profile.gpu(gpu), profile.hours(hours)
     if module_name:  # a wrong name fails here, not in the job; the job gets the folder's full path
         module_name = str(load_module(module_folder(module_name)).folder.resolve())

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from atelier.comfy.client import ComfyClient
-from atelier.layout import Layout, SessionFolder
+from atelier.layout import SETTINGS, WORKFLOWS, Layout, SessionFolder
 from atelier.lessons.modules import Module, tagged
 from atelier.messages import AtelierError
 
@@ -110,6 +110,12 @@ def find_comfyui(directory: str | None = None, python: str | None = None, prefix
 FIRST_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Workflow.ShowMissingModelsWarning": False}
 
 
+def panel_copy(module: Module) -> bytes:
+    """A lesson's workflow as the Workflows panel offers it: tagged with its lesson, so what
+    the student makes with it is filed under it."""
+    return json.dumps(tagged(module.workflow, module.slug), indent=1).encode()
+
+
 @dataclass
 class ComfyServer:
     """A ComfyUI process; use as a context manager, or call start() and stop()."""
@@ -130,6 +136,11 @@ class ComfyServer:
     drain_seconds: float = 25.0  # how long a stop waits for the running prompt
     bench: bool = False  # load the memory sampler for `atelier bench`
     custom_nodes: tuple[str, ...] = ()  # the semester's pinned custom nodes, by folder name, that may load
+    # ComfyUI's user folder (settings, saved workflows, its SQLite database) and its uploads.
+    # Defaults: in the session's folder. `serve` gives a copy on the node's own disk of the
+    # student's folder, kept in step by keep/userfolder.py, and the student's upload folder.
+    user_dir: Path | None = None
+    input_dir: Path | None = None
 
     def __post_init__(self) -> None:
         # ComfyUI runs in its checkout, so a relative path given here would point there.
@@ -137,6 +148,8 @@ class ComfyServer:
         self.key_file = self.key_file.resolve() if self.key_file else None
         self.outputs = self.outputs.resolve() if self.outputs else None
         self.models = self.models.resolve() if self.models else None
+        self.user_dir = self.user_dir.resolve() if self.user_dir else None
+        self.input_dir = self.input_dir.resolve() if self.input_dir else None
 
     @property
     def url(self) -> str:
@@ -158,16 +171,29 @@ class ComfyServer:
     def output_dir(self) -> Path:
         return self.outputs or self.folder.output
 
+    @property
+    def user_folder(self) -> Path:
+        return self.user_dir or self.folder.user
+
+    @property
+    def input_folder(self) -> Path:
+        return self.input_dir or self.folder.input
+
+    @property
+    def database(self) -> Path:
+        """ComfyUI's SQLite file: with the user folder, never in the shared install's checkout (its default)."""
+        return self.user_folder / "comfyui.db"
+
     def client(self, timeout: float = 30.0) -> ComfyClient:
         return ComfyClient(self.url, timeout=timeout, token=self.token)
 
     def _prepare(self) -> Path:
         """Folders, the session key (readable by its owner only) and the model paths config."""
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # new folders: the owner's only
-        for folder in (self.folder.input, self.folder.user, self.folder.temp):
-            folder.mkdir(exist_ok=True)
-        self.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        settings = self.folder.settings
+        self.folder.temp.mkdir(exist_ok=True)
+        for folder in (self.input_folder, self.user_folder, self.output_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings = self.user_folder / SETTINGS
         if not settings.exists():  # each session is new to ComfyUI: skip its first-visit template gallery
             settings.parent.mkdir(parents=True, exist_ok=True)
             settings.write_text(json.dumps(FIRST_SETTINGS, indent=1), encoding="utf-8")
@@ -187,9 +213,10 @@ class ComfyServer:
         args = [
             str(self.python), "main.py",
             "--listen", self.listen, "--port", str(self.port),
-            "--input-directory", str(self.folder.input),
+            "--input-directory", str(self.input_folder),
             "--output-directory", str(self.output_dir),
-            "--user-directory", str(self.folder.user),
+            "--user-directory", str(self.user_folder),
+            "--database-url", f"sqlite:///{self.database}",
             "--temp-directory", str(self.folder.temp),
             "--disable-auto-launch",
             "--disable-api-nodes",  # nothing leaves the university
@@ -256,15 +283,12 @@ class ComfyServer:
             self.process.wait()
 
     def offer_workflow(self, module: Module) -> Path:
-        """Put a lesson's workflow in the session's Workflows panel, ready to open.
-
-        The copy names its lesson, so what the student makes with it is filed under it.
-        """
+        """Put a lesson's workflow in the session's Workflows panel, ready to open."""
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as _prepare would: the owner's only
-        folder = self.folder.workflows
+        folder = self.user_folder / WORKFLOWS
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / module.file_name
-        path.write_text(json.dumps(tagged(module.workflow, module.slug), indent=1), encoding="utf-8")
+        path.write_bytes(panel_copy(module))
         return path
 
     def write_connection(self) -> Path:

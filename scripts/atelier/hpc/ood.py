@@ -4,27 +4,37 @@ The app's ERB templates hold no site facts and no logic beyond look-ups. Everyth
 they need (clusters, GPU choices with their exact sbatch options, limits, install
 paths, lessons) is written by `site_config` into one YAML file from the cluster
 profiles and `workflows/`. So the form offers exactly what `atelier launch` would ask
-Slurm for, and a profile edit plus one `atelier ood deploy` changes both.
+Slurm for, and a profile edit plus one `atelier ood deploy` changes both. The Box app
+(ood/box, a Passenger app) gets its own site file from the same profiles, in JSON, since
+the system Python that Passenger starts it with reads it before atelier is at hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from atelier.files import read_yaml
-from atelier.hpc.profiles import Profile, atelier_command, sbatch_options, serve_args
+from atelier.hpc.profiles import Profile, atelier_command, installed_profiles, sbatch_options, serve_args
 from atelier.layout import KEY_FILE, Layout
 from atelier.messages import AtelierError, Finding
 from atelier.lessons.modules import Module, ordered
 
 APP = Path("ood/comfyui")
 SITE_FILE = Path("/etc/ood/config/apps/comfyui/atelier.yml")  # OOD's place for an app's site settings
+BOX_APP = Path("ood/box")  # the Passenger app that connects Box; its site file is JSON for the system Python
+
+
+def box_site_file(app_name: str) -> Path:
+    """Where ood/box/passenger_wsgi.py looks for its settings, by the name the app is deployed under."""
+    return Path("/etc/ood/config/apps") / app_name / "atelier.json"
 
 
 def site_config(profiles: list[Profile], modules: list[Module],
@@ -78,6 +88,50 @@ def deploy(dest: Path, site_file: Path, profiles: list[Profile], modules: list[M
     for module in modules:
         shutil.copytree(module.folder, lessons / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
     return [dest, write_site_file(site_config(profiles, modules, comfyui), site_file)]
+
+
+def box_config(profiles: list[Profile], app_name: str) -> dict[str, Any]:
+    """The Box app's settings: one remote for every cluster, since a student signs in once.
+
+    The redirect URI is the app's fixed address on the dashboard, the one registered in
+    the university's Box app; the Python is the install's, which has atelier.
+    """
+    chosen = installed_profiles(profiles) or profiles
+    first = chosen[0]
+
+    def where(profile: Profile) -> dict[str, Any]:
+        return {k: v for k, v in asdict(profile.backup).items() if k not in ("title", "every_minutes")}
+
+    differ = [p for p in chosen if where(p) != where(first)]
+    if differ:
+        fields = sorted(k for p in differ for k, v in where(p).items() if v != where(first)[k])
+        raise AtelierError("box-profiles-disagree", clusters=", ".join(p.name for p in [first, *differ]),
+                           detail="backup " + ", ".join(dict.fromkeys(fields)))
+    url = next((p.ondemand_url for p in chosen if p.ondemand_url), None)
+    python = Layout.python(Layout.of(first.prefix).atelier_venv) if first.prefix else Path(sys.executable)
+    return {"written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
+            "profile": first.name, "backup": asdict(first.backup), "user_folder": first.user_folder,
+            "redirect_uri": f"{url.rstrip('/')}/pun/sys/{app_name}/callback" if url else None,
+            "python": str(python)}
+
+
+def box_findings(config: dict[str, Any]) -> list[Finding]:
+    """What the profile lacks for the Box app's Connect button to work."""
+    missing = [name for name, there in (("backup.client_id", config["backup"].get("client_id")),
+                                        ("ondemand_url", config["redirect_uri"])) if not there]
+    return [Finding("ood-box-unset", {"profile": config["profile"], "missing": " or ".join(missing)})] if missing else []
+
+
+def deploy_box(dest: Path, site_file: Path, profiles: list[Profile], app: Path = BOX_APP) -> list[Path]:
+    """Copy the Box app to `dest` and write its site file; the app's folder name is part of its address."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(app, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    site_file.parent.mkdir(parents=True, exist_ok=True)
+    # Every student's own nginx reads it, so it is world-readable, client secret and all (Runbook: Backups).
+    site_file.write_text(json.dumps(box_config(profiles, dest.name), indent=2) + "\n", encoding="utf-8")
+    site_file.chmod(0o644)
+    return [dest, site_file]
 
 
 ENCODED_SLASHES = "AllowEncodedSlashes NoDecode"

@@ -58,6 +58,8 @@ class Profile:
     backup: BackupSettings = BackupSettings()
     account_url: str | None = None  # where a student asks for an account (Start here)
     support: str | None = None      # whom students write to when stuck (Start here)
+    # The student's own ComfyUI folder, kept between sessions: saved workflows, settings, uploads.
+    user_folder: str = "$HOME/atelier-comfyui"
 
     def gpu(self, name: str | None) -> Gpu:
         choice = name or self.default_gpu
@@ -130,6 +132,7 @@ def load_profile(name: str) -> Profile:
         internet_on_compute=bool(fields.value("internet_on_compute")), file=path,
         backup=settings_from(fields.value("backup"), path),
         account_url=maybe("account_url"), support=maybe("support"),
+        user_folder=str(fields.value("user_folder") or "$HOME/atelier-comfyui"),
     )
 
 
@@ -168,6 +171,7 @@ def serve_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = N
     if gpu.gres is None:
         args.append("--cpu")
     args += [f"--comfyui-option={option}" for option in gpu.comfyui_args]
+    args += ["--user-folder", profile.user_folder]  # serve fills in its $HOME: the job's shell does not see it
     if profile.backup.every_minutes:
         args += ["--backup-to", str(profile.backup.target), "--backup-every", str(profile.backup.every_minutes)]
     return args

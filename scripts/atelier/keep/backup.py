@@ -6,9 +6,12 @@ the backup; a changed file's older remote copy is moved (by rclone's --backup-di
 `replaced/<date>/`, never overwritten; the ledger records each file's backed-up version, so
 a re-run, after an interruption or not, sends only what is missing or changed.
 
-Setting up the remote follows rclone's own remote-setup path: Box signs in through a web
-browser, which a cluster node lacks, so the student runs `rclone authorize "box"` on their
-own computer and pastes the answer; we store it with `rclone config create`.
+Setting up the remote: where the university registered a Box app, students sign in from the
+dashboard's Box app (keep/box_signin.py). Otherwise it follows rclone's own remote-setup
+path: Box signs in through a web browser, which a cluster node lacks, so the student runs
+`rclone authorize "box"` on their own computer and pastes the answer. Either way the token
+is stored by `rclone config create`. `restore` brings the ComfyUI folder back, and never
+overwrites a local file.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from atelier.keep import ledger
 from atelier.messages import AtelierError
 
 OUTPUTS, REPLACED = "outputs", "replaced"
+COMFYUI = "comfyui"  # the student's own ComfyUI folder (keep/userfolder.py): saved workflows, settings, uploads
 LIMITS = ["--contimeout", "20s", "--timeout", "2m", "--retries", "3", "--low-level-retries", "10"]
 QUICK = ["--contimeout", "20s", "--timeout", "1m", "--retries", "1", "--low-level-retries", "1"]  # a person waits
 
@@ -46,6 +50,9 @@ class Settings:
     every_minutes: int = 15  # during a session; 0 turns the schedule off
     client_id: str | None = None  # the university's own Box app, when it has one
     client_secret: str | None = None
+    # Box's own sign-in addresses unless set (tests point them at a stand-in); rclone is told them too.
+    auth_url: str | None = None
+    token_url: str | None = None
 
     @property
     def target(self) -> Target:
@@ -156,6 +163,30 @@ def run(folder: Path, target: Target, final: bool = False, bwlimit: str | None =
     return Result(len(todo), current, len(everything) - len(todo), time.monotonic() - started, where)
 
 
+def run_folder(folder: Path, target: Target, name: str = COMFYUI, bwlimit: str | None = None) -> Result:
+    """Copy a small folder the student keeps (their ComfyUI folder) to `<target>/<name>`.
+
+    rclone compares sizes and times itself, so no ledger is needed; a changed file's older
+    copy moves to `replaced/<name>/<date>/`, and nothing there is deleted. Lock and
+    half-written files (names starting with a dot) stay behind.
+    """
+    started = time.monotonic()
+    if not folder.is_dir():
+        return Result(0, 0, 0, 0.0, target.path(name))
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    args = ["copy", str(folder), target.path(name), "--exclude", ".*", "--exclude", ".*/**",
+            "--backup-dir", target.path(REPLACED, name, stamp), "--stats-one-line", "--stats", "0",
+            "--use-json-log", "--log-level", "INFO", *LIMITS]
+    if bwlimit:
+        args += ["--bwlimit", bwlimit]
+    done = _rclone(*args)
+    if done.returncode != 0:
+        raise explain(done.stderr, target)
+    copied = sum(1 for line in done.stderr.splitlines() if '"msg":"Copied' in line)
+    total = sum(1 for path in folder.rglob("*") if path.is_file() and not path.name.startswith("."))
+    return Result(copied, total - copied, 0, time.monotonic() - started, target.path(name))
+
+
 def authorize_command(settings: Settings) -> str:
     """What the student runs on their own computer (the one with a web browser)."""
     extra = f' "{settings.client_id}" "{settings.client_secret}"' if settings.client_id else ""
@@ -190,9 +221,21 @@ def save_remote(settings: Settings, token: str) -> None:
             "config_refresh_token", "false", "--non-interactive"]
     if settings.client_id:
         args += ["client_id", settings.client_id, "client_secret", settings.client_secret or ""]
+    for option in ("auth_url", "token_url"):  # the names of rclone's own box options
+        if getattr(settings, option):
+            args += [option, getattr(settings, option)]
     done = _rclone(*args)
     if done.returncode != 0:
         raise explain(done.stderr, settings.target)
+
+
+def config_file(target: Target) -> Path:
+    """The rclone config this user's rclone reads ($RCLONE_CONFIG or its default), as rclone itself says."""
+    done = _rclone("config", "file")
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        raise explain(done.stderr, target)
+    return Path(lines[-1])
 
 
 def check(target: Target) -> int:
@@ -204,3 +247,44 @@ def check(target: Target) -> int:
     if listed.returncode != 0:
         raise explain(listed.stderr, target)
     return len(listed.stdout.splitlines())
+
+
+@dataclass
+class Restored:
+    copied: int  # files brought back
+    same: int  # files already here, the same as in the backup
+    kept: list[str]  # files left as they are because a different file of that name is here
+
+
+_NO_BACKUP = re.compile(r"error reading source root directory: directory not found")
+
+
+def restore(target: Target, folder: Path) -> Restored:
+    """Bring `<target>/comfyui/` back into the student's ComfyUI folder, overwriting nothing.
+
+    rclone's `check` sorts the backup's files into missing here, the same, or different;
+    only the missing are copied (with --ignore-existing besides, should one appear
+    meanwhile). A different local file is the student's newer work: it is kept and named.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    source = target.path(COMFYUI)
+    looked = _rclone("check", source, str(folder), "--one-way", "--combined", "-", *QUICK)
+    if looked.returncode != 0 and _NO_BACKUP.search(looked.stderr):
+        return Restored(0, 0, [])  # nothing backed up yet
+    marks: dict[str, list[str]] = {}
+    for line in looked.stdout.splitlines():
+        mark, _, name = line.partition(" ")
+        marks.setdefault(mark, []).append(name)
+    differences = marks.get("+") or marks.get("*")  # rclone check ends with 1 when it found any
+    if marks.get("!") or (looked.returncode != 0 and not (looked.returncode == 1 and differences)):
+        raise explain(looked.stderr, target)
+    missing = marks.get("+", [])
+    if missing:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:
+            listing.write("".join(f"{name}\n" for name in missing))
+            listing.flush()
+            done = _rclone("copy", source, str(folder), "--files-from-raw", listing.name, "--no-traverse",
+                           "--ignore-existing", *LIMITS)
+        if done.returncode != 0:
+            raise explain(done.stderr, target)
+    return Restored(len(missing), len(marks.get("=", [])), sorted(marks.get("*", [])))

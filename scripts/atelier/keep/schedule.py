@@ -1,7 +1,7 @@
 """Backing a folder up on a schedule: every few minutes while work goes on, once more at the end.
 
-`atelier serve` backs a session's outputs up while ComfyUI runs, and `atelier backup`
-does the same for a folder on its own. Both keep the same promises through this one
+`atelier serve` backs a session's outputs (and the student's own ComfyUI folder of saved
+workflows and settings) up while ComfyUI runs, and `atelier backup` does the same on its own. Both keep the same promises through this one
 schedule: a failed round is reported and the next may work, so a passing network fault
 never ends a session; and the last round also sends files still being written, since
 nothing will finish them after it.
@@ -24,6 +24,7 @@ class Round:
     result: backup.Result | None
     error: AtelierError | None
     final: bool
+    kept: backup.Result | None = None  # the student's ComfyUI folder, when the schedule has one
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Schedule:
     target: backup.Target
     minutes: int
     bwlimit: str | None = None  # rclone's bandwidth limit (tests slow a copy down with it)
+    user_folder: Path | None = None  # the student's ComfyUI folder, backed up beside the outputs
     due: float = 0.0  # time.monotonic() of the next round: 0 means at once
 
     def later(self) -> Schedule:
@@ -47,7 +49,9 @@ class Schedule:
     def round(self, final: bool = False) -> Round:
         """One round now; the next is due a whole interval after this one ends."""
         try:
-            done = Round(backup.run(self.folder, self.target, final=final, bwlimit=self.bwlimit), None, final)
+            result = backup.run(self.folder, self.target, final=final, bwlimit=self.bwlimit)
+            kept = backup.run_folder(self.user_folder, self.target, bwlimit=self.bwlimit) if self.user_folder else None
+            done = Round(result, None, final, kept)
         except AtelierError as err:
             done = Round(None, err, final)
         self.due = time.monotonic() + self.minutes * 60

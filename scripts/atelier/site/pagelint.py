@@ -69,6 +69,7 @@ class Page:
     markdown: str
     tutorial: bool = False  # needs Objectives and Key points
     graded: bool = False  # must read at GRADE_LIMIT or below
+    no_terminal: bool = False  # a numbered Start here page: a student who never opened a terminal follows it
     source: str | None = None  # e.g. "workflows/txt2img-basics/module.yaml"
 
 
@@ -455,7 +456,35 @@ def check_reading(grade: Grade) -> list[Problem]:
                     "shorter sentences and everyday words bring it down")]
 
 
-RULES = (check_summary, check_exercises, check_images, check_headings, check_link_text)
+SHELLS = frozenset({"bash", "sh", "shell", "console", "zsh", "powershell", "ps1", "pwsh", "cmd", "bat", "bash-session"})
+COMMAND = re.compile(r"`((?:atelier|rclone|ssh|scp|sbatch|squeue|scancel|srun|module|source|cd|ls|cp|mv|chmod)"
+                     r" [^`]+)`")  # a command word and what follows it: `atelier` alone is a folder
+NUMBERED_START = re.compile(r"^\s*-\s+\d+\.\s[^:]*:\s*(start/[\w-]+\.md)\s*$", re.MULTILINE)
+
+
+def check_no_terminal(page: Page) -> list[Problem]:
+    """The numbered Start here pages are the student's path from account to a backed-up picture,
+    which the university promised needs no terminal: no command to type, anywhere on them."""
+    if not page.no_terminal:
+        return []
+    findings = []
+    for line in _lines(page.markdown):
+        fence = FENCE.match(line.text)
+        language = line.text.strip().lstrip("`~").strip().split(" ")[0].lower() if fence else ""
+        if language in SHELLS:
+            findings.append(Problem(page.path, line.number, f"a {language} block asks the student for a terminal: "
+                                                             "say what to press in the browser instead"))
+        elif line.text.lstrip().startswith("::: mkdocs-click"):
+            findings.append(Problem(page.path, line.number, "a command's reference: it belongs in the Reference or "
+                                                             "the Runbook, not on a student's numbered page"))
+        elif not line.skip:
+            for command in COMMAND.findall(line.text):
+                findings.append(Problem(page.path, line.number, f"`{command}` is a terminal command: say what to "
+                                                                 "press in the browser instead"))
+    return findings
+
+
+RULES = (check_summary, check_exercises, check_images, check_headings, check_link_text, check_no_terminal)
 
 
 def lint(pages: list[Page]) -> Report:
@@ -475,14 +504,39 @@ def lint(pages: list[Page]) -> Report:
 
 
 def docs_pages(root: Path) -> list[Page]:
-    """Every page typed into docs/; Start here pages are graded, and all but its index are tutorials."""
+    """Every page typed into docs/; Start here pages are graded, and all but its index are tutorials.
+
+    The numbered ones in the site's navigation (mkdocs.yml: `- 1. What the cluster is: start/cluster.md`)
+    are the student's path, and must not ask for a terminal."""
+    site = root / "mkdocs.yml"
+    navigation = site.read_text(encoding="utf-8") if site.is_file() else ""
+    numbered = {f"docs/{uri}" for uri in NUMBERED_START.findall(navigation)}
     pages = []
     for path in sorted((root / "docs").rglob("*.md")):
         name = path.relative_to(root).as_posix()
         start = name.startswith(START)
         pages.append(Page(name, path.read_text(encoding="utf-8"), tutorial=start and not name.endswith("/index.md"),
-                          graded=start))
+                          graded=start, no_terminal=name in numbered))
     return pages
+
+
+def generated_terminal_steps(pages: list[Page], root: Path) -> list[Problem]:
+    """The no-terminal rule on what the markers of the numbered Start here pages make (a table of
+    commands or messages counts as much as typed text), each finding at its marker's line."""
+    from atelier.project import Project
+    from atelier.site import plugin as sitepages
+
+    numbered = [p for p in pages if p.no_terminal]
+    project = Project(root) if numbered else None
+    findings = []
+    for page in numbered:
+        for number, line in enumerate(page.markdown.splitlines(), start=1):
+            marker = line.strip()
+            if marker in sitepages.MARKERS:
+                made = Page(page.path, sitepages.expand_markers(marker, project, page.path), no_terminal=True)
+                findings += [Problem(page.path, number, f"what {marker} makes: {f.problem}")
+                             for f in check_no_terminal(made)]
+    return findings
 
 
 def generated_pages(root: Path) -> list[Page]:
@@ -506,4 +560,6 @@ def lint_site(root: Path) -> Report:
         generated = generated_pages(root)
     except AtelierError as err:
         return Report([Problem("workflows", None, f"the lesson pages cannot be made: {err}")], [])
-    return lint(docs_pages(root) + generated)
+    typed = docs_pages(root)
+    report = lint(typed + generated)
+    return Report(report.findings + generated_terminal_steps(typed, root), report.grades)

@@ -22,8 +22,7 @@ from mkdocs.structure.pages import Page
 
 from atelier.hpc.profiles import Profile, sbatch_options
 from atelier.keep import ledger
-from atelier.keep.backup import OUTPUTS, REPLACED
-from atelier.layout import Layout
+from atelier.keep.backup import OUTPUTS, REPLACED, COMFYUI
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import tagged
 from atelier.messages import MESSAGES, AtelierError, Message
@@ -110,21 +109,32 @@ def clusters_table(profiles: list[Profile]) -> str:
 
 
 def backup_table(profiles: list[Profile]) -> str:
-    """Per installed cluster: where sessions back up to, how often, and the one command that connects it."""
+    """Per installed cluster: where sessions back up to, and how often."""
     rows = []
     for profile in profiles:
         settings = profile.backup
         every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
             else "only when you ask"
-        command = f"source {Layout.of(profile.prefix).env_file} && atelier backup setup --cluster {profile.name}"
-        rows.append([profile.title, f"your {settings.title}: `{settings.folder}/{OUTPUTS}`", every, f"`{command}`"])
-    return table(["cluster", "backed up to", "how often", "to connect it, type in the cluster's shell"], rows)
+        rows.append([profile.title, f"your {settings.title}: `{settings.folder}/{OUTPUTS}` and "
+                     f"`{settings.folder}/{COMFYUI}`", every])
+    return table(["cluster", "backed up to", "how often"], rows)
 
 
 def ledger_table() -> str:
     """The ledger's columns, from the code that writes them."""
     rows = [[f"`{name}`", meaning] for name, meaning in ledger.MEANINGS.items()]
     return table(["column", "what it holds"], rows) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
+
+
+def expand_markers(markdown: str, project: Project, where: str) -> str:
+    """A typed page with each marker comment replaced by what it stands for (the page linter reads this too)."""
+    for marker, make in MARKERS.items():
+        if marker in markdown:
+            try:
+                markdown = markdown.replace(marker, make(project))
+            except AtelierError as err:  # a bad profile, pin or module: named, not a traceback
+                raise PluginError(f"{where}: {marker}: {err}") from None
+    return markdown
 
 
 def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
@@ -200,12 +210,7 @@ class SitePages(BasePlugin):
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
             markdown = markdown.replace(MODULES_MARKER, lessons.modules_table(self.project.modules))
-        for marker, make in MARKERS.items():
-            if marker in markdown:
-                try:
-                    markdown = markdown.replace(marker, make(self.project))
-                except AtelierError as err:  # a bad profile, pin or module: named, not a traceback
-                    raise PluginError(f"{page.file.src_uri}: {marker}: {err}") from None
+        markdown = expand_markers(markdown, self.project, page.file.src_uri)
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

@@ -29,10 +29,13 @@ from atelier.lessons.nodes import Catalogue
 from atelier.site.pages.lessons import SCREENSHOT_MANIFEST as MANIFEST, describe_alt, screenshot_alts
 from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
-from atelier.comfy.server import FIRST_SETTINGS, ComfyServer
+from atelier.comfy.server import FIRST_SETTINGS, ComfyServer, panel_copy
+from atelier.site import screenshots_box
+from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS
 from atelier.comfy.testmodels import default_store, generate, module_models
 
 VIEWPORT = {"width": 1280, "height": 800}
+SAVED = "My still life.json"  # a workflow the student saved in an earlier session
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
 BROWSER_ARGS = [  # as the site tests launch it: headless, and unable to resolve any host but this one
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -132,6 +135,9 @@ def tour_alt(title: str, labels: dict[str, Any], test_models: bool, quick: bool)
         "tour-run.png": f"The top right corner of ComfyUI: the blue '{labels.get('run')}' button with an arrow beside "
                         f"it for other ways to run, the '{labels.get('batch_count')}' box (how many pictures one "
                         f"press makes, 1), and the '{others}' buttons, greyed out while nothing runs.",
+        "saved-next-session.png": f"The {labels.get('workflows_panel')} panel of a later session: under "
+                                  f"'{labels.get('workflows_section')}', '{SAVED}' that the student saved in an earlier "
+                                  f"session, and the lesson's '{entry}'.",
         "first-image-done.png": f"ComfyUI after pressing '{labels.get('run')}' on the lesson '{title}': the "
                                 f"'{labels.get('save_image_node')}' box at the right now shows the finished "
                                 f"picture, {size} ({picture}).",
@@ -150,7 +156,7 @@ def _optimised_png(raw: bytes) -> bytes:
 
 
 def _write_settings(server: ComfyServer) -> None:
-    path = server.workdir / "user" / "default" / "comfy.settings.json"
+    path = server.user_folder / SETTINGS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(SETTINGS, indent=1), encoding="utf-8")
 
@@ -321,7 +327,26 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
         arg=save, timeout=run_timeout * 1000, polling=1000)
     ui.fit()
     pictures["first-image-done.png"] = ui.shot()
+    doing("a new session's Workflows panel")
+    _next_session(server, modules, tour)
+    later = Browser(page.context.new_page())  # a fresh page, as a later session opens (the cookie is the same)
+    later.page.goto(server.url)
+    later.page.wait_for_function("window.app && window.app.graph && window.app.extensionManager", timeout=120_000)
+    later.panel(True)
+    later.page.locator(UI["browse"]).get_by_role("treeitem", name=SAVED, exact=True).wait_for()
+    later.settle()
+    pictures["saved-next-session.png"] = later.shot()
+    later.page.close()
     return pictures, nodes, labels
+
+
+def _next_session(server: ComfyServer, modules: list[Module], tour: Module) -> None:
+    """The Workflows panel as a later session shows it: the lesson, and what the student saved before."""
+    for module in modules:
+        if module is not tour:
+            (server.user_folder / WORKFLOWS / module.file_name).unlink(missing_ok=True)
+    workflow = json.loads(panel_copy(tour))
+    (server.user_folder / WORKFLOWS / SAVED).write_text(json.dumps(workflow), encoding="utf-8")
 
 
 def take(
@@ -366,6 +391,8 @@ def take(
             frontend = str(page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ || 'unknown'"))
             try:
                 pictures, nodes, labels = _capture(Browser(page), server, modules, tour, quick, run_timeout, doing)
+                doing("the dashboard's Box backup app")
+                pictures |= screenshots_box.take(page.context.new_page, workdir / "box-app")
             except sync_api.Error:
                 with suppress(sync_api.Error):
                     page.screenshot(path=str(failure))
@@ -378,7 +405,7 @@ def take(
         server.stop()
     if blocked:
         raise AtelierError("screenshots-external", url=blocked[0], count=len(blocked))
-    alts = tour_alt(tour.title, labels, test_models=models is None, quick=quick)
+    alts = tour_alt(tour.title, labels, test_models=models is None, quick=quick) | screenshots_box.alts("Box")
     alts |= {f"{m.slug}.png": module_alt(m, catalogue) for m in modules}
     shots = [Shot(name, alts[name], nodes.get(name.removesuffix(".png"))) for name in pictures]
     result = Result(out, shots, comfyui=comfyui, frontend=frontend, labels=labels, hosts=hosts)

@@ -23,6 +23,7 @@ from atelier.hpc.install import model_paths_text, node_name
 from atelier.hpc.profiles import Profile
 from atelier.hpc.store import declared
 from atelier.layout import Layout, SessionFolder
+from atelier.keep.userfolder import StudentFolder
 from atelier.lessons.meta import ModelLicence
 from atelier.lessons.modules import Module
 from atelier.lessons.pin import Lock
@@ -39,6 +40,7 @@ CODE_LAYOUT_MARKER = "<!-- code layout -->"
 PREFIX_MARKER = "<!-- install prefix -->"
 SMOKE_MARKER = "<!-- smoke limits -->"
 SESSION_MARKER = "<!-- session folder -->"
+STUDENT_MARKER = "<!-- student folder -->"
 PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
 
 
@@ -219,4 +221,5 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     SMOKE_MARKER: lambda p: smoke_limits(),
     PREFIX_MARKER: lambda p: tree("<prefix>", Layout.of(Path("<prefix>")).tree()),
     SESSION_MARKER: lambda p: tree("<session folder>", SessionFolder(Path("<session folder>")).tree()),
+    STUDENT_MARKER: lambda p: tree("<user_folder>", StudentFolder(Path("<user_folder>")).tree()),
 }

@@ -25,8 +25,11 @@ CLUSTERS_MARKER = "<!-- clusters for students -->"
 LIMITS_MARKER = "<!-- session limits -->"
 STUDENT_MESSAGES_MARKER = "<!-- student messages -->"
 START_HOURS_MARKER = "<!-- form starting hours -->"
+USER_FOLDER_MARKER = "<!-- user folder per cluster -->"
 ASK = "ask your instructor"
-TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done")  # made by `atelier screenshots`
+# Made by `atelier screenshots`: ComfyUI's screens, and the dashboard's Box backup app.
+TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done", "saved-next-session",
+              "box-connect", "box-connected", "box-restored")
 
 
 def launch_form(project: Project, profiles: list[Profile] | None = None) -> list[ood.FormField]:
@@ -59,11 +62,25 @@ def _hours(form: list[ood.FormField]) -> str:
     return {f.name: f.default for f in form}.get("hours", "")
 
 
+def in_home(folder: str) -> str:
+    """A profile's folder as a student finds it in the dashboard's Files: `$HOME/x` is x in their home folder."""
+    for home in ("$HOME/", "${HOME}/", "~/"):
+        if folder.startswith(home):
+            return f"`{folder[len(home):]}` in your home folder"
+    return f"`{folder}`"
+
+
 def limits_table(form: list[ood.FormField], profiles: list[Profile]) -> str:
     """How long sessions may last and where files stay, per installed cluster."""
-    rows = [[p.title, f"{p.max_hours} hours", f"`{p.outputs}`"] for p in profiles]
+    rows = [[p.title, f"{p.max_hours} hours", in_home(p.outputs)] for p in profiles]
     return (f"The form starts at **{_hours(form)}** hour(s) for every cluster.\n\n"
             + table(["Cluster", "The longest session", "Pictures go to"], rows))
+
+
+def user_folder_table(profiles: list[Profile]) -> str:
+    """Where each installed cluster keeps a student's own ComfyUI folder and, by default, their pictures."""
+    rows = [[p.title, in_home(p.user_folder), in_home(p.outputs)] for p in profiles]
+    return table(["Cluster", "Your ComfyUI folder", "Pictures, unless the launch form says otherwise"], rows)
 
 
 def starting_hours(form: list[ood.FormField]) -> str:
@@ -92,9 +109,15 @@ def message_entries(messages: list[Message], level: int = 3) -> list[str]:
     return lines
 
 
+# A message that names a command ('atelier status', --timeout) comes from the terminal tools:
+# Reference → Troubleshooting lists it, and Start here's students never meet it.
+TERMINAL = re.compile(r"'(?:atelier|rclone) [^']+'|(?<![\w-])--[a-z]")
+
+
 def student_messages() -> str:
-    """Every message a student can meet, from the catalogue the tools print from."""
-    return "\n".join(message_entries([m for m in MESSAGES.values() if m.reader == "student"], level=3))
+    """Every message a student can meet on the dashboard's path, from the catalogue the tools print from."""
+    shown = [m for m in MESSAGES.values() if m.reader == "student" and not TERMINAL.search(m.text + m.hint)]
+    return "\n".join(message_entries(shown, level=3))
 
 
 def screenshot(name: str, folder: Path) -> str:
@@ -113,4 +136,5 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     LIMITS_MARKER: lambda p: limits_table(launch_form(p), p.installed_profiles),
     STUDENT_MESSAGES_MARKER: lambda p: student_messages(),
     START_HOURS_MARKER: lambda p: starting_hours(launch_form(p)),
+    USER_FOLDER_MARKER: lambda p: user_folder_table(p.installed_profiles),
 }

@@ -1,0 +1,320 @@
+"""The student's own ComfyUI folder, kept between sessions, and one session's copy of it.
+
+ComfyUI keeps saved workflows, settings and templates in its user folder, with an
+SQLite database beside them. The student's folder is in their home (or group space),
+on the cluster's network file system, where SQLite shared by two processes is unsafe
+and two sessions writing one settings file at once could tear it. So each session's
+ComfyUI works on a copy on the node's own disk, database included, and `SessionCopy`
+carries changes both ways between that copy and the student's folder: every few
+seconds while the session runs, and once more when it ends.
+
+The rules, which the tests hold:
+- a file is written beside its place and renamed into it, so a reader sees the old
+  file or the new one, never half of it;
+- one session at a time syncs (a lock file made with O_EXCL, which network file
+  systems honour), so two sessions never decide on a stale view;
+- a file changed here and in another session is never overwritten: settings are
+  merged setting by setting, any other file is kept under a second name ("… (from
+  session 123).json") so both appear in the Workflows panel;
+- a file deleted in a session moves to `deleted/` in the student's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS, described
+from atelier.messages import AtelierError
+
+SETTINGS = SETTINGS_FILE.name
+# ComfyUI's database stays with the session (its journal files too); a half-written file is ours.
+NOT_SYNCED = ("comfyui.db",)
+LOCK_WAIT, LOCK_STALE = 20.0, 60.0  # seconds: a sync takes milliseconds; a lock this old was left by a killed job
+
+
+@dataclass(frozen=True)
+class StudentFolder:
+    """The folder a profile's `user_folder` names: what every session of this student shares."""
+
+    root: Path
+
+    @property
+    def user(self) -> Path:
+        """ComfyUI's user folder as sessions left it: saved workflows, settings, templates."""
+        return self.root / "user"
+
+    @property
+    def input(self) -> Path:
+        """Pictures the student uploads; ComfyUI gives each upload a name of its own, so sessions share it."""
+        return self.root / "input"
+
+    @property
+    def deleted(self) -> Path:
+        """Files deleted in a session, by date and time: nothing the student saved is lost."""
+        return self.root / "deleted"
+
+    @property
+    def workflows(self) -> Path:
+        """The Workflows panel: what the student saved, in every session"""
+        return self.user / WORKFLOWS
+
+    @property
+    def settings(self) -> Path:
+        """ComfyUI's settings, as the student last changed them"""
+        return self.user / SETTINGS_FILE
+
+    @property
+    def lock(self) -> Path:
+        """Held for the moment a session syncs; one left by a killed job is taken over after a minute"""
+        return self.root / ".sync-lock"
+
+    def tree(self) -> list[tuple[str, str]]:
+        """(path in the folder, what it holds), for the Runbook; folders end in /."""
+        return described(self.root, self, ["user/", "workflows/", "settings", "input/", "deleted/", "lock"])
+
+    def make(self) -> StudentFolder:
+        for folder in (self.root, self.user, self.input):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the student's only
+        return self
+
+
+@dataclass
+class Synced:
+    """What one sync did, by path in the user folder."""
+
+    sent: list[str] = field(default_factory=list)  # changed here, now in the student's folder
+    received: list[str] = field(default_factory=list)  # changed by another session, now here
+    merged: list[str] = field(default_factory=list)  # settings changed on both sides, merged
+    kept_both: list[tuple[str, str]] = field(default_factory=list)  # (file, the name this session's copy got)
+    deleted: list[str] = field(default_factory=list)  # deleted here, moved to deleted/
+
+
+def digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def scan(folder: Path, known: dict[tuple[str, int, int], str] | None = None) -> dict[str, str]:
+    """Every synced file under `folder`, by relative path, with its digest.
+
+    `known` remembers digests by (path, size, modification time): a sync every few seconds
+    reads only the files that changed.
+    """
+    known = {} if known is None else known
+    found = {}
+    for path in folder.rglob("*") if folder.is_dir() else []:
+        if path.name.startswith(".") or path.name.startswith(NOT_SYNCED):
+            continue
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        if not path.is_file():
+            continue
+        key = (str(path), info.st_size, info.st_mtime_ns)
+        if key not in known:
+            value = digest(path)
+            if value is None:
+                continue
+            known[key] = value
+        found[path.relative_to(folder).as_posix()] = known[key]
+    return found
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write beside, then rename: readers (another session, a backup) never see half a file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with temporary.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+class Lock:
+    """The student's folder's sync lock, held for milliseconds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Lock:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                try:
+                    if time.time() - self.path.stat().st_mtime > LOCK_STALE:
+                        self.path.unlink(missing_ok=True)  # its session was killed mid-sync
+                        continue
+                except FileNotFoundError:
+                    continue
+                if time.monotonic() > deadline:
+                    raise AtelierError("user-folder-locked", lock=self.path) from None
+                time.sleep(0.02)
+                continue
+            os.write(handle, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            os.close(handle)
+            return self
+
+    def __exit__(self, *_: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def merge_settings(base: bytes | None, mine: bytes, theirs: bytes) -> bytes:
+    """Both sessions changed settings: theirs, with each setting this session changed or removed."""
+    def read(data: bytes | None) -> dict:
+        try:
+            value = json.loads(data) if data else {}
+        except ValueError:
+            value = {}
+        return value if isinstance(value, dict) else {}
+
+    before, here, merged = read(base), read(mine), read(theirs)
+    for key, value in here.items():
+        if before.get(key, object()) != value:
+            merged[key] = value
+    for key in set(before) - set(here):
+        merged.pop(key, None)
+    return json.dumps(merged, indent=4).encode()
+
+
+class SessionCopy:
+    """A session's user folder on the node's disk, kept in step with the student's folder."""
+
+    def __init__(self, student: StudentFolder, local: Path, label: str) -> None:
+        self.student, self.local, self.label = student, local, label
+        self.base: dict[str, str] = {}  # digest both sides agreed on at the last sync
+        self.settings_base: dict[str, bytes] = {}  # the agreed bytes of each settings file, for merging
+        self.offered: dict[str, str] = {}  # lessons put in the panel: not the student's work until changed
+        self.diverted: dict[str, str] = {}  # a file kept under a second name: later saves go there too
+        self.known: dict[tuple[str, int, int], str] = {}  # digests already read, see scan()
+        self.written: set[str] = set()  # files this sync has written: the view it started from is old for them
+
+    def seed(self) -> int:
+        """Copy the student's folder here before ComfyUI starts; the number of files."""
+        self.student.make()
+        self.local.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with Lock(self.student.lock):
+            for rel, value in scan(self.student.user).items():
+                data = (self.student.user / rel).read_bytes()
+                write_whole(self.local / rel, data)
+                self._agree(rel, value, data)
+        return len(self.base)
+
+    def offer(self, name: str, data: bytes) -> str:
+        """A lesson's workflow in the Workflows panel, never over the student's own file of that name."""
+        stem, suffix = Path(name).stem, Path(name).suffix
+        wanted = hashlib.sha256(data).hexdigest()
+        for n in range(1, 100):
+            label = "" if n == 1 else " (lesson)" if n == 2 else f" (lesson {n - 1})"
+            rel = (WORKFLOWS / f"{stem}{label}{suffix}").as_posix()
+            if digest(self.local / rel) in (None, wanted):
+                break
+        write_whole(self.local / rel, data)
+        self.offered[rel] = wanted
+        return rel
+
+    def _agree(self, rel: str, value: str | None, data: bytes | None = None) -> None:
+        if value is None:
+            self.base.pop(rel, None)
+            self.settings_base.pop(rel, None)
+            return
+        self.base[rel] = value
+        if rel.endswith(SETTINGS) and data is not None:
+            self.settings_base[rel] = data
+
+    def sync(self) -> Synced:
+        """Carry changes both ways; see the module's rules."""
+        done = Synced()
+        self.written = set()
+        with Lock(self.student.lock):
+            here, there = scan(self.local, self.known), scan(self.student.user, self.known)
+            for rel in sorted(set(here) | set(there) | set(self.base)):
+                if rel not in self.written:
+                    self._one(rel, here.get(rel), there.get(rel), self.base.get(rel), done)
+        if len(self.known) > 10_000:
+            self.known.clear()
+        return done
+
+    def _one(self, rel: str, mine: str | None, theirs: str | None, base: str | None, done: Synced) -> None:
+        local, shared = self.local / rel, self.student.user / rel
+        if rel in self.diverted:
+            if mine and mine != self.base.get(self.diverted[rel]):
+                self._send(rel, self.diverted[rel], done)
+            return
+        if mine == theirs:
+            self._agree(rel, mine, local.read_bytes() if mine and rel.endswith(SETTINGS) else None)
+        elif mine == base:  # only the other side changed
+            if theirs is None:
+                local.unlink(missing_ok=True)
+                self._agree(rel, None)
+            else:
+                data = shared.read_bytes()
+                write_whole(local, data)
+                self._agree(rel, theirs, data)
+            done.received.append(rel)
+        elif theirs == base:  # only this session changed
+            if mine is None:
+                self._delete(rel, done)
+            elif base is None and self.offered.get(rel) == mine:
+                return  # the lesson as offered: the student has not made it theirs
+            else:
+                self._send(rel, rel, done)
+        elif mine is None:  # deleted here, changed in another session: theirs stays, and comes back here
+            data = shared.read_bytes()
+            write_whole(local, data)
+            self._agree(rel, theirs, data)
+            done.received.append(rel)
+        elif theirs is None:  # changed here, deleted in another session: nothing is lost
+            self._send(rel, rel, done)
+        elif rel.endswith(SETTINGS):
+            data = merge_settings(self.settings_base.get(rel), local.read_bytes(), shared.read_bytes())
+            write_whole(shared, data)
+            write_whole(local, data)
+            self._agree(rel, hashlib.sha256(data).hexdigest(), data)
+            done.merged.append(rel)
+        else:
+            path = Path(rel)
+            other = (path.parent / f"{path.stem} (from {self.label}){path.suffix}").as_posix()
+            self.diverted[rel] = other
+            self._send(rel, other, done)
+            done.kept_both.append((rel, other))
+
+    def _send(self, rel: str, dest: str, done: Synced) -> None:
+        """This session's `rel` into the student's folder as `dest` (and here too, when it is a second name).
+
+        ComfyUI writes a file in place: a workflow or settings file that does not read as JSON is
+        still being written, and waits for the next sync."""
+        data = (self.local / rel).read_bytes()
+        if rel.endswith(".json"):
+            try:
+                json.loads(data)
+            except ValueError:
+                return
+        write_whole(self.student.user / dest, data)
+        if dest != rel:
+            write_whole(self.local / dest, data)
+            self.written.add(dest)
+        self._agree(dest, hashlib.sha256(data).hexdigest(), data)
+        if dest == rel:
+            done.sent.append(rel)
+
+    def _delete(self, rel: str, done: Synced) -> None:
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        dest = self.student.deleted / stamp / rel
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.move(self.student.user / rel, dest)
+        self._agree(rel, None)
+        done.deleted.append(rel)

@@ -1,0 +1,1 @@
+"""Pages a student's browser opens outside ComfyUI: the dashboard's Box app (box.py)."""

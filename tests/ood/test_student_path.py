@@ -117,7 +117,7 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         page.get_by_role("menuitem", name=file_menu).hover()
         page.get_by_role("menuitem", name=save_item, exact=True).click()
         deadline = time.monotonic() + 30
-        while "saved through the proxy" not in saved.read_text():
+        while not saved.is_file() or "saved through the proxy" not in saved.read_text():  # kept within seconds
             assert time.monotonic() < deadline, "the saved workflow did not reach the student's ComfyUI folder"
             time.sleep(0.5)
         page.reload()

@@ -54,6 +54,15 @@ def request(port: int, method: str, path: str, body: str | None = None, cookie: 
     return response
 
 
+def workflows_panel(port: int, cookie: str) -> list[str]:
+    """What ComfyUI's Workflows panel lists: the page asks this route for it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/userdata?dir=workflows&recurse=true&split=false", headers={"Cookie": cookie})
+    response = conn.getresponse()
+    assert response.status == 200, response.status
+    return json.loads(response.read())
+
+
 def log_in(port: int, key: str, base: str = "/") -> str:
     """POST the key as the dashboard's Connect button does; returns the cookie pair."""
     response = request(port, "POST", "/atelier/login", urllib.parse.urlencode({"token": key, "base": base}))
@@ -110,7 +119,7 @@ def test_launch_opens_a_gated_session_that_status_lists_and_stop_ends(slurm: Slu
     assert request(port, "GET", "/queue").status == 403
     cookie = log_in(port, (folder / "gate" / "token").read_text())
     assert request(port, "GET", "/", cookie=cookie).status == 200
-    assert (folder / "user" / "default" / "workflows" / "Your first image.json").is_file()
+    assert workflows_panel(port, cookie) == ["Your first image.json"]  # the session's copy of the student's folder
     assert outputs.is_dir()
 
     status = atelier(slurm, "status").stdout
@@ -180,7 +189,7 @@ def test_ood_job_serves_comfyui_behind_the_gate_and_stops_cleanly(slurm: SlurmCl
     assert request(port, "GET", "/").status == 403
     cookie = log_in(port, key, base=f"/rnode/{host}/{port}/")
     assert request(port, "GET", "/object_info", cookie=cookie).status == 200
-    assert (staged / "user" / "default" / "workflows" / "Your first image.json").is_file()
+    assert workflows_panel(port, cookie) == ["Your first image.json"]
     slurm.run("scancel", job_id)
     slurm.wait_for(job_id, {"CANCELLED", "COMPLETED", "FAILED"}, timeout=60)
     log = (staged / "output.log").read_text()

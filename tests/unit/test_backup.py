@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -186,3 +187,26 @@ def test_setup_check_proves_a_working_remote(outputs: Path, webdav) -> None:
     assert (webdav.root / "Atelier" / "outputs").is_dir()
     backup.run(outputs, target, final=True)
     assert backup.check(target) == 14
+
+
+def test_the_sign_in_is_never_on_rclones_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's web host runs every student's Box app: a token in rclone's arguments is in the process list."""
+    config = tmp_path / "rclone.conf"
+    monkeypatch.setenv("RCLONE_CONFIG", str(config))
+    commands: list[list[str]] = []
+    run = subprocess.run
+
+    def recording(args: list[str], *rest: object, **options: object) -> subprocess.CompletedProcess[str]:
+        commands.append(list(args))
+        return run(args, *rest, **options)
+
+    monkeypatch.setattr(backup.subprocess, "run", recording)
+    token = json.dumps({"access_token": "AT-not-for-ps", "refresh_token": "RT-not-for-ps", "token_type": "bearer",
+                        "expiry": "2026-12-01T00:00:00Z"})
+    backup.save_remote(backup.Settings(client_id="uni-app", client_secret="CS-not-for-ps"), token)
+    assert commands and not [c for c in commands if "not-for-ps" in " ".join(c)]
+    dump = json.loads(run([str(backup.rclone()), "config", "dump"], capture_output=True, text=True, check=True).stdout)
+    assert dump["box"]["type"] == "box" and dump["box"]["client_id"] == "uni-app"
+    assert dump["box"]["client_secret"] == "CS-not-for-ps"
+    assert json.loads(dump["box"]["token"])["refresh_token"] == "RT-not-for-ps"
+    assert oct(config.stat().st_mode & 0o777) == "0o600"

@@ -59,21 +59,56 @@ def test_an_unchanged_lesson_is_not_the_students_and_never_replaces_their_own(tm
     assert not (second.student.user / placed).exists()
 
 
+def names(copy: SessionCopy, pattern: str) -> dict[str, str]:
+    """The student's folder's files matching `pattern`, by name, with what they hold."""
+    return {p.name: p.read_text() for p in sorted((copy.student.user / WORKFLOWS).glob(pattern))}
+
+
 def test_the_same_workflow_saved_in_two_sessions_keeps_both(tmp_path: Path) -> None:
     first, second = session(tmp_path, "a", "session 101"), session(tmp_path, "b", "session 102")
     save(first, f"{WORKFLOWS}/portrait.json", '"from 101"')
     first.sync()
     save(second, f"{WORKFLOWS}/portrait.json", '"from 102"')
     done = second.sync()
-    assert done.kept_both == [(f"{WORKFLOWS}/portrait.json", f"{WORKFLOWS}/portrait (from session 102).json")]
-    assert shared(second, f"{WORKFLOWS}/portrait.json") == '"from 101"'
-    assert shared(second, f"{WORKFLOWS}/portrait (from session 102).json") == '"from 102"'
-    save(second, f"{WORKFLOWS}/portrait.json", '"from 102, later"')  # later saves follow the second name
+    [(name, other)] = done.kept_both
+    assert name == f"{WORKFLOWS}/portrait.json" and other.startswith(f"{WORKFLOWS}/portrait (from session 102, ")
+    assert names(second, "portrait*") == {"portrait.json": '"from 101"', Path(other).name: '"from 102"'}
+    # Both are in this session's panel now: the other's under the name, this one's beside it.
+    assert (second.local / WORKFLOWS / "portrait.json").read_text() == '"from 101"'
+    assert (second.local / other).read_text() == '"from 102"'
+    # The page still shows this session's version under the old name: saving it again keeps the
+    # other session's (which the page never showed) beside it first.
+    save(second, f"{WORKFLOWS}/portrait.json", '"from 102, later"')
+    done = second.sync()
+    [(name, theirs)] = done.kept_theirs
+    assert theirs.startswith(f"{WORKFLOWS}/portrait (from another session, ")
+    assert sorted(names(second, "portrait*").values()) == ['"from 101"', '"from 102"', '"from 102, later"']
+    assert shared(second, f"{WORKFLOWS}/portrait.json") == '"from 102, later"'
+    first.sync()  # the first session's panel gets all three
+    assert sorted(p.read_text() for p in (first.local / WORKFLOWS).glob("portrait*")) == [
+        '"from 101"', '"from 102"', '"from 102, later"']
+    # A second name is an ordinary file: edited or deleted, that sticks.
+    save(first, other, '"from 102, edited in 101"')
+    first.sync()
     second.sync()
-    assert shared(second, f"{WORKFLOWS}/portrait (from session 102).json") == '"from 102, later"'
-    assert shared(second, f"{WORKFLOWS}/portrait.json") == '"from 101"'
-    first.sync()  # the first session now sees the second's copy in its panel
-    assert (first.local / WORKFLOWS / "portrait (from session 102).json").read_text() == '"from 102, later"'
+    assert (second.local / other).read_text() == '"from 102, edited in 101"'
+    (second.local / other).unlink()
+    second.sync()
+    first.sync()
+    assert not (first.local / other).exists() and not (first.student.user / other).exists()
+
+
+def test_a_lesson_left_as_offered_gives_way_to_the_students_own_from_another_session(tmp_path: Path) -> None:
+    first, second = session(tmp_path, "a"), session(tmp_path, "b")
+    for copy in (first, second):
+        copy.offer("txt2img-basics.json", b'"lesson"')
+    save(first, f"{WORKFLOWS}/txt2img-basics.json", '"mine"')
+    first.sync()
+    done = second.sync()
+    assert done.kept_both == [] and f"{WORKFLOWS}/txt2img-basics.json" in done.received
+    assert (second.local / WORKFLOWS / "txt2img-basics.json").read_text() == '"mine"'
+    assert (second.local / WORKFLOWS / "txt2img-basics (lesson).json").read_bytes() == b'"lesson"'
+    assert names(second, "txt2img*") == {"txt2img-basics.json": '"mine"'}
 
 
 def test_settings_changed_in_two_sessions_are_merged_setting_by_setting(tmp_path: Path) -> None:
@@ -86,6 +121,28 @@ def test_settings_changed_in_two_sessions_are_merged_setting_by_setting(tmp_path
                                                     "Comfy.Sidebar.Size": "small"}
     assert json.loads((second.local / SETTINGS).read_text()) == json.loads(shared(second, SETTINGS))
     assert merge_settings(b'{"a": 1, "b": 2}', b'{"a": 1}', b'{"a": 3, "b": 2}') == b'{\n    "a": 3\n}'
+
+
+def test_settings_caught_mid_write_are_never_merged_into_nothing(tmp_path: Path) -> None:
+    first, second = session(tmp_path, "a"), session(tmp_path, "b")
+    save(first, SETTINGS, json.dumps({"Comfy.ColorPalette": "dark", "Comfy.Locale": "en"}))
+    first.sync()
+    second.sync()
+    save(first, SETTINGS, json.dumps({"Comfy.ColorPalette": "light", "Comfy.Locale": "en"}))
+    first.sync()
+    save(second, SETTINGS, '{"Comfy.ColorPalette": "dark", "Comfy.Lo')  # ComfyUI rewriting it in place
+    done = second.sync()
+    assert done.merged == [] and done.waiting == [SETTINGS]
+    assert json.loads(shared(second, SETTINGS)) == {"Comfy.ColorPalette": "light", "Comfy.Locale": "en"}
+    assert merge_settings(b'{"a": 1}', b'{"a": ', b'{"a": 2}') is None
+
+
+def test_the_last_sync_keeps_a_file_that_never_read_as_json(tmp_path: Path) -> None:
+    first = session(tmp_path, "a")
+    save(first, f"{WORKFLOWS}/notes.json", "not json at all")
+    assert first.sync().waiting == [f"{WORKFLOWS}/notes.json"]
+    assert first.sync(final=True).sent == [f"{WORKFLOWS}/notes.json"]  # ComfyUI has stopped: it stays as it is
+    assert shared(first, f"{WORKFLOWS}/notes.json") == "not json at all"
 
 
 def test_a_file_deleted_in_a_session_moves_to_deleted(tmp_path: Path) -> None:
@@ -122,6 +179,11 @@ def test_a_lock_left_by_a_killed_job_is_taken_over_and_a_held_one_is_waited_for(
         with pytest.raises(AtelierError) as refused:
             first.sync()
     assert refused.value.code == "user-folder-locked"
+    held = Lock(first.student.lock).__enter__()
+    Lock(first.student.lock).__exit__()  # a holder that is not this one removes nothing
+    assert first.student.lock.read_text() == held.token
+    held.__exit__()
+    assert not first.student.lock.exists()
 
 
 def _saves(root: str, name: str, count: int, started: object) -> None:

@@ -125,7 +125,7 @@ def plural(count: int, word: str) -> str:
 
 def say_round(done: Round) -> bool:
     """One backup round on one line, the same for `serve` and `backup`; False when it failed."""
-    if done.error or not done.result:
+    if not done.result:
         click.echo(f"{time_stamp()} Backup failed: {done.error}")
         return False
     result = done.result
@@ -135,6 +135,9 @@ def say_round(done: Round) -> bool:
             f"({kept.current} already there).") if kept else ""
     click.echo(f"{time_stamp()} Backed up {plural(result.copied, 'new or changed file')} to {result.where} "
                f"({result.current} already there{waiting}) in {result.seconds + (kept.seconds if kept else 0):.1f} s.{also}")
+    if done.error:
+        click.echo(f"{time_stamp()} Backup of saved workflows and settings failed: {done.error}")
+        return False
     return True
 
 

@@ -147,10 +147,10 @@ class StudentSession:
             self.sync()
             self.due = time.monotonic() + self.every
 
-    def sync(self) -> bool:
-        """One sync, reported; False when it failed (the copy here still holds everything)."""
+    def sync(self, final: bool = False) -> bool:
+        """One sync, reported; False when it failed or left a file behind (the copy here still holds it)."""
         try:
-            done = self.copy.sync()
+            done = self.copy.sync(final=final)
         except AtelierError as err:
             click.echo(f"{time_stamp()} {err}")
             return False
@@ -160,15 +160,18 @@ class StudentSession:
         for name, other in done.kept_both:
             click.echo(f"{time_stamp()} {Path(name).name} was changed in another session too: this session's "
                        f"is kept beside it as {Path(other).name}.")
+        for name, other in done.kept_theirs:
+            click.echo(f"{time_stamp()} {Path(name).name} had been changed in another session: that version is "
+                       f"kept beside this one as {Path(other).name}.")
         if done.sent or done.deleted or done.merged:
             click.echo(f"{time_stamp()} Kept in your ComfyUI folder: "
                        + ", ".join([*done.sent, *(f"{d} (deleted; a copy is in deleted/)" for d in done.deleted),
                                     *(f"{m} (merged)" for m in done.merged)]))
-        return True
+        return not (final and done.waiting)
 
     def close(self) -> None:
         """The last sync after ComfyUI stopped; the copy here is removed only once it is kept."""
-        if self.sync():
+        if self.sync(final=True):
             shutil.rmtree(self.copy.local.parent, ignore_errors=True)
         else:
             click.echo(f"{time_stamp()} This session's copy stays in {self.copy.local} until it can be kept.")

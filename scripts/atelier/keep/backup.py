@@ -16,6 +16,8 @@ overwrites a local file.
 
 from __future__ import annotations
 
+import configparser
+import io
 import json
 import os
 import re
@@ -216,17 +218,43 @@ def authorize_here(settings: Settings) -> str:
 
 
 def save_remote(settings: Settings, token: str) -> None:
-    """Store the signed-in remote in the student's rclone config (made private by rclone)."""
-    args = ["config", "create", settings.remote, settings.type, "token", token,
-            "config_refresh_token", "false", "--non-interactive"]
+    """Store the signed-in remote in the student's rclone config, readable by them alone.
+
+    rclone makes the remote; the token and the client secret are then written into its
+    section here, not passed to rclone as arguments, where anyone on the same machine
+    (the dashboard's web host, shared by every student) could read them in the process list.
+    """
+    args = ["config", "create", settings.remote, settings.type, "config_refresh_token", "false", "--non-interactive"]
     if settings.client_id:
-        args += ["client_id", settings.client_id, "client_secret", settings.client_secret or ""]
+        args += ["client_id", settings.client_id]
     for option in ("auth_url", "token_url"):  # the names of rclone's own box options
         if getattr(settings, option):
             args += [option, getattr(settings, option)]
     done = _rclone(*args)
     if done.returncode != 0:
         raise explain(done.stderr, settings.target)
+    secrets = {"token": token, **({"client_secret": settings.client_secret or ""} if settings.client_id else {})}
+    _write_into_section(config_file(settings.target), settings.remote, secrets, settings.target)
+
+
+def _write_into_section(path: Path, remote: str, values: dict[str, str], target: Target) -> None:
+    """Add `values` to one remote's section of an rclone config, the file replaced whole and private."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("# Encrypted rclone configuration File"):
+        raise AtelierError("backup-failed", remote=target.remote, detail="the rclone config is encrypted, so atelier "
+                           "cannot add the sign-in to it; connect with 'rclone config' instead")
+    parser = configparser.RawConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # rclone's keys are case-sensitive
+    parser.read_string(text)
+    for key, value in values.items():
+        parser.set(remote, key, value)
+    out = io.StringIO()
+    parser.write(out)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    handle = os.open(temporary, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(out.getvalue())
+    os.replace(temporary, path)
 
 
 def config_file(target: Target) -> Path:

@@ -50,10 +50,14 @@ class Schedule:
         """One round now; the next is due a whole interval after this one ends."""
         try:
             result = backup.run(self.folder, self.target, final=final, bwlimit=self.bwlimit)
-            kept = backup.run_folder(self.user_folder, self.target, bwlimit=self.bwlimit) if self.user_folder else None
-            done = Round(result, None, final, kept)
         except AtelierError as err:
-            done = Round(None, err, final)
+            result, done = None, Round(None, err, final)
+        if result:  # the outputs went: a failure with the ComfyUI folder is reported on its own
+            try:
+                kept = backup.run_folder(self.user_folder, self.target, bwlimit=self.bwlimit) if self.user_folder else None
+                done = Round(result, None, final, kept)
+            except AtelierError as err:
+                done = Round(result, err, final)
         self.due = time.monotonic() + self.minutes * 60
         return done
 

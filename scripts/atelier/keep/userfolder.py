@@ -14,8 +14,11 @@ The rules, which the tests hold:
 - one session at a time syncs (a lock file made with O_EXCL, which network file
   systems honour), so two sessions never decide on a stale view;
 - a file changed here and in another session is never overwritten: settings are
-  merged setting by setting, any other file is kept under a second name ("… (from
-  session 123).json") so both appear in the Workflows panel;
+  merged setting by setting; of any other file, this session's version is kept under a
+  second name ("… (from session 123, <time>).json") and the other's comes here, so both
+  appear in the Workflows panel;
+- a version another session brought in while this one ran (the page may never have
+  shown it) is kept under a second name too before a save here takes its place;
 - a file deleted in a session moves to `deleted/` in the student's folder.
 """
 
@@ -35,7 +38,8 @@ from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS, described
 from atelier.messages import AtelierError
 
 SETTINGS = SETTINGS_FILE.name
-# ComfyUI's database stays with the session (its journal files too); a half-written file is ours.
+# ComfyUI's database stays with the session (its journal files too); a name starting with a dot is
+# our own half-written file or lock, one ending .partial rclone's (the Box app bringing files back).
 NOT_SYNCED = ("comfyui.db",)
 LOCK_WAIT, LOCK_STALE = 20.0, 60.0  # seconds: a sync takes milliseconds; a lock this old was left by a killed job
 
@@ -95,6 +99,8 @@ class Synced:
     merged: list[str] = field(default_factory=list)  # settings changed on both sides, merged
     kept_both: list[tuple[str, str]] = field(default_factory=list)  # (file, the name this session's copy got)
     deleted: list[str] = field(default_factory=list)  # deleted here, moved to deleted/
+    kept_theirs: list[tuple[str, str]] = field(default_factory=list)  # (file, the name the other session's got)
+    waiting: list[str] = field(default_factory=list)  # still being written: the next sync takes them
 
 
 def digest(path: Path) -> str | None:
@@ -104,16 +110,16 @@ def digest(path: Path) -> str | None:
         return None
 
 
-def scan(folder: Path, known: dict[tuple[str, int, int], str] | None = None) -> dict[str, str]:
+def scan(folder: Path, known: dict[tuple[str, int, int, int, int], str] | None = None) -> dict[str, str]:
     """Every synced file under `folder`, by relative path, with its digest.
 
-    `known` remembers digests by (path, size, modification time): a sync every few seconds
-    reads only the files that changed.
+    `known` remembers digests by (path, inode, size, modification and change times): a sync
+    every few seconds reads only the files that changed.
     """
     known = {} if known is None else known
     found = {}
     for path in folder.rglob("*") if folder.is_dir() else []:
-        if path.name.startswith(".") or path.name.startswith(NOT_SYNCED):
+        if path.name.startswith(".") or path.name.startswith(NOT_SYNCED) or path.name.endswith(".partial"):
             continue
         try:
             info = path.stat()
@@ -121,7 +127,7 @@ def scan(folder: Path, known: dict[tuple[str, int, int], str] | None = None) -> 
             continue
         if not path.is_file():
             continue
-        key = (str(path), info.st_size, info.st_mtime_ns)
+        key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         if key not in known:
             value = digest(path)
             if value is None:
@@ -143,10 +149,17 @@ def write_whole(path: Path, data: bytes) -> None:
 
 
 class Lock:
-    """The student's folder's sync lock, held for milliseconds."""
+    """The student's folder's sync lock, held for milliseconds.
+
+    The lock file holds a token of this holder's own, and only that holder removes it. One
+    older than LOCK_STALE (by the file system's own clock, so nodes' clocks do not matter)
+    was left by a killed job: it is renamed away first, so two sessions that both find it
+    stale cannot both take over.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.token = f"{socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}\n"
 
     def __enter__(self) -> Lock:
         deadline = time.monotonic() + LOCK_WAIT
@@ -154,34 +167,59 @@ class Lock:
             try:
                 handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             except FileExistsError:
-                try:
-                    if time.time() - self.path.stat().st_mtime > LOCK_STALE:
-                        self.path.unlink(missing_ok=True)  # its session was killed mid-sync
-                        continue
-                except FileNotFoundError:
+                if self._stale():
+                    aside = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex[:8]}.stale")
+                    try:
+                        os.rename(self.path, aside)  # only one of two breakers gets it
+                        aside.unlink(missing_ok=True)
+                    except FileNotFoundError:
+                        pass
                     continue
                 if time.monotonic() > deadline:
                     raise AtelierError("user-folder-locked", lock=self.path) from None
                 time.sleep(0.02)
                 continue
-            os.write(handle, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            os.write(handle, self.token.encode())
             os.close(handle)
             return self
 
-    def __exit__(self, *_: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def merge_settings(base: bytes | None, mine: bytes, theirs: bytes) -> bytes:
-    """Both sessions changed settings: theirs, with each setting this session changed or removed."""
-    def read(data: bytes | None) -> dict:
+    def _stale(self) -> bool:
         try:
-            value = json.loads(data) if data else {}
-        except ValueError:
-            value = {}
-        return value if isinstance(value, dict) else {}
+            held = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        probe = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.now")
+        probe.touch()  # the file system's clock, which stamped the lock too
+        try:
+            return probe.stat().st_mtime - held > LOCK_STALE
+        finally:
+            probe.unlink(missing_ok=True)
 
-    before, here, merged = read(base), read(mine), read(theirs)
+    def __exit__(self, *_: object) -> None:
+        try:
+            mine = self.path.read_text(encoding="utf-8") == self.token
+        except FileNotFoundError:
+            return
+        if mine:
+            self.path.unlink(missing_ok=True)
+
+
+def json_object(data: bytes | None) -> dict | None:
+    """A settings file's settings; None while it does not read as one (ComfyUI writes it in place)."""
+    try:
+        value = json.loads(data) if data else {}
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def merge_settings(base: bytes | None, mine: bytes, theirs: bytes) -> bytes | None:
+    """Both sessions changed settings: theirs, with each setting this session changed or removed.
+
+    None when either side is half-written: merging a torn file would drop every setting."""
+    before, here, merged = json_object(base) or {}, json_object(mine), json_object(theirs)
+    if here is None or merged is None:
+        return None
     for key, value in here.items():
         if before.get(key, object()) != value:
             merged[key] = value
@@ -198,9 +236,11 @@ class SessionCopy:
         self.base: dict[str, str] = {}  # digest both sides agreed on at the last sync
         self.settings_base: dict[str, bytes] = {}  # the agreed bytes of each settings file, for merging
         self.offered: dict[str, str] = {}  # lessons put in the panel: not the student's work until changed
-        self.diverted: dict[str, str] = {}  # a file kept under a second name: later saves go there too
-        self.known: dict[tuple[str, int, int], str] = {}  # digests already read, see scan()
+        self.offered_data: dict[str, bytes] = {}
+        self.received: set[str] = set()  # brought in while the page may have had the file open already
+        self.known: dict[tuple[str, int, int, int, int], str] = {}  # digests already read, see scan()
         self.written: set[str] = set()  # files this sync has written: the view it started from is old for them
+        self.waiting: list[str] = []  # files that did not read whole at the last sync
 
     def seed(self) -> int:
         """Copy the student's folder here before ComfyUI starts; the number of files."""
@@ -223,7 +263,7 @@ class SessionCopy:
             if digest(self.local / rel) in (None, wanted):
                 break
         write_whole(self.local / rel, data)
-        self.offered[rel] = wanted
+        self.offered[rel], self.offered_data[rel] = wanted, data
         return rel
 
     def _agree(self, rel: str, value: str | None, data: bytes | None = None) -> None:
@@ -235,81 +275,117 @@ class SessionCopy:
         if rel.endswith(SETTINGS) and data is not None:
             self.settings_base[rel] = data
 
-    def sync(self) -> Synced:
-        """Carry changes both ways; see the module's rules."""
+    def sync(self, final: bool = False) -> Synced:
+        """Carry changes both ways; see the module's rules. `final`: ComfyUI has stopped, so a file
+        that does not read as JSON is as it will stay, and is kept as it is."""
         done = Synced()
-        self.written = set()
+        self.written, self.waiting = set(), []
         with Lock(self.student.lock):
             here, there = scan(self.local, self.known), scan(self.student.user, self.known)
             for rel in sorted(set(here) | set(there) | set(self.base)):
                 if rel not in self.written:
-                    self._one(rel, here.get(rel), there.get(rel), self.base.get(rel), done)
+                    self._one(rel, here.get(rel), there.get(rel), self.base.get(rel), done, final)
         if len(self.known) > 10_000:
             self.known.clear()
+        done.waiting = list(self.waiting)
         return done
 
-    def _one(self, rel: str, mine: str | None, theirs: str | None, base: str | None, done: Synced) -> None:
+    def _one(self, rel: str, mine: str | None, theirs: str | None, base: str | None, done: Synced,
+             final: bool) -> None:
         local, shared = self.local / rel, self.student.user / rel
-        if rel in self.diverted:
-            if mine and mine != self.base.get(self.diverted[rel]):
-                self._send(rel, self.diverted[rel], done)
+        seen = mine  # what this sync read here
+        if base is None and mine is not None and mine == self.offered.get(rel):
+            if theirs is None or theirs == mine:
+                return  # the lesson as offered is not the student's work
+            # The student saved their own version of it in another session: theirs takes the
+            # name, and the lesson moves aside, as offer() does when a session starts.
+            if self._receive(rel, theirs, done, expected=seen):
+                lesson = self.offered_data.pop(rel)
+                del self.offered[rel]
+                self.written.add(self.offer(Path(rel).name, lesson))
             return
         if mine == theirs:
             self._agree(rel, mine, local.read_bytes() if mine and rel.endswith(SETTINGS) else None)
         elif mine == base:  # only the other side changed
-            if theirs is None:
-                local.unlink(missing_ok=True)
-                self._agree(rel, None)
-            else:
-                data = shared.read_bytes()
-                write_whole(local, data)
-                self._agree(rel, theirs, data)
-            done.received.append(rel)
+            self._receive(rel, theirs, done, expected=seen)
         elif theirs == base:  # only this session changed
             if mine is None:
                 self._delete(rel, done)
-            elif base is None and self.offered.get(rel) == mine:
-                return  # the lesson as offered: the student has not made it theirs
             else:
-                self._send(rel, rel, done)
+                self._send(rel, rel, done, final)
         elif mine is None:  # deleted here, changed in another session: theirs stays, and comes back here
-            data = shared.read_bytes()
-            write_whole(local, data)
-            self._agree(rel, theirs, data)
-            done.received.append(rel)
+            self._receive(rel, theirs, done, expected=seen)
         elif theirs is None:  # changed here, deleted in another session: nothing is lost
-            self._send(rel, rel, done)
+            self._send(rel, rel, done, final)
         elif rel.endswith(SETTINGS):
             data = merge_settings(self.settings_base.get(rel), local.read_bytes(), shared.read_bytes())
+            if data is None:
+                self.waiting.append(rel)  # half-written on one side: merge at the next sync
+                return
             write_whole(shared, data)
             write_whole(local, data)
             self._agree(rel, hashlib.sha256(data).hexdigest(), data)
             done.merged.append(rel)
-        else:
-            path = Path(rel)
-            other = (path.parent / f"{path.stem} (from {self.label}){path.suffix}").as_posix()
-            self.diverted[rel] = other
-            self._send(rel, other, done)
-            done.kept_both.append((rel, other))
+        else:  # changed here and in another session: this session's under a second name, theirs here too
+            other = self._second_name(rel, self.label)
+            if self._send(rel, other, done, final):
+                done.kept_both.append((rel, other))
+                self._receive(rel, theirs, done, expected=seen)
 
-    def _send(self, rel: str, dest: str, done: Synced) -> None:
+    def _second_name(self, rel: str, whose: str) -> str:
+        path = Path(rel)
+        return (path.parent / f"{path.stem} (from {whose}, {time.strftime('%Y-%m-%d %H.%M.%S')}){path.suffix}").as_posix()
+
+    def _receive(self, rel: str, theirs: str | None, done: Synced, expected: str | None) -> bool:
+        """The student's folder's version here, unless ComfyUI changed the file since this sync read
+        it (`expected`): then the next sync sees both changes."""
+        local = self.local / rel
+        if digest(local) != expected:
+            return False
+        if theirs is None:
+            local.unlink(missing_ok=True)
+            self._agree(rel, None)
+        else:
+            data = (self.student.user / rel).read_bytes()
+            write_whole(local, data)
+            self._agree(rel, theirs, data)
+            self.received.add(rel)
+        self.written.add(rel)
+        done.received.append(rel)
+        return True
+
+    def _send(self, rel: str, dest: str, done: Synced, final: bool) -> bool:
         """This session's `rel` into the student's folder as `dest` (and here too, when it is a second name).
 
         ComfyUI writes a file in place: a workflow or settings file that does not read as JSON is
-        still being written, and waits for the next sync."""
+        still being written, and waits for the next sync (the last one keeps it as it is). A
+        version another session brought in while this one ran, which the page may never have
+        shown, is kept in replaced/ before this one takes its place."""
         data = (self.local / rel).read_bytes()
-        if rel.endswith(".json"):
+        if rel.endswith(".json") and not final:
             try:
                 json.loads(data)
             except ValueError:
-                return
-        write_whole(self.student.user / dest, data)
+                self.waiting.append(rel)
+                return False
+        shared = self.student.user / dest
+        if dest in self.received and shared.exists():  # the page may never have shown that version
+            theirs = self._second_name(dest, "another session")
+            kept = shared.read_bytes()
+            write_whole(self.student.user / theirs, kept)
+            write_whole(self.local / theirs, kept)
+            self.written.add(theirs)
+            self._agree(theirs, hashlib.sha256(kept).hexdigest(), kept)
+            done.kept_theirs.append((dest, theirs))
+            self.received.discard(dest)
+        write_whole(shared, data)
         if dest != rel:
             write_whole(self.local / dest, data)
-            self.written.add(dest)
+        self.written.add(dest)
         self._agree(dest, hashlib.sha256(data).hexdigest(), data)
         if dest == rel:
             done.sent.append(rel)
+        return True
 
     def _delete(self, rel: str, done: Synced) -> None:
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
@@ -317,4 +393,5 @@ class SessionCopy:
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.move(self.student.user / rel, dest)
         self._agree(rel, None)
+        self.received.discard(rel)
         done.deleted.append(rel)

@@ -456,7 +456,8 @@ def check_reading(grade: Grade) -> list[Problem]:
                     "shorter sentences and everyday words bring it down")]
 
 
-SHELLS = frozenset({"bash", "sh", "shell", "console", "zsh", "powershell", "ps1", "pwsh", "cmd", "bat", "bash-session"})
+SHELLS = frozenset({"bash", "sh", "shell", "console", "zsh", "fish", "powershell", "ps1", "pwsh", "cmd", "bat",
+                    "bash-session", "sh-session", "shell-session", "doscon", "batch"})
 COMMAND = re.compile(r"`((?:atelier|rclone|ssh|scp|sbatch|squeue|scancel|srun|module|source|cd|ls|cp|mv|chmod)"
                      r" [^`]+)`")  # a command word and what follows it: `atelier` alone is a folder
 NUMBERED_START = re.compile(r"^\s*-\s+\d+\.\s[^:]*:\s*(start/[\w-]+\.md)\s*$", re.MULTILINE)

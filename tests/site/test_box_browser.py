@@ -24,12 +24,14 @@ from urllib.request import urlopen
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page, expect
 import pytest
+import yaml
 
 from atelier.hpc import ood
 from atelier.hpc.profiles import load_profile
 from atelier.keep import backup
 from tests.conftest import WebDav, free_port
 from tests.oauth_standin import OAuthStandIn
+from tests.walkthrough import bold, steps
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSENGER = shutil.which("passenger")
@@ -102,14 +104,23 @@ def remote_in(config: Path) -> str:
     return config.read_text() if config.exists() else ""
 
 
+def test_start_here_names_the_app_where_the_dashboard_lists_it() -> None:
+    """Keep your work safe, step 1: the menu and the app's name, as OOD's navigation shows them."""
+    menu, name = bold(steps("backup.md", "Connect your Box (once)")[0])
+    manifest = yaml.safe_load((ROOT / ood.BOX_APP / "manifest.yml").read_text())
+    assert (menu, name) == (manifest["category"], manifest["name"])
+
+
 def test_a_student_connects_box_with_two_clicks(box_app: BoxApp, page: Page) -> None:
+    """Keep your work safe → Connect your Box (once), followed to the letter: each bold label is pressed or seen."""
+    _, press, grant, connected = [bold(step) for step in steps("backup.md", "Connect your Box (once)")]
     page.goto(box_app.url)
     expect(page.get_by_role("heading", level=1)).to_have_text("Box backup")
     expect(page.get_by_role("heading", name="Box is not connected yet")).to_be_visible()
     assert Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}}).violations_count == 0
-    page.get_by_role("link", name="Connect Box").click()
-    page.get_by_role("button", name="Grant access to Box").click()
-    expect(page.get_by_role("heading", name="Box is connected")).to_be_visible()
+    page.get_by_role("link", name=press[0], exact=True).click()
+    page.get_by_role("button", name=grant[0], exact=True).click()  # the stand-in's, named as Box names it
+    expect(page.get_by_role("heading", name=connected[0], exact=True)).to_be_visible()
     expect(page.get_by_text("Every session copies your outputs and saved workflows to the folder Atelier in your "
                             "Box")).to_be_visible()
     expect(page.get_by_role("button", name="Bring my workflows back from Box")).to_be_visible()
@@ -159,7 +170,8 @@ def test_a_student_brings_saved_workflows_back_with_the_button(box_app: BoxApp, 
     try:
         remote.configure("box")  # the profile's remote name, served from this machine instead of Box
         page.goto(box_app.url)
-        page.get_by_role("button", name="Bring my workflows back from Box").click()
+        bring = bold(steps("backup.md", "Your workflows on another cluster, or next semester")[1])[0]
+        page.get_by_role("button", name=bring, exact=True).click()
         expect(page.get_by_role("status")).to_contain_text("1 file came back from Box")
         home = box_app.config.parents[2]
         assert (home / "atelier-comfyui" / "user" / "default" / "workflows" / "crit piece.json").read_text() \

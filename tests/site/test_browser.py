@@ -107,3 +107,26 @@ def test_glossary_terms_show_tooltips(published_site, page: Page) -> None:
     expect(term).to_have_attribute("title", "Graphics processing unit, the chip that does the heavy maths of image generation many times faster than a normal processor.")
     term.hover()
     expect(page.locator(".md-tooltip2, .md-tooltip").filter(has_text="Graphics processing unit").first).to_be_visible()
+
+
+def test_every_lessons_try_values_show_whole_at_1280_px_before_comfyuis_limits(published_site, browser) -> None:
+    """Knobs to turn: what to try is the third column and fits the window; ComfyUI's limits are folded away."""
+    base, folder = published_site
+    slugs = {p.parent.name for p in (Path(__file__).resolve().parents[2] / "workflows").glob("*/module.yaml")}
+    lessons = [url for url in site_pages(base, folder) if url.rstrip("/").rsplit("/", 1)[-1] in slugs]
+    assert len(lessons) == len(slugs) >= 12
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    for url in lessons:
+        page.goto(url)
+        table = page.locator("h2#knobs-to-turn ~ .md-typeset__scrollwrap table, h2#knobs-to-turn ~ table").first
+        headers = table.locator("thead th").all_inner_texts()
+        assert headers == ["Box", "Setting", "Try", "In this workflow", "What it changes"], url
+        window = table.locator("xpath=ancestor::div[contains(@class, 'md-typeset__table')][1]").bounding_box() \
+            or page.locator("article").bounding_box()
+        for cell in table.locator("tbody tr td:nth-child(3)").all():
+            box = cell.bounding_box()
+            assert box and box["width"] > 0 and box["x"] + box["width"] <= window["x"] + window["width"] + 1, url
+        limits = page.locator("details", has_text="What ComfyUI accepts for each setting")
+        expect(limits).to_have_count(1)
+        assert limits.get_attribute("open") is None, f"{url}: the limits should start folded"
+    page.close()

@@ -28,9 +28,12 @@ def page_of(module, screenshots: Path = ROOT / SCREENSHOTS) -> str:
 
 def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
     page = page_of(MODULES["txt2img-basics"])
-    assert ("| KSampler | `seed` | The random starting point. A new seed gives a new picture of the same idea. "
-            "| `42` | `0` | 0 to 18446744073709551615 | `42`, `7`, `2026` |") in page
-    assert "| Image size | `width` |" in page and "| `512` | `512` | 16 to 16384 |" in page
+    # What to try first, beside the lesson's value; ComfyUI's default and limits in the folded table after it.
+    assert ("| KSampler | `seed` | `42`, `7`, `2026` | `42` | The random starting point. A new seed gives a new "
+            "picture of the same idea. |") in page
+    assert "| KSampler | `seed` | `0` | 0 to 18446744073709551615 |" in page
+    assert page.index("| `42`, `7`, `2026` |") < page.index("What ComfyUI accepts") < page.index("18446744073709551615")
+    assert "| Image size | `width` | `512` | 16 to 16384 |" in page
 
 
 def test_page_has_the_carpentries_shape_and_downloads() -> None:
@@ -48,7 +51,7 @@ def test_a_changed_module_changes_its_page() -> None:
     meta["knobs"][1]["what"] = "Where the noise begins."
     meta["exercises"][0]["solution"] = "Seeds are starting points."
     page = page_of(dataclasses.replace(module, meta=meta))
-    assert "| KSampler | `seed` | Where the noise begins. |" in page
+    assert "| KSampler | `seed` | `42`, `7`, `2026` | `42` | Where the noise begins. |" in page
     assert "        Seeds are starting points." in page
 
 

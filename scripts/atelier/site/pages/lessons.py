@@ -150,7 +150,7 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "Change one knob at a time, run the workflow again, and compare.",
         "",
     ]
-    knobs = []
+    knobs, limits = [], []
     for knob in meta.knobs:
         matches = module.node_by_title(knob.node)
         node = matches[0] if matches else {}
@@ -158,10 +158,19 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         value = value if len(value) <= 40 else value[:39] + "…"
         default, allowed = _allowed(catalogue, str(node.get("type")), knob.input)
         tries = ", ".join(f"`{cell(t)}`" for t in knob.tries)
-        knobs.append([cell(knob.node), f"`{knob.input}`", cell(knob.what), f"`{cell(value)}`",
-                      cell(default), cell(allowed), tries])
+        # What to try comes first, beside what the lesson has; ComfyUI's limits (0 to 18446744073709551615
+        # for a seed) help few students, so they are folded away below.
+        knobs.append([cell(knob.node), f"`{knob.input}`", tries, f"`{cell(value)}`", cell(knob.what)])
+        limits.append([cell(knob.node), f"`{knob.input}`", cell(default), cell(allowed)])
     lines += [
-        table(["Box", "Setting", "What it changes", "In this workflow", "Default", "Allowed", "Try"], knobs),
+        table(["Box", "Setting", "Try", "In this workflow", "What it changes"], knobs),
+        "",
+        '<details class="info" markdown="1">',
+        "<summary>What ComfyUI accepts for each setting (from its node list)</summary>",
+        "",
+        table(["Box", "Setting", "ComfyUI's default", "Allowed"], limits),
+        "",
+        "</details>",
         "",
         "## Models",
         "",

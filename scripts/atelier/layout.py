@@ -9,6 +9,7 @@ writer.
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,15 @@ KEY_FILE = Path("gate") / "token"  # a session's key, relative to its folder (th
 # In ComfyUI's user folder: the one person's settings, and the Workflows panel.
 SETTINGS = Path("default") / "comfy.settings.json"
 WORKFLOWS = Path("default") / "workflows"
+
+
+def expand_home(text: str) -> Path:
+    """A profile's folder with $HOME and $USER filled in, for the person running this: a job
+    started with --export NONE has no shell of ours to do it, and the dashboard's Box app
+    runs as the student."""
+    for name, value in (("HOME", str(Path.home())), ("USER", getpass.getuser())):
+        text = text.replace(f"${{{name}}}", value).replace(f"${name}", value)
+    return Path(text).expanduser()
 
 
 @dataclass(frozen=True)
@@ -151,11 +161,6 @@ class SessionFolder:
     def temp(self) -> Path:
         """ComfyUI's previews, emptied when it starts."""
         return self.path / "temp"
-
-    @property
-    def settings(self) -> Path:
-        """ComfyUI's settings for this session."""
-        return self.user / SETTINGS
 
     @property
     def workflows(self) -> Path:

@@ -18,8 +18,9 @@ from atelier.keep import backup
 from atelier.keep import compare
 from atelier.hpc.profiles import load_profile
 from atelier.keep import ledger
-from atelier.cli.options import expand_home, job_deadline, plural, say_round, time_stamp
+from atelier.cli.options import job_deadline, plural, say_round, time_stamp
 from atelier.keep.schedule import Schedule
+from atelier.layout import expand_home
 from atelier.keep.outputs import OK, Output
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import signal
 import sys
@@ -104,14 +103,6 @@ def pick_modules(names: tuple[str, ...]) -> list[Module]:
         return found.modules
     known = {m.slug: m for m in found.modules}
     return [known[n] if n in known else load_module(found.workflows / n) for n in names]
-
-
-def expand_home(text: str) -> Path:
-    """A profile's folder with $HOME and $USER filled in: a job started with --export NONE has
-    no shell of ours to do it, and the student's home is where their own folders live."""
-    for name, value in (("HOME", str(Path.home())), ("USER", getpass.getuser())):
-        text = text.replace(f"${{{name}}}", value).replace(f"${name}", value)
-    return Path(text).expanduser()
 
 
 def time_stamp() -> str:

@@ -19,10 +19,10 @@ from atelier.hpc.profiles import Profile, load_profile
 from atelier.keep import backup
 from atelier.keep.schedule import Schedule
 from atelier.keep.userfolder import SessionCopy, StudentFolder
-from atelier.layout import SessionFolder
+from atelier.layout import SessionFolder, expand_home
 from atelier.lessons.modules import Module, load_module
 from atelier.messages import AtelierError
-from atelier.cli.options import (comfyui_install, expand_home, job_deadline, module_folder, pinned_nodes, plural,
+from atelier.cli.options import (comfyui_install, job_deadline, module_folder, pinned_nodes, plural,
                                  say_round, server_options, time_stamp)
 
 

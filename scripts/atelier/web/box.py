@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from atelier.keep import backup, box_signin
+from atelier.layout import expand_home
 from atelier.messages import AtelierError
 
 CALLBACK = "/callback"
@@ -172,7 +172,7 @@ class BoxApp:
             return f"<code>{self.e(str(folder))}</code>"
 
     def folder(self) -> Path:
-        return Path(os.path.expandvars(self.site.user_folder)).expanduser()
+        return expand_home(self.site.user_folder)
 
     @staticmethod
     def e(text: str) -> str:

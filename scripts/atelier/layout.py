@@ -173,6 +173,61 @@ class SessionFolder:
                                             "model_paths", "input/", "output/", "user/", "workflows/", "temp/"])
 
 
+@dataclass(frozen=True)
+class SweepFolder:
+    """One sweep's folder: its plan, a record per cell, each task's log, and every output."""
+
+    path: Path
+
+    @property
+    def plan(self) -> Path:
+        """The grid, the lesson, and each round of tasks submitted (JSON)"""
+        return self.path / "sweep.json"
+
+    @property
+    def lesson(self) -> Path:
+        """The lesson's module folder (or workflow) as it was when the sweep started"""
+        return self.path / "lesson"
+
+    @property
+    def cells(self) -> Path:
+        """One small JSON file per cell made or failed, written once its outputs are whole"""
+        return self.path / "cells"
+
+    def cell_record(self, cell_id: str) -> Path:
+        return self.cells / f"{cell_id}.json"
+
+    @property
+    def outputs(self) -> Path:
+        """Every output, one folder per cell, and the ledger of their settings"""
+        return self.path / "outputs"
+
+    @property
+    def comparison(self) -> Path:
+        """The contact sheet and workbook, made when the sweep ends"""
+        return self.path / "comparison"
+
+    @property
+    def logs(self) -> Path:
+        """Each round's batch script, and what each of its tasks printed"""
+        return self.path / "logs"
+
+    def job_script(self, round_no: int) -> Path:
+        return self.logs / f"round-{round_no}.sbatch"
+
+    def task_log(self, round_no: int, task: int | str) -> Path:
+        """`task` may be Slurm's `%a`, for the batch script's --output."""
+        return self.logs / f"round-{round_no}-task-{task}.log"
+
+    def comfyui_log(self, round_no: int, task: int) -> Path:
+        """ComfyUI's own log of one task, copied from the node's disk when the task ends."""
+        return self.logs / f"round-{round_no}-task-{task}-comfyui.log"
+
+    def tree(self) -> list[tuple[str, str]]:
+        """(path in the folder, what it holds), in the order a maintainer reads them; folders end in /."""
+        return described(self.path, self, ["plan", "lesson/", "cells/", "outputs/", "comparison/", "logs/"])
+
+
 def described(root: Path, layout: object, names: list[str]) -> list[tuple[str, str]]:
     """Each named path relative to `root` (a name ending in / is a folder), with its property's
     docstring: the trees the Runbook shows are made from the code that uses the paths."""

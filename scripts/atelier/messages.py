@@ -335,6 +335,123 @@ MESSAGES: dict[str, Message] = {
             "Lower the steps or the picture size, or allow more time with --timeout.",
             "student",
         ),
+        # sweeps
+        Message(
+            "sweep-values",
+            "The values '{values}' for {setting} are not a list or a range.",
+            "Write a list as 2,4,7, a range as 1..4 or 2..8:2 (every 2), or text with commas as a list in "
+            "brackets: [\"a, b\", \"c\"].",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-no-tries",
+            "{setting} has no values to try in {lesson}.",
+            "Give the values yourself, e.g. --vary \"{setting}=1,2,3\"; the lesson page lists the knobs that have some.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-axis-twice",
+            "{setting} is varied twice.",
+            "Give each setting one --vary, with all its values.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-too-big",
+            "The grid has {cells} pictures; a sweep makes at most {most}.",
+            "Vary fewer settings, or give each fewer values.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-missing",
+            "{folder} holds no sweep (there is no sweep.json in it).",
+            "Give the folder that 'atelier sweep' named when it started, or start one with a lesson and --vary.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-plan-damaged",
+            "The sweep's plan {file} cannot be read ({problem}).",
+            "Start the sweep again in a new folder; the pictures already made in this one stay where they are.",
+            "student",
+        ),
+        Message(
+            "sweep-other-grid",
+            "{folder} holds another sweep (another lesson, grid or fixed settings).",
+            "Run it again with the same lesson and --vary/--set, or start this one in a new folder with --out.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-folder-taken",
+            "{folder} already holds other files, so a sweep is not started there.",
+            "Choose an empty or new folder with --out.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-task-unknown",
+            "This sweep has no task {task} in round {round}.",
+            "Run 'atelier sweep --out FOLDER' to follow the sweep; tasks are started by it, not by hand.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "sweep-not-running",
+            "The sweep in {folder} has no tasks running or waiting.",
+            "Nothing to cancel. Run 'atelier sweep --out {folder}' to make what is left.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-locked",
+            "Another 'atelier sweep' is submitting this sweep right now (the lock {lock} is held).",
+            "Wait a minute and run it again; a lock left by a stopped command is taken over after a minute.",
+            "student",
+        ),
+        Message(
+            "sweep-no-output",
+            "This picture's run finished but saved nothing: the workflow has no box that saves its output.",
+            "Add a Save Image (or Save Video, Save Audio) box to the workflow; a Preview box shows a picture but keeps none.",
+            "student",
+        ),
+        Message(
+            "sweep-folder-space",
+            "The sweep's folder {folder} has a space in its path, which Slurm's batch script options cannot hold.",
+            "Choose a folder whose path has no spaces with --out, e.g. ~/atelier-sweeps/crit-week-3.",
+            "student",
+            2,
+        ),
+        Message(
+            "sweep-incomplete",
+            "{left} of the sweep's {cells} pictures were not made: a task ended before it reached them "
+            "(cancelled, out of time, or stopped; its log is in {logs}).",
+            "Run 'atelier sweep --out {folder}' again: it makes only what is left, and keeps what is done.",
+            "student",
+        ),
+        Message(
+            "sweep-cells-failed",
+            "{failed} of the sweep's {cells} pictures failed (each reason is above); the others were made.",
+            "Change or drop the values that failed; running 'atelier sweep --out {folder}' again tries them again.",
+            "student",
+        ),
+        # knob strips
+        Message(
+            "strips-no-picture",
+            "In {lesson}, no box that saves a picture follows the box '{title}', so its knob has no strip.",
+            "Check the knob's box title in module.yaml, or take the knob's 'try' values out if it changes no picture.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "strips-failed",
+            "The strip picture for {setting} in {lesson} was not made: {reason}.",
+            "Fix that value in module.yaml's 'try' list (or the models), then run 'atelier strips --modules {lesson}' again.",
+            "maintainer",
+        ),
         Message(
             "testmodels-failed",
             "Making the test models failed: {reason}.",
@@ -564,6 +681,67 @@ MESSAGES: dict[str, Message] = {
             "Give two different settings, one for across the sheet and one for down.",
             "student",
             2,
+        ),
+        # class wall: atelier compare --class, an instructor's crit of a whole class (keep/compare.py).
+        Message(
+            "compare-what",
+            "Give atelier compare either outputs (files or folders) or --class and a course folder, not both.",
+            "For your own work: atelier compare ~/atelier-outputs. For a class: atelier compare --class ~/crit.",
+            "student",
+            2,
+        ),
+        Message(
+            "class-folder-missing",
+            "There is no course folder {folder}.",
+            "Give the folder that holds one folder (or Box zip) per student; the Teach page 'Reviewing student "
+            "work' says how to collect them.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "class-no-students",
+            "{folder} holds no student folders.",
+            "A class wall needs one folder (or Box zip) per student inside it, named after the student, such as "
+            "ana and ben.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "class-student-empty",
+            "{student} has nothing to show ({folder}): {found}.",
+            "They are listed on the wall with an empty row. Ask them to share their Atelier/outputs folder again "
+            "(a picture opened and saved in another program loses its settings).",
+            "instructor",
+        ),
+        Message(
+            "class-vs",
+            "With --class, the rows are the students, so --vs has nothing to set.",
+            "Leave out --vs; --by names the setting that splits each lesson into columns.",
+            "instructor",
+            2,
+        ),
+        # compare page: ComfyUI's Compare page (comfy/extensions/atelier_compare) runs atelier compare --within.
+        Message(
+            "compare-none-picked",
+            "No outputs were picked, so there is nothing to compare.",
+            "Tick the outputs you want side by side, or say how many of the newest to compare, then press the "
+            "button again.",
+            "student",
+            2,
+        ),
+        Message(
+            "compare-outside",
+            "{path} is not in your outputs folder, so it was not compared.",
+            "Pick outputs from the list on the Compare page: only files inside {folder} can be compared there.",
+            "student",
+            2,
+        ),
+        Message(
+            "compare-failed",
+            "The comparison could not be made: the program that makes it stopped without saying why.",
+            "Reload the Compare page and try again; if it happens again, tell your course's support contact "
+            "which outputs you picked.",
+            "student",
         ),
         Message(
             "user-folder-locked",

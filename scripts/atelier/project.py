@@ -27,6 +27,7 @@ DOCS = Path("docs")  # the site's pages; below it, what commands publish for the
 STATUS = DOCS / "status"  # lesson checks' reports (the Lesson status page)
 RESULTS = DOCS / "benchmarks"  # `atelier bench --json` results and reference.yaml (the Benchmarks page)
 SCREENSHOTS = DOCS / "assets" / "screenshots"  # `atelier screenshots` pictures and their alt text
+KNOB_PICTURES = DOCS / "assets" / "knobs"  # `atelier strips`: each lesson's knob strips, and what made them
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class Project:
     @property
     def screenshots(self) -> Path:
         return self.root / SCREENSHOTS
+
+    @property
+    def knob_pictures(self) -> Path:
+        return self.root / KNOB_PICTURES
 
     @cached_property
     def modules(self) -> list[Module]:

@@ -3,8 +3,9 @@
 The dashboard's classes launch the session on the local Slurm; the browser reaches it
 only through Apache with the config ood-portal-generator writes and mod_ood_proxy's Lua,
 at a node address that is not 127.0.0.1; the card's Open ComfyUI button is the one the
-dashboard renders. Then Start here is followed to the first picture, a workflow is saved
-and opened again, and a second session refuses the first one's cookie.
+dashboard renders. Then Start here is followed to the first picture, the picture is
+compared from ComfyUI's menu, a workflow is saved and opened again, and a second session
+refuses the first one's cookie.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from atelier.hpc.profiles import Profile, load_profile
 from atelier.comfy.extensions.atelier_gate import COOKIE
@@ -102,6 +103,28 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         wait_for_comfyui(page)
         open_the_lesson(page)
         make_a_picture(page, outputs)
+
+        # Compare your variations, through the same proxy: the Compare page from ComfyUI's menu.
+        make = steps("compare.md", "Make a comparison")
+        logo_label, entry = bold(make[0])
+        _, how_many, newest = bold(make[1])
+        ready, open_sheet = bold(make[2])
+        page.get_by_alt_text(logo_label, exact=False).click()
+        with browser_context.expect_page() as opened:
+            page.get_by_role("menuitem", name=entry).click()
+        compare = opened.value
+        compare.wait_for_load_state()
+        assert compare.url == proxy.rnode(host, port, "/atelier/compare")
+        compare.get_by_label(how_many).fill("1")
+        compare.get_by_role("button", name=newest).click()
+        expect(compare.get_by_role("heading", name=ready)).to_be_visible(timeout=120_000)
+        assert compare.url.startswith(proxy.rnode(host, port, "/atelier/compare/made/"))
+        compare.get_by_role("link", name=open_sheet).click()
+        compare.wait_for_load_state()
+        compare.wait_for_function("[...document.images].every(i => i.complete)")
+        assert compare.evaluate("[...document.images].map(i => i.naturalWidth > 0)") == [True]
+        assert list((outputs / "comparisons").glob("*/contact-sheet.html"))
+        compare.close()
 
         # Save and download → Save your workflow, as the page says: the logo, File, Save. Saving and
         # opening both ask for userdata/workflows%2F<name>.json, which only AllowEncodedSlashes lets through.

@@ -130,3 +130,39 @@ def test_every_lessons_try_values_show_whole_at_1280_px_before_comfyuis_limits(p
         expect(limits).to_have_count(1)
         assert limits.get_attribute("open") is None, f"{url}: the limits should start folded"
     page.close()
+
+
+def test_every_picture_lessons_knob_strips_show_their_pictures_and_say_what_made_them(published_site, browser) -> None:
+    """What each knob does: a loaded picture per Try value, with a caption, under an honest note about the models."""
+    from atelier.project import find
+    from atelier.site import strips
+
+    base, folder = published_site
+    project = find(Path(__file__).resolve().parents[2])
+    picture_lessons = {m.slug: m for m in project.modules if strips.has_strips(m)}
+    lessons = [url for url in site_pages(base, folder) if url.rstrip("/").rsplit("/", 1)[-1] in picture_lessons]
+    assert len(lessons) == len(picture_lessons) >= 9
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    for url in lessons:
+        module = picture_lessons[url.rstrip("/").rsplit("/", 1)[-1]]
+        made = strips.read(project.knob_pictures, module.slug)
+        assert made is not None
+        page.goto(url)
+        expect(page.locator("h3#what-each-knob-does")).to_have_count(1)
+        note = "Made with test models: a real model gives a real picture" if made.made.models == "test" \
+            else f"Made with this lesson's own models on {made.made.device}"
+        expect(page.locator(".admonition-title", has_text=note)).to_have_count(1)
+        strips_shown = page.locator(".atelier-strip")
+        wanted = [k for k in module.about.knobs if k.tries]
+        expect(strips_shown).to_have_count(len(wanted))
+        for strip, knob in zip(strips_shown.all(), wanted):
+            images = strip.locator("img")
+            expect(images).to_have_count(len(knob.tries))
+            for image in images.all():
+                image.scroll_into_view_if_needed()
+                assert image.evaluate("i => i.complete && i.naturalWidth > 0"), f"{url}: {image.get_attribute('src')}"
+                link = image.locator("xpath=ancestor::a[1]")
+                assert link.get_attribute("download", timeout=1000), f"{url}: the picture is not offered for download"
+            captions = strip.locator("figcaption").all_inner_texts()
+            assert [c.rstrip("…") for c in captions] == [str(t)[:len(c.rstrip("…"))] for c, t in zip(captions, knob.tries)]
+    page.close()

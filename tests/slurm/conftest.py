@@ -8,6 +8,7 @@ on the machine (or in /etc) is used or changed and nothing outlives the session.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -143,12 +144,18 @@ def stop(process: subprocess.Popen, grace: float = 10.0) -> None:
         process.wait(timeout=grace)
 
 
-@pytest.fixture(scope="session")
-def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    """Start munged, slurmctld and slurmd; yield once the node is idle; stop them all."""
-    folder = tmp_path_factory.mktemp("slurm")
+def _fail_test(text: str) -> None:
+    pytest.fail(text, pytrace=False)
+
+
+@contextlib.contextmanager
+def local_cluster(folder: Path, fail: Callable[[str], None] = _fail_test) -> Iterator[SlurmCluster]:
+    """Start munged, slurmctld and slurmd in `folder`; yield once the node is idle; stop them all.
+
+    Also used by benchmarks/sweep.py, which times sweeps on the same one-node cluster.
+    """
     for sub in ("state", "spool", "munge", "work"):
-        (folder / sub).mkdir()
+        (folder / sub).mkdir(exist_ok=True)
     node = socket.gethostname().split(".")[0]
     # Our own key: a fresh machine may have none in /etc/munge, and we must not need one.
     key = folder / "munge" / "munge.key"
@@ -177,16 +184,23 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
               f"--socket={munge_socket}", f"--key-file={key}",
               f"--pid-file={folder / 'munge' / 'munged.pid'}",
               f"--seed-file={folder / 'munge' / 'munged.seed'}")
-        _wait(lambda: munge_socket.exists(), folder, processes, "munged to open its socket")
+        _wait(lambda: munge_socket.exists(), folder, processes, "munged to open its socket", fail)
         start("slurmctld", "-D", "-f", str(conf))
         start("slurmd", "-D", "-f", str(conf))
-        _wait(lambda: _node_idle(env, node), folder, processes, f"node {node} to be idle in sinfo")
+        _wait(lambda: _node_idle(env, node), folder, processes, f"node {node} to be idle in sinfo", fail)
         yield cluster
     finally:
         if len(processes) == 3 and all(p.poll() is None for p in processes):
             _cancel_all(env)
         for process in reversed(processes):
             stop(process)
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """One cluster for the whole test session."""
+    with local_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(autouse=True)
@@ -218,13 +232,13 @@ def _node_idle(env: dict[str, str], node: str) -> bool:
     return result.returncode == 0 and result.stdout.strip() == "idle"
 
 
-def _wait(ready: Callable[[], bool], folder: Path, processes: list[subprocess.Popen], what: str) -> None:
+def _wait(ready: Callable[[], bool], folder: Path, processes: list[subprocess.Popen], what: str,
+          fail: Callable[[str], None]) -> None:
     """Poll `ready` for up to START_TIMEOUT seconds; fail with the daemons' logs if it never is."""
     deadline = time.monotonic() + START_TIMEOUT
     while not ready():
         dead = [Path(p.args[0]).name for p in processes if p.poll() is not None]
         if dead or time.monotonic() > deadline:
             reason = f"{', '.join(dead)} exited" if dead else f"gave up after {START_TIMEOUT}s"
-            pytest.fail(f"Slurm did not start: waiting for {what}, {reason}.\n"
-                        + log_tails(folder), pytrace=False)
+            fail(f"Slurm did not start: waiting for {what}, {reason}.\n" + log_tails(folder))
         time.sleep(0.2)

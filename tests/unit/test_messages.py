@@ -304,6 +304,30 @@ EXACT = {
                              "Seed, CFG."),
     "compare-same-knob": ({"knob": "CFG"}, "The options --by and --vs both name CFG. Give two different settings, one for across "
                           "the sheet and one for down."),
+    # class wall
+    "compare-what": ({}, "Give atelier compare either outputs (files or folders) or --class and a course folder, not "
+                         "both. For your own work: atelier compare ~/atelier-outputs. For a class: atelier compare "
+                         "--class ~/crit."),
+    "class-folder-missing": ({"folder": "~/crit"}, "There is no course folder ~/crit. Give the folder that holds one "
+                             "folder (or Box zip) per student; the Teach page 'Reviewing student work' says how to "
+                             "collect them."),
+    "class-no-students": ({"folder": "~/crit"}, "~/crit holds no student folders. A class wall needs one folder (or "
+                          "Box zip) per student inside it, named after the student, such as ana and ben."),
+    "class-student-empty": ({"student": "dara", "folder": "~/crit/dara", "found": "the folder holds no files"},
+                            "dara has nothing to show (~/crit/dara): the folder holds no files. They are listed on the "
+                            "wall with an empty row. Ask them to share their Atelier/outputs folder again (a picture "
+                            "opened and saved in another program loses its settings)."),
+    "class-vs": ({}, "With --class, the rows are the students, so --vs has nothing to set. Leave out --vs; --by names "
+                     "the setting that splits each lesson into columns."),
+    "compare-none-picked": ({}, "No outputs were picked, so there is nothing to compare. Tick the outputs you want "
+                            "side by side, or say how many of the newest to compare, then press the button again."),
+    "compare-outside": ({"path": "../notes/diary.png", "folder": "/home/ana/atelier-outputs"},
+                        "../notes/diary.png is not in your outputs folder, so it was not compared. Pick outputs from "
+                        "the list on the Compare page: only files inside /home/ana/atelier-outputs can be compared "
+                        "there."),
+    "compare-failed": ({}, "The comparison could not be made: the program that makes it stopped without saying why. "
+                       "Reload the Compare page and try again; if it happens again, tell your course's support "
+                       "contact which outputs you picked."),
     "user-folder-locked": ({"lock": "/home/ana/atelier-comfyui/.sync-lock"}, "Your saved workflows could not be "
                            "brought up to date: another session has held /home/ana/atelier-comfyui/.sync-lock for a "
                            "while. Nothing is lost: this session keeps your work and tries again in a few seconds. "
@@ -379,6 +403,36 @@ EXACT = {
                       "profile pegasus names no backup.client_id, so its Connect button cannot work yet. Register the "
                       "university's Box app and fill in the profile as the Runbook's Backups page says, then deploy "
                       "again; until then students connect with 'atelier backup setup'."),
+    # sweeps
+    'sweep-values': ({'setting': 'KSampler.cfg', 'values': '2..a'},
+        'The values \'2..a\' for KSampler.cfg are not a list or a range. Write a list as 2,4,7, a range as 1..4 or 2..8:2 (every 2), or text with commas as a list in brackets: ["a, b", "c"].'),
+    'sweep-no-tries': ({'setting': 'KSampler.denoise', 'lesson': 'txt2img-basics'},
+        'KSampler.denoise has no values to try in txt2img-basics. Give the values yourself, e.g. --vary "KSampler.denoise=1,2,3"; the lesson page lists the knobs that have some.'),
+    'sweep-axis-twice': ({'setting': 'KSampler.cfg'},
+        'KSampler.cfg is varied twice. Give each setting one --vary, with all its values.'),
+    'sweep-too-big': ({'cells': 20000, 'most': 10000},
+        'The grid has 20000 pictures; a sweep makes at most 10000. Vary fewer settings, or give each fewer values.'),
+    'sweep-missing': ({'folder': '/home/ana/atelier-sweeps/x'},
+        "/home/ana/atelier-sweeps/x holds no sweep (there is no sweep.json in it). Give the folder that 'atelier sweep' named when it started, or start one with a lesson and --vary."),
+    'sweep-plan-damaged': ({'file': '/home/ana/s/sweep.json', 'problem': "'cells'"},
+        "The sweep's plan /home/ana/s/sweep.json cannot be read ('cells'). Start the sweep again in a new folder; the pictures already made in this one stay where they are."),
+    'sweep-other-grid': ({'folder': '/home/ana/s'},
+        '/home/ana/s holds another sweep (another lesson, grid or fixed settings). Run it again with the same lesson and --vary/--set, or start this one in a new folder with --out.'),
+    'sweep-folder-taken': ({'folder': '/home/ana/Pictures'},
+        '/home/ana/Pictures already holds other files, so a sweep is not started there. Choose an empty or new folder with --out.'),
+    'sweep-task-unknown': ({'round': 2, 'task': 5},
+        "This sweep has no task 5 in round 2. Run 'atelier sweep --out FOLDER' to follow the sweep; tasks are started by it, not by hand."),
+    'sweep-not-running': ({'folder': '/home/ana/s'},
+        "The sweep in /home/ana/s has no tasks running or waiting. Nothing to cancel. Run 'atelier sweep --out /home/ana/s' to make what is left."),
+    'sweep-incomplete': ({'left': 2, 'cells': 4, 'logs': '/home/ana/s/logs', 'folder': '/home/ana/s'},
+        "2 of the sweep's 4 pictures were not made: a task ended before it reached them (cancelled, out of time, or stopped; its log is in /home/ana/s/logs). Run 'atelier sweep --out /home/ana/s' again: it makes only what is left, and keeps what is done."),
+    'sweep-cells-failed': ({'failed': 1, 'cells': 48, 'folder': '/home/ana/s'},
+        "1 of the sweep's 48 pictures failed (each reason is above); the others were made. Change or drop the values that failed; running 'atelier sweep --out /home/ana/s' again tries them again."),
+    # knob strips
+    'strips-no-picture': ({'lesson': 'controlnet', 'title': 'Canny edges'},
+        "In controlnet, no box that saves a picture follows the box 'Canny edges', so its knob has no strip. Check the knob's box title in module.yaml, or take the knob's 'try' values out if it changes no picture."),
+    'strips-failed': ({'lesson': 'controlnet', 'setting': 'Canny edges.high_threshold=0.15', 'reason': "The run stopped in node 6 'Canny edges': Invalid input thresholds"},
+        "The strip picture for Canny edges.high_threshold=0.15 in controlnet was not made: The run stopped in node 6 'Canny edges': Invalid input thresholds. Fix that value in module.yaml's 'try' list (or the models), then run 'atelier strips --modules controlnet' again."),
 }
 
 

@@ -75,6 +75,23 @@ def test_settings_are_checked_and_typed() -> None:
     assert j.prompt["2"]["inputs"]["text"] == "a pear"
 
 
+
+def test_settings_reach_the_canvas_copy_that_outputs_carry() -> None:
+    """Dragged onto ComfyUI, an output opens with the values it was made with, not the lesson's."""
+    import copy
+
+    from atelier.lessons.convert import to_api
+
+    j = job()
+    lesson = copy.deepcopy(j.workflow)
+    shared_nodes = j.workflow["nodes"]  # the list a lesson's Module holds too
+    apply_settings(j, ["KSampler.seed=4", "Image size.height=768", "Positive prompt.text=a pear"], CATALOGUE)
+    again, _ = to_api(j.workflow, CATALOGUE, j.source)
+    assert again["5"]["inputs"]["seed"] == 4 and again["2"]["inputs"]["text"] == "a pear"
+    size = [n["inputs"] for n in again.values() if n["_meta"]["title"] == "Image size"][0]
+    assert (size["width"], size["height"]) == (512, 768)  # width was 512 too: only height changed
+    assert shared_nodes == lesson["nodes"]  # the lesson's own nodes are untouched: changed copies replace them
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [

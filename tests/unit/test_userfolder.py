@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier.keep.userfolder import Lock, SessionCopy, StudentFolder, merge_settings, write_whole
+from atelier.files import write_whole
+from atelier.keep.userfolder import Lock, SessionCopy, StudentFolder, merge_settings
 from atelier.messages import AtelierError
 
 WORKFLOWS = "default/workflows"

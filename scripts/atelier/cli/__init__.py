@@ -13,7 +13,7 @@ import traceback
 import click
 
 from atelier import __version__
-from atelier.cli import bench, install, keep, lessons, screenshots, sessions
+from atelier.cli import bench, install, keep, lessons, screenshots, sessions, sweep
 from atelier.cli.options import CONTEXT
 from atelier.messages import AtelierError
 
@@ -33,9 +33,10 @@ def cli(debug: bool) -> None:
 
 for command in (lessons.lock_command, lessons.catalogue_command, lessons.lint_command, lessons.new_module_command,
                 lessons.run_command, lessons.testmodels_command, lessons.check_command, sessions.serve_command,
-                sessions.launch_command, sessions.status_command, sessions.stop_command, install.models_command,
+                sessions.launch_command, sessions.status_command, sessions.stop_command, sweep.sweep_command,
+                sweep.sweep_task_command, install.models_command,
                 install.install_command, install.ood_command, keep.ledger_command, keep.compare_command,
-                keep.backup_command, screenshots.screenshots_command, bench.bench_command):
+                keep.backup_command, screenshots.screenshots_command, screenshots.strips_command, bench.bench_command):
     cli.add_command(command)
 
 

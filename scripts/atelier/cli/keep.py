@@ -15,13 +15,14 @@ import click
 from rich.console import Console
 
 from atelier.keep import backup
-from atelier.keep import compare
+from atelier.keep import classwall, compare
 from atelier.hpc.profiles import load_profile
 from atelier.keep import ledger
-from atelier.cli.options import job_deadline, plural, say_round, time_stamp
+from atelier.cli.options import job_deadline, plural, project, say_round, time_stamp
 from atelier.keep.schedule import Schedule
 from atelier.layout import expand_home
 from atelier.keep.outputs import OK, Output
+from atelier.messages import AtelierError
 
 
 @click.group("ledger")
@@ -52,18 +53,36 @@ def ledger_scan(folder: Path) -> None:
 
 
 @click.command("compare")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--by", help="The setting across the contact sheet, e.g. cfg, seed, steps, or 'KSampler.denoise'.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--class", "course", metavar="COURSE_FOLDER", type=click.Path(path_type=Path),
+              help="Instead of PATHS: a class's wall from COURSE_FOLDER, which holds one folder (or Box zip) per "
+                   "student, named after them. A row per student, a column per lesson and value of its knob.")
+@click.option("--by", help="The setting across the contact sheet, e.g. cfg, seed, steps, or 'KSampler.denoise'. "
+                           "With --class: the setting that splits each lesson into columns, where it differs.")
 @click.option("--vs", help="The setting down the contact sheet (default: the next one that differs).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
               show_default=True, help="The folder to write the workbook, CSV and contact sheet into.")
-def compare_command(paths: tuple[Path, ...], by: str | None, vs: str | None, out: Path) -> None:
+@click.option("--within", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Refuse any of PATHS that is not inside this folder, links followed (ComfyUI's Compare page "
+                   "passes the outputs folder).")
+def compare_command(paths: tuple[Path, ...], course: Path | None, by: str | None, vs: str | None, out: Path,
+                    within: Path | None) -> None:
     """Compare outputs side by side: a workbook, a CSV and a contact sheet.
 
     PATHS are output files or folders of them. One row per output, the settings that
     differ highlighted; the contact sheet (contact-sheet.html) is a grid with one
     setting across and another down. Everything stays on this computer.
+
+    With --class, the wall of a whole class (class-wall.html): every student's work in
+    one page, for a crit. Their folders are only read; nothing is written into them.
     """
+    if within:
+        paths = tuple(compare.confine(list(paths), within))
+    if bool(paths) == bool(course):
+        raise AtelierError("compare-what")
+    if course:
+        _class_wall(course, by, vs, out)
+        return
     with Console(stderr=True).status("Reading outputs and making thumbnails"):
         table, written, (x, y) = compare.compare(list(paths), out, by, vs)
     for item in table.skipped:
@@ -73,6 +92,31 @@ def compare_command(paths: tuple[Path, ...], by: str | None, vs: str | None, out
     if x:
         click.echo(f"Contact sheet: {compare.label(x)} across" + (f", {compare.label(y)} down." if y else "."))
     for path in written:
+        click.echo(f"Wrote {path}")
+
+
+def _class_wall(course: Path, by: str | None, vs: str | None, out: Path) -> None:
+    """`compare --class`: the lessons' knobs come from the project's modules, when there is a project."""
+    if vs:
+        raise AtelierError("class-vs")
+    try:
+        lessons = project().modules
+    except AtelierError:
+        lessons = []  # no project here: lessons are named by their folder and split by the first setting that differs
+    with Console(stderr=True).status("Reading the students' outputs and making thumbnails") as status:
+        def show(output: Output) -> None:
+            status.update(f"Reading {output.file}")
+
+        wall = classwall.wall(course, out, by, lessons, show)
+    for warning in wall.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    shown = [s for s in wall.students if not s.problem]
+    click.echo(f"Class wall of {plural(len(wall.students), 'student')} ({len(shown)} with work to show), "
+               f"{plural(len(wall.table.items), 'output')}; not compared: {len(wall.table.skipped)}.")
+    splits = {c.lesson: f"{c.title} by {compare.label(c.knob)}" if c.knob else f"{c.title} in one column"
+              for c in wall.columns}
+    click.echo("Columns: " + "; ".join(splits.values()) + ".")
+    for path in wall.written:
         click.echo(f"Wrote {path}")
 
 

@@ -1,4 +1,4 @@
-"""The `screenshots` command: remakes the site's pictures of ComfyUI.
+"""The `screenshots` and `strips` commands: remake the site's pictures of ComfyUI and of each knob.
 
 Apart from cli.py, which is near its size limit; the same rules apply: parse, call the
 library, print. Hidden from `atelier --help`: maintainers run it when the frontend or a
@@ -15,8 +15,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from atelier.site import screenshots
-from atelier.cli.options import comfyui_install, pinned_nodes, project, screenshot_options
+from atelier.check.hardware import device_name
+from atelier.messages import AtelierError
+from atelier.comfy.server import ComfyServer
+from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.site import screenshots, strips
+from atelier.cli.options import comfyui_install, pick_modules, pinned_nodes, plural, project, screenshot_options
 
 
 @click.command("screenshots", hidden=True)
@@ -47,3 +51,52 @@ def screenshots_command(out: Path | None, comfyui: str | None, python: str | Non
     click.echo(f"Made {len(result.shots)} screenshots of ComfyUI {result.comfyui} (frontend {result.frontend}) "
                f"in {out} ({total / 1024:.0f} KB) in {time.monotonic() - started:.0f} s; alt text in "
                f"{result.manifest}.")
+
+
+@click.command("strips", hidden=True)
+@click.option("--modules", "names", multiple=True, help="Only these lessons (repeatable; default: every picture lesson).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the pictures and what made them go (default: the project's docs/assets/knobs).")
+@screenshot_options
+def strips_command(names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None,
+                   models: Path | None, gpu: bool) -> None:
+    """Make each lesson's knob strips: a picture for every "Try" value of every knob.
+
+    Made the way `atelier sweep` makes its pictures. Without --models: random-weight test
+    models on the CPU, small and in few steps, and the lesson page says so. With the real
+    models (--models and --gpu, as the GPU lesson check runs it), the page says when and
+    on which GPU they were made.
+    """
+    checkout, interpreter = comfyui_install(comfyui, python)
+    found = project()
+    out = out or found.knob_pictures
+    modules = [m for m in pick_modules(names) if strips.has_strips(m)]
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="atelier-strips-"))
+    store = models or default_store("tiny")
+    failed: list[AtelierError] = []
+    with Console(stderr=True).status("Starting") as status:
+        if models is None:
+            status.update("Making the test models")
+            generate(sorted({n for m in modules for n, _ in module_models(m)}), store, "tiny", checkout, interpreter)
+        with ComfyServer(checkout, interpreter, workdir, cpu=not gpu, models=store,
+                         custom_nodes=pinned_nodes()) as server:
+            stats = server.client().get_json("/system_stats")
+            device = "the CPU" if not gpu else device_name(str((stats.get("devices") or [{}])[0].get("name", "GPU")))
+            comfyui = str(stats.get("system", {}).get("comfyui_version", ""))
+            for module in modules:
+                kind = strips.models_kind(module, store)  # read from the weights: a store of test models says so
+                made = strips.Made(strips.today(), device, kind, comfyui)
+                try:
+                    manifest = strips.make(module, out, server.client(timeout=60), found.nodes, made,
+                                           smoke=kind == "test", on_step=status.update)
+                except AtelierError as err:  # one lesson's missing model leaves the others' strips to be made
+                    failed.append(err)
+                    click.echo(f"{module.slug}: {err}", err=True)
+                    continue
+                click.echo(f"{module.slug}: strips made with {kind} models on {device}, in {manifest}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    click.echo(f"Made the knob strips of {plural(len(modules) - len(failed), 'lesson')} on {device} "
+               f"in {time.monotonic() - started:.0f} s.")
+    if failed:
+        raise failed[0]

@@ -83,8 +83,8 @@ def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
         title, dot, input_name = name.rpartition(".")
         if not separator or not dot or not title or not input_name:
             raise AtelierError("knob-format", setting=setting)
-        nodes = [n for n in job.prompt.values() if n.get("_meta", {}).get("title") == title]
-        spec = catalogue.input_spec(nodes[0]["class_type"], input_name) if len(nodes) == 1 else None
+        nodes = [(k, n) for k, n in job.prompt.items() if n.get("_meta", {}).get("title") == title]
+        spec = catalogue.input_spec(nodes[0][1]["class_type"], input_name) if len(nodes) == 1 else None
         if spec is None:
             raise AtelierError("knob-unknown", setting=setting, title=title, input=input_name)
         value = yaml.safe_load(raw) if raw.strip() else ""
@@ -96,7 +96,41 @@ def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
         if not fits(value, kind, options):
             raise AtelierError("knob-value", setting=setting, input=input_name,
                                expected=expected(kind, options) or str(kind).lower())
-        nodes[0]["inputs"][input_name] = value
+        node_id, node = nodes[0]
+        _set_widget(job, node_id, input_name, node["inputs"].get(input_name), value, catalogue)
+        node["inputs"][input_name] = value
+
+
+def _set_widget(job: Job, node_id: str, input_name: str, old: Any, value: Any, catalogue: Catalogue) -> None:
+    """The same setting on the canvas copy, which outputs carry: dragged onto ComfyUI, a picture
+    must open with the value it was made with, not the lesson's.
+
+    The canvas keeps a flat list of widget values; the one that is `input_name` is the one
+    whose change the converter carries into that input (tried only where values repeat).
+    """
+    node = next((n for n in job.workflow.get("nodes", []) if str(n.get("id")) == str(node_id)), None)
+    values = node.get("widgets_values") if node else None
+    if not isinstance(values, list):
+        return
+    candidates = [i for i, v in enumerate(values) if v == old and type(v) is type(old)]
+    if len(candidates) > 1:
+        candidates = [i for i in candidates if _carries(job, node, i, node_id, input_name, catalogue)]
+    if len(candidates) == 1:  # a changed copy of the node: the lesson's own workflow stays as it is
+        changed = {**node, "widgets_values": [*values[:candidates[0]], value, *values[candidates[0] + 1:]]}
+        job.workflow = {**job.workflow, "nodes": [changed if n is node else n for n in job.workflow["nodes"]]}
+
+
+def _carries(job: Job, node: dict[str, Any], index: int, node_id: str, input_name: str, catalogue: Catalogue) -> bool:
+    values = list(node["widgets_values"])
+    marker = values[index] + 1 if isinstance(values[index], (int, float)) else f"{values[index]}\u2063"
+    values[index] = marker
+    trial = {**job.workflow, "nodes": [{**n, "widgets_values": values} if n is node else n
+                                       for n in job.workflow["nodes"]]}
+    try:
+        prompt, _ = to_api(trial, catalogue, job.source)
+    except AtelierError:
+        return False
+    return prompt.get(str(node_id), {}).get("inputs", {}).get(input_name) == marker
 
 
 def _title(job: Job, node_id: Any) -> str:
@@ -222,26 +256,33 @@ def _cap(capped: dict[str, dict[Any, Any]], inputs: dict[str, Any], name: str, m
         capped.setdefault(name, {})[value] = inputs[name]
 
 
-def smoke_settings(job: Job, max_steps: int = SMOKE_LIMITS["steps"]) -> Job:
+def smoke_settings(job: Job, max_steps: int = SMOKE_LIMITS["steps"], keep: set[str] | frozenset[str] = frozenset(),
+                   image_side: int = SMOKE_IMAGE_SIDE) -> Job:
     """A copy of `job` that a CPU makes in minutes: steps, sizes, frames and seconds held down.
 
     What was changed is kept in `capped`, so the check expects outputs of the size asked for.
+    `keep` names settings ("Box title.input") left as they are: a sweep of steps on a CPU
+    must still make each picture with its own number of steps. Sizes are always made
+    smaller, in the shape the kept width and height give.
     """
     quick = copy.deepcopy(job)
     for node in quick.prompt.values():
         inputs = node.get("inputs", {})
+        title = node.get("_meta", {}).get("title", "")
+        kept = {name for name in inputs if f"{title}.{name}" in keep}
         for name, most in {**SMOKE_LIMITS, "steps": max_steps, **SMOKE_BY_NODE.get(node.get("class_type"), {})}.items():
-            _cap(quick.capped, inputs, name, most)
+            if name not in kept:
+                _cap(quick.capped, inputs, name, most)
         width, height = inputs.get("width"), inputs.get("height")
         if isinstance(width, int) and isinstance(height, int) and not isinstance(width, bool):
             video = isinstance(inputs.get("length"), int)
-            side = SMOKE_VIDEO_SIDE if video else SMOKE_IMAGE_SIDE
+            side = SMOKE_VIDEO_SIDE if video else image_side
             scale = side / max(width, height)
-            if scale < 1:
+            if scale < 1:  # a varied width or height too: the smaller picture keeps the shape it gives
                 step = 16 if video else 8  # the latent's grid
                 for name, value in (("width", width), ("height", height)):
                     _cap(quick.capped, inputs, name, max(step, round(value * scale / step) * step))
-            if video:
+            if video and "length" not in kept:
                 _cap(quick.capped, inputs, "length", SMOKE_FRAMES)
     return quick
 

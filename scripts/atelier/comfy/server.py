@@ -14,6 +14,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ EXTENSIONS = Path(__file__).with_name("extensions")
 GATE = EXTENSIONS / "atelier_gate"
 DRAIN = EXTENSIONS / "atelier_drain"  # finishes the running prompt on SIGTERM
 BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
+COMPARE = EXTENSIONS / "atelier_compare"  # the Compare page: `atelier compare` from the browser
 
 
 # ComfyUI options a cluster profile may set per GPU (`comfyui_args`) and `atelier bench --study`
@@ -226,16 +228,23 @@ class ComfyServer:
         args += ["--extra-model-paths-config", str(self.folder.model_paths)]
         # Only our extensions and the semester's pinned custom nodes load: a custom node
         # dropped into the checkout never runs.
-        ours = [GATE.name, DRAIN.name, *([BENCH.name] if self.bench else [])]
+        ours = [GATE.name, DRAIN.name, COMPARE.name, *([BENCH.name] if self.bench else [])]
         args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
         return args + self.extra_args
+
+    def compare_env(self) -> dict[str, str]:
+        """What the Compare page needs and ComfyUI's Python lacks: this atelier's interpreter (it runs
+        `atelier compare`), the outputs folder, and the one message it must say when that interpreter fails
+        without a message of its own."""
+        return {"ATELIER_PYTHON": sys.executable, "ATELIER_OUTPUTS": str(self.output_dir),
+                "ATELIER_COMPARE_FAILED": str(AtelierError("compare-failed"))}
 
     def start(self, timeout: float = 120.0) -> str:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
         self._prepare()
         env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
-               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds)}
+               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds), **self.compare_env()}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,

@@ -154,6 +154,19 @@ def atelier_command(profile: Profile) -> list[str]:
     return [sys.executable, "-m", "atelier"]
 
 
+def comfyui_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = None) -> list[str]:
+    """Which ComfyUI a job starts and how: the same for a session (`serve`) and a sweep's tasks.
+
+    `comfyui` (checkout, Python) is passed on for a profile without an install prefix.
+    """
+    args = ["--comfyui", str(comfyui[0]), "--python", str(comfyui[1])] if comfyui and not profile.prefix else []
+    if profile.models:
+        args += ["--models", str(profile.models)]
+    if gpu.gres is None:
+        args.append("--cpu")
+    return args + [f"--comfyui-option={option}" for option in gpu.comfyui_args]
+
+
 def serve_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = None,
                listen: str | None = None) -> list[str]:
     """`atelier serve`'s arguments that the profile decides, the same for launch and the OOD app.
@@ -163,14 +176,7 @@ def serve_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = N
     `listen` defaults to the node's every address, or loopback on a one-machine profile.
     """
     listen = listen or ("127.0.0.1" if profile.login_host == "127.0.0.1" else "0.0.0.0")
-    args = ["serve", "--listen", listen]
-    if comfyui and not profile.prefix:
-        args += ["--comfyui", str(comfyui[0]), "--python", str(comfyui[1])]
-    if profile.models:
-        args += ["--models", str(profile.models)]
-    if gpu.gres is None:
-        args.append("--cpu")
-    args += [f"--comfyui-option={option}" for option in gpu.comfyui_args]
+    args = ["serve", "--listen", listen, *comfyui_args(profile, gpu, comfyui)]
     args += ["--user-folder", profile.user_folder]  # serve fills in its $HOME: the job's shell does not see it
     if profile.backup.every_minutes:
         args += ["--backup-to", str(profile.backup.target), "--backup-every", str(profile.backup.every_minutes)]

@@ -55,6 +55,8 @@ def _slurm(args: list[str], env: dict[str, str] | None = None) -> str:
         done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     except FileNotFoundError:
         raise AtelierError("slurm-missing", command=args[0]) from None
+    except subprocess.TimeoutExpired:
+        raise AtelierError("slurm-refused", command=args[0], reason="no answer within 60 s") from None
     if done.returncode != 0:
         raise AtelierError("slurm-refused", command=args[0], reason=(done.stderr or done.stdout).strip() or "no reason")
     return done.stdout
@@ -95,7 +97,31 @@ def submit(script: str, workdir: Path, env: dict[str, str] | None = None) -> str
     workdir.mkdir(parents=True, exist_ok=True)
     path = SessionFolder(workdir).job_script
     path.write_text(script, encoding="utf-8")
+    return submit_file(path, env)
+
+
+def submit_file(path: Path, env: dict[str, str] | None = None) -> str:
+    """Submit a batch script already written; returns the job id (of the whole array, for one)."""
     return _slurm(["sbatch", "--parsable", str(path)], env).strip().split(";")[0]
+
+
+def array_tasks(job_id: str, env: dict[str, str] | None = None) -> dict[int, tuple[str, str]]:
+    """Each task of array `job_id` that Slurm still lists: index -> (state, reason).
+
+    Pending tasks are listed one by one (-r); an ended task is no longer listed.
+    """
+    try:
+        out = _slurm(["squeue", "-h", "-r", "-j", job_id, "-o", "%K|%T|%r"], env)
+    except AtelierError as err:
+        if "Invalid job id" not in str(err.values.get("reason", "")):
+            raise
+        return {}
+    found: dict[int, tuple[str, str]] = {}
+    for line in out.splitlines():
+        index, state, reason = (line.split("|") + ["", ""])[:3]
+        if index.strip().isdigit():
+            found[int(index)] = (state, "" if reason == "None" else reason)
+    return found
 
 
 SQUEUE_FORMAT = "%i|%T|%N|%Z|%L|%r"

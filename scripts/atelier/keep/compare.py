@@ -5,6 +5,8 @@ documents show one output per row (or cell) with only the settings that differ b
 forward; the rest are listed once as "same in every output". The contact sheet is an
 X/Y grid by two chosen settings. Everything written is local: thumbnails sit beside the
 documents, and the full-size links point at the original files.
+
+A class's wall, the same comparison over a course folder, is in classwall.py.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import html
 import os
 import urllib.parse
+from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ class Item:
     output: Output
     thumb: Path | None = None
     thumb_size: tuple[int, int] = (0, 0)  # read once here, used by the workbook and the contact sheet
+    student: str = ""  # on a class's wall: whose work it is
 
 
 @dataclass
@@ -80,6 +84,18 @@ def gather(paths: list[Path], on_scan: Any = None) -> list[Item]:
     return items
 
 
+def confine(paths: list[Path], folder: Path) -> list[Path]:
+    """`paths`, each checked to lie inside `folder` once links are followed: the Compare page passes on what
+    a browser sent, and a `..`, an absolute path or a link that leads elsewhere must not be read."""
+    if not paths:
+        raise AtelierError("compare-none-picked")
+    root = folder.resolve()
+    for path in paths:
+        if not path.resolve().is_relative_to(root):
+            raise AtelierError("compare-outside", path=path, folder=folder)
+    return paths
+
+
 def build(items: list[Item]) -> Table:
     """Which settings to show: the core ones found, then any other that differs."""
     compared = [i for i in items if i.output.status == OK]
@@ -116,7 +132,7 @@ def knob(table: Table, name: str | None, taken: str | None = None) -> str | None
                        or "none: every output has the same settings")
 
 
-def _order(values: list[Any]) -> list[Any]:
+def ordered_values(values: list[Any]) -> list[Any]:
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None)
     return sorted(values, key=lambda v: (v is None, v if numbers and v is not None else str(v)))
 
@@ -179,12 +195,17 @@ def write_workbook(table: Table, path: Path) -> Path:
     varies = book.add_format({"valign": "top", "text_wrap": True, "bg_color": "#FFF2CC"})
     link = book.add_format({"valign": "top", "font_color": "#1F4E79", "underline": 1})
     sheet = book.add_worksheet("Outputs")
-    headers = ["Picture", "File"] + [label(c) for c in table.columns]
+    lead = _lead(table)
+    fixed = ["Picture", *lead, "File"]
+    first = len(fixed)  # the first setting's column
+    headers = fixed + [label(c) for c in table.columns]
     for col, text in enumerate(headers):
-        sheet.write(0, col, text, head_varies if col > 1 and table.columns[col - 2] in table.varying else head)
+        sheet.write(0, col, text, head_varies if col >= first and table.columns[col - first] in table.varying else head)
     sheet.set_column(0, 0, 20)
-    sheet.set_column(1, 1, 36)
-    for col, key in enumerate(table.columns, 2):
+    if lead:
+        sheet.set_column(1, 1, 18)
+    sheet.set_column(first - 1, first - 1, 36)
+    for col, key in enumerate(table.columns, first):
         sheet.set_column(col, col, 44 if key in ("positive", "negative") else 14)
     for row, item in enumerate(table.items, 1):
         sheet.set_row(row, 100)
@@ -194,12 +215,14 @@ def write_workbook(table: Table, path: Path) -> Path:
                                                          "y_offset": 4, "object_position": 1})
         # A relative HYPERLINK formula: xlsxwriter's own links turn "/" into "\\", which only Windows follows.
         target = _href(item.path, path.parent).replace('"', '""')
-        sheet.write_formula(row, 1, f'=HYPERLINK("{target}","{item.output.file.replace(chr(34), chr(39))}")', link,
-                            item.output.file)
-        for col, key in enumerate(table.columns, 2):
+        if lead:
+            sheet.write(row, 1, item.student, plain)
+        sheet.write_formula(row, first - 1, f'=HYPERLINK("{target}","{item.output.file.replace(chr(34), chr(39))}")',
+                            link, item.output.file)
+        for col, key in enumerate(table.columns, first):
             cell = _cell(value(item.output, key))
             sheet.write(row, col, "" if cell is None else cell, varies if key in table.varying else plain)
-    sheet.freeze_panes(1, 2)
+    sheet.freeze_panes(1, first)
     sheet.autofilter(0, 0, len(table.items), len(headers) - 1)
     same = book.add_worksheet("Same in all")
     same.write_row(0, 0, ["Setting", "Value"], head)
@@ -209,21 +232,30 @@ def write_workbook(table: Table, path: Path) -> Path:
         same.write_row(row, 0, [label(key), _cell(setting)], plain)
     if table.skipped:
         skipped = book.add_worksheet("Not compared")
-        skipped.write_row(0, 0, ["File", "Status", "Why"], head)
-        skipped.set_column(0, 2, 40)
+        skipped.write_row(0, 0, [*_lead(table), "File", "Status", "Why"], head)
+        skipped.set_column(0, 3, 40)
         for row, item in enumerate(table.skipped, 1):
-            skipped.write_row(row, 0, [str(item.path), item.output.status, item.output.note], plain)
+            whose = [item.student] if _lead(table) else []
+            skipped.write_row(row, 0, [*whose, str(item.path), item.output.status, item.output.note], plain)
     book.close()
     return path
 
 
+def _lead(table: Table) -> list[str]:
+    """The columns before File: Student on a class's wall, none for one person's work."""
+    return ["Student"] if any(i.student for i in table.items + table.skipped) else []
+
+
 def write_csv(table: Table, path: Path) -> Path:
     """The same table as the workbook's first sheet; a BOM so Excel reads the text as UTF-8."""
+    lead = _lead(table)
     with path.open("w", newline="", encoding="utf-8-sig") as handle:
         out = csv.writer(handle)
-        out.writerow(["File"] + [label(c) for c in table.columns])
+        out.writerow([*lead, "File"] + [label(c) for c in table.columns])
         for item in table.items:
-            out.writerow([item.output.file] + ["" if (v := value(item.output, c)) is None else v for c in table.columns])
+            whose = [item.student] if lead else []
+            out.writerow([*whose, item.output.file]
+                         + ["" if (v := value(item.output, c)) is None else v for c in table.columns])
     return path
 
 
@@ -231,7 +263,8 @@ def _href(target: Path, base: Path) -> str:
     return urllib.parse.quote(Path(os.path.relpath(target.resolve(), base.resolve())).as_posix())
 
 
-def _figure(item: Item, table: Table, axes: tuple[str | None, str | None], base: Path) -> str:
+def figure_html(item: Item, table: Table, axes: Collection[str | None], base: Path) -> str:
+    """One output in its cell, with the settings that differ written under it (but for `axes`, which the grid says)."""
     full = _href(item.path, base)
     name = html.escape(item.output.file)
     if item.output.kind == "sound":
@@ -265,8 +298,8 @@ a { color: #1f4e79; }
 def write_sheet(table: Table, path: Path, by: str | None, vs: str | None, title: str) -> Path:
     """The X/Y grid: `by` across, `vs` down, every output in its cell."""
     base = path.parent
-    xs = _order(list({repr(value(i.output, by)): value(i.output, by) for i in table.items}.values())) if by else [None]
-    ys = _order(list({repr(value(i.output, vs)): value(i.output, vs) for i in table.items}.values())) if vs else [None]
+    xs = ordered_values(list({repr(value(i.output, by)): value(i.output, by) for i in table.items}.values())) if by else [None]
+    ys = ordered_values(list({repr(value(i.output, vs)): value(i.output, vs) for i in table.items}.values())) if vs else [None]
     corner = f"{label(vs)} ↓ · {label(by)} →" if by and vs else (label(by) + " →" if by else "")
     head = "".join(f'<th scope="col">{html.escape(str(x))}</th>' for x in xs)
     cells_of: dict[tuple[str, str], list[Item]] = {}
@@ -278,30 +311,35 @@ def write_sheet(table: Table, path: Path, by: str | None, vs: str | None, title:
         cells = []
         for x in xs:
             here = cells_of.get((repr(x) if by else "", repr(y) if vs else ""), [])
-            cells.append("<td>" + "".join(_figure(i, table, (by, vs), base) for i in here) + "</td>")
+            cells.append("<td>" + "".join(figure_html(i, table, (by, vs), base) for i in here) + "</td>")
         row_head = f'<th scope="row">{html.escape(str(y))}</th>' if vs else '<th scope="row">All</th>'
         body.append(f"<tr>{row_head}{''.join(cells)}</tr>")
-    same = "".join(f"<dt>{html.escape(label(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in table.same.items())
-    skipped = "".join(f"<li>{html.escape(str(i.path))}: {html.escape(i.output.status)}, "
-                      f"{html.escape(i.output.note)}</li>" for i in table.skipped)
     axes = f"Across: {label(by)}." if by else "Every output has the same settings."
     axes += f" Down: {label(vs)}." if vs else ""
-    page = f"""<!doctype html>
+    body_html = f"""<p>{len(table.items)} outputs. {html.escape(axes)} Click a picture to open it full size.</p>
+<table class="grid"><thead><tr><th scope="col">{html.escape(corner)}</th>{head}</tr></thead>
+<tbody>{''.join(body)}</tbody></table>"""
+    path.write_text(page_html(table, title, body_html, STYLE), encoding="utf-8")
+    return path
+
+
+def page_html(table: Table, title: str, body: str, style: str) -> str:
+    """A whole local page: nothing loads from elsewhere, the shared settings and the files not compared at the end."""
+    same = "".join(f"<dt>{html.escape(label(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in table.same.items())
+    skipped = "".join(f"<li>{html.escape(i.student + ': ' if i.student else '')}{html.escape(str(i.path))}: "
+                      f"{html.escape(i.output.status)}, {html.escape(i.output.note)}</li>" for i in table.skipped)
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' file:; media-src 'self' file:; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<title>{html.escape(title)}</title><style>{style}</style></head>
 <body><main>
 <h1>{html.escape(title)}</h1>
-<p>{len(table.items)} outputs. {html.escape(axes)} Click a picture to open it full size.</p>
-<table class="grid"><thead><tr><th scope="col">{html.escape(corner)}</th>{head}</tr></thead>
-<tbody>{''.join(body)}</tbody></table>
+{body}
 <h2>Same in every output</h2><dl class="same">{same}</dl>
 {f'<h2>Not compared</h2><ul class="skipped">{skipped}</ul>' if skipped else ''}
 </main></body></html>
 """
-    path.write_text(page, encoding="utf-8")
-    return path
 
 
 def compare(paths: list[Path], out: Path, by: str | None = None, vs: str | None = None,

@@ -22,6 +22,7 @@ from atelier.messages import AtelierError
 from atelier.keep.outputs import CORE, Output, read_output
 
 LEDGER = "atelier-ledger.sqlite"
+COMPARISONS = "comparisons"  # what the Compare page makes in an outputs folder: documents, not outputs
 COLUMNS = ("file", "kind", "status", "note", "bytes", "modified", "width", "height", "seconds") + CORE
 MEANINGS = {  # every column of the `outputs` table, for the runbook page that lists them
     "file": "the file's path inside the outputs folder",
@@ -68,9 +69,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def connect(folder: Path) -> sqlite3.Connection:
-    """The folder's ledger, made on first use; a damaged one is a clear error, never replaced."""
-    path = folder / LEDGER
+def connect(folder: Path, index: Path | None = None) -> sqlite3.Connection:
+    """The folder's ledger, made on first use; a damaged one is a clear error, never replaced.
+
+    `index` keeps it elsewhere, for a folder that must stay as it is (a student's, read for a class wall).
+    """
+    path = index or folder / LEDGER
     try:
         db = sqlite3.connect(path, timeout=30)
         db.executescript(SCHEMA)
@@ -81,13 +85,14 @@ def connect(folder: Path) -> sqlite3.Connection:
 
 
 def walk(folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Every file under `folder` but the ledger itself and hidden ones, as ("a/b.png", entry)."""
+    """Every file under `folder` but the ledger itself, hidden ones, and the Compare page's
+    documents (its top-level comparisons/ folder), as ("a/b.png", entry)."""
     stack = [(folder, "")]
     while stack:
         here, prefix = stack.pop()
         with os.scandir(here) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.startswith(".") or entry.name.startswith(LEDGER):
+                if entry.name.startswith(".") or entry.name.startswith(LEDGER) or (not prefix and entry.name == COMPARISONS):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
@@ -107,11 +112,11 @@ def _write(db: sqlite3.Connection, outputs: list[Output], source: str) -> None:
     db.executemany(f"INSERT OR REPLACE INTO outputs VALUES ({marks})", [_values(o, source) for o in outputs])
 
 
-def scan(folder: Path, on_file: Any = None) -> tuple[list[Output], int]:
+def scan(folder: Path, on_file: Any = None, index: Path | None = None) -> tuple[list[Output], int]:
     """Read new and changed files into the ledger: (those read, how many were unchanged)."""
     if not folder.is_dir():
         raise AtelierError("ledger-folder-missing", folder=folder)
-    with closing(connect(folder)) as db, db:
+    with closing(connect(folder, index)) as db, db:
         known = {r["file"]: (r["bytes"], r["modified"]) for r in db.execute("SELECT file, bytes, modified FROM outputs")}
         fresh: list[Output] = []
         unchanged = 0
@@ -150,9 +155,9 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def rows(folder: Path) -> list[Output]:
+def rows(folder: Path, index: Path | None = None) -> list[Output]:
     """Every row for a file still in the folder, in file order."""
-    with closing(connect(folder)) as db:
+    with closing(connect(folder, index)) as db:
         found = [_output(r) for r in db.execute("SELECT * FROM outputs ORDER BY file")]
     return [o for o in found if (folder / o.file).is_file()]
 

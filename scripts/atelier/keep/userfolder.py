@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atelier.files import write_whole
 from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS, described
 from atelier.messages import AtelierError
 
@@ -137,17 +138,6 @@ def scan(folder: Path, known: dict[tuple[str, int, int, int, int], str] | None =
     return found
 
 
-def write_whole(path: Path, data: bytes) -> None:
-    """Write beside, then rename: readers (another session, a backup) never see half a file."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with temporary.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-
-
 class Lock:
     """The student's folder's sync lock, held for milliseconds.
 
@@ -157,8 +147,9 @@ class Lock:
     stale cannot both take over.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy: str = "user-folder-locked") -> None:
         self.path = path
+        self.busy = busy  # the message's code when it stays held (a sweep's plan has a lock too)
         self.token = f"{socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}\n"
 
     def __enter__(self) -> Lock:
@@ -176,7 +167,7 @@ class Lock:
                         pass
                     continue
                 if time.monotonic() > deadline:
-                    raise AtelierError("user-folder-locked", lock=self.path) from None
+                    raise AtelierError(self.busy, lock=self.path) from None
                 time.sleep(0.02)
                 continue
             os.write(handle, self.token.encode())

@@ -152,7 +152,7 @@ def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
     for module in project.modules:
         prompts[module.slug], _ = to_api(module.workflow, project.nodes, module.workflow_path)
         pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, project.nodes, prompts[module.slug], titles,
-                                                                 project.screenshots)
+                                                                 project.screenshots, project.knob_pictures)
     return pages, prompts
 
 

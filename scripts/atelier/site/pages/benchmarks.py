@@ -40,6 +40,8 @@ LESSONS_MARKER = "<!-- bench: lessons -->"
 FLAGS_MARKER = "<!-- bench: flags -->"
 ADVICE_MARKER = "<!-- bench: advice -->"
 REFERENCE_MARKER = "<!-- bench: reference -->"
+SWEEP_MARKER = "<!-- bench: sweep -->"
+SWEEP_CELLS, SWEEP_GPUS = 48, 4  # 4 CFG values × 4 seeds × 3 samplers, on one GPU and on four
 
 
 def load_results(folder: Path) -> list[tuple[Path, BenchResult]]:
@@ -330,7 +332,70 @@ def reference_table(entries: list[dict[str, Any]]) -> str:
     return table(head, rows)
 
 
+def _hours(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def sweep_rows(results: list[tuple[Path, BenchResult]], entries: list[dict[str, Any]],
+               profiles: list[Profile] | None = None) -> list[list[str]]:
+    """What a 48-picture SD 1.5 grid costs on each GPU: from measured figures where there are some,
+    else a published speed with a measured GPU's start-up, each row saying which.
+
+    A task pays ComfyUI's start-up and the model load once, then makes its share of the grid:
+    on one GPU all 48, on four GPUs 12 each, at the same time.
+    """
+    rows: list[list[str]] = []
+    measured: list[tuple[str, float, float]] = []  # (device, start-up and load, a picture)
+    for _, result, run in default_rows(results, ["sd15-512"]):
+        entry = _standard(_entry(run, "sd15-512"))
+        if entry is None or not entry.measured or run.device.type == "cpu":
+            continue
+        start = run.cold_start_s + (entry.figures.model_load_s or 0)
+        measured.append((device_label(result, run), start, entry.figures.seconds_per_image))
+    def published(device: str) -> dict[str, Any] | None:
+        return next((e for e in entries if e["workload"] == "sd15-512" and e["unit"] == "it/s"
+                     and str(e["device"]).lower() in device.lower()), None)
+
+    # A GPU not measured here: a measured one's time, scaled by the two GPUs' published speeds
+    # (published figures come from other software than ComfyUI, so only their ratio is used).
+    anchor = next(((d, start, each, published(d)) for d, start, each in measured if published(d)), None)
+    estimated: list[tuple[str, float, float, str]] = []
+    if anchor:
+        device, start, each, theirs = anchor
+        done = " ".join(d for d, _, _ in measured).lower()
+        for name in wanted(profiles):
+            entry = next((e for e in entries if e["workload"] == "sd15-512" and e["unit"] == "it/s"
+                          and name.lower() in str(e["device"]).lower()), None)
+            if name.lower() in done or entry is None:
+                continue
+            estimated.append((str(entry["device"]), start, each * float(theirs["value"]) / float(entry["value"]),
+                              f"estimated: {device}'s time × its published {theirs['value']} it/s ÷ this GPU's "
+                              f"{entry['value']} it/s; start-up as on {device}"))
+    every = [(d, start, each, "measured") for d, start, each in measured] + estimated
+    for device, start, each, source in every:
+        share = math.ceil(SWEEP_CELLS / SWEEP_GPUS)
+        one, four = start + SWEEP_CELLS * each, start + share * each
+        rows.append([device, f"{each:.2f} s", f"{start:.0f} s", _hours(one), _hours(four),
+                     _hours(SWEEP_GPUS * four), f"{one / four:.1f}×", source])
+    return rows
+
+
+def sweep_table(results: list[tuple[Path, BenchResult]], entries: list[dict[str, Any]],
+                profiles: list[Profile] | None = None) -> str:
+    rows = sweep_rows(results, entries, profiles)
+    if not rows:
+        return "*No GPU has been measured yet: the table appears with the first GPU file in `docs/benchmarks/`.*"
+    intro = (f"{SWEEP_CELLS} pictures of {dict(STANDARD)['sd15-512']} on one GPU, and split over {SWEEP_GPUS} GPUs "
+             f"({math.ceil(SWEEP_CELLS / SWEEP_GPUS)} pictures each):\n\n")
+    title = dict(STANDARD)["sd15-512"]
+    head = ["GPU", f"A picture ({title}, {bench.STANDARD['sd15-512'].steps} steps)", "Start-up and model load, per task",
+            f"{SWEEP_CELLS} pictures on 1 GPU", f"{SWEEP_CELLS} pictures on {SWEEP_GPUS} GPUs",
+            f"GPU time booked, {SWEEP_GPUS} GPUs", "Sooner by", "From"]
+    return intro + table(head, rows)
+
+
 MARKERS: dict[str, Callable[[Project], str]] = {
+    SWEEP_MARKER: lambda p: sweep_table(load_results(p.results), load_reference(p.results / REFERENCE), p.profiles),
     DEVICES_MARKER: lambda p: devices_table(load_results(p.results), p.profiles),
     CHART_MARKER: lambda p: chart(load_results(p.results)),
     LESSONS_MARKER: lambda p: lessons_table(load_results(p.results), site_modules(p)),

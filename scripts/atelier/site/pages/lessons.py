@@ -19,7 +19,8 @@ from atelier.site.graph import describe
 from atelier.site.markdown import cell, table
 from atelier.lessons.meta import Output
 from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
-from atelier.project import DOCS, SCREENSHOTS
+from atelier.project import DOCS, KNOB_PICTURES, SCREENSHOTS
+from atelier.site import strips
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
 SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pictures
@@ -102,8 +103,9 @@ def _screenshot(module: Module, folder: Path) -> list[str]:
 
 
 def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
-                screenshots: Path) -> str:
-    """The page in Markdown; `screenshots` is the project's folder of ComfyUI pictures."""
+                screenshots: Path, knob_pictures: Path | None = None) -> str:
+    """The page in Markdown; `screenshots` is the project's folder of ComfyUI pictures, and
+    `knob_pictures` that of the knob strips (`atelier strips`)."""
     meta, slug = module.about, module.slug
     prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.prerequisites) or "none"
     lines = [
@@ -172,6 +174,7 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "",
         "</details>",
         "",
+        *knob_strips(module, knob_pictures),
         "## Models",
         "",
         "Your cluster's shared model store already holds these files; you don't download them yourself.",
@@ -200,6 +203,48 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         ]
     lines += ['!!! note "Key points"', "", *[f"    - {k}" for k in meta.key_points], ""]
     return "\n".join(lines)
+
+
+def strip_note(made: strips.Made) -> list[str]:
+    """What made the pictures, said before them: test-model pictures are never passed off as real."""
+    if made.models == "real":
+        return [f'!!! info "Made with this lesson\'s own models on {made.device}, {made.date}"', "",
+                f"    ComfyUI {made.comfyui} made each picture with the lesson's workflow and that one setting "
+                "changed, the way `atelier sweep` makes a grid.", ""]
+    return ['!!! warning "Made with test models: a real model gives a real picture"', "",
+            f"    These pictures were made on {made.date} on {made.device} by ComfyUI {made.comfyui} with "
+            "random-weight test models, smaller and in fewer steps than the lesson, so they are noise, not "
+            "art: they show that each value runs, not what it looks like. The GPU lesson check remakes them "
+            "with the real models, and this note then says when and on which GPU.", ""]
+
+
+def knob_strips(module: Module, folder: Path | None) -> list[str]:
+    """For each knob with "Try" values, a picture for each value; nothing where none were made."""
+    made = strips.read(folder, module.slug) if folder else None
+    if made is None:
+        return []
+    base = f"../{KNOB_PICTURES.relative_to(DOCS).as_posix()}"
+    lines = ["### What each knob does", "", *strip_note(made.made),
+             "Each picture holds its workflow, with the knob at that value: download it and drag it onto "
+             "ComfyUI's canvas to open the workflow with that exact setting.", ""]
+    for knob in module.about.knobs:
+        pictures = made.strips.get((knob.node, knob.input))
+        if not pictures:
+            continue
+        lines += [f"**{escape(knob.node)} · `{knob.input}`**", "", '<div class="atelier-strip" markdown>', ""]
+        for picture in pictures:
+            value = str(picture["value"])
+            short = value if len(value) <= 48 else value[:47] + "…"
+            kind = "Picture" if made.made.models == "real" else "Test-model picture (noise)"
+            alt = f"{kind} made with {knob.node} {knob.input} {short}".replace("[", "(").replace("]", ")")
+            download = f"{module.slug}-{strips.knob_id(knob.node, knob.input)}-{re.sub(r'[^A-Za-z0-9.]+', '-', short)[:40]}.png"
+            src = f"{base}/{picture['file']}"
+            lines += ['<figure markdown>', "",
+                      f'[![{alt}]({src}){{ width="{picture["width"]}" height="{picture["height"]}" loading=lazy }}]'
+                      f'({src}){{ download="{download}" title="{escape(value, quote=True)}" }}', "",
+                      f"<figcaption>{escape(short)}</figcaption>", "", "</figure>", ""]
+        lines += ["</div>", ""]
+    return lines
 
 
 def describe_alt(module: Module, catalogue: Catalogue) -> str:

@@ -22,7 +22,7 @@ from atelier.comfy.server import MODEL_FOLDERS
 from atelier.hpc.install import model_paths_text, node_name
 from atelier.hpc.profiles import Profile
 from atelier.hpc.store import declared
-from atelier.layout import Layout, SessionFolder
+from atelier.layout import Layout, SessionFolder, SweepFolder
 from atelier.keep.userfolder import StudentFolder
 from atelier.lessons.meta import ModelLicence
 from atelier.lessons.modules import Module
@@ -41,6 +41,7 @@ PREFIX_MARKER = "<!-- install prefix -->"
 SMOKE_MARKER = "<!-- smoke limits -->"
 SESSION_MARKER = "<!-- session folder -->"
 STUDENT_MARKER = "<!-- student folder -->"
+SWEEP_MARKER = "<!-- sweep folder -->"
 PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
 
 
@@ -222,4 +223,5 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     PREFIX_MARKER: lambda p: tree("<prefix>", Layout.of(Path("<prefix>")).tree()),
     SESSION_MARKER: lambda p: tree("<session folder>", SessionFolder(Path("<session folder>")).tree()),
     STUDENT_MARKER: lambda p: tree("<user_folder>", StudentFolder(Path("<user_folder>")).tree()),
+    SWEEP_MARKER: lambda p: tree("<sweep folder>", SweepFolder(Path("<sweep folder>")).tree()),
 }

@@ -1,0 +1,82 @@
+"""Knob strips: made for every knob a picture lesson lets students try, honest about their models,
+and each picture opening in ComfyUI with its own setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from atelier.comfy import headless
+from atelier.lessons.convert import to_api
+from atelier.project import find
+from atelier.site import strips
+from atelier.site.pages.lessons import lesson_page
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = find(ROOT)
+FOLDER = PROJECT.knob_pictures
+PICTURE_LESSONS = [m for m in PROJECT.modules if strips.has_strips(m)]
+
+
+@pytest.mark.parametrize("module", PICTURE_LESSONS, ids=lambda m: m.slug)
+def test_every_knob_with_try_values_has_its_strip_in_the_same_order(module) -> None:
+    made = strips.read(FOLDER, module.slug)
+    assert made is not None, f"no strips for {module.slug}: run 'atelier strips --modules {module.slug}'"
+    for knob in (k for k in module.about.knobs if k.tries):
+        pictures = made.strips.get((knob.node, knob.input))
+        assert pictures, f"{module.slug}: no strip for {knob.node}.{knob.input}: run 'atelier strips --modules {module.slug}'"
+        assert [str(p["value"]) for p in pictures] == [str(t) for t in knob.tries], (
+            f"{module.slug}: the strip of {knob.node}.{knob.input} was made for other Try values than module.yaml's: "
+            f"run 'atelier strips --modules {module.slug}'")
+    assert made.made.models in ("test", "real") and made.made.date and made.made.device and made.made.comfyui
+
+
+@pytest.mark.parametrize("module", PICTURE_LESSONS, ids=lambda m: m.slug)
+def test_each_picture_holds_the_workflow_with_the_knob_at_its_value(module) -> None:
+    made = strips.read(FOLDER, module.slug)
+    assert made is not None
+    for (node, input_name), pictures in made.strips.items():
+        for picture in pictures:
+            path = FOLDER / picture["file"]
+            with Image.open(path) as image:
+                assert max(image.size) <= strips.SIDE and image.size == (picture["width"], picture["height"])
+                workflow = json.loads(image.text["workflow"])
+            prompt, _ = to_api(workflow, PROJECT.nodes, path)
+            (found,) = [n for n in prompt.values() if n["_meta"]["title"] == node]
+            assert str(found["inputs"][input_name]) == str(picture["value"]), (path, found["inputs"][input_name])
+            assert path.stat().st_size < 60_000, f"{path} is {path.stat().st_size} bytes: the site grows"
+
+
+def test_the_page_says_test_models_are_test_models_and_real_ones_when_and_where(tmp_path: Path) -> None:
+    module = next(m for m in PICTURE_LESSONS if m.slug == "txt2img-basics")
+    prompt, _ = to_api(module.workflow, PROJECT.nodes, module.workflow_path)
+    page = lesson_page(module, PROJECT.nodes, prompt, {}, PROJECT.screenshots, FOLDER)
+    made = strips.read(FOLDER, module.slug)
+    assert made is not None
+    if made.made.models == "test":
+        assert '!!! warning "Made with test models: a real model gives a real picture"' in page
+        assert page.count("Test-model picture (noise)") == sum(len(p) for p in made.strips.values())
+    data = yaml.safe_load((FOLDER / f"{module.slug}.yml").read_text())
+    real = {**data, "models": "real", "device": "NVIDIA H100 80GB HBM3", "made": "2027-01-15"}
+    (tmp_path / f"{module.slug}.yml").write_text(yaml.safe_dump(real))
+    page = lesson_page(module, PROJECT.nodes, prompt, {}, PROJECT.screenshots, tmp_path)
+    assert '!!! info "Made with this lesson\'s own models on NVIDIA H100 80GB HBM3, 2027-01-15"' in page
+    assert "test model" not in page.lower() and "(noise)" not in page
+    assert "### What each knob does" not in lesson_page(module, PROJECT.nodes, prompt, {}, PROJECT.screenshots,
+                                                          tmp_path / "none")
+
+
+@pytest.mark.parametrize(("slug", "title", "saves"), [
+    ("prompts-and-negatives", "Useful negative prompt", "B-useful-negative"),
+    ("controlnet", "Canny edges", "atelier/controlnet"),
+    ("txt2img-basics", "KSampler", "atelier/txt2img"),
+])
+def test_a_strip_shows_the_picture_the_knob_leads_to(slug: str, title: str, saves: str) -> None:
+    job = headless.load_job(ROOT / "workflows" / slug, PROJECT.nodes)
+    kept = strips.one_picture(job, title)
+    prefixes = [n["inputs"]["filename_prefix"] for n in kept.prompt.values() if n["class_type"] == "SaveImage"]
+    assert len(prefixes) == 1 and prefixes[0].endswith(saves), prefixes

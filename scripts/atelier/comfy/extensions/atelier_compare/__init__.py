@@ -26,8 +26,11 @@ command says nothing comes from the same catalogue, in ATELIER_COMPARE_FAILED.
 Why it is safe to have in the dashboard's shared web origin:
 
 * every route is behind the gate's login (its middleware runs first);
-* links, form actions and redirects are relative, for Open OnDemand's /rnode/ proxy,
-  which prefixes any Location that starts with "/";
+* links and form actions are relative, for Open OnDemand's /rnode/ proxy; a redirect
+  names the absolute path instead (`/atelier/compare/...`), because that proxy puts its
+  /rnode/<host>/<port> prefix in front of a Location that starts with "/", and into the
+  middle of a relative one at its first "/" ("compare/made/x" came back as
+  "compare/rnode/<host>/<port>/made/x" through OOD's own Apache config);
 * a POST must carry a random key of this process that only the page holds, and must
   not be marked by the browser as coming from elsewhere (Sec-Fetch-Site, and Origin
   when the gate left it, which it does only when it is not the proxy's own). The gate's
@@ -401,7 +404,7 @@ class ComparePage:
     async def slash(self, request):
         from aiohttp import web
 
-        return web.Response(status=303, headers={"Location": "../compare"})  # relative: see the docstring
+        return web.Response(status=303, headers={"Location": PAGE})  # the proxy prefixes it: see the docstring
 
     def _command(self, names: list[str], out: Path, by: str, vs: str) -> list[str]:
         command = [self.python, "-m", "atelier", "compare", "--within", str(self.folder), "--out", str(out)]
@@ -464,7 +467,7 @@ class ComparePage:
             page = pick_page(found, self.key, made_before(self.folder), outcome.problem, picked, count or 4, by, vs,
                              everything=bool(picked - {f.name for f in found[:SHOWN]}))
             return self._page(page, 400 if outcome.code == 2 else 500)
-        return web.Response(status=303, headers={"Location": f"compare/made/{out.name}"})
+        return web.Response(status=303, headers={"Location": f"{PAGE}/made/{out.name}"})  # prefixed by the proxy
 
     async def made(self, request):
         from aiohttp import web

@@ -159,8 +159,10 @@ def test_every_picture_lessons_knob_strips_show_their_pictures_and_say_what_made
             images = strip.locator("img")
             expect(images).to_have_count(len(knob.tries))
             for image in images.all():
-                image.scroll_into_view_if_needed()
-                assert image.evaluate("i => i.complete && i.naturalWidth > 0"), f"{url}: {image.get_attribute('src')}"
+                image.scroll_into_view_if_needed()  # the pictures load lazily: in view, and then loaded
+                loaded = image.evaluate("i => i.complete ? i.naturalWidth > 0 : new Promise(done => {"
+                                        " i.onload = () => done(i.naturalWidth > 0); i.onerror = () => done(false); })")
+                assert loaded, f"{url}: {image.get_attribute('src')}"
                 link = image.locator("xpath=ancestor::a[1]")
                 assert link.get_attribute("download", timeout=1000), f"{url}: the picture is not offered for download"
             captions = strip.locator("figcaption").all_inner_texts()

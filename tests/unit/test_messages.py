@@ -428,6 +428,12 @@ EXACT = {
         "2 of the sweep's 4 pictures were not made: a task ended before it reached them (cancelled, out of time, or stopped; its log is in /home/ana/s/logs). Run 'atelier sweep --out /home/ana/s' again: it makes only what is left, and keeps what is done."),
     'sweep-cells-failed': ({'failed': 1, 'cells': 48, 'folder': '/home/ana/s'},
         "1 of the sweep's 48 pictures failed (each reason is above); the others were made. Change or drop the values that failed; running 'atelier sweep --out /home/ana/s' again tries them again."),
+    'sweep-locked': ({'lock': '/home/ana/atelier-sweeps/crit/.submit.lock'},
+        "Another 'atelier sweep' is submitting this sweep right now (the lock /home/ana/atelier-sweeps/crit/.submit.lock is held). Wait a minute and run it again; a lock left by a stopped command is taken over after a minute."),
+    'sweep-no-output': ({},
+        "This picture's run finished but saved nothing: the workflow has no box that saves its output. Add a Save Image (or Save Video, Save Audio) box to the workflow; a Preview box shows a picture but keeps none."),
+    'sweep-folder-space': ({'folder': '/home/ana/My sweeps/crit'},
+        "The sweep's folder /home/ana/My sweeps/crit has a space in its path, which Slurm's batch script options cannot hold. Choose a folder whose path has no spaces with --out, e.g. ~/atelier-sweeps/crit-week-3."),
     # knob strips
     'strips-no-picture': ({'lesson': 'controlnet', 'title': 'Canny edges'},
         "In controlnet, no box that saves a picture follows the box 'Canny edges', so its knob has no strip. Check the knob's box title in module.yaml, or take the knob's 'try' values out if it changes no picture."),

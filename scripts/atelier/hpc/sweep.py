@@ -308,7 +308,7 @@ def submit(plan: Plan, folder: SweepFolder, script: str, assignment: list[list[s
 def submitting(folder: SweepFolder) -> Lock:
     """The lock held from "is anything running?" to the new round saved."""
     folder.path.mkdir(parents=True, exist_ok=True)
-    return Lock(folder.path / ".submit.lock", busy="sweep-locked")
+    return Lock(folder.path / ".submit.lock", busy=lambda lock: AtelierError("sweep-locked", lock=lock))
 
 
 # --- following it ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,9 +148,10 @@ class Lock:
     stale cannot both take over.
     """
 
-    def __init__(self, path: Path, busy: str = "user-folder-locked") -> None:
+    def __init__(self, path: Path, busy: Callable[[Path], AtelierError] | None = None) -> None:
         self.path = path
-        self.busy = busy  # the message's code when it stays held (a sweep's plan has a lock too)
+        # what to say when it stays held: the student's folder's message, or a sweep's
+        self.busy = busy or (lambda lock: AtelierError("user-folder-locked", lock=lock))
         self.token = f"{socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}\n"
 
     def __enter__(self) -> Lock:
@@ -167,7 +169,7 @@ class Lock:
                         pass
                     continue
                 if time.monotonic() > deadline:
-                    raise AtelierError(self.busy, lock=self.path) from None
+                    raise self.busy(self.path) from None
                 time.sleep(0.02)
                 continue
             os.write(handle, self.token.encode())

@@ -955,6 +955,11 @@ class Finding:
         return f"{self.text} {self.hint}"
 
 
+def plural(count: int, word: str) -> str:
+    """"1 picture", "2 pictures": the one way counts are written in what people read."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 class AtelierError(Exception):
     """The single error type: a registered code plus the values its templates name."""
 

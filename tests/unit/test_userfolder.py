@@ -175,7 +175,7 @@ def test_a_lock_left_by_a_killed_job_is_taken_over_and_a_held_one_is_waited_for(
     os.utime(first.student.lock, (0, 0))  # a lock from long ago: its job was killed mid-sync
     first.sync()
     assert not first.student.lock.exists()
-    monkeypatch.setattr("atelier.keep.userfolder.LOCK_WAIT", 0.2)
+    monkeypatch.setattr("atelier.files.LOCK_WAIT", 0.2)
     with Lock(first.student.lock):
         with pytest.raises(AtelierError) as refused:
             first.sync()

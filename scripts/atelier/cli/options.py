@@ -14,6 +14,7 @@ from atelier.comfy.server import ComfyServer, find_comfyui
 from atelier.hpc import slurm
 from atelier.keep.schedule import Round
 from atelier.lessons.modules import Module, load_module
+from atelier.messages import plural  # noqa: F401  (the commands import it from here)
 from atelier.project import Project, find
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -108,10 +109,6 @@ def pick_modules(names: tuple[str, ...]) -> list[Module]:
 def time_stamp() -> str:
     """Job logs carry a time on each line."""
     return time.strftime("%H:%M:%S")
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def say_round(done: Round) -> bool:

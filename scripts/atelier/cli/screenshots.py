@@ -18,7 +18,6 @@ from rich.console import Console
 from atelier.check.hardware import device_name
 from atelier.messages import AtelierError
 from atelier.comfy.server import ComfyServer
-from atelier.comfy.testmodels import default_store, generate, module_models
 from atelier.site import screenshots, strips
 from atelier.cli.options import comfyui_install, pick_modules, pinned_nodes, plural, project, screenshot_options
 
@@ -73,12 +72,9 @@ def strips_command(names: tuple[str, ...], out: Path | None, comfyui: str | None
     modules = [m for m in pick_modules(names) if strips.has_strips(m)]
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="atelier-strips-"))
-    store = models or default_store("tiny")
     failed: list[AtelierError] = []
-    with Console(stderr=True).status("Starting") as status:
-        if models is None:
-            status.update("Making the test models")
-            generate(sorted({n for m in modules for n, _ in module_models(m)}), store, "tiny", checkout, interpreter)
+    with Console(stderr=True).status("Making the test models" if models is None else "Starting") as status:
+        store = models or screenshots.test_store(modules, checkout, interpreter)
         with ComfyServer(checkout, interpreter, workdir, cpu=not gpu, models=store,
                          custom_nodes=pinned_nodes()) as server:
             stats = server.client().get_json("/system_stats")

@@ -76,13 +76,21 @@ def load_job(target: Path, catalogue: Catalogue) -> Job:
     raise AtelierError("workflow-missing", path=target)
 
 
+def knob_name(name: str, setting: str) -> tuple[str, str]:
+    """`Box title.input` as (title, input); `setting`, as written, names it when it is not one."""
+    title, dot, input_name = name.rpartition(".")
+    if not dot or not title or not input_name:
+        raise AtelierError("knob-format", setting=setting)
+    return title, input_name
+
+
 def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
     """Apply `Title.input=value` settings, checking each against the catalogue first."""
     for setting in settings:
         name, separator, raw = setting.partition("=")
-        title, dot, input_name = name.rpartition(".")
-        if not separator or not dot or not title or not input_name:
+        if not separator:
             raise AtelierError("knob-format", setting=setting)
+        title, input_name = knob_name(name, setting)
         nodes = [(k, n) for k, n in job.prompt.items() if n.get("_meta", {}).get("title") == title]
         spec = catalogue.input_spec(nodes[0][1]["class_type"], input_name) if len(nodes) == 1 else None
         if spec is None:

@@ -35,15 +35,20 @@ def serve_command(profile: Profile, gpu: Gpu, workdir: str, outputs: str, module
     return command + (["--module", module] if module else [])
 
 
+def environment(profile: Profile) -> list[str]:
+    """A job's lines before its command: the profile's modules, and the install's atelier.env."""
+    lines = [f"module load {shlex.quote(name)}" for name in profile.modules]
+    if profile.prefix:
+        lines.append(f"source {shlex.quote(str(Layout.of(profile.prefix).env_file))}")
+    return lines
+
+
 def job_script(profile: Profile, gpu: Gpu, hours: float, workdir: Path, outputs: str, module: str | None) -> str:
     """The batch script `atelier launch` submits; `exec` so Slurm's signals reach serve."""
     options = [f"--job-name={JOB_NAME}", *sbatch_options(profile, gpu), f"--time={time_limit(hours)}",
                f"--output={SessionFolder(workdir).job_log}", f"--chdir={workdir}"]
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "set -euo pipefail",
-             'echo "$(date): ComfyUI session starting on $(hostname)"']
-    lines += [f"module load {shlex.quote(name)}" for name in profile.modules]
-    if profile.prefix:
-        lines.append(f"source {shlex.quote(str(Layout.of(profile.prefix).env_file))}")
+             'echo "$(date): ComfyUI session starting on $(hostname)"', *environment(profile)]
     command = serve_command(profile, gpu, str(workdir), outputs, module)
     # $HOME and $USER in the outputs folder are the job's own, so leave them to the shell.
     lines.append("exec " + " ".join(f'"{part}"' if "$" in part else shlex.quote(part) for part in command))

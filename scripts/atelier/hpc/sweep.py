@@ -30,11 +30,10 @@ import yaml
 
 from atelier.comfy import headless
 from atelier.comfy.client import ComfyClient
-from atelier.files import read_json, write_whole
+from atelier.files import Lock, read_json, write_whole
 from atelier.hpc import slurm
 from atelier.hpc.profiles import Gpu, Profile, atelier_command, comfyui_args, sbatch_options
-from atelier.keep.userfolder import Lock
-from atelier.layout import Layout, SweepFolder
+from atelier.layout import SweepFolder
 from atelier.lessons.modules import Module
 from atelier.lessons.nodes import Catalogue
 from atelier.messages import AtelierError
@@ -103,11 +102,9 @@ def parse_vary(text: str, module: Module | None) -> Axis:
     """`--vary BOX.SETTING=VALUES`; `--vary BOX.SETTING` alone takes the lesson's own "Try" values."""
     name, separator, values = text.partition("=")
     name = name.strip()
-    if "." not in name or not name.split(".")[0] or not name.rsplit(".", 1)[1]:
-        raise AtelierError("knob-format", setting=text)
+    title, input_name = headless.knob_name(name, text)
     if separator:
         return Axis(name, expand_values(name, values))
-    title, _, input_name = name.rpartition(".")
     knob = next((k for k in (module.about.knobs if module else ()) if (k.node, k.input) == (title, input_name)), None)
     if knob is None or not knob.tries:
         raise AtelierError("sweep-no-tries", setting=name,
@@ -273,9 +270,7 @@ def job_script(plan: Plan, folder: SweepFolder, profile: Profile, gpu: Gpu, hour
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "set -euo pipefail"]
     if gpu.gres is None:  # on the CPU, PyTorch takes every core of the node: each task keeps to the ones it asked for
         lines.append('export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"')
-    lines += [f"module load {shlex.quote(name)}" for name in profile.modules]
-    if profile.prefix:
-        lines.append(f"source {shlex.quote(str(Layout.of(profile.prefix).env_file))}")
+    lines += slurm.environment(profile)
     command = [*atelier_command(profile), "sweep-task", str(folder.path), "--round", str(round_no),
                *comfyui_args(profile, gpu, comfyui)]
     lines.append("exec " + " ".join(shlex.quote(part) for part in command))
@@ -393,7 +388,7 @@ class Step:
 
 
 def task_cells(plan: Plan, round_no: int, task: int) -> list[Cell]:
-    """This task's share of its round, less what another round has finished since."""
+    """This task's share of its round (run_cells skips what is done by the time it gets there)."""
     rounds = [r for r in plan.rounds if r["round"] == round_no]
     if not rounds or not 0 <= task < len(rounds[0]["tasks"]):
         raise AtelierError("sweep-task-unknown", round=round_no, task=task)

@@ -25,7 +25,7 @@ from atelier.keep.compare import (AXES_FIRST, CSV_FILE, STYLE, WORKBOOK, Item, T
 from atelier.keep.outputs import OK
 from atelier.lessons.meta import Knob
 from atelier.lessons.modules import Module, ordered
-from atelier.messages import AtelierError, Finding
+from atelier.messages import AtelierError, Finding, plural
 
 WALL = "class-wall.html"
 LEDGERS, UNPACKED = "ledgers", "unpacked"  # in a wall's folder: the students' ledgers, their zips unpacked
@@ -115,15 +115,11 @@ def _unpack(archive: Path, target: Path) -> Path:
     return target
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _nothing(items: list[Item]) -> str:
     if not items:
         return "the folder holds no files"
     counts = ", ".join(f"{n} {status}" for status, n in sorted(ledger.counts([i.output for i in items]).items()))
-    return f"{_plural(len(items), 'file')}, none with ComfyUI's settings ({counts})"
+    return f"{plural(len(items), 'file')}, none with ComfyUI's settings ({counts})"
 
 
 def gather_class(course: Path, out: Path, on_scan: Any = None) -> list[Student]:
@@ -267,8 +263,8 @@ def write_wall(wall: Wall, path: Path, title: str) -> Path:
         rows.append(f'<tr class="student">{name}{"".join(cells)}</tr>')
     shown = sum(1 for s in wall.students if not s.problem)
     taught = sum(1 for lesson, _, _ in spans if lesson)
-    body = f"""<p>{_plural(len(wall.students), "student")} ({shown} with work to show), \
-{_plural(len(table.items), "output")} from {_plural(taught, "lesson")}. A row per student; across, each lesson split \
+    body = f"""<p>{plural(len(wall.students), "student")} ({shown} with work to show), \
+{plural(len(table.items), "output")} from {plural(taught, "lesson")}. A row per student; across, each lesson split \
 by the value of its knob. Click a picture to open it full size.</p>
 <table class="wall">{groups}<thead><tr><th scope="col" rowspan="2">Student</th>{lessons}</tr><tr>{knobs}</tr></thead>
 <tbody>{''.join(rows)}</tbody></table>"""

@@ -26,24 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import socket
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atelier.files import write_whole
+from atelier.files import Lock, write_whole
 from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS, described
-from atelier.messages import AtelierError
 
 SETTINGS = SETTINGS_FILE.name
 # ComfyUI's database stays with the session (its journal files too); a name starting with a dot is
 # our own half-written file or lock, one ending .partial rclone's (the Box app bringing files back).
 NOT_SYNCED = ("comfyui.db",)
-LOCK_WAIT, LOCK_STALE = 20.0, 60.0  # seconds: a sync takes milliseconds; a lock this old was left by a killed job
 
 
 @dataclass(frozen=True)
@@ -137,64 +131,6 @@ def scan(folder: Path, known: dict[tuple[str, int, int, int, int], str] | None =
             known[key] = value
         found[path.relative_to(folder).as_posix()] = known[key]
     return found
-
-
-class Lock:
-    """The student's folder's sync lock, held for milliseconds.
-
-    The lock file holds a token of this holder's own, and only that holder removes it. One
-    older than LOCK_STALE (by the file system's own clock, so nodes' clocks do not matter)
-    was left by a killed job: it is renamed away first, so two sessions that both find it
-    stale cannot both take over.
-    """
-
-    def __init__(self, path: Path, busy: Callable[[Path], AtelierError] | None = None) -> None:
-        self.path = path
-        # what to say when it stays held: the student's folder's message, or a sweep's
-        self.busy = busy or (lambda lock: AtelierError("user-folder-locked", lock=lock))
-        self.token = f"{socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}\n"
-
-    def __enter__(self) -> Lock:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                if self._stale():
-                    aside = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex[:8]}.stale")
-                    try:
-                        os.rename(self.path, aside)  # only one of two breakers gets it
-                        aside.unlink(missing_ok=True)
-                    except FileNotFoundError:
-                        pass
-                    continue
-                if time.monotonic() > deadline:
-                    raise self.busy(self.path) from None
-                time.sleep(0.02)
-                continue
-            os.write(handle, self.token.encode())
-            os.close(handle)
-            return self
-
-    def _stale(self) -> bool:
-        try:
-            held = self.path.stat().st_mtime
-        except FileNotFoundError:
-            return False
-        probe = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.now")
-        probe.touch()  # the file system's clock, which stamped the lock too
-        try:
-            return probe.stat().st_mtime - held > LOCK_STALE
-        finally:
-            probe.unlink(missing_ok=True)
-
-    def __exit__(self, *_: object) -> None:
-        try:
-            mine = self.path.read_text(encoding="utf-8") == self.token
-        except FileNotFoundError:
-            return
-        if mine:
-            self.path.unlink(missing_ok=True)
 
 
 def json_object(data: bytes | None) -> dict | None:

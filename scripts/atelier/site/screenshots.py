@@ -161,7 +161,7 @@ def _write_settings(server: ComfyServer) -> None:
     path.write_text(json.dumps(SETTINGS, indent=1), encoding="utf-8")
 
 
-def _test_store(modules: list[Module], checkout: Path, python: Path) -> Path:
+def test_store(modules: list[Module], checkout: Path, python: Path) -> Path:
     """The random-weight models the lessons name (those with a test variant; the rest stay missing)."""
     store = default_store("tiny")
     generate(sorted({name for m in modules for name, _ in module_models(m)}), store, "tiny", checkout, python)
@@ -368,7 +368,7 @@ def take(
         raise AtelierError("screenshots-failed", step="finding the lessons", reason=f"there is no module {TOUR}",
                            picture="(none)", log="(none)")
     progress("Making the test models" if models is None else "Using the model store")
-    store = models or _test_store(modules, checkout, python)
+    store = models or test_store(modules, checkout, python)
     server = ComfyServer(checkout, python, workdir, cpu=cpu, models=store, custom_nodes=custom_nodes)
     server.offer_workflow(tour)  # as `atelier serve --module txt2img-basics`: the panel lists one lesson
     _write_settings(server)

@@ -139,7 +139,7 @@ def make(module: Module, out: Path, client: ComfyClient, catalogue: Catalogue, m
             sweep.run_cells(client, plan, folder, plan.cells, catalogue, "strips", show, timeout, job=job)
             pictures = []
             for index, (cell, value) in enumerate(zip(plan.cells, knob.tries)):
-                record = sweep.records(folder).get(cell.id)
+                record = sweep.record(folder, cell.id)
                 if record is None or record.status != "done" or not record.outputs:
                     raise AtelierError("strips-failed", lesson=module.slug, setting=f"{setting}={value}",
                                        reason=record.message if record else "it made nothing")

@@ -27,7 +27,7 @@ from atelier.keep.userfolder import StudentFolder
 from atelier.lessons.meta import ModelLicence
 from atelier.lessons.modules import Module
 from atelier.lessons.pin import Lock
-from atelier.messages import Finding
+from atelier.messages import Finding, plural
 from atelier.project import Project
 from atelier.site.markdown import table
 
@@ -90,11 +90,7 @@ def _total(models: Iterable[StoredModel]) -> str:
     if models and unknown == len(models):
         return "not stated"
     known = size_text(sum(m.size or 0 for m in models))
-    return known + (f" (the size of {_files(unknown)} is not stated)" if unknown else "")
-
-
-def _files(count: int) -> str:
-    return f"{count} file{'' if count == 1 else 's'}"
+    return known + (f" (the size of {plural(unknown, 'file')} is not stated)" if unknown else "")
 
 
 def model_store_sizes(modules: list[Module]) -> str:
@@ -106,7 +102,7 @@ def model_store_sizes(modules: list[Module]) -> str:
         files = ", ".join(f"`{m.name}`" for m in own) or "none"
         per_module.append([f"[{module.slug}](../lessons/{module.slug}.md)", files, _total(own)])
     lines = [table(["module", "model files", "disk space"], per_module)]
-    whole = (f"**The whole store, every module: {_files(len(models))}, {_total(models)}.** "
+    whole = (f"**The whole store, every module: {plural(len(models), 'file')}, {_total(models)}.** "
              "Each file is counted once, though several modules share some of them.")
     files = []
     for model in sorted(models, key=lambda m: (m.folder, m.name)):

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
-TIERS = ("unit", "site", "slurm", "comfyui", "ood", "gpu")
+TIERS = ("unit", "site", "slurm", "comfyui", "ood", "install", "gpu")
 SLURM_DAEMONS = ("slurmctld", "slurmd", "munged")  # Debian's slurmctld, slurmd and munge; clients come with them
 
 
@@ -62,6 +62,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(no_slurm)
         if tier == "comfyui" and not (comfyui and (Path(comfyui) / "main.py").is_file()):
             item.add_marker(no_comfyui)
+        if tier == "install" and not (comfyui and (Path(comfyui) / "main.py").is_file()):
+            item.add_marker(no_comfyui)
+        if tier == "install" and slurm_reason:
+            item.add_marker(no_slurm)  # it installs as the service account, then runs as a student under Slurm
         if tier == "ood" and slurm_reason:
             item.add_marker(no_slurm)  # the ood tier submits to the local Slurm, as the slurm tier does
 

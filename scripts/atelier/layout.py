@@ -91,6 +91,11 @@ class Layout:
         return self.prefix / ".install"
 
     @property
+    def install_settings(self) -> Path:
+        """How this prefix was installed (source, indexes, build, Python): a re-run reads it."""
+        return self.state / "settings.json"
+
+    @property
     def logs(self) -> Path:
         """One log per install step."""
         return self.prefix / "install-logs"

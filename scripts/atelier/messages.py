@@ -302,8 +302,10 @@ MESSAGES: dict[str, Message] = {
         Message(
             "missing-model",
             "The model file {name} is not in the {folder} folder on this server.",
-            "Ask your instructor; a maintainer adds it with 'atelier models fetch --module {module}'.",
-            "student",
+            "A maintainer adds it with 'atelier models fetch --module {module}'; to try the lesson before the "
+            "real models are in, make test models ('atelier testmodels --modules {module} --out DIR') and run "
+            "with '--models DIR'.",
+            "instructor",
         ),
         Message(
             "workflow-rejected",
@@ -542,9 +544,30 @@ MESSAGES: dict[str, Message] = {
             "maintainer",
         ),
         Message(
+            "models-size-failed",
+            "Asking {url} for the size of {name} failed ({reason}); nothing was downloaded.",
+            "This host cannot reach the model's publisher. Fetch the models on a host that can (the same "
+            "'atelier models fetch'), carry the files over, and add them with 'atelier models import FOLDER'.",
+            "maintainer",
+        ),
+        Message(
+            "models-import-mismatch",
+            "{file} is not the published {name}: its sha256 is {got}, the publisher's is {expected}.",
+            "Nothing of it was put in the store. Fetch the file again where it came from, then run the import again.",
+            "maintainer",
+        ),
+        Message(
+            "models-import-missing",
+            "{missing} of {total} model files were not found in {folder}.",
+            "Each is listed above as 'not found': copy it into that folder (any sub-folder) and import again; "
+            "the files already imported are kept.",
+            "maintainer",
+        ),
+        Message(
             "models-download-failed",
             "Downloading {name} from {url} failed ({reason}).",
-            "Run the command again to resume; on a node without internet, fetch on a login node instead.",
+            "Run the command again: it resumes where it stopped. If this host cannot reach the publisher, fetch on "
+            "one that can and add the files here with 'atelier models import FOLDER'.",
             "maintainer",
         ),
         # Installing the semester's software (atelier install).
@@ -578,7 +601,97 @@ MESSAGES: dict[str, Message] = {
         Message(
             "install-commit-mismatch",
             "{what} in {folder} is at commit {got}, but the semester pin says {expected}.",
-            "Check that the pinned commit exists in {repository}, then delete {folder} and run 'atelier install' again.",
+            "Check that the pinned commit exists in {repository}, then run 'atelier install' again: "
+            "the wrong checkout is set aside, never counted as done.",
+            "maintainer",
+        ),
+        Message(
+            "install-source-unreachable",
+            "{what}'s git repository {source} did not answer ({reason}).",
+            "Check the address, or give the site's git mirror with --source (a custom node's with --node-source "
+            "NAME=URL); install remembers it for the next run. Nothing was changed.",
+            "maintainer",
+        ),
+        Message(
+            "install-source-commit",
+            "{source} does not hold {what}'s pinned commit {commit} ({reason}).",
+            "A mirror must be a real clone of upstream (git clone --mirror), not a copy of its files: ask whoever "
+            "keeps it to update it, or give another one with --source. Nothing was changed.",
+            "maintainer",
+        ),
+        Message(
+            "install-python-missing",
+            "The Python {python} that should make the install's environments was not found.",
+            "Give an interpreter every account can run with --python, for example /usr/bin/python3.11 or the one "
+            "a 'module load' gives.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "install-settings-damaged",
+            "The record of how this prefix was installed, {file}, cannot be read.",
+            "Delete it and run 'atelier install' again with --source and the index options you mean.",
+            "maintainer",
+        ),
+        Message(
+            "install-torch-build",
+            "PyTorch in {venv} is not the build the package lock names: {found}.",
+            "Run 'atelier install' again: it uninstalls that build and installs {file}'s. If it comes back, the "
+            "index gives another build under the same version: set --torch-index.",
+            "maintainer",
+        ),
+        Message(
+            "install-package-missing",
+            "The package index has no file for a locked package ({reason}).",
+            "Point install at an index that has it (--index-url, or --torch-index for PyTorch's builds), or at "
+            "a folder of wheels with --wheelhouse; {file} lists what is needed. pip's log: {log}.",
+            "maintainer",
+        ),
+        Message(
+            "install-package-hash",
+            "A package the index gave does not match its sha256 in {file}.",
+            "The index serves another file under the same version: install from one that mirrors PyPI exactly, "
+            "or make the lock again at this site with 'atelier lock --refresh'. pip's log: {log}.",
+            "maintainer",
+        ),
+        Message(
+            "install-not-shared",
+            "Students cannot run the install in {prefix}: other accounts cannot read or run {paths}.",
+            "Make the environments from a Python every account can run (--python, e.g. /usr/bin/python3.11 "
+            "or one from 'module load'), or give others access (chmod o+rX), then run 'atelier install' again.",
+            "maintainer",
+        ),
+        Message(
+            "packages-lock-missing",
+            "The package lock {file} is missing.",
+            "Make it with 'atelier lock --refresh' (add --cpu for the CPU build) on a host that reaches the "
+            "package index, check it with a test install, and commit it.",
+            "maintainer",
+        ),
+        Message(
+            "packages-lock-line",
+            "{file}, line {line}: '{text}' is not a locked package.",
+            "Make the file again with 'atelier lock --refresh' rather than editing it by hand.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "packages-lock-stale",
+            "The package lock {file} was made for another semester pin (another ComfyUI or custom node commit).",
+            "Make it again for this pin with 'atelier lock --refresh', then run the test install.",
+            "maintainer",
+        ),
+        Message(
+            "packages-lock-python",
+            "The package lock {file} was made for Python {made}, but the install's Python is {python}.",
+            "Install with a Python {made} (--python), or make the lock for {python} with "
+            "'atelier lock --refresh --python PATH'.",
+            "maintainer",
+        ),
+        Message(
+            "packages-resolve-failed",
+            "The semester's packages could not be resolved by pip ({reason}).",
+            "Its log {log} has the whole story; check the index options (--index-url, --torch-index).",
             "maintainer",
         ),
         Message(
@@ -896,6 +1009,21 @@ MESSAGES: dict[str, Message] = {
             "maintainer",
         ),
         Message(
+            "ood-portal-host-regex-nodes",
+            "{file}: host_regex {value} does not match {nodes} ({clusters}'s compute nodes, named as their jobs "
+            "name them), so the dashboard's proxy cannot reach a session there.",
+            "Make host_regex match those names whole (with the domain where hostname prints one, each dot "
+            "written \\.), run update_ood_portal and restart Apache.",
+            "maintainer",
+        ),
+        Message(
+            "ood-portal-nodes-unknown",
+            "No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches them.",
+            "Add a few nodes' names to each profile as 'hostname' prints them in a job (for example from "
+            "'srun hostname' on each partition), then run the check again.",
+            "maintainer",
+        ),
+        Message(
             "ood-portal-host-regex",
             "{file}: host_regex is {value}, so the dashboard's proxy reaches {reach}: a page another user serves "
             "there runs in the dashboard's origin with every student's cookies.",
@@ -916,6 +1044,20 @@ MESSAGES: dict[str, Message] = {
             "Something went wrong inside atelier ({error}).",
             "Run the same command again with --debug and send what it prints to your course's support contact.",
             "student",
+        ),
+        Message(
+            "lint-custom-node-licence",
+            "{file}: the workflow uses {nodes} from the custom node {name}, but module.yaml does not say "
+            "where that node is from and what its licence is.",
+            "Add it under custom_nodes in module.yaml, with its name, repository and licence as its repository states it.",
+            "instructor",
+        ),
+        Message(
+            "lint-custom-node-pin",
+            "{file} needs the custom node {name}; the node catalogue was made from its commit {commit}, but the "
+            "semester pin {pinned}.",
+            "Pin that commit in workflows/lock.yaml, or install the pinned commit and run 'atelier catalogue' again.",
+            "maintainer",
         ),
     ]
 }

@@ -9,6 +9,7 @@ import pytest
 from pathlib import Path
 
 from atelier.lessons.modules import load_module
+from atelier.cli.options import pinned_nodes
 from atelier.comfy.server import ComfyServer
 from tests.comfyui_env import comfyui_from_env
 from atelier.comfy.testmodels import default_store, generate, module_models
@@ -20,7 +21,8 @@ SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-sampl
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
     checkout, python = comfyui_from_env()
-    with ComfyServer(checkout, python, tmp_path_factory.mktemp("comfyui"), cpu=True) as server:
+    # The semester's custom nodes load where ATELIER_CUSTOM_NODES names them, as for the commands.
+    with ComfyServer(checkout, python, tmp_path_factory.mktemp("comfyui"), cpu=True, custom_nodes=pinned_nodes()) as server:
         yield server
 
 
@@ -37,5 +39,5 @@ def tiny_store() -> Path:
 def comfy_models(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Iterator[ComfyServer]:
     checkout, python = comfyui_from_env()
     workdir = tmp_path_factory.mktemp("comfy-models")
-    with ComfyServer(checkout, python, workdir, cpu=True, models=tiny_store) as server:
+    with ComfyServer(checkout, python, workdir, cpu=True, models=tiny_store, custom_nodes=pinned_nodes()) as server:
         yield server

@@ -100,7 +100,9 @@ def test_missing_model_is_named(comfy, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
-        "Ask your instructor; a maintainer adds it with 'atelier models fetch --module txt2img-basics'.")
+        "A maintainer adds it with 'atelier models fetch --module txt2img-basics'; to try the lesson before the "
+        "real models are in, make test models ('atelier testmodels --modules txt2img-basics --out DIR') and run "
+        "with '--models DIR'.")
 
 
 def test_out_of_range_knob_is_refused_before_running(comfy_models: ComfyServer, tmp_path: Path) -> None:
@@ -168,3 +170,29 @@ def test_smoke_check_runs_sdxl_video_sound_and_3d_on_the_cpu(tmp_path: Path) -> 
     made = {r["module"]: [Path(o).suffix for o in r["outputs"]] for r in report["results"]}
     assert made == {"sdxl-basics": [".png"], "text-to-video": [".mp4"], "text-to-audio": [".flac"],
                     "image-to-3d": [".glb"]}
+
+
+def test_smoke_check_runs_the_lesson_that_needs_a_custom_node(tmp_path: Path) -> None:
+    """depth-controlnet needs kijai's ComfyUI-DepthAnythingV2: with it loaded the check passes; a ComfyUI
+    without it (not installed, or not named in ATELIER_CUSTOM_NODES) skips the lesson and says why."""
+    checkout, _ = comfyui_from_env()
+    folder = "ComfyUI-DepthAnythingV2"
+    loaded = folder in os.environ.get("ATELIER_CUSTOM_NODES", "").split()
+    installed = (checkout / "custom_nodes" / folder).is_dir()
+    if loaded and installed and not (checkout / "models" / "depthanything").is_dir():
+        pytest.skip(f"{checkout}/models/depthanything is missing: link it to the test store's depthanything "
+                    f"folder ({default_store('tiny') / 'depthanything'}), as 'atelier install' links the shared store's")
+    result = atelier("check", "--smoke", "--modules", "depth-controlnet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (only,) = json.loads((tmp_path / "report.json").read_text())["results"]
+    if loaded and installed:
+        assert only["status"] == "passed", only["message"]
+        made = sorted(Path(p).name for p in only["outputs"])
+        assert made == ["depth-controlnet-depth_00001_.png", "depth-controlnet_00001_.png"]
+        for path in only["outputs"]:
+            with Image.open(path) as image:
+                assert image.size == (512, 512)
+    else:
+        assert only["status"] == "skipped"
+        assert f"custom node {folder}" in only["message"], only["message"]
+        assert "Traceback" not in result.stdout + result.stderr

@@ -416,3 +416,33 @@ def test_options_comfyui_refuses_together_are_refused_before_a_session(options: 
         tuning(options, "gpus.a100.comfyui_args", cpu)
     assert caught.value.code == "comfyui-options-clash" and str(caught.value).startswith(clash)
     assert tuning(["--fast", "--bf16-unet", "--fp16-vae"], "x") == ["--fast", "--bf16-unet", "--fp16-vae"]
+
+
+class _Lacking:
+    """A stand-in for a ComfyUI that answers which node types it lacks."""
+
+    def __init__(self, lacking: set[str]) -> None:
+        self.lacking = lacking
+        self.asked: set[str] = set()
+
+    def lacks(self, node_types: set[str]) -> set[str]:
+        self.asked |= node_types
+        return node_types & self.lacking
+
+
+def test_a_module_whose_custom_node_is_not_loaded_is_skipped_with_the_reason() -> None:
+    from atelier.check.lessons import missing_custom_nodes
+    from atelier.lessons.modules import load_module
+
+    depth = load_module(ROOT / "workflows" / "depth-controlnet")
+    plain = load_module(ROOT / "workflows" / "controlnet")
+    absent = _Lacking({"DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model"})
+    reason = missing_custom_nodes(depth, CATALOGUE, absent)  # type: ignore[arg-type]
+    assert reason == ("needs the custom node ComfyUI-DepthAnythingV2 (https://github.com/kijai/ComfyUI-DepthAnythingV2.git), "
+                      "which this ComfyUI has not loaded: install it in its custom_nodes folder and name it in "
+                      "ATELIER_CUSTOM_NODES")
+    assert absent.asked == {"DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model"}  # only the custom node's types
+    assert missing_custom_nodes(depth, CATALOGUE, _Lacking(set())) == ""  # type: ignore[arg-type]
+    untouched = _Lacking({"KSampler"})
+    assert missing_custom_nodes(plain, CATALOGUE, untouched) == "" and untouched.asked == set()  # type: ignore[arg-type]
+

@@ -132,7 +132,7 @@ def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch
     args = ComfyServer(tmp_path, Path("python3"), tmp_path, custom_nodes=pinned_nodes()).command()
     allowed = args[args.index("--whitelist-custom-nodes") + 1:]
     assert "--disable-all-custom-nodes" in args
-    assert allowed == ["atelier_gate", "atelier_drain", "atelier_compare", "pixel-nodes"]
+    assert allowed == ["atelier_gate", "atelier_drain", "atelier_compare", "atelier_models", "pixel-nodes"]
 
 
 def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -162,3 +162,15 @@ def test_each_session_skips_comfyuis_template_gallery_but_keeps_a_students_setti
     settings.write_text('{"Comfy.TutorialCompleted": true, "Comfy.ColorPalette": "light"}')
     server._prepare()
     assert json.loads(settings.read_text())["Comfy.ColorPalette"] == "light"
+
+
+def test_a_profile_marked_for_tests_is_never_published_even_with_a_prefix(tmp_path: Path) -> None:
+    from atelier.hpc.profiles import installed_profiles
+
+    local = load_profile("local")
+    assert local.for_tests
+    given = tmp_path / "local.yaml"
+    given.write_text((CLUSTERS / "local.yaml").read_text().replace("prefix: null", f"prefix: {tmp_path}"))
+    with_prefix = load_profile(str(given))
+    assert with_prefix.prefix == tmp_path and installed_profiles([with_prefix, load_profile("pegasus")]) == [
+        load_profile("pegasus")]

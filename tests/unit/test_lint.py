@@ -267,3 +267,57 @@ def test_a_subgraph_and_an_api_file_are_named_plainly(project: Path) -> None:
     assert "is a subgraph (several nodes folded into one)" in result.stderr and "Unpack Subgraph" in result.stderr
     assert "prompt.json is not a workflow as ComfyUI's canvas saves it" in result.stderr
     assert "2 workflow file(s) checked: 0 clean, 2 with errors" in result.stdout
+
+
+# --- custom nodes ---------------------------------------------------------------------
+
+DEPTH = "depth-controlnet"
+
+
+@pytest.fixture
+def depth_project(project: Path) -> Path:
+    """The throwaway project with the lesson that needs a custom node (its prerequisite too)."""
+    for slug in (DEPTH, "controlnet"):
+        shutil.copytree(ROOT / "workflows" / slug, project / "workflows" / slug)
+    return project
+
+
+def test_a_custom_node_without_its_licence_is_refused(depth_project: Path) -> None:
+    meta = depth_project / "workflows" / DEPTH / "module.yaml"
+    data = yaml.safe_load(meta.read_text())
+    del data["custom_nodes"]
+    meta.write_text(yaml.safe_dump(data))
+    result = lint(depth_project, f"workflows/{DEPTH}")
+    assert result.returncode == 1
+    assert (f"error: workflows/{DEPTH}/module.yaml: the workflow uses DepthAnything_V2, "
+            "DownloadAndLoadDepthAnythingV2Model from the custom node ComfyUI-DepthAnythingV2, but module.yaml "
+            "does not say where that node is from and what its licence is.") in result.stderr
+
+
+@pytest.mark.parametrize("pin, said", [
+    ("custom_nodes: []\n", "but the semester pin does not pin it."),
+    ("custom_nodes:\n  - repository: https://github.com/kijai/ComfyUI-DepthAnythingV2\n    commit: " + "a" * 40 + "\n",
+     "but the semester pin pins " + "a" * 40 + "."),
+])
+def test_a_custom_node_must_be_pinned_at_the_catalogues_commit(depth_project: Path, pin: str, said: str) -> None:
+    lock = depth_project / "workflows" / "lock.yaml"
+    text = lock.read_text()
+    lock.write_text(text[:text.index("custom_nodes:")] + pin)
+    result = lint(depth_project, f"workflows/{DEPTH}")
+    assert result.returncode == 1
+    commit = json.loads((ROOT / "workflows/catalogue/object_info.json").read_text())[
+        "custom_nodes"]["ComfyUI-DepthAnythingV2"]["commit"]
+    assert (f"error: workflows/{DEPTH}/workflow.json needs the custom node ComfyUI-DepthAnythingV2; the node "
+            f"catalogue was made from its commit {commit}, {said}") in result.stderr
+
+
+def test_the_catalogue_says_where_custom_nodes_came_from() -> None:
+    from atelier.lessons.nodes import load_catalogue
+    from atelier.lessons.pin import load_lock
+
+    catalogue = load_catalogue(ROOT / "workflows/catalogue/object_info.json")
+    source = catalogue.source_of("DepthAnything_V2")
+    assert source is not None and catalogue.source_of("KSampler") is None
+    assert source.nodes == ("DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model")
+    pinned = {(n.repository, n.commit) for n in load_lock(ROOT / "workflows/lock.yaml").custom_nodes}
+    assert (source.repository, source.commit) in pinned

@@ -39,9 +39,11 @@ def test_docs_versions_sort_in_time(tmp_path: Path, semester: str, version: str,
         ("  version: 0.3.64", "  version: latest", "'comfyui.version' is 'latest', expected a release such as 0.3.64."),
         ("  commit: a125cd84b054a57729b5eecab930ca9408719832", "  commit: a125cd8",
          "'comfyui.commit' is 'a125cd8', expected a full 40-character commit."),
-        ("custom_nodes: []", "custom_nodes:\n  - repository: https://example.org/nodes\n    commit: main",
+        ("    commit: 553187872eeb1d52e50dc53209fa57e569609a72", "    commit: main",
          "'custom_nodes[0].commit' must be a full 40-character commit."),
-        ("custom_nodes: []", "custom_nodes: yes", "'custom_nodes' must be a list."),
+        ("custom_nodes:\n", "custom_nodes: yes\nformer_nodes:\n", "'custom_nodes' must be a list."),
+        ("model_folders: [depthanything]", "model_folders: [../escape]",
+         "'custom_nodes[0].model_folders' must be a list of folder names such as depthanything."),
     ],
 )
 def test_bad_field_is_named(tmp_path: Path, old: str, new: str, message: str) -> None:

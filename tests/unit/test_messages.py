@@ -199,9 +199,6 @@ EXACT = {
     "knob-value": ({"setting": "KSampler.cfg=150", "input": "cfg", "expected": "a number from 0.0 to 100.0"},
                    "Setting 'KSampler.cfg=150' is not allowed: cfg takes a number from 0.0 to 100.0. Choose a value in that "
                    "range, or one of those choices."),
-    "missing-model": ({"name": "x.safetensors", "folder": "checkpoints", "module": "txt2img-basics"},
-                      "The model file x.safetensors is not in the checkpoints folder on this server. Ask your "
-                      "instructor; a maintainer adds it with 'atelier models fetch --module txt2img-basics'."),
     "workflow-rejected": ({"node": 5, "title": "KSampler", "detail": "steps: value smaller than min"},
                           "ComfyUI refused node 5 'KSampler': steps: value smaller than min. Check that box's "
                           "settings on the canvas; the lesson page lists the allowed values."),
@@ -265,9 +262,6 @@ EXACT = {
                              "x.safetensors did not match its published sha256: expected ab12, got cd34. The partial "
                              "file was removed; run the command again, and if it repeats, check the URL in the "
                              "workflow."),
-    "models-download-failed": ({"name": "x.safetensors", "url": "https://example.org/x", "reason": "timed out"},
-                               "Downloading x.safetensors from https://example.org/x failed (timed out). Run the "
-                               "command again to resume; on a node without internet, fetch on a login node instead."),
     "install-git-missing": ({},
                             "The git command was not found on this computer, and installing ComfyUI needs it. Make git "
                             "available (on a cluster often 'module load git'), then run 'atelier install' again."),
@@ -282,11 +276,6 @@ EXACT = {
                             "The install step 'Get ComfyUI' failed with exit code 128. Its log "
                             "/p/install-logs/02-comfyui.log says why; fix that, then run 'atelier install' again: "
                             "finished steps are skipped."),
-    "install-commit-mismatch": ({"what": "my-nodes", "folder": "/p/ComfyUI/custom_nodes/my-nodes", "got": "abc",
-                                 "expected": "def", "repository": "https://example.org/my-nodes.git"},
-                                "my-nodes in /p/ComfyUI/custom_nodes/my-nodes is at commit abc, but the semester pin "
-                                "says def. Check that the pinned commit exists in https://example.org/my-nodes.git, "
-                                "then delete /p/ComfyUI/custom_nodes/my-nodes and run 'atelier install' again."),
     "unexpected": ({"error": "KeyError"},
                    "Something went wrong inside atelier (KeyError). Run the same command again with "
                    "--debug and send what it prints to your course's support contact."),
@@ -439,6 +428,100 @@ EXACT = {
         "In controlnet, no box that saves a picture follows the box 'Canny edges', so its knob has no strip. Check the knob's box title in module.yaml, or take the knob's 'try' values out if it changes no picture."),
     'strips-failed': ({'lesson': 'controlnet', 'setting': 'Canny edges.high_threshold=0.15', 'reason': "The run stopped in node 6 'Canny edges': Invalid input thresholds"},
         "The strip picture for Canny edges.high_threshold=0.15 in controlnet was not made: The run stopped in node 6 'Canny edges': Invalid input thresholds. Fix that value in module.yaml's 'try' list (or the models), then run 'atelier strips --modules controlnet' again."),
+    # custom nodes
+    'lint-custom-node-licence': ({'file': 'workflows/depth-controlnet/module.yaml', 'name': 'ComfyUI-DepthAnythingV2',
+                                  'nodes': 'DepthAnything_V2, DownloadAndLoadDepthAnythingV2Model'},
+        "workflows/depth-controlnet/module.yaml: the workflow uses DepthAnything_V2, DownloadAndLoadDepthAnythingV2Model from the custom node ComfyUI-DepthAnythingV2, but module.yaml does not say where that node is from and what its licence is. Add it under custom_nodes in module.yaml, with its name, repository and licence as its repository states it."),
+    'lint-custom-node-pin': ({'file': 'workflows/depth-controlnet/workflow.json', 'name': 'ComfyUI-DepthAnythingV2',
+                              'commit': '553187872eeb1d52e50dc53209fa57e569609a72', 'pinned': 'does not pin it'},
+        "workflows/depth-controlnet/workflow.json needs the custom node ComfyUI-DepthAnythingV2; the node catalogue was made from its commit 553187872eeb1d52e50dc53209fa57e569609a72, but the semester pin does not pin it. Pin that commit in workflows/lock.yaml, or install the pinned commit and run 'atelier catalogue' again."),
+    'install-source-unreachable': ({'what': 'ComfyUI', 'source': 'https://git.example.edu/ComfyUI.git', 'reason': 'fatal: unable to access'},
+        "ComfyUI's git repository https://git.example.edu/ComfyUI.git did not answer (fatal: unable to "
+        "access). Check the address, or give the site's git mirror with --source (a custom node's with "
+        '--node-source NAME=URL); install remembers it for the next run. Nothing was changed.'),
+    'install-source-commit': ({'what': 'ComfyUI', 'source': '/mirrors/ComfyUI', 'commit': 'a125cd8', 'reason': 'not our ref a125cd8'},
+        "/mirrors/ComfyUI does not hold ComfyUI's pinned commit a125cd8 (not our ref a125cd8). A mirror "
+        'must be a real clone of upstream (git clone --mirror), not a copy of its files: ask whoever '
+        'keeps it to update it, or give another one with --source. Nothing was changed.'),
+    'install-python-missing': ({'python': '/opt/python3.11'},
+        "The Python /opt/python3.11 that should make the install's environments was not found. Give an "
+        'interpreter every account can run with --python, for example /usr/bin/python3.11 or the one a '
+        "'module load' gives."),
+    'install-settings-damaged': ({'file': '/p/.install/settings.json'},
+        'The record of how this prefix was installed, /p/.install/settings.json, cannot be read. Delete '
+        "it and run 'atelier install' again with --source and the index options you mean."),
+    'install-torch-build': ({'venv': '/p/comfyui-venv', 'found': 'torch 2.9.1+cpu (the lock says 2.9.1)', 'file': 'workflows/requirements/comfyui-cuda.txt'},
+        'PyTorch in /p/comfyui-venv is not the build the package lock names: torch 2.9.1+cpu (the lock '
+        "says 2.9.1). Run 'atelier install' again: it uninstalls that build and installs "
+        "workflows/requirements/comfyui-cuda.txt's. If it comes back, the index gives another build under"
+        ' the same version: set --torch-index.'),
+    'install-package-missing': ({'reason': 'No matching distribution found for torch==2.9.1', 'file': 'workflows/requirements/comfyui-cuda.txt', 'log': '/p/install-logs/03-comfyui-packages.log'},
+        'The package index has no file for a locked package (No matching distribution found for '
+        'torch==2.9.1). Point install at an index that has it (--index-url, or --torch-index for '
+        "PyTorch's builds), or at a folder of wheels with --wheelhouse; workflows/requirements/comfyui-"
+        "cuda.txt lists what is needed. pip's log: /p/install-logs/03-comfyui-packages.log."),
+    'install-package-hash': ({'file': 'workflows/requirements/comfyui-cuda.txt', 'log': '/p/install-logs/03-comfyui-packages.log'},
+        'A package the index gave does not match its sha256 in workflows/requirements/comfyui-cuda.txt. '
+        'The index serves another file under the same version: install from one that mirrors PyPI '
+        "exactly, or make the lock again at this site with 'atelier lock --refresh'. pip's log: "
+        '/p/install-logs/03-comfyui-packages.log.'),
+    'install-not-shared': ({'prefix': '/p', 'paths': '/home/me (drwx------)'},
+        'Students cannot run the install in /p: other accounts cannot read or run /home/me (drwx------). '
+        'Make the environments from a Python every account can run (--python, e.g. /usr/bin/python3.11 or'
+        " one from 'module load'), or give others access (chmod o+rX), then run 'atelier install' again."),
+    'packages-lock-missing': ({'file': 'workflows/requirements/comfyui-cpu.txt', 'variant': 'comfyui-cpu'},
+        "The package lock workflows/requirements/comfyui-cpu.txt is missing. Make it with 'atelier lock "
+        "--refresh' (add --cpu for the CPU build) on a host that reaches the package index, check it with"
+        ' a test install, and commit it.'),
+    'packages-lock-line': ({'file': 'workflows/requirements/atelier.txt', 'line': 4, 'text': 'click'},
+        "workflows/requirements/atelier.txt, line 4: 'click' is not a locked package. Make the file again"
+        " with 'atelier lock --refresh' rather than editing it by hand."),
+    'packages-lock-stale': ({'file': 'workflows/requirements/comfyui-cuda.txt'},
+        'The package lock workflows/requirements/comfyui-cuda.txt was made for another semester pin '
+        "(another ComfyUI or custom node commit). Make it again for this pin with 'atelier lock "
+        "--refresh', then run the test install."),
+    'packages-lock-python': ({'file': 'workflows/requirements/comfyui-cuda.txt', 'made': '3.11', 'python': '3.12'},
+        'The package lock workflows/requirements/comfyui-cuda.txt was made for Python 3.11, but the '
+        "install's Python is 3.12. Install with a Python 3.11 (--python), or make the lock for 3.12 with "
+        "'atelier lock --refresh --python PATH'."),
+    'packages-resolve-failed': ({'reason': 'No matching distribution found for torch==2.9.1+cpu', 'log': '/tmp/lock-comfyui-cpu.log'},
+        "The semester's packages could not be resolved by pip (No matching distribution found for "
+        'torch==2.9.1+cpu). Its log /tmp/lock-comfyui-cpu.log has the whole story; check the index '
+        'options (--index-url, --torch-index).'),
+    'models-size-failed': ({'name': 'x.safetensors', 'url': 'https://example.org/x', 'reason': 'timed out'},
+        'Asking https://example.org/x for the size of x.safetensors failed (timed out); nothing was '
+        "downloaded. This host cannot reach the model's publisher. Fetch the models on a host that can "
+        "(the same 'atelier models fetch'), carry the files over, and add them with 'atelier models "
+        "import FOLDER'."),
+    'models-import-mismatch': ({'name': 'x.safetensors', 'file': '/carried/x.safetensors', 'expected': 'abc', 'got': 'def'},
+        "/carried/x.safetensors is not the published x.safetensors: its sha256 is def, the publisher's is"
+        ' abc. Nothing of it was put in the store. Fetch the file again where it came from, then run the '
+        'import again.'),
+    'models-import-missing': ({'missing': 2, 'total': 5, 'folder': '/carried'},
+        "2 of 5 model files were not found in /carried. Each is listed above as 'not found': copy it into"
+        ' that folder (any sub-folder) and import again; the files already imported are kept.'),
+    'ood-portal-host-regex-nodes': ({'file': 'ood_portal.yml', 'value': "'gpu[0-9]+'", 'nodes': 'gpu001.example.edu', 'clusters': 'Pegasus'},
+        "ood_portal.yml: host_regex 'gpu[0-9]+' does not match gpu001.example.edu (Pegasus's compute "
+        "nodes, named as their jobs name them), so the dashboard's proxy cannot reach a session there. "
+        'Make host_regex match those names whole (with the domain where hostname prints one, each dot '
+        'written \\.), run update_ood_portal and restart Apache.'),
+    'ood-portal-nodes-unknown': ({},
+        'No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches '
+        "them. Add a few nodes' names to each profile as 'hostname' prints them in a job (for example "
+        "from 'srun hostname' on each partition), then run the check again."),
+    'missing-model': ({'name': 'x.safetensors', 'folder': 'checkpoints', 'module': 'txt2img-basics'},
+        'The model file x.safetensors is not in the checkpoints folder on this server. A maintainer adds '
+        "it with 'atelier models fetch --module txt2img-basics'; to try the lesson before the real models"
+        " are in, make test models ('atelier testmodels --modules txt2img-basics --out DIR') and run with"
+        " '--models DIR'."),
+    'models-download-failed': ({'name': 'x.safetensors', 'url': 'https://example.org/x', 'reason': 'timed out'},
+        'Downloading x.safetensors from https://example.org/x failed (timed out). Run the command again: '
+        'it resumes where it stopped. If this host cannot reach the publisher, fetch on one that can and '
+        "add the files here with 'atelier models import FOLDER'."),
+    'install-commit-mismatch': ({'what': 'my-nodes', 'folder': '/p/ComfyUI/custom_nodes/my-nodes', 'got': 'abc', 'expected': 'def', 'repository': 'https://example.org/my-nodes.git'},
+        'my-nodes in /p/ComfyUI/custom_nodes/my-nodes is at commit abc, but the semester pin says def. '
+        "Check that the pinned commit exists in https://example.org/my-nodes.git, then run 'atelier "
+        "install' again: the wrong checkout is set aside, never counted as done."),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from atelier.messages import AtelierError
-from atelier.hpc.store import ModelFile, fetch
+from atelier.hpc.store import ModelFile, fetch, import_files
 
 ATELIER = str(Path(sys.executable).parent / "atelier")
 BLOB = bytes(range(256)) * 20_000  # 5 MB
@@ -171,3 +172,48 @@ def test_cli_verify_names_missing_and_changed_files_and_fails(server: str, tmp_p
     changed = subprocess.run(verify_command, cwd=tmp_path / "project", capture_output=True, text=True)
     assert changed.returncode == 1
     assert "does not match its published sha256" in changed.stderr and "/.changed/" in changed.stderr
+
+
+def test_a_publisher_out_of_reach_is_named_before_any_download(tmp_path: Path) -> None:
+    """The size is asked first: a host that cannot reach the publisher is told to import instead."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    with pytest.raises(AtelierError) as err:
+        fetch([model(closed)], tmp_path)
+    assert err.value.code == "models-size-failed"
+    assert str(err.value).startswith(f"Asking {closed}/model.safetensors for the size of model.safetensors failed (")
+    assert "nothing was downloaded" in str(err.value) and "atelier models import FOLDER" in err.value.hint
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_import_copies_a_verified_file_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    carried = tmp_path / "carried" / "from-the-laptop"
+    carried.mkdir(parents=True)
+    (carried / "model.safetensors").write_bytes(BLOB)
+    store = tmp_path / "store"
+    assert import_files([model("http://127.0.0.1:9")], tmp_path / "carried", store) == {
+        "model.safetensors": "imported"}
+    assert (store / "checkpoints" / "model.safetensors").read_bytes() == BLOB
+    assert fetch([model("http://127.0.0.1:9")], store) == {"model.safetensors": "verified"}  # no request made
+    (carried / "model.safetensors").write_bytes(b"not the model")
+    with pytest.raises(AtelierError) as err:
+        import_files([model("http://127.0.0.1:9")], tmp_path / "carried", tmp_path / "other")
+    assert err.value.code == "models-import-mismatch"
+    assert list((tmp_path / "other" / "checkpoints").iterdir()) == []
+
+
+def test_cli_import_names_what_it_did_not_find(server: str, tmp_path: Path) -> None:
+    mini_project(server, tmp_path)
+    (tmp_path / "empty").mkdir()
+    store = tmp_path / "store"
+    missing = subprocess.run([ATELIER, "models", "import", str(tmp_path / "empty"), "--store", str(store)],
+                             cwd=tmp_path / "project", capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert missing.stdout == " not found  model.safetensors\n"
+    assert f"Error: 1 of 1 model files were not found in {tmp_path / 'empty'}." in missing.stderr
+    (tmp_path / "empty" / "model.safetensors").write_bytes(BLOB)
+    done = subprocess.run([ATELIER, "models", "import", str(tmp_path / "empty"), "--store", str(store)],
+                          cwd=tmp_path / "project", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"  imported  model.safetensors\nAll 1 model files are in {store}.\n"

@@ -280,3 +280,27 @@ def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> No
                            "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path)), *box],
                           capture_output=True, text=True, cwd=ROOT)
     assert good.returncode == 0 and good.stdout.endswith("the portal settings sessions need are all there.\n")
+
+
+def test_a_host_regex_that_misses_the_clusters_own_nodes_is_named(tmp_path: Path) -> None:
+    """The page's old example 'gpu[0-9]+' against nodes whose hostname carries the domain."""
+    text = (ROOT / "scripts" / "atelier" / "clusters" / "pegasus.yaml").read_text()
+    profile = tmp_path / "pegasus.yaml"
+    profile.write_text(text.replace("compute_nodes: []", "compute_nodes: [gpu001.example.edu, gpu040.example.edu]"))
+    nodes = [load_profile(str(profile))]
+    path = _portal(tmp_path, host_regex="gpu[0-9]+")
+    findings = ood.portal_findings(path, nodes)
+    assert [f.code for f in findings] == ["ood-portal-host-regex-nodes"]
+    assert str(findings[0]).startswith(f"{path}: host_regex 'gpu[0-9]+' does not match gpu001.example.edu, "
+                                       "gpu040.example.edu (Pegasus's compute nodes")
+    assert ood.portal_findings(_portal(tmp_path), nodes) == []  # gpu\d+\.example\.edu reaches them
+
+
+def test_ood_deploy_notes_when_no_profile_names_its_nodes(tmp_path: Path) -> None:
+    box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]
+    done = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
+                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path)), *box],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "Note: No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches them." \
+        in done.stderr

@@ -174,7 +174,9 @@ def test_a_missing_model_names_file_folder_and_fix(tmp_path: Path) -> None:
         execute(FakeClient([], rejected=rejected), job(), tmp_path, CATALOGUE)
     assert str(err.value) == (
         "The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
-        "Ask your instructor; a maintainer adds it with 'atelier models fetch --module txt2img-basics'."
+        "A maintainer adds it with 'atelier models fetch --module txt2img-basics'; to try the lesson before the "
+        "real models are in, make test models ('atelier testmodels --modules txt2img-basics --out DIR') and run "
+        "with '--models DIR'."
     )
 
 
@@ -213,3 +215,26 @@ def test_smoke_makes_video_sound_3d_and_sdxl_lighter_and_expects_what_it_asked_f
     assert decode["octree_resolution"] == 32
     untouched = smoke_settings(job("upscale-with-model"))
     assert capped_outputs([{"kind": "image", "count": 1, "width": 2048, "height": 2048}], untouched)[0]["width"] == 2048
+
+
+def test_a_comfyui_that_does_not_start_leaves_the_log_it_names(tmp_path: Path) -> None:
+    """`atelier run` names ComfyUI's log and its last line; the log is still there to read."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    broken = tmp_path / "ComfyUI"
+    broken.mkdir()
+    (broken / "main.py").write_text("import sys\nprint('RuntimeError: Found no NVIDIA driver on your system.')\n"
+                                    "sys.exit(1)\n")
+    done = subprocess.run([sys.executable, "-m", "atelier", "run", str(ROOT / "workflows" / "txt2img-basics"),
+                           "--comfyui", str(broken), "--python", sys.executable, "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = re.search(r"Error: ComfyUI did not start: it exited with code 1; its log ends: RuntimeError: Found no "
+                     r"NVIDIA driver on your system\. Its log is (\S+); the last lines", done.stderr)
+    assert said, done.stderr
+    log = Path(said.group(1))
+    assert "Found no NVIDIA driver" in log.read_text()
+    shutil.rmtree(log.parent)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import click
+import pytest
 
 from atelier.cli import cli
 
@@ -82,3 +83,19 @@ def test_every_command_is_in_the_runbook() -> None:
         f"and options (see 'atelier <command> --help'), in the page of {RUNBOOK.relative_to(RUNBOOK.parents[1])}/ "
         "that fits it best, inside backticks or a code block."
     )
+
+
+def test_step_8_says_what_the_lesson_check_script_prints_line_by_line(tmp_path: Path) -> None:
+    from atelier.site.pages.runbook import lesson_check_log
+
+    script = Path(__file__).resolve().parents[2] / "checks" / "lesson-check.sbatch"
+    shown = lesson_check_log(script, 13).splitlines()
+    text = script.read_text()
+    assert len(shown) == text.count("\necho ") + text.count("\nnvidia-smi") + text.count('\n"$atelier" ')
+    assert shown[0] == "1. `<date>: lesson check on <node> in <the checkout>`"
+    assert shown[-1].startswith("6. `<date>: done; report in check-report-<job id>/")
+    assert "(13 of them)" in shown[3]
+    changed = tmp_path / "check.sbatch"
+    changed.write_text(text + '"$atelier" bench --gpu\n')
+    with pytest.raises(ValueError, match="no description of what 'atelier bench' prints"):
+        lesson_check_log(changed, 13)

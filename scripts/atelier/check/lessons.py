@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 import psutil
@@ -90,6 +91,11 @@ class Target:
         except AtelierError:
             return  # a dead server is revived after the module, as before
         time.sleep(UNLOAD_PAUSE)
+
+    def lacks(self, node_types: set[str]) -> set[str]:
+        """The node types this ComfyUI does not offer (asked one by one: /object_info/<type> is {} for none)."""
+        client = self.client()
+        return {name for name in node_types if name not in client.get_json(f"/object_info/{quote(name)}")}
 
     def revive(self) -> bool:
         """Restart our server if it died; True when it had to."""
@@ -182,6 +188,24 @@ def check_module(
     return result
 
 
+def missing_custom_nodes(module: Module, catalogue: Catalogue, target: Target) -> str:
+    """Why the module cannot run on this ComfyUI, when it needs a custom node the ComfyUI has not loaded; "" when it can."""
+    needed = {str(node.get("type")): source for node in module.nodes()
+              if (source := catalogue.source_of(str(node.get("type")))) is not None}
+    if not needed:
+        return ""
+    try:
+        lacking = target.lacks(set(needed))
+    except AtelierError:
+        return ""  # a dead server: the module's own run says so
+    sources = {needed[name].folder: needed[name] for name in lacking}
+    if not sources:
+        return ""
+    named = "; ".join(f"{folder} ({source.repository or 'repository unknown'})" for folder, source in sorted(sources.items()))
+    return (f"needs the custom node {named}, which this ComfyUI has not loaded: install it in its custom_nodes "
+            "folder and name it in ATELIER_CUSTOM_NODES")
+
+
 def check_modules(
     modules: list[Module],
     target: Target,
@@ -196,8 +220,10 @@ def check_modules(
     report = Report("smoke" if smoke else "real", datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     hardware(target), catalogue.comfyui_version)
     for module in modules:
-        if skipped and module.slug in skipped:
-            result = ModuleResult(module.slug, module.title, "skipped", skipped[module.slug])
+        reason = skipped.get(module.slug) if skipped else None
+        reason = reason or missing_custom_nodes(module, catalogue, target)
+        if reason:
+            result = ModuleResult(module.slug, module.title, "skipped", reason)
         else:
             target.unload()
             result = check_module(module, target, catalogue, out, smoke, timeout)

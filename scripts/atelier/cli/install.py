@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -24,8 +26,8 @@ from atelier.lessons.pin import load_lock
 from atelier.comfy.server import find_comfyui
 from atelier.hpc.profiles import load_profile
 from atelier.hpc import ood
-from atelier.hpc import install
-from atelier.hpc.store import ModelFile, declared, fetch, verify
+from atelier.hpc import install, packages, sources
+from atelier.hpc.store import ModelFile, declared, fetch, import_files, verify
 from atelier.cli.options import pick_modules
 from atelier.messages import AtelierError, Finding
 from atelier.cli.options import project
@@ -63,6 +65,34 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
         click.echo(f"{outcome:>10}  {name}")
 
 
+@models_command.command("import")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
+              help="The model store to fill [env: ATELIER_MODELS].")
+def models_import(folder: Path, names: tuple[str, ...], store: Path) -> None:
+    """Add model files fetched on another host, each checked against its published sha256.
+
+    For a host that cannot reach the publishers: copy the files (from 'atelier models
+    fetch' run elsewhere, or downloaded by hand) into FOLDER, in any sub-folders, and
+    import them. A file that does not match is refused and nothing of it is kept.
+    Exits 1 when a declared model was not found in FOLDER.
+    """
+    wanted = declared(pick_modules(names))
+    total = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()
+                and path.name in {model.name for model in wanted})
+    columns = [TextColumn("Copying"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("import", total=total or None)
+        results = import_files(wanted, folder, store, lambda n: bar.advance(task, n))
+    for name, outcome in sorted(results.items()):
+        click.echo(f"{outcome:>10}  {name}")
+    missing = [name for name, outcome in results.items() if outcome == "not found"]
+    if missing:
+        raise AtelierError("models-import-missing", missing=len(missing), total=len(results), folder=folder)
+    click.echo(f"All {len(results)} model files are in {store}.")
+
+
 @models_command.command("verify")
 @click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
@@ -97,33 +127,97 @@ def models_verify(names: tuple[str, ...], store: Path) -> None:
     click.echo(f"All {len(verdicts)} model files in {store} are as published.")
 
 
+def _node_sources(values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not name or not url:
+            raise click.BadParameter(f"{value!r} is not NAME=URL", param_hint="--node-source")
+        pairs[name] = url
+    return pairs
+
+
+def refresh_options(command: Callable) -> Callable:
+    """The options of 'atelier lock --refresh': where pip resolves, and for which Python and build."""
+    for option in reversed([
+        click.option("--cpu", is_flag=True, help="With --refresh: lock PyTorch's CPU build (comfyui-cpu.txt)."),
+        click.option("--python", "python", type=click.Path(dir_okay=False, path_type=Path),
+                     help="With --refresh: the Python the install will use [default: this one]."),
+        click.option("--source", help=f"With --refresh: ComfyUI's git repository [default: {sources.COMFYUI_SOURCE}]."),
+        click.option("--node-source", "node_sources", multiple=True, metavar="NAME=URL",
+                     help="With --refresh: a custom node's git repository (repeatable)."),
+        click.option("--index-url", "package_index", metavar="URL",
+                     help="With --refresh: the package index [default: pip's own settings]."),
+        click.option("--torch-index", metavar="URL", help="With --refresh: an index with PyTorch's builds."),
+    ]):
+        command = option(command)
+    return command
+
+
+def refresh_package_lock(lock_path: Path, cpu: bool, python: Path | None, source: str | None,
+                         node_sources: tuple[str, ...], package_index: str | None, torch_index: str | None) -> None:
+    pin = load_lock(lock_path)
+    console = Console(stderr=True)
+    with console.status("Locking the semester's packages") as status:
+        written = packages.refresh(
+            pin, lock_path, install.project_folder(), (python or Path(sys.executable)).absolute(),
+            packages.Index(package_index, torch_index), "cpu" if cpu else "cuda", source or sources.COMFYUI_SOURCE,
+            _node_sources(node_sources), Path(tempfile.gettempdir()) / "atelier-lock-logs",
+            lambda text: status.update(text))
+    for path in written:
+        click.echo(f"Wrote {path}: {len(packages.read(path).pins)} packages, each with its sha256.")
+
+
 @click.command("install")
 @click.option("--prefix", type=click.Path(file_okay=False, path_type=Path),
               help="The folder to install into, one per semester (default: the cluster profile's prefix).")
-@click.option("--cluster", help="A cluster profile (clusters/NAME.yaml) naming the prefix and the shared model store.")
-@click.option("--source", default=install.COMFYUI_SOURCE, show_default=True,
-              help="The ComfyUI git repository to clone: a site mirror, or a local path or file:// URL.")
-@click.option("--cpu", is_flag=True, help="Install the CPU build of PyTorch (machines without an NVIDIA GPU).")
+@click.option("--cluster", help="A cluster profile (clusters/NAME.yaml) naming the prefix, the model store and the site's mirrors.")
+@click.option("--source", help=f"ComfyUI's git repository: a site mirror, a local path or file:// URL "
+                               f"[default: the profile's comfyui_source, else {sources.COMFYUI_SOURCE}].")
+@click.option("--node-source", "node_sources", multiple=True, metavar="NAME=URL",
+              help="A custom node's git repository, by its folder name (repeatable) [default: the pin's].")
+@click.option("--index-url", "package_index", metavar="URL",
+              help="The site's Python package index [default: the profile's package_index, else pip's own settings].")
+@click.option("--torch-index", metavar="URL",
+              help="An index with PyTorch's builds [default: the profile's torch_index, else the package lock's].")
+@click.option("--wheelhouse", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A folder of wheels to install from, for a host that reaches no index.")
+@click.option("--cpu/--cuda", default=None,
+              help="PyTorch's CPU build (machines without an NVIDIA GPU) or the CUDA one [default: CUDA].")
+@click.option("--python", "python", type=click.Path(dir_okay=False, path_type=Path),
+              help="The Python the environments are made from; every account must be able to run it "
+                   "[default: the one running atelier].")
 @click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The semester pin to install (default: the project's workflows/lock.yaml).")
 @click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
-def install_command(prefix: Path | None, cluster: str | None, source: str, cpu: bool, lock_path: Path | None,
-                    dry_run: bool) -> None:
+def install_command(prefix: Path | None, cluster: str | None, source: str | None, node_sources: tuple[str, ...],
+                    package_index: str | None, torch_index: str | None, wheelhouse: Path | None, cpu: bool | None,
+                    python: Path | None, lock_path: Path | None, dry_run: bool) -> None:
     """Install the semester's pinned ComfyUI, custom nodes and atelier.
 
-    Installs exactly what workflows/lock.yaml pins into one folder, getting ComfyUI
-    with comfy-cli (telemetry off). Run it again at any time: finished steps are
-    skipped, and an interrupted install carries on where it stopped.
+    Installs exactly what workflows/lock.yaml and the package lock beside it pin into
+    one folder, getting ComfyUI with comfy-cli (telemetry off). The prefix remembers
+    where it was installed from: run it again at any time with no other option;
+    finished steps are skipped, and an interrupted install carries on where it stopped.
     """
-    layout = install.layout_for(prefix, cluster)
+    layout, profile = install.layout_for(prefix, cluster)
     if layout is None:
         raise click.UsageError("give --prefix DIR, or --cluster NAME whose profile names a prefix")
-    pin = load_lock(lock_path or project().lock_path)
-    plan = install.build_plan(pin, layout, source=source, cpu=cpu)
+    given = {"source": source, "node_sources": _node_sources(node_sources), "package_index": package_index,
+             "torch_index": torch_index, "wheelhouse": str(wheelhouse.absolute()) if wheelhouse else None,
+             "cpu": cpu, "python": str(python.absolute()) if python else None,
+             "lock": str(lock_path.absolute()) if lock_path else None}
+    chosen, origin = sources.choose_sources(layout, given, profile)
+    pin_path = Path(chosen.lock) if chosen.lock else project().lock_path
+    pin = load_lock(pin_path)
+    plan = install.build_plan(pin, layout, chosen, pin_path=pin_path)
     out = Console()
     if dry_run:
         out.print(f"Install plan for {pin.semester} into {layout.prefix} (dry run: nothing is changed)",
                   highlight=False, soft_wrap=True)
+        for name, value in sources.shown_sources(chosen, pin_path).items():
+            out.print(f"     {name}: {value}  [dim]({origin.get(name.split(' ')[0], 'default')})[/]",
+                      highlight=False, soft_wrap=True)
         todo = 0
         for number, (step, finished) in enumerate(install.pending(plan), 1):
             todo += not finished
@@ -202,6 +296,8 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
         click.echo(f"Warning: {finding}", err=True)
     for finding in ood.box_findings(ood.box_config(profiles, box_app.name)):  # a note: the terminal way still works
         click.echo(f"Note: {finding}", err=True)
+    if portal and not any(p.compute_nodes for p in profiles):
+        click.echo(f"Note: {Finding('ood-portal-nodes-unknown', {})}", err=True)
     if findings:
         click.echo(f"Add to {portal}, then run update_ood_portal and restart Apache:\n"
                    + ood.portal_lines(findings), err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ from atelier.check.lessons import ModuleResult, Target, check_modules, hardware_
 from atelier.keep import ledger
 from atelier.comfy import testmodels
 from atelier.messages import AtelierError, Finding
+from atelier.cli.install import refresh_options, refresh_package_lock
 from atelier.cli.options import COMFYUI, PYTHON, comfyui_install, key_option, make_server, pick_modules, project, read_key, server_options
 
 
@@ -51,9 +53,20 @@ from atelier.cli.options import COMFYUI, PYTHON, comfyui_install, key_option, ma
     ),
     help="Print only this value, for scripts (e.g. the docs version name).",
 )
-def lock_command(lock_path: Path | None, key: str | None) -> None:
-    """Show the semester pin: ComfyUI, frontend and custom nodes."""
+@click.option("--refresh", is_flag=True,
+              help="Make the package lock (workflows/requirements/) again from the pin, with pip, and show it.")
+@refresh_options
+def lock_command(lock_path: Path | None, key: str | None, refresh: bool, **options: object) -> None:
+    """Show the semester pin: ComfyUI, frontend and custom nodes.
+
+    With --refresh, resolve every Python package of ComfyUI's environment (the
+    CUDA build, or --cpu) and atelier's, at the package index, and write them with
+    their sha256 beside the pin; 'atelier install' installs exactly those.
+    """
     lock_path = lock_path or project().lock_path
+    if refresh:
+        refresh_package_lock(lock_path, **options)  # type: ignore[arg-type]
+        return
     pin = load_lock(lock_path)
     if key:
         click.echo(getattr(pin, key.replace("-", "_")))
@@ -75,19 +88,27 @@ def lock_command(lock_path: Path | None, key: str | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the catalogue (default: the project's workflows/catalogue/object_info.json).",
 )
+@click.option("--comfyui", type=click.Path(file_okay=False, path_type=Path), envvar="COMFYUI_DIR",
+              help="The checkout that ComfyUI runs, to record each custom node's commit [env: COMFYUI_DIR].")
 @key_option
-def catalogue_command(server: str, out: Path | None, key_file: Path | None) -> None:
+def catalogue_command(server: str, out: Path | None, comfyui: Path | None, key_file: Path | None) -> None:
     """Save the pinned ComfyUI's node list for lint and docs.
 
     Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
-    against the pinned ComfyUI, started without --disable-api-nodes.
+    against the pinned ComfyUI with the semester's custom nodes loaded, started
+    without --disable-api-nodes.
     """
-    out = out or project().catalogue_path
-    result = node_dump.dump(server, out, read_key(key_file))
+    found = project()
+    out = out or found.catalogue_path
+    pinned = found.pin.custom_nodes if found.lock_path.is_file() else []
+    result = node_dump.dump(server, out, read_key(key_file), pinned, comfyui)
     click.echo(
         f"Wrote {out}: {len(result.nodes)} node types from ComfyUI {result.comfyui_version} "
         f"({len(result.api_nodes)} online-service nodes left out)."
     )
+    for source in result.custom_nodes:
+        where = f"{source.repository or 'repository unknown'} at {source.commit or 'an unknown commit'}"
+        click.echo(f"  {len(source.nodes)} from the custom node {source.folder} ({where})")
 
 
 @click.command("lint")
@@ -109,8 +130,9 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     """
     found = project()
     nodes = load_catalogue(catalogue_path or found.catalogue_path)
-    pinned = found.pin.comfyui_version if found.lock_path.is_file() else None
-    results = lint(list(paths) or [found.workflows], nodes, pinned)
+    pin = found.pin if found.lock_path.is_file() else None
+    results = lint(list(paths) or [found.workflows], nodes, pin.comfyui_version if pin else None,
+                   pin.custom_nodes if pin else None)
     errors = sum(_say(findings) for findings in results.values())
     warnings = sum(f.warning for findings in results.values() for f in findings)
     broken = sum(any(not f.warning for f in findings) for findings in results.values())
@@ -199,12 +221,15 @@ def run_command(target: Path, settings: tuple[str, ...], server: str | None, out
     job = headless.load_job(target, nodes)
     headless.apply_settings(job, list(settings), nodes)
     token = read_key(key_file)
+    workdir = None
     with contextlib.ExitStack() as stack:
         if server is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-run-")))
+            workdir = Path(tempfile.mkdtemp(prefix="atelier-run-"))  # kept when it fails: the log it names is there
             comfy = stack.enter_context(make_server(workdir, comfyui, python, models, cpu))
             server, token = comfy.url, comfy.token
         result = _run_with_progress(ComfyClient(server, token=token), job, out, nodes, timeout)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
     ledger.record(out, result.outputs, "run")
     click.echo(f"Done in {result.seconds:.1f} s. Saved {len(result.outputs)} file(s):")
     for path in result.outputs:
@@ -260,10 +285,15 @@ def testmodels_command(variant: str, names: tuple[str, ...], out: Path | None, c
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("check-report"),
               show_default=True, help="Where outputs, report.json and junit.xml go.")
 @click.option("--publish", is_flag=True, help="Also save the report for the site's Lesson status page.")
+@click.option("--testmodels", "test_store", type=click.Path(file_okay=False, path_type=Path),
+              envvar="ATELIER_TESTMODELS",
+              help="With --smoke: where the random-weight test models are made and kept, never the shared model "
+                   "store [default: ~/.cache/atelier/testmodels/tiny; env: ATELIER_TESTMODELS].")
 @key_option
 @server_options
 def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
-          key_file: Path | None, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+          test_store: Path | None, key_file: Path | None, comfyui: str | None, python: str | None,
+          models: Path | None, cpu: bool) -> None:
     """Run every module and check what it makes.
 
     Outputs are held to what each module.yaml promises.
@@ -275,14 +305,18 @@ def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout
     smoke = mode == "smoke"
     skipped: dict[str, str] = {}
     if smoke:
+        if click.get_current_context().get_parameter_source("models") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--models names the real model store, for --real; with --smoke, test models "
+                                   "go where --testmodels says")
         checkout, interpreter = comfyui_install(comfyui, python)
-        models = models or testmodels.default_store("tiny")
+        # Never ATELIER_MODELS, which atelier.env sets: random weights under real names must not reach students.
+        models = test_store or testmodels.default_store("tiny")
         for module in modules:
             wanted = [name for name, _ in testmodels.module_models(module)]
             with Console(stderr=True).status(f"Test models for {module.slug}"):
                 missing = testmodels.generate(wanted, models, "tiny", checkout, interpreter)
             if missing:
-                skipped[module.slug] = "no CPU test model for " + ", ".join(sorted(missing))
+                skipped[module.slug] = "no CPU test model for " + ", ".join(f"{name} ({why})" for name, why in sorted(missing.items()))
     with contextlib.ExitStack() as stack:
         if server:
             target = Target(url=server, token=read_key(key_file))

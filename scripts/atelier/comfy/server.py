@@ -37,6 +37,9 @@ GATE = EXTENSIONS / "atelier_gate"
 DRAIN = EXTENSIONS / "atelier_drain"  # finishes the running prompt on SIGTERM
 BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
 COMPARE = EXTENSIONS / "atelier_compare"  # the Compare page: `atelier compare` from the browser
+MODEL_STORE = EXTENSIONS / "atelier_models"  # custom nodes that read ComfyUI/models/<folder> read the store's
+# Nothing a session runs may fetch from the web: a node whose model is missing fails instead of downloading it.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DO_NOT_TRACK": "1"}
 
 
 # ComfyUI options a cluster profile may set per GPU (`comfyui_args`) and `atelier bench --study`
@@ -78,6 +81,13 @@ def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> P
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
+
+
+def _log_ends(log: Path) -> str:
+    """The last line of ComfyUI's log, where its own reason for stopping usually is."""
+    lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.strip()] if log.is_file() else []
+    return f"; its log ends: {lines[-1][:300].rstrip('.')}" if lines else ""
 
 
 def free_port() -> int:
@@ -228,7 +238,7 @@ class ComfyServer:
         args += ["--extra-model-paths-config", str(self.folder.model_paths)]
         # Only our extensions and the semester's pinned custom nodes load: a custom node
         # dropped into the checkout never runs.
-        ours = [GATE.name, DRAIN.name, COMPARE.name, *([BENCH.name] if self.bench else [])]
+        ours = [GATE.name, DRAIN.name, COMPARE.name, MODEL_STORE.name, *([BENCH.name] if self.bench else [])]
         args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
         return args + self.extra_args
 
@@ -243,8 +253,9 @@ class ComfyServer:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
         self._prepare()
-        env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
-               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds), **self.compare_env()}
+        env = {**os.environ, **OFFLINE, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
+               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds), **self.compare_env(),
+               **({"ATELIER_MODEL_STORE": str(self.models.resolve())} if self.models else {})}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,
@@ -254,8 +265,8 @@ class ComfyServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AtelierError("server-start-failed", reason=f"it exited with code {self.process.returncode}",
-                                   log=self.log)
+                raise AtelierError("server-start-failed", log=self.log,
+                                   reason=f"it exited with code {self.process.returncode}{_log_ends(self.log)}")
             try:
                 client.get_json("/system_stats")
             except AtelierError:

@@ -15,7 +15,9 @@ is allocated), which is why this runs with ComfyUI's Python from a ComfyUI check
 `tiny` shrinks the parts whose size ComfyUI reads from the file (UNet depth, ControlNet, upscaler,
 the Wan and Hunyuan3D transformers), for CPU tests; `full` keeps the published sizes, for GPU
 timings. Parts whose size ComfyUI fixes in code (SDXL, UMT5-XXL, ACE-Step, DINOv2, the video,
-audio and shape VAEs) exist only at full size, so `tiny` writes them at full size too. Files are
+audio and shape VAEs) exist only at full size, so `tiny` writes them at full size too; so does
+Depth Anything V2 Small, whose size kijai's custom node fixes by file name (and which is made only
+where that node is installed in the checkout's custom_nodes/). Files are
 written tensor by tensor, so memory stays near one tensor even for the 7 GB ones. The same seed
 gives byte-identical files. Standalone on purpose: it imports nothing from `atelier`. Progress goes to
 stderr; stdout gets one JSON line: {"written": [...], "skipped": [...]}.
@@ -41,7 +43,8 @@ import torch
 # The worker's own parts, beside it (imported before comfy_import takes this folder off sys.path).
 from testmodels_torch_media import ace_step, hunyuan3d_v2, umt5_xxl_fp8_scaled, wan21_t2v, wan21_vae
 from testmodels_torch_specs import (CHUNK, DTYPES, FILE_DTYPES, SAFETENSORS_DTYPES, VARIANTS, NoVariant, Spec, Specs,
-                                    comfy_import, fan_in, log, meta_device, module_specs)
+                                    comfy_import, fan_in, log, meta_device, meta_parameters, module_specs, state_specs,
+                                    with_dtype)
 
 SD15_UNET_FULL: dict[str, Any] = {
     "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
@@ -76,6 +79,10 @@ LORA_TARGETS = (
     ".conv_shortcut.weight", ".time_emb_proj.weight", "samplers.0.conv.weight",
 )
 LORA_RANK = {"tiny": 8, "full": 64}
+# kijai's ComfyUI-DepthAnythingV2: its folder under custom_nodes/, and the config its loader picks for a
+# "vits" file name (nodes.py, model_configs). The loader fixes the size by name, so full size only.
+DEPTH_ANYTHING_NODE = "ComfyUI-DepthAnythingV2"
+DEPTH_ANYTHING_VITS: dict[str, Any] = {"encoder": "vits", "features": 64, "out_channels": [48, 96, 192, 384]}
 ESRGAN_SIZE = {"tiny": (32, 2), "full": (64, 23)}  # (num_feat, num_block); num_grow_ch is always 32
 
 
@@ -183,6 +190,29 @@ def sd15_controlnet(variant: str, comfyui: Path) -> Specs:
     return module_specs(net, "control_model.")
 
 
+def depth_anything_v2_vits(variant: str, comfyui: Path) -> Specs:
+    """Depth Anything V2 Small as kijai's node loads it: the node's own DepthAnythingV2 class, its state_dict keys.
+
+    The node is not part of ComfyUI: without it in this checkout's custom_nodes/ there is no class to
+    build, and ComfyUI could not load the file either, so the model is skipped with that reason.
+    """
+    folder = comfyui / "custom_nodes" / DEPTH_ANYTHING_NODE
+    if not (folder / "depth_anything_v2" / "dpt.py").is_file():
+        raise NoVariant(f"the custom node {DEPTH_ANYTHING_NODE} is not installed in {comfyui / 'custom_nodes'}")
+    sys.path.insert(0, str(folder.resolve()))  # its depth_anything_v2 package (it imports comfy.ops, already found)
+    try:
+        from depth_anything_v2.dpt import DepthAnythingV2
+    finally:
+        sys.path.remove(str(folder.resolve()))
+    with meta_parameters() as buffers:  # DINOv2's __init__ calls .item(), which meta_device refuses
+        net = DepthAnythingV2(**DEPTH_ANYTHING_VITS)
+    specs = state_specs(net, buffers=buffers)
+    for key, spec in specs.items():
+        if key.endswith(("ls1.gamma", "ls2.gamma")):  # DINOv2's LayerScale multiplies each block's output
+            specs[key] = Spec(spec.shape, "ones")
+    return with_dtype(specs, "fp32")  # the file the lesson loads is the fp32 one
+
+
 def esrgan_x4(variant: str, comfyui: Path) -> Specs:
     """Real-ESRGAN x4plus (BasicSR RRDBNet key layout), which spandrel detects as ESRGAN 4x."""
     feat, blocks = ESRGAN_SIZE[variant]
@@ -212,6 +242,8 @@ MODELS: dict[str, tuple[str, Builder]] = {
     "sd_xl_base_1.0.safetensors": ("checkpoints", sdxl_checkpoint),
     "lcm-lora-sdv1-5.safetensors": ("loras", lcm_lora),
     "control_v11p_sd15_canny_fp16.safetensors": ("controlnet", sd15_controlnet),
+    "control_v11f1p_sd15_depth_fp16.safetensors": ("controlnet", sd15_controlnet),  # same network, reads depth
+    "depth_anything_v2_vits_fp32.safetensors": ("depthanything", depth_anything_v2_vits),
     "RealESRGAN_x4plus.safetensors": ("upscale_models", esrgan_x4),
     "wan2.1_t2v_1.3B_fp16.safetensors": ("diffusion_models", wan21_t2v),
     "umt5_xxl_fp8_e4m3fn_scaled.safetensors": ("text_encoders", umt5_xxl_fp8_scaled),

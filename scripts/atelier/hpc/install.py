@@ -3,53 +3,48 @@
 Design: install first builds a *plan*, an ordered list of steps, and only then changes
 anything. Each step says in plain words what it does, the commands it runs (or the file
 it writes) and how to tell that it is already done, by looking at the prefix itself (the
-checkout's commit, an installed package's version, a file's content) or, where nothing on
-disk shows it (a requirements file was installed), at a stamp the step leaves when it
-succeeds. The stamp holds a fingerprint of the command and the files it read, so a changed
-requirements file runs the step again. One plan serves the dry run (print it), a second
-run (skip every finished step) and a run after an interruption (resume at the first
-unfinished one). Checks run just before each step, so a step sees what the earlier ones made.
+checkout's commit, the packages an environment holds, a file's content) or, where nothing
+on disk shows it, at a stamp the step leaves when it succeeds. One plan serves the dry
+run (print it), a second run (skip every finished step) and a run after an interruption
+(resume at the first unfinished one). Checks run just before each step, so a step sees
+what the earlier ones made.
 
-ComfyUI is cloned and checked out at the pinned commit by the pinned comfy-cli, with
-prompts, the manager, PyTorch and requirements skipped; PyTorch, the requirements, the
-pinned frontend and each custom node are their own steps (pip and git), so each is pinned,
-logged and resumable on its own. Every subprocess runs with telemetry off
-(DO_NOT_TRACK, COMFY_NO_TELEMETRY, no pip version check), and comfy-cli keeps its settings
-inside the prefix, never in the maintainer's own home.
+Where it comes from (sources.py) is chosen once and recorded in the prefix. ComfyUI is
+cloned by the pinned comfy-cli and each custom node by git, each into a side folder that
+takes its place only once proved at the pinned commit, after a check that the source
+holds that commit at all. Every Python package comes from the package lock
+(packages.py), installed with --require-hashes --no-deps, so an environment holds exactly
+the lock and its done-check compares the two, PyTorch's build included. The last step
+checks that every account can run what jobs run. Every subprocess runs with telemetry
+off, and comfy-cli keeps its settings inside the prefix, never in the maintainer's home.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier.comfy.server import MODEL_FOLDERS, write_model_paths
-from atelier.hpc.profiles import load_profile
+from atelier.hpc import packages
+from atelier.hpc.sources import Sources, check_reachable, record_sources  # noqa: F401  (Sources: for callers)
+from atelier.hpc.profiles import Profile, load_profile
 from atelier.layout import Layout
-from atelier.lessons.pin import Lock
+from atelier.lessons.pin import CustomNode, Lock
 from atelier.messages import AtelierError
 
-COMFYUI_SOURCE = "https://github.com/Comfy-Org/ComfyUI.git"
 COMFY_CLI = [sys.executable, "-m", "comfy_cli"]  # the comfy-cli pinned in atelier's own environment
-FRONTEND_PACKAGE = "comfyui-frontend-package"
-# PyTorch is not in workflows/lock.yaml yet; these are the versions DESIGN.md measured with
-# every node type (the audio nodes need torchaudio). Move them into the pin when it gains a field.
-TORCH_PACKAGES = ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1")
-# Imported by the pinned ComfyUI (app/frontend_management.py) but missing from its
-# requirements.txt: without it ComfyUI 0.3.64 exits at start. Version seen working here.
-UNLISTED = ("requests==2.34.2",)
-TORCH_INDEX = {"cuda": "https://download.pytorch.org/whl/cu128", "cpu": "https://download.pytorch.org/whl/cpu"}
 # Telemetry off for every tool a step runs: comfy-cli honours both names; pip's self-check calls out too.
-NO_TELEMETRY = {"DO_NOT_TRACK": "1", "COMFY_NO_TELEMETRY": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+NO_TELEMETRY = packages.NO_TELEMETRY
 
 
 @dataclass
@@ -65,12 +60,16 @@ class Step:
     stamp: Callable[[], str] | None = None  # fingerprint recorded on success, for checks that need it
     env: dict[str, str] = field(default_factory=dict)  # added to the environment of its commands
     folders: list[Path] = field(default_factory=list)  # made before its commands run
+    before: Callable[[], None] | None = None  # a check before its commands: refuse in plain words, change nothing
+    before_text: str = ""
+    failed: Callable[[Path], AtelierError | None] | None = None  # a plainer error than "see the log", where known
 
 
 @dataclass
 class Plan:
     layout: Layout
     lock: Lock
+    sources: Sources
     steps: list[Step]
 
     def env(self, step: Step) -> dict[str, str]:
@@ -86,13 +85,9 @@ def pip_install(python: Path) -> list[str]:
     return [str(python), "-m", "pip", "install"]
 
 
-def make_venv(venv: Path) -> list[str]:
-    return [sys.executable, "-m", "venv", str(venv)]
-
-
 def node_name(repository: str) -> str:
     """The custom node's folder: its repository's last path part, as ComfyUI-Manager names it."""
-    return repository.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    return CustomNode(repository, "").name
 
 
 def git_head(folder: Path) -> str | None:
@@ -102,20 +97,6 @@ def git_head(folder: Path) -> str | None:
     result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=False)
     return result.stdout.strip() if result.returncode == 0 else None
-
-
-def installed_version(venv: Path, package: str) -> str | None:
-    """A package's version in `venv`, read from its dist-info folder (no interpreter started)."""
-    wanted = re.sub(r"[-_.]+", "_", package).lower()
-    for info in venv.glob("lib/python*/site-packages/*.dist-info"):
-        name, _, version = info.name.removesuffix(".dist-info").partition("-")
-        if re.sub(r"[-_.]+", "_", name).lower() == wanted:
-            return version.split("+")[0]  # torch's local tag (+cu128) is not part of the pin
-    return None
-
-
-def _has_versions(venv: Path, pins: Sequence[str]) -> bool:
-    return all(installed_version(venv, name) == version for name, _, version in (p.partition("==") for p in pins))
 
 
 def _digest(*parts: str | Path) -> str:
@@ -159,7 +140,7 @@ def env_text(layout: Layout, lock: Lock, project: Path) -> str:
         "COMFYUI_PYTHON": layout.comfyui_python,
         "ATELIER_MODELS": layout.models,
         # The only custom nodes `atelier serve` lets ComfyUI load, besides its own gate.
-        "ATELIER_CUSTOM_NODES": " ".join(node_name(node.repository) for node in lock.custom_nodes),
+        "ATELIER_CUSTOM_NODES": " ".join(node.name for node in lock.custom_nodes),
     }
     lines = ["# Written by 'atelier install'. Job scripts: source this file."]
     lines += [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
@@ -182,20 +163,17 @@ def _project_digest(project: Path) -> str:
     return _digest(*[str(path.relative_to(project)) for path in files], *files)
 
 
-def comfy_cli_command(layout: Layout, lock: Lock, source: str, cpu: bool) -> list[str]:
+def comfy_cli_command(workspace: Path, lock: Lock, source: str, cpu: bool) -> list[str]:
     """comfy-cli, non-interactive: clone and check out the pinned commit, nothing else.
 
     `--version nightly` is how comfy-cli accepts `--commit`. The GPU flag only names the
-    target: PyTorch and requirements are skipped here and installed by their own steps.
+    target: the packages are installed by their own step, from the package lock.
     """
-    command = [
-        *COMFY_CLI, "--skip-prompt", "--no-json", "--workspace", str(layout.comfyui),
+    return [
+        *COMFY_CLI, "--skip-prompt", "--no-json", "--workspace", str(workspace),
         "install", "--url", source, "--version", "nightly", "--commit", lock.comfyui_commit,
         "--skip-manager", "--skip-torch-or-directml", "--skip-requirement", "--cpu" if cpu else "--nvidia",
     ]
-    if layout.comfyui.exists():  # an interrupted or older install: check out the pin in place
-        command.append("--restore")
-    return command
 
 
 def comfy_cli_env(layout: Layout) -> dict[str, str]:
@@ -222,18 +200,116 @@ def _verify_commit(what: str, folder: Path, commit: str, repository: str) -> Cal
     return verify
 
 
-def _checkout_step(key: str, title: str, folder: Path, repository: str, commit: str) -> Step:
-    """git clone and check out a commit, then prove HEAD is that commit."""
-    git = ["git", "-C", str(folder)]
-    if folder.exists():
-        commands = [[*git, "fetch", "--quiet", "origin"]]
-    else:
-        commands = [["git", "clone", "--quiet", "--no-checkout", "--", repository, str(folder)]]
-    commands += [[*git, "checkout", "--quiet", "--detach", commit],
-                 [*git, "submodule", "--quiet", "update", "--init", "--recursive"]]
-    return Step(key, title, done=lambda: git_head(folder) == commit, commands=commands,
-                action=_verify_commit(node_name(repository), folder, commit, repository),
-                action_text=f"check that {folder} is at {commit}")
+def _set_aside(folder: Path, layout: Layout) -> None:
+    """Move an old or half-made folder out of the way, never delete it: it may hold someone's edits."""
+    if folder.exists() or folder.is_symlink():
+        aside = layout.state / "set-aside" / time.strftime("%Y%m%d-%H%M%S") / folder.name
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(aside)
+
+
+def _comfyui_step(layout: Layout, lock: Lock, sources: Sources) -> Step:
+    """comfy-cli clones into a side folder; only a checkout proved at the pin takes ComfyUI's place,
+    so a failed clone leaves nothing a re-run could take for done."""
+    partial = layout.state / "ComfyUI.partial"
+
+    def before() -> None:
+        check_reachable("ComfyUI", sources.source, lock.comfyui_commit)
+        if partial.exists():
+            shutil.rmtree(partial)
+
+    def finish() -> None:
+        _verify_commit("ComfyUI", partial, lock.comfyui_commit, sources.source)()
+        _set_aside(layout.comfyui, layout)
+        partial.rename(layout.comfyui)
+
+    return Step(
+        "comfyui", f"Get ComfyUI {lock.comfyui_version} at commit {lock.comfyui_commit[:10]} (comfy-cli)",
+        done=lambda: git_head(layout.comfyui) == lock.comfyui_commit,
+        commands=[comfy_cli_command(partial, lock, sources.source, sources.cpu)], env=comfy_cli_env(layout),
+        folders=[layout.state / "comfy-cli-home" / ".config"],  # comfy-cli makes only the last level
+        before=before, before_text=f"check that {sources.source} holds commit {lock.comfyui_commit}",
+        action=finish, action_text=f"check the clone is at {lock.comfyui_commit}, then move it to {layout.comfyui}",
+    )
+
+
+def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> Step:
+    """git clone and check out a custom node's commit in a side folder, then prove HEAD is that commit."""
+    folder = layout.custom_nodes / node.name
+    partial = layout.state / f"{node.name}.partial"
+    source = sources.node_sources.get(node.name, node.repository)
+    git = ["git", "-C", str(partial)]
+    commands = [["git", "clone", "--quiet", "--no-checkout", "--", source, str(partial)],
+                [*git, "checkout", "--quiet", "--detach", node.commit],
+                [*git, "submodule", "--quiet", "update", "--init", "--recursive"]]
+
+    def before() -> None:
+        check_reachable(f"Custom node {node.name}", source, node.commit)
+        if partial.exists():
+            shutil.rmtree(partial)
+
+    def finish() -> None:
+        _verify_commit(node.name, partial, node.commit, source)()
+        _set_aside(folder, layout)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial.rename(folder)
+
+    return Step(f"node-{node.name}", f"Get custom node {node.name} at commit {node.commit[:10]}",
+                done=lambda: git_head(folder) == node.commit, commands=commands,
+                before=before, before_text=f"check that {source} holds commit {node.commit}",
+                action=finish, action_text=f"check the clone is at {node.commit}, then move it to {folder}")
+
+
+def _venv_step(key: str, title: str, venv: Path, python: Path, home: Path) -> Step:
+    """An environment made from `python` (whose base interpreter lives in `home`); made again,
+    packages and all, if another Python made it."""
+    def made_by_python() -> bool:
+        config = venv / "pyvenv.cfg"
+        if not config.is_file() or not Layout.python(venv).exists():
+            return False
+        found = [line.split("=", 1)[1].strip() for line in config.read_text(encoding="utf-8").splitlines()
+                 if line.split("=", 1)[0].strip() == "home"]
+        return bool(found) and Path(found[0]) == home
+    def runnable() -> None:
+        found = python_not_shared(python)
+        if found:
+            raise AtelierError("install-not-shared", prefix=venv.parent, paths="; ".join(found))
+    return Step(key, title, done=made_by_python, commands=[[str(python), "-m", "venv", "--clear", str(venv)]],
+                before=runnable, before_text=f"check that every account can run {python}")
+
+
+def _packages_step(key: str, title: str, venv: Path, lock: packages.PackageLock, index: packages.Index,
+                   own: tuple[str, ...] = ()) -> Step:
+    """Install exactly the lock: hashes required, no dependency pip finds on its own.
+
+    Done means the environment holds the lock's packages and nothing else, read from the
+    environment itself; a PyTorch of another build (`+cpu` against the CUDA one) is
+    uninstalled first, because pip counts `2.9.1+cpu` as satisfying `torch==2.9.1`.
+    """
+    python = Layout.python(venv)
+    commands = []
+    wrong_build = packages.torch_mismatch(venv, lock)
+    if wrong_build:
+        commands.append([str(python), "-m", "pip", "uninstall", "--yes", "torch", "torchvision", "torchaudio"])
+    commands.append([*pip_install(python), "--require-hashes", "--no-deps", *index.pip_options(), "-r", str(lock.path)])
+
+    def verify() -> None:
+        left = packages.torch_mismatch(venv, lock)
+        if left:
+            raise AtelierError("install-torch-build", venv=venv, found="; ".join(left), file=lock.path)
+
+    def failed(log: Path) -> AtelierError | None:
+        reason = packages.pip_reason(log)
+        if "No matching distribution" in reason or "Could not find a version" in reason:
+            return AtelierError("install-package-missing", reason=reason, file=lock.path, log=log)
+        if "HASHES" in reason:
+            return AtelierError("install-package-hash", file=lock.path, log=log)
+        return None
+
+    return Step(key, title, done=lambda: not packages.differences(venv, lock, own) and not packages.torch_mismatch(venv, lock),
+                commands=commands, action=verify, failed=failed,
+                action_text=(f"check that PyTorch's build in {venv} is the lock's" if lock.version("torch") else "")
+                + (f" (now {'; '.join(wrong_build)}: uninstalled first)" if wrong_build else ""))
 
 
 def _mkdirs(folders: list[Path]) -> Callable[[], None]:
@@ -256,62 +332,127 @@ def _write_model_paths(store: Path, config: Path) -> Callable[[], None]:
     return write
 
 
+def _mode_check(found: list[str], limit: int) -> Callable[[Path, int], None]:
+    def check(path: Path, need: int) -> None:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return
+        shown = f"{path} ({stat.filemode(mode)})"
+        if mode & need != need and len(found) < limit and shown not in found:
+            found.append(shown)
+    return check
+
+
+def python_not_shared(python: Path, limit: int = 5) -> list[str]:
+    """Where another account is stopped on its way to `python`: every link of the way, the
+    folders above each, the interpreter and its standard library."""
+    found: list[str] = []
+    check = _mode_check(found, limit)
+
+    def with_parents(path: Path) -> None:
+        for parent in reversed(path.absolute().parents):
+            check(parent, stat.S_IXOTH)
+        check(path, stat.S_IROTH | (stat.S_IXOTH if path.is_dir() or os.access(path, os.X_OK) else 0))
+
+    path, seen = python.absolute(), set()
+    while path.is_symlink() and path not in seen:  # a venv's python links to its base, maybe via another venv
+        seen.add(path)
+        with_parents(path)
+        path = (path.parent / os.readlink(path)).absolute()
+    with_parents(path)
+    real = path.resolve()
+    with_parents(real)
+    for library in sorted(real.parent.parent.glob("lib/python3*/os.py"))[:1]:
+        with_parents(library)
+    return found
+
+
+def not_shared(prefix: Path, venvs: list[Path], limit: int = 5) -> list[str]:
+    """Paths a student's job needs but another account cannot read or run, with their modes.
+
+    Checks every file and folder of the prefix, the interpreter each venv starts, its
+    standard library, and every folder above them: a private home two levels up is enough
+    to lock everyone else out.
+    """
+    found: list[str] = []
+    check = _mode_check(found, limit)
+    for parent in reversed(prefix.parents):
+        check(parent, stat.S_IXOTH)
+    check(prefix, stat.S_IROTH | stat.S_IXOTH)
+    for venv in venvs:
+        if Layout.python(venv).exists():
+            found += python_not_shared(Layout.python(venv), limit - len(found))
+    for folder, dirs, files in os.walk(prefix):
+        base = Path(folder)
+        if base == prefix / ".install" or base.name == ".git":
+            dirs[:] = []  # install's own state, and git's: no job reads either
+            continue
+        for name in dirs:
+            check(base / name, stat.S_IROTH | stat.S_IXOTH)
+        for name in files:
+            path = base / name
+            if not path.is_symlink():
+                check(path, stat.S_IROTH | (stat.S_IXOTH if path.stat().st_mode & stat.S_IXUSR else 0))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _check_shared(layout: Layout) -> Callable[[], None]:
+    def check() -> None:
+        found = not_shared(layout.prefix, [layout.comfyui_venv, layout.atelier_venv])
+        if found:
+            raise AtelierError("install-not-shared", prefix=layout.prefix, paths="; ".join(found))
+    return check
+
+
 def build_plan(
     lock: Lock,
     layout: Layout,
-    source: str = COMFYUI_SOURCE,
-    cpu: bool = False,
+    sources: Sources | None = None,
     project: Path | None = None,
-    pip: Callable[[Path], list[str]] = pip_install,
-    venv: Callable[[Path], list[str]] = make_venv,
+    pin_path: Path | None = None,
 ) -> Plan:
-    """Every step of the install, in order; nothing is changed. `pip` and `venv` are injectable for tests."""
+    """Every step of the install, in order; nothing is changed."""
     if shutil.which("git") is None:
         raise AtelierError("install-git-missing")
+    sources = sources or Sources()
     project = project or project_folder()
-    comfy_python = Layout.python(layout.comfyui_venv)
+    pin_path = pin_path or Path(sources.lock or project / "workflows" / "lock.yaml")
+    python = Path(sources.python)
+    if not python.is_file():
+        raise AtelierError("install-python-missing", python=python)
+    version, _ = packages.python_tag(python)
+    home = packages.base_home(python)
+    comfyui_lock = packages.read(packages.lock_file(pin_path, packages.comfyui_environment(sources.cpu)))
+    packages.check_matches(comfyui_lock, lock, version)
+    atelier_lock = packages.read(packages.lock_file(pin_path, "atelier"))
+    packages.check_matches(atelier_lock, lock, version)
+    index = sources.index
+    if not sources.torch_index and not sources.wheelhouse and comfyui_lock.made.torch_index:
+        index = packages.Index(index.package_index, comfyui_lock.made.torch_index, None)
     atelier_python = Layout.python(layout.atelier_venv)
     steps: list[Step] = []
 
-    steps.append(Step("comfyui-venv", "Create the Python environment that runs ComfyUI",
-                      done=comfy_python.exists, commands=[venv(layout.comfyui_venv)]))
-    steps.append(Step(
-        "comfyui", f"Get ComfyUI {lock.comfyui_version} at commit {lock.comfyui_commit[:10]} (comfy-cli)",
-        done=lambda: git_head(layout.comfyui) == lock.comfyui_commit,
-        commands=[comfy_cli_command(layout, lock, source, cpu)], env=comfy_cli_env(layout),
-        folders=[layout.state / "comfy-cli-home" / ".config"],  # comfy-cli makes only the last level
-        action=_verify_commit("ComfyUI", layout.comfyui, lock.comfyui_commit, source),
-        action_text=f"check that {layout.comfyui} is at {lock.comfyui_commit}",
-    ))
-
-    torch = [*pip(comfy_python), *TORCH_PACKAGES, "--index-url", TORCH_INDEX["cpu" if cpu else "cuda"]]
-    steps.append(Step("torch", f"Install PyTorch ({', '.join(TORCH_PACKAGES)}, {'CPU' if cpu else 'CUDA'})",
-                      done=lambda: _has_versions(layout.comfyui_venv, TORCH_PACKAGES), commands=[torch]))
-
-    requirements = layout.comfyui / "requirements.txt"
-    command = [*pip(comfy_python), "-r", str(requirements), *UNLISTED]
-    fingerprint = lambda: _digest(*command, requirements)
-    steps.append(Step("comfyui-requirements", "Install ComfyUI's Python packages (requirements.txt)",
-                      done=_stamped(layout, "comfyui-requirements", fingerprint), commands=[command],
-                      stamp=fingerprint))
-
-    frontend = f"{FRONTEND_PACKAGE}=={lock.frontend_version}"
-    steps.append(Step("frontend", f"Install the pinned frontend {frontend}",
-                      done=lambda: _has_versions(layout.comfyui_venv, [frontend]),
-                      commands=[[*pip(comfy_python), frontend]]))
-
+    steps.append(_venv_step("comfyui-venv", "Create the Python environment that runs ComfyUI",
+                            layout.comfyui_venv, python, home))
+    steps.append(_comfyui_step(layout, lock, sources))
+    build = "CPU" if sources.cpu else "CUDA"
+    steps.append(_packages_step(
+        "comfyui-packages",
+        f"Install ComfyUI's {len(comfyui_lock.pins)} locked packages (PyTorch {comfyui_lock.version('torch')}, {build})",
+        layout.comfyui_venv, comfyui_lock, index))
     for node in lock.custom_nodes:
-        name = node_name(node.repository)
-        folder = layout.custom_nodes / name
-        steps.append(_checkout_step(f"node-{name}", f"Get custom node {name} at commit {node.commit[:10]}",
-                                    folder, node.repository, node.commit))
-        steps.append(_node_requirements_step(layout, name, folder, pip(comfy_python)))
+        steps.append(_node_step(layout, node, sources))
 
-    folders = [layout.models, *(layout.models / name for name in MODEL_FOLDERS)]
+    # Custom nodes' own model folders too: sessions point those nodes at the store (extension atelier_models).
+    names = dict.fromkeys([*MODEL_FOLDERS, *(name for node in lock.custom_nodes for name in node.model_folders)])
+    folders = [layout.models, *(layout.models / name for name in names)]
     steps.append(Step("models", f"Make the model store {layout.models}",
                       done=lambda: all(folder.is_dir() for folder in folders),
                       action=_mkdirs(folders),
-                      action_text=f"make {layout.models} and its {len(MODEL_FOLDERS)} folders"))
+                      action_text=f"make {layout.models} and its {len(names)} folders"))
 
     paths_file = layout.model_paths
     paths_text = lambda: model_paths_text(layout.models)
@@ -320,33 +461,26 @@ def build_plan(
                       action=_write_model_paths(layout.models, paths_file),
                       action_text=f"write {paths_file}"))
 
-    steps.append(Step("atelier-venv", "Create the Python environment for atelier itself",
-                      done=atelier_python.exists, commands=[venv(layout.atelier_venv)]))
-
-    command_atelier = [*pip(atelier_python), str(project)]
+    steps.append(_venv_step("atelier-venv", "Create the Python environment for atelier itself",
+                            layout.atelier_venv, python, home))
+    steps.append(_packages_step("atelier-packages", f"Install atelier's {len(atelier_lock.pins)} locked packages",
+                                layout.atelier_venv, atelier_lock, packages.Index(index.package_index, None,
+                                                                                   index.wheelhouse), own=("atelier",)))
+    command_atelier = [*pip_install(atelier_python), "--no-deps", str(project)]
     atelier_print = lambda: _digest(*command_atelier, _project_digest(project))
     stamped = _stamped(layout, "atelier", atelier_print)
     steps.append(Step("atelier", f"Install atelier from {project}",
-                      done=lambda: (layout.atelier_venv / "bin" / "atelier").exists() and stamped(),
+                      done=lambda: layout.atelier.exists() and stamped(),
                       commands=[command_atelier], stamp=atelier_print))
 
     steps.append(Step("env-file", "Write atelier.env for job scripts",
                       done=_same_text(layout.env_file, lambda: env_text(layout, lock, project)),
                       action=_write(layout.env_file, lambda: env_text(layout, lock, project)),
                       action_text=f"write {layout.env_file}"))
-    return Plan(layout, lock, steps)
-
-
-def _node_requirements_step(layout: Layout, name: str, folder: Path, pip: list[str]) -> Step:
-    requirements = folder / "requirements.txt"
-    command = [*pip, "-r", str(requirements)]
-    key = f"node-{name}-requirements"
-    fingerprint = lambda: _digest(*command, requirements)
-    stamped = _stamped(layout, key, fingerprint)
-    # A node without requirements.txt has nothing to install once it is checked out.
-    return Step(key, f"Install custom node {name}'s Python packages",
-                done=lambda: folder.is_dir() and (not requirements.is_file() or stamped()),
-                commands=[command], stamp=fingerprint)
+    steps.append(Step("shared", "Check that every account can run it (files, environments, their Python)",
+                      done=lambda: False, action=_check_shared(layout),  # cheap, and modes change: always run
+                      action_text=f"check modes under {layout.prefix} and of the Python {python} and the folders above it"))
+    return Plan(layout, lock, sources, steps)
 
 
 def _check_prefix(prefix: Path) -> None:
@@ -366,10 +500,12 @@ def pending(plan: Plan) -> Iterator[tuple[Step, bool]]:
 
 
 def run_step(plan: Plan, step: Step) -> None:
-    """Run one step's commands (output to its log) and action, then leave its stamp."""
+    """Run one step's check, commands (output to its log) and action, then leave its stamp."""
     log = plan.log(step)
     for folder in [log.parent, *step.folders]:
         folder.mkdir(parents=True, exist_ok=True)
+    if step.before:
+        step.before()
     with log.open("a", encoding="utf-8") as out:
         for command in step.commands:
             out.write(f"$ {shlex.join(command)}\n")
@@ -381,7 +517,9 @@ def run_step(plan: Plan, step: Step) -> None:
                 out.write(f"{err}\n")
                 code = 127
             if code != 0:
-                raise AtelierError("install-step-failed", step=step.title, status=code, log=log)
+                out.flush()
+                plain = step.failed(log) if step.failed else None
+                raise plain or AtelierError("install-step-failed", step=step.title, status=code, log=log)
     if step.action:
         step.action()
     if step.stamp:
@@ -393,6 +531,7 @@ def run_step(plan: Plan, step: Step) -> None:
 def run_plan(plan: Plan, report: Callable[[Step, str], None] = lambda step, state: None) -> dict[str, int]:
     """Run the plan, skipping finished steps; `report(step, state)` says 'skipped', 'running', 'done'."""
     _check_prefix(plan.layout.prefix)
+    record_sources(plan.layout, plan.sources)
     counts = {"done": 0, "skipped": 0}
     for step, finished in pending(plan):
         if finished:
@@ -407,16 +546,17 @@ def run_plan(plan: Plan, report: Callable[[Step, str], None] = lambda step, stat
 
 
 def describe(step: Step) -> list[str]:
-    """The lines a dry run prints under a step: its commands and what its action does."""
-    lines = [shlex.join(command) for command in step.commands]
+    """The lines a dry run prints under a step: its check, commands and what its action does."""
+    lines = [step.before_text] if step.before_text else []
+    lines += [shlex.join(command) for command in step.commands]
     return lines + ([step.action_text] if step.action_text else [])
 
 
-def layout_for(prefix: Path | None, cluster: str | None) -> Layout | None:
+def layout_for(prefix: Path | None, cluster: str | None) -> tuple[Layout | None, Profile | None]:
     """The prefix and model store: --prefix wins, then the cluster profile's; None when neither names one."""
     profile = load_profile(cluster) if cluster else None
     prefix = prefix or (profile.prefix if profile else None)
     if prefix is None:
-        return None
+        return None, profile
     models = profile.models if profile else None
-    return Layout.at(Path(os.path.expandvars(prefix)), Path(os.path.expandvars(models)) if models else None)
+    return Layout.at(Path(os.path.expandvars(prefix)), Path(os.path.expandvars(models)) if models else None), profile

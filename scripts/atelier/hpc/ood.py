@@ -163,6 +163,15 @@ def portal_findings(path: Path, profiles: list[Profile]) -> list[Finding]:
     if pattern == _ANY_HOST or reach:
         where = "any host at all" if pattern == _ANY_HOST else ", ".join(reach)
         found.append(Finding("ood-portal-host-regex", {"file": path, "value": f"'{pattern}'", "reach": where}))
+    nodes = {name: p.title for p in profiles for name in p.compute_nodes}
+    try:
+        unreached = [name for name in nodes if not re.fullmatch(pattern, name)]
+    except re.error:
+        unreached = []
+    if unreached:
+        clusters = ", ".join(dict.fromkeys(nodes[name] for name in unreached))
+        found.append(Finding("ood-portal-host-regex-nodes", {"file": path, "value": f"'{pattern}'",
+                                                             "nodes": ", ".join(unreached), "clusters": clusters}))
     return found
 
 

@@ -10,7 +10,7 @@ the one place the session's `atelier serve` command is worked out, for both.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,15 @@ class Profile:
     support: str | None = None      # whom students write to when stuck (Start here)
     # The student's own ComfyUI folder, kept between sessions: saved workflows, settings, uploads.
     user_folder: str = "$HOME/atelier-comfyui"
+    # The site's mirrors, for `atelier install` (None: GitHub, and pip's own settings).
+    comfyui_source: str | None = None   # a git mirror of ComfyUI's repository
+    package_index: str | None = None    # the site's Python package index
+    torch_index: str | None = None      # an index holding PyTorch's builds, where PyPI's is not wanted
+    custom_node_sources: dict[str, str] = field(default_factory=dict)  # a custom node's folder name: its mirror
+    # Some compute nodes' names as `hostname` prints them in a job: the portal check holds
+    # the dashboard proxy's host_regex to them.
+    compute_nodes: tuple[str, ...] = ()
+    for_tests: bool = False  # the test machine's own cluster: never shown to students, whatever it holds
 
     def gpu(self, name: str | None) -> Gpu:
         choice = name or self.default_gpu
@@ -83,8 +92,8 @@ def all_profiles() -> list[Profile]:
 
 
 def installed_profiles(profiles: list[Profile] | None = None) -> list[Profile]:
-    """The clusters students use: those with an install (the test machine's profile has none)."""
-    return [p for p in (all_profiles() if profiles is None else profiles) if p.prefix]
+    """The clusters students use: those with an install, never a profile marked for tests."""
+    return [p for p in (all_profiles() if profiles is None else profiles) if p.prefix and not p.for_tests]
 
 
 def load_profile(name: str) -> Profile:
@@ -133,7 +142,24 @@ def load_profile(name: str) -> Profile:
         backup=settings_from(fields.value("backup"), path),
         account_url=maybe("account_url"), support=maybe("support"),
         user_folder=str(fields.value("user_folder") or "$HOME/atelier-comfyui"),
+        comfyui_source=maybe("comfyui_source"), package_index=maybe("package_index"),
+        torch_index=maybe("torch_index"), compute_nodes=_names(fields, "compute_nodes"),
+        for_tests=bool(fields.value("for_tests")), custom_node_sources=_mirrors(fields, "custom_node_sources"),
     )
+
+
+def _mirrors(fields: Fields, key: str) -> dict[str, str]:
+    value = fields.value(key) or {}
+    if not isinstance(value, dict) or not all(isinstance(url, str) and url for url in value.values()):
+        fields.wrong(key, "must map each custom node's folder name to its git mirror")
+    return {str(name): str(url) for name, url in value.items()}
+
+
+def _names(fields: Fields, key: str) -> tuple[str, ...]:
+    value = fields.value(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        fields.wrong(key, "must be a list of names")
+    return tuple(value)
 
 
 def sbatch_options(profile: Profile, gpu: Gpu) -> list[str]:

@@ -80,13 +80,14 @@ class Store:
         self._save()
 
 
-def _size(url: str) -> int:
-    request = urllib.request.Request(url, method="HEAD")
+def _size(model: ModelFile) -> int:
+    """The file's size, asked before any download so free space can be checked first."""
+    request = urllib.request.Request(model.url, method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return int(response.headers.get("Content-Length") or 0)
-    except (urllib.error.URLError, OSError) as err:
-        raise AtelierError("models-download-failed", name=url.rsplit("/", 1)[-1], url=url, reason=str(err)) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        raise AtelierError("models-size-failed", name=model.name, url=model.url, reason=str(err)) from None
 
 
 def _sha256(path: Path, on_bytes: Callable[[int], None] = lambda count: None) -> hashlib._Hash:
@@ -139,7 +140,7 @@ def fetch(
         partial = model.target(root).with_name(model.name + ".part")
         if model.target(root).is_file() and model.sha256 is None:
             continue
-        needed[model.name] = max(0, _size(model.url) - (partial.stat().st_size if partial.exists() else 0))
+        needed[model.name] = max(0, _size(model) - (partial.stat().st_size if partial.exists() else 0))
     free = free_bytes(root)
     if sum(needed.values()) > free:
         raise AtelierError("models-no-space", store=root, needed=f"{sum(needed.values()) / 1e9:.1f}",
@@ -168,6 +169,50 @@ def fetch(
         if model.sha256:
             store.mark(model)
         results[model.name] = "downloaded"
+    return results
+
+
+def import_files(
+    models: list[ModelFile],
+    source: Path,
+    root: Path,
+    on_bytes: Callable[[int], None] = lambda count: None,
+) -> dict[str, str]:
+    """Copy model files fetched elsewhere from `source` into the store, each checked first.
+
+    For a host that cannot reach the publishers: a file is found in `source` (or any
+    folder below it) by its name, its sha256 is compared with the published one while it
+    is copied to `<name>.part`, and only a match is moved into place. A mismatch is
+    refused and nothing of it stays in the store. Returns {name: what happened}.
+    """
+    store = Store(root)
+    found = {path.name: path for path in sorted(source.rglob("*"), reverse=True) if path.is_file()}
+    results = {}
+    for model in models:
+        origin = found.get(model.name)
+        if store.verified(model):
+            results[model.name] = "verified"
+            continue
+        if origin is None:
+            results[model.name] = "not found"
+            continue
+        target = model.target(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(model.name + ".part")
+        digest = hashlib.sha256()
+        with origin.open("rb") as stream, partial.open("wb") as out:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                on_bytes(len(chunk))
+        if model.sha256 and digest.hexdigest() != model.sha256:
+            partial.unlink()
+            raise AtelierError("models-import-mismatch", name=model.name, file=origin, expected=model.sha256,
+                               got=digest.hexdigest())
+        partial.replace(target)
+        if model.sha256:
+            store.mark(model)
+        results[model.name] = "imported" if model.sha256 else "imported (no published sha256 to verify it)"
     return results
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from atelier.lessons.nodes import Catalogue, expected, fits
+from atelier.lessons.pin import CustomNode
 from atelier.lessons.convert import to_api
 from atelier.messages import AtelierError, Finding
 from atelier.lessons.meta import FIELDS, field_rank
@@ -22,8 +23,13 @@ SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload"}
 
 
-def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = None) -> dict[Path, list[Finding]]:
-    """Findings per module folder or plain workflow file (an empty list: it is clean)."""
+def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = None,
+         pinned_nodes: list[CustomNode] | None = None) -> dict[Path, list[Finding]]:
+    """Findings per module folder or plain workflow file (an empty list: it is clean).
+
+    With `pinned_nodes` (the semester pin's custom nodes), a module that needs a custom node is
+    also held to the pin: the node must be pinned, at the commit the catalogue was made from.
+    """
     folders = module_folders(paths)
     plain = [path for path in paths if is_plain_workflow(path)]
     if not folders and not plain:
@@ -33,7 +39,7 @@ def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = N
     for folder in folders:
         if folder.parent not in siblings:
             siblings[folder.parent] = {p.name for p in module_folders([folder.parent])}
-        results[folder] = lint_module(folder, catalogue, siblings[folder.parent])
+        results[folder] = lint_module(folder, catalogue, siblings[folder.parent], pinned_nodes)
     if pinned_version and pinned_version != catalogue.comfyui_version:
         first = next(iter(results))
         results[first].insert(
@@ -58,7 +64,8 @@ def lint_workflow(path: Path, catalogue: Catalogue) -> list[Finding]:
     return graph + check_values(module, catalogue)
 
 
-def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str]) -> list[Finding]:
+def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str],
+                pinned_nodes: list[CustomNode] | None = None) -> list[Finding]:
     try:
         module = load_module(folder)
     except AtelierError as err:
@@ -69,6 +76,7 @@ def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str]) -> 
     if not any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph):
         findings += check_values(module, catalogue)
     findings += check_knobs(module, catalogue)
+    findings += check_custom_nodes(module, catalogue, pinned_nodes)
     return findings
 
 
@@ -235,4 +243,41 @@ def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
             problem = f"names input {knob.input}, but a {matches[0].get('type')} node has no such input"
         if problem:
             found.append(Finding("lint-knob", {"file": module.meta_path, "knob": label, "problem": problem}))
+    return found
+
+
+# --- custom nodes ------------------------------------------------------------------
+
+def same_repository(one: str, other: str) -> bool:
+    """Two ways of writing one repository's address (with or without .git or a last slash)."""
+    def plain(url: str) -> str:
+        return url.strip().rstrip("/").removesuffix(".git").lower()
+    return bool(one) and plain(one) == plain(other)
+
+
+def check_custom_nodes(module: Module, catalogue: Catalogue, pinned_nodes: list[CustomNode] | None) -> list[Finding]:
+    """Each custom node the workflow needs is named in module.yaml with its licence, and (given the pin)
+    pinned at the commit the node catalogue was made from."""
+    found: list[Finding] = []
+    needed: dict[str, list[str]] = {}
+    sources = {}
+    for node in module.nodes():
+        source = catalogue.source_of(str(node.get("type")))
+        if source is not None:
+            sources[source.folder] = source
+            needed.setdefault(source.folder, []).append(str(node.get("type")))
+    for folder, types in sorted(needed.items()):
+        source = sources[folder]
+        declared = [c for c in module.about.custom_nodes
+                    if c.name == folder or same_repository(c.repository, source.repository)]
+        if not any(c.licence for c in declared):
+            found.append(Finding("lint-custom-node-licence", {"file": module.meta_path, "name": folder,
+                                                              "nodes": ", ".join(sorted(set(types)))}))
+        if pinned_nodes is None:
+            continue
+        pin = next((p for p in pinned_nodes if same_repository(p.repository, source.repository)), None)
+        if pin is None or pin.commit != source.commit:
+            found.append(Finding("lint-custom-node-pin", {
+                "file": module.workflow_path, "name": folder, "commit": source.commit or "an unknown commit",
+                "pinned": f"pins {pin.commit}" if pin else "does not pin it"}))
     return found

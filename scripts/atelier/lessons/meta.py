@@ -22,7 +22,7 @@ LEVELS = ("first-year", "intermediate", "advanced")
 OUTPUT_FIELDS = {"image": ("width", "height"), "video": ("frames", "width", "height"), "audio": ("seconds",), "mesh": ()}
 # module.yaml's fields in the order they are checked, which is the order lint reports them in.
 FIELDS = ("title", "modality", "level", "minutes", "questions", "objectives", "key_points", "prerequisites",
-          "knobs", "exercises", "outputs", "gpu_memory_gb", "models")
+          "knobs", "exercises", "outputs", "gpu_memory_gb", "models", "custom_nodes")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,17 @@ class ModelLicence:
 
 
 @dataclass(frozen=True)
+class CustomNodeLicence:
+    """module.yaml's word on a custom node the workflow needs: where it is from and its licence, in the
+    lesson's words (its commit is the semester pin's)."""
+
+    name: str  # its folder under custom_nodes/
+    repository: str
+    licence: str
+    licence_url: str
+
+
+@dataclass(frozen=True)
 class Meta:
     """module.yaml's fields; `problems` says what is wrong with them, for lint to report."""
 
@@ -94,6 +105,7 @@ class Meta:
     outputs: tuple[Output, ...] = ()
     gpu_memory_gb: float = 0  # 0: not stated
     models: tuple[ModelLicence, ...] = ()
+    custom_nodes: tuple[CustomNodeLicence, ...] = ()  # none: the workflow uses ComfyUI's own nodes only
     problems: tuple[Finding, ...] = field(default=(), compare=False, repr=False)
 
 
@@ -195,6 +207,9 @@ def read_meta(data: Any, file: Path) -> Meta:
     outputs = _outputs(fields)
     gpu_memory_gb = fields.get("gpu_memory_gb", _above_zero(integer=False), default=0)
     models, _ = _entries(fields, "models", ("name", "licence", "licence_url"))
+    custom_nodes: list[dict[str, Any]] = []
+    if fields.value("custom_nodes") is not None:  # optional: only a workflow with custom nodes has it
+        custom_nodes, _ = _entries(fields, "custom_nodes", ("name", "repository", "licence"))
     return Meta(
         title=title, modality=modality, level=level, minutes=minutes,
         questions=questions, objectives=objectives, key_points=key_points,
@@ -206,6 +221,8 @@ def read_meta(data: Any, file: Path) -> Meta:
         outputs=outputs, gpu_memory_gb=gpu_memory_gb,
         models=tuple(ModelLicence(_text(m.get("name")), _text(m.get("licence")), _text(m.get("licence_url")),
                                   m["bytes"] if isinstance(m.get("bytes"), int) else None) for m in models),
+        custom_nodes=tuple(CustomNodeLicence(_text(c.get("name")), _text(c.get("repository")), _text(c.get("licence")),
+                                             _text(c.get("licence_url"))) for c in custom_nodes),
         problems=tuple(found),
     )
 

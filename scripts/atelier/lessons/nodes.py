@@ -8,6 +8,8 @@ model and input files that happen to be on the machine (kept as an empty list ma
 name only so lint can explain why they are refused. Students' ComfyUI runs with
 `--disable-api-nodes`, which hides those nodes altogether: dump from a server started
 without it, and the local nodes come out the same while lint can name what it refuses.
+Node types a custom node adds are listed under `custom_nodes`, with the repository and
+commit they came from, so lint and the lesson pages can say which custom node a lesson needs.
 """
 
 from __future__ import annotations
@@ -34,10 +36,26 @@ AUDIO_PROBES = ("LoadAudio", "SaveAudio", "EmptyLatentAudio")
 
 
 @dataclass(frozen=True)
+class NodeSource:
+    """A custom node the catalogue's entries came from: its folder under custom_nodes/, where it is
+    from, the commit that was loaded when the list was made, and the node types it added."""
+
+    folder: str
+    repository: str  # "" where it could not be told
+    commit: str  # "" where it could not be told
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Catalogue:
     comfyui_version: str
     nodes: dict[str, dict[str, Any]]
     api_nodes: list[str]
+    custom_nodes: tuple[NodeSource, ...] = ()  # empty: every node is ComfyUI's own
+
+    def source_of(self, node_type: str) -> NodeSource | None:
+        """The custom node a node type comes from; None for ComfyUI's own."""
+        return next((source for source in self.custom_nodes if node_type in source.nodes), None)
 
     def input_spec(self, node_type: str, name: str) -> tuple[Any, dict[str, Any]] | None:
         """(type or choices, options) of one input, or None when the node has no such input."""
@@ -112,6 +130,16 @@ def strip_input(name: str, spec: list[Any]) -> list[Any]:
     return [kind, options] if options else [kind]
 
 
+def custom_node_folders(object_info: dict[str, Any]) -> dict[str, list[str]]:
+    """Folder under custom_nodes/ -> the node types it added (ComfyUI names it in each node's python_module)."""
+    folders: dict[str, list[str]] = {}
+    for name in sorted(object_info):
+        module = str(object_info[name].get("python_module", ""))
+        if module.startswith("custom_nodes."):
+            folders.setdefault(module.split(".")[1], []).append(name)
+    return folders
+
+
 def strip(object_info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(local nodes, names of nodes that call online services)."""
     nodes, api_nodes = {}, []
@@ -135,4 +163,7 @@ def load_catalogue(path: Path) -> Catalogue:
     if not path.is_file():
         raise AtelierError("catalogue-missing", file=path)
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Catalogue(data["comfyui_version"], data["nodes"], data["api_nodes"])
+    sources = tuple(NodeSource(folder, str(entry.get("repository", "")), str(entry.get("commit", "")),
+                               tuple(entry.get("nodes", [])))
+                    for folder, entry in sorted((data.get("custom_nodes") or {}).items()))
+    return Catalogue(data["comfyui_version"], data["nodes"], data["api_nodes"], sources)

@@ -22,12 +22,21 @@ SEMESTER = re.compile(r"^(\d{4})-(winter|spring|summer|fall)$")
 TERMS = {"winter": 1, "spring": 2, "summer": 3, "fall": 4}
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
 class CustomNode:
     repository: str
     commit: str
+    # Folders the node reads from ComfyUI/models/ directly rather than through ComfyUI's
+    # model paths: install makes each in the shared store, and sessions point the node there.
+    model_folders: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The node's folder: its repository's last path part, as ComfyUI-Manager names it."""
+        return self.repository.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,10 @@ def load_lock(path: Path) -> Lock:
             fields.wrong(f"{where}.repository", "is missing")
         if not COMMIT.match(str(node.get("commit", ""))):
             fields.wrong(f"{where}.commit", "must be a full 40-character commit")
-        custom_nodes.append(CustomNode(str(node["repository"]), str(node["commit"])))
+        folders = node.get("model_folders") or []
+        if not isinstance(folders, list) or not all(FOLDER.match(str(f)) for f in folders):
+            fields.wrong(f"{where}.model_folders", "must be a list of folder names such as depthanything")
+        custom_nodes.append(CustomNode(str(node["repository"]), str(node["commit"]), tuple(map(str, folders))))
 
     return Lock(
         semester=text("semester", SEMESTER, "a year and a term such as 2026-fall"),

@@ -71,6 +71,9 @@ def scaffold(root: Path, slug: str, source: str, title: str, modality: str, leve
         outputs=_block(original.meta.get("outputs", [])),
         gpu_memory_gb=original.about.gpu_memory_gb or 4,
         models=_block(original.meta.get("models", [])),
+        custom_nodes=("\n# Custom nodes the workflow needs beyond ComfyUI's own, with their licence (their commit\n"
+                      "# is the semester pin's).\ncustom_nodes:\n" + _block(original.meta["custom_nodes"])
+                      if original.meta.get("custom_nodes") else ""),
     )
     write_workflow(folder, original.workflow)
     if (original.folder / "inputs").is_dir():

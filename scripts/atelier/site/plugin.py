@@ -149,10 +149,12 @@ def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
     if (docs_dir / GLOSSARY).is_file():
         pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
     prompts = {}
+    pinned = project.pin.custom_nodes if project.lock_path.is_file() else []
     for module in project.modules:
         prompts[module.slug], _ = to_api(module.workflow, project.nodes, module.workflow_path)
         pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, project.nodes, prompts[module.slug], titles,
-                                                                 project.screenshots, project.knob_pictures)
+                                                                 project.screenshots, project.knob_pictures,
+                                                                 pinned=pinned)
     return pages, prompts
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import re
 from typing import Any
 
+from atelier.lessons.lint import same_repository
 from atelier.lessons.nodes import Catalogue
+from atelier.lessons.pin import CustomNode
 from atelier.files import read_yaml
 from atelier.site.graph import describe
 from atelier.site.markdown import cell, table
@@ -102,10 +104,37 @@ def _screenshot(module: Module, folder: Path) -> list[str]:
             "The same workflow as a map, with each box's settings:", ""]
 
 
+def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode]) -> list[str]:
+    """The custom nodes the workflow needs, each with its repository, the semester's commit and its licence
+    as module.yaml states it; nothing for a workflow of ComfyUI's own nodes."""
+    sources = {}
+    for node in module.nodes():
+        source = catalogue.source_of(str(node.get("type")))
+        if source is not None:
+            sources[source.folder] = source
+    if not sources:
+        return []
+    rows = []
+    for folder, source in sorted(sources.items()):
+        about = next((c for c in module.about.custom_nodes
+                      if c.name == folder or same_repository(c.repository, source.repository)), None)
+        repository = source.repository or (about.repository if about else "")
+        pin = next((p for p in pinned if same_repository(p.repository, repository)), None)
+        commit = f"`{pin.commit}`" if pin else f"`{source.commit}` (the node list's; not in the semester pin)"
+        link = repository.removesuffix(".git")
+        licence = cell(about.licence) if about else "not stated"
+        licence += f" [Licence text]({about.licence_url})" if about and about.licence_url else ""
+        rows.append([f"`{folder}`", f"[{cell(link)}]({link})" if link else "", commit, licence])
+    return ["## Custom nodes", "",
+            "Some boxes in this workflow are not part of ComfyUI: they come from these custom nodes, which your "
+            "cluster installs with ComfyUI, at the commit pinned for the semester.", "",
+            table(["Custom node", "Repository", "Commit", "Licence"], rows), ""]
+
+
 def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
-                screenshots: Path, knob_pictures: Path | None = None) -> str:
+                screenshots: Path, knob_pictures: Path | None = None, pinned: list[CustomNode] | None = None) -> str:
     """The page in Markdown; `screenshots` is the project's folder of ComfyUI pictures, and
-    `knob_pictures` that of the knob strips (`atelier strips`)."""
+    `knob_pictures` that of the knob strips (`atelier strips`); `pinned` the semester pin's custom nodes."""
     meta, slug = module.about, module.slug
     prerequisites = ", ".join(f"[{titles.get(p, p)}]({p}.md)" for p in meta.prerequisites) or "none"
     lines = [
@@ -184,7 +213,7 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
     lines.append(table(["File", "Folder", "Size", "Licence"],
                        [[f"`{m.name}`", f"`{folders.get(m.name, '')}`", _size(m.size),
                          f"[{cell(m.licence)}]({m.licence_url})"] for m in meta.models]))
-    lines += ["", "## Exercises", ""]
+    lines += ["", *custom_nodes(module, catalogue, pinned or []), "## Exercises", ""]
     for number, exercise in enumerate(meta.exercises, start=1):
         title = exercise.title or f"Exercise {number}"
         lines += [

@@ -42,6 +42,20 @@ SMOKE_MARKER = "<!-- smoke limits -->"
 SESSION_MARKER = "<!-- session folder -->"
 STUDENT_MARKER = "<!-- student folder -->"
 SWEEP_MARKER = "<!-- sweep folder -->"
+LESSON_CHECK_LOG_MARKER = "<!-- lesson check log -->"
+LESSON_CHECK = Path("checks") / "lesson-check.sbatch"
+# What each atelier command of the GPU check prints in its log, by subcommand.
+CHECK_COMMAND_LINES = {
+    "models verify": "`atelier models verify`: a line per model file (`verified`, or what is wrong), then a "
+                     "summary; a missing or changed file stops the job here, before any lesson runs.",
+    "check": "`atelier check`: a line per lesson module ({modules} of them), `passed` with its seconds, or "
+             "`FAILED` with the reason, then `<n> passed, <n> failed, <n> skipped. Report: "
+             "check-report-<job id>/report.json`.",
+    "strips": "`atelier strips`: a line per picture lesson as its knob strips are remade with the real models, "
+              "then a summary.",
+}
+PLACEHOLDERS = {"$(date)": "<date>", "$(hostname)": "<node>", "$(pwd)": "<the checkout>",
+                "$report": "check-report-<job id>"}
 PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
 
 
@@ -207,6 +221,27 @@ def code_layout(package: Path = PACKAGE) -> str:
     return table(["Folder or file", "What it holds"], rows)
 
 
+def lesson_check_log(script: Path, modules: int) -> str:
+    """What the GPU lesson check's log shows, line by line of the script itself, so neither drifts."""
+    items = []
+    for line in script.read_text(encoding="utf-8").splitlines():
+        line = line.split(" # ", 1)[0].strip()
+        if line.startswith("echo "):
+            text = line.removeprefix("echo ").strip('"')
+            for name, shown in PLACEHOLDERS.items():
+                text = text.replace(name, shown)
+            items.append(f"`{text}`")
+        elif line.startswith("nvidia-smi"):
+            items.append("the GPU's name, memory and driver version (from `nvidia-smi`)")
+        elif line.startswith('"$atelier" '):
+            words = line.removeprefix('"$atelier" ').split()
+            key = " ".join(words[:2]) if " ".join(words[:2]) in CHECK_COMMAND_LINES else words[0]
+            if key not in CHECK_COMMAND_LINES:
+                raise ValueError(f"{script}: no description of what 'atelier {key}' prints")
+            items.append(CHECK_COMMAND_LINES[key].format(modules=modules))
+    return "\n".join(f"{number}. {item}" for number, item in enumerate(items, 1))
+
+
 # Registered in the site plugin's MARKERS: each marker comment in a page becomes its table.
 MARKERS: dict[str, Callable[[Project], str]] = {
     LOCATIONS_MARKER: lambda p: store_locations(p.profiles),
@@ -220,4 +255,5 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     SESSION_MARKER: lambda p: tree("<session folder>", SessionFolder(Path("<session folder>")).tree()),
     STUDENT_MARKER: lambda p: tree("<user_folder>", StudentFolder(Path("<user_folder>")).tree()),
     SWEEP_MARKER: lambda p: tree("<sweep folder>", SweepFolder(Path("<sweep folder>")).tree()),
+    LESSON_CHECK_LOG_MARKER: lambda p: lesson_check_log(p.root / LESSON_CHECK, len(p.modules)),
 }

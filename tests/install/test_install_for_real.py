@@ -266,6 +266,9 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"{len(LESSONS)} passed, 0 failed, 0 skipped" in check.stdout, check.stdout
     assert not [path for path in layout.models.rglob("*") if path.is_file()], "test models reached the real store"
+    made = subprocess.run(["du", "-sh", str(student / ".cache" / "atelier" / "testmodels")], capture_output=True,
+                          text=True).stdout.split()[0]
+    print(f"the student's test models for {len(LESSONS)} lessons: {made}")
     report = json.loads((student / "atelier-prefix-check" / "report.json").read_text())
     assert {r["module"] for r in report["results"] if r["status"] == "passed"} == set(LESSONS)
 

@@ -131,9 +131,13 @@ def student(site: dict[str, Path]) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    with local_cluster(tmp_path_factory.mktemp("slurm"), fail=pytest.fail) as cluster:
+def slurm() -> Iterator[SlurmCluster]:
+    """The one-node cluster, in a folder the student's sbatch can read slurm.conf from."""
+    folder = Path(tempfile.mkdtemp(prefix="atelier-slurm-"))
+    folder.chmod(0o755)
+    with local_cluster(folder, fail=pytest.fail) as cluster:
         yield cluster
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def install_options(site: dict[str, Path]) -> list[str]:

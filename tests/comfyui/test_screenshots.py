@@ -11,6 +11,7 @@ import pytest
 import yaml
 from PIL import Image, ImageStat
 
+from atelier.cli.options import pinned_nodes
 from atelier.site import screenshots as shots
 from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.pin import load_lock
@@ -36,7 +37,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> shots.Result:
     catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
     out = tmp_path_factory.mktemp("screenshots")
     return in_own_thread(shots.take, out, MODULES, catalogue, checkout, python,
-                         tmp_path_factory.mktemp("shots-comfyui"), quick=True)
+                         tmp_path_factory.mktemp("shots-comfyui"), quick=True, custom_nodes=pinned_nodes())
 
 
 def test_every_lesson_has_a_picture_of_the_fixed_size_that_is_not_blank(made: shots.Result) -> None:

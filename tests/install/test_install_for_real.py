@@ -140,8 +140,13 @@ def slurm() -> Iterator[SlurmCluster]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def node_mirrors(site: dict[str, Path]) -> dict[str, str]:
+    """Each pinned custom node's folder name and the mirror made here."""
+    return {key.removeprefix("node:"): str(path) for key, path in site.items() if key.startswith("node:")}
+
+
 def install_options(site: dict[str, Path]) -> list[str]:
-    nodes = [f"--node-source={key.removeprefix('node:')}={path}" for key, path in site.items() if key.startswith("node:")]
+    nodes = [f"--node-source={name}={url}" for name, url in node_mirrors(site).items()]
     return ["--prefix", str(site["prefix"]), "--source", str(site["mirror"]), *nodes, "--lock", str(site["pin"]),
             "--python", str(SITE_PYTHON)]
 
@@ -173,7 +178,7 @@ def test_the_cpu_build_from_an_index_without_it_is_said_plainly(site: dict[str, 
     """PyPI has no `+cpu` PyTorch: locking that build against it names the missing build."""
     pin = tmp_path / "lock.yaml"
     shutil.copy(site["pin"], pin)
-    nodes = [f"--node-source={key.removeprefix('node:')}={path}" for key, path in site.items() if key.startswith("node:")]
+    nodes = [f"--node-source={name}={url}" for name, url in node_mirrors(site).items()]
     done = atelier("lock", "--lock", str(pin), "--refresh", "--cpu", "--torch-index", "https://pypi.org/simple",
                    "--source", str(site["mirror"]), *nodes, "--python", str(SITE_PYTHON))
     assert done.returncode == 1, done.stdout + done.stderr
@@ -213,7 +218,7 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     base = site["base"]
     profile = yaml.safe_load((ROOT / "scripts" / "atelier" / "clusters" / "local.yaml").read_text())
     profile.update(prefix=str(site["prefix"]), models=str(base / "models"), comfyui_source=str(site["mirror"]),
-                   custom_node_sources={k.removeprefix("node:"): str(v) for k, v in site.items() if k.startswith("node:")})
+                   custom_node_sources=node_mirrors(site))
     profile_file = base / "site-profile.yaml"
     profile_file.write_text(yaml.safe_dump(profile))
 

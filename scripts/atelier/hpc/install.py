@@ -36,7 +36,7 @@ from pathlib import Path
 
 from atelier.comfy.server import MODEL_FOLDERS, write_model_paths
 from atelier.hpc import packages
-from atelier.hpc.sources import Sources, check_reachable, record_sources  # noqa: F401  (Sources: for callers)
+from atelier.hpc.sources import Sources, check_reachable, record_sources
 from atelier.hpc.profiles import Profile, load_profile
 from atelier.layout import Layout
 from atelier.lessons.pin import CustomNode, Lock

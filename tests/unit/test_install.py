@@ -356,3 +356,14 @@ def test_atelier_env_names_the_project_so_atelier_works_from_any_folder(tmp_path
     text = install.env_text(layout, load_lock(PIN), ROOT)
     assert f"export ATELIER_PROJECT={ROOT.resolve()}\n" in text
     assert "export ATELIER_CUSTOM_NODES=ComfyUI-DepthAnythingV2\n" in text
+
+
+@needs_git
+def test_locking_from_a_source_without_the_pinned_commit_names_what_it_was_reading(site: dict, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    make_repo(copy, {"requirements.txt": "comfy-dep==1.0\n"})
+    with pytest.raises(AtelierError) as refused:
+        packages.wanted(site["lock"], "cuda", str(copy), {}, tmp_path / "scratch")
+    assert str(refused.value).startswith(f"{copy} does not hold ComfyUI's pinned commit {site['comfy'][0]}")
+    assert packages.requirement_text("ComfyUI", site["source"], site["comfy"][0], "requirements.txt",
+                                     tmp_path / "scratch") == "comfy-dep==1.0\n"

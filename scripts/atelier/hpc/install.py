@@ -85,11 +85,6 @@ def pip_install(python: Path) -> list[str]:
     return [str(python), "-m", "pip", "install"]
 
 
-def node_name(repository: str) -> str:
-    """The custom node's folder: its repository's last path part, as ComfyUI-Manager names it."""
-    return CustomNode(repository, "").name
-
-
 def git_head(folder: Path) -> str | None:
     """The commit checked out in `folder`, or None when it is not a git checkout."""
     if not (folder / ".git").exists():

@@ -171,26 +171,33 @@ def differences(venv: Path, lock: PackageLock, own: Iterable[str] = ()) -> list[
     return lines
 
 
-def requirement_text(source: str, commit: str, path: str, scratch: Path) -> str:
-    """A file of a git repository at a commit, fetched alone (no checkout)."""
+def fetch_commit(what: str, source: str, commit: str, repo: Path) -> None:
+    """Fetch one commit of `source` into the git repository `repo` (made if missing), nothing else;
+    a source without that commit is said plainly, naming `what` it is."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    local = Path(source.removeprefix("file://"))
-    if local.is_dir():  # a clone on this host: read the commit's file where it is, if it holds it
-        shown = subprocess.run(["git", "-C", str(local), "show", f"{commit}:{path}"], capture_output=True,
-                               text=True, env=env, check=False)
-        if shown.returncode == 0:
-            return shown.stdout
-    repo = scratch / re.sub(r"[^A-Za-z0-9]+", "-", source)[-60:]
-    git = ["git", "-C", str(repo)]
     if not repo.exists():
         subprocess.run(["git", "init", "-q", str(repo)], check=True, capture_output=True, env=env)
-    fetched = subprocess.run([*git, "fetch", "-q", "--depth", "1", source, commit], capture_output=True, text=True,
-                             env=env, check=False)
+    fetched = subprocess.run(["git", "-C", str(repo), "fetch", "-q", "--depth", "1", "--", source, commit],
+                             capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL)
     if fetched.returncode != 0:
-        raise AtelierError("install-source-commit", source=source, commit=commit,
+        raise AtelierError("install-source-commit", what=what, source=source, commit=commit,
                            reason=last_line(fetched.stderr))
-    shown = subprocess.run([*git, "show", f"{commit}:{path}"], capture_output=True, text=True, env=env, check=False)
-    return shown.stdout if shown.returncode == 0 else ""  # a node without requirements.txt needs nothing
+
+
+def _show(repo: Path, commit: str, path: str) -> str | None:
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True,
+                           check=False)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def requirement_text(what: str, source: str, commit: str, path: str, scratch: Path) -> str:
+    """A file of a git repository at a commit, fetched alone (no checkout)."""
+    local = Path(source.removeprefix("file://"))
+    if local.is_dir() and (text := _show(local, commit, path)) is not None:
+        return text  # a clone on this host that holds the commit: read the file where it is
+    repo = scratch / re.sub(r"[^A-Za-z0-9]+", "-", source)[-60:]
+    fetch_commit(what, source, commit, repo)
+    return _show(repo, commit, path) or ""  # a node without requirements.txt needs nothing
 
 
 def last_line(text: str) -> str:
@@ -207,10 +214,11 @@ def _requirement_lines(text: str) -> list[str]:
 def wanted(pin: Lock, variant: str, source: str, node_sources: dict[str, str], scratch: Path) -> list[str]:
     """Everything ComfyUI's environment must hold: its requirements at the pinned commit, the
     pinned PyTorch build and frontend, and each custom node's requirements at its commit."""
-    lines = _requirement_lines(requirement_text(source, pin.comfyui_commit, "requirements.txt", scratch))
+    lines = _requirement_lines(requirement_text("ComfyUI", source, pin.comfyui_commit, "requirements.txt", scratch))
     for node in pin.custom_nodes:
         url = node_sources.get(node.name, node.repository)
-        lines += _requirement_lines(requirement_text(url, node.commit, "requirements.txt", scratch))
+        lines += _requirement_lines(requirement_text(f"Custom node {node.name}", url, node.commit, "requirements.txt",
+                                                      scratch))
     exact = {canonical(re.split(r"[=<>~!; \[]", p, maxsplit=1)[0]): p
              for p in (*TORCH[variant], f"{FRONTEND_PACKAGE}=={pin.frontend_version}")}
     kept = [line for line in lines if canonical(re.split(r"[=<>~!; \[]", line, maxsplit=1)[0]) not in exact]

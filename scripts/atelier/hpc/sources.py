@@ -111,9 +111,4 @@ def check_reachable(what: str, source: str, commit: str) -> None:
         raise AtelierError("install-source-unreachable", what=what, source=source,
                            reason=packages.last_line(listed.stderr))
     with tempfile.TemporaryDirectory(prefix="atelier-probe-") as probe:
-        subprocess.run(["git", "init", "-q", probe], check=True, capture_output=True)
-        fetched = subprocess.run(["git", "-C", probe, "fetch", "-q", "--depth", "1", "--", source, commit],
-                                 capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL)
-    if fetched.returncode != 0:
-        raise AtelierError("install-source-commit", what=what, source=source, commit=commit,
-                           reason=packages.last_line(fetched.stderr))
+        packages.fetch_commit(what, source, commit, Path(probe) / "repo")

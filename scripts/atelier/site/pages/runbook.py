@@ -19,7 +19,7 @@ from pathlib import Path
 
 from atelier.comfy import headless
 from atelier.comfy.server import MODEL_FOLDERS
-from atelier.hpc.install import model_paths_text, node_name
+from atelier.hpc.install import model_paths_text
 from atelier.hpc.profiles import Profile
 from atelier.hpc.store import declared
 from atelier.layout import Layout, SessionFolder, SweepFolder
@@ -167,7 +167,7 @@ def custom_nodes_table(lock: Lock) -> str:
     if not lock.custom_nodes:
         return (f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
                 "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions.")
-    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node_name(node.repository)}`"]
+    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node.name}`"]
             for node in lock.custom_nodes]
     return (f"The pin in force ({lock.semester}) allows these custom nodes:\n\n"
             + table(["repository", "commit", "folder in the prefix"], rows))

@@ -21,6 +21,9 @@ import threading
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The shipped profiles leave values to confirm, so the site is built as a preview (banners where they
+# are missing), as `./dev serve` builds it; tests/unit/test_site_publish.py builds it as a publish does.
+os.environ.setdefault("ATELIER_SITE_PREVIEW", "1")
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
 TIERS = ("unit", "site", "slurm", "comfyui", "ood", "install", "gpu")
 SLURM_DAEMONS = ("slurmctld", "slurmd", "munged")  # Debian's slurmctld, slurmd and munge; clients come with them

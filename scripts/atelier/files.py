@@ -43,11 +43,14 @@ def write_whole(path: Path, data: bytes) -> None:
     """Write beside, then rename: readers (another session, a backup) never see half a file."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with temporary.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    try:
+        with temporary.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    finally:  # a full disk must not also keep half a file in the folder that is already full
+        temporary.unlink(missing_ok=True)
 
 
 class Lock:
@@ -83,8 +86,13 @@ class Lock:
                     raise self.busy(self.path) from None
                 time.sleep(0.02)
                 continue
-            os.write(handle, self.token.encode())
-            os.close(handle)
+            try:
+                os.write(handle, self.token.encode())
+            except OSError:  # a full disk: an empty lock left here would hold off every sync for a minute
+                self.path.unlink(missing_ok=True)
+                raise
+            finally:
+                os.close(handle)
             return self
 
     def _stale(self) -> bool:

@@ -77,7 +77,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "gate-refused",
             "The ComfyUI at {url} refused the session key.",
-            "Open the session from the dashboard's Connect button, or give the file holding this session's key.",
+            "Open ComfyUI again with the Open ComfyUI button on your session's card in My Interactive Sessions. "
+            "From a notebook or a command, pass the session's connection file with --key-file.",
             "student",
         ),
         Message(
@@ -176,7 +177,7 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "run-workflow-refused",
-            "{file} cannot run on the pinned ComfyUI: {errors} problem(s), each listed above with its node and field.",
+            "{file} cannot run on the pinned ComfyUI (problems found: {errors}, each listed above with its node and field).",
             "Fix them on the ComfyUI canvas and export the workflow again; nothing was run.",
             "instructor",
             2,
@@ -323,6 +324,20 @@ MESSAGES: dict[str, Message] = {
             "run-failed",
             "The run stopped in node {node} '{title}': {detail}.",
             "Check that box's settings; if it happens again, send this message to your instructor.",
+            "student",
+        ),
+        Message(
+            "folder-full",
+            "Your outputs folder is full: the picture from node {node} '{title}' could not be saved.",
+            "Delete old pictures in the dashboard's Files app (download the ones you want to keep first), "
+            "then run again.",
+            "student",
+        ),
+        Message(
+            "folder-low",
+            "Only {free} is left in {folder}, where this session keeps your pictures and saved workflows.",
+            "Make room before it is full: delete old pictures in the dashboard's Files app (download the ones "
+            "you want to keep first).",
             "student",
         ),
         Message(
@@ -501,7 +516,7 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "screenshots-external",
-            "ComfyUI's page asked for {url} ({count} request(s) to other hosts), which were refused.",
+            "ComfyUI's page asked for {url} (requests to other hosts: {count}), which were refused.",
             "Nothing was saved. Find the frontend setting or feature that fetches it and turn it off in "
             "scripts/atelier/site/screenshots.py (SETTINGS) before taking the screenshots again.",
             "maintainer",
@@ -833,6 +848,48 @@ MESSAGES: dict[str, Message] = {
             "instructor",
             2,
         ),
+        # the dashboard's Class wall app (ood/classwall, web/classwall.py)
+        Message(
+            "classwall-folder-blank",
+            "No course folder was given, so there is no wall to build.",
+            "Pick a course folder from the list, or type the path of the folder that holds one folder (or Box zip) "
+            "per student, then press Build the class wall.",
+            "instructor",
+            2,
+        ),
+        Message(
+            "classwall-folder-outside",
+            "The folder {folder} is not in {roots}, where the Class wall app opens course folders.",
+            "Pick a course folder inside one of them; to add the place of a group folder, ask research computing "
+            "(Runbook: Accounts and course folders for a class).",
+            "instructor",
+            2,
+        ),
+        Message(
+            "classwall-file-refused",
+            "The Class wall app shows only the files of a wall you built and the pictures of its course folder, "
+            "so {path} was refused.",
+            "Open the wall from the app's first page and follow its links.",
+            "instructor",
+        ),
+        Message(
+            "classwall-page-unknown",
+            "The Class wall app has no page at {path}.",
+            "Open Class wall from the dashboard's menu, and start from its first page.",
+            "instructor",
+        ),
+        Message(
+            "classwall-page-elsewhere",
+            "That button was pressed on another website, so the Class wall app did nothing.",
+            "Open Class wall from the dashboard's menu and press the button there.",
+            "instructor",
+        ),
+        Message(
+            "classwall-page-failed",
+            "The Class wall app stopped on a problem of its own ({error}).",
+            "Reload the page; if it happens again, send this sentence to your course's support contact.",
+            "instructor",
+        ),
         # compare page: ComfyUI's Compare page (comfy/extensions/atelier_compare) runs atelier compare --within.
         Message(
             "compare-none-picked",
@@ -981,8 +1038,8 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "ood-box-unset",
-            "The Box app was deployed, but the profile {profile} names no {missing}, so its Connect button "
-            "cannot work yet.",
+            "The Box app was deployed, but the profile {profile} names no {missing}, so no student can connect "
+            "with it yet.",
             "Register the university's Box app and fill in the profile as the Runbook's Backups page says, then "
             "deploy again; until then students connect with 'atelier backup setup'.",
             "maintainer",

@@ -13,6 +13,7 @@ from PIL import Image, ImageStat
 
 from atelier.cli.options import pinned_nodes
 from atelier.site import screenshots as shots
+from atelier.site import screenshots_marks as marks
 from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.pin import load_lock
 from atelier.lessons.modules import all_modules
@@ -80,3 +81,72 @@ def test_a_request_to_another_host_is_refused_and_recorded(comfy) -> None:
     answer = in_own_thread(ask)
     assert answer == "refused"
     assert blocked == ["https://huggingface.co/x"] and "huggingface.co" in hosts
+
+
+def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))
+
+
+def test_each_mark_is_drawn_beside_the_element_the_page_text_names(made: shots.Result) -> None:
+    manifest = yaml.safe_load(made.manifest.read_text(encoding="utf-8"))
+    labels = manifest["labels"]
+    expected = {"the Workflows button in the left sidebar": labels["sidebar"]["workflows"],
+                "the ComfyUI logo (the menu)": "ComfyUI Logo", "the blue Run button": labels["run"],
+                "the lesson's workflow": "Your first image.json",
+                "the workflow saved in an earlier session": shots.SAVED, "the Save Image node": "Save Image"}
+    assert set(manifest["marks"]) == set(marks.MARKS)
+    for name, targets in marks.MARKS.items():
+        entry = manifest["marks"][name]
+        assert [(m["number"], m["element"]) for m in entry["marks"]] == [(n, t.called) for n, t in enumerate(targets, 1)]
+        with Image.open(made.folder / name) as image:
+            picture = image.convert("RGB")
+        for mark in entry["marks"]:
+            assert mark["label"] == expected[mark["element"]], (name, mark)
+            x, y, w, h = mark["box"]
+            ax, ay = mark["at"]
+            assert 0 <= x and 0 <= y and x + w <= picture.width + 1 and y + h <= picture.height + 1, (name, mark)
+            gap = max(x - ax, ax - (x + w), y - ay, ay - (y + h), 0)
+            assert gap <= marks.BADGE, f"{name}: mark {mark['number']} is {gap} px from its element"
+            ring = [picture.getpixel((round(ax + dx), round(ay))) for dx in (-8, -7, 7, 8)]
+            assert any(_near(p, marks.MARK_COLOUR) for p in ring), f"{name}: no mark drawn at {mark['at']}: {ring}"
+
+
+def test_the_marks_boxes_are_where_a_live_comfyui_shows_those_elements(made: shots.Result, comfy) -> None:
+    """The window's frame does not move with the workflow: found again in another ComfyUI, the boxes agree."""
+    recorded = {m["element"]: m["box"] for m in yaml.safe_load(made.manifest.read_text())["marks"]["tour-canvas.png"]["marks"]}
+
+    def find() -> dict[str, list[float]]:
+        with shots._page(comfy, shots.CHROMIUM, set(), []) as page:
+            return {t.called: list(marks._find(page, t, {})[1]) for t in (marks.WORKFLOWS, marks.MENU, marks.RUN)}
+
+    for called, box in in_own_thread(find).items():
+        assert box == pytest.approx(recorded[called], abs=2), called
+
+
+def test_each_marked_picture_has_a_sharp_crop_no_wider_than_two_phone_widths(made: shots.Result) -> None:
+    manifest = yaml.safe_load(made.manifest.read_text(encoding="utf-8"))
+    for name, entry in manifest["marks"].items():
+        crop = marks.crop_name(name)
+        assert manifest["screenshots"][crop].startswith("For small screens"), crop
+        with Image.open(made.folder / crop) as image:
+            widest = max(r[2] for r in entry["crop"]["regions"])
+            assert abs(image.width - widest * marks.CROP_SCALE) <= 2 and image.width <= 2 * 390, crop
+            yellow = sum(1 for p in image.convert("RGB").getdata() if _near(p, marks.MARK_COLOUR))
+            assert yellow > 200 * len(entry["marks"]), f"{crop}: its marks are not in it"
+
+
+def test_every_picture_of_a_test_models_output_says_so_on_the_picture(made: shots.Result) -> None:
+    manifest = yaml.safe_load(made.manifest.read_text(encoding="utf-8"))
+    assert manifest["models"].startswith("random-weight test models")
+    for name in marks.OUTPUTS:
+        label = manifest["marks"][name]["test_model_label"]
+        assert label["text"] == marks.TEST_LABEL
+        x, y, w, h = label["box"]
+        node_box = next(m["box"] for m in manifest["marks"][name]["marks"] if m["label"] == "Save Image")
+        assert node_box[0] <= x and x + w <= node_box[0] + node_box[2] + 1, "the label is not on the Save Image node"
+        assert w >= 150 and h >= 40, label  # three lines of 15 px bold at least
+        with Image.open(made.folder / name) as image:
+            inside = image.convert("RGB").crop((round(x) + 4, round(y) + 4, round(x + w) - 4, round(y + h) - 4))
+        ground = sum(1 for p in inside.getdata() if _near(p, marks.LABEL_COLOUR, 20)) / (inside.width * inside.height)
+        assert ground > 0.5, f"{name}: the label's black ground covers {ground:.0%} of its box"
+        assert marks.TEST_LABEL in manifest["screenshots"][name] and marks.TEST_LABEL in manifest["screenshots"][marks.crop_name(name)]

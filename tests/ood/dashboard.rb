@@ -2,7 +2,7 @@
 
 # Drive Open OnDemand's own dashboard code against a batch_connect app, without Rails.
 #
-#   ruby tests/ood/dashboard.rb form|submit|session ['{"app": "/path/to/app", ...}']
+#   ruby tests/ood/dashboard.rb form|submit|session|card|form_page ['{"app": "/path/to/app", ...}']
 #
 # (the JSON comes from stdin when it is not an argument). It prints one JSON object on
 # stdout and exits 0, or prints {"ok": false, "error": "<plain message>"} and exits 1.
@@ -52,14 +52,15 @@ begin
 rescue JSON::ParserError => e
   fail_plainly("The input is not JSON: #{e.message}")
 end
-fail_plainly("Unknown command #{command.inspect}: use form, submit or session.") unless %w[form submit session].include?(command)
+COMMANDS = %w[form submit session card form_page].freeze
+fail_plainly("Unknown command #{command.inspect}: use #{COMMANDS.join(', ')}.") unless COMMANDS.include?(command)
 APP_DIR = File.expand_path(INPUT.fetch('app') { fail_plainly('The input names no "app" folder.') })
 fail_plainly("There is no app folder at #{APP_DIR}.") unless File.directory?(APP_DIR)
 
 # Where OOD's dashboard finds apps and data: set before its configuration is read.
 ENV['OOD_DEV_APPS_ROOT'] = File.dirname(APP_DIR)
 DATAROOT_GIVEN = !ENV['OOD_DATAROOT'].to_s.empty?
-if command != 'form' && !DATAROOT_GIVEN
+if !%w[form form_page].include?(command) && !DATAROOT_GIVEN
   # Without it the dashboard would stage into its own checkout (apps/dashboard/data).
   fail_plainly("OOD_DATAROOT is not set: it is where OOD stages and records sessions.")
 end
@@ -149,6 +150,9 @@ module OodAppkit
         OodCore::Clusters.new([])
       end
     end
+
+    # ood_appkit's ShellUrl default (the card's host button links to it).
+    def shell = (@shell ||= Struct.new(:base) { def url(host:) = "#{base}/ssh/#{host}" }.new('/pun/sys/shell'))
 
     def markdown
       @markdown ||= Redcarpet::Markdown.new(
@@ -320,13 +324,17 @@ def render_partial(name, locals)
   view_context.render(partial: name, locals: locals).to_s
 end
 
-# GET /batch_connect/sessions (SessionsController#index), for one session's card.
-def session_command
+# The session the input's "session_id" names, its state brought up to date as the index page does.
+def input_session
   id = INPUT.fetch('session_id') { fail_plainly('The input names no "session_id".') }.to_s
   sessions = BatchConnect::Session.all
   sessions.each(&:update_cache_completed!)
-  session = sessions.find { |s| s.id == id }
-  fail_plainly("There is no session #{id} in #{BatchConnect::Session.db_root}.") unless session
+  sessions.find { |s| s.id == id } || fail_plainly("There is no session #{id} in #{BatchConnect::Session.db_root}.")
+end
+
+# GET /batch_connect/sessions (SessionsController#index), for one session's card.
+def session_command
+  session = input_session
 
   connect = session.connect_file.file? ? session.connect.to_h : nil
   info_view = session.render_info_view
@@ -354,6 +362,8 @@ def session_command
     info_errors: session.errors.full_messages
   }
 end
+
+require_relative 'dashboard_views' if %w[card form_page].include?(command)
 
 begin
   result = send("#{command}_command")

@@ -69,7 +69,7 @@ def box_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxApp]:
          "--address", "127.0.0.1", "--port", str(port), "--python", str(SYSTEM_PYTHON), "--environment", "production",
          "--disable-security-update-check", "--disable-anonymous-telemetry",  # nothing leaves the machine
          "--pid-file", str(folder / "passenger.pid"), "--log-file", str(log),
-         "--envvar", f"ATELIER_BOX_SITE_FILE={site_file}", "--envvar", f"RCLONE_CONFIG={config}",
+         "--envvar", f"ATELIER_SITE_FILE={site_file}", "--envvar", f"RCLONE_CONFIG={config}",
          "--envvar", f"HOME={folder / 'home'}"],
         cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/pun/sys/box/"

@@ -133,7 +133,7 @@ def test_every_lessons_try_values_show_whole_at_1280_px_before_comfyuis_limits(p
 
 
 def test_every_picture_lessons_knob_strips_show_their_pictures_and_say_what_made_them(published_site, browser) -> None:
-    """What each knob does: a loaded picture per Try value, with a caption, under an honest note about the models."""
+    """A loaded picture per Try value, with a caption; test-model ones folded under a title that says so."""
     from atelier.project import find
     from atelier.site import strips
 
@@ -148,10 +148,18 @@ def test_every_picture_lessons_knob_strips_show_their_pictures_and_say_what_made
         made = strips.read(project.knob_pictures, module.slug)
         assert made is not None
         page.goto(url)
-        expect(page.locator("h3#what-each-knob-does")).to_have_count(1)
-        note = "Made with test models: a real model gives a real picture" if made.made.models == "test" \
-            else f"Made with this lesson's own models on {made.made.device}"
-        expect(page.locator(".admonition-title", has_text=note)).to_have_count(1)
+        test = made.made.models == "test"
+        if test:
+            expect(page.locator("h3#what-each-knob-does")).to_have_count(0)
+            expect(page.locator("h3#each-value-runs")).to_have_count(1)
+            folded = page.locator("details", has_text="Test runs: noise from test models, not what you will see")
+            expect(folded).to_have_count(1)
+            assert folded.get_attribute("open") is None, f"{url}: test-model pictures should start folded"
+            folded.locator("summary").click()
+        else:
+            expect(page.locator("h3#what-each-knob-does")).to_have_count(1)
+            expect(page.locator(".admonition-title",
+                                has_text=f"Made with this lesson's own models on {made.made.device}")).to_have_count(1)
         strips_shown = page.locator(".atelier-strip")
         wanted = [k for k in module.about.knobs if k.tries]
         expect(strips_shown).to_have_count(len(wanted))
@@ -165,6 +173,43 @@ def test_every_picture_lessons_knob_strips_show_their_pictures_and_say_what_made
                 assert loaded, f"{url}: {image.get_attribute('src')}"
                 link = image.locator("xpath=ancestor::a[1]")
                 assert link.get_attribute("download", timeout=1000), f"{url}: the picture is not offered for download"
-            captions = strip.locator("figcaption").all_inner_texts()
-            assert [c.rstrip("…") for c in captions] == [str(t)[:len(c.rstrip("…"))] for c, t in zip(captions, knob.tries)]
+            captions = [c.removeprefix("Test run: " if test else "").rstrip("…")
+                        for c in strip.locator("figcaption").all_inner_texts()]
+            assert captions == [str(t)[:len(c)] for c, t in zip(captions, knob.tries)]
+    page.close()
+
+
+def test_every_test_model_picture_is_labelled_on_the_picture_at_phone_width(published_site, browser) -> None:
+    """At 390 px, each strip picture shows its TEST MODEL band, readable: as the student's phone draws it."""
+    import io
+
+    from PIL import Image
+
+    from atelier.project import find
+    from atelier.site import strips
+
+    base, folder = published_site
+    project = find(Path(__file__).resolve().parents[2])
+    tested = {m.slug for m in project.modules if strips.has_strips(m)
+              and (made := strips.read(project.knob_pictures, m.slug)) and made.made.models == "test"}
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    checked = 0
+    for url in site_pages(base, folder):
+        if url.rstrip("/").rsplit("/", 1)[-1] not in tested:
+            continue
+        page.goto(url)
+        page.locator("details", has_text="Test runs").locator("summary").click()
+        for image in page.locator(".atelier-strip img").all():
+            image.scroll_into_view_if_needed()
+            image.evaluate("i => i.decode()")
+            box = image.bounding_box()
+            assert box and box["width"] >= 150, f"{url}: a strip picture is {box} wide at 390 px"
+            shot = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
+            band = shot.crop((0, shot.height - round(shot.height * strips.BAND) + 4, shot.width, shot.height - 4))
+            colours = band.getcolors(band.width * band.height) or []
+            dark = sum(n for n, (r, g, b) in colours if max(r, g, b) < 40)
+            light = sum(n for n, (r, g, b) in colours if min(r, g, b) > 200)
+            assert dark > 0.5 * band.width * band.height and light > 100, f"{url}: {image.get_attribute('src')}"
+            checked += 1
+    assert checked >= sum(len(k.tries) for m in project.modules if m.slug in tested for k in m.about.knobs if k.tries)
     page.close()

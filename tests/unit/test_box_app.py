@@ -72,8 +72,8 @@ def test_a_profile_without_a_box_app_deploys_with_a_note() -> None:
     plain = dataclasses.replace(load_profile("pegasus"), ondemand_url=None)
     findings = ood.box_findings(ood.box_config([plain], "box"))
     assert [str(f) for f in findings] == [
-        "The Box app was deployed, but the profile pegasus names no backup.client_id or ondemand_url, so its "
-        "Connect button cannot work yet. Register the university's Box app and fill in the profile as the "
+        "The Box app was deployed, but the profile pegasus names no backup.client_id or ondemand_url, so no "
+        "student can connect with it yet. Register the university's Box app and fill in the profile as the "
         "Runbook's Backups page says, then deploy again; until then students connect with 'atelier backup setup'."]
 
 

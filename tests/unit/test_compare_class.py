@@ -111,7 +111,7 @@ def test_a_student_with_nothing_readable_is_listed_with_a_plain_warning(course: 
         "1 not an output). They are listed on the wall with an empty row. Ask them to share their Atelier/outputs "
         "folder again (a picture opened and saved in another program loses its settings).")
     page = (tmp_path / "wall" / "class-wall.html").read_text(encoding="utf-8")
-    assert '<th scope="row">dara</th><td class="nothing" colspan="4">Nothing to show: 2 files' in page
+    assert '<th scope="row">D.</th><td class="nothing" colspan="4">Nothing to show: 2 files' in page  # initials
 
 
 def test_students_folders_are_left_exactly_as_they_were(course: Path, tmp_path: Path, lessons: list) -> None:
@@ -141,19 +141,19 @@ def test_workbook_and_csv_have_a_student_column(course: Path, tmp_path: Path, le
     assert header[:5] == ["Picture", "Student", "File", "Lesson", "Model"]
     shown = openpyxl.load_workbook(tmp_path / "wall" / "comparison.xlsx", data_only=True)["Outputs"]  # as displayed
     rows = [(r[1].value, r[2].value) for r in shown.iter_rows(min_row=2)]
-    assert sorted(rows) == [("ana", "atelier/first_00001_.png"), ("ana", "atelier/first_00002_.png"),
-                            ("ana", "atelier/knobs_00001_.png"), ("ana", "atelier/knobs_00002_.png"),
-                            ("ben", "atelier/first_00001_.png"), ("ben", "atelier/knobs_00001_.png"),
-                            ("cleo", "atelier/first_00001_.png"), ("cleo", "atelier/first_00002_.png")]
+    assert sorted(rows) == [("A.", "atelier/first_00001_.png"), ("A.", "atelier/first_00002_.png"),  # initials
+                            ("A.", "atelier/knobs_00001_.png"), ("A.", "atelier/knobs_00002_.png"),
+                            ("B.", "atelier/first_00001_.png"), ("B.", "atelier/knobs_00001_.png"),
+                            ("C.", "atelier/first_00001_.png"), ("C.", "atelier/first_00002_.png")]
     assert sheet.freeze_panes == "D2"
     links = {r[1].value: r[2].value for r in sheet.iter_rows(min_row=2)}  # the last of each student's rows
-    assert links["ana"] == '=HYPERLINK("../Painting%20101/ana/atelier/knobs_00002_.png","atelier/knobs_00002_.png")'
-    assert links["cleo"].startswith('=HYPERLINK("unpacked/cleo/outputs/atelier/first_00002_.png"')  # her zip, unpacked
+    assert links["A."] == '=HYPERLINK("../Painting%20101/ana/atelier/knobs_00002_.png","atelier/knobs_00002_.png")'
+    assert links["C."].startswith('=HYPERLINK("unpacked/cleo/outputs/atelier/first_00002_.png"')  # her zip, unpacked
     assert sorted(image.anchor._from.row for image in sheet._images) == list(range(1, 9))
     skipped = [[c.value for c in r] for r in book["Not compared"].iter_rows(min_row=2)]
     # ben's saved workflows (Atelier/comfyui) are not outputs, so not even listed; dara's files are.
     assert sorted((r[0], Path(r[1]).name, r[2]) for r in skipped) == [
-        ("dara", "notes.txt", "not an output"), ("dara", "photo.png", "no settings")]
+        ("D.", "notes.txt", "not an output"), ("D.", "photo.png", "no settings")]
     with (tmp_path / "wall" / "comparison.csv").open(encoding="utf-8-sig", newline="") as handle:
         table = list(csv.DictReader(handle))
     assert [r["Student"] for r in table] == [r[0] for r in rows]

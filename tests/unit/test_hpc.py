@@ -132,7 +132,8 @@ def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch
     args = ComfyServer(tmp_path, Path("python3"), tmp_path, custom_nodes=pinned_nodes()).command()
     allowed = args[args.index("--whitelist-custom-nodes") + 1:]
     assert "--disable-all-custom-nodes" in args
-    assert allowed == ["atelier_gate", "atelier_drain", "atelier_compare", "atelier_models", "pixel-nodes"]
+    assert allowed == ["atelier_gate", "atelier_drain", "atelier_compare", "atelier_models", "atelier_space",
+                       "pixel-nodes"]
 
 
 def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

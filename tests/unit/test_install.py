@@ -367,3 +367,20 @@ def test_locking_from_a_source_without_the_pinned_commit_names_what_it_was_readi
     assert str(refused.value).startswith(f"{copy} does not hold ComfyUI's pinned commit {site['comfy'][0]}")
     assert packages.requirement_text("ComfyUI", site["source"], site["comfy"][0], "requirements.txt",
                                      tmp_path / "scratch") == "comfy-dep==1.0\n"
+
+
+def test_every_file_an_extension_serves_is_in_the_installed_package() -> None:
+    """An install is not editable: a ComfyUI extension's page script missing from package-data never loads."""
+    from fnmatch import fnmatch
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    extensions = ROOT / "scripts" / "atelier" / "comfy" / "extensions"
+    missing = []
+    for path in extensions.rglob("*"):
+        if path.is_dir() or path.suffix in {".py", ".pyc"} or "__pycache__" in path.parts:
+            continue
+        package = "atelier.comfy.extensions." + path.relative_to(extensions).parts[0]
+        inside = path.relative_to(extensions / path.relative_to(extensions).parts[0]).as_posix()
+        if not any(fnmatch(inside, pattern) for pattern in data.get(package, [])):
+            missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"not in pyproject.toml's package-data: {missing}"

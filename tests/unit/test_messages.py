@@ -57,8 +57,9 @@ EXACT = {
                             "ComfyUI did not start: it exited with code 1. Its log is /tmp/w/comfyui.log; the last "
                             "lines usually say why."),
     "gate-refused": ({"url": "http://127.0.0.1:8188"},
-                     "The ComfyUI at http://127.0.0.1:8188 refused the session key. Open the session from the "
-                     "dashboard's Connect button, or give the file holding this session's key."),
+                     "The ComfyUI at http://127.0.0.1:8188 refused the session key. Open ComfyUI again with the "
+                     "Open ComfyUI button on your session's card in My Interactive Sessions. From a notebook or a "
+                     "command, pass the session's connection file with --key-file."),
     "gate-missing": ({"extensions": "/opt/atelier/comfy_extensions"},
                      "ComfyUI answered without its login gate, so it was stopped. Check that "
                      "/opt/atelier/comfy_extensions is readable and listed in the extra model paths config; see the "
@@ -86,8 +87,8 @@ EXACT = {
                             "prompt.json is not a workflow as ComfyUI's canvas saves it (it has no list of nodes). In "
                             "ComfyUI, open it and use Workflow > Export (not Export (API)), then give that file."),
     "run-workflow-refused": ({"file": "portrait.json", "errors": 2},
-                             "portrait.json cannot run on the pinned ComfyUI: 2 problem(s), each listed above with its "
-                             "node and field. Fix them on the ComfyUI canvas and export the workflow again; nothing "
+                             "portrait.json cannot run on the pinned ComfyUI (problems found: 2, each listed above with "
+                             "its node and field). Fix them on the ComfyUI canvas and export the workflow again; nothing "
                              "was run."),
     "module-file-missing": ({"folder": "workflows/demo", "name": "module.yaml"},
                             "workflows/demo has no module.yaml. A module folder holds workflow.json and module.yaml; "
@@ -208,6 +209,14 @@ EXACT = {
     "run-failed": ({"node": 6, "title": "VAE Decode", "detail": "it was interrupted"},
                    "The run stopped in node 6 'VAE Decode': it was interrupted. Check that box's settings; if it "
                    "happens again, send this message to your instructor."),
+    "folder-full": ({"node": 7, "title": "Save Image"},
+                    "Your outputs folder is full: the picture from node 7 'Save Image' could not be saved. Delete "
+                    "old pictures in the dashboard's Files app (download the ones you want to keep first), then "
+                    "run again."),
+    "folder-low": ({"free": "120 MB", "folder": "/home/ana/atelier-outputs"},
+                   "Only 120 MB is left in /home/ana/atelier-outputs, where this session keeps your pictures and "
+                   "saved workflows. Make room before it is full: delete old pictures in the dashboard's Files app "
+                   "(download the ones you want to keep first)."),
     "server-died": ({},
                     "ComfyUI stopped while it was running the workflow. Finished files are safe in your output "
                     "folder; start a new session from the dashboard and run it again."),
@@ -238,8 +247,8 @@ EXACT = {
                            "as it was is in /tmp/s/failure.png and ComfyUI's log in /tmp/s/comfyui.log; if the "
                            "frontend changed, update the selectors in scripts/atelier/site/screenshots.py."),
     "screenshots-external": ({"url": "https://huggingface.co/x.safetensors", "count": 1},
-                             "ComfyUI's page asked for https://huggingface.co/x.safetensors (1 request(s) to other "
-                             "hosts), which were refused. Nothing was saved. Find the frontend setting or feature "
+                             "ComfyUI's page asked for https://huggingface.co/x.safetensors (requests to other "
+                             "hosts: 1), which were refused. Nothing was saved. Find the frontend setting or feature "
                              "that fetches it and turn it off in scripts/atelier/site/screenshots.py (SETTINGS) before "
                              "taking the screenshots again."),
     "check-failed": ({"failed": 2, "total": 12},
@@ -308,6 +317,24 @@ EXACT = {
                             "opened and saved in another program loses its settings)."),
     "class-vs": ({}, "With --class, the rows are the students, so --vs has nothing to set. Leave out --vs; --by names "
                      "the setting that splits each lesson into columns."),
+    "classwall-folder-blank": ({}, "No course folder was given, so there is no wall to build. Pick a course folder "
+                               "from the list, or type the path of the folder that holds one folder (or Box zip) per "
+                               "student, then press Build the class wall."),
+    "classwall-folder-outside": ({"folder": "/etc", "roots": "your home folder or /groups/courses"}, "The folder /etc "
+                                 "is not in your home folder or /groups/courses, where the Class wall app opens course "
+                                 "folders. Pick a course folder inside one of them; to add the place of a group "
+                                 "folder, ask research computing (Runbook: Accounts and course folders for a class)."),
+    "classwall-file-refused": ({"path": "/etc/passwd"}, "The Class wall app shows only the files of a wall you built "
+                               "and the pictures of its course folder, so /etc/passwd was refused. Open the wall from "
+                               "the app's first page and follow its links."),
+    "classwall-page-unknown": ({"path": "/pun/sys/classwall/admin"}, "The Class wall app has no page at "
+                               "/pun/sys/classwall/admin. Open Class wall from the dashboard's menu, and start from "
+                               "its first page."),
+    "classwall-page-elsewhere": ({}, "That button was pressed on another website, so the Class wall app did nothing. "
+                                 "Open Class wall from the dashboard's menu and press the button there."),
+    "classwall-page-failed": ({"error": "KeyError"}, "The Class wall app stopped on a problem of its own (KeyError). "
+                              "Reload the page; if it happens again, send this sentence to your course's support "
+                              "contact."),
     "compare-none-picked": ({}, "No outputs were picked, so there is nothing to compare. Tick the outputs you want "
                             "side by side, or say how many of the newest to compare, then press the button again."),
     "compare-outside": ({"path": "../notes/diary.png", "folder": "/home/ana/atelier-outputs"},
@@ -389,7 +416,7 @@ EXACT = {
                               "Box app connects one for every cluster. Give those profiles the same backup: section, "
                               "then run 'atelier ood deploy' again."),
     "ood-box-unset": ({"profile": "pegasus", "missing": "backup.client_id"}, "The Box app was deployed, but the "
-                      "profile pegasus names no backup.client_id, so its Connect button cannot work yet. Register the "
+                      "profile pegasus names no backup.client_id, so no student can connect with it yet. Register the "
                       "university's Box app and fill in the profile as the Runbook's Backups page says, then deploy "
                       "again; until then students connect with 'atelier backup setup'."),
     # sweeps

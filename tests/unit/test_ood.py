@@ -226,6 +226,11 @@ def test_info_and_completed_pages_say_where_the_work_is(site: Path) -> None:
     assert "/home/ada/atelier-outputs" in info and "Workflows" in info
     done = rendered("completed.html.erb", site, output_folder="/home/ada/atelier-outputs")
     assert "/home/ada/atelier-outputs" in done and "Files" in done
+    # The form's own starting value reads as the Files app shows it, not as a shell variable.
+    for page in (rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson=""),
+                 rendered("completed.html.erb", site, output_folder="$HOME/atelier-outputs")):
+        text = " ".join(page.split())
+        assert " in <strong>atelier-outputs</strong> in your home folder" in text and "$HOME" not in text
 
 
 PORTAL_OK = {"servername": "ondemand.example.edu", "node_uri": "/node", "rnode_uri": "/rnode",

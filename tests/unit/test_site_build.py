@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,3 +166,53 @@ def test_the_site_builds_the_same_from_another_folder(tmp_path: Path) -> None:
     for page in ("runbook/models/index.html", "teach/gpu-time/index.html", "start/launch/index.html",
                  "lessons/txt2img-basics/index.html", "runbook/clusters/index.html"):
         assert (project / "out" / page).read_text() == (tmp_path / "there" / page).read_text(), page
+
+
+def test_a_placeholder_instead_of_a_value_fails_the_build(tmp_path: Path) -> None:
+    """mkdocs-click's table style shows click's Sentinel.UNSET as a default: the build must refuse it."""
+    project = site_copy(tmp_path)
+    page = project / "docs" / "reference" / "cli.md"
+    page.write_text(page.read_text().replace(":style: plain", ":style: table"))
+    result = build(project)
+    assert result.returncode == 1
+    assert "atelier: docs/reference/cli.md: shows the placeholder 'Sentinel.UNSET' where a real value belongs" in result.stderr
+
+
+def test_the_command_reference_shows_each_default_as_the_command_does(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    assert build(project).returncode == 0
+    page = (project / "out" / "reference" / "cli" / "index.html").read_text()
+    assert "--cluster" in page and "[default: local]" in page
+
+
+def test_a_typed_claim_that_lessons_were_checked_fails_and_the_recorded_one_passes(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    add_page(project, "# Extra\n\nEvery lesson is checked on a GPU nightly.\n\n<!-- check record -->\n")
+    result = build(project)
+    assert result.returncode == 1
+    assert ("atelier: docs/how-to/extra.md: says 'nightly', a claim about checks that only the recorded reports "
+            "may make") in result.stderr
+    page = project / "docs" / "how-to" / "extra.md"
+    page.write_text("# Extra\n\nWhat has run: <!-- check record -->\n")
+    result = build(project)
+    assert result.returncode == 0, result.stderr
+    html = (project / "out" / "how-to" / "extra" / "index.html").read_text()
+    html = re.sub(r"<[^>]+>", "", html)  # the text a reader sees, without the glossary's tooltips
+    for record in (ROOT / "docs" / "status").glob("*.json"):  # each recorded check, in its own figures
+        report = json.loads(record.read_text())
+        passed = sum(r["status"] == "passed" for r in report["results"])
+        assert (f"On {report['date'][:10]}, {passed} of {len(report['results'])} lesson modules ran to the end on "
+                f"a CPU with {report['hardware']['cores']} cores and no GPU") in html, record
+    assert "No check with the real models has been recorded yet" in html
+
+
+def test_a_count_written_for_any_number_and_an_unpaired_bracket_fail(tmp_path: Path) -> None:
+    project = site_copy(tmp_path)
+    add_page(project, "# Extra\n\nBook 1 hours, or 2 hour(s). In code it is fine: `1 hours`.\n\n"
+                      "A copy is kept with *(from session* in its name.\n")
+    result = build(project)
+    assert result.returncode == 1
+    assert "atelier: docs/how-to/extra.md: unbalanced brackets in 'A copy is kept with (from session in its name.'" \
+        in result.stderr
+    assert "atelier: docs/how-to/extra.md: says '1 hours': write the count with messages.plural" in result.stderr
+    assert "atelier: docs/how-to/extra.md: says 'hour(s)': write the count with messages.plural" in result.stderr

@@ -76,35 +76,51 @@ def test_a_changed_form_field_changes_the_start_page(tmp_path: Path) -> None:
     assert "given time on" not in page
 
 
-def test_clusters_table_says_ask_until_the_profile_confirms(monkeypatch: pytest.MonkeyPatch) -> None:
-    pegasus = load_profile("pegasus")
-    assert "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) | ask your instructor |" \
-        in startpages.MARKERS[startpages.CLUSTERS_MARKER](PROJECT)
+def test_clusters_table_names_a_missing_value_and_the_banner_names_its_field() -> None:
+    pegasus = dataclasses.replace(load_profile("pegasus"), support=None)
+    assert startpages.clusters_table([pegasus]).splitlines()[2] == (
+        "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
+        "| <https://ood002.pegasus.arc.gwu.edu/> | **not set yet** (profile field `support`) |")
+    banner = startpages.preview_banner([pegasus], {"ondemand_url", "support"})
+    assert banner.startswith('!!! danger "Preview: not ready for students"')
+    assert "    - Pegasus: `support` in `pegasus.yaml`: whom students write to when stuck" in banner
+    assert "ondemand_url" not in banner  # Pegasus gives it
     confirmed = dataclasses.replace(pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu")
     assert startpages.clusters_table([confirmed]).splitlines()[2] == (
         "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
-        "| <https://ondemand.example.edu> | art-help@example.edu |")
+        "| <https://ondemand.example.edu> | <art-help@example.edu> |")
+    assert startpages.preview_banner([confirmed], {"ondemand_url", "support"}) == ""
 
 
 def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch: pytest.MonkeyPatch) -> None:
     longer = dataclasses.replace(load_profile("cerberus"), max_hours=12, default_hours=3)
     shorter = dataclasses.replace(load_profile("pegasus"), default_hours=1)
     lines = startpages.limits_table(startpages.launch_form(PROJECT, [longer, shorter]), [longer, shorter]).splitlines()
-    assert lines[0] == "The form starts at **1** hour(s) for every cluster."  # the form offers the smallest
+    assert lines[0] == "The form starts at **1 hour** for every cluster."  # the form offers the smallest
     assert lines[4] == "| Cerberus | 12 hours | `atelier-outputs` in your home folder |"
 
 
-def test_every_student_message_of_the_dashboard_path_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
+# What a browser session runs: ComfyUI's extensions and the server that hands them their sentences,
+# the dashboard's apps, and what a session does in its log (user folder, backups).
+BROWSER_SOURCES = [*(ROOT / "scripts" / "atelier" / "comfy" / "extensions").rglob("*.py"),
+                   ROOT / "scripts" / "atelier" / "comfy" / "server.py", ROOT / "scripts" / "atelier" / "comfy" / "headless.py",
+                   *(ROOT / "scripts" / "atelier" / "web").glob("*.py"),
+                   *(ROOT / "scripts" / "atelier" / "keep").glob("*.py"), ROOT / "scripts" / "atelier" / "files.py",
+                   ROOT / "scripts" / "atelier" / "cli" / "sessions.py"]  # `atelier serve`: the session itself
+
+
+def test_page_10_lists_the_messages_a_browser_only_student_meets_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
     page = startpages.student_messages()
     shown = {code for code in MESSAGES if f"{{#{code}}}" in page}
+    assert shown == set(startpages.BROWSER_MESSAGES)
     assert all(MESSAGES[code].reader == "student" for code in shown)
-    # What a session's log or the Box app can say is there; what only a terminal command prints is not
-    # (Reference: Troubleshooting has those), so page 10 names no command to type.
-    assert {"backup-remote-unknown", "backup-denied", "backup-failed", "server-died", "user-folder-unwritable"} <= shown
-    assert not shown & {"session-slow", "session-unknown", "run-timeout", "compare-same-knob", "backup-token-bad"}
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in BROWSER_SOURCES)
+    assert not [code for code in shown if f'"{code}"' not in sources and f"'{code}'" not in sources], "not raised in a session"
+    # What only a terminal command prints is in Reference: page 10 names no command to type.
+    assert not shown & {"session-slow", "session-unknown", "run-timeout", "sweep-too-big", "slurm-refused", "server-died"}
     assert "'atelier " not in page and "--" not in page.replace("---", "")
     changed = dict(MESSAGES)
-    changed["server-died"] = dataclasses.replace(MESSAGES["server-died"], hint="Call the studio desk.")
+    changed["folder-full"] = dataclasses.replace(MESSAGES["folder-full"], hint="Call the studio desk.")
     monkeypatch.setattr(startpages, "MESSAGES", changed)
     assert "**What to do:** Call the studio desk." in startpages.student_messages()
 
@@ -125,7 +141,7 @@ def test_tour_pictures_carry_the_alt_text_written_when_they_were_taken(tmp_path:
 
     shown = startpages.screenshot("tour-canvas", PROJECT.screenshots)
     assert shown.startswith("![The whole ComfyUI window with the lesson 'Your first image' open")
-    assert shown.endswith("](../assets/screenshots/tour-canvas.png)")
+    assert "](../assets/screenshots/tour-canvas.png)" in shown  # then its crop for phones
     folder = tmp_path / "docs" / "assets" / "screenshots"
     folder.mkdir(parents=True)
     (folder / "tour-canvas.png").write_bytes((ROOT / "docs/assets/screenshots/tour-canvas.png").read_bytes())

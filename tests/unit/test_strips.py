@@ -58,16 +58,19 @@ def test_the_page_says_test_models_are_test_models_and_real_ones_when_and_where(
     made = strips.read(FOLDER, module.slug)
     assert made is not None
     if made.made.models == "test":
-        assert '!!! warning "Made with test models: a real model gives a real picture"' in page
-        assert page.count("Test-model picture (noise)") == sum(len(p) for p in made.strips.values())
+        assert '??? warning "Test runs: noise from test models, not what you will see"' in page  # folded
+        assert "### What each knob does" not in page  # a heading promises only what the pictures show
+        assert page.count("Test-model picture (noise, labelled TEST MODEL)") == sum(len(p) for p in made.strips.values())
+        assert page.count("<figcaption>Test run: ") == sum(len(p) for p in made.strips.values())
     data = yaml.safe_load((FOLDER / f"{module.slug}.yml").read_text())
     real = {**data, "models": "real", "device": "NVIDIA H100 80GB HBM3", "made": "2027-01-15"}
     (tmp_path / f"{module.slug}.yml").write_text(yaml.safe_dump(real))
     page = lesson_page(module, PROJECT.nodes, prompt, {}, PROJECT.screenshots, tmp_path)
     assert '!!! info "Made with this lesson\'s own models on NVIDIA H100 80GB HBM3, 2027-01-15"' in page
     assert "test model" not in page.lower() and "(noise)" not in page
-    assert "### What each knob does" not in lesson_page(module, PROJECT.nodes, prompt, {}, PROJECT.screenshots,
-                                                          tmp_path / "none")
+    assert "### What each knob does" in page
+    unmade = lesson_page(module, PROJECT.nodes, prompt, {}, PROJECT.screenshots, tmp_path / "none")
+    assert "### What each knob does" not in unmade and "### Each value runs" not in unmade
 
 
 @pytest.mark.parametrize(("slug", "title", "saves"), [
@@ -80,3 +83,32 @@ def test_a_strip_shows_the_picture_the_knob_leads_to(slug: str, title: str, save
     kept = strips.one_picture(job, title)
     prefixes = [n["inputs"]["filename_prefix"] for n in kept.prompt.values() if n["class_type"] == "SaveImage"]
     assert len(prefixes) == 1 and prefixes[0].endswith(saves), prefixes
+
+
+def test_every_test_model_picture_says_so_on_the_picture() -> None:
+    """The label is in the pixels: a dark band with light text across the bottom, as saved or downloaded."""
+    for module in PICTURE_LESSONS:
+        made = strips.read(FOLDER, module.slug)
+        if made is None or made.made.models == "real":
+            continue
+        for pictures in made.strips.values():
+            for picture in pictures:
+                path = FOLDER / picture["file"]
+                with Image.open(path) as image:
+                    assert image.text.get(strips.LABEL_KEY) == strips.TEST_LABEL, path
+                    rgb = image.convert("RGB")
+                band = rgb.crop((0, rgb.height - round(rgb.height * strips.BAND) + 2, rgb.width, rgb.height - 2))
+                colours = band.getcolors(band.width * band.height) or []
+                dark = sum(n for n, (r, g, b) in colours if max(r, g, b) < 40)
+                light = sum(n for n, (r, g, b) in colours if min(r, g, b) > 200)
+                assert dark > 0.6 * band.width * band.height and light > 50, (path, dark, light)
+
+
+def test_a_label_is_written_once_and_keeps_the_workflow(tmp_path: Path) -> None:
+    source = next(FOLDER.glob("txt2img-basics/*.png"))
+    once, twice = tmp_path / "once.png", tmp_path / "twice.png"
+    strips.small_copy(source, once, strips.TEST_LABEL)
+    strips.small_copy(once, twice, strips.TEST_LABEL)
+    with Image.open(source) as a, Image.open(twice) as b:
+        assert a.text["workflow"] == b.text["workflow"]
+        assert list(a.convert("RGB").getdata()) == list(b.convert("RGB").getdata())

@@ -17,8 +17,11 @@ import yaml
 from atelier.hpc.profiles import load_profile, profile_names
 from atelier.lessons.pin import TERMS, load_lock
 from atelier.lessons.modules import Module, all_modules
-from atelier.site.pages.teach import (MARKERS, Cost, gpu_example, gpu_time_table, in_order, order_table, semester_text,
-                                sessions_table, shell_table, terms_table)
+from atelier.lessons.meta import LEVELS, read_meta
+from atelier.site.checks import CLAIMS
+from atelier.site.pages.teach import (CRIT_MARKERS, MARKERS, WEEKS, Cost, crit_knobs, gpu_example, gpu_time_table,
+                                      in_order, order_table, plan_table, semester_plan, semester_text, sessions_table,
+                                      shell_table, terms_table)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
@@ -153,7 +156,7 @@ def test_built_teach_pages_hold_the_generated_text(published_site) -> None:
     """The site as published: every marker replaced, the GPU table with a row per module."""
     _, folder = published_site
     teach = {page: (folder / "teach" / page / "index.html").read_text(encoding="utf-8")
-             for page in ("assign", "gpu-time", "review", "semesters")}
+             for page in ("assign", "gpu-time", "review", "semesters", "plan", "crit")}
     for page, text in teach.items():
         assert not any(marker in text for marker in MARKERS), page
     gpu = teach["gpu-time"]
@@ -165,3 +168,112 @@ def test_built_teach_pages_hold_the_generated_text(published_site) -> None:
     assert f"/{LOCK.docs_version}/teach/semesters/" in teach["semesters"]
     assert "atelier.env" in teach["review"]
     assert 'href="../../lessons/inpainting/"' in teach["assign"]
+
+
+TEACH = ROOT / "docs" / "teach"
+
+
+def week_cells(table: str) -> dict[str, str]:
+    """Module slug -> the Week cell of its row in the order table."""
+    found = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        found[re.search(r"\(\.\./lessons/([\w-]+)\.md\)", cells[1]).group(1)] = cells[-1]
+    return found
+
+
+def test_the_plan_and_the_order_table_agree_and_hold_every_module_once() -> None:
+    plan = semester_plan(MODULES)
+    taught = [m.slug for week in plan for m in week.modules]
+    assert taught == [m.slug for m in in_order(MODULES)]  # the same order, each module once
+    assert sorted(taught) == sorted(m.slug for m in MODULES)
+    weeks = {m.slug: str(week.number) for week in plan for m in week.modules}
+    assert week_cells(order_table(MODULES)) == weeks
+    table = plan_table(MODULES)
+    for week in plan:
+        for module in week.modules:
+            assert re.search(rf"^\| {week.number} \| Lesson \| .*\(\.\./lessons/{module.slug}\.md\)", table, re.M)
+
+
+def test_prerequisites_come_before_the_modules_that_need_them_in_the_plan() -> None:
+    place = {m.slug: (week.number, i) for week in semester_plan(MODULES) for i, m in enumerate(week.modules)}
+    for module in MODULES:
+        for needed in module.about.prerequisites:
+            assert place[needed] < place[module.slug], (needed, module.slug)
+
+
+def test_the_plan_has_fourteen_weeks_and_names_those_without_a_module() -> None:
+    plan = semester_plan(MODULES)
+    assert [w.number for w in plan] == list(range(1, WEEKS + 1))
+    assert len(plan[0].modules) == 1  # week 1 is also the Start here walk-through
+    assert plan[-1].kind == "final" and plan[-2].kind == "project"
+    for week in plan:
+        assert (week.kind == "lesson") == bool(week.modules), week
+    levels = list(dict.fromkeys(m.about.level for m in in_order(MODULES)))
+    crits = [w for w in plan if w.kind == "crit"]
+    assert [w.level for w in crits] == levels  # one crit after each level's run of weeks
+    for crit in crits:
+        before = [w for w in plan if w.number < crit.number and w.kind == "lesson"]
+        assert before and before[-1].level == crit.level and plan[crit.number - 2].kind == "lesson"
+    table = plan_table(MODULES)
+    assert f"| {crits[0].number} | Crit | Crit of the {crits[0].level} modules" in table
+    assert f"| {WEEKS} | Final crit |" in table
+
+
+def test_a_module_and_the_one_it_builds_on_share_a_week_before_other_pairs() -> None:
+    plan = semester_plan(MODULES)
+    together = {tuple(m.slug for m in w.modules) for w in plan if len(w.modules) > 1}
+    assert ("controlnet", "depth-controlnet") in together
+
+
+def test_a_changed_module_moves_in_the_plan_and_the_table_alike() -> None:
+    """Drift: a module without `order` (a teacher's new one) goes last in its level, in both."""
+    changed = [edited(m, order=None) if m.slug == "prompts-and-negatives" else m for m in MODULES]
+    first_year = [m.slug for m in in_order(changed) if m.about.level == "first-year"]
+    assert first_year[-1] == "prompts-and-negatives"
+    weeks = {m.slug: str(w.number) for w in semester_plan(changed) for m in w.modules}
+    assert week_cells(order_table(changed)) == weeks
+    fewer = [m for m in MODULES if m.about.level == "first-year"]
+    assert [w.kind for w in semester_plan(fewer)][-3:] == ["project", "project", "final"]  # spare weeks: studio
+    assert len(semester_plan(fewer)) == WEEKS
+
+
+def test_every_shipped_module_has_its_own_place_in_the_semester() -> None:
+    orders = {m.slug: m.meta.get("order") for m in MODULES}
+    assert all(isinstance(o, int) and not isinstance(o, bool) and o > 0 for o in orders.values()), orders
+    assert len(set(orders.values())) == len(orders), orders
+
+
+@pytest.mark.parametrize("value", [0, -1, "first", 1.5, True])
+def test_a_wrong_order_is_named_and_a_missing_one_is_fine(value: object) -> None:
+    meta = yaml.safe_load((ROOT / "workflows" / "txt2img-basics" / "module.yaml").read_text())
+    found = read_meta({**meta, "order": value}, Path("module.yaml"))
+    assert found.order is None and [f.values["field"] for f in found.problems] == ["order"]
+    meta.pop("order")
+    assert read_meta(meta, Path("module.yaml")).problems == ()
+
+
+def test_the_crit_page_has_a_rubric_and_the_knobs_for_every_level() -> None:
+    page = (TEACH / "crit.md").read_text(encoding="utf-8")
+    for level in LEVELS:
+        section = page.split(f"\n## {level.capitalize()}\n")[1].split("\n## ")[0]
+        assert "| Criterion | Excellent | Good | Adequate | Not yet |" in section, level
+        for criterion in ("Process", "Intent", "Critique of the tool", "The work"):
+            assert f"\n| {criterion} |" in section, (level, criterion)
+        assert CRIT_MARKERS[level] in section
+    knobs = crit_knobs(MODULES, "first-year")
+    for module in MODULES:
+        if module.about.level == "first-year":
+            assert f"(../lessons/{module.slug}.md)" in knobs
+            assert all(f"`{k.input}` on *{k.node}*" in knobs for k in module.about.knobs)
+        else:
+            assert f"(../lessons/{module.slug}.md)" not in knobs
+    assert "No module of this semester is marked advanced" in crit_knobs([], "advanced")
+
+
+def test_the_teach_pages_and_the_reservations_page_make_no_claim_about_checks() -> None:
+    """Only the recorded reports may say a lesson was checked or measured (the lead's records)."""
+    pages = [*TEACH.glob("*.md"), ROOT / "docs" / "runbook" / "reservations.md"]
+    assert {p.name: CLAIMS.findall(p.read_text(encoding="utf-8")) for p in pages if CLAIMS.search(p.read_text())} == {}
+    for page in pages:
+        assert not re.search(r"GPU hours? (?:for|per) (?:the|a) (?:class|semester)", page.read_text()), page.name

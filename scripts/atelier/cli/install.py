@@ -268,13 +268,22 @@ def ood_command() -> None:
               help="Where the Box app goes (default: 'box' beside DEST); its folder name is in its address.")
 @click.option("--box-site-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Where the Box app reads its settings (default: /etc/ood/config/apps/<its folder name>/atelier.json).")
+@click.option("--classwall-dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the Class wall app goes (default: 'classwall' beside DEST); its folder name is in its address.")
+@click.option("--classwall-site-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the Class wall app reads its settings (default: beside the Box app's, in a folder named "
+                   "after the app).")
+@click.option("--course-root", "course_roots", multiple=True, default=ood.COURSE_ROOTS, show_default=True,
+              help="Where the Class wall app may open course folders (repeatable), e.g. the group folders' place.")
 def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: Path | None,
-               comfyui: str | None, python: str | None, box_dest: Path | None, box_site_file: Path | None) -> None:
+               comfyui: str | None, python: str | None, box_dest: Path | None, box_site_file: Path | None,
+               classwall_dest: Path | None, classwall_site_file: Path | None, course_roots: tuple[str, ...]) -> None:
     """Install the ComfyUI app into DEST with its choices from the cluster profiles.
 
     DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
     or adding a lesson; students see a changed form once their dashboard restarts.
-    The Box app, where students connect Box from the browser, goes beside it.
+    The Box app, where students connect Box from the browser, goes beside it, and so does
+    the Class wall app, where instructors build a class's wall from a course folder.
     With --portal it also checks the portal settings and prints the lines to add.
     """
     profiles = [load_profile(name) for name in clusters]
@@ -290,6 +299,12 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
     box_app, box_written = ood.deploy_box(box_dest, box_site_file or ood.box_site_file(box_dest.name), profiles,
                                           app=found.root / ood.BOX_APP)
     click.echo(f"Deployed the Box app to {box_app}; its settings written to {box_written}.")
+    wall_dest = classwall_dest or dest.parent / "classwall"
+    wall_app, wall_written = ood.deploy_classwall(
+        wall_dest, classwall_site_file or box_written.parent.parent / wall_dest.name / box_written.name, profiles,
+        modules, course_roots, app=found.root / ood.CLASSWALL_APP)
+    click.echo(f"Deployed the Class wall app to {wall_app} with course folders from {', '.join(course_roots)}; "
+               f"its settings written to {wall_written}.")
     if portal and not findings:
         click.echo(f"{portal}: the portal settings sessions need are all there.")
     for finding in findings:

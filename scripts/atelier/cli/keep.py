@@ -65,8 +65,12 @@ def ledger_scan(folder: Path) -> None:
 @click.option("--within", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Refuse any of PATHS that is not inside this folder, links followed (ComfyUI's Compare page "
                    "passes the outputs folder).")
+@click.option("--names", type=click.Choice(classwall.NAMES), default=classwall.NAMES[0], show_default=True,
+              help=f"With --class: how students are named. initials: by their initials, but for those listed in the "
+                   f"course folder's {classwall.SHOW_NAMES}, who agreed to their name; full: everyone by name, for "
+                   "your own review only.")
 def compare_command(paths: tuple[Path, ...], course: Path | None, by: str | None, vs: str | None, out: Path,
-                    within: Path | None) -> None:
+                    within: Path | None, names: str) -> None:
     """Compare outputs side by side: a workbook, a CSV and a contact sheet.
 
     PATHS are output files or folders of them. One row per output, the settings that
@@ -81,7 +85,7 @@ def compare_command(paths: tuple[Path, ...], course: Path | None, by: str | None
     if bool(paths) == bool(course):
         raise AtelierError("compare-what")
     if course:
-        _class_wall(course, by, vs, out)
+        _class_wall(course, by, vs, out, names)
         return
     with Console(stderr=True).status("Reading outputs and making thumbnails"):
         table, written, (x, y) = compare.compare(list(paths), out, by, vs)
@@ -95,7 +99,7 @@ def compare_command(paths: tuple[Path, ...], course: Path | None, by: str | None
         click.echo(f"Wrote {path}")
 
 
-def _class_wall(course: Path, by: str | None, vs: str | None, out: Path) -> None:
+def _class_wall(course: Path, by: str | None, vs: str | None, out: Path, names: str) -> None:
     """`compare --class`: the lessons' knobs come from the project's modules, when there is a project."""
     if vs:
         raise AtelierError("class-vs")
@@ -107,7 +111,7 @@ def _class_wall(course: Path, by: str | None, vs: str | None, out: Path) -> None
         def show(output: Output) -> None:
             status.update(f"Reading {output.file}")
 
-        wall = classwall.wall(course, out, by, lessons, show)
+        wall = classwall.wall(course, out, by, lessons, show, names)
     for warning in wall.warnings:
         click.echo(f"warning: {warning}", err=True)
     shown = [s for s in wall.students if not s.problem]

@@ -173,6 +173,8 @@ def _rejection(job: Job, details: dict[str, Any], catalogue: Catalogue) -> Ateli
 
 # Loaders whose file list ComfyUI does not validate fail only when they run.
 MODEL_NOT_FOUND = re.compile(r"Model in folder '([^']+)' with filename '([^']+)' not found")
+# A save that found the disk (or the home's quota) full: ENOSPC or EDQUOT, as Python words them.
+NO_SPACE = re.compile(r"\[Errno (?:28|122)\]|No space left on device|Disk quota exceeded", re.IGNORECASE)
 
 
 def _failure(job: Job, data: dict[str, Any]) -> AtelierError:
@@ -180,6 +182,8 @@ def _failure(job: Job, data: dict[str, Any]) -> AtelierError:
     text = f"{data.get('exception_type', '')} {data.get('exception_message', '')}"
     if "OutOfMemory" in text or "out of memory" in text.lower():
         return AtelierError("out-of-memory", node=node, title=_title(job, node))
+    if NO_SPACE.search(text):
+        return AtelierError("folder-full", node=node, title=_title(job, node))
     if missing := MODEL_NOT_FOUND.search(text):
         return AtelierError("missing-model", name=missing.group(2), folder=missing.group(1),
                             module=job.module.slug if job.module else job.source.stem)

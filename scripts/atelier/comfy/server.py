@@ -38,6 +38,7 @@ DRAIN = EXTENSIONS / "atelier_drain"  # finishes the running prompt on SIGTERM
 BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
 COMPARE = EXTENSIONS / "atelier_compare"  # the Compare page: `atelier compare` from the browser
 MODEL_STORE = EXTENSIONS / "atelier_models"  # custom nodes that read ComfyUI/models/<folder> read the store's
+SPACE = EXTENSIONS / "atelier_space"  # toasts in the page when the folders the work goes to are (nearly) full
 # Nothing a session runs may fetch from the web: a node whose model is missing fails instead of downloading it.
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DO_NOT_TRACK": "1"}
 
@@ -238,7 +239,8 @@ class ComfyServer:
         args += ["--extra-model-paths-config", str(self.folder.model_paths)]
         # Only our extensions and the semester's pinned custom nodes load: a custom node
         # dropped into the checkout never runs.
-        ours = [GATE.name, DRAIN.name, COMPARE.name, MODEL_STORE.name, *([BENCH.name] if self.bench else [])]
+        ours = [GATE.name, DRAIN.name, COMPARE.name, MODEL_STORE.name, SPACE.name,
+                *([BENCH.name] if self.bench else [])]
         args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
         return args + self.extra_args
 
@@ -249,12 +251,21 @@ class ComfyServer:
         return {"ATELIER_PYTHON": sys.executable, "ATELIER_OUTPUTS": str(self.output_dir),
                 "ATELIER_COMPARE_FAILED": str(AtelierError("compare-failed"))}
 
+    def space_env(self) -> dict[str, str]:
+        """What the free-space notices need: the folders the work goes to (the outputs, ComfyUI's user
+        folder, the uploads, which `serve` keeps in the student's folder) and the catalogue's two
+        sentences, with their blanks left for the extension to fill."""
+        folders = [self.output_dir, self.user_folder, self.input_folder]
+        return {"ATELIER_SPACE_FOLDERS": os.pathsep.join(str(folder) for folder in folders),
+                "ATELIER_FOLDER_LOW": str(AtelierError("folder-low", free="{free}", folder="{folder}")),
+                "ATELIER_FOLDER_FULL": str(AtelierError("folder-full", node="{node}", title="{title}"))}
+
     def start(self, timeout: float = 120.0) -> str:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
         self._prepare()
         env = {**os.environ, **OFFLINE, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
-               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds), **self.compare_env(),
+               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds), **self.compare_env(), **self.space_env(),
                **({"ATELIER_MODEL_STORE": str(self.models.resolve())} if self.models else {})}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

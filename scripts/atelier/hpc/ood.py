@@ -6,7 +6,9 @@ paths, lessons) is written by `site_config` into one YAML file from the cluster
 profiles and `workflows/`. So the form offers exactly what `atelier launch` would ask
 Slurm for, and a profile edit plus one `atelier ood deploy` changes both. The Box app
 (ood/box, a Passenger app) gets its own site file from the same profiles, in JSON, since
-the system Python that Passenger starts it with reads it before atelier is at hand.
+the system Python that Passenger starts it with reads it before atelier is at hand. The
+Class wall app (ood/classwall), where instructors build a class's wall, is deployed the same
+way (`deploy_passenger`), with the lessons beside it for their titles and knobs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -30,10 +33,16 @@ from atelier.lessons.modules import Module, ordered
 APP = Path("ood/comfyui")
 SITE_FILE = Path("/etc/ood/config/apps/comfyui/atelier.yml")  # OOD's place for an app's site settings
 BOX_APP = Path("ood/box")  # the Passenger app that connects Box; its site file is JSON for the system Python
+CLASSWALL_APP = Path("ood/classwall")  # the Passenger app where instructors build a class wall
+COURSE_ROOTS = ("$HOME",)  # where the Class wall app opens course folders unless deploy names group folders' places
+WALLS = "$HOME/atelier-class-walls"  # where the Class wall app writes walls, in the instructor's own home
+
+
+PASSENGER_START = "passenger_wsgi.py"  # beside the apps' folders in ood/: one start file, copied into each
 
 
 def box_site_file(app_name: str) -> Path:
-    """Where ood/box/passenger_wsgi.py looks for its settings, by the name the app is deployed under."""
+    """Where ood/passenger_wsgi.py looks for an app's settings, by the name the app is deployed under."""
     return Path("/etc/ood/config/apps") / app_name / "atelier.json"
 
 
@@ -108,11 +117,28 @@ def box_config(profiles: list[Profile], app_name: str) -> dict[str, Any]:
         raise AtelierError("box-profiles-disagree", clusters=", ".join(p.name for p in [first, *differ]),
                            detail="backup " + ", ".join(dict.fromkeys(fields)))
     url = next((p.ondemand_url for p in chosen if p.ondemand_url), None)
-    python = Layout.python(Layout.of(first.prefix).atelier_venv) if first.prefix else Path(sys.executable)
     return {"written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
             "profile": first.name, "backup": asdict(first.backup), "user_folder": first.user_folder,
             "redirect_uri": f"{url.rstrip('/')}/pun/sys/{app_name}/callback" if url else None,
-            "python": str(python)}
+            "python": str(app_python(profiles))}
+
+
+def app_python(profiles: list[Profile]) -> Path:
+    """The Python a Passenger app hands over to: the install's (it has atelier); without an install, this one."""
+    first = (installed_profiles(profiles) or profiles)[0]
+    return Layout.python(Layout.of(first.prefix).atelier_venv) if first.prefix else Path(sys.executable)
+
+
+def classwall_config(profiles: list[Profile], app_name: str, roots: tuple[str, ...] = COURSE_ROOTS,
+                     workflows: Path | None = None, walls: str = WALLS) -> dict[str, Any]:
+    """The Class wall app's settings: its path on the dashboard, the dashboard's origin (the one whose pages may
+    press its button), where course folders may be opened and walls written, and the lessons' folder."""
+    url = next((p.ondemand_url for p in installed_profiles(profiles) or profiles if p.ondemand_url), None)
+    parts = urlsplit(url) if url else None
+    return {"written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
+            "base": f"/pun/sys/{app_name}", "origin": f"{parts.scheme}://{parts.netloc}" if parts else None,
+            "course_roots": list(roots), "walls": walls, "workflows": str(workflows) if workflows else None,
+            "python": str(app_python(profiles))}
 
 
 def box_findings(config: dict[str, Any]) -> list[Finding]:
@@ -122,16 +148,35 @@ def box_findings(config: dict[str, Any]) -> list[Finding]:
     return [Finding("ood-box-unset", {"profile": config["profile"], "missing": " or ".join(missing)})] if missing else []
 
 
-def deploy_box(dest: Path, site_file: Path, profiles: list[Profile], app: Path = BOX_APP) -> list[Path]:
-    """Copy the Box app to `dest` and write its site file; the app's folder name is part of its address."""
+def deploy_passenger(app: Path, dest: Path, site_file: Path, config: dict[str, Any], serves: str,
+                     modules: list[Module] | None = None) -> list[Path]:
+    """Copy a Passenger app to `dest` with the shared start file (with `modules` in its workflows/), and write
+    its JSON site file, which names the module (`serves`) the start file hands the requests to."""
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(app, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(app.parent / PASSENGER_START, dest / PASSENGER_START)
+    config = {**config, "serves": serves}
+    for module in modules or []:
+        shutil.copytree(module.folder, dest / "workflows" / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
     site_file.parent.mkdir(parents=True, exist_ok=True)
-    # Every student's own nginx reads it, so it is world-readable, client secret and all (Runbook: Backups).
-    site_file.write_text(json.dumps(box_config(profiles, dest.name), indent=2) + "\n", encoding="utf-8")
+    # Every user's own nginx reads it, so it is world-readable, Box's client secret and all (Runbook: Backups).
+    site_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     site_file.chmod(0o644)
     return [dest, site_file]
+
+
+def deploy_box(dest: Path, site_file: Path, profiles: list[Profile], app: Path = BOX_APP) -> list[Path]:
+    """Copy the Box app to `dest` and write its site file; the app's folder name is part of its address."""
+    return deploy_passenger(app, dest, site_file, box_config(profiles, dest.name), "atelier.web.box")
+
+
+def deploy_classwall(dest: Path, site_file: Path, profiles: list[Profile], modules: list[Module],
+                     roots: tuple[str, ...] = COURSE_ROOTS, app: Path = CLASSWALL_APP,
+                     walls: str = WALLS) -> list[Path]:
+    """Copy the Class wall app to `dest` with the lessons, and write its site file."""
+    config = classwall_config(profiles, dest.name, roots, dest.resolve() / "workflows", walls)
+    return deploy_passenger(app, dest, site_file, config, "atelier.web.classwall", modules)
 
 
 ENCODED_SLASHES = "AllowEncodedSlashes NoDecode"

@@ -96,6 +96,23 @@ def installed_profiles(profiles: list[Profile] | None = None) -> list[Profile]:
     return [p for p in (all_profiles() if profiles is None else profiles) if p.prefix and not p.for_tests]
 
 
+# What Start here sends a student to, by profile field: a site published without one leaves a dead end.
+FOR_STUDENTS = {
+    "ondemand_url": "the dashboard's address, where students sign in (Start here: Sign in)",
+    "account_url": "where students ask for an account (Start here: Get an account)",
+    "support": "whom students write to when stuck (Start here: Get an account, Sign in)",
+    "backup.client_id": "the university's Box app, which the dashboard's Box backup needs to connect (Start here: "
+                        "Keep your work safe)",
+}
+
+
+def missing_for_students(profile: Profile) -> list[str]:
+    """The fields of FOR_STUDENTS that `profile` leaves empty."""
+    values = {"ondemand_url": profile.ondemand_url, "account_url": profile.account_url, "support": profile.support,
+              "backup.client_id": profile.backup.client_id if profile.backup.type == "box" else "not Box"}
+    return [name for name in FOR_STUDENTS if not values[name]]
+
+
 def load_profile(name: str) -> Profile:
     """A profile by name (`pegasus`) or path; every problem names the file and field."""
     path = Path(name) if name.endswith((".yaml", ".yml")) else CLUSTERS / f"{name}.yaml"

@@ -251,10 +251,13 @@ def _write_into_section(path: Path, remote: str, values: dict[str, str], target:
     out = io.StringIO()
     parser.write(out)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    handle = os.open(temporary, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(out.getvalue())
-    os.replace(temporary, path)
+    try:
+        handle = os.open(temporary, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(out.getvalue())
+        os.replace(temporary, path)
+    finally:  # a failed write (a full home) leaves no half-written copy behind
+        temporary.unlink(missing_ok=True)
 
 
 def config_file(target: Target) -> Path:

@@ -4,6 +4,12 @@ The same comparison as compare.py over a course folder, one folder or Box zip pe
 a row per student, a column per lesson and value of the lesson's knob. The students'
 folders are only read: their ledgers are kept in the wall's own folder, and zips are
 unpacked there.
+
+Privacy: a wall is made to be shown to the class, so a student is named by the initials of
+their folder's name ("ana-lopez" is "A.L."), and by that name only when their folder is listed
+in the course folder's show-names.txt, which the instructor keeps for the students who agreed.
+`names="full"` names everyone, for the instructor's own review. One rule (`shown_names`) names
+them on the wall, in the workbook and in the CSV alike.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import re
 import shutil
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,8 @@ from atelier.messages import AtelierError, Finding, plural
 
 WALL = "class-wall.html"
 LEDGERS, UNPACKED = "ledgers", "unpacked"  # in a wall's folder: the students' ledgers, their zips unpacked
+SHOW_NAMES = "show-names.txt"  # in the course folder: the students (by folder name) who agreed to be named
+NAMES = ("initials", "full")  # initials but for those listed in SHOW_NAMES (the default), or everyone by name
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Student:
 
     name: str  # the folder's name, or the zip's without .zip: how the instructor filed their work
     source: Path  # that folder or zip
+    shown_as: str = ""  # what the wall calls them: initials, or their name if they agreed (shown_names)
     items: list[Item] = field(default_factory=list)
     problem: Finding | None = None  # set when nothing of theirs can be shown
 
@@ -87,6 +97,37 @@ def student_sources(course: Path, out: Path) -> list[tuple[str, Path]]:
     return sorted(found.items(), key=lambda pair: (pair[0].casefold(), pair[0]))
 
 
+def initials(name: str) -> str:
+    """"Ana Lopez", "ana_lopez" and "AnaLopez" are "A.L."; a name with no letters is "Student"."""
+    words = re.findall(r"[^\W\d_]+", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", re.sub(r"['’]", "", name)))
+    return "".join(f"{word[0].upper()}." for word in words) or "Student"
+
+
+def opted_in(course: Path) -> set[str]:
+    """The folder names listed in the course folder's show-names.txt, one a line ("#" starts a note)."""
+    listed = course / SHOW_NAMES
+    if not listed.is_file():
+        return set()
+    lines = listed.read_text(encoding="utf-8", errors="replace").splitlines()
+    names = {line.split("#", 1)[0].strip().removesuffix(".zip").casefold() for line in lines}
+    return names - {""}
+
+
+def shown_names(names: list[str], listed: set[str], how: str = NAMES[0]) -> dict[str, str]:
+    """What the wall calls each student (by folder name): their name if listed (or `how` is "full"), else
+    their initials; initials that students share are numbered, in the wall's order, so rows stay apart."""
+    called = {n: n if how == "full" or n.casefold() in listed else initials(n) for n in names}
+    named = {n for n in names if called[n] == n}
+    shared: dict[str, list[str]] = {}
+    for name in names:
+        if name not in named:
+            shared.setdefault(called[name], []).append(name)
+    for short, whose in shared.items():
+        if len(whose) > 1:
+            called.update({name: f"{short} ({n})" for n, name in enumerate(whose, 1)})
+    return called
+
+
 def outputs_root(folder: Path) -> Path:
     """Where a student's outputs are: Box's outputs folder when the download holds one (at the top, or in
     Atelier/), since beside it replaced/ holds older versions and comfyui/ saved workflows; else the folder."""
@@ -122,12 +163,14 @@ def _nothing(items: list[Item]) -> str:
     return f"{plural(len(items), 'file')}, none with ComfyUI's settings ({counts})"
 
 
-def gather_class(course: Path, out: Path, on_scan: Any = None) -> list[Student]:
+def gather_class(course: Path, out: Path, on_scan: Any = None, names: str = NAMES[0]) -> list[Student]:
     """Every student's outputs, read without writing into their folders (ledgers and unpacked zips go in `out`)."""
     students: list[Student] = []
     (out / LEDGERS).mkdir(parents=True, exist_ok=True)
-    for name, source in student_sources(course, out):
-        student = Student(name, source)
+    sources = student_sources(course, out)
+    called = shown_names([name for name, _ in sources], opted_in(course), names)
+    for name, source in sources:
+        student = Student(name, source, called[name])
         students.append(student)
         try:
             folder = _unpack(source, out / UNPACKED / name) if source.is_file() else source
@@ -146,7 +189,7 @@ def gather_class(course: Path, out: Path, on_scan: Any = None) -> list[Student]:
                 "student": name, "folder": source, "found": f"the folder cannot be read ({type(err).__name__})"},
                 warning=True)
             continue
-        student.items = [Item(root / o.file, o, student=name) for o in ledger.rows(root, index)]
+        student.items = [Item(root / o.file, o, student=student.shown_as) for o in ledger.rows(root, index)]
         if not student.shown:
             student.problem = Finding("class-student-empty", {"student": name, "folder": source,
                                                               "found": _nothing(student.items)}, warning=True)
@@ -249,7 +292,7 @@ def write_wall(wall: Wall, path: Path, title: str) -> Path:
         quiet[lesson] = {"module"} | {k for k in table.varying if len({repr(value(i.output, k)) for i in here}) < 2}
     rows = []
     for student in wall.students:
-        name = f'<th scope="row">{html.escape(student.name)}</th>'
+        name = f'<th scope="row">{html.escape(student.shown_as)}</th>'
         if student.problem:
             found = html.escape(str(student.problem.values["found"]))
             rows.append(f'<tr class="student">{name}<td class="nothing" colspan="{len(columns)}">'
@@ -268,15 +311,18 @@ def write_wall(wall: Wall, path: Path, title: str) -> Path:
 by the value of its knob. Click a picture to open it full size.</p>
 <table class="wall">{groups}<thead><tr><th scope="col" rowspan="2">Student</th>{lessons}</tr><tr>{knobs}</tr></thead>
 <tbody>{''.join(rows)}</tbody></table>"""
-    path.write_text(page_html(table, title, body, WALL_STYLE), encoding="utf-8")
+    # A file not compared is named within its student's folder: its full path would give the folder's name away.
+    listed = replace(table, skipped=[replace(i, path=Path(i.output.file)) for i in table.skipped])
+    path.write_text(page_html(listed, title, body, WALL_STYLE), encoding="utf-8")
     return path
 
 
 def wall(course: Path, out: Path, by: str | None = None, lessons: list[Module] | None = None,
-         on_scan: Any = None) -> Wall:
-    """Write a class's workbook, CSV and wall into `out`; the students' folders are only read."""
+         on_scan: Any = None, names: str = NAMES[0]) -> Wall:
+    """Write a class's workbook, CSV and wall into `out`; the students' folders are only read. `names`: one of
+    NAMES, how students are named (initials, but for those listed in the course folder's show-names.txt)."""
     out.mkdir(parents=True, exist_ok=True)
-    students = gather_class(course, out, on_scan)
+    students = gather_class(course, out, on_scan, names)
     if not any(s.shown for s in students):
         raise AtelierError("compare-nothing", paths=course)
     table = build([i for s in students for i in s.items])

@@ -21,7 +21,7 @@ LEVELS = ("first-year", "intermediate", "advanced")
 # What each kind of output states about itself: the page shows it, the lesson check compares it.
 OUTPUT_FIELDS = {"image": ("width", "height"), "video": ("frames", "width", "height"), "audio": ("seconds",), "mesh": ()}
 # module.yaml's fields in the order they are checked, which is the order lint reports them in.
-FIELDS = ("title", "modality", "level", "minutes", "questions", "objectives", "key_points", "prerequisites",
+FIELDS = ("title", "modality", "level", "order", "minutes", "questions", "objectives", "key_points", "prerequisites",
           "knobs", "exercises", "outputs", "gpu_memory_gb", "models", "custom_nodes")
 
 
@@ -95,6 +95,7 @@ class Meta:
     title: str | None = None
     modality: str | None = None
     level: str | None = None
+    order: int | None = None  # place in the suggested semester (Teach); None: after those that have one
     minutes: Minutes = Minutes()
     questions: tuple[str, ...] = ()
     objectives: tuple[str, ...] = ()
@@ -191,6 +192,7 @@ def read_meta(data: Any, file: Path) -> Meta:
     title = fields.get("title", _is_text)
     modality = fields.get("modality", one_of(MODALITIES))
     level = fields.get("level", one_of(LEVELS))
+    order = fields.get("order", _above_zero(), required=False)  # optional: a new module goes after the rest
     minutes = Minutes()
     if not isinstance(fields.value("minutes"), dict):
         fields.wrong("minutes", MISSING if fields.value("minutes") is None else "must have teaching and exercises")
@@ -211,7 +213,7 @@ def read_meta(data: Any, file: Path) -> Meta:
     if fields.value("custom_nodes") is not None:  # optional: only a workflow with custom nodes has it
         custom_nodes, _ = _entries(fields, "custom_nodes", ("name", "repository", "licence"))
     return Meta(
-        title=title, modality=modality, level=level, minutes=minutes,
+        title=title, modality=modality, level=level, order=order, minutes=minutes,
         questions=questions, objectives=objectives, key_points=key_points,
         prerequisites=tuple(str(p) for p in prerequisites),
         knobs=tuple(Knob(_text(k.get("node")), _text(k.get("input")), _text(k.get("what")), _values(k.get("try")))

@@ -14,6 +14,7 @@ Two promises are checked at build time, so a broken page cannot be published:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 import posixpath
@@ -47,6 +48,20 @@ CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""")
 NBCONVERT_ALT = "No description has been provided for this image"
 # Material fetches these libraries from a CDN when a page uses them.
 CDN_FEATURES = {'class="mermaid"': "a Mermaid diagram", 'class="arithmatex"': "MathJax/KaTeX maths"}
+# A sentence that says a check or a measurement ran: on a reader's page it must come from the
+# records (site/pages/records.py), whose element the check skips; typed anywhere there, it fails.
+CLAIMS = re.compile(r"\b(?:nightly|every night|on every change|checked to work|run automatically|"
+                    r"(?:checked|tested|measured|verified) (?:on|with) (?:a|the) (?:GPU|real models)|"
+                    r"a picture takes (?:a few )?seconds)\b", re.IGNORECASE)
+# A count written for any number: "1 hours", "hour(s)". Counts go through messages.plural.
+COUNTS = re.compile(r"(?<![\d.,])1 (?:hours|minutes|pictures|modules|lessons|students|GPUs|sessions|weeks|cores)\b"
+                    r"|\b[a-z]+\(s\)")
+# A sentence-sized block of text, whose brackets must pair up: "(from session" alone reads as a typo.
+BLOCKS = re.compile(r"<(p|li|td|th|h\d|figcaption)\b[^>]*>(.*?)</\1>", re.DOTALL)
+RECORDS = re.compile(r'<span class="atelier-record">.*?</span>', re.DOTALL)
+READER_PAGES = ("index.md", "start/", "teach/", "lessons/", "how-to/")
+# What a generator writes when it has no real value to show: a reader must never see one.
+PLACEHOLDERS = re.compile(r"Sentinel\.\w+|<object object at 0x|\bUNSET\b|\bN/A\b|\{\{ *\w+ *\}\}")
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE_CODE = re.compile(r"`[^`]*`")
@@ -215,6 +230,21 @@ class SiteChecks(BasePlugin):
         for marker, feature in CDN_FEATURES.items():
             if marker in html:
                 log.warning("%s: uses %s, whose library the theme loads from a CDN", _where(config, page), feature)
+        if page.file.src_uri.startswith(READER_PAGES):
+            text = RECORDS.sub("", re.sub(r"<(?:code|pre)\b.*?</(?:code|pre)>", "", html, flags=re.DOTALL))
+            for claim in sorted(set(m.lower() for m in CLAIMS.findall(text))):
+                log.warning("%s: says '%s', a claim about checks that only the recorded reports may make "
+                            "(put <!-- check record --> there instead)", _where(config, page), claim)
+        prose = re.sub(r"<(?:code|pre)\b.*?</(?:code|pre)>", "", html, flags=re.DOTALL)
+        for _, block in BLOCKS.findall(prose):
+            text = unescape(re.sub(r"<[^>]+>", "", block))
+            if text.count("(") != text.count(")"):
+                log.warning("%s: unbalanced brackets in '%s'", _where(config, page), " ".join(text.split())[:80])
+        for found in sorted(set(COUNTS.findall(prose))):
+            log.warning("%s: says '%s': write the count with messages.plural", _where(config, page), found)
+        for found in sorted(set(PLACEHOLDERS.findall(html))):
+            log.warning("%s: shows the placeholder '%s' where a real value belongs (%d times)",
+                        _where(config, page), found, html.count(found))
         return html
 
 

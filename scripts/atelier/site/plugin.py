@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +21,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from atelier.hpc.profiles import Profile, sbatch_options
+from atelier.hpc.profiles import FOR_STUDENTS, Profile, missing_for_students, sbatch_options
 from atelier.keep import ledger
 from atelier.keep.backup import OUTPUTS, REPLACED, COMFYUI
 from atelier.lessons.convert import to_api
@@ -33,8 +34,10 @@ from atelier.site.pages import benchmarks as benchpage
 from atelier.site.pages import lessons
 from atelier.site.pages import runbook
 from atelier.site.pages import start as startpages
+from atelier.site.pages.start import preview_banner
 from atelier.site.pages import teach as teachpages
 from atelier.site.pages.lesson_status import load_reports, status_page
+from atelier.site.pages.records import RECORD_MARKER, record_sentences
 
 GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
@@ -45,6 +48,14 @@ CLUSTERS_MARKER = "<!-- cluster profiles -->"
 BACKUP_MARKER = "<!-- backup per cluster -->"
 LEDGER_MARKER = "<!-- ledger columns -->"
 READERS = {"student": "Students", "instructor": "Instructors", "maintainer": "Maintainers"}
+PREVIEW = "ATELIER_SITE_PREVIEW"  # =1: build a preview, with a banner where a profile value is missing
+# A page holding one of these shows students the profile fields named.
+NEEDS = {startpages.CLUSTERS_MARKER: {"ondemand_url", "account_url", "support"}, BACKUP_MARKER: {"backup.client_id"}}
+
+
+def publish_gaps(profiles: list[Profile]) -> list[str]:
+    """Each value a published site would send students to but the profiles lack, as 'file: field (what for)'."""
+    return [f"{p.file}: {name}: {FOR_STUDENTS[name]}" for p in profiles for name in missing_for_students(p)]
 
 
 def load_glossary(docs_dir: Path) -> dict[str, str]:
@@ -163,6 +174,7 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     CLUSTERS_MARKER: lambda p: clusters_table(p.profiles),
     BACKUP_MARKER: lambda p: backup_table(p.installed_profiles),
     LEDGER_MARKER: lambda p: ledger_table(),
+    RECORD_MARKER: lambda p: record_sentences(load_reports(p.status)),
     **startpages.MARKERS,
     **runbook.MARKERS,
     **teachpages.MARKERS,
@@ -173,9 +185,23 @@ MARKERS: dict[str, Callable[[Project], str]] = {
 class SitePages(BasePlugin):
     """Registered as the `atelier-pages` plugin."""
 
+    preview = False  # `mkdocs serve`, or ATELIER_SITE_PREVIEW=1: show gaps; any other build refuses them
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self.preview = command == "serve"
+
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """The project is the folder of mkdocs.yml, wherever the build is started from."""
         self.project = Project(Path(config.config_file_path).parent if config.config_file_path else Path("."))
+        self.preview = self.preview or os.environ.get(PREVIEW) == "1"
+        try:
+            gaps = publish_gaps(self.project.installed_profiles)
+        except AtelierError as err:
+            raise PluginError(str(err)) from None
+        if gaps and not self.preview:
+            raise PluginError("The site cannot be published: Start here would send students to values the cluster "
+                              "profiles do not give. Fill in each, or build a preview with ATELIER_SITE_PREVIEW=1 "
+                              "(Runbook: Publishing the site):\n  " + "\n  ".join(gaps))
         snippets = config.mdx_configs.get("pymdownx.snippets")
         if snippets:  # embedded files are named from the project, not from the folder the build runs in
             snippets["base_path"] = [str(self.project.root / base) for base in snippets.get("base_path") or ["."]]
@@ -212,7 +238,12 @@ class SitePages(BasePlugin):
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
             markdown = markdown.replace(MODULES_MARKER, lessons.modules_table(self.project.modules))
+        banner = "".join(preview_banner(self.project.installed_profiles, fields)
+                         for marker, fields in NEEDS.items() if marker in markdown)
         markdown = expand_markers(markdown, self.project, page.file.src_uri)
+        if banner:  # under the page's title
+            title, _, rest = markdown.partition("\n")
+            markdown = f"{title}\n\n{banner}\n{rest}"
         if page.file.src_uri == GLOSSARY_PAGE:
             return markdown  # the definitions are already in full there
         glossary = load_glossary(Path(config.docs_dir))

@@ -5,7 +5,8 @@ command from the lesson modules themselves: ComfyUI starts the way `atelier serv
 starts it, each workflow is opened the way a student opens it (from the Workflows
 panel, where a session offers its lesson), fitted to the window and saved at a fixed
 size. The alt text is written beside the pictures in a manifest, from the same graph
-description the lesson pages use, so no picture lacks its words. The browser may
+description the lesson pages use, so no picture lacks its words. The Start here pictures
+carry numbered marks and a phone-width crop (screenshots_marks). The browser may
 reach 127.0.0.1 only: any other request is blocked and fails the run.
 """
 
@@ -30,7 +31,7 @@ from atelier.site.pages.lessons import SCREENSHOT_MANIFEST as MANIFEST, describe
 from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
 from atelier.comfy.server import FIRST_SETTINGS, ComfyServer, panel_copy
-from atelier.site import screenshots_box
+from atelier.site import screenshots_box, screenshots_marks as marks
 from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS
 from atelier.comfy.testmodels import default_store, generate, module_models
 
@@ -104,6 +105,7 @@ class Result:
     frontend: str
     labels: dict[str, Any]
     hosts: set[str] = field(default_factory=set)  # every host the page asked for
+    marked: dict[str, marks.Marked] = field(default_factory=dict)  # picture -> its marks, crop and label
 
     @property
     def manifest(self) -> Path:
@@ -229,7 +231,21 @@ class Browser:
         self.page.evaluate(SETTLE_JS)
 
     def shot(self, clip: dict[str, float] | None = None) -> bytes:
-        return _optimised_png(self.page.screenshot(clip=clip, animations="disabled", caret="hide"))
+        """At one pixel per CSS pixel, though the page is drawn at the crops' scale."""
+        return _optimised_png(self.page.screenshot(clip=clip, animations="disabled", caret="hide", scale="css"))
+
+    def marked(self, name: str, words: dict[str, str], label: bool, clip: dict[str, float] | None = None,
+               ) -> tuple[dict[str, bytes], marks.Marked]:
+        """Picture `name` with its numbered marks (and a test model's label), and its crop for phones."""
+        area = (clip["x"], clip["y"], clip["width"], clip["height"]) if clip else \
+            (0.0, 0.0, float(VIEWPORT["width"]), float(VIEWPORT["height"]))
+        found = marks.draw(self.page, name, area, words, label)
+        try:
+            self.page.wait_for_timeout(100)
+            pictures = {name: self.shot(clip), marks.crop_name(name): _optimised_png(marks.crop(self.page, found))}
+        finally:
+            marks.clear(self.page)
+        return pictures, found
 
     def actionbar_clip(self) -> dict[str, float]:
         """The Run button's corner with some of the window around it, so a reader can find it."""
@@ -256,7 +272,7 @@ def _page(server: ComfyServer, chromium: Path, hosts: set[str], blocked: list[st
     with _playwright().sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=BROWSER_ARGS)
         try:
-            context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, color_scheme="dark")
+            context = browser.new_context(viewport=VIEWPORT, device_scale_factor=marks.CROP_SCALE, color_scheme="dark")
             context.route("**/*", route)
             page = context.new_page()
             page.set_default_timeout(60_000)
@@ -280,26 +296,35 @@ def _inputs(server: ComfyServer, modules: list[Module]) -> None:
                 shutil.copy2(path, folder / path.name)
 
 
+Captured = tuple[dict[str, bytes], dict[str, int], dict[str, Any], dict[str, marks.Marked]]
+
+
 def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Module, quick: bool,
-             run_timeout: float, doing: Callable[[str], None]) -> tuple[dict[str, bytes], dict[str, int], dict[str, Any]]:
-    """(pictures, nodes on the canvas per lesson, the frontend's labels): the whole walk through the page."""
+             run_timeout: float, doing: Callable[[str], None], test_models: bool) -> Captured:
+    """(pictures, nodes on the canvas per lesson, the frontend's labels, the marked pictures): the whole walk."""
     page = ui.page
     pictures: dict[str, bytes] = {}
     nodes: dict[str, int] = {}
     labels: dict[str, Any] = {}
+    marked: dict[str, marks.Marked] = {}
+    words = {"lesson": tour.title, "saved": SAVED}
+
+    def take_marked(browser: Browser, name: str, clip: dict[str, float] | None = None) -> None:
+        taken, marked[name] = browser.marked(name, words, test_models, clip)
+        pictures.update(taken)
     page.wait_for_function("window.app.graph._nodes.length > 0")  # ComfyUI's example: what a student sees first
     doing("the Workflows panel")
     ui.panel(True)
     page.locator(UI["browse"]).get_by_role("treeitem").first.wait_for()
     ui.settle()
-    pictures["tour-workflows.png"] = ui.shot()
+    take_marked(ui, "tour-workflows.png")
     labels |= {k: v for k, v in ui.labels().items() if v}
     doing("the whole window")
     nodes[tour.slug] = ui.open(tour)
     ui.fit()
-    pictures["tour-canvas.png"] = ui.shot()
+    take_marked(ui, "tour-canvas.png")
     labels |= {k: v for k, v in ui.labels().items() if v}
-    pictures["tour-run.png"] = ui.shot(ui.actionbar_clip())
+    take_marked(ui, "tour-run.png", ui.actionbar_clip())
     ui.set(MODULE_VIEW)  # from here on: no small map over the picture
     # The panel's refresh unloads every workflow it lists, the open one too, and frontend 1.27.10
     # then cannot open another (beforeLoadNewGraph meets a null changeTracker): close it first.
@@ -326,7 +351,7 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
         " return imgs.length > 0 && imgs[0].complete && imgs[0].naturalWidth > 0; }",
         arg=save, timeout=run_timeout * 1000, polling=1000)
     ui.fit()
-    pictures["first-image-done.png"] = ui.shot()
+    take_marked(ui, "first-image-done.png")
     doing("a new session's Workflows panel")
     _next_session(server, modules, tour)
     later = Browser(page.context.new_page())  # a fresh page, as a later session opens (the cookie is the same)
@@ -335,9 +360,9 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
     later.panel(True)
     later.page.locator(UI["browse"]).get_by_role("treeitem", name=SAVED, exact=True).wait_for()
     later.settle()
-    pictures["saved-next-session.png"] = later.shot()
+    take_marked(later, "saved-next-session.png")
     later.page.close()
-    return pictures, nodes, labels
+    return pictures, nodes, labels, marked
 
 
 def _next_session(server: ComfyServer, modules: list[Module], tour: Module) -> None:
@@ -390,14 +415,15 @@ def take(
         with _page(server, chromium, hosts, blocked) as page:
             frontend = str(page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ || 'unknown'"))
             try:
-                pictures, nodes, labels = _capture(Browser(page), server, modules, tour, quick, run_timeout, doing)
+                pictures, nodes, labels, marked = _capture(Browser(page), server, modules, tour, quick, run_timeout,
+                                                           doing, test_models=models is None)
                 doing("the dashboard's Box backup app")
                 pictures |= screenshots_box.take(page.context.new_page, workdir / "box-app")
-            except sync_api.Error:
+            except (sync_api.Error, marks.MarkMissing):
                 with suppress(sync_api.Error):
                     page.screenshot(path=str(failure))
                 raise
-    except sync_api.Error as err:
+    except (sync_api.Error, marks.MarkMissing) as err:
         reason = (str(err).strip().splitlines() or ["no reason given"])[0][:300].rstrip(".")
         raise AtelierError("screenshots-failed", step=step[0], reason=reason,
                            picture=failure if failure.is_file() else "(none)", log=server.log) from None
@@ -407,10 +433,19 @@ def take(
         raise AtelierError("screenshots-external", url=blocked[0], count=len(blocked))
     alts = tour_alt(tour.title, labels, test_models=models is None, quick=quick) | screenshots_box.alts("Box")
     alts |= {f"{m.slug}.png": module_alt(m, catalogue) for m in modules}
+    for name, found in marked.items():
+        alts[name] += f" Numbered marks: {marks.words_for(found)}."
+        if found.label:
+            alts[name] += f" Written over the picture, white on black: '{marks.TEST_LABEL}'."
+        alts[marks.crop_name(name)] = marks.crop_alt(found, test_label=models is None)
     shots = [Shot(name, alts[name], nodes.get(name.removesuffix(".png"))) for name in pictures]
-    result = Result(out, shots, comfyui=comfyui, frontend=frontend, labels=labels, hosts=hosts)
+    result = Result(out, shots, comfyui=comfyui, frontend=frontend, labels=labels, hosts=hosts, marked=marked)
     write(result, pictures, test_models=models is None, quick=quick)
     return result
+
+
+# The manifest's sections this command writes; any other is another tool's and is kept as it was.
+OWN = ("comfyui", "frontend", "made", "viewport", "models", "first_image", "labels", "screenshots", "marks")
 
 
 def write(result: Result, pictures: dict[str, bytes], test_models: bool, quick: bool) -> None:
@@ -429,7 +464,13 @@ def write(result: Result, pictures: dict[str, bytes], test_models: bool, quick: 
         "first_image": f"{QUICK} (--quick)" if quick else "the lesson's own settings",
         "labels": result.labels,
         "screenshots": {shot.file: shot.alt for shot in result.shots},
+        # Per marked picture: each number, the label of the element it is on and boxes in the picture's
+        # pixels; the crop's pieces; the test model's label, where the picture shows a test model's output.
+        "marks": {name: marks.record(found) for name, found in result.marked.items()},
     }
+    if result.manifest.is_file():  # sections other tools write into the same manifest (e.g. `ood:`) stay
+        before = yaml.safe_load(result.manifest.read_text(encoding="utf-8")) or {}
+        manifest |= {key: value for key, value in before.items() if key not in manifest and key not in OWN}
     header = "# Made by `atelier screenshots`: regenerate, never edit by hand. File -> alt text.\n"
     text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=1000)
     result.manifest.write_text(header + text, encoding="utf-8")

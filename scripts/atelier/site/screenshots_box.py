@@ -90,12 +90,12 @@ def take(page_factory: Any, workdir: Path) -> dict[str, bytes]:
         page = page_factory()
         page.set_viewport_size(VIEWPORT)
         page.goto(f"{app}/")
-        pictures["box-connect.png"] = page.screenshot()
+        pictures["box-connect.png"] = page.screenshot(scale="css")  # the context draws at 2x for the crops
         subprocess.run([str(backup.rclone()), "config", "create", settings.remote, "alias", "remote",
                         str(remote_root)], check=True, capture_output=True, stdin=subprocess.DEVNULL)
         page.goto(f"{app}/?connected=1")
-        pictures["box-connected.png"] = page.screenshot()
+        pictures["box-connected.png"] = page.screenshot(scale="css")  # the context draws at 2x for the crops
         page.get_by_role("button", name=f"Bring my workflows back from {settings.title}").click()
         page.get_by_role("status").wait_for()
-        pictures["box-restored.png"] = page.screenshot()
+        pictures["box-restored.png"] = page.screenshot(scale="css")  # the context draws at 2x for the crops
     return pictures

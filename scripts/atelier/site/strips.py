@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
 from atelier.check.bench import weights_kind
@@ -38,6 +38,11 @@ from atelier.messages import AtelierError
 SIDE = 192  # pixels, the longer side of a picture on the page (and of a test-model one as made)
 COLOURS = 128  # a palette: a strip of random-weight pictures stays ~30 KB a picture
 SAVES = ("SaveImage",)
+# Written on every picture a random-weight model made, so no copy of it passes for art: on a
+# phone, in a download, in a slide. The PNG's text chunk of the same name says it was written.
+TEST_LABEL = "TEST MODEL: noise"
+LABEL_KEY = "atelier-label"
+BAND = 0.2  # of the picture's height: the dark band the label sits on, at the bottom
 
 
 @dataclass(frozen=True)
@@ -88,12 +93,30 @@ def one_picture(job: headless.Job, title: str) -> headless.Job:
     return quick
 
 
-def small_copy(source: Path, target: Path) -> tuple[int, int]:
-    """The picture at the page's size, with ComfyUI's text chunks (the workflow) kept as they were."""
+def with_label(picture: Image.Image, label: str) -> Image.Image:
+    """`picture` with `label` in white on a dark band across its bottom, sized to its width."""
+    picture = picture.convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    band = max(14, round(picture.height * BAND))
+    draw.rectangle((0, picture.height - band, picture.width, picture.height), fill=(20, 20, 20))
+    size = band * 0.6
+    font = ImageFont.load_default(size=size)
+    while draw.textlength(label, font=font) > picture.width * 0.92 and size > 6:
+        size -= 1
+        font = ImageFont.load_default(size=size)
+    draw.text((picture.width / 2, picture.height - band / 2), label, fill=(255, 255, 255), font=font, anchor="mm")
+    return picture
+
+
+def small_copy(source: Path, target: Path, label: str | None = None) -> tuple[int, int]:
+    """The picture at the page's size, labelled if `label`, with ComfyUI's text chunks (the workflow) kept."""
     with Image.open(source) as picture:
         text = dict(picture.text)  # type: ignore[attr-defined]
         small = picture.convert("RGB")
     small.thumbnail((SIDE, SIDE))
+    if label and text.get(LABEL_KEY) != label:
+        small = with_label(small, label)
+        text[LABEL_KEY] = label
     small = small.quantize(COLOURS, dither=Image.Dither.NONE)
     info = PngInfo()
     for key, value in text.items():
@@ -144,7 +167,8 @@ def make(module: Module, out: Path, client: ComfyClient, catalogue: Catalogue, m
                     raise AtelierError("strips-failed", lesson=module.slug, setting=f"{setting}={value}",
                                        reason=record.message if record else "it made nothing")
                 name = f"{module.slug}/{knob_id(knob.node, knob.input)}-{index}.png"
-                width, height = small_copy(folder.outputs / record.outputs[0], fresh / Path(name).name)
+                width, height = small_copy(folder.outputs / record.outputs[0], fresh / Path(name).name,
+                                           TEST_LABEL if made.models == "test" else None)
                 pictures.append({"value": value, "file": name, "width": width, "height": height})
             strips.append({"node": knob.node, "input": knob.input, "pictures": pictures})
     manifest = out / f"{module.slug}.yml"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from atelier.site.markdown import cell, table
+from atelier.site.pages.records import record_sentences
 
 MARKS = {"passed": "passed", "failed": "**failed**", "skipped": "not run"}
 
@@ -24,14 +25,16 @@ def status_page(reports: list[dict[str, Any]], titles: dict[str, str]) -> str:
     lines = [
         "# Lesson status",
         "",
-        "Every module is run by the lesson check: on every change with generated test models "
-        "(a *smoke* check, which proves the workflow still runs on this semester's ComfyUI), "
-        "and on a GPU node with the real models (a *real* check, which also measures time). "
-        "This page is made from the latest reports.",
+        "The lesson check runs every module without a browser: with random-weight test models (a *smoke* "
+        "check, which shows the workflow still runs on this semester's ComfyUI) or with the real models on a "
+        "GPU node (a *real* check, which also shows how long it takes). This page is made from the reports "
+        "saved in `docs/status/`, and says only what they show.",
+        "",
+        record_sentences(reports),
         "",
     ]
     if not reports:
-        return "\n".join(lines + ["No check has been published for this version of the site yet.", ""])
+        return "\n".join(lines)  # the record sentence says none has run
     for report in reports:
         hw = report.get("hardware", {})
         machine = hw.get("gpu") or f"{hw.get('cpu')} ({hw.get('cores')} cores, CPU only)"

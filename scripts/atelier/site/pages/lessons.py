@@ -87,12 +87,24 @@ def screenshot_alts(folder: Path) -> dict[str, str]:
 
 def screenshot_image(folder: Path, name: str) -> str | None:
     """Picture `name` with the alt text recorded when it was taken, as Markdown for a page one
-    folder below the site root (lessons/, start/); None when the picture or its alt text is missing."""
-    alt = screenshot_alts(folder).get(name)
+    folder below the site root (lessons/, start/); None when the picture or its alt text is missing.
+
+    A picture with a crop (`x-crop.png`, made for phones) comes as both: atelier.css shows the
+    crop alone up to 600 px wide and the whole window above, and neither loads while hidden."""
+    alts = screenshot_alts(folder)
+    alt = alts.get(name)
     if not alt or not (folder / name).is_file():
         return None
-    alt = alt.replace("[", "(").replace("]", ")")
-    return f"![{alt}](../{SCREENSHOTS.relative_to(DOCS).as_posix()}/{name})"
+    base = f"../{SCREENSHOTS.relative_to(DOCS).as_posix()}"
+    crop = name.removesuffix(".png") + "-crop.png"
+    if not alts.get(crop) or not (folder / crop).is_file():
+        return f"![{_alt(alt)}]({base}/{name})"
+    return (f"![{_alt(alt)}]({base}/{name}){{ .atelier-shot-wide loading=lazy }} "
+            f"![{_alt(alts[crop])}]({base}/{crop}){{ .atelier-shot-narrow loading=lazy }}")
+
+
+def _alt(text: str) -> str:
+    return text.replace("[", "(").replace("]", ")")
 
 
 def _screenshot(module: Module, folder: Path) -> list[str]:
@@ -154,7 +166,9 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "",
         "## Get the workflow",
         "",
-        "Download the workflow, then drag the file onto the ComfyUI canvas in your browser. "
+        f"Choose **{module.title}** as the lesson in the launch form, and it waits for you in ComfyUI's "
+        "**Workflows** panel ([A tour of ComfyUI](../start/tour.md) shows where). Already in a session? "
+        "Download the workflow and drag the file onto the ComfyUI canvas. "
         "The notes on the canvas explain each step.",
         "",
         f"[Download {module.file_name}]({slug}/workflow.json){{ .md-button .md-button--primary download=\"{module.file_name}\" }}",
@@ -234,46 +248,56 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
     return "\n".join(lines)
 
 
+TEST_RUNS = "Test runs: noise from test models, not what you will see"  # the folded block's title
+
+
 def strip_note(made: strips.Made) -> list[str]:
     """What made the pictures, said before them: test-model pictures are never passed off as real."""
     if made.models == "real":
         return [f'!!! info "Made with this lesson\'s own models on {made.device}, {made.date}"', "",
                 f"    ComfyUI {made.comfyui} made each picture with the lesson's workflow and that one setting "
                 "changed, the way `atelier sweep` makes a grid.", ""]
-    return ['!!! warning "Made with test models: a real model gives a real picture"', "",
-            f"    These pictures were made on {made.date} on {made.device} by ComfyUI {made.comfyui} with "
+    return [f"These pictures were made on {made.date} on {made.device} by ComfyUI {made.comfyui} with "
             "random-weight test models, smaller and in fewer steps than the lesson, so they are noise, not "
-            "art: they show that each value runs, not what it looks like. The GPU lesson check remakes them "
-            "with the real models, and this note then says when and on which GPU.", ""]
+            "art, and each says so on the picture: they show that each value runs, not what it looks like. "
+            "Your session, with the real models, paints real pictures.", ""]
 
 
 def knob_strips(module: Module, folder: Path | None) -> list[str]:
-    """For each knob with "Try" values, a picture for each value; nothing where none were made."""
+    """For each knob with "Try" values, a picture for each value; nothing where none were made.
+
+    Real pictures stand under "What each knob does". Test-model ones promise only that each
+    value runs: they are folded away under a title that says so, and each is labelled on itself.
+    """
     made = strips.read(folder, module.slug) if folder else None
     if made is None:
         return []
+    test = made.made.models != "real"
     base = f"../{KNOB_PICTURES.relative_to(DOCS).as_posix()}"
-    lines = ["### What each knob does", "", *strip_note(made.made),
-             "Each picture holds its workflow, with the knob at that value: download it and drag it onto "
-             "ComfyUI's canvas to open the workflow with that exact setting.", ""]
+    body = [*strip_note(made.made),
+            "Each picture holds its workflow, with the knob at that value: download it and drag it onto "
+            "ComfyUI's canvas to open the workflow with that exact setting.", ""]
     for knob in module.about.knobs:
         pictures = made.strips.get((knob.node, knob.input))
         if not pictures:
             continue
-        lines += [f"**{escape(knob.node)} · `{knob.input}`**", "", '<div class="atelier-strip" markdown>', ""]
+        body += [f"**{escape(knob.node)} · `{knob.input}`**", "", '<div class="atelier-strip" markdown>', ""]
         for picture in pictures:
             value = str(picture["value"])
             short = value if len(value) <= 48 else value[:47] + "…"
-            kind = "Picture" if made.made.models == "real" else "Test-model picture (noise)"
+            kind = "Test-model picture (noise, labelled TEST MODEL)" if test else "Picture"
             alt = f"{kind} made with {knob.node} {knob.input} {short}".replace("[", "(").replace("]", ")")
             download = f"{module.slug}-{strips.knob_id(knob.node, knob.input)}-{re.sub(r'[^A-Za-z0-9.]+', '-', short)[:40]}.png"
             src = f"{base}/{picture['file']}"
-            lines += ['<figure markdown>', "",
-                      f'[![{alt}]({src}){{ width="{picture["width"]}" height="{picture["height"]}" loading=lazy }}]'
-                      f'({src}){{ download="{download}" title="{escape(value, quote=True)}" }}', "",
-                      f"<figcaption>{escape(short)}</figcaption>", "", "</figure>", ""]
-        lines += ["</div>", ""]
-    return lines
+            body += ['<figure markdown>', "",
+                     f'[![{alt}]({src}){{ width="{picture["width"]}" height="{picture["height"]}" loading=lazy }}]'
+                     f'({src}){{ download="{download}" title="{escape(value, quote=True)}" }}', "",
+                     f"<figcaption>{'Test run: ' if test else ''}{escape(short)}</figcaption>", "", "</figure>", ""]
+        body += ["</div>", ""]
+    if not test:
+        return ["### What each knob does", "", *body]
+    return ["### Each value runs", "", f'??? warning "{TEST_RUNS}"', "",
+            *[f"    {line}" if line else "" for line in body]]
 
 
 def describe_alt(module: Module, catalogue: Catalogue) -> str:

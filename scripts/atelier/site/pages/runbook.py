@@ -12,6 +12,7 @@ altered ones); `MARKERS` hands them the project's own.
 from __future__ import annotations
 
 import ast
+import re
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from atelier.lessons.modules import Module
 from atelier.lessons.pin import Lock
 from atelier.messages import Finding, plural
 from atelier.project import Project
-from atelier.site.markdown import table
+from atelier.site.markdown import cell, table
 
 LOCATIONS_MARKER = "<!-- model store per cluster -->"
 LAYOUT_MARKER = "<!-- model store layout -->"
@@ -43,6 +44,8 @@ SESSION_MARKER = "<!-- session folder -->"
 STUDENT_MARKER = "<!-- student folder -->"
 SWEEP_MARKER = "<!-- sweep folder -->"
 LESSON_CHECK_LOG_MARKER = "<!-- lesson check log -->"
+CONFIRM_MARKER = "<!-- profile values to confirm -->"
+KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[\w-]+):(?P<value>[^#]*)(?:#\s*(?P<comment>.*))?$")
 LESSON_CHECK = Path("checks") / "lesson-check.sbatch"
 # What each atelier command of the GPU check prints in its log, by subcommand.
 CHECK_COMMAND_LINES = {
@@ -242,8 +245,47 @@ def lesson_check_log(script: Path, modules: int) -> str:
     return "\n".join(f"{number}. {item}" for number, item in enumerate(items, 1))
 
 
+def to_confirm(path: Path) -> dict[str, tuple[str, str | None]]:
+    """A profile's fields: dotted field -> (value as written, what to put there if its comment says "confirm")."""
+    found: dict[str, tuple[str, str | None]] = {}
+    parents: list[tuple[int, str]] = []
+    pending = ""  # a "# confirm: ..." line above a key
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("#"):
+            text = line.lstrip()[1:].strip()
+            pending = text if text.startswith("confirm") else pending
+            continue
+        match = KEY_LINE.match(line)
+        if not match:
+            continue
+        indent = len(match["indent"])
+        parents = [(i, k) for i, k in parents if i < indent]
+        field = ".".join([k for _, k in parents] + [match["key"]])
+        parents.append((indent, match["key"]))
+        comment = (match["comment"] or "").strip() or pending
+        pending = ""
+        what = None
+        if comment.startswith("confirm"):  # its first sentence: a source may follow
+            what = re.split(r"\.\s+(?=[A-Z])", comment.removeprefix("confirm").lstrip(" :"))[0].rstrip(".")
+        found[field] = (match["value"].strip() or "…", what)
+    return found
+
+
+def confirm_table(profiles: list[Profile]) -> str:
+    """Every value a profile marks "confirm", as each installed profile has it now, read from the files."""
+    marked = {p.title: to_confirm(p.file) for p in profiles}
+    fields = list(dict.fromkeys(f for found in marked.values() for f, (_, what) in found.items() if what))
+    rows = []
+    for field in fields:
+        now = [f"`{marked[p.title][field][0]}`" if field in marked[p.title] else "—" for p in profiles]
+        what = next(found[field][1] for found in marked.values() if found.get(field, ("", None))[1])
+        rows.append([f"`{field}`", *now, cell(what)])
+    return table(["field", *[f"{p.title} now" for p in profiles], "what to put there"], rows)
+
+
 # Registered in the site plugin's MARKERS: each marker comment in a page becomes its table.
 MARKERS: dict[str, Callable[[Project], str]] = {
+    CONFIRM_MARKER: lambda p: confirm_table(p.installed_profiles),
     LOCATIONS_MARKER: lambda p: store_locations(p.profiles),
     LAYOUT_MARKER: lambda p: store_layout(p.modules),
     SIZES_MARKER: lambda p: model_store_sizes(p.modules),

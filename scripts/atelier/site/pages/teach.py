@@ -1,8 +1,9 @@
 """Generated parts of the Teach pages: the figures instructors plan a class with.
 
-GPU time, which GPUs fit a lesson, the order prerequisites allow, the shell line for
-`atelier compare` and the semester this site describes all restate module.yaml, the
-cluster profiles or the semester pin. They are made here at build time, so a changed
+GPU time, which GPUs fit a lesson, the order prerequisites allow, the weeks of a
+semester, the knobs a crit asks about, the shell line for `atelier compare` and the
+semester this site describes all restate module.yaml, the cluster profiles or the
+semester pin. They are made here at build time, so a changed
 minute, gigabyte or pin changes the page an instructor books time from.
 
 The public functions take their sources as arguments (tests pass altered copies);
@@ -21,6 +22,7 @@ from atelier.hpc.profiles import Gpu, Profile, installed_profiles
 from atelier.layout import Layout
 from atelier.lessons.modules import LEVELS, Module
 from atelier.lessons.pin import TERMS, Lock
+from atelier.messages import plural
 from atelier.project import Project
 from atelier.site.markdown import table
 from atelier.site.pages import lessons
@@ -29,10 +31,14 @@ GPU_TIME_MARKER = "<!-- gpu time per module -->"
 GPU_EXAMPLE_MARKER = "<!-- gpu time example -->"
 SESSIONS_MARKER = "<!-- session request per cluster -->"
 ORDER_MARKER = "<!-- module order -->"
+PLAN_MARKER = "<!-- semester plan -->"
+CRIT_MARKERS = {level: f"<!-- crit knobs: {level} -->" for level in LEVELS}
 SHELL_MARKER = "<!-- instructor shell per cluster -->"
 SEMESTER_MARKER = "<!-- this semester -->"
 TERMS_MARKER = "<!-- semester terms -->"
 EXAMPLE_CLASS = 20  # students in the worked example
+WEEKS = 14  # a semester of weekly meetings
+CRIT_PAGE = "crit.md"  # the rubrics, one section per level (its heading's anchor is the level)
 LESSONS = "../lessons"  # the markers sit on pages in teach/, one folder below the site root
 
 
@@ -114,10 +120,16 @@ def _needs(module: Module) -> list[str]:
     return list(module.about.prerequisites)
 
 
+def _level(module: Module) -> str:
+    return module.about.level or LEVELS[-1]
+
+
 def in_order(modules: list[Module]) -> list[Module]:
-    """Every module after its prerequisites; among those ready, the lower level first, then the catalogue's order."""
+    """Every module after its prerequisites; among those ready, the lower level first, then its `order`,
+    then the catalogue's order (a module without `order`, such as a new one, after those with one)."""
     rank = {m.slug: i for i, m in enumerate(lessons.ordered(modules))}
-    key = {m.slug: (LEVELS.index(m.about.level or LEVELS[-1]), rank[m.slug]) for m in modules}
+    key = {m.slug: (LEVELS.index(_level(m)), m.about.order is None, m.about.order or 0, rank[m.slug])
+           for m in modules}
     known = {m.slug for m in modules}
     left = {m.slug: m for m in modules}
     done: list[Module] = []
@@ -130,15 +142,125 @@ def in_order(modules: list[Module]) -> list[Module]:
 
 
 def order_table(modules: list[Module]) -> str:
-    """One order in which every module comes after the modules it needs."""
+    """One order in which every module comes after the modules it needs, with its week in the semester plan."""
     by_slug = {m.slug: m for m in modules}
-    steps = in_order(modules)
+    weeks = {m.slug: week.number for week in semester_plan(modules) for m in week.modules}
     rows = []
-    for step, module in enumerate(steps, start=1):
+    for step, module in enumerate(in_order(modules), start=1):
         first = ", ".join(_link(by_slug[p]) if p in by_slug else p for p in _needs(module)) or "nothing"
         kind = lessons.MODALITY_NAMES.get(str(module.about.modality), "")
-        rows.append([step, _link(module), module.about.level, kind, first, f"{cost(module).minutes} min"])
-    return table(["Step", "Module", "Level", "Kind", "Do first", "Time"], rows)
+        rows.append([step, _link(module), module.about.level, kind, first, f"{cost(module).minutes} min",
+                     weeks[module.slug]])
+    return table(["Step", "Module", "Level", "Kind", "Do first", "Time", "Week"], rows)
+
+
+@dataclass(frozen=True)
+class Week:
+    """One week of the suggested semester: its new modules, or none (a crit or a project week)."""
+
+    number: int
+    kind: str  # one of KINDS
+    modules: tuple[Module, ...] = ()
+    level: str = ""  # the level a lesson week teaches or a crit week looks back on
+
+    @property
+    def minutes(self) -> int:
+        return sum(cost(m).minutes for m in self.modules)
+
+
+KINDS = {"lesson": "Lesson", "crit": "Crit", "project": "Project studio", "final": "Final crit"}
+
+
+def _builds_on(earlier: list[Module], later: list[Module]) -> bool:
+    """A module of `later` needs one of `earlier`: a pair worth teaching in one week."""
+    slugs = {m.slug for m in earlier}
+    return any(p in slugs for m in later for p in _needs(m))
+
+
+def _merge_one(phases: list[list[list[Module]]]) -> bool:
+    """Put two neighbouring weeks of one level together, or say there is nothing left to merge.
+
+    A module and the one it builds on go first, then the pair with the fewest minutes.
+    Week 1 stays alone: the class also walks through Start here that day.
+    """
+    best: tuple[tuple[bool, int, int], int, int] | None = None
+    place = 0
+    for p, weeks in enumerate(phases):
+        for i in range(len(weeks) - 1):
+            place += 1
+            if p == 0 and i == 0:
+                continue
+            pair = weeks[i] + weeks[i + 1]
+            score = (not _builds_on(weeks[i], weeks[i + 1]), sum(cost(m).minutes for m in pair), place)
+            if best is None or score < best[0]:
+                best = (score, p, i)
+    if best is None:
+        return False
+    _, p, i = best
+    phases[p][i:i + 2] = [phases[p][i] + phases[p][i + 1]]
+    return True
+
+
+def semester_plan(modules: list[Module], weeks: int = WEEKS) -> list[Week]:
+    """The modules in `in_order`'s order over `weeks` weeks, a crit after each level, a project and a final crit.
+
+    Each level is taught in a run of weeks, one module a week; where there are more modules
+    than weeks, two neighbours of one level share a week. The weeks left over become project
+    weeks. With more modules than can be merged, the plan runs past `weeks` rather than drop one.
+    """
+    phases: list[list[list[Module]]] = []
+    levels: list[str] = []
+    for module in in_order(modules):
+        if not levels or levels[-1] != _level(module):
+            levels.append(_level(module))
+            phases.append([])
+        phases[-1].append([module])
+    lesson_weeks = weeks - len(phases) - 2  # a crit per level, at least one project week, the final crit
+    while sum(len(p) for p in phases) > lesson_weeks and _merge_one(phases):
+        pass
+    plan: list[Week] = []
+    for level, phase in zip(levels, phases):
+        for group in phase:
+            plan.append(Week(len(plan) + 1, "lesson", tuple(group), level))
+        plan.append(Week(len(plan) + 1, "crit", (), level))
+    plan.append(Week(len(plan) + 1, "project"))
+    while len(plan) < weeks - 1:
+        plan.append(Week(len(plan) + 1, "project"))
+    plan.append(Week(len(plan) + 1, "final"))
+    return plan
+
+
+def plan_table(modules: list[Module], weeks: int = WEEKS) -> str:
+    """The semester week by week, from the same order as the order table on Choosing and assigning modules."""
+    rows = []
+    for week in semester_plan(modules, weeks):
+        if week.kind == "lesson":
+            what = " then ".join(_link(m) for m in week.modules) + ", then studio time on the exercises"
+            minutes = f"{week.minutes} min"
+        elif week.kind == "crit":
+            what = (f"Crit of the {week.level} modules: each student shows a short series and the variations "
+                    f"behind it ([{week.level} rubric]({CRIT_PAGE}#{week.level}))")
+            minutes = "none"
+        elif week.kind == "project":
+            what = "Studio: students work on a project of their own with the modules so far; talk to each in turn"
+            minutes = "none"
+        else:
+            what = f"Final crit: each student shows their project and its process ([rubrics]({CRIT_PAGE}))"
+            minutes = "none"
+        rows.append([week.number, KINDS[week.kind], what, week.level or "", minutes])
+    return table(["Week", "Kind of week", "What happens", "Level", "Lesson minutes"], rows)
+
+
+def crit_knobs(modules: list[Module], level: str) -> str:
+    """The knobs worth asking about in a crit of one level's work, from each module's own list."""
+    chosen = [m for m in in_order(modules) if _level(m) == level]
+    if not chosen:
+        return f"No module of this semester is marked {level} yet."
+    rows = []
+    for module in chosen:
+        knobs = ", ".join(dict.fromkeys(f"`{k.input}` on *{k.node}*" for k in module.about.knobs)) or "none listed"
+        rows.append([_link(module), knobs])
+    return table(["Module", "Ask to see variations of"], rows)
 
 
 def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
@@ -175,7 +297,7 @@ def sessions_table(profiles: list[Profile]) -> str:
         choices = ", ".join(g.title for g in gpus)
         rows.append([profile.title, partitions, choices,
                      f"{profile.cpus_per_gpu} CPU cores and {profile.memory_per_gpu_gb} GB of memory",
-                     f"{profile.default_hours} hours", f"{profile.max_hours} hours"])
+                     plural(profile.default_hours, "hour"), plural(profile.max_hours, "hour")])
     return table(["Cluster", "Partition", "GPU choices", "Each session also gets", "Default session",
                   "Longest session"], rows)
 
@@ -227,6 +349,8 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     GPU_EXAMPLE_MARKER: lambda p: gpu_example(site_modules(p)),
     SESSIONS_MARKER: lambda p: sessions_table(p.profiles),
     ORDER_MARKER: lambda p: order_table(site_modules(p)),
+    PLAN_MARKER: lambda p: plan_table(site_modules(p)),
+    **{marker: (lambda p, level=level: crit_knobs(site_modules(p), level)) for level, marker in CRIT_MARKERS.items()},
     SHELL_MARKER: lambda p: shell_table(p.profiles),
     SEMESTER_MARKER: lambda p: semester_text(p.pin, site_modules(p)),
     TERMS_MARKER: lambda p: terms_table(p.pin),

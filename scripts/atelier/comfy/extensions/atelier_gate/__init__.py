@@ -20,7 +20,14 @@ of every route ComfyUI serves, the /ws WebSocket included:
   other origin is left for ComfyUI's check to judge;
 * files ComfyUI serves back (/view) are sandboxed: every session shares the dashboard's
   web origin, so an uploaded SVG or HTML file must not run script there, where it
-  could reach another session's path with that student's cookie.
+  could reach another session's path with that student's cookie;
+* the page stays under the proxy's prefix: the frontend builds one path from the site's
+  root, the tab icon's progress frames (/assets/images/favicon_progress_16x16/...), which
+  through /rnode/<node>/<port>/ asks the dashboard instead of this session. prefix.js
+  puts the page's own base in front of it. It has to run before the frontend's scripts,
+  which set the first icon before any extension's WEB_DIRECTORY script loads, so the gate
+  writes it into the page (GET / and /index.html) as the first script; the pinned
+  frontend package itself is left as installed.
 
 It fails closed: if the token cannot be read, every request is refused. It is
 standalone (ComfyUI's Python imports it), so it uses nothing from the atelier package;
@@ -42,6 +49,8 @@ COOKIE = "atelier_gate"
 LOGIN = "/atelier/login"
 SAFE_BASE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 SERVED_FILES = {"/view", "/api/view"}  # user files, shown back in the browser
+PAGES = {"/", "/index.html"}  # ComfyUI's page, where prefix.js goes first
+PREFIX_SCRIPT = Path(__file__).with_name("prefix.js")
 NODE_CLASS_MAPPINGS: dict = {}  # a custom node package that adds no nodes
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
@@ -79,11 +88,19 @@ def _same_origin_through_proxy(headers) -> bool:
     return bool(origin) and origin == forwarded
 
 
-def make_gate(token: str | None):
+def with_prefix_script(html: str, script: str) -> str:
+    """The page with `script` inline before its first script (the frontend's own come after)."""
+    at = html.find("<script")
+    return html if at < 0 else f"{html[:at]}<script>{script}</script>{html[at:]}"
+
+
+def make_gate(token: str | None, page: Path | None = None):
+    """The middleware; `page` is ComfyUI's index.html, served with prefix.js first."""
     from aiohttp import web  # ComfyUI's web server; only there when ComfyUI loads us
     from multidict import CIMultiDict  # aiohttp's own header type
 
     expected = session_cookie(token) if token else None
+    script = PREFIX_SCRIPT.read_text(encoding="utf-8")
 
     def _forbidden() -> web.Response:
         return web.Response(status=403, text="Forbidden")
@@ -113,6 +130,10 @@ def make_gate(token: str | None):
         if _same_origin_through_proxy(request.headers):
             request = request.clone(headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "origin"))
         response = await handler(request)
+        if page is not None and request.path in PAGES and isinstance(response, web.FileResponse):
+            html = with_prefix_script(page.read_text(encoding="utf-8"), script)
+            headers = {k: v for k, v in response.headers.items() if k.lower() in ("cache-control", "pragma", "expires")}
+            response = web.Response(text=html, content_type="text/html", headers=headers)
         if not response.prepared:  # the /ws upgrade has already answered
             response.headers["X-Content-Type-Options"] = "nosniff"
             if request.path in SERVED_FILES:
@@ -128,7 +149,8 @@ def _install() -> None:
         return  # imported by atelier for the cookie, not by ComfyUI
     PromptServer = server.PromptServer
     token = _read_token()
-    PromptServer.instance.app.middlewares.insert(0, make_gate(token))
+    page = Path(PromptServer.instance.web_root) / "index.html"
+    PromptServer.instance.app.middlewares.insert(0, make_gate(token, page))
     if token is None:
         logging.error("atelier gate: no session token could be read; every request will be refused")
     else:

@@ -1,6 +1,6 @@
 """An MkDocs plugin that keeps the site local and its links whole, with file and line.
 
-Two promises are checked at build time, so a broken page cannot be published:
+Three promises are checked at build time, so a broken page cannot be published:
 
 * Nothing loads from another host. A theme setting that would (web fonts, repository
   facts), a page that embeds a remote script, style or image, or a diagram type whose
@@ -9,6 +9,9 @@ Two promises are checked at build time, so a broken page cannot be published:
   own validation names only the file; these warnings add the line, and `strict: true`
   turns every warning into a failed build. A notebook's source is JSON, not Markdown,
   so its links and pictures are checked in the HTML it renders to.
+* The prose says only what is so: a sentence claiming a check ran comes from the
+  recorded reports (site/pages/records.py), and no page shows a generator's placeholder,
+  a count written for any number ("1 hours") or an unpaired bracket.
 """
 
 from __future__ import annotations
@@ -230,22 +233,28 @@ class SiteChecks(BasePlugin):
         for marker, feature in CDN_FEATURES.items():
             if marker in html:
                 log.warning("%s: uses %s, whose library the theme loads from a CDN", _where(config, page), feature)
-        if page.file.src_uri.startswith(READER_PAGES):
-            text = RECORDS.sub("", re.sub(r"<(?:code|pre)\b.*?</(?:code|pre)>", "", html, flags=re.DOTALL))
-            for claim in sorted(set(m.lower() for m in CLAIMS.findall(text))):
-                log.warning("%s: says '%s', a claim about checks that only the recorded reports may make "
-                            "(put <!-- check record --> there instead)", _where(config, page), claim)
+        self._check_prose(html, page, config)
+        return html
+
+
+    def _check_prose(self, html: str, page: Page, config: MkDocsConfig) -> None:
+        """What a reader would take for a fact or a typo: a typed claim of a check, an unpaired bracket,
+        a count for any number, a generator's placeholder. Code and preformatted text are exempt."""
+        where = _where(config, page)
         prose = re.sub(r"<(?:code|pre)\b.*?</(?:code|pre)>", "", html, flags=re.DOTALL)
+        if page.file.src_uri.startswith(READER_PAGES):
+            for claim in sorted({m.lower() for m in CLAIMS.findall(RECORDS.sub("", prose))}):
+                log.warning("%s: says '%s', a claim about checks that only the recorded reports may make "
+                            "(put <!-- check record --> there instead)", where, claim)
         for _, block in BLOCKS.findall(prose):
             text = unescape(re.sub(r"<[^>]+>", "", block))
             if text.count("(") != text.count(")"):
-                log.warning("%s: unbalanced brackets in '%s'", _where(config, page), " ".join(text.split())[:80])
+                log.warning("%s: unbalanced brackets in '%s'", where, " ".join(text.split())[:80])
         for found in sorted(set(COUNTS.findall(prose))):
-            log.warning("%s: says '%s': write the count with messages.plural", _where(config, page), found)
+            log.warning("%s: says '%s': write the count with messages.plural", where, found)
         for found in sorted(set(PLACEHOLDERS.findall(html))):
             log.warning("%s: shows the placeholder '%s' where a real value belongs (%d times)",
-                        _where(config, page), found, html.count(found))
-        return html
+                        where, found, html.count(found))
 
 
     def _check_rendered(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> None:

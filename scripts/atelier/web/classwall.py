@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from atelier.keep import classwall
 from atelier.keep.compare import CSV_FILE, WORKBOOK
+from atelier.keep.outputs import KINDS
 from atelier.layout import expand_home
 from atelier.lessons.modules import all_modules
 from atelier.messages import AtelierError
@@ -36,8 +37,7 @@ from atelier.web.box import STYLE, StartResponse
 TITLE = "Class wall"
 FILES = "/files"  # then a file's absolute path: the wall's relative links to the course folder stay under it
 COURSE = ".course-folder"  # in a wall's folder: the course folder it was built from
-SHOWN = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".mov", ".wav", ".mp3", ".flac", ".ogg",
-         ".glb"}  # the outputs a wall shows or links to
+SHOWN = set(KINDS)  # the outputs a wall shows or links to: every kind the ledger reads
 OWN = {classwall.WALL, WORKBOOK, CSV_FILE}  # the documents a wall's folder holds, beside its pictures
 STATUS = {"classwall-page-unknown": "404 Not Found", "classwall-file-refused": "403 Forbidden",
           "classwall-page-elsewhere": "403 Forbidden", "classwall-page-failed": "500 Internal Server Error"}

@@ -1,25 +1,18 @@
 """Connecting Box as a student does it: Chromium, the Box app under Phusion Passenger, an OAuth stand-in.
 
-The app is deployed by `ood.deploy_box` and started by Debian's Passenger the way Open
-OnDemand's per-user nginx starts it: passenger_wsgi.py under the system Python, which
-hands over to atelier's own. Passenger standalone mounts it at /, where OOD mounts it at
-/pun/sys/box; the app takes its path from the site file, so the same addresses work.
+The app is deployed by `ood.deploy_box` and served as OOD serves it (tests/passenger.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import urlopen
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page, expect
@@ -30,14 +23,12 @@ from atelier.hpc import ood
 from atelier.hpc.profiles import load_profile
 from atelier.keep import backup
 from tests.conftest import WebDav, free_port
+from tests.passenger import needs_passenger, passenger_app
 from tests.oauth_standin import OAuthStandIn
 from tests.walkthrough import bold, steps
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSENGER = shutil.which("passenger")
-SYSTEM_PYTHON = Path("/usr/bin/python3")  # what OOD's nginx_stage gives Passenger's Python apps
-pytestmark = pytest.mark.skipif(not PASSENGER or not SYSTEM_PYTHON.exists(),
-                                reason="Phusion Passenger not installed: ./dev test as root installs Debian's passenger")
+pytestmark = needs_passenger
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
@@ -63,29 +54,12 @@ def box_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxApp]:
                                     app=ROOT / ood.BOX_APP)
     assert json.loads(site_file.read_text())["python"] == sys.executable  # not the system Python: a hand-over
     config = folder / "home" / ".config" / "rclone" / "rclone.conf"
-    log = folder / "passenger.log"
-    server = subprocess.Popen(
-        [PASSENGER, "start", "--engine", "builtin", "--app-type", "wsgi", "--startup-file", "passenger_wsgi.py",
-         "--address", "127.0.0.1", "--port", str(port), "--python", str(SYSTEM_PYTHON), "--environment", "production",
-         "--disable-security-update-check", "--disable-anonymous-telemetry",  # nothing leaves the machine
-         "--pid-file", str(folder / "passenger.pid"), "--log-file", str(log),
-         "--envvar", f"ATELIER_SITE_FILE={site_file}", "--envvar", f"RCLONE_CONFIG={config}",
-         "--envvar", f"HOME={folder / 'home'}"],
-        cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/pun/sys/box/"
     try:
-        for _ in range(300):  # Passenger starts in about 2 s, and the app on its first request
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, log.read_text() if log.exists() else "passenger exited"
-            time.sleep(0.1)
-        with urlopen(url, timeout=60) as first:
-            assert first.status == 200
-        yield BoxApp(url, config, standin)
+        with passenger_app(app, port, folder, url, {"ATELIER_SITE_FILE": str(site_file), "RCLONE_CONFIG": str(config),
+                                                    "HOME": str(folder / "home")}):
+            yield BoxApp(url, config, standin)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         standin.stop()
 
 

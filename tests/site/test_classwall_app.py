@@ -1,23 +1,15 @@
 """An instructor builds a class wall from the dashboard: Chromium, the Class wall app under Phusion Passenger.
 
-The app is deployed by `ood.deploy_classwall` and started by Debian's Passenger the way
-Open OnDemand's per-user nginx starts it: passenger_wsgi.py under the system Python, which
-hands over to atelier's own. Passenger standalone mounts it at /, where OOD mounts it at
-/pun/sys/classwall; the app takes its path from the site file, so the same addresses work.
+The app is deployed by `ood.deploy_classwall` and served as OOD serves it (tests/passenger.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import http.client
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import urlopen
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -29,13 +21,11 @@ from atelier.hpc.profiles import load_profile
 from atelier.keep import classwall
 from atelier.lessons.modules import all_modules
 from tests.conftest import free_port
+from tests.passenger import needs_passenger, passenger_app
 from tests.unit.test_compare_class import make_course
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSENGER = shutil.which("passenger")
-SYSTEM_PYTHON = Path("/usr/bin/python3")  # what OOD's nginx_stage gives Passenger's Python apps
-pytestmark = pytest.mark.skipif(not PASSENGER or not SYSTEM_PYTHON.exists(),
-                                reason="Phusion Passenger not installed: ./dev test as root installs Debian's passenger")
+pytestmark = needs_passenger
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 ROWS = "table.wall tbody th[scope=row]"
 
@@ -59,28 +49,9 @@ def classwall_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     app, site_file = ood.deploy_classwall(folder / "apps" / "classwall", folder / "config" / "atelier.json",
                                           [profile], all_modules(ROOT / "workflows"), (str(home),),
                                           app=ROOT / ood.CLASSWALL_APP, walls=str(home / "atelier-class-walls"))
-    log = folder / "passenger.log"
-    server = subprocess.Popen(
-        [PASSENGER, "start", "--engine", "builtin", "--app-type", "wsgi", "--startup-file", "passenger_wsgi.py",
-         "--address", "127.0.0.1", "--port", str(port), "--python", str(SYSTEM_PYTHON), "--environment", "production",
-         "--disable-security-update-check", "--disable-anonymous-telemetry",  # nothing leaves the machine
-         "--pid-file", str(folder / "passenger.pid"), "--log-file", str(log),
-         "--envvar", f"ATELIER_SITE_FILE={site_file}"],
-        cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/pun/sys/classwall/"
-    try:
-        for _ in range(300):  # Passenger starts in about 2 s, and the app on its first request
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, log.read_text() if log.exists() else "passenger exited"
-            time.sleep(0.1)
-        with urlopen(url, timeout=60) as first:
-            assert first.status == 200
+    with passenger_app(app, port, folder, url, {"ATELIER_SITE_FILE": str(site_file)}):
         yield App(url, port, home, course)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def local_only(context: BrowserContext) -> list[str]:

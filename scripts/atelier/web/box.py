@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from atelier.keep import backup, box_signin
 from atelier.layout import expand_home
 from atelier.messages import AtelierError
+from atelier.web import answered
 
 CALLBACK = "/callback"
 STATUS = {"box-page-unknown": "404 Not Found", "box-page-elsewhere": "403 Forbidden",
@@ -76,14 +76,9 @@ class BoxApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         script = environ.get("SCRIPT_NAME", "")
         base = self.site.base if self.site.base is not None else script  # Passenger's base URI under OOD
-        try:
-            status, headers, body = self.answer(environ, base)
-        except AtelierError as error:
-            status, headers, body = STATUS.get(error.code, "200 OK"), [], self.trouble(error, base)
-        except Exception as error:  # a bug of ours: one plain sentence; the traceback to the server's log
-            traceback.print_exception(error, file=environ["wsgi.errors"])
-            failed = AtelierError("box-page-failed", title=self.title, error=type(error).__name__)
-            status, headers, body = STATUS[failed.code], [], self.trouble(failed, base)
+        status, headers, body = answered(
+            environ, lambda: self.answer(environ, base), lambda error: self.trouble(error, base),
+            lambda name: AtelierError("box-page-failed", title=self.title, error=name), STATUS, "200 OK")
         data = body.encode("utf-8")
         start_response(status, headers + HEADERS + [("Content-Length", str(len(data)))])
         return [data]

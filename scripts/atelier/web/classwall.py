@@ -19,7 +19,6 @@ import html
 import json
 import mimetypes
 import os
-import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from atelier.keep.outputs import KINDS
 from atelier.layout import expand_home
 from atelier.lessons.modules import all_modules
 from atelier.messages import AtelierError
+from atelier.web import answered
 from atelier.web.box import STYLE, StartResponse
 
 TITLE = "Class wall"
@@ -82,14 +82,9 @@ class ClassWallApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         base = self.site.base or environ.get("SCRIPT_NAME", "")
-        try:
-            status, headers, body = self.answer(environ, base)
-        except AtelierError as error:
-            status, headers, body = STATUS.get(error.code, "400 Bad Request"), [], self.trouble(error, base)
-        except Exception as error:  # a bug of ours: one plain sentence; the traceback to the server's log
-            traceback.print_exception(error, file=environ["wsgi.errors"])
-            failed = AtelierError("classwall-page-failed", error=type(error).__name__)
-            status, headers, body = STATUS[failed.code], [], self.trouble(failed, base)
+        status, headers, body = answered(
+            environ, lambda: self.answer(environ, base), lambda error: self.trouble(error, base),
+            lambda name: AtelierError("classwall-page-failed", error=name), STATUS, "400 Bad Request")
         if isinstance(body, str):
             data = body.encode("utf-8")
             headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(data)))] + headers

@@ -24,8 +24,15 @@ from PIL.PngImagePlugin import PngInfo
 from atelier.keep import ledger
 from atelier.keep.compare import compare
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "outputs" / "txt2img" / "atelier" \
+FIXTURE = (
+    Path(__file__).resolve().parent.parent
+    / "tests"
+    / "fixtures"
+    / "outputs"
+    / "txt2img"
+    / "atelier"
     / "txt2img_00001_.png"
+)
 
 
 def make_outputs(folder: Path, count: int, size: int) -> int:
@@ -64,8 +71,10 @@ def main() -> None:
         folder = Path(scratch) / "outputs"
         folder.mkdir()
         weight = make_outputs(folder, args.count, args.size)
-        print(f"{args.count} outputs of {args.size} x {args.size} px, {weight / args.count / 1024:.0f} KiB each, "
-              f"on {cores} CPU cores")
+        print(
+            f"{args.count} outputs of {args.size} x {args.size} px, {weight / args.count / 1024:.0f} KiB each, "
+            f"on {cores} CPU cores"
+        )
         first = timed(lambda: ledger.scan(folder))
         again = timed(lambda: ledger.scan(folder))
         out = Path(scratch) / "comparison"
@@ -74,8 +83,9 @@ def main() -> None:
         book = (out / "comparison.xlsx").stat().st_size / 2**20
         print(f"ledger scan, first:         {first:6.2f} s  (target 10 s: {first / 10:.0%} of it)")
         print(f"ledger scan, nothing new:   {again:6.2f} s")
-        print(f"compare, thumbnails made:   {made:6.2f} s  (target 30 s: {made / 30:.0%} of it); "
-              f"workbook {book:.1f} MiB")
+        print(
+            f"compare, thumbnails made:   {made:6.2f} s  (target 30 s: {made / 30:.0%} of it); workbook {book:.1f} MiB"
+        )
         print(f"compare, thumbnails reused: {reused:6.2f} s")
 
 

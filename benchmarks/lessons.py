@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from atelier.lessons.nodes import load_catalogue
 from atelier.check.lessons import Session, check_modules
-from atelier.lessons.modules import all_modules
 from atelier.comfy.server import ComfyServer, find_comfyui
 from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.lessons.modules import all_modules
+from atelier.lessons.nodes import load_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,11 +49,16 @@ def main() -> None:
     comfy = sum(r.comfy_seconds or 0 for r in ran)
     print(f"machine: {report.hardware['cpu']}, {report.hardware['cores']} cores")
     print(f"ComfyUI ready after start: {ready:.1f} s")
-    print(f"smoke check: {len(ran)} modules run, {len(report.results) - len(ran)} without CPU test models, "
-          f"{sum(r.status == 'passed' for r in ran)} passed, {total:.1f} s in all")
+    print(
+        f"smoke check: {len(ran)} modules run, {len(report.results) - len(ran)} without CPU test models, "
+        f"{sum(r.status == 'passed' for r in ran)} passed, {total:.1f} s in all"
+    )
     print(f"harness {harness:.1f} s vs ComfyUI's own {comfy:.1f} s: overhead {100 * (harness / comfy - 1):.1f}%")
     for r in report.results:
-        print(f"  {r.module:<28} {r.status:<8} {r.seconds:6.1f} s (ComfyUI {r.comfy_seconds or 0:5.1f} s)  {r.message[:60]}")
+        print(
+            f"  {r.module:<28} {r.status:<8} {r.seconds:6.1f} s "
+            f"(ComfyUI {r.comfy_seconds or 0:5.1f} s)  {r.message[:60]}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def build(out: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
         [str(Path(sys.executable).parent / "mkdocs"), "build", "-q", "-d", str(out)],
-        cwd=ROOT, check=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     return time.perf_counter() - start
 
@@ -53,7 +55,7 @@ def main() -> None:
             context = browser.new_context()  # empty cache for each page
             page = context.new_page()
             received: list[int] = []
-            page.on("requestfinished", lambda r: received.append(r.sizes()["responseBodySize"]))
+            page.on("requestfinished", lambda r, received=received: received.append(r.sizes()["responseBodySize"]))
             url = base + ("" if page_path == "." else page_path + "/")
             page.goto(url, wait_until="networkidle")
             weights[url.removeprefix(base) or "/"] = sum(received)

@@ -27,21 +27,40 @@ from tests.slurm.conftest import local_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "workflows" / "txt2img-basics"
-GRID = ["--vary", "KSampler.seed=1..4", "--vary", "KSampler.cfg=4,7", "--set", "KSampler.steps=4",
-        "--set", "Image size.width=128", "--set", "Image size.height=128"]
+GRID = [
+    "--vary",
+    "KSampler.seed=1..4",
+    "--vary",
+    "KSampler.cfg=4,7",
+    "--set",
+    "KSampler.steps=4",
+    "--set",
+    "Image size.width=128",
+    "--set",
+    "Image size.height=128",
+]
 
 
 def one(env: dict[str, str], gpus: int, work: Path) -> tuple[float, list[float], list[float]]:
     """(wall seconds, each task's ComfyUI start-up, each picture's seconds) for one sweep."""
     folder = work / f"gpus-{gpus}-{time.monotonic_ns()}"
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "atelier", "sweep", str(LESSON), *GRID, "--gpus", str(gpus),
-                           "--out", str(folder)], env=env, capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    done = subprocess.run(
+        [sys.executable, "-m", "atelier", "sweep", str(LESSON), *GRID, "--gpus", str(gpus), "--out", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1800,
+    )
     wall = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"the sweep with {gpus} task(s) failed:\n{done.stdout}\n{done.stderr}")
-    ready = [float(m.group(1)) for log in sorted((folder / "logs").glob("*.log"))
-             for m in re.finditer(r"ready: ComfyUI in ([\d.]+) s", log.read_text())]
+    ready = [
+        float(m.group(1))
+        for log in sorted((folder / "logs").glob("*.log"))
+        for m in re.finditer(r"ready: ComfyUI in ([\d.]+) s", log.read_text())
+    ]
     cells = [json.loads(p.read_text())["seconds"] for p in sorted((folder / "cells").glob("cell-*.json"))]
     return wall, ready, cells
 
@@ -65,11 +84,15 @@ def main() -> None:
         walls = [p[index][0] for p in pairs]
         ready = [r for p in pairs for r in p[index][1]]
         each = [c for p in pairs for c in p[index][2]]
-        print(f"{label}: wall {statistics.median(walls):6.1f} s (runs {', '.join(f'{w:.1f}' for w in walls)}); "
-              f"ComfyUI start-up {statistics.median(ready):.1f} s; a picture {statistics.median(each):.2f} s median")
+        print(
+            f"{label}: wall {statistics.median(walls):6.1f} s (runs {', '.join(f'{w:.1f}' for w in walls)}); "
+            f"ComfyUI start-up {statistics.median(ready):.1f} s; a picture {statistics.median(each):.2f} s median"
+        )
     ratios = [a[0] / b[0] for a, b in pairs]
-    print(f"ratio 1 task / 2 tasks, pair by pair: {', '.join(f'{r:.2f}' for r in ratios)}; "
-          f"median {statistics.median(ratios):.2f}")
+    print(
+        f"ratio 1 task / 2 tasks, pair by pair: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,4 +23,6 @@ if sys.executable != INTERP and not os.environ.get("ATELIER_RESTARTED"):
     os.environ["ATELIER_RESTARTED"] = "1"  # once: a Python that names itself otherwise must not loop
     os.execl(INTERP, INTERP, *sys.argv)
 
-application = importlib.import_module(SETTINGS["serves"]).application_from(SITE_FILE)  # only the install's Python has it
+application = importlib.import_module(SETTINGS["serves"]).application_from(
+    SITE_FILE
+)  # only the install's Python has it

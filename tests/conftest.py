@@ -7,16 +7,16 @@ user still runs everything it can and says what it could not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import functools
 import http.server
 import os
-from pathlib import Path
 import shutil
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +51,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     comfyui = os.environ.get("COMFYUI_DIR")
     no_comfyui = pytest.mark.skip(
         reason="COMFYUI_DIR is not set to a ComfyUI checkout (and COMFYUI_PYTHON to its Python): see tests/README.md"
-        if not comfyui else f"COMFYUI_DIR={comfyui} holds no main.py"
+        if not comfyui
+        else f"COMFYUI_DIR={comfyui} holds no main.py"
     )
     slurm_reason = slurm_skip_reason()
     no_slurm = pytest.mark.skip(reason=slurm_reason or "")
@@ -116,13 +117,21 @@ def project_copy(destination: Path) -> Path:
 
 def mike(repo: Path, *args: str) -> None:
     """Run mike against the throwaway branch `pages` of `repo`."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "GIT_AUTHOR_NAME": "Atelier tests", "GIT_AUTHOR_EMAIL": "tests@127.0.0.1",
-           "GIT_COMMITTER_NAME": "Atelier tests", "GIT_COMMITTER_EMAIL": "tests@127.0.0.1"}
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GIT_AUTHOR_NAME": "Atelier tests",
+        "GIT_AUTHOR_EMAIL": "tests@127.0.0.1",
+        "GIT_COMMITTER_NAME": "Atelier tests",
+        "GIT_COMMITTER_EMAIL": "tests@127.0.0.1",
+    }
     result = subprocess.run(
         [str(Path(sys.executable).parent / "mike"), *args, "--branch", "pages"],
-        cwd=repo, env=env, capture_output=True, text=True,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, f"mike {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
@@ -189,8 +198,21 @@ class WebDav:
         from atelier.keep.backup import rclone
 
         self.process = subprocess.Popen(
-            [str(rclone()), "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}",
-             "--user", "student", "--pass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(rclone()),
+                "serve",
+                "webdav",
+                str(self.root),
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--user",
+                "student",
+                "--pass",
+                password,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(600):  # up to 30 s: a loaded 2-core machine can take several to start it
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
@@ -209,9 +231,28 @@ class WebDav:
     def configure(self, remote: str = "test", password: str = "s3cret") -> None:
         from atelier.keep.backup import rclone
 
-        subprocess.run([str(rclone()), "config", "create", remote, "webdav", "url", f"http://127.0.0.1:{self.port}",
-                        "vendor", "rclone", "user", "student", "pass", password, "--non-interactive", "--obscure"],
-                       env=self.env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(rclone()),
+                "config",
+                "create",
+                remote,
+                "webdav",
+                "url",
+                f"http://127.0.0.1:{self.port}",
+                "vendor",
+                "rclone",
+                "user",
+                "student",
+                "pass",
+                password,
+                "--non-interactive",
+                "--obscure",
+            ],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
 
 
 @pytest.fixture

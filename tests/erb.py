@@ -19,7 +19,9 @@ def render(template: str, site_file: Path, app: Path = APP, **values: object) ->
     assert RUBY, NO_RUBY
     return subprocess.run(
         [RUBY, str(ROOT / "tests" / "ood_render.rb"), str(app / template), json.dumps(values)],
-        capture_output=True, text=True, env={**os.environ, "ATELIER_OOD_SITE": str(site_file)},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ATELIER_OOD_SITE": str(site_file)},
     )
 
 

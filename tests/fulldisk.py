@@ -25,8 +25,12 @@ def small_disk(folder: Path, size: str = "256k") -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("a full file system is a small tmpfs mounted for the test, which needs root: run as root")
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)], check=False,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"could not mount a small tmpfs for a full file system: {done.stderr.strip()}")
     try:

@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # ComfyUI's frontend, as its own strings spell them.
 COMFYUI = ("Run", "Workflows", "Save Image", "Export", "Browse")
 # Open OnDemand's dashboard, as its locale and views spell them.
-OOD = ("Launch", "Delete", "Interactive Apps", "My Interactive Sessions", "Files", "Clusters", "Download",
-       "Session ID")
+OOD = ("Launch", "Delete", "Interactive Apps", "My Interactive Sessions", "Files", "Clusters", "Download", "Session ID")
 # Things a page points at that carry no text of their own.
 DESCRIBED = ("ComfyUI logo",)
 
@@ -28,8 +27,13 @@ BUTTON = re.compile(r"\b(?:the|its) ([A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)*) button"
 
 def own_labels() -> str:
     """The text of Atelier's own apps: the OOD apps, the dashboard pages, ComfyUI extensions, keep's pages."""
-    sources = [*ROOT.glob("ood/*/*.erb"), *ROOT.glob("ood/*/manifest.yml"), *ROOT.glob("scripts/atelier/web/*.py"),
-               *ROOT.glob("scripts/atelier/comfy/extensions/*/*"), *ROOT.glob("scripts/atelier/keep/*.py")]
+    sources = [
+        *ROOT.glob("ood/*/*.erb"),
+        *ROOT.glob("ood/*/manifest.yml"),
+        *ROOT.glob("scripts/atelier/web/*.py"),
+        *ROOT.glob("scripts/atelier/comfy/extensions/*/*"),
+        *ROOT.glob("scripts/atelier/keep/*.py"),
+    ]
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sources if p.is_file())
     # The Box app names the backup by its profile's title.
     return "\n".join(text.replace("{self.e(self.title)}", title) for title in {p.backup.title for p in all_profiles()})

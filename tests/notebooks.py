@@ -31,16 +31,36 @@ NEEDS_COMFYUI = {"drive-comfyui"}
 
 def kernel_env(scratch: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a notebook's kernel gets: IPython and Jupyter files kept in `scratch`."""
-    return {**os.environ, "IPYTHONDIR": str(scratch / "ipython"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(extra or {})}
+    return {
+        **os.environ,
+        "IPYTHONDIR": str(scratch / "ipython"),
+        "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        **(extra or {}),
+    }
 
 
 def nbval(notebook: Path, scratch: Path, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `notebook` under nbval in this Python, comparing every cell's output with the saved one."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE),
-         "-p", "no:cacheprovider", "-q", str(notebook)],
-        cwd=ROOT, env=kernel_env(scratch, extra), capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(SANITIZE),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(notebook),
+        ],
+        cwd=ROOT,
+        env=kernel_env(scratch, extra),
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -55,8 +75,13 @@ def execute(notebook: Path, extra: dict[str, str] | None = None) -> None:
         saved = dict(os.environ)
         os.environ.update(environment)  # the kernel inherits this process's environment
         try:
-            NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
-                           resources={"metadata": {"path": str(notebook.parent)}}).execute()
+            NotebookClient(
+                nb,
+                timeout=900,
+                kernel_name="python3",
+                record_timing=False,
+                resources={"metadata": {"path": str(notebook.parent)}},
+            ).execute()
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -72,8 +97,12 @@ def coalesce(outputs: list) -> list:
     """Consecutive pieces of one stream (a line printed bit by bit) as one output, as Jupyter shows it."""
     merged: list = []
     for output in outputs:
-        if merged and output.output_type == "stream" and merged[-1].output_type == "stream" \
-                and merged[-1].name == output.name:
+        if (
+            merged
+            and output.output_type == "stream"
+            and merged[-1].output_type == "stream"
+            and merged[-1].name == output.name
+        ):
             merged[-1].text += output.text
         else:
             merged.append(output)
@@ -83,10 +112,10 @@ def coalesce(outputs: list) -> list:
 @contextmanager
 def comfyui_for_notebooks() -> Iterator[dict[str, str]]:
     """A ComfyUI with generated test models; yields the variables that point a notebook at it."""
-    from atelier.lessons.modules import load_module
     from atelier.comfy.server import ComfyServer
-    from tests.comfyui_env import comfyui_from_env
     from atelier.comfy.testmodels import default_store, generate, module_models
+    from atelier.lessons.modules import load_module
+    from tests.comfyui_env import comfyui_from_env
 
     checkout, python = comfyui_from_env()
     names = sorted(n for n, _ in module_models(load_module(ROOT / "workflows" / "txt2img-basics")))
@@ -94,8 +123,10 @@ def comfyui_for_notebooks() -> Iterator[dict[str, str]]:
     missing = generate(names, store, "tiny", checkout, python)
     if missing:
         raise SystemExit(f"could not make test models: {missing}")
-    with (tempfile.TemporaryDirectory(prefix="atelier-nb-comfyui-") as workdir,
-          ComfyServer(checkout, python, Path(workdir), cpu=True, models=store) as server):
+    with (
+        tempfile.TemporaryDirectory(prefix="atelier-nb-comfyui-") as workdir,
+        ComfyServer(checkout, python, Path(workdir), cpu=True, models=store) as server,
+    ):
         yield {"COMFYUI_URL": server.url, "ATELIER_KEY_FILE": str(server.token_file)}
 
 

@@ -85,15 +85,21 @@ class OAuthStandIn:
         asked = dict(parse_qsl(parts.query))
         if parts.path != AUTHORIZE_PATH:
             return _send(handler, 404, "text/plain", b"not found")
-        if asked.get("response_type") != "code" or asked.get("client_id") != self.client_id \
-                or not asked.get("redirect_uri"):
+        if (
+            asked.get("response_type") != "code"
+            or asked.get("client_id") != self.client_id
+            or not asked.get("redirect_uri")
+        ):
             return _send(handler, 400, "text/plain", b"invalid_request: unknown client or no redirect_uri")
-        hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                         for k, v in asked.items())
-        page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Box sign-in (stand-in)</title>'
-                f'</head><body><main><h1>Grant access to Box?</h1><form method="post" action="{AUTHORIZE_PATH}">'
-                f'{hidden}<button name="choice" value="grant">Grant access to Box</button>'
-                f'<button name="choice" value="deny">Deny</button></form></main></body></html>')
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in asked.items()
+        )
+        page = (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Box sign-in (stand-in)</title>'
+            f'</head><body><main><h1>Grant access to Box?</h1><form method="post" action="{AUTHORIZE_PATH}">'
+            f'{hidden}<button name="choice" value="grant">Grant access to Box</button>'
+            f'<button name="choice" value="deny">Deny</button></form></main></body></html>'
+        )
         _send(handler, 200, "text/html; charset=utf-8", page.encode())
 
     def _decide(self, handler: http.server.BaseHTTPRequestHandler, form: dict[str, str]) -> None:
@@ -103,8 +109,7 @@ class OAuthStandIn:
             self.codes[code] = form["redirect_uri"]
             back = {"code": code, **back}
         else:
-            back = {"error": "access_denied", "error_description": "The user denied access to your application",
-                    **back}
+            back = {"error": "access_denied", "error_description": "The user denied access to your application", **back}
         handler.send_response(302)
         handler.send_header("Location", f"{form['redirect_uri']}?{urlencode(back)}")
         handler.send_header("Content-Length", "0")
@@ -116,23 +121,38 @@ class OAuthStandIn:
         if basic.startswith("Basic "):
             client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
             how = "basic"
-        self.requests.append({**form, "client_id": client_id or "", "client_secret": client_secret or "",
-                              "client_auth": how})
+        self.requests.append(
+            {**form, "client_id": client_id or "", "client_secret": client_secret or "", "client_auth": how}
+        )
         if (client_id, client_secret) != (self.client_id, self.client_secret):
-            return _json(handler, 400, {"error": "invalid_client", "error_description": "The client credentials are invalid"})
+            return _json(
+                handler, 400, {"error": "invalid_client", "error_description": "The client credentials are invalid"}
+            )
         grant = form.get("grant_type")
         if grant == "authorization_code":
             issued_for = self.codes.pop(form.get("code", ""), None)
             if issued_for is None or issued_for != form.get("redirect_uri"):
-                return _json(handler, 400, {"error": "invalid_grant", "error_description": "Auth code doesn't exist or is invalid for the client"})
+                return _json(
+                    handler,
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "Auth code doesn't exist or is invalid for the client",
+                    },
+                )
         elif grant == "refresh_token":
             if form.get("refresh_token") not in self.refresh_tokens:
                 return _json(handler, 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"})
             self.refresh_tokens.discard(form["refresh_token"])
         else:
             return _json(handler, 400, {"error": "unsupported_grant_type"})
-        answer = {"access_token": secrets.token_urlsafe(24), "expires_in": self.expires_in, "restricted_to": [],
-                  "refresh_token": secrets.token_urlsafe(48), "token_type": "bearer"}
+        answer = {
+            "access_token": secrets.token_urlsafe(24),
+            "expires_in": self.expires_in,
+            "restricted_to": [],
+            "refresh_token": secrets.token_urlsafe(48),
+            "token_type": "bearer",
+        }
         self.refresh_tokens.add(answer["refresh_token"])
         self.issued.append(answer)
         _json(handler, 200, answer)

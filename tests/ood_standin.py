@@ -106,26 +106,52 @@ clean_up
 
 def steps(staged: Path, min_port: int, max_port: int) -> list[str]:
     """The job script's lines that decide what happens, in order: OOD's script has them too."""
-    return [f'[[ -e "{staged}/clean.sh" ]] && source "{staged}/clean.sh"',
-            f"local min_port=${{2:-{min_port}}}", f"local max_port=${{3:-{max_port}}}", "host=$(hostname)",
-            f'[[ -e "{staged}/before.sh" ]] && source "{staged}/before.sh"', f'"{staged}/script.sh" &',
-            f'[[ -e "{staged}/after.sh" ]] && source "{staged}/after.sh"', "wait ${SCRIPT_PID} || clean_up 1"]
+    return [
+        f'[[ -e "{staged}/clean.sh" ]] && source "{staged}/clean.sh"',
+        f"local min_port=${{2:-{min_port}}}",
+        f"local max_port=${{3:-{max_port}}}",
+        "host=$(hostname)",
+        f'[[ -e "{staged}/before.sh" ]] && source "{staged}/before.sh"',
+        f'"{staged}/script.sh" &',
+        f'[[ -e "{staged}/after.sh" ]] && source "{staged}/after.sh"',
+        "wait ${SCRIPT_PID} || clean_up 1",
+    ]
 
 
 def sbatch_args(submit: dict[str, Any], staged: Path, job_name: str = JOB_NAME) -> list[str]:
     """sbatch's arguments as ood_core's Slurm adapter builds them (the script goes on stdin)."""
     seconds = int(submit["script"]["wall_time"])
     wall = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return ["-D", str(staged), "-J", job_name, "-o", str(staged / "output.log"), "-t", wall,
-            "--export", "NONE", *submit["script"].get("native", []), "--parsable"]
+    return [
+        "-D",
+        str(staged),
+        "-J",
+        job_name,
+        "-o",
+        str(staged / "output.log"),
+        "-t",
+        wall,
+        "--export",
+        "NONE",
+        *submit["script"].get("native", []),
+        "--parsable",
+    ]
 
 
-def submit(staged: Path, submit_opts: dict[str, Any], env: dict[str, str],
-           min_port: int = 2000, max_port: int = 65535) -> str:
+def submit(
+    staged: Path, submit_opts: dict[str, Any], env: dict[str, str], min_port: int = 2000, max_port: int = 65535
+) -> str:
     """Submit the staged session as OOD would; returns the job id."""
     script = job_script(staged, min_port, max_port)
     (staged / "job_script_content.sh").write_text(script, encoding="utf-8")
-    done = subprocess.run(["sbatch", *sbatch_args(submit_opts, staged)], input=script,
-                          env=env, capture_output=True, text=True, cwd=staged, timeout=60)
+    done = subprocess.run(
+        ["sbatch", *sbatch_args(submit_opts, staged)],
+        input=script,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=staged,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().split(";")[0]

@@ -23,7 +23,8 @@ PASSENGER = shutil.which("passenger")
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # what OOD's nginx_stage gives Passenger's Python apps
 needs_passenger = pytest.mark.skipif(
     not PASSENGER or not SYSTEM_PYTHON.exists(),
-    reason="Phusion Passenger not installed: ./dev test as root installs Debian's passenger")
+    reason="Phusion Passenger not installed: ./dev test as root installs Debian's passenger",
+)
 
 
 @contextmanager
@@ -32,11 +33,35 @@ def passenger_app(app: Path, port: int, folder: Path, url: str, env: dict[str, s
     log = folder / "passenger.log"
     envvars = [arg for name, value in env.items() for arg in ("--envvar", f"{name}={value}")]
     server = subprocess.Popen(
-        [str(PASSENGER), "start", "--engine", "builtin", "--app-type", "wsgi", "--startup-file", "passenger_wsgi.py",
-         "--address", "127.0.0.1", "--port", str(port), "--python", str(SYSTEM_PYTHON), "--environment", "production",
-         "--disable-security-update-check", "--disable-anonymous-telemetry",  # nothing leaves the machine
-         "--pid-file", str(folder / "passenger.pid"), "--log-file", str(log), *envvars],
-        cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(PASSENGER),
+            "start",
+            "--engine",
+            "builtin",
+            "--app-type",
+            "wsgi",
+            "--startup-file",
+            "passenger_wsgi.py",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--python",
+            str(SYSTEM_PYTHON),
+            "--environment",
+            "production",
+            "--disable-security-update-check",
+            "--disable-anonymous-telemetry",  # nothing leaves the machine
+            "--pid-file",
+            str(folder / "passenger.pid"),
+            "--log-file",
+            str(log),
+            *envvars,
+        ],
+        cwd=app,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):  # Passenger starts in about 2 s, and the app on its first request
             with socket.socket() as sock:

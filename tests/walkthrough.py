@@ -58,7 +58,6 @@ def open_the_lesson(page: Page) -> None:
     expect(page.get_by_text(browse, exact=True)).to_have_count(0)
 
 
-
 def open_saved(page: Page, name: str) -> None:
     """Open a workflow the student saved, from the Workflows panel on the left."""
     workflows = page.get_by_role("button", name=re.compile(r"^Workflows\b"))
@@ -80,8 +79,9 @@ def make_a_picture(page: Page, output_dir: Path) -> None:
     assert bold(first[2]) == ["KSampler"] and "KSampler" in node_titles(page)
     save_image = bold(first[3])[0]
     assert save_image == "Save Image" and "appears in the" in first[3]
-    page.wait_for_function("t => (window.app.graph._nodes.find(n => n.title === t).imgs || []).length > 0",
-                           arg=save_image, timeout=570_000)
+    page.wait_for_function(
+        "t => (window.app.graph._nodes.find(n => n.title === t).imgs || []).length > 0", arg=save_image, timeout=570_000
+    )
     width = page.evaluate("t => window.app.graph._nodes.find(n => n.title === t).imgs[0].naturalWidth", save_image)
     assert width == 512
 

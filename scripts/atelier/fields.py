@@ -24,10 +24,12 @@ TOP_LEVEL = "(top level)"
 
 def of_type(kind: type) -> Check:
     """A value of that Python type (True and False are not numbers here)."""
+
     def check(value: Any) -> str | None:
         if isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool):
             return None
         return f"is {value!r}, expected {kind.__name__}"
+
     return check
 
 

@@ -106,8 +106,21 @@ class Layout:
 
     def tree(self) -> list[tuple[str, str]]:
         """(path in the prefix, what it holds), in the order a maintainer reads them; folders end in /."""
-        rows = described(self.prefix, self, ["comfyui/", "custom_nodes/", "model_paths", "comfyui_venv/",
-                                              "atelier_venv/", "atelier", "env_file", "logs/", "state/"])
+        rows = described(
+            self.prefix,
+            self,
+            [
+                "comfyui/",
+                "custom_nodes/",
+                "model_paths",
+                "comfyui_venv/",
+                "atelier_venv/",
+                "atelier",
+                "env_file",
+                "logs/",
+                "state/",
+            ],
+        )
         return rows[:6] + [("models/", "The shared model store, unless the cluster profile names another")] + rows[6:]
 
 
@@ -174,8 +187,23 @@ class SessionFolder:
 
     def tree(self) -> list[tuple[str, str]]:
         """(path in the folder, what it holds), in the order a maintainer reads them; folders end in /."""
-        return described(self.path, self, ["comfyui_log", "job_log", "connection", "key_file", "job_script",
-                                            "model_paths", "input/", "output/", "user/", "workflows/", "temp/"])
+        return described(
+            self.path,
+            self,
+            [
+                "comfyui_log",
+                "job_log",
+                "connection",
+                "key_file",
+                "job_script",
+                "model_paths",
+                "input/",
+                "output/",
+                "user/",
+                "workflows/",
+                "temp/",
+            ],
+        )
 
 
 @dataclass(frozen=True)

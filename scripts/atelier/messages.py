@@ -9,8 +9,8 @@ docs and the tests see all of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import string
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "gate-missing",
             "ComfyUI answered without its login gate, so it was stopped.",
-            "Check that {extensions} is readable and listed in the extra model paths config; see the Runbook's gate page.",
+            "Check that {extensions} is readable and listed in the "
+            "extra model paths config; see the Runbook's gate page.",
             "maintainer",
         ),
         Message(
@@ -104,7 +105,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "lint-no-modules",
             "{path} holds no lesson module (a folder with workflow.json and module.yaml) and is no workflow file.",
-            "Give the path of a module folder, of the folder that holds them (workflows/), or of a workflow .json file.",
+            "Give the path of a module folder, of the folder that "
+            "holds them (workflows/), or of a workflow .json file.",
             "instructor",
             2,
         ),
@@ -171,13 +173,15 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "lint-subgraph",
-            "{file}: node {node} '{title}' is a subgraph (several nodes folded into one), which Atelier cannot run yet.",
+            "{file}: node {node} '{title}' is a subgraph (several "
+            "nodes folded into one), which Atelier cannot run yet.",
             "On the ComfyUI canvas, right-click it and choose Unpack Subgraph, then export the workflow again.",
             "instructor",
         ),
         Message(
             "run-workflow-refused",
-            "{file} cannot run on the pinned ComfyUI (problems found: {errors}, each listed above with its node and field).",
+            "{file} cannot run on the pinned ComfyUI (problems found: "
+            "{errors}, each listed above with its node and field).",
             "Fix them on the ComfyUI canvas and export the workflow again; nothing was run.",
             "instructor",
             2,
@@ -282,7 +286,7 @@ MESSAGES: dict[str, Message] = {
         Message(
             "knob-format",
             "Setting '{setting}' is not written as box.setting=value.",
-            "Write the box's title, a dot, the setting, an equals sign and the value: \"KSampler.seed=4\".",
+            'Write the box\'s title, a dot, the setting, an equals sign and the value: "KSampler.seed=4".',
             "student",
             2,
         ),
@@ -357,14 +361,14 @@ MESSAGES: dict[str, Message] = {
             "sweep-values",
             "The values '{values}' for {setting} are not a list or a range.",
             "Write a list as 2,4,7, a range as 1..4 or 2..8:2 (every 2), or text with commas as a list in "
-            "brackets: [\"a, b\", \"c\"].",
+            'brackets: ["a, b", "c"].',
             "student",
             2,
         ),
         Message(
             "sweep-no-tries",
             "{setting} has no values to try in {lesson}.",
-            "Give the values yourself, e.g. --vary \"{setting}=1,2,3\"; the lesson page lists the knobs that have some.",
+            'Give the values yourself, e.g. --vary "{setting}=1,2,3"; the lesson page lists the knobs that have some.',
             "student",
             2,
         ),
@@ -432,7 +436,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "sweep-no-output",
             "This picture's run finished but saved nothing: the workflow has no box that saves its output.",
-            "Add a Save Image (or Save Video, Save Audio) box to the workflow; a Preview box shows a picture but keeps none.",
+            "Add a Save Image (or Save Video, Save Audio) box to the "
+            "workflow; a Preview box shows a picture but keeps none.",
             "student",
         ),
         Message(
@@ -466,7 +471,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "strips-failed",
             "The strip picture for {setting} in {lesson} was not made: {reason}.",
-            "Fix that value in module.yaml's 'try' list (or the models), then run 'atelier strips --modules {lesson}' again.",
+            "Fix that value in module.yaml's 'try' list (or the "
+            "models), then run 'atelier strips --modules {lesson}' again.",
             "maintainer",
         ),
         Message(
@@ -543,7 +549,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "models-verify-changed",
             "{file} does not match its published sha256 (expected {expected}, got {got}).",
-            "It was moved to {moved}, where ComfyUI does not look; run 'atelier models fetch --all' to download it again.",
+            "It was moved to {moved}, where ComfyUI does not look; "
+            "run 'atelier models fetch --all' to download it again.",
             "maintainer",
         ),
         Message(
@@ -746,7 +753,8 @@ MESSAGES: dict[str, Message] = {
         Message(
             "slurm-refused",
             "Slurm refused the request ({command}: {reason}).",
-            "Check the cluster, GPU and hours you chose; if it repeats, send this line to your course's support contact.",
+            "Check the cluster, GPU and hours you chose; if it "
+            "repeats, send this line to your course's support contact.",
             "student",
         ),
         Message(
@@ -1106,7 +1114,8 @@ MESSAGES: dict[str, Message] = {
             "lint-custom-node-licence",
             "{file}: the workflow uses {nodes} from the custom node {name}, but module.yaml does not say "
             "where that node is from and what its licence is.",
-            "Add it under custom_nodes in module.yaml, with its name, repository and licence as its repository states it.",
+            "Add it under custom_nodes in module.yaml, with its "
+            "name, repository and licence as its repository states it.",
             "instructor",
         ),
         Message(
@@ -1155,7 +1164,7 @@ class Finding:
 
 
 def plural(count: int, word: str) -> str:
-    """"1 picture", "2 pictures": the one way counts are written in what people read."""
+    """ "1 picture", "2 pictures": the one way counts are written in what people read."""
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from pathlib import Path
-
-from atelier.lessons.modules import load_module
 from atelier.cli.options import pinned_nodes
 from atelier.comfy.server import ComfyServer
-from tests.comfyui_env import comfyui_from_env
 from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.lessons.modules import load_module
+from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-samplers", "img2img", "inpainting", "lora"]
@@ -22,7 +21,9 @@ SD15_FAMILY = ["txt2img-basics", "prompts-and-negatives", "seeds-steps-cfg-sampl
 def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyServer]:
     checkout, python = comfyui_from_env()
     # The semester's custom nodes load where ATELIER_CUSTOM_NODES names them, as for the commands.
-    with ComfyServer(checkout, python, tmp_path_factory.mktemp("comfyui"), cpu=True, custom_nodes=pinned_nodes()) as server:
+    with ComfyServer(
+        checkout, python, tmp_path_factory.mktemp("comfyui"), cpu=True, custom_nodes=pinned_nodes()
+    ) as server:
         yield server
 
 

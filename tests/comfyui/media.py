@@ -19,9 +19,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from atelier.lessons.nodes import load_catalogue
 from atelier.comfy.headless import apply_settings, execute, load_job
 from atelier.comfy.server import ComfyServer
+from atelier.lessons.nodes import load_catalogue
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,19 +31,40 @@ GRID = [(seed, cfg) for seed in (1, 2) for cfg in (4.0, 8.0)]  # seed down, CFG 
 MEDIA_PROMPT = {
     "1": {"class_type": "LoadImage", "inputs": {"image": "swatch.png"}, "_meta": {"title": "Load Image"}},
     "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 3}, "_meta": {"title": "Frames"}},
-    "3": {"class_type": "SaveAnimatedWEBP", "_meta": {"title": "Save WebP"},
-          "inputs": {"images": ["2", 0], "filename_prefix": "media/anim", "fps": 6.0, "lossless": False,
-                     "quality": 80, "method": "default"}},
+    "3": {
+        "class_type": "SaveAnimatedWEBP",
+        "_meta": {"title": "Save WebP"},
+        "inputs": {
+            "images": ["2", 0],
+            "filename_prefix": "media/anim",
+            "fps": 6.0,
+            "lossless": False,
+            "quality": 80,
+            "method": "default",
+        },
+    },
     "4": {"class_type": "CreateVideo", "inputs": {"images": ["2", 0], "fps": 6.0}, "_meta": {"title": "Create Video"}},
-    "5": {"class_type": "SaveVideo", "_meta": {"title": "Save Video"},
-          "inputs": {"video": ["4", 0], "filename_prefix": "media/clip", "format": "mp4", "codec": "h264"}},
+    "5": {
+        "class_type": "SaveVideo",
+        "_meta": {"title": "Save Video"},
+        "inputs": {"video": ["4", 0], "filename_prefix": "media/clip", "format": "mp4", "codec": "h264"},
+    },
     "6": {"class_type": "LoadAudio", "inputs": {"audio": "tone.wav"}, "_meta": {"title": "Load Audio"}},
-    "7": {"class_type": "SaveAudio", "inputs": {"audio": ["6", 0], "filename_prefix": "media/tone"},
-          "_meta": {"title": "Save Audio"}},
-    "8": {"class_type": "SaveAudioMP3", "inputs": {"audio": ["6", 0], "filename_prefix": "media/tone", "quality": "V0"},
-          "_meta": {"title": "Save MP3"}},
-    "9": {"class_type": "SaveAudioOpus", "inputs": {"audio": ["6", 0], "filename_prefix": "media/tone",
-                                                   "quality": "64k"}, "_meta": {"title": "Save Opus"}},
+    "7": {
+        "class_type": "SaveAudio",
+        "inputs": {"audio": ["6", 0], "filename_prefix": "media/tone"},
+        "_meta": {"title": "Save Audio"},
+    },
+    "8": {
+        "class_type": "SaveAudioMP3",
+        "inputs": {"audio": ["6", 0], "filename_prefix": "media/tone", "quality": "V0"},
+        "_meta": {"title": "Save MP3"},
+    },
+    "9": {
+        "class_type": "SaveAudioOpus",
+        "inputs": {"audio": ["6", 0], "filename_prefix": "media/tone", "quality": "64k"},
+        "_meta": {"title": "Save Opus"},
+    },
 }
 
 GLB_SCRIPT = """
@@ -80,8 +101,17 @@ def make(server: ComfyServer, out: Path) -> list[Path]:
     made: list[Path] = []
     for seed, cfg in GRID:
         job = load_job(ROOT / "workflows" / "txt2img-basics", catalogue)
-        apply_settings(job, [f"KSampler.seed={seed}", f"KSampler.cfg={cfg}", "KSampler.steps=2",
-                             "Image size.width=64", "Image size.height=64"], catalogue)
+        apply_settings(
+            job,
+            [
+                f"KSampler.seed={seed}",
+                f"KSampler.cfg={cfg}",
+                "KSampler.steps=2",
+                "Image size.width=64",
+                "Image size.height=64",
+            ],
+            catalogue,
+        )
         made += execute(server.client(), job, out / "txt2img", catalogue).outputs
     media = load_job(ROOT / "workflows" / "txt2img-basics", catalogue)  # borrowed for its shape only
     media.prompt, media.workflow, media.module = MEDIA_PROMPT, {"nodes": []}, None

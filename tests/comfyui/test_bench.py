@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atelier.site.pages import benchmarks as benchpage
 from atelier.lessons.pin import LOCK_PATH, load_lock
+from atelier.site.pages import benchmarks as benchpage
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
@@ -20,10 +20,36 @@ ATELIER = str(Path(sys.executable).parent / "atelier")
 
 def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "results" / "cpu.json"
-    done = subprocess.run([ATELIER, "bench", "--workload", "sd15-512", "txt2img-basics", "upscale-with-model", "text-to-video",
-                           "--flags", "", "--flags", "--use-split-cross-attention", "--size", "64x64", "--steps", "3",
-                           "--repeat", "2", "--test-models", "tiny", "--cpu", "--json", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [
+            ATELIER,
+            "bench",
+            "--workload",
+            "sd15-512",
+            "txt2img-basics",
+            "upscale-with-model",
+            "text-to-video",
+            "--flags",
+            "",
+            "--flags",
+            "--use-split-cross-attention",
+            "--size",
+            "64x64",
+            "--steps",
+            "3",
+            "--repeat",
+            "2",
+            "--test-models",
+            "tiny",
+            "--cpu",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Results in {out}." in done.stdout
     assert "skipped" not in done.stdout  # every lesson has random-weight models now, the video one included
@@ -43,7 +69,10 @@ def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path,
         assert upscale["status"] == "measured" and min(upscale["runs_s"]) > 0.05
         assert video["status"] == "measured" and min(video["runs_s"]) > 0.05
         assert sorted(m["name"] for m in video["models"]) == [
-            "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan2.1_t2v_1.3B_fp16.safetensors", "wan_2.1_vae.safetensors"]
+            "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+            "wan2.1_t2v_1.3B_fp16.safetensors",
+            "wan_2.1_vae.safetensors",
+        ]
         assert all(m["weights"].startswith("random") for m in video["models"])
     results = benchpage.load_results(out.parent)  # a file the page accepts...
     assert len(results) == 1 and "CPU only:" not in benchpage.devices_table(results)  # ...but a quick look is no row
@@ -52,9 +81,32 @@ def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path,
 def test_a_flag_set_whose_comfyui_cannot_start_is_reported_and_its_logs_kept(tiny_store: Path, tmp_path: Path) -> None:
     """--use-flash-attention needs a library this ComfyUI lacks: it stops at start, the bench says so and goes on."""
     out = tmp_path / "flash.json"
-    done = subprocess.run([ATELIER, "bench", "sd15-512", "--flags", "--use-flash-attention", "--flags", "", "--size", "64x64",
-                           "--steps", "2", "--repeat", "1", "--test-models", "tiny", "--cpu", "--json", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            ATELIER,
+            "bench",
+            "sd15-512",
+            "--flags",
+            "--use-flash-attention",
+            "--flags",
+            "",
+            "--size",
+            "64x64",
+            "--steps",
+            "2",
+            "--repeat",
+            "1",
+            "--test-models",
+            "tiny",
+            "--cpu",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ComfyUI with --use-flash-attention did not run: ComfyUI did not start" in done.stdout, done.stdout
     kept = done.stdout.split("ComfyUI's logs are kept in ")[1].split()[0].rstrip(".")

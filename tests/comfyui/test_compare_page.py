@@ -24,7 +24,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from atelier.comfy.extensions.atelier_compare import when
+from atelier.comfy.extensions.atelier_compare.pages import when
 from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
 from atelier.comfy.server import ComfyServer
 from atelier.messages import AtelierError
@@ -184,7 +184,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "accept-encoding")}
         headers.update({"Host": f"localhost:{self.target}", "X-Forwarded-Host": self.headers["Host"]})
         upstream = http.client.HTTPConnection("127.0.0.1", self.target, timeout=120)
-        upstream.request(self.command, "/" + self.path[len(self.prefix):], body, headers)
+        upstream.request(self.command, "/" + self.path[len(self.prefix) :], body, headers)
         answer = upstream.getresponse()
         content = answer.read()
         self.send_response(answer.status)
@@ -234,14 +234,20 @@ def test_the_page_works_under_the_dashboards_proxy_path(session: ComfyServer, da
     assert page.url == f"{dashboard}atelier/compare"
 
 
-ROUTES = [("GET", "/atelier/compare"), ("POST", "/atelier/compare"), ("GET", "/atelier/compare/made/2026-11-20_14-30-05"),
-          ("GET", f"/atelier/compare/files/{PICTURES[0]}"), ("GET", f"/atelier/compare/thumb/{PICTURES[0]}"),
-          ("GET", f"/api/atelier/compare/files/{PICTURES[0]}")]
+ROUTES = [
+    ("GET", "/atelier/compare"),
+    ("POST", "/atelier/compare"),
+    ("GET", "/atelier/compare/made/2026-11-20_14-30-05"),
+    ("GET", f"/atelier/compare/files/{PICTURES[0]}"),
+    ("GET", f"/atelier/compare/thumb/{PICTURES[0]}"),
+    ("GET", f"/api/atelier/compare/files/{PICTURES[0]}"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
-def test_without_the_gate_cookie_the_page_and_its_files_are_refused(session: ComfyServer, method: str,
-                                                                     path: str) -> None:
+def test_without_the_gate_cookie_the_page_and_its_files_are_refused(
+    session: ComfyServer, method: str, path: str
+) -> None:
     status, body, _ = request(session.url + path, method, b"" if method == "POST" else None)
     assert (status, body) == (403, b"Forbidden")
 
@@ -254,8 +260,12 @@ def _key(server: ComfyServer) -> str:
 
 def _post(server: ComfyServer, fields: list[tuple[str, str]], headers: dict | None = None):
     body = urllib.parse.urlencode(fields).encode()
-    return request(f"{server.url}/atelier/compare", "POST", body,
-                   {**cookie(server), "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    return request(
+        f"{server.url}/atelier/compare",
+        "POST",
+        body,
+        {**cookie(server), "Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )
 
 
 def _answer(server: ComfyServer, fields: list[tuple[str, str]]) -> tuple[int, str]:
@@ -278,8 +288,10 @@ def test_a_path_outside_the_outputs_folder_is_refused_in_plain_words(session: Co
     for name in ("../secret.png", str(outside), "elsewhere.png"):  # climbing out, absolute, a link that leads out
         status, body = _answer(session, [("key", key), ("pick", "ticked"), ("file", PICTURES[0]), ("file", name)])
         message = str(AtelierError("compare-outside", path=name, folder=session.output_dir))
-        assert status == 400 and f'<p class="problem" role="alert">{message}</p>'.replace("'", "&#x27;") in \
-            body, (name, body[:600])
+        assert status == 400 and f'<p class="problem" role="alert">{message}</p>'.replace("'", "&#x27;") in body, (
+            name,
+            body[:600],
+        )
         assert "Traceback" not in body
     status, body = _answer(session, [("key", key), ("pick", "ticked")])
     assert status == 400 and str(AtelierError("compare-none-picked")) in body
@@ -300,8 +312,10 @@ def test_a_post_without_the_pages_key_or_from_elsewhere_makes_nothing(session: C
         (picked, {}),  # no key: a form on another page of the university's site
         ([("key", key[:-1] + "x"), *picked], {}),
         ([("key", key), *picked], {"Sec-Fetch-Site": "same-site"}),
-        ([("key", key), *picked], {"Host": f"gpu042.example.edu:{session.port}",
-                                   "Origin": "https://people.example.edu"}),
+        (
+            [("key", key), *picked],
+            {"Host": f"gpu042.example.edu:{session.port}", "Origin": "https://people.example.edu"},
+        ),
     ]:
         assert _post(session, fields, headers)[:2] == (403, b"Forbidden"), headers
     assert comparisons(session) == before

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from atelier.lessons.nodes import load_catalogue
 from atelier.comfy.headless import load_job
 from atelier.comfy.server import ComfyServer
+from atelier.lessons.nodes import load_catalogue
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,10 +28,16 @@ from tests.walkthrough import wait_for_comfyui
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = {
-    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0},
-          "_meta": {"title": "Blank"}},
-    "7": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "atelier/full"},
-          "_meta": {"title": "Save Image"}},
+    "1": {
+        "class_type": "EmptyImage",
+        "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0},
+        "_meta": {"title": "Blank"},
+    },
+    "7": {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["1", 0], "filename_prefix": "atelier/full"},
+        "_meta": {"title": "Save Image"},
+    },
 }
 FULL = str(AtelierError("folder-full", node="7", title="Save Image"))
 
@@ -93,7 +99,6 @@ def test_the_student_sees_both_notices_as_toasts_in_the_page(full_session: Comfy
     log_in(page, full_session.url, full_session.token)
     wait_for_comfyui(page)
     expect(page.get_by_text(low(full_session), exact=True)).to_be_visible(timeout=30_000)  # on opening
-    page.evaluate("async (prompt) => { await window.app.api.queuePrompt(0, {output: prompt, workflow: {}}); }",
-                  PROMPT)
+    page.evaluate("async (prompt) => { await window.app.api.queuePrompt(0, {output: prompt, workflow: {}}); }", PROMPT)
     expect(page.get_by_text(FULL, exact=True)).to_be_visible(timeout=120_000)
     expect(page.get_by_text("Not saved: the folder is full", exact=True)).to_be_visible()

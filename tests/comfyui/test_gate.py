@@ -21,17 +21,34 @@ from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES = [
-    ("GET", "/"), ("GET", "/index.html"), ("GET", "/prompt"), ("GET", "/queue"), ("GET", "/history"),
-    ("GET", "/object_info"), ("GET", "/system_stats"), ("GET", "/view?filename=a.png&type=output"),
-    ("GET", "/api/system_stats"), ("GET", "/api/history"), ("GET", "/api/userdata?dir=workflows"),
-    ("GET", "/extensions"), ("GET", "/embeddings"), ("GET", "/internal/logs"), ("GET", "/no/such/route"),
-    ("POST", "/prompt"), ("POST", "/api/prompt"), ("POST", "/upload/image"), ("POST", "/interrupt"),
-    ("POST", "/free"), ("DELETE", "/api/userdata/x.json"), ("GET", "/atelier/logout"),
+    ("GET", "/"),
+    ("GET", "/index.html"),
+    ("GET", "/prompt"),
+    ("GET", "/queue"),
+    ("GET", "/history"),
+    ("GET", "/object_info"),
+    ("GET", "/system_stats"),
+    ("GET", "/view?filename=a.png&type=output"),
+    ("GET", "/api/system_stats"),
+    ("GET", "/api/history"),
+    ("GET", "/api/userdata?dir=workflows"),
+    ("GET", "/extensions"),
+    ("GET", "/embeddings"),
+    ("GET", "/internal/logs"),
+    ("GET", "/no/such/route"),
+    ("POST", "/prompt"),
+    ("POST", "/api/prompt"),
+    ("POST", "/upload/image"),
+    ("POST", "/interrupt"),
+    ("POST", "/free"),
+    ("DELETE", "/api/userdata/x.json"),
+    ("GET", "/atelier/logout"),
 ]
 
 
 def request(url: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None):
     """(status, body, headers) without following redirects."""
+
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
@@ -46,8 +63,9 @@ def request(url: str, method: str = "GET", data: bytes | None = None, headers: d
 
 def login(url: str, token: str, base: str = "/", headers: dict | None = None):
     body = urllib.parse.urlencode({"token": token, "base": base}).encode()
-    return request(f"{url}/atelier/login", "POST", body,
-                   {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    return request(
+        f"{url}/atelier/login", "POST", body, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -62,8 +80,11 @@ def test_the_websocket_is_refused_without_the_key(comfy) -> None:
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         websocket.create_connection(comfy.url.replace("http", "ws") + "/ws?clientId=x", timeout=5)
     assert refused.value.status_code == 403
-    good = websocket.create_connection(comfy.url.replace("http", "ws") + "/ws?clientId=x", timeout=5,
-                                       header={"Cookie": f"{COOKIE}={session_cookie(comfy.token)}"})
+    good = websocket.create_connection(
+        comfy.url.replace("http", "ws") + "/ws?clientId=x",
+        timeout=5,
+        header={"Cookie": f"{COOKIE}={session_cookie(comfy.token)}"},
+    )
     assert json.loads(good.recv())["type"] == "status"
     good.close()
 
@@ -93,18 +114,27 @@ def test_the_page_loads_through_a_proxy_whose_origin_differs_from_the_nodes_name
     check refuses that when the name is a loopback address, unless the gate vouches first."""
     cookie = f"{COOKIE}={session_cookie(comfy.token)}"
     port = comfy.url.rsplit(":", 1)[1]
-    proxied = {"Host": f"localhost:{port}", "Origin": "https://ondemand.example.edu",
-               "X-Forwarded-Host": "ondemand.example.edu"}  # what Apache's proxy adds
+    proxied = {
+        "Host": f"localhost:{port}",
+        "Origin": "https://ondemand.example.edu",
+        "X-Forwarded-Host": "ondemand.example.edu",
+    }  # what Apache's proxy adds
     for path in ("/", "/api/system_stats"):
         status, _, _ = request(comfy.url + path, headers={**proxied, "Cookie": cookie})
         assert status == 200, path
         status, body, _ = request(comfy.url + path, headers=proxied)
         assert (status, body) == (403, b"Forbidden"), path  # no cookie: the gate refuses first
-        status, body, _ = request(comfy.url + path, headers={**proxied, "Cookie": cookie, "Origin": "https://elsewhere.example"})
+        status, body, _ = request(
+            comfy.url + path, headers={**proxied, "Cookie": cookie, "Origin": "https://elsewhere.example"}
+        )
         assert (status, body) == (403, b""), path  # another site's page: ComfyUI's own check still refuses it
-    socket = websocket.create_connection(comfy.url.replace("http", "ws") + "/ws?clientId=y", timeout=5,
-                                         header={"Cookie": cookie, "X-Forwarded-Host": "ondemand.example.edu"},
-                                         origin="https://ondemand.example.edu", host=f"localhost:{port}")
+    socket = websocket.create_connection(
+        comfy.url.replace("http", "ws") + "/ws?clientId=y",
+        timeout=5,
+        header={"Cookie": cookie, "X-Forwarded-Host": "ondemand.example.edu"},
+        origin="https://ondemand.example.edu",
+        host=f"localhost:{port}",
+    )
     assert json.loads(socket.recv())["type"] == "status"
     socket.close()
 
@@ -114,10 +144,20 @@ def test_served_files_cannot_run_script_in_the_dashboards_origin(comfy) -> None:
     cookie = f"{COOKIE}={session_cookie(comfy.token)}"
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/rnode/other/1/queue")</script></svg>'
     boundary = "atelier-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"trap.svg\"\r\n"
-            f"Content-Type: image/svg+xml\r\n\r\n").encode() + svg + f"\r\n--{boundary}--\r\n".encode()
-    status, _, _ = request(comfy.url + "/upload/image", "POST", body,
-                           {"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="trap.svg"\r\n'
+            f"Content-Type: image/svg+xml\r\n\r\n"
+        ).encode()
+        + svg
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, _, _ = request(
+        comfy.url + "/upload/image",
+        "POST",
+        body,
+        {"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert status == 200
     for path in ("/view", "/api/view"):
         status, served, headers = request(f"{comfy.url}{path}?filename=trap.svg&type=input", headers={"Cookie": cookie})
@@ -136,7 +176,9 @@ def test_one_sessions_key_does_not_open_another(comfy, tmp_path: Path) -> None:
     checkout, python = comfyui_from_env()
     with ComfyServer(checkout, python, tmp_path, cpu=True) as other:
         assert other.token != comfy.token and len(other.token) >= 43  # 256 bits, URL-safe base64
-        status, _, _ = request(other.url + "/system_stats", headers={"Cookie": f"{COOKIE}={session_cookie(comfy.token)}"})
+        status, _, _ = request(
+            other.url + "/system_stats", headers={"Cookie": f"{COOKIE}={session_cookie(comfy.token)}"}
+        )
         assert status == 403
         assert login(other.url, comfy.token)[0] == 403
 
@@ -147,12 +189,20 @@ def test_the_gate_fails_closed_without_a_key(tmp_path: Path) -> None:
     server._prepare()
     server.port = 18000 + os.getpid() % 1000
     env = {**os.environ, "ATELIER_GATE_TOKEN_FILE": str(tmp_path / "missing")}
-    process = subprocess.Popen([*server.command()], cwd=checkout, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [*server.command()],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         status = None
         for _ in range(120):
-            status, _, _ = request(f"http://127.0.0.1:{server.port}/system_stats") if _port_open(server.port) else (None, b"", {})
+            status, _, _ = (
+                request(f"http://127.0.0.1:{server.port}/system_stats") if _port_open(server.port) else (None, b"", {})
+            )
             if status:
                 break
             time.sleep(0.5)
@@ -183,5 +233,7 @@ def test_a_student_logs_in_loads_a_module_and_sees_the_image(comfy_models, page:
     page.wait_for_function("(window.app.graph.getNodeById(7).imgs || []).length > 0", timeout=180_000)
     src = page.evaluate("window.app.graph.getNodeById(7).imgs[0].src")
     assert "/view?filename=atelier%2Ftxt2img" in src or "filename=txt2img" in src or "txt2img" in src
-    fetched = page.evaluate("async (src) => { const r = await fetch(src); return [r.status, r.headers.get('content-type')]; }", src)
+    fetched = page.evaluate(
+        "async (src) => { const r = await fetch(src); return [r.status, r.headers.get('content-type')]; }", src
+    )
     assert fetched == [200, "image/png"]

@@ -41,7 +41,9 @@ def test_a_missing_model_sends_the_browser_nowhere(comfy: ComfyServer, page: Pag
     load()
     assert asked == [], f"the browser asked other hosts: {asked}"
     # The same load with ComfyUI's own default shows that this test would see such a request.
-    page.evaluate("async () => { await window.app.extensionManager.setting.set("
-                  "'Comfy.Workflow.ShowMissingModelsWarning', true); }")
+    page.evaluate(
+        "async () => { await window.app.extensionManager.setting.set("
+        "'Comfy.Workflow.ShowMissingModelsWarning', true); }"
+    )
     load()
     assert any("huggingface.co" in url for url in asked), asked

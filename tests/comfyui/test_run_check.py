@@ -14,20 +14,20 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from atelier.lessons.nodes import load_catalogue
-from atelier.comfy.client import ComfyClient
 from atelier.check.lessons import Target, check_modules
-from atelier.messages import AtelierError
-from atelier.lessons.modules import load_module
+from atelier.comfy.client import ComfyClient
 from atelier.comfy.headless import execute, load_job
 from atelier.comfy.server import ComfyServer
+from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.lessons.modules import load_module
+from atelier.lessons.nodes import load_catalogue
+from atelier.messages import AtelierError
+from tests.comfyui.conftest import SD15_FAMILY
 from tests.comfyui_env import comfyui_from_env
-
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
-from tests.comfyui.conftest import SD15_FAMILY
-from atelier.comfy.testmodels import default_store, generate, module_models
+
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
 
 
@@ -36,8 +36,13 @@ def atelier(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
-    process = subprocess.Popen([ATELIER, "serve", "--cpu", "--workdir", str(tmp_path)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [ATELIER, "serve", "--cpu", "--workdir", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         stamp, line = process.stdout.readline().split(" ", 1)  # job logs: each line starts with the time
         assert len(stamp) == 8 and stamp.count(":") == 2, stamp
@@ -45,8 +50,9 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
         url = line.split(" at ")[1].split(" ")[0]
         seconds = float(line.split("(")[1].split(" s)")[0])
         assert seconds < 60
-        assert process.stdout.readline().split(" ", 1)[1] == (f"Open {url}/atelier/login and paste the session key "
-                                                              f"kept in {tmp_path / 'gate' / 'token'}.\n")
+        assert process.stdout.readline().split(" ", 1)[1] == (
+            f"Open {url}/atelier/login and paste the session key kept in {tmp_path / 'gate' / 'token'}.\n"
+        )
         assert json.loads((tmp_path / "connection.json").read_text())["port"] == int(url.rsplit(":", 1)[1])
         key = (tmp_path / "gate" / "token").read_text()
         assert ComfyClient(url, token=key).get_json("/system_stats")["system"]["comfyui_version"]
@@ -65,9 +71,20 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_path: Path) -> None:
-    result = atelier("run", "workflows/txt2img-basics", "--server", comfy_models.url, "--key-file",
-                     str(comfy_models.token_file), "--set", "KSampler.steps=2",
-                     "--set", "KSampler.seed=7", "--out", str(tmp_path))
+    result = atelier(
+        "run",
+        "workflows/txt2img-basics",
+        "--server",
+        comfy_models.url,
+        "--key-file",
+        str(comfy_models.token_file),
+        "--set",
+        "KSampler.steps=2",
+        "--set",
+        "KSampler.seed=7",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     assert "Saved 1 file(s):" in result.stdout
     *_, saved_line, ledger_line = result.stdout.strip().splitlines()
@@ -81,8 +98,17 @@ def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_
 
 def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_path: Path) -> None:
     args = [a for slug in SD15_FAMILY for a in ("--modules", slug)]
-    result = atelier("check", "--smoke", "--server", comfy_models.url, "--key-file", str(comfy_models.token_file),
-                     "--out", str(tmp_path), *args)
+    result = atelier(
+        "check",
+        "--smoke",
+        "--server",
+        comfy_models.url,
+        "--key-file",
+        str(comfy_models.token_file),
+        "--out",
+        str(tmp_path),
+        *args,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert [(r["module"], r["status"]) for r in report["results"]] == [(s, "passed") for s in SD15_FAMILY]
@@ -95,21 +121,32 @@ def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_p
 
 
 def test_missing_model_is_named(comfy, tmp_path: Path) -> None:
-    result = atelier("run", "workflows/txt2img-basics", "--server", comfy.url, "--key-file", str(comfy.token_file),
-                     "--out", str(tmp_path))
+    result = atelier(
+        "run",
+        "workflows/txt2img-basics",
+        "--server",
+        comfy.url,
+        "--key-file",
+        str(comfy.token_file),
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
         "A maintainer adds it with 'atelier models fetch --module txt2img-basics'; to try the lesson before the "
         "real models are in, make test models ('atelier testmodels --modules txt2img-basics --out DIR') and run "
-        "with '--models DIR'.")
+        "with '--models DIR'."
+    )
 
 
 def test_out_of_range_knob_is_refused_before_running(comfy_models: ComfyServer, tmp_path: Path) -> None:
     result = atelier("run", "workflows/txt2img-basics", "--server", comfy_models.url, "--set", "KSampler.cfg=150")
     assert result.returncode == 2
-    assert result.stderr == ("Error: Setting 'KSampler.cfg=150' is not allowed: cfg takes a number from 0.0 to "
-                             "100.0. Choose a value in that range, or one of those choices.\n")
+    assert result.stderr == (
+        "Error: Setting 'KSampler.cfg=150' is not allowed: cfg takes a number from 0.0 to "
+        "100.0. Choose a value in that range, or one of those choices.\n"
+    )
 
 
 def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
@@ -138,11 +175,13 @@ def test_check_survives_a_timeout_and_a_dead_server(tiny_store: Path, tmp_path: 
                 os.killpg(server.process.pid, signal.SIGKILL)
                 time.sleep(0.5)
 
-        report = check_modules(modules, target, CATALOGUE, tmp_path / "out", smoke=False, timeout=0.5,
-                               on_result=after)
+        report = check_modules(modules, target, CATALOGUE, tmp_path / "out", smoke=False, timeout=0.5, on_result=after)
         statuses = {r.module: (r.status, r.message) for r in report.results}
-        assert statuses["txt2img-basics"] == ("failed", "The workflow did not finish within 0.5 seconds. Lower the "
-                                              "steps or the picture size, or allow more time with --timeout.")
+        assert statuses["txt2img-basics"] == (
+            "failed",
+            "The workflow did not finish within 0.5 seconds. Lower the "
+            "steps or the picture size, or allow more time with --timeout.",
+        )
         assert statuses["seeds-steps-cfg-samplers"][0] == "failed"
         assert statuses["seeds-steps-cfg-samplers"][1].endswith("ComfyUI had died and was restarted.")
         assert server.alive()
@@ -156,20 +195,34 @@ def test_smoke_check_runs_sdxl_video_sound_and_3d_on_the_cpu(tmp_path: Path) -> 
     """Every model kind a module loads has a random-weight file ComfyUI loads with the module's own loaders,
     and each module's output is held to module.yaml at the sizes the smoke check asked for."""
     checkout, python = comfyui_from_env()
-    every = sorted({n for m in (ROOT / "workflows").iterdir() if (m / "module.yaml").is_file()
-                    for n, _ in module_models(load_module(m))})
+    every = sorted(
+        {
+            n
+            for m in (ROOT / "workflows").iterdir()
+            if (m / "module.yaml").is_file()
+            for n, _ in module_models(load_module(m))
+        }
+    )
     assert generate(every, default_store("tiny"), "tiny", checkout, python) == {}, "a model without a test model"
     args = [a for slug in NEW_KINDS for a in ("--modules", slug)]
-    result = subprocess.run([ATELIER, "check", "--smoke", "--cpu", "--out", str(tmp_path), *args], cwd=ROOT,
-                            capture_output=True, text=True,
-                            env={**os.environ, "COMFYUI_DIR": str(checkout), "COMFYUI_PYTHON": str(python)})
+    result = subprocess.run(
+        [ATELIER, "check", "--smoke", "--cpu", "--out", str(tmp_path), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COMFYUI_DIR": str(checkout), "COMFYUI_PYTHON": str(python)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert [(r["module"], r["status"]) for r in report["results"]] == [(s, "passed") for s in NEW_KINDS]
     assert all(r["peak_host_mb"] and r["peak_host_mb"] < 22_000 for r in report["results"]), report["results"]
     made = {r["module"]: [Path(o).suffix for o in r["outputs"]] for r in report["results"]}
-    assert made == {"sdxl-basics": [".png"], "text-to-video": [".mp4"], "text-to-audio": [".flac"],
-                    "image-to-3d": [".glb"]}
+    assert made == {
+        "sdxl-basics": [".png"],
+        "text-to-video": [".mp4"],
+        "text-to-audio": [".flac"],
+        "image-to-3d": [".glb"],
+    }
 
 
 def test_smoke_check_runs_the_lesson_that_needs_a_custom_node(tmp_path: Path) -> None:

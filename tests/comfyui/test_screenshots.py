@@ -12,11 +12,11 @@ import yaml
 from PIL import Image, ImageStat
 
 from atelier.cli.options import pinned_nodes
-from atelier.site import screenshots as shots
-from atelier.site import screenshots_marks as marks
+from atelier.lessons.modules import all_modules
 from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.pin import load_lock
-from atelier.lessons.modules import all_modules
+from atelier.site import screenshots as shots
+from atelier.site import screenshots_marks as marks
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +37,17 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> shots.Result:
     checkout, python = comfyui_from_env()
     catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
     out = tmp_path_factory.mktemp("screenshots")
-    return in_own_thread(shots.take, out, MODULES, catalogue, checkout, python,
-                         tmp_path_factory.mktemp("shots-comfyui"), quick=True, custom_nodes=pinned_nodes())
+    return in_own_thread(
+        shots.take,
+        out,
+        MODULES,
+        catalogue,
+        checkout,
+        python,
+        tmp_path_factory.mktemp("shots-comfyui"),
+        quick=True,
+        custom_nodes=pinned_nodes(),
+    )
 
 
 def test_every_lesson_has_a_picture_of_the_fixed_size_that_is_not_blank(made: shots.Result) -> None:
@@ -84,20 +93,26 @@ def test_a_request_to_another_host_is_refused_and_recorded(comfy) -> None:
 
 
 def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 40) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour, strict=False))
 
 
 def test_each_mark_is_drawn_beside_the_element_the_page_text_names(made: shots.Result) -> None:
     manifest = yaml.safe_load(made.manifest.read_text(encoding="utf-8"))
     labels = manifest["labels"]
-    expected = {"the Workflows button in the left sidebar": labels["sidebar"]["workflows"],
-                "the ComfyUI logo (the menu)": "ComfyUI Logo", "the blue Run button": labels["run"],
-                "the lesson's workflow": "Your first image.json",
-                "the workflow saved in an earlier session": shots.SAVED, "the Save Image node": "Save Image"}
+    expected = {
+        "the Workflows button in the left sidebar": labels["sidebar"]["workflows"],
+        "the ComfyUI logo (the menu)": "ComfyUI Logo",
+        "the blue Run button": labels["run"],
+        "the lesson's workflow": "Your first image.json",
+        "the workflow saved in an earlier session": shots.SAVED,
+        "the Save Image node": "Save Image",
+    }
     assert set(manifest["marks"]) == set(marks.MARKS)
     for name, targets in marks.MARKS.items():
         entry = manifest["marks"][name]
-        assert [(m["number"], m["element"]) for m in entry["marks"]] == [(n, t.called) for n, t in enumerate(targets, 1)]
+        assert [(m["number"], m["element"]) for m in entry["marks"]] == [
+            (n, t.called) for n, t in enumerate(targets, 1)
+        ]
         with Image.open(made.folder / name) as image:
             picture = image.convert("RGB")
         for mark in entry["marks"]:
@@ -113,7 +128,9 @@ def test_each_mark_is_drawn_beside_the_element_the_page_text_names(made: shots.R
 
 def test_the_marks_boxes_are_where_a_live_comfyui_shows_those_elements(made: shots.Result, comfy) -> None:
     """The window's frame does not move with the workflow: found again in another ComfyUI, the boxes agree."""
-    recorded = {m["element"]: m["box"] for m in yaml.safe_load(made.manifest.read_text())["marks"]["tour-canvas.png"]["marks"]}
+    recorded = {
+        m["element"]: m["box"] for m in yaml.safe_load(made.manifest.read_text())["marks"]["tour-canvas.png"]["marks"]
+    }
 
     def find() -> dict[str, list[float]]:
         with shots._page(comfy, shots.CHROMIUM, set(), []) as page:
@@ -149,4 +166,7 @@ def test_every_picture_of_a_test_models_output_says_so_on_the_picture(made: shot
             inside = image.convert("RGB").crop((round(x) + 4, round(y) + 4, round(x + w) - 4, round(y + h) - 4))
         ground = sum(1 for p in inside.getdata() if _near(p, marks.LABEL_COLOUR, 20)) / (inside.width * inside.height)
         assert ground > 0.5, f"{name}: the label's black ground covers {ground:.0%} of its box"
-        assert marks.TEST_LABEL in manifest["screenshots"][name] and marks.TEST_LABEL in manifest["screenshots"][marks.crop_name(name)]
+        assert (
+            marks.TEST_LABEL in manifest["screenshots"][name]
+            and marks.TEST_LABEL in manifest["screenshots"][marks.crop_name(name)]
+        )

@@ -22,8 +22,9 @@ from tests.walkthrough import LESSON, make_a_picture, open_the_lesson, wait_for_
 def session(tmp_path: Path, tiny_store: Path) -> Iterator[ComfyServer]:
     """A session as the launch form makes it: the lesson chosen in the form is offered."""
     checkout, python = comfyui_from_env()
-    server = ComfyServer(checkout, python, tmp_path / "session", cpu=True, models=tiny_store,
-                         outputs=tmp_path / "atelier-outputs")
+    server = ComfyServer(
+        checkout, python, tmp_path / "session", cpu=True, models=tiny_store, outputs=tmp_path / "atelier-outputs"
+    )
     server.offer_workflow(LESSON)
     with server:
         yield server

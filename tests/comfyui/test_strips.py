@@ -35,10 +35,17 @@ DROP = """async ([name, data]) => {
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Path:
     out = tmp_path_factory.mktemp("knobs")
-    done = subprocess.run([sys.executable, "-m", "atelier", "strips", "--modules", LESSON, "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=1500)
+    done = subprocess.run(
+        [sys.executable, "-m", "atelier", "strips", "--modules", LESSON, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1500,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Made the knob strips of 1 lesson on the CPU" in done.stdout and "strips made with test models" in done.stdout
+    assert (
+        "Made the knob strips of 1 lesson on the CPU" in done.stdout and "strips made with test models" in done.stdout
+    )
     return out
 
 
@@ -46,8 +53,9 @@ def test_every_try_value_gets_its_picture_and_the_models_are_named_as_test_ones(
     data = yaml.safe_load((made / f"{LESSON}.yml").read_text())
     assert (data["models"], data["device"]) == ("test", "the CPU") and data["comfyui"]
     module = load_module(ROOT / "workflows" / LESSON)
-    assert [(s["node"], s["input"], [str(p["value"]) for p in s["pictures"]]) for s in data["strips"]] == \
-        [(k.node, k.input, [str(t) for t in k.tries]) for k in module.about.knobs if k.tries]
+    assert [(s["node"], s["input"], [str(p["value"]) for p in s["pictures"]]) for s in data["strips"]] == [
+        (k.node, k.input, [str(t) for t in k.tries]) for k in module.about.knobs if k.tries
+    ]
     seeds = next(s for s in data["strips"] if s["input"] == "seed")
     digests = set()
     for picture in seeds["pictures"]:
@@ -66,9 +74,9 @@ def _log_in(page: Page, server: ComfyServer) -> None:
 
 
 @pytest.mark.parametrize(("node", "input_name", "index"), [("KSampler", "seed", 1), ("Image size", "width", 1)])
-def test_a_strip_picture_dropped_on_the_canvas_opens_with_its_setting(made: Path, comfy_models: ComfyServer,
-                                                                      page: Page, node: str, input_name: str,
-                                                                      index: int) -> None:
+def test_a_strip_picture_dropped_on_the_canvas_opens_with_its_setting(
+    made: Path, comfy_models: ComfyServer, page: Page, node: str, input_name: str, index: int
+) -> None:
     data = yaml.safe_load((made / f"{LESSON}.yml").read_text())
     picture = next(s for s in data["strips"] if (s["node"], s["input"]) == (node, input_name))["pictures"][index]
     _log_in(page, comfy_models)
@@ -79,6 +87,9 @@ def test_a_strip_picture_dropped_on_the_canvas_opens_with_its_setting(made: Path
              const node = window.app.graph._nodes.find(n => n.title === title);
              const widget = node && node.widgets.find(w => w.name === name);
              return widget && String(widget.value) === value;
-           }""", arg=[node, input_name, str(picture["value"])], timeout=30_000)
+           }""",
+        arg=[node, input_name, str(picture["value"])],
+        timeout=30_000,
+    )
     titles = page.evaluate("window.app.graph._nodes.map(n => n.title)")
     assert "Positive prompt" in titles  # the lesson's workflow, not ComfyUI's example

@@ -31,10 +31,30 @@ class Session:
         checkout, python = comfyui_from_env()
         self.workdir, self.node = tmp_path / name, tmp_path / f"{name}-node"
         self.process = subprocess.Popen(
-            [ATELIER, "serve", "--cpu", "--comfyui", str(checkout), "--python", str(python), "--workdir",
-             str(self.workdir), "--user-folder", str(user_folder), "--local-dir", str(self.node),
-             "--module", "txt2img-basics", *more], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env=os.environ.copy())
+            [
+                ATELIER,
+                "serve",
+                "--cpu",
+                "--comfyui",
+                str(checkout),
+                "--python",
+                str(python),
+                "--workdir",
+                str(self.workdir),
+                "--user-folder",
+                str(user_folder),
+                "--local-dir",
+                str(self.node),
+                "--module",
+                "txt2img-basics",
+                *more,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=os.environ.copy(),
+        )
         self.lines: list[str] = []
         while not any(" is ready at " in line for line in self.lines):
             line = self.process.stdout.readline()
@@ -46,8 +66,11 @@ class Session:
     def save(self, name: str, body: dict) -> None:
         """File > Save: the page posts the workflow to userdata/workflows%2F<name>."""
         path = urllib.parse.quote(f"workflows/{name}", safe="")
-        request = urllib.request.Request(f"{self.client.base_url}/api/userdata/{path}?overwrite=true&full_info=true",
-                                         data=json.dumps(body).encode(), method="POST")
+        request = urllib.request.Request(
+            f"{self.client.base_url}/api/userdata/{path}?overwrite=true&full_info=true",
+            data=json.dumps(body).encode(),
+            method="POST",
+        )
         with self.client._open(request) as answer:
             assert answer.status == 200
 
@@ -120,8 +143,17 @@ def test_two_sessions_saving_at_once_lose_nothing(tmp_path: Path) -> None:
 
 def test_the_session_backs_up_saved_workflows_beside_the_outputs(tmp_path: Path, webdav) -> None:
     folder = tmp_path / "home" / "atelier-comfyui"
-    session = Session(tmp_path, "backed", folder, "--backup-to", "test:Atelier", "--backup-every", "60",
-                      "--outputs", str(tmp_path / "outputs"))
+    session = Session(
+        tmp_path,
+        "backed",
+        folder,
+        "--backup-to",
+        "test:Atelier",
+        "--backup-every",
+        "60",
+        "--outputs",
+        str(tmp_path / "outputs"),
+    )
     (tmp_path / "outputs" / "atelier").mkdir(parents=True)
     (tmp_path / "outputs" / "atelier" / "notes.txt").write_text("made in the session")
     session.save("for the crit.json", {"nodes": [], "note": "keep me"})

@@ -45,8 +45,10 @@ NODES = os.environ.get("CUSTOM_NODES_DIR")
 LESSONS = ("txt2img-basics", "depth-controlnet")
 
 pytestmark = [
-    pytest.mark.skipif(not NODES, reason="CUSTOM_NODES_DIR is not set to a folder of the pinned custom nodes' "
-                                         "checkouts: see tests/README.md"),
+    pytest.mark.skipif(
+        not NODES,
+        reason="CUSTOM_NODES_DIR is not set to a folder of the pinned custom nodes' checkouts: see tests/README.md",
+    ),
     pytest.mark.skipif(not SITE_PYTHON.is_file(), reason=f"{SITE_PYTHON} is missing: apt-get install python3-venv"),
 ]
 
@@ -59,24 +61,47 @@ def git(folder: Path, *args: str) -> str:
 def comfyui_files(checkout: Path) -> list[Path]:
     """The files of a ComfyUI checkout that upstream tracks (no custom nodes, models or outputs)."""
     if (checkout / ".git").exists():
-        listed = subprocess.run(["git", "-C", str(checkout), "ls-tree", "-r", "--name-only", "HEAD"],
-                                capture_output=True, text=True, check=True)
-        return [Path(line) for line in listed.stdout.splitlines() if (checkout / line).is_file()
-                and not (checkout / line).is_symlink()]
+        listed = subprocess.run(
+            ["git", "-C", str(checkout), "ls-tree", "-r", "--name-only", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [
+            Path(line)
+            for line in listed.stdout.splitlines()
+            if (checkout / line).is_file() and not (checkout / line).is_symlink()
+        ]
     return [p.relative_to(checkout) for p in checkout.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
 
 
 def atelier(*args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     """The maintainer's atelier: the project's own environment, as First deployment step 2 makes it."""
-    return subprocess.run([sys.executable, "-m", "atelier", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "atelier", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def as_student(script: str, home: Path, env: dict[str, str], timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     """A bash script run by an ordinary account with a clean environment, as a job would be."""
     base = {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **env}
-    command = ["runuser", "-u", STUDENT, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items()),
-               "bash", "-c", script]
+    command = [
+        "runuser",
+        "-u",
+        STUDENT,
+        "--",
+        "env",
+        "-i",
+        *(f"{k}={v}" for k, v in base.items()),
+        "bash",
+        "-c",
+        script,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd="/")
 
 
@@ -111,9 +136,14 @@ def site() -> Iterator[dict[str, Path]]:
     for lock in (PIN.parent / packages.FOLDER).glob("*.txt"):
         (folder / packages.FOLDER / lock.name).write_text(lock.read_text().replace(pin.comfyui_commit, commit))
     (base / "mirrors" / "commit").write_text(commit)
-    yield {"base": base, "mirror": mirror, "pin": folder / "lock.yaml", "prefix": base / "2026-fall",
-           "commit": base / "mirrors" / "commit",
-           **{f"node:{name}": path for name, path in nodes.items()}}
+    yield {
+        "base": base,
+        "mirror": mirror,
+        "pin": folder / "lock.yaml",
+        "prefix": base / "2026-fall",
+        "commit": base / "mirrors" / "commit",
+        **{f"node:{name}": path for name, path in nodes.items()},
+    }
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -122,8 +152,9 @@ def student(site: dict[str, Path]) -> Iterator[Path]:
     """An ordinary account with a home of its own."""
     home = site["base"] / "home"
     if subprocess.run(["id", STUDENT], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash", STUDENT],
-                       check=True)
+        subprocess.run(
+            ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash", STUDENT], check=True
+        )
     home.mkdir()
     account = pwd.getpwnam(STUDENT)
     os.chown(home, account.pw_uid, account.pw_gid)
@@ -147,14 +178,24 @@ def node_mirrors(site: dict[str, Path]) -> dict[str, str]:
 
 def install_options(site: dict[str, Path]) -> list[str]:
     nodes = [f"--node-source={name}={url}" for name, url in node_mirrors(site).items()]
-    return ["--prefix", str(site["prefix"]), "--source", str(site["mirror"]), *nodes, "--lock", str(site["pin"]),
-            "--python", str(SITE_PYTHON)]
+    return [
+        "--prefix",
+        str(site["prefix"]),
+        "--source",
+        str(site["mirror"]),
+        *nodes,
+        "--lock",
+        str(site["pin"]),
+        "--python",
+        str(SITE_PYTHON),
+    ]
 
 
 def test_a_mirror_without_the_pinned_commit_is_said_plainly(site: dict[str, Path], tmp_path: Path) -> None:
     """The project's real pin against the mirror made here: upstream's commit is not in it."""
-    done = atelier("install", "--prefix", str(tmp_path / "prefix"), "--source", str(site["mirror"]),
-                   "--python", str(SITE_PYTHON))
+    done = atelier(
+        "install", "--prefix", str(tmp_path / "prefix"), "--source", str(site["mirror"]), "--python", str(SITE_PYTHON)
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     pinned = load_lock(PIN).comfyui_commit
     assert f"Error: {site['mirror']} does not hold ComfyUI's pinned commit {pinned}" in done.stderr
@@ -162,13 +203,20 @@ def test_a_mirror_without_the_pinned_commit_is_said_plainly(site: dict[str, Path
     assert not (tmp_path / "prefix" / "ComfyUI").exists()  # nothing half-done
 
 
-def test_a_python_other_accounts_cannot_run_is_refused_before_anything_is_installed(site: dict[str, Path],
-                                                                                      tmp_path: Path) -> None:
+def test_a_python_other_accounts_cannot_run_is_refused_before_anything_is_installed(
+    site: dict[str, Path], tmp_path: Path
+) -> None:
     private = tmp_path / "private"
     subprocess.run([str(SITE_PYTHON), "-m", "venv", "--without-pip", str(private / "venv")], check=True)
     private.chmod(0o700)
-    done = atelier("install", *install_options(site)[:-2], "--prefix", str(tmp_path / "prefix"),
-                   "--python", str(private / "venv" / "bin" / "python"))
+    done = atelier(
+        "install",
+        *install_options(site)[:-2],
+        "--prefix",
+        str(tmp_path / "prefix"),
+        "--python",
+        str(private / "venv" / "bin" / "python"),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "other accounts cannot read or run" in done.stderr and f"{private} (drwx------)" in done.stderr
     assert not (tmp_path / "prefix" / "comfyui-venv").exists()
@@ -179,11 +227,24 @@ def test_the_cpu_build_from_an_index_without_it_is_said_plainly(site: dict[str, 
     pin = tmp_path / "lock.yaml"
     shutil.copy(site["pin"], pin)
     nodes = [f"--node-source={name}={url}" for name, url in node_mirrors(site).items()]
-    done = atelier("lock", "--lock", str(pin), "--refresh", "--cpu", "--torch-index", "https://pypi.org/simple",
-                   "--source", str(site["mirror"]), *nodes, "--python", str(SITE_PYTHON))
+    done = atelier(
+        "lock",
+        "--lock",
+        str(pin),
+        "--refresh",
+        "--cpu",
+        "--torch-index",
+        "https://pypi.org/simple",
+        "--source",
+        str(site["mirror"]),
+        *nodes,
+        "--python",
+        str(SITE_PYTHON),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert re.search(r"Error: The semester's packages could not be resolved by pip \(.*torch==2\.9\.1\+cpu", done.stderr), \
-        done.stderr
+    assert re.search(
+        r"Error: The semester's packages could not be resolved by pip \(.*torch==2\.9\.1\+cpu", done.stderr
+    ), done.stderr
     assert not (tmp_path / packages.FOLDER / "comfyui-cpu.txt").exists()
 
 
@@ -201,24 +262,33 @@ def printed_after(step: int, command: str) -> str:
 
 def literal(block: str, site: dict[str, Path], profile: Path) -> str:
     """The page's command with this machine's places for Pegasus's; nothing else changed."""
-    for theirs, ours in ((" pegasus", f" {profile}"), ("/groups/atelier", str(site["base"])),
-                         ("<the project's git address>", str(ROOT))):
+    for theirs, ours in (
+        (" pegasus", f" {profile}"),
+        ("/groups/atelier", str(site["base"])),
+        ("<the project's git address>", str(ROOT)),
+    ):
         block = block.replace(theirs, ours)
     assert "<" not in block and "example.edu" not in block, block
     return block
 
 
 def run_as_maintainer(block: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, capture_output=True, text=True,
-                          timeout=1800)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block], cwd=cwd, capture_output=True, text=True, timeout=1800
+    )
 
 
 def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_session(
-        site: dict[str, Path], student: Path, slurm: SlurmCluster) -> None:
+    site: dict[str, Path], student: Path, slurm: SlurmCluster
+) -> None:
     base = site["base"]
     profile = yaml.safe_load((ROOT / "scripts" / "atelier" / "clusters" / "local.yaml").read_text())
-    profile.update(prefix=str(site["prefix"]), models=str(base / "models"), comfyui_source=str(site["mirror"]),
-                   custom_node_sources=node_mirrors(site))
+    profile.update(
+        prefix=str(site["prefix"]),
+        models=str(base / "models"),
+        comfyui_source=str(site["mirror"]),
+        custom_node_sources=node_mirrors(site),
+    )
     profile_file = base / "site-profile.yaml"
     profile_file.write_text(yaml.safe_dump(profile))
 
@@ -251,14 +321,21 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "1 step(s) run, 10 already done" in rerun.stdout and "done    Check that every account" in rerun.stderr
     env_file = run_as_maintainer(show, checkout)
-    assert env_file.stdout == literal(printed_after(4, "cat /groups/atelier/2026-fall/atelier.env"), site,
-                                      profile_file), env_file.stdout
+    assert env_file.stdout == literal(
+        printed_after(4, "cat /groups/atelier/2026-fall/atelier.env"), site, profile_file
+    ), env_file.stdout
 
     layout = Layout.at(site["prefix"], base / "models")
     comfyui_lock = packages.read(packages.lock_file(checkout / "workflows" / "lock.yaml", "comfyui-cuda"))
     assert packages.differences(layout.comfyui_venv, comfyui_lock) == []  # nothing newer, nothing more
-    assert packages.differences(layout.atelier_venv, packages.read(packages.lock_file(
-        checkout / "workflows" / "lock.yaml", "atelier")), own=["atelier"]) == []
+    assert (
+        packages.differences(
+            layout.atelier_venv,
+            packages.read(packages.lock_file(checkout / "workflows" / "lock.yaml", "atelier")),
+            own=["atelier"],
+        )
+        == []
+    )
     for venv in (layout.comfyui_venv, layout.atelier_venv):
         checked = subprocess.run([str(Layout.python(venv)), "-m", "pip", "check"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout
@@ -275,25 +352,32 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"{len(LESSONS)} passed, 0 failed, 0 skipped" in check.stdout, check.stdout
     assert not [path for path in layout.models.rglob("*") if path.is_file()], "test models reached the real store"
-    made = subprocess.run(["du", "-sh", str(student / ".cache" / "atelier" / "testmodels")], capture_output=True,
-                          text=True).stdout.split()[0]
+    made = subprocess.run(
+        ["du", "-sh", str(student / ".cache" / "atelier" / "testmodels")], capture_output=True, text=True
+    ).stdout.split()[0]
     print(f"the student's test models for {len(LESSONS)} lessons: {made}")
     report = json.loads((student / "atelier-prefix-check" / "report.json").read_text())
     assert {r["module"] for r in report["results"] if r["status"] == "passed"} == set(LESSONS)
 
     # And launches a session under Slurm from the profile that names the prefix.
     folder = student / "session"
-    launched = as_student(f"source {layout.env_file} && atelier launch --cluster {profile_file} "
-                          f"--module txt2img-basics --workdir {folder} --outputs {student / 'outputs'} "
-                          f"--user-folder {student / 'comfyui'} --wait 170", student, env, timeout=240)
+    launched = as_student(
+        f"source {layout.env_file} && atelier launch --cluster {profile_file} "
+        f"--module txt2img-basics --workdir {folder} --outputs {student / 'outputs'} "
+        f"--user-folder {student / 'comfyui'} --wait 170",
+        student,
+        env,
+        timeout=240,
+    )
     assert launched.returncode == 0, launched.stdout + launched.stderr
     job_id = launched.stdout.split("Submitted job ")[1].split()[0]
     port = json.loads((folder / "connection.json").read_text())["port"]
     assert request(port, "GET", "/").status == 403
     cookie = log_in(port, (folder / "gate" / "token").read_text())
     assert request(port, "GET", "/", cookie=cookie).status == 200
-    owner = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%u"], env=slurm.env, capture_output=True,
-                           text=True).stdout.strip()
+    owner = subprocess.run(
+        ["squeue", "-h", "-j", job_id, "-o", "%u"], env=slurm.env, capture_output=True, text=True
+    ).stdout.strip()
     assert owner == STUDENT
     stopped = as_student(f"source {layout.env_file} && atelier stop {job_id}", student, env, timeout=60)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

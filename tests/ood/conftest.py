@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier.hpc.profiles import Profile
 from atelier.hpc import ood
+from atelier.hpc.profiles import Profile
 from atelier.lessons.modules import all_modules
 from tests.comfyui.conftest import tiny_store  # noqa: F401  (a fixture: the small random-weight models)
 from tests.ood import dashboard
@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PORTS = (20000, 20999)  # the cluster's port range in clusters.d
 HAS_COMFYUI = bool(os.environ.get("COMFYUI_DIR")) and (Path(os.environ.get("COMFYUI_DIR", "/")) / "main.py").is_file()
 needs_ood = pytest.mark.skipif(not dashboard.HAS_OOD, reason=dashboard.SKIP_REASON or "")
-needs_comfyui = pytest.mark.skipif(not HAS_COMFYUI, reason="COMFYUI_DIR is not set to a ComfyUI checkout: see tests/README.md")
+needs_comfyui = pytest.mark.skipif(
+    not HAS_COMFYUI, reason="COMFYUI_DIR is not set to a ComfyUI checkout: see tests/README.md"
+)
 
 
 @dataclass
@@ -47,15 +49,19 @@ class Site:
         return dashboard.session(self.app, self.clusters, self.dataroot, session_id, env=self.env)
 
 
-def make_site(folder: Path, slurm: SlurmCluster, profiles: list[Profile], comfyui: bool = False,
-              set_host: str | None = None) -> Site:
+def make_site(
+    folder: Path, cluster: SlurmCluster, profiles: list[Profile], comfyui: bool = False, set_host: str | None = None
+) -> Site:
     """Deploy the app as `atelier ood deploy` does and give OOD a cluster `local` on the test Slurm."""
     checkout = (Path(os.environ["COMFYUI_DIR"]), Path(os.environ["COMFYUI_PYTHON"])) if comfyui else None
     app, site_file = folder / "apps" / "comfyui", folder / "atelier.yml"
-    ood.deploy(app, site_file, profiles, all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui", comfyui=checkout)
-    clusters = dashboard.clusters_d(folder / "clusters.d", "local", slurm.conf, *PORTS, set_host=set_host,
-                                    title="This machine (tests)")
-    env = {k: v for k, v in slurm.env.items() if k not in ("COMFYUI_DIR", "COMFYUI_PYTHON")}
+    ood.deploy(
+        app, site_file, profiles, all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui", comfyui=checkout
+    )
+    clusters = dashboard.clusters_d(
+        folder / "clusters.d", "local", cluster.conf, *PORTS, set_host=set_host, title="This machine (tests)"
+    )
+    env = {k: v for k, v in cluster.env.items() if k not in ("COMFYUI_DIR", "COMFYUI_PYTHON")}
     return Site(app, site_file, clusters, folder / "dataroot", {**env, "ATELIER_OOD_SITE": str(site_file)})
 
 

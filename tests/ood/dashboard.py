@@ -11,23 +11,29 @@ The app folder is served as a sandbox app: its token is ``dev/<folder name>``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import json
 import os
-from pathlib import Path
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import yaml
 
 DRIVER = Path(__file__).resolve().with_name("dashboard.rb")
 RUBY = shutil.which("ruby")
 # Debian's ruby-* packages the driver loads (ood_appkit and ood_support are stubbed in it).
-RUBY_LIBRARIES = ("active_support", "active_model", "action_view", "climate_control", "redcarpet", "dotenv",
-                  "zeitwerk")
-RUBY_PACKAGES = ("ruby-activesupport", "ruby-activemodel", "ruby-actionview", "ruby-climate-control", "ruby-redcarpet",
-                 "ruby-dotenv", "ruby-zeitwerk")
+RUBY_LIBRARIES = ("active_support", "active_model", "action_view", "climate_control", "redcarpet", "dotenv", "zeitwerk")
+RUBY_PACKAGES = (
+    "ruby-activesupport",
+    "ruby-activemodel",
+    "ruby-actionview",
+    "ruby-climate-control",
+    "ruby-redcarpet",
+    "ruby-dotenv",
+    "ruby-zeitwerk",
+)
 SBATCH_LOG_SUFFIX = ".sbatch.jsonl"
 
 
@@ -47,10 +53,11 @@ def _checkout(name: str, marker: str) -> Path | None:
 
 def skip_reason() -> str | None:
     """Why the OOD tier cannot run here, or None when it can."""
-    if not (_checkout("OOD_DIR", "apps/dashboard/app/models/batch_connect/session.rb")
-            and _checkout("OOD_CORE_DIR", "lib/ood_core.rb")):
-        return ("OOD_DIR and OOD_CORE_DIR are not set to checkouts of OSC/ondemand and OSC/ood_core: "
-                "see tests/README.md")
+    if not (
+        _checkout("OOD_DIR", "apps/dashboard/app/models/batch_connect/session.rb")
+        and _checkout("OOD_CORE_DIR", "lib/ood_core.rb")
+    ):
+        return "OOD_DIR and OOD_CORE_DIR are not set to checkouts of OSC/ondemand and OSC/ood_core: see tests/README.md"
     if not RUBY:
         return "Ruby not found: run ./dev test as root, or apt-get install ruby"
     if not shutil.which("rsync"):
@@ -65,8 +72,13 @@ SKIP_REASON = skip_reason()
 HAS_OOD = SKIP_REASON is None
 
 
-def run(command: str, payload: Mapping[str, object], env: Mapping[str, str] | None = None,
-        check: bool = True, timeout: float = 120) -> dict:
+def run(
+    command: str,
+    payload: Mapping[str, object],
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> dict:
     """Run `dashboard.rb COMMAND` with `payload` as its JSON and return what it printed.
 
     `env` replaces the environment (default: this process's), with OOD_DIR and
@@ -76,13 +88,21 @@ def run(command: str, payload: Mapping[str, object], env: Mapping[str, str] | No
     full_env = {**(os.environ if env is None else env)}
     full_env.setdefault("OOD_DIR", os.environ["OOD_DIR"])
     full_env.setdefault("OOD_CORE_DIR", os.environ["OOD_CORE_DIR"])
-    done = subprocess.run([RUBY, str(DRIVER), command], input=json.dumps(payload), capture_output=True,
-                          text=True, env=full_env, timeout=timeout, check=False)
+    done = subprocess.run(
+        [RUBY, str(DRIVER), command],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
     try:
         result = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"dashboard.rb {command} printed no JSON (exit {done.returncode}):\n"
-                             f"{done.stdout}\n{done.stderr}") from None
+        raise AssertionError(
+            f"dashboard.rb {command} printed no JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+        ) from None
     if check and done.returncode != 0:
         raise DashboardError(result.get("error") or f"dashboard.rb {command} failed", result)
     return result
@@ -97,8 +117,13 @@ def _env(clusters_d: Path, dataroot: Path | None, env: Mapping[str, str] | None)
     return full
 
 
-def form(app_dir: Path, clusters_d: Path, dataroot: Path | None = None,
-         env: Mapping[str, str] | None = None, check: bool = True) -> dict:
+def form(
+    app_dir: Path,
+    clusters_d: Path,
+    dataroot: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> dict:
     """The launch form as the dashboard builds it.
 
     ``ok`` is whether the dashboard shows a form: an invalid app (no usable cluster, a
@@ -120,8 +145,14 @@ def _sbatch_logs(clusters_d: Path) -> dict[Path, int]:
     return {log: len(log.read_text().splitlines()) for log in sorted(clusters_d.glob(f"*{SBATCH_LOG_SUFFIX}"))}
 
 
-def submit(app_dir: Path, clusters_d: Path, dataroot: Path, values: Mapping[str, object],
-           env: Mapping[str, str] | None = None, check: bool = True) -> dict:
+def submit(
+    app_dir: Path,
+    clusters_d: Path,
+    dataroot: Path,
+    values: Mapping[str, object],
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> dict:
     """Launch a session as the dashboard's Launch button does.
 
     Returns ``ok``, ``session_id``, ``job_id``, ``cluster_id``, ``staged_root``,
@@ -136,7 +167,7 @@ def submit(app_dir: Path, clusters_d: Path, dataroot: Path, values: Mapping[str,
     result = run("submit", payload, _env(clusters_d, dataroot, env), check=False)
     calls = []
     for log in _sbatch_logs(clusters_d):
-        calls += [json.loads(line) for line in log.read_text().splitlines()[before.get(log, 0):]]
+        calls += [json.loads(line) for line in log.read_text().splitlines()[before.get(log, 0) :]]
     result["sbatch_argv"] = [call["argv"] for call in calls]
     result["sbatch_calls"] = calls
     if check and not result.get("ok"):
@@ -144,8 +175,14 @@ def submit(app_dir: Path, clusters_d: Path, dataroot: Path, values: Mapping[str,
     return result
 
 
-def session(app_dir: Path, clusters_d: Path, dataroot: Path, session_id: str,
-            env: Mapping[str, str] | None = None, check: bool = True) -> dict:
+def session(
+    app_dir: Path,
+    clusters_d: Path,
+    dataroot: Path,
+    session_id: str,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> dict:
     """A session's card, as the dashboard's My Interactive Sessions page shows it.
 
     Returns ``status`` (ood_core's: queued, running, completed...), ``card_status`` (the
@@ -160,8 +197,15 @@ def session(app_dir: Path, clusters_d: Path, dataroot: Path, session_id: str,
     return run("session", payload, _env(clusters_d, dataroot, env), check=check)
 
 
-def clusters_d(folder: Path, cluster_id: str, slurm_conf: Path, min_port: int, max_port: int,
-               set_host: str | None = None, title: str | None = None) -> Path:
+def clusters_d(
+    folder: Path,
+    cluster_id: str,
+    slurm_conf: Path,
+    min_port: int,
+    max_port: int,
+    set_host: str | None = None,
+    title: str | None = None,
+) -> Path:
     """Write ``<folder>/<cluster_id>.yml``, a Slurm cluster for OOD, and return `folder`.
 
     The cluster's sbatch is a wrapper (``<cluster_id>.sbatch``, through ood_core's
@@ -188,10 +232,12 @@ def clusters_d(folder: Path, cluster_id: str, slurm_conf: Path, min_port: int, m
     basic: dict[str, object] = {"min_port": min_port, "max_port": max_port}
     if set_host is not None:
         basic["set_host"] = set_host
-    config = {"v2": {
-        "metadata": {"title": title or cluster_id},
-        "job": {"adapter": "slurm", "conf": str(slurm_conf), "bin_overrides": {"sbatch": str(wrapper)}},
-        "batch_connect": {"basic": basic},
-    }}
+    config = {
+        "v2": {
+            "metadata": {"title": title or cluster_id},
+            "job": {"adapter": "slurm", "conf": str(slurm_conf), "bin_overrides": {"sbatch": str(wrapper)}},
+            "batch_connect": {"basic": basic},
+        }
+    }
     (folder / f"{cluster_id}.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder

@@ -11,18 +11,18 @@ the site's single sign-on. Nothing in /etc is read or changed, and no PUN is sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import base64
 import grp
 import http.client
 import os
-from pathlib import Path
 import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -38,14 +38,18 @@ RUBY = shutil.which("ruby")
 DEBIAN_PACKAGES = ("apache2", "ruby", "ruby-dotenv", "ruby-bcrypt", "lua-posix")
 _INSTALL = f"apt-get install {' '.join(DEBIAN_PACKAGES)}"
 
-NO_OOD = ("OOD_DIR is not set to an Open OnDemand checkout (github:OSC/ondemand, kept outside this repository): "
-          "the ood tier runs its ood-portal-generator and mod_ood_proxy")
+NO_OOD = (
+    "OOD_DIR is not set to an Open OnDemand checkout (github:OSC/ondemand, kept outside this repository): "
+    "the ood tier runs its ood-portal-generator and mod_ood_proxy"
+)
 NO_APACHE = f"Debian's apache2 (with htpasswd) not found: the ood tier runs OOD's proxy in it ({_INSTALL})"
 NO_RUBY = f"Ruby not found: OOD's ood-portal-generator is Ruby ({_INSTALL})"
 NO_RUBY_GEMS = "ood-portal-generator needs Ruby's dotenv and bcrypt: apt-get install ruby-dotenv ruby-bcrypt"
 NO_LUA_POSIX = "mod_ood_proxy's user mapping needs lua-posix for Apache's Lua 5.3: apt-get install lua-posix"
-NOT_ROOT = ("the ood tier runs Apache (which starts as root and serves as www-data) and adds a TEST-NET "
-            "address to lo, which needs root: run ./dev test as root")
+NOT_ROOT = (
+    "the ood tier runs Apache (which starts as root and serves as www-data) and adds a TEST-NET "
+    "address to lo, which needs root: run ./dev test as root"
+)
 
 NODE_ADDRESS = "192.0.2.10"  # TEST-NET-1 (RFC 5737) on lo: a "compute node" address that is never a real host
 HOST_REGEX = r"192\.0\.2\.\d+"
@@ -68,8 +72,23 @@ end
 
 # Every module the generated vhost uses (SetEnv is mod_env; AuthType and AuthName are mod_authn_core).
 MODULE_NAMES = (
-    "mpm_event", "authn_core", "authn_file", "authz_core", "authz_user", "auth_basic", "alias", "dir",
-    "env", "headers", "lua", "mime", "proxy", "proxy_http", "proxy_wstunnel", "rewrite", "setenvif",
+    "mpm_event",
+    "authn_core",
+    "authn_file",
+    "authz_core",
+    "authz_user",
+    "auth_basic",
+    "alias",
+    "dir",
+    "env",
+    "headers",
+    "lua",
+    "mime",
+    "proxy",
+    "proxy_http",
+    "proxy_wstunnel",
+    "rewrite",
+    "setenvif",
 )
 
 
@@ -84,8 +103,9 @@ def _server_user() -> str:
 
 
 def _ruby_gems_missing() -> bool:
-    result = subprocess.run([RUBY or "ruby", "-e", "require 'dotenv'; require 'bcrypt'"],
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        [RUBY or "ruby", "-e", "require 'dotenv'; require 'bcrypt'"], capture_output=True, check=False
+    )
     return result.returncode != 0
 
 
@@ -122,9 +142,14 @@ def add_loopback_address(addr: str = NODE_ADDRESS) -> str:
     return addr
 
 
-def portal_settings(folder: Path, port: int, *, host_regex: str = HOST_REGEX,
-                    custom_vhost_directives: Sequence[str] = (),
-                    user_map: Mapping[str, str] | None = None) -> dict[str, object]:
+def portal_settings(
+    folder: Path,
+    port: int,
+    *,
+    host_regex: str = HOST_REGEX,
+    custom_vhost_directives: Sequence[str] = (),
+    user_map: Mapping[str, str] | None = None,
+) -> dict[str, object]:
     """The ood_portal.yml a test portal uses, as a site would write it, with these choices.
 
     `user_map` (authenticated user -> local user) goes through OOD's own
@@ -185,7 +210,11 @@ def generate(ood_portal: Mapping[str, object], folder: Path) -> Path:
     env = {**os.environ, "RUBYOPT": f"-r{shim}", "OOD_PROFILE": str(folder / "no-profile")}
     result = subprocess.run(
         [str(OOD_DIR / "ood-portal-generator" / "bin" / "generate"), "-c", str(config), "-o", str(vhost)],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     if result.returncode != 0 or not vhost.is_file():
         raise RuntimeError(f"ood-portal-generator failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -197,8 +226,9 @@ def write_htpasswd(path: Path, users: Mapping[str, str]) -> None:
     path.unlink(missing_ok=True)
     for name, password in users.items():
         flags = "-iB" if path.exists() else "-ciB"
-        subprocess.run([HTPASSWD or "htpasswd", flags, str(path), name], input=password, text=True,
-                       capture_output=True, check=True)
+        subprocess.run(
+            [HTPASSWD or "htpasswd", flags, str(path), name], input=password, text=True, capture_output=True, check=True
+        )
     path.chmod(0o644)
 
 
@@ -209,10 +239,10 @@ def httpd_conf(folder: Path, vhost: Path) -> str:
     mime = "TypesConfig /etc/mime.types" if Path("/etc/mime.types").is_file() else ""
     return f"""\
 ServerRoot "{folder}"
-DefaultRuntimeDir "{folder / 'run'}"
-PidFile "{folder / 'run' / 'httpd.pid'}"
-Mutex file:{folder / 'run'} default
-ErrorLog "{folder / 'logs' / 'server_error.log'}"
+DefaultRuntimeDir "{folder / "run"}"
+PidFile "{folder / "run" / "httpd.pid"}"
+Mutex file:{folder / "run"} default
+ErrorLog "{folder / "logs" / "server_error.log"}"
 LogLevel warn
 {loads}
 User {user}
@@ -221,12 +251,12 @@ ServerName 127.0.0.1
 ServerSignature Off
 ServerTokens Prod
 {mime}
-DocumentRoot "{folder / 'htdocs'}"
+DocumentRoot "{folder / "htdocs"}"
 <Directory />
   AllowOverride None
   Require all denied
 </Directory>
-<Directory "{folder / 'htdocs'}">
+<Directory "{folder / "htdocs"}">
   Require all granted
 </Directory>
 Include "{vhost}"
@@ -245,9 +275,16 @@ class Portal:
     page with the session card would be. `error_log` has Apache's and mod_ood_proxy's log.
     """
 
-    def __init__(self, *, host_regex: str = HOST_REGEX, custom_vhost_directives: Sequence[str] = (),
-                 users: Mapping[str, str] = USERS, user_map: Mapping[str, str] | None = None,
-                 settings: Mapping[str, object] | None = None, keep: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        host_regex: str = HOST_REGEX,
+        custom_vhost_directives: Sequence[str] = (),
+        users: Mapping[str, str] = USERS,
+        user_map: Mapping[str, str] | None = None,
+        settings: Mapping[str, object] | None = None,
+        keep: bool = False,
+    ) -> None:
         # Our own folder under /tmp: pytest's tmp_path is under a 0700 folder www-data can't enter.
         self.folder = Path(tempfile.mkdtemp(prefix="atelier-ood-portal-"))
         self.users = dict(users)
@@ -260,8 +297,13 @@ class Portal:
             for sub in ("", "logs", "run", "htdocs", "public"):
                 (self.folder / sub).mkdir(exist_ok=True)
                 (self.folder / sub).chmod(0o755)
-            self.ood_portal = portal_settings(self.folder, self.port, host_regex=host_regex,
-                                              custom_vhost_directives=custom_vhost_directives, user_map=user_map)
+            self.ood_portal = portal_settings(
+                self.folder,
+                self.port,
+                host_regex=host_regex,
+                custom_vhost_directives=custom_vhost_directives,
+                user_map=user_map,
+            )
             self.ood_portal.update(settings or {})
             self.vhost = generate(self.ood_portal, self.folder)
             write_htpasswd(self.folder / "htpasswd", self.users)
@@ -275,8 +317,9 @@ class Portal:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -285,7 +328,10 @@ class Portal:
         with open(self.folder / "logs" / "apache2.out", "wb") as out:
             self.process = subprocess.Popen(
                 [APACHE, "-d", str(self.folder), "-f", str(self.conf), "-DFOREGROUND"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while True:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -38,11 +38,18 @@ from tests.slurm.conftest import SlurmCluster, local_cluster
 MANIFEST = "screenshots.yml"
 KEY = "ood"  # this maker's top-level key in the manifest; `atelier screenshots` owns the rest
 WIDE, NARROW = 1280, 390
-STYLESHEET_PACKAGES = ("bootstrap/scss/bootstrap.scss", "@fortawesome/fontawesome-free/scss/fontawesome.scss",
-                       "@uppy/core/dist/style.css", "@uppy/dashboard/dist/style.css",
-                       "datatables.net-bs5/css/dataTables.bootstrap5.css", "sass/sass.dart.js")
-NOTE = ("Drawn from Open OnDemand's own page templates and stylesheet for Atelier's ComfyUI app "
-        "(tests/ood/screenshots.py); your university's dashboard may differ in colours and menus.")
+STYLESHEET_PACKAGES = (
+    "bootstrap/scss/bootstrap.scss",
+    "@fortawesome/fontawesome-free/scss/fontawesome.scss",
+    "@uppy/core/dist/style.css",
+    "@uppy/dashboard/dist/style.css",
+    "datatables.net-bs5/css/dataTables.bootstrap5.css",
+    "sass/sass.dart.js",
+)
+NOTE = (
+    "Drawn from Open OnDemand's own page templates and stylesheet for Atelier's ComfyUI app "
+    "(tests/ood/screenshots.py); your university's dashboard may differ in colours and menus."
+)
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <link rel="stylesheet" href="css/application.css"></head>
 <body><div class="container-fluid p-3" style="max-width: 1100px">
@@ -50,13 +57,13 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{tit
 {body}</div></body></html>"""
 ALT = {
     "ood-launch-form.png": "The dashboard's ComfyUI launch form: {fields}, each with its help text, and a blue Launch "
-                           "button at the bottom. " + NOTE,
+    "button at the bottom. " + NOTE,
     "ood-session-queued.png": "A session card under My Interactive Sessions saying Queued, with a red Delete button "
-                              "and the dashboard's note that the job is waiting in the queue. " + NOTE,
+    "and the dashboard's note that the job is waiting in the queue. " + NOTE,
     "ood-session-running.png": "A session card under My Interactive Sessions saying Running, with the node's name, "
-                               "the time left, a red Delete button and a blue Open ComfyUI button. " + NOTE,
+    "the time left, a red Delete button and a blue Open ComfyUI button. " + NOTE,
     "ood-session-completed.png": "A session card under My Interactive Sessions saying Completed, with where the "
-                                 "session's outputs were kept and a red Delete button. " + NOTE,
+    "session's outputs were kept and a red Delete button. " + NOTE,
 }
 
 
@@ -80,9 +87,19 @@ def build_stylesheet(folder: Path) -> Path:
     modules = Path(os.environ["OOD_ASSETS_DIR"]) / "node_modules"
     css = folder / "css" / "application.css"
     css.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["node", str(modules / "sass" / "sass.js"), "--quiet", f"--load-path={modules}",
-                    str(dashboard / "app" / "assets" / "stylesheets" / "application.scss"), str(css)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            "node",
+            str(modules / "sass" / "sass.js"),
+            "--quiet",
+            f"--load-path={modules}",
+            str(dashboard / "app" / "assets" / "stylesheets" / "application.scss"),
+            str(css),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     shutil.copytree(modules / "@fortawesome" / "fontawesome-free" / "webfonts", folder / "builds", dirs_exist_ok=True)
     return css
 
@@ -98,8 +115,9 @@ def _site(folder: Path, slurm: SlurmCluster) -> Site:
 def _card(site: Site, session_id: str) -> dict[str, Any]:
     from tests.ood import dashboard
 
-    return dashboard.run("card", {"app": str(site.app), "session_id": session_id},
-                         dashboard._env(site.clusters, site.dataroot, site.env))
+    return dashboard.run(
+        "card", {"app": str(site.app), "session_id": session_id}, dashboard._env(site.clusters, site.dataroot, site.env)
+    )
 
 
 STUDENT_OUTPUTS = "$HOME/atelier-outputs"  # the form's own starting value (profile `outputs`)
@@ -116,8 +134,9 @@ def render(folder: Path, slurm: SlurmCluster) -> dict[str, dict[str, Any]]:
     home_outputs = Path.home() / "atelier-outputs"  # the jobs run as this account, with its HOME
     made_before = home_outputs.exists()
     pages: dict[str, dict[str, Any]] = {}
-    pages["ood-launch-form"] = dashboard.run("form_page", {"app": str(site.app)},
-                                             dashboard._env(site.clusters, None, site.env))
+    pages["ood-launch-form"] = dashboard.run(
+        "form_page", {"app": str(site.app)}, dashboard._env(site.clusters, None, site.env)
+    )
     slurm.run("scontrol", "update", f"NodeName={slurm.node}", "State=DRAIN", "Reason=pictures of a queued card")
     try:
         # The folder the form starts at, as a student leaves it: the card shows what they typed.
@@ -151,10 +170,14 @@ def page_html(name: str, data: dict[str, Any]) -> str:
     """A page around the rendered partial: the form's column as new.html.erb lays it out, or the card
     under the My Interactive Sessions heading."""
     if name == "ood-launch-form":
-        body = (f'<div class="row"><div class="col-md-8"><h3>{data["title"]}</h3>'
-                f'<div class="ood-appkit markdown">{data["description_html"]}{data["form_html"]}</div></div></div>')
+        body = (
+            f'<div class="row"><div class="col-md-8"><h3>{data["title"]}</h3>'
+            f'<div class="ood-appkit markdown">{data["description_html"]}{data["form_html"]}</div></div></div>'
+        )
         return PAGE.format(title=data["title"], note=NOTE, body=body)
-    body = f'<h1 class="h3 mb-3">{data["heading"]}</h1><div class="row"><div class="col-md-10">{data["html"]}</div></div>'
+    body = (
+        f'<h1 class="h3 mb-3">{data["heading"]}</h1><div class="row"><div class="col-md-10">{data["html"]}</div></div>'
+    )
     return PAGE.format(title=data["heading"], note=NOTE, body=body)
 
 
@@ -194,12 +217,19 @@ def _shoot(folder: Path, pages: dict[str, str], out: Path) -> list[str]:
                 for width, suffix in ((WIDE, ""), (NARROW, "-390")):
                     page = browser.new_page(viewport={"width": width, "height": 800}, device_scale_factor=1)
                     page.on("request", lambda r: requested.append(r.url))
-                    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                               else route.abort())
+                    page.route(
+                        "**/*",
+                        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+                    )
                     page.goto((folder / f"{name}.html").as_uri())
                     page.evaluate("document.fonts.ready")
-                    target = page.locator("body") if not suffix else page.locator(
-                        "form#new_batch_connect_session_context" if name == "ood-launch-form" else ".session-panel")
+                    target = (
+                        page.locator("body")
+                        if not suffix
+                        else page.locator(
+                            "form#new_batch_connect_session_context" if name == "ood-launch-form" else ".session-panel"
+                        )
+                    )
                     target.screenshot(path=str(out / f"{name}{suffix}.png"))
                     page.close()
         finally:
@@ -212,17 +242,22 @@ def write_manifest(out: Path, pages: dict[str, dict[str, Any]]) -> dict[str, str
     path = out / MANIFEST
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     data = yaml.safe_load(text) or {}
-    labels = [line.split('">', 1)[1].split("<", 1)[0]
-              for line in pages["ood-launch-form"]["form_html"].split("<label ")[1:]]
+    labels = [
+        line.split('">', 1)[1].split("<", 1)[0] for line in pages["ood-launch-form"]["form_html"].split("<label ")[1:]
+    ]
     alts = {}
     for name, alt in ALT.items():
         alts[name] = alt.format(fields=", ".join(labels))
         alts[name.replace(".png", "-390.png")] = "The same, on a phone-sized screen. " + alts[name]
-    data[KEY] = {"made_by": "python -m tests.ood.screenshots (tier ood: tests/ood/test_screenshots.py)",
-                 "ondemand": _ood_version(), "screenshots": alts}
+    data[KEY] = {
+        "made_by": "python -m tests.ood.screenshots (tier ood: tests/ood/test_screenshots.py)",
+        "ondemand": _ood_version(),
+        "screenshots": alts,
+    }
     head = [line for line in text.splitlines(keepends=True) if line.startswith("#")][:1]
-    path.write_text("".join(head) + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(head) + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000), encoding="utf-8"
+    )
     return alts
 
 

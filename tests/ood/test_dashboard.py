@@ -17,8 +17,13 @@ from tests.ood.conftest import PORTS, ROOT, SlurmCluster, make_site, needs_ood, 
 
 pytestmark = needs_ood
 # Files OOD itself writes beside the staged templates, not rendered from the app.
-OOD_OWN = {"job_script_content.sh", "job_script_options.json", "user_defined_context.json", "output.log",
-           "connection.yml"}
+OOD_OWN = {
+    "job_script_content.sh",
+    "job_script_options.json",
+    "user_defined_context.json",
+    "output.log",
+    "connection.yml",
+}
 
 
 def _wait_ended(slurm: SlurmCluster, job_id: str, timeout: float = 90) -> None:

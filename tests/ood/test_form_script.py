@@ -11,8 +11,8 @@ Debian's jQuery), in Debian's Chromium. A cluster whose sessions may last 4 hour
 from __future__ import annotations
 
 import functools
-import os
 import http.server
+import os
 import shutil
 import subprocess
 import threading
@@ -30,8 +30,12 @@ from tests.ood.conftest import ROOT, SlurmCluster, make_site, needs_ood
 
 JQUERY = Path("/usr/share/javascript/jquery/jquery.js")  # Debian's libjs-jquery
 ESBUILD = shutil.which("esbuild")  # Debian's esbuild, the dashboard's bundler
-pytestmark = [needs_ood, pytest.mark.skipif(not JQUERY.is_file() or not ESBUILD,
-                                            reason="jQuery or esbuild not found: apt-get install libjs-jquery esbuild")]
+pytestmark = [
+    needs_ood,
+    pytest.mark.skipif(
+        not JQUERY.is_file() or not ESBUILD, reason="jQuery or esbuild not found: apt-get install libjs-jquery esbuild"
+    ),
+]
 # Our entry point, doing what the dashboard's batch_connect_session_contexts.js does with the form.
 ENTRY = """import { makeChangeHandlers } from './dynamic_forms';
 jQuery(function () { makeChangeHandlers('batch_connect_session_context'); window.formReady = true; });
@@ -48,16 +52,19 @@ def _field(attribute: dict) -> str:
     options = attribute["field_options"]
     kind = "number" if attribute["widget"] == "number_field" else "text"
     limits = "".join(f' {k}="{options[k]}"' for k in ("min", "max", "step") if k in options)
-    return (f'{label}<input type="{kind}" id="{name}" name="{PREFIX}[{attribute["id"]}]" '
-            f'value="{escape(str(attribute["value"]))}"{limits}>')
+    return (
+        f'{label}<input type="{kind}" id="{name}" name="{PREFIX}[{attribute["id"]}]" '
+        f'value="{escape(str(attribute["value"]))}"{limits}>'
+    )
 
 
 @pytest.fixture
 def form_page(slurm: SlurmCluster, tmp_path: Path) -> Iterator[str]:
     """The launch form for two clusters, served on 127.0.0.1 with the dashboard's own script."""
     data = yaml.safe_load((ROOT / "scripts" / "atelier" / "clusters" / "local.yaml").read_text())
-    (tmp_path / "studio.yaml").write_text(yaml.safe_dump({**data, "ood_cluster": "studio", "title": "Studio",
-                                                          "max_hours": 4}))
+    (tmp_path / "studio.yaml").write_text(
+        yaml.safe_dump({**data, "ood_cluster": "studio", "title": "Studio", "max_hours": 4})
+    )
     site = make_site(tmp_path, slurm, [load_profile("local"), load_profile(str(tmp_path / "studio.yaml"))])
     dashboard.clusters_d(site.clusters, "studio", slurm.conf, 20000, 20999, title="Studio")
     form = site.form()
@@ -69,13 +76,17 @@ def form_page(slurm: SlurmCluster, tmp_path: Path) -> Iterator[str]:
     for name in ("dynamic_forms.js", "utils.js", "config.js"):
         shutil.copy(scripts / name, source / name)  # read at test time from the checkout, never kept
     (source / "form_entry.js").write_text(ENTRY)
-    built = subprocess.run([ESBUILD, str(source / "form_entry.js"), "--bundle", "--format=esm",
-                            f"--outfile={public / 'form.js'}"], capture_output=True, text=True)
+    built = subprocess.run(
+        [ESBUILD, str(source / "form_entry.js"), "--bundle", "--format=esm", f"--outfile={public / 'form.js'}"],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
     shutil.copy(JQUERY, public / "jquery.js")
     fields = "\n".join(f"<p>{_field(a)}</p>" for a in form["attributes"])
     (public / "form.html").write_text(f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>ComfyUI</title><link rel="icon" href="data:,"></head><body><div id="ood_config" data-bc-dynamic-js="true" data-base-analytics-path="/a"></div>
+<title>ComfyUI</title><link rel="icon" href="data:,"></head><body>\
+<div id="ood_config" data-bc-dynamic-js="true" data-base-analytics-path="/a"></div>
 <form id="new_{PREFIX}">{fields}<button type="submit">Launch</button></form>
 <script src="jquery.js"></script><script src="form.js"></script></body></html>""")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
@@ -104,5 +115,8 @@ def test_each_cluster_s_hour_limit_stops_the_form_before_launch(form_page: str, 
     page.select_option(f"#{PREFIX}_cluster", "local")
     page.select_option(f"#{PREFIX}_gpu", "local:cpu")
     assert hours.get_attribute("max") == "24"
-    assert page.locator(f"#{PREFIX}_gpu option[value='studio:cpu']").is_hidden() or \
-        page.evaluate(f"document.querySelector('#{PREFIX}_gpu option[value=\"studio:cpu\"]').style.display") == "none"
+    assert (
+        page.locator(f"#{PREFIX}_gpu option[value='studio:cpu']").is_hidden()
+        or page.evaluate(f"document.querySelector('#{PREFIX}_gpu option[value=\"studio:cpu\"]').style.display")
+        == "none"
+    )

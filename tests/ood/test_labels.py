@@ -13,7 +13,9 @@ pytestmark = needs_ood
 
 def test_every_dashboard_label_a_page_names_is_in_open_ondemand() -> None:
     dashboard = Path(os.environ["OOD_DIR"]) / "apps" / "dashboard"
-    words = "\n".join(p.read_text(encoding="utf-8", errors="replace")
-                      for p in [dashboard / "config" / "locales" / "en.yml", *(dashboard / "app" / "views").rglob("*.erb")])
+    words = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in [dashboard / "config" / "locales" / "en.yml", *(dashboard / "app" / "views").rglob("*.erb")]
+    )
     missing = [label for label in OOD if label not in words]
     assert not missing, f"not in Open OnDemand's dashboard ({dashboard}): {missing}"

@@ -27,8 +27,8 @@ from playwright.sync_api import Browser, Page
 
 from atelier.comfy.headless import load_job, smoke_settings
 from atelier.comfy.testmodels import default_store, generate, module_models
-from atelier.lessons.nodes import CATALOGUE_PATH, load_catalogue
 from atelier.lessons.modules import all_modules, load_module, ordered
+from atelier.lessons.nodes import CATALOGUE_PATH, load_catalogue
 from atelier.site.pages.lessons import _outputs
 from tests.comfyui_env import comfyui_from_env
 from tests.ood import portal as ood_portal
@@ -37,8 +37,11 @@ from tests.ood.test_student_path import _open_from_the_card, _profile, _running
 from tests.slurm.conftest import _cancel_all
 from tests.walkthrough import wait_for_comfyui
 
-pytestmark = [needs_ood, needs_comfyui,
-              pytest.mark.skipif(ood_portal.skip_reason() is not None, reason=ood_portal.skip_reason() or "")]
+pytestmark = [
+    needs_ood,
+    needs_comfyui,
+    pytest.mark.skipif(ood_portal.skip_reason() is not None, reason=ood_portal.skip_reason() or ""),
+]
 MODALITIES = ("image", "video", "audio", "3d")
 # What each modality's result is in ComfyUI's page, and the word the lesson page uses for it.
 ELEMENT = {"image": "img", "video": "video", "audio": "audio", "3d": "canvas"}
@@ -64,8 +67,9 @@ def session(slurm: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> It
     site = make_site(folder, slurm, [_profile(folder / "profile", store)], comfyui=True, set_host=f"host={node}")
     launched = site.submit(values(folder / "outputs", lesson=""))
     card = _running(site, slurm, launched)
-    with ood_portal.Portal(host_regex=ood_portal.HOST_REGEX,
-                           custom_vhost_directives=["AllowEncodedSlashes NoDecode"]) as proxy:
+    with ood_portal.Portal(
+        host_regex=ood_portal.HOST_REGEX, custom_vhost_directives=["AllowEncodedSlashes NoDecode"]
+    ) as proxy:
         yield {"proxy": proxy, "card": card, "host": card["connect"]["host"], "port": int(card["connect"]["port"])}
     slurm.run("scancel", launched["job_id"])
 
@@ -109,14 +113,20 @@ def _run_lesson(page: Page, lesson: Path, upload: str, proxy: ood_portal.Portal)
     job = smoke_settings(load_job(lesson, load_catalogue(ROOT / CATALOGUE_PATH)))
     page.evaluate("w => window.app.loadGraphData(w)", json.loads(module.workflow_path.read_text()))
     for path in job.inputs:  # the lesson's own input pictures, uploaded through the proxy
-        sent = page.request.post(upload,
-                                 multipart={"image": {"name": path.name, "mimeType": "image/png",
-                                                      "buffer": path.read_bytes()}, "overwrite": "true"})
+        sent = page.request.post(
+            upload,
+            multipart={
+                "image": {"name": path.name, "mimeType": "image/png", "buffer": path.read_bytes()},
+                "overwrite": "true",
+            },
+        )
         assert sent.ok, (sent.status, sent.text(), proxy.error_log[-3000:])
     status, text = page.evaluate(
         "p => fetch('api/prompt', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-        " body: JSON.stringify({prompt: p, client_id: window.app.api.clientId})}).then(async r => [r.status, await r.text()])",
-        job.prompt)
+        " body: JSON.stringify({prompt: p, client_id: window.app.api.clientId})})"
+        ".then(async r => [r.status, await r.text()])",
+        job.prompt,
+    )
     assert status == 200 and "prompt_id" in json.loads(text), (status, text, proxy.error_log[-3000:])
 
 
@@ -125,7 +135,7 @@ RESULT = {  # JS: the lesson's result in the page, loaded (true), or not yet (fa
     "video": "() => [...document.querySelectorAll('video')].some(v => v.src.includes('view?') && v.readyState >= 2)",
     "audio": "() => [...document.querySelectorAll('audio')].some(a => a.src.includes('view?') && a.readyState >= 2)",
     "3d": "() => [...document.querySelectorAll('canvas')].some(c => c.closest('.dom-widget, .comfy-load-3d, "
-          "[class*=load3d]') && c.width > 0)",
+    "[class*=load3d]') && c.width > 0)",
 }
 
 
@@ -149,8 +159,14 @@ def test_each_kind_of_lesson_shows_its_result_through_ood_s_proxy(session: dict,
     assert views and all(u.startswith(prefix) and answers[u] in (200, 206) for u in views), answers
     if modality == "3d":
         assert any(".glb" in u for u in views), views
-    src = page.evaluate(f"() => [...document.querySelectorAll('{ELEMENT[modality]}')].map(e => e.src || '')"
-                        ".filter(s => s.includes('view?'))") if modality in ("video", "audio") else []
+    src = (
+        page.evaluate(
+            f"() => [...document.querySelectorAll('{ELEMENT[modality]}')].map(e => e.src || '')"
+            ".filter(s => s.includes('view?'))"
+        )
+        if modality in ("video", "audio")
+        else []
+    )
     for url in src:
         assert url.startswith(prefix) and page.request.get(url).status == 200, url
 

@@ -9,8 +9,8 @@ ATELIER_UPDATE_SCREENSHOTS=1 the test writes them into docs/assets/screenshots.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,17 +21,22 @@ from tests.ood import screenshots
 from tests.ood.conftest import ROOT, SlurmCluster, needs_comfyui, needs_ood
 from tests.walkthrough import bold, steps
 
-pytestmark = [needs_ood, needs_comfyui,
-              pytest.mark.skipif(os.geteuid() != 0, reason=ood_portal.NOT_ROOT),
-              pytest.mark.skipif(screenshots.skip_reason() is not None, reason=screenshots.skip_reason() or "")]
+pytestmark = [
+    needs_ood,
+    needs_comfyui,
+    pytest.mark.skipif(os.geteuid() != 0, reason=ood_portal.NOT_ROOT),
+    pytest.mark.skipif(screenshots.skip_reason() is not None, reason=screenshots.skip_reason() or ""),
+]
 DOCS = ROOT / "docs" / "assets" / "screenshots"
 NAMES = ("ood-launch-form", "ood-session-queued", "ood-session-running", "ood-session-completed")
 
 
 def _buttons(html: str) -> list[str]:
     """The visible words of each <button> (Font Awesome's <i> icons and hidden spans' tags dropped)."""
-    return [" ".join(re.sub(r"<[^>]+>", " ", inner).split()) for inner in re.findall(r"<button[^>]*>(.*?)</button>",
-                                                                                       html, re.S)]
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", inner).split())
+        for inner in re.findall(r"<button[^>]*>(.*?)</button>", html, re.S)
+    ]
 
 
 @pytest.mark.timeout(600)

@@ -23,14 +23,17 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from atelier.hpc.profiles import Profile, load_profile
 from atelier.comfy.extensions.atelier_gate import COOKIE
+from atelier.hpc.profiles import Profile, load_profile
 from tests.ood import portal as ood_portal
 from tests.ood.conftest import ROOT, Site, SlurmCluster, make_site, needs_comfyui, needs_ood, values
 from tests.walkthrough import bold, make_a_picture, open_saved, open_the_lesson, steps, wait_for_comfyui
 
-pytestmark = [needs_ood, needs_comfyui,
-              pytest.mark.skipif(ood_portal.skip_reason() is not None, reason=ood_portal.skip_reason() or "")]
+pytestmark = [
+    needs_ood,
+    needs_comfyui,
+    pytest.mark.skipif(ood_portal.skip_reason() is not None, reason=ood_portal.skip_reason() or ""),
+]
 CARD = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>My Interactive Sessions</title></head>
 <body><main><h1>My Interactive Sessions</h1><div class="card"><h2>ComfyUI</h2>{info}{view}</div></main></body></html>"""
 
@@ -80,21 +83,29 @@ def browser_context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.mark.timeout(1500)
-def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster, tmp_path: Path, tiny_store: Path,
-                                                             browser_context: BrowserContext) -> None:
+def test_a_student_makes_a_first_picture_through_ood_s_proxy(
+    slurm: SlurmCluster, tmp_path: Path, tiny_store: Path, browser_context: BrowserContext
+) -> None:
     node = ood_portal.add_loopback_address()
-    site = make_site(tmp_path, slurm, [_profile(tmp_path / "profile", tiny_store)], comfyui=True, set_host=f"host={node}")
+    site = make_site(
+        tmp_path, slurm, [_profile(tmp_path / "profile", tiny_store)], comfyui=True, set_host=f"host={node}"
+    )
     outputs = tmp_path / "atelier-outputs"
     launched = site.submit(values(outputs))
     card = _running(site, slurm, launched)
     host, port = card["connect"]["host"], int(card["connect"]["port"])
     assert host == node and f'action="/rnode/{host}/{port}/atelier/login"' in card["view_html"]
     hosts: set[str] = set()
-    browser_context.on("request", lambda r: hosts.add(urlparse(r.url).hostname or r.url)
-                       if urlparse(r.url).scheme not in ("blob", "data") else None)
+    browser_context.on(
+        "request",
+        lambda r: (
+            hosts.add(urlparse(r.url).hostname or r.url) if urlparse(r.url).scheme not in ("blob", "data") else None
+        ),
+    )
 
-    with ood_portal.Portal(host_regex=ood_portal.HOST_REGEX,
-                           custom_vhost_directives=["AllowEncodedSlashes NoDecode"]) as proxy:
+    with ood_portal.Portal(
+        host_regex=ood_portal.HOST_REGEX, custom_vhost_directives=["AllowEncodedSlashes NoDecode"]
+    ) as proxy:
         # Start ComfyUI → Open ComfyUI: "ComfyUI opens in a new browser tab".
         launch = steps("launch.md", "Wait for it to start")
         assert bold(launch[2]) == ["Running", "Open ComfyUI"]
@@ -131,7 +142,8 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         # The save reaches the student's own ComfyUI folder, which outlives the session.
         saved = tmp_path / "home" / "atelier-comfyui" / "user" / "default" / "workflows" / "Your first image.json"
         prompt_box = page.evaluate_handle(  # the Positive prompt's text box, found by what it holds
-            "() => [...document.querySelectorAll('textarea')].find(t => t.value.startsWith('a still life of lemons'))")
+            "() => [...document.querySelectorAll('textarea')].find(t => t.value.startsWith('a still life of lemons'))"
+        )
         prompt_box.as_element().fill("a blue teapot, saved through the proxy")
         save = (ROOT / "docs" / "start" / "save.md").read_text().split("## Save your workflow", 1)[1].split("\n## ")[0]
         logo, file_menu, save_item = bold(" ".join(save.split()))[:3]
@@ -146,7 +158,9 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         page.reload()
         wait_for_comfyui(page)
         open_the_lesson(page)
-        prompt = page.evaluate("() => window.app.graph._nodes.find(n => n.title === 'Positive prompt').widgets[0].value")
+        prompt = page.evaluate(
+            "() => window.app.graph._nodes.find(n => n.title === 'Positive prompt').widgets[0].value"
+        )
         assert prompt == "a blue teapot, saved through the proxy"
         assert hosts == {"127.0.0.1"}, f"the browser asked other hosts: {hosts - {'127.0.0.1'}}"
         first_cookie = next(c for c in browser_context.cookies() if c["name"] == COOKIE)
@@ -168,15 +182,18 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
         other = _running(site, slurm, second)
         other_port = int(other["connect"]["port"])
         assert other_port != port or other["connect"]["password"] != card["connect"]["password"]
-        refused = browser_context.request.get(proxy.rnode(host, other_port, "/"),
-                                              headers={"Cookie": f"{COOKIE}={first_cookie['value']}"})
+        refused = browser_context.request.get(
+            proxy.rnode(host, other_port, "/"), headers={"Cookie": f"{COOKIE}={first_cookie['value']}"}
+        )
         assert (refused.status, refused.text()) == (403, "Forbidden")
 
         # ... and what the first session saved is in its Workflows panel, with the change made then.
         page = _open_from_the_card(browser_context, proxy, other, "second-session")
         wait_for_comfyui(page)
         open_saved(page, "Your first image.json")
-        prompt = page.evaluate("() => window.app.graph._nodes.find(n => n.title === 'Positive prompt').widgets[0].value")
+        prompt = page.evaluate(
+            "() => window.app.graph._nodes.find(n => n.title === 'Positive prompt').widgets[0].value"
+        )
         assert prompt == "a blue teapot, saved through the proxy"
         slurm.run("scancel", second["job_id"])
         done = site.session(launched["session_id"])
@@ -184,8 +201,9 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(slurm: SlurmCluster
 
 
 @pytest.mark.timeout(600)
-def test_the_page_loads_where_the_node_s_name_is_a_loopback_address(slurm: SlurmCluster, tmp_path: Path,
-                                                                     browser_context: BrowserContext) -> None:
+def test_the_page_loads_where_the_node_s_name_is_a_loopback_address(
+    slurm: SlurmCluster, tmp_path: Path, browser_context: BrowserContext
+) -> None:
     """OOD's default host=$(hostname): here that name is 127.0.0.1, so ComfyUI's own Host/Origin check applies."""
     name = socket.gethostname()
     assert socket.gethostbyname(name).startswith("127.")
@@ -194,7 +212,9 @@ def test_the_page_loads_where_the_node_s_name_is_a_loopback_address(slurm: Slurm
     launched = site.submit(values(tmp_path / "outputs"))
     card = _running(site, slurm, launched)
     assert card["connect"]["host"] == name
-    with ood_portal.Portal(host_regex=re.escape(name), custom_vhost_directives=["AllowEncodedSlashes NoDecode"]) as proxy:
+    with ood_portal.Portal(
+        host_regex=re.escape(name), custom_vhost_directives=["AllowEncodedSlashes NoDecode"]
+    ) as proxy:
         page = _open_from_the_card(browser_context, proxy, card, "loopback")
         refused: list[str] = []
         page.on("response", lambda r: refused.append(r.url) if r.status == 403 else None)

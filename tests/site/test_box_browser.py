@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Page, expect
 import pytest
 import yaml
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import BrowserContext, Page, expect
 
 from atelier.hpc import ood
 from atelier.hpc.profiles import load_profile
 from atelier.keep import backup
 from tests.conftest import WebDav, free_port
-from tests.passenger import needs_passenger, passenger_app
 from tests.oauth_standin import OAuthStandIn
+from tests.passenger import needs_passenger, passenger_app
 from tests.walkthrough import bold, steps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,18 +46,32 @@ def box_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxApp]:
     port = free_port()
     local = load_profile("local")
     # Passenger gives the app the real HOME of the user it runs as: the student's folder is named outright.
-    profile = dataclasses.replace(local, ondemand_url=f"http://127.0.0.1:{port}",
-                                  user_folder=str(folder / "home" / "atelier-comfyui"), backup=dataclasses.replace(
-        local.backup, client_id=standin.client_id, client_secret=standin.client_secret,
-        auth_url=standin.auth_url, token_url=standin.token_url))
-    app, site_file = ood.deploy_box(folder / "apps" / "box", folder / "config" / "atelier.json", [profile],
-                                    app=ROOT / ood.BOX_APP)
+    profile = dataclasses.replace(
+        local,
+        ondemand_url=f"http://127.0.0.1:{port}",
+        user_folder=str(folder / "home" / "atelier-comfyui"),
+        backup=dataclasses.replace(
+            local.backup,
+            client_id=standin.client_id,
+            client_secret=standin.client_secret,
+            auth_url=standin.auth_url,
+            token_url=standin.token_url,
+        ),
+    )
+    app, site_file = ood.deploy_box(
+        folder / "apps" / "box", folder / "config" / "atelier.json", [profile], app=ROOT / ood.BOX_APP
+    )
     assert json.loads(site_file.read_text())["python"] == sys.executable  # not the system Python: a hand-over
     config = folder / "home" / ".config" / "rclone" / "rclone.conf"
     url = f"http://127.0.0.1:{port}/pun/sys/box/"
     try:
-        with passenger_app(app, port, folder, url, {"ATELIER_SITE_FILE": str(site_file), "RCLONE_CONFIG": str(config),
-                                                    "HOME": str(folder / "home")}):
+        with passenger_app(
+            app,
+            port,
+            folder,
+            url,
+            {"ATELIER_SITE_FILE": str(site_file), "RCLONE_CONFIG": str(config), "HOME": str(folder / "home")},
+        ):
             yield BoxApp(url, config, standin)
     finally:
         standin.stop()
@@ -95,8 +109,9 @@ def test_a_student_connects_box_with_two_clicks(box_app: BoxApp, page: Page) -> 
     page.get_by_role("link", name=press[0], exact=True).click()
     page.get_by_role("button", name=grant[0], exact=True).click()  # the stand-in's, named as Box names it
     expect(page.get_by_role("heading", name=connected[0], exact=True)).to_be_visible()
-    expect(page.get_by_text("Every session copies your outputs and saved workflows to the folder Atelier in your "
-                            "Box")).to_be_visible()
+    expect(
+        page.get_by_text("Every session copies your outputs and saved workflows to the folder Atelier in your Box")
+    ).to_be_visible()
     expect(page.get_by_role("button", name="Bring my workflows back from Box")).to_be_visible()
     expect(page.get_by_role("link", name="Connect again")).to_be_visible()
     assert page.url == box_app.url + "?connected=1"
@@ -129,8 +144,9 @@ def test_a_sign_in_link_from_elsewhere_is_refused(box_app: BoxApp, page: Page) -
 
 def backup_sections(config: Path) -> dict[str, dict[str, str]]:
     """The rclone config as rclone's own `config dump` reads it."""
-    done = subprocess.run([str(backup.rclone()), "config", "dump", "--config", str(config)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(backup.rclone()), "config", "dump", "--config", str(config)], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
@@ -148,7 +164,8 @@ def test_a_student_brings_saved_workflows_back_with_the_button(box_app: BoxApp, 
         page.get_by_role("button", name=bring, exact=True).click()
         expect(page.get_by_role("status")).to_contain_text("1 file came back from Box")
         home = box_app.config.parents[2]
-        assert (home / "atelier-comfyui" / "user" / "default" / "workflows" / "crit piece.json").read_text() \
-            == '{"nodes": []}'
+        assert (
+            home / "atelier-comfyui" / "user" / "default" / "workflows" / "crit piece.json"
+        ).read_text() == '{"nodes": []}'
     finally:
         remote.stop()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page, Route, expect
-import pytest
 
 WCAG_22_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
@@ -35,10 +35,17 @@ class Watch:
             route.abort()
 
     def attach(self, page: Page) -> None:
-        page.on("console", lambda m: m.type == "error" and self.problems.append(f"{self.current}: console error: {m.text}"))
+        page.on(
+            "console", lambda m: m.type == "error" and self.problems.append(f"{self.current}: console error: {m.text}")
+        )
         page.on("pageerror", lambda e: self.problems.append(f"{self.current}: script error: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"{self.current}: failed request: {r.url} ({r.failure})"))
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{self.current}: HTTP {r.status} for {r.url}"))
+        page.on(
+            "requestfailed", lambda r: self.problems.append(f"{self.current}: failed request: {r.url} ({r.failure})")
+        )
+        page.on(
+            "response",
+            lambda r: r.status >= 400 and self.problems.append(f"{self.current}: HTTP {r.status} for {r.url}"),
+        )
 
 
 def test_every_page_loads_cleanly_and_only_from_this_host(published_site, context: BrowserContext) -> None:
@@ -68,7 +75,9 @@ def test_every_page_passes_wcag_22_a_and_aa(published_site, context: BrowserCont
         expect(page.locator("body")).to_have_attribute("data-md-color-scheme", expected)
         results = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_22_A_AA}})
         for violation in results.response["violations"]:
-            where = "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in violation["nodes"][:3])
+            where = "; ".join(
+                n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in violation["nodes"][:3]
+            )
             failures.append(f"{url} ({scheme}): {violation['id']}: {violation['help']} at {where}")
     assert not failures, "\n".join(failures)
 
@@ -104,7 +113,11 @@ def test_glossary_terms_show_tooltips(published_site, page: Page) -> None:
     base, _ = published_site
     page.goto(base)
     term = page.locator("article abbr", has_text="GPU").first
-    expect(term).to_have_attribute("title", "Graphics processing unit, the chip that does the heavy maths of image generation many times faster than a normal processor.")
+    expect(term).to_have_attribute(
+        "title",
+        "Graphics processing unit, the chip that does the heavy maths "
+        "of image generation many times faster than a normal processor.",
+    )
     term.hover()
     expect(page.locator(".md-tooltip2, .md-tooltip").filter(has_text="Graphics processing unit").first).to_be_visible()
 
@@ -121,8 +134,10 @@ def test_every_lessons_try_values_show_whole_at_1280_px_before_comfyuis_limits(p
         table = page.locator("h2#knobs-to-turn ~ .md-typeset__scrollwrap table, h2#knobs-to-turn ~ table").first
         headers = table.locator("thead th").all_inner_texts()
         assert headers == ["Box", "Setting", "Try", "In this workflow", "What it changes"], url
-        window = table.locator("xpath=ancestor::div[contains(@class, 'md-typeset__table')][1]").bounding_box() \
+        window = (
+            table.locator("xpath=ancestor::div[contains(@class, 'md-typeset__table')][1]").bounding_box()
             or page.locator("article").bounding_box()
+        )
         for cell in table.locator("tbody tr td:nth-child(3)").all():
             box = cell.bounding_box()
             assert box and box["width"] > 0 and box["x"] + box["width"] <= window["x"] + window["width"] + 1, url
@@ -158,24 +173,29 @@ def test_every_picture_lessons_knob_strips_show_their_pictures_and_say_what_made
             folded.locator("summary").click()
         else:
             expect(page.locator("h3#what-each-knob-does")).to_have_count(1)
-            expect(page.locator(".admonition-title",
-                                has_text=f"Made with this lesson's own models on {made.made.device}")).to_have_count(1)
+            expect(
+                page.locator(".admonition-title", has_text=f"Made with this lesson's own models on {made.made.device}")
+            ).to_have_count(1)
         strips_shown = page.locator(".atelier-strip")
         wanted = [k for k in module.about.knobs if k.tries]
         expect(strips_shown).to_have_count(len(wanted))
-        for strip, knob in zip(strips_shown.all(), wanted):
+        for strip, knob in zip(strips_shown.all(), wanted, strict=True):
             images = strip.locator("img")
             expect(images).to_have_count(len(knob.tries))
             for image in images.all():
                 image.scroll_into_view_if_needed()  # the pictures load lazily: in view, and then loaded
-                loaded = image.evaluate("i => i.complete ? i.naturalWidth > 0 : new Promise(done => {"
-                                        " i.onload = () => done(i.naturalWidth > 0); i.onerror = () => done(false); })")
+                loaded = image.evaluate(
+                    "i => i.complete ? i.naturalWidth > 0 : new Promise(done => {"
+                    " i.onload = () => done(i.naturalWidth > 0); i.onerror = () => done(false); })"
+                )
                 assert loaded, f"{url}: {image.get_attribute('src')}"
                 link = image.locator("xpath=ancestor::a[1]")
                 assert link.get_attribute("download", timeout=1000), f"{url}: the picture is not offered for download"
-            captions = [c.removeprefix("Test run: " if test else "").rstrip("…")
-                        for c in strip.locator("figcaption").all_inner_texts()]
-            assert captions == [str(t)[:len(c)] for c, t in zip(captions, knob.tries)]
+            captions = [
+                c.removeprefix("Test run: " if test else "").rstrip("…")
+                for c in strip.locator("figcaption").all_inner_texts()
+            ]
+            assert captions == [str(t)[: len(c)] for c, t in zip(captions, knob.tries, strict=False)]
     page.close()
 
 
@@ -190,8 +210,11 @@ def test_every_test_model_picture_is_labelled_on_the_picture_at_phone_width(publ
 
     base, folder = published_site
     project = find(Path(__file__).resolve().parents[2])
-    tested = {m.slug for m in project.modules if strips.has_strips(m)
-              and (made := strips.read(project.knob_pictures, m.slug)) and made.made.models == "test"}
+    tested = {
+        m.slug
+        for m in project.modules
+        if strips.has_strips(m) and (made := strips.read(project.knob_pictures, m.slug)) and made.made.models == "test"
+    }
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     checked = 0
     for url in site_pages(base, folder):

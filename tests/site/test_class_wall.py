@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
-import pytest
 
 from atelier.keep.classwall import wall
 from atelier.lessons.modules import all_modules
@@ -34,8 +34,13 @@ def test_every_student_has_a_row_and_every_picture_loads(opened: tuple[Page, lis
     assert page.title() == "Class wall: Painting 101"
     assert page.locator("table.wall tbody th[scope=row]").all_inner_texts() == ["A.", "B.", "C.", "D."]  # initials
     assert page.locator("table.wall tbody tr").count() == 4
-    assert page.locator("table.wall tbody tr").nth(3).locator("td.nothing").inner_text().startswith(
-        "Nothing to show: 2 files, none with ComfyUI's settings")
+    assert (
+        page.locator("table.wall tbody tr")
+        .nth(3)
+        .locator("td.nothing")
+        .inner_text()
+        .startswith("Nothing to show: 2 files, none with ComfyUI's settings")
+    )
     per_student = [page.locator("table.wall tbody tr").nth(n).locator("img").count() for n in range(4)]
     assert per_student == [4, 2, 2, 0]
     pictures = page.locator("table.wall img")
@@ -52,11 +57,19 @@ def test_every_student_has_a_row_and_every_picture_loads(opened: tuple[Page, lis
 
 
 def test_headers_say_lesson_and_knob_value_and_are_readable_at_1280_px(
-        opened: tuple[Page, list[str], list[str], Path]) -> None:
+    opened: tuple[Page, list[str], list[str], Path],
+) -> None:
     page = opened[0]
     headers = page.locator("table.wall thead th")
-    assert headers.all_inner_texts() == ["Student", "Your first image", "Seeds, steps, cfg and samplers",
-                                         "Seed: 1", "Seed: 2", "CFG: 4.0", "CFG: 8.0"]
+    assert headers.all_inner_texts() == [
+        "Student",
+        "Your first image",
+        "Seeds, steps, cfg and samplers",
+        "Seed: 1",
+        "Seed: 2",
+        "CFG: 4.0",
+        "CFG: 8.0",
+    ]
     for n in range(headers.count()):
         header = headers.nth(n)
         header.scroll_into_view_if_needed()

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page, expect
 import pytest
 import yaml
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from atelier.hpc import ood
 from atelier.hpc.profiles import load_profile
@@ -46,9 +46,15 @@ def classwall_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     port = free_port()
     profile = dataclasses.replace(load_profile("local"), ondemand_url=f"http://127.0.0.1:{port}")
     # Passenger gives the app the real HOME of the user it runs as: the instructor's folders are named outright.
-    app, site_file = ood.deploy_classwall(folder / "apps" / "classwall", folder / "config" / "atelier.json",
-                                          [profile], all_modules(ROOT / "workflows"), (str(home),),
-                                          app=ROOT / ood.CLASSWALL_APP, walls=str(home / "atelier-class-walls"))
+    app, site_file = ood.deploy_classwall(
+        folder / "apps" / "classwall",
+        folder / "config" / "atelier.json",
+        [profile],
+        all_modules(ROOT / "workflows"),
+        (str(home),),
+        app=ROOT / ood.CLASSWALL_APP,
+        walls=str(home / "atelier-class-walls"),
+    )
     url = f"http://127.0.0.1:{port}/pun/sys/classwall/"
     with passenger_app(app, port, folder, url, {"ATELIER_SITE_FILE": str(site_file)}):
         yield App(url, port, home, course)
@@ -140,8 +146,11 @@ def test_the_app_is_usable_on_a_phone_390_px_wide(classwall_app: App, browser: B
     page = context.new_page()
     page.goto(classwall_app.url)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the form does not scroll sideways
-    for control in (page.get_by_role("radio", name=str(classwall_app.course)), page.get_by_role("textbox"),
-                    page.get_by_role("button", name="Build the class wall")):
+    for control in (
+        page.get_by_role("radio", name=str(classwall_app.course)),
+        page.get_by_role("textbox"),
+        page.get_by_role("button", name="Build the class wall"),
+    ):
         box = control.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 16, box
     build(page, classwall_app)

@@ -45,6 +45,7 @@ def test_contact_sheet_passes_wcag_22_a_and_aa(tmp_path: Path, context: BrowserC
     compare([outputs / "txt2img", outputs / "broken"], tmp_path / "comparison")
     page = context.new_page()
     page.goto((tmp_path / "comparison" / "contact-sheet.html").as_uri())
-    result = Axe().run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a",
-                                                                          "wcag21aa", "wcag22aa"]}})
+    result = Axe().run(
+        page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}}
+    )
     assert result.violations_count == 0, result.generate_report()

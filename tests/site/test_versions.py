@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 import urllib.request
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -28,7 +28,10 @@ def test_two_semesters_are_published_and_selectable(tmp_path: Path, page: Page) 
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mike"), "serve", "--branch", "pages", "--dev-addr", f"127.0.0.1:{port}"],
-        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     try:
         base = f"http://127.0.0.1:{port}/"

@@ -7,16 +7,16 @@ on the machine (or in /etc) is used or changed and nothing outlives the session.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import contextlib
-from dataclasses import dataclass
 import os
-from pathlib import Path
 import re
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -25,10 +25,19 @@ from tests.conftest import find_daemon, free_port
 PARTITION = "debug"
 START_TIMEOUT = 30.0
 OUTER_SLURM = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "SQUEUE_", "SINFO_", "SCANCEL_")
-TERMINAL_STATES = frozenset({
-    "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
-    "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT",
-})
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "TIMEOUT",
+    }
+)
 
 
 @dataclass
@@ -68,8 +77,10 @@ class SlurmCluster:
             if state in wanted:
                 return state
             if state in TERMINAL_STATES:
-                raise AssertionError(f"job {job_id} ended {state}, not {sorted(wanted)}:\n"
-                                     + self.run("scontrol", "show", "job", job_id).stdout)
+                raise AssertionError(
+                    f"job {job_id} ended {state}, not {sorted(wanted)}:\n"
+                    + self.run("scontrol", "show", "job", job_id).stdout
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {state} after {timeout}s, not {sorted(wanted)}")
             time.sleep(0.2)
@@ -85,42 +96,44 @@ def real_memory_mb() -> int:
 def slurm_conf(folder: Path, node: str, munge_socket: Path) -> str:
     """slurm.conf for one node that is also the controller, all on 127.0.0.1."""
     cpus = os.cpu_count() or 1
-    return "\n".join([
-        "ClusterName=atelier-test",
-        f"SlurmctldHost={node}(127.0.0.1)",
-        # Free ports, so a Slurm already on this machine (or another session) doesn't clash.
-        f"SlurmctldPort={free_port()}",
-        f"SlurmdPort={free_port()}",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        f"AuthInfo=socket={munge_socket}",
-        f"StateSaveLocation={folder / 'state'}",
-        f"SlurmdSpoolDir={folder / 'spool'}",
-        f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
-        f"SlurmdPidFile={folder / 'slurmd.pid'}",
-        # No LogFile: with -D the daemons log to stderr, which the fixture keeps in <daemon>.log.
-        "SlurmctldDebug=info",
-        "SlurmdDebug=info",
-        # Debian installs no mail program; without this slurmctld logs an error at every start.
-        "MailProg=/bin/true",
-        # A container: no cgroups, no accounting.
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
-        "MpiDefault=none",
-        "SwitchType=switch/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_CPU_Memory",
-        "DefMemPerCPU=1024",
-        "KillWait=10",
-        "ReturnToService=2",
-        f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb()} State=UNKNOWN",
-        f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=1-00:00:00 State=UP",
-        "",
-    ])
+    return "\n".join(
+        [
+            "ClusterName=atelier-test",
+            f"SlurmctldHost={node}(127.0.0.1)",
+            # Free ports, so a Slurm already on this machine (or another session) doesn't clash.
+            f"SlurmctldPort={free_port()}",
+            f"SlurmdPort={free_port()}",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            f"AuthInfo=socket={munge_socket}",
+            f"StateSaveLocation={folder / 'state'}",
+            f"SlurmdSpoolDir={folder / 'spool'}",
+            f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
+            f"SlurmdPidFile={folder / 'slurmd.pid'}",
+            # No LogFile: with -D the daemons log to stderr, which the fixture keeps in <daemon>.log.
+            "SlurmctldDebug=info",
+            "SlurmdDebug=info",
+            # Debian installs no mail program; without this slurmctld logs an error at every start.
+            "MailProg=/bin/true",
+            # A container: no cgroups, no accounting.
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "MpiDefault=none",
+            "SwitchType=switch/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_CPU_Memory",
+            "DefMemPerCPU=1024",
+            "KillWait=10",
+            "ReturnToService=2",
+            f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb()} State=UNKNOWN",
+            f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=1-00:00:00 State=UP",
+            "",
+        ]
+    )
 
 
 def log_tails(folder: Path, lines: int = 30) -> str:
@@ -172,18 +185,29 @@ def local_cluster(folder: Path, fail: Callable[[str], None] = _fail_test) -> Ite
 
     def start(name: str, *args: str) -> subprocess.Popen:
         with open(folder / f"{name}.log", "wb") as out:
-            process = subprocess.Popen([find_daemon(name) or name, *args], env=env, stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                [find_daemon(name) or name, *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         processes.append(process)
         return process
 
     cluster = SlurmCluster(env=env, partition=PARTITION, node=node, conf=conf, workdir=folder / "work")
     try:
         # --force: munged refuses to run as root without it.
-        start("munged", "--foreground", "--force",
-              f"--socket={munge_socket}", f"--key-file={key}",
-              f"--pid-file={folder / 'munge' / 'munged.pid'}",
-              f"--seed-file={folder / 'munge' / 'munged.seed'}")
+        start(
+            "munged",
+            "--foreground",
+            "--force",
+            f"--socket={munge_socket}",
+            f"--key-file={key}",
+            f"--pid-file={folder / 'munge' / 'munged.pid'}",
+            f"--seed-file={folder / 'munge' / 'munged.seed'}",
+        )
         _wait(lambda: munge_socket.exists(), folder, processes, "munged to open its socket", fail)
         start("slurmctld", "-D", "-f", str(conf))
         start("slurmd", "-D", "-f", str(conf))
@@ -219,21 +243,29 @@ def _cancel_all(env: dict[str, str]) -> None:
     subprocess.run(["scancel", "--partition", PARTITION], env=env, capture_output=True, timeout=30, check=False)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        left = subprocess.run(["squeue", "--noheader", "--format=%i"], env=env,
-                              capture_output=True, text=True, timeout=10, check=False)
+        left = subprocess.run(
+            ["squeue", "--noheader", "--format=%i"], env=env, capture_output=True, text=True, timeout=10, check=False
+        )
         if left.returncode != 0 or not left.stdout.strip():
             return
         time.sleep(0.2)
 
 
 def _node_idle(env: dict[str, str], node: str) -> bool:
-    result = subprocess.run(["sinfo", "--noheader", "--nodes", node, "--format=%T"], env=env,
-                            capture_output=True, text=True, timeout=10, check=False)
+    result = subprocess.run(
+        ["sinfo", "--noheader", "--nodes", node, "--format=%T"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
     return result.returncode == 0 and result.stdout.strip() == "idle"
 
 
-def _wait(ready: Callable[[], bool], folder: Path, processes: list[subprocess.Popen], what: str,
-          fail: Callable[[str], None]) -> None:
+def _wait(
+    ready: Callable[[], bool], folder: Path, processes: list[subprocess.Popen], what: str, fail: Callable[[str], None]
+) -> None:
     """Poll `ready` for up to START_TIMEOUT seconds; fail with the daemons' logs if it never is."""
     deadline = time.monotonic() + START_TIMEOUT
     while not ready():

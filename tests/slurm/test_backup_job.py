@@ -24,11 +24,33 @@ def wait_until(check, timeout: float, what: str, log: Path) -> None:
 def test_the_job_backs_up_once_more_when_slurm_ends_it(slurm: SlurmCluster, webdav, tmp_path: Path) -> None:
     outputs = Path(shutil.copytree(FIXTURES / "txt2img", tmp_path / "outputs"))
     log = tmp_path / "job.log"
-    command = [sys.executable, "-m", "atelier", "backup", "--outputs", str(outputs), "--to", "test:Atelier",
-               "--every", "60"]
-    job_id = slurm.run("sbatch", "--parsable", f"--partition={slurm.partition}", f"--output={log}",
-                       f"--chdir={tmp_path}", "--time=10", f"--export=ALL,RCLONE_CONFIG={webdav.config}", "--wrap", "exec " + shlex.join(command),
-                       ).stdout.strip().split(";")[0]
+    command = [
+        sys.executable,
+        "-m",
+        "atelier",
+        "backup",
+        "--outputs",
+        str(outputs),
+        "--to",
+        "test:Atelier",
+        "--every",
+        "60",
+    ]
+    job_id = (
+        slurm.run(
+            "sbatch",
+            "--parsable",
+            f"--partition={slurm.partition}",
+            f"--output={log}",
+            f"--chdir={tmp_path}",
+            "--time=10",
+            f"--export=ALL,RCLONE_CONFIG={webdav.config}",
+            "--wrap",
+            "exec " + shlex.join(command),
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
     slurm.wait_for(job_id, "RUNNING", timeout=30)
     remote = webdav.root / "Atelier" / "outputs" / "atelier"
     # The round is over when the job says so; the files land on the remote a moment before.

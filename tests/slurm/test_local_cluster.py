@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +17,14 @@ def submit(slurm: SlurmCluster, name: str, body: str, *options: str) -> tuple[st
     script.write_text(f"#!/bin/bash\n{body}\n")
     output = slurm.workdir / f"{name}.out"
     job_id = slurm.run(
-        "sbatch", "--parsable", f"--job-name={name}", f"--partition={slurm.partition}",
-        f"--chdir={slurm.workdir}", f"--output={output}", *options, str(script),
+        "sbatch",
+        "--parsable",
+        f"--job-name={name}",
+        f"--partition={slurm.partition}",
+        f"--chdir={slurm.workdir}",
+        f"--output={output}",
+        *options,
+        str(script),
     ).stdout.strip()
     assert job_id.isdigit(), job_id
     return job_id, output
@@ -61,13 +67,7 @@ def test_two_one_cpu_jobs_run_at_the_same_time(slurm: SlurmCluster) -> None:
 def test_scancel_sends_sigterm_to_the_batch_script(slurm: SlurmCluster) -> None:
     marker = slurm.workdir / "terminated"
     child = slurm.workdir / "child.pid"
-    body = (
-        f"trap 'echo TERM > {marker}; exit 0' TERM\n"
-        "sleep 300 &\n"
-        f"echo $! > {child}\n"
-        "wait $!\n"
-        "echo not reached"
-    )
+    body = f"trap 'echo TERM > {marker}; exit 0' TERM\nsleep 300 &\necho $! > {child}\nwait $!\necho not reached"
     job_id, output = submit(slurm, "trap-term", body)
     slurm.wait_for(job_id, "RUNNING")
     child_pid = wait_for_file(child).strip()  # the trap is set once the pid is written

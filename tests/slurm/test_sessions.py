@@ -21,26 +21,31 @@ from pathlib import Path
 import pytest
 import yaml
 
+from atelier.hpc import ood
 from atelier.hpc import slurm as slurm_jobs
 from atelier.hpc.profiles import load_profile
-from atelier.hpc import ood
 from atelier.lessons.modules import all_modules
 from tests import ood_standin
-from tests.erb import RUBY, NO_RUBY
+from tests.erb import NO_RUBY, RUBY
 from tests.slurm.conftest import SlurmCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_COMFYUI = bool(os.environ.get("COMFYUI_DIR")) and (Path(os.environ.get("COMFYUI_DIR", "/")) / "main.py").is_file()
-needs_comfyui = pytest.mark.skipif(not HAS_COMFYUI, reason="COMFYUI_DIR is not set to a ComfyUI checkout: see tests/README.md")
+needs_comfyui = pytest.mark.skipif(
+    not HAS_COMFYUI, reason="COMFYUI_DIR is not set to a ComfyUI checkout: see tests/README.md"
+)
 COMFYUI_VARS = ("COMFYUI_DIR", "COMFYUI_PYTHON", "ATELIER_PREFIX")
 
 
-def atelier(slurm: SlurmCluster, *args: str, comfyui: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def atelier(
+    slurm: SlurmCluster, *args: str, comfyui: bool = True, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     env = dict(slurm.env)
     if not comfyui:
         env = {k: v for k, v in env.items() if k not in COMFYUI_VARS}
-    return subprocess.run([sys.executable, "-m", "atelier", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "atelier", *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def request(port: int, method: str, path: str, body: str | None = None, cookie: str = "") -> http.client.HTTPResponse:
@@ -73,15 +78,29 @@ def log_in(port: int, key: str, base: str = "/") -> str:
 def test_launch_reports_a_session_that_could_not_start(slurm: SlurmCluster, tmp_path: Path) -> None:
     """No ComfyUI on the node: the job really runs, and launch says why in one line."""
     folder = tmp_path / "session"
-    done = atelier(slurm, "launch", "--cluster", "local", "--user-folder", str(tmp_path / "home"),
-                   "--workdir", str(folder), "--outputs", str(tmp_path / "out"),
-                   "--wait", "120", comfyui=False)
+    done = atelier(
+        slurm,
+        "launch",
+        "--cluster",
+        "local",
+        "--user-folder",
+        str(tmp_path / "home"),
+        "--workdir",
+        str(folder),
+        "--outputs",
+        str(tmp_path / "out"),
+        "--wait",
+        "120",
+        comfyui=False,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     job_id = done.stdout.split("Submitted job ")[1].split()[0]
     assert done.stdout.startswith(f"Submitted job {job_id} to This machine (tests) (No GPU (CPU only), 1 h).")
     error = done.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"Error: The ComfyUI session (job {job_id}) ended before ComfyUI was ready (the log's "
-                            "last line: Error: No ComfyUI was found at ")
+    assert error.startswith(
+        f"Error: The ComfyUI session (job {job_id}) ended before ComfyUI was ready (the log's "
+        "last line: Error: No ComfyUI was found at "
+    )
     assert error.endswith(f"Read the whole log in {folder / 'job.log'}, then start a new session.")
     assert "Traceback" not in done.stderr
 
@@ -89,24 +108,41 @@ def test_launch_reports_a_session_that_could_not_start(slurm: SlurmCluster, tmp_
 def test_launch_refuses_more_hours_than_the_cluster_allows(slurm: SlurmCluster, tmp_path: Path) -> None:
     done = atelier(slurm, "launch", "--cluster", "local", "--hours", "48", "--workdir", str(tmp_path))
     assert done.returncode == 2
-    assert done.stderr.strip() == ("Error: A session on local can last at most 24 hours, so 48.0 hours can't be "
-                                   "booked. Ask for 24 hours or fewer; you can start a new session when this one ends.")
+    assert done.stderr.strip() == (
+        "Error: A session on local can last at most 24 hours, so 48.0 hours can't be "
+        "booked. Ask for 24 hours or fewer; you can start a new session when this one ends."
+    )
     assert atelier(slurm, "status").stdout.strip() == "You have no ComfyUI sessions."
 
 
 def test_stop_refuses_a_job_that_is_not_a_session(slurm: SlurmCluster) -> None:
     done = atelier(slurm, "stop", "999999")
     assert done.returncode == 2
-    assert done.stderr.strip() == ("Error: There is no ComfyUI session of yours with job number 999999. Run 'atelier "
-                                   "status' to list your sessions and their job numbers.")
+    assert done.stderr.strip() == (
+        "Error: There is no ComfyUI session of yours with job number 999999. Run 'atelier "
+        "status' to list your sessions and their job numbers."
+    )
 
 
 @needs_comfyui
 def test_launch_opens_a_gated_session_that_status_lists_and_stop_ends(slurm: SlurmCluster, tmp_path: Path) -> None:
     folder, outputs = tmp_path / "session", tmp_path / "outputs"
-    done = atelier(slurm, "launch", "--cluster", "local", "--user-folder", str(tmp_path / "home"),
-                   "--workdir", str(folder), "--outputs", str(outputs),
-                   "--module", "txt2img-basics", "--wait", "170")
+    done = atelier(
+        slurm,
+        "launch",
+        "--cluster",
+        "local",
+        "--user-folder",
+        str(tmp_path / "home"),
+        "--workdir",
+        str(folder),
+        "--outputs",
+        str(outputs),
+        "--module",
+        "txt2img-basics",
+        "--wait",
+        "170",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     job_id = done.stdout.split("Submitted job ")[1].split()[0]
     connection = json.loads((folder / "connection.json").read_text())
@@ -151,10 +187,16 @@ def ood_job(slurm: SlurmCluster, tmp_path: Path):
         site, app = tmp_path / "atelier.yml", tmp_path / "app"
         checkout = (Path(os.environ["COMFYUI_DIR"]), Path(os.environ["COMFYUI_PYTHON"])) if comfyui else None
         profile = dataclasses.replace(load_profile("local"), user_folder=str(tmp_path / "home" / "atelier-comfyui"))
-        ood.deploy(app, site, [profile], all_modules(ROOT / "workflows"),
-                   app=ROOT / "ood" / "comfyui", comfyui=checkout)
-        values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "txt2img-basics",
-                  "output_folder": str(tmp_path / "outputs")}
+        ood.deploy(
+            app, site, [profile], all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui", comfyui=checkout
+        )
+        values = {
+            "cluster": "local",
+            "gpu": "local:cpu",
+            "hours": "1",
+            "lesson": "txt2img-basics",
+            "output_folder": str(tmp_path / "outputs"),
+        }
         staged = ood_standin.stage(app, site, values, tmp_path / "staged")
         env = {k: v for k, v in slurm.env.items() if k not in COMFYUI_VARS}  # --export NONE passes none anyway
         job_id = ood_standin.submit(staged, ood_standin.submit_options(app, site, values), env, *PORTS)

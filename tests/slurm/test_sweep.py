@@ -43,8 +43,9 @@ def test_dry_run_prints_the_grid_and_the_array_and_submits_nothing(slurm: SlurmC
     assert squeue(slurm) == "" and not folder.exists()
 
 
-def test_a_sweep_whose_tasks_cannot_start_comfyui_says_so_and_keeps_its_cells(slurm: SlurmCluster,
-                                                                              tmp_path: Path) -> None:
+def test_a_sweep_whose_tasks_cannot_start_comfyui_says_so_and_keeps_its_cells(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
     """No ComfyUI on the node: both tasks really run, fail, and the sweep says what is left and where the logs are."""
     folder = tmp_path / "sweep"
     done = atelier(slurm, "sweep", LESSON, *GRID, "--gpus", "2", "--out", str(folder), comfyui=False)
@@ -72,8 +73,9 @@ def _wait_for_line(log: Path, pattern: str, timeout: float) -> str:
 
 
 @needs_comfyui
-def test_a_2x2_sweep_over_two_tasks_resumes_after_a_task_is_killed(slurm: SlurmCluster, tmp_path: Path,
-                                                                   page: Page) -> None:
+def test_a_2x2_sweep_over_two_tasks_resumes_after_a_task_is_killed(
+    slurm: SlurmCluster, tmp_path: Path, page: Page
+) -> None:
     checkout, python = comfyui_from_env()
     store = default_store("tiny")
     assert generate([n for n, _ in module_models(load_module(ROOT / LESSON))], store, "tiny", checkout, python) == {}
@@ -110,8 +112,13 @@ def test_a_2x2_sweep_over_two_tasks_resumes_after_a_task_is_killed(slurm: SlurmC
     for cell in plan["cells"]:
         wanted = dict(s.split("=", 1) for s in cell["settings"])
         (row,) = [r for r in rows if r[0].startswith(cell["id"] + "/")]
-        assert (row[1], row[2], row[3], row[4], row[5]) == (wanted["KSampler.seed"], float(wanted["KSampler.cfg"]),
-                                                            2, 64, "sweep"), row
+        assert (row[1], row[2], row[3], row[4], row[5]) == (
+            wanted["KSampler.seed"],
+            float(wanted["KSampler.cfg"]),
+            2,
+            64,
+            "sweep",
+        ), row
 
     # The contact sheet: seed across, CFG down, each picture where its two values meet.
     page.goto((folder / "comparison" / "contact-sheet.html").as_uri())
@@ -124,7 +131,10 @@ def test_a_2x2_sweep_over_two_tasks_resumes_after_a_task_is_killed(slurm: SlurmC
             image = cell.locator("img")
             assert image.count() == 1
             assert image.evaluate("i => i.complete && i.naturalWidth > 0")
-            (made_here,) = [c for c in plan["cells"] if f"KSampler.seed={seed}" in c["settings"]
-                            and f"KSampler.cfg={cfg}" in c["settings"]]
+            (made_here,) = [
+                c
+                for c in plan["cells"]
+                if f"KSampler.seed={seed}" in c["settings"] and f"KSampler.cfg={cfg}" in c["settings"]
+            ]
             assert cell.locator(".name").inner_text().startswith(made_here["id"] + "/")
     assert os.path.getsize(folder / "comparison" / "comparison.xlsx") > 0

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from atelier.keep import backup
-from atelier.keep import ledger
+from atelier.keep import backup, ledger
 from atelier.messages import AtelierError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs"
@@ -38,11 +37,15 @@ def remote_files(root: Path) -> dict[str, bytes]:
 def test_first_backup_copies_every_finished_file(outputs: Path, webdav) -> None:
     done = atelier("backup", "--now", "--outputs", str(outputs), "--to", "test:Atelier", env=webdav.env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split(" ", 1)[1].startswith("Backed up 14 new or changed files to test:Atelier/outputs "
-                                                   "(0 already there) in ")
+    assert done.stdout.split(" ", 1)[1].startswith(
+        "Backed up 14 new or changed files to test:Atelier/outputs (0 already there) in "
+    )
     copied = remote_files(webdav.root / "Atelier" / "outputs")
-    local = {p.relative_to(outputs).as_posix(): p.read_bytes() for p in outputs.rglob("*")
-             if p.is_file() and p.name != ledger.LEDGER}
+    local = {
+        p.relative_to(outputs).as_posix(): p.read_bytes()
+        for p in outputs.rglob("*")
+        if p.is_file() and p.name != ledger.LEDGER
+    }
     assert copied == local  # byte for byte, the cut-short file too (a one-off run is a final one)
     assert ledger.LEDGER not in str(list(copied))
     with sqlite3.connect(outputs / ledger.LEDGER) as db:
@@ -62,9 +65,13 @@ def test_a_session_round_leaves_files_still_being_written_for_later(outputs: Pat
 def test_an_interrupted_backup_is_finished_by_the_next(outputs: Path, webdav) -> None:
     big = outputs / "big.webp"
     big.write_bytes(os.urandom(24 * 1024 * 1024))
-    process = subprocess.Popen([ATELIER, "backup", "--now", "--outputs", str(outputs), "--to", "test:Atelier",
-                                "--bwlimit", "4M"], env=webdav.env, start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [ATELIER, "backup", "--now", "--outputs", str(outputs), "--to", "test:Atelier", "--bwlimit", "4M"],
+        env=webdav.env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     partial = webdav.root / "Atelier" / "outputs" / "big.webp"
     deadline = time.monotonic() + 30
     while not (partial.is_file() and partial.stat().st_size > 1024 * 1024) and time.monotonic() < deadline:
@@ -110,7 +117,8 @@ def test_a_remote_that_does_not_exist_says_how_to_connect(outputs: Path, webdav)
     assert done.returncode == 1
     assert done.stdout.split(" ", 1)[1] == (
         "Backup failed: Box is not connected yet: there is no rclone remote called 'nosuch'. Connect it once in the "
-        "dashboard: open Files, then Box backup, and press Connect (Start here: Keep your work safe).\n")
+        "dashboard: open Files, then Box backup, and press Connect (Start here: Keep your work safe).\n"
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -155,8 +163,9 @@ PASTE = """Paste the following into your remote machine --->
 
 
 def test_pasted_token_is_found_inside_rclones_arrows() -> None:
-    assert backup.parse_token(PASTE) == ('{"access_token":"abc123","token_type":"bearer","refresh_token":"r456",'
-                                         '"expiry":"2099-01-01T00:00:00Z"}')
+    assert backup.parse_token(PASTE) == (
+        '{"access_token":"abc123","token_type":"bearer","refresh_token":"r456","expiry":"2099-01-01T00:00:00Z"}'
+    )
     for bad in ("", "hello", '{"token_type":"bearer"}', "{not json}"):
         with pytest.raises(AtelierError) as wrong:
             backup.parse_token(bad)
@@ -165,19 +174,39 @@ def test_pasted_token_is_found_inside_rclones_arrows() -> None:
 
 def test_setup_stores_the_box_remote_from_the_pasted_sign_in(tmp_path: Path) -> None:
     """Up to Box itself: a proxy on a closed 127.0.0.1 port stands in for the internet, so nothing leaves."""
-    closed = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
-                             "print(s.getsockname()[1])"], capture_output=True, text=True).stdout.strip()
-    env = {**os.environ, "RCLONE_CONFIG": str(tmp_path / "rclone.conf"), "HTTPS_PROXY": f"http://127.0.0.1:{closed}",
-           "HTTP_PROXY": f"http://127.0.0.1:{closed}", "NO_PROXY": ""}
+    closed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    env = {
+        **os.environ,
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
+        "HTTPS_PROXY": f"http://127.0.0.1:{closed}",
+        "HTTP_PROXY": f"http://127.0.0.1:{closed}",
+        "NO_PROXY": "",
+    }
     done = atelier("backup", "setup", "--cluster", "pegasus", input=PASTE + "\n", env=env)
-    assert "rclone authorize \"box\"" in done.stdout
-    assert done.stderr.strip() == ("Error: The backup could not reach 'box' from here. Your outputs are safe in their "
-                                   "folder and the next backup tries again; if it keeps failing, tell your course's "
-                                   "support contact.")
+    assert 'rclone authorize "box"' in done.stdout
+    assert done.stderr.strip() == (
+        "Error: The backup could not reach 'box' from here. Your outputs are safe in their "
+        "folder and the next backup tries again; if it keeps failing, tell your course's "
+        "support contact."
+    )
     config = (tmp_path / "rclone.conf").read_text()
     assert "[box]\ntype = box\n" in config and '"access_token":"abc123"' in config
-    bad = atelier("backup", "setup", "--cluster", "pegasus", input="[box]\n" "no token here\n\n",
-                  env={**env, "RCLONE_CONFIG": str(tmp_path / "other.conf")})
+    bad = atelier(
+        "backup",
+        "setup",
+        "--cluster",
+        "pegasus",
+        input="[box]\nno token here\n\n",
+        env={**env, "RCLONE_CONFIG": str(tmp_path / "other.conf")},
+    )
     assert bad.returncode == 2 and "What was pasted is not the sign-in text rclone prints." in bad.stderr
 
 
@@ -201,8 +230,14 @@ def test_the_sign_in_is_never_on_rclones_command_line(tmp_path: Path, monkeypatc
         return run(args, *rest, **options)
 
     monkeypatch.setattr(backup.subprocess, "run", recording)
-    token = json.dumps({"access_token": "AT-not-for-ps", "refresh_token": "RT-not-for-ps", "token_type": "bearer",
-                        "expiry": "2026-12-01T00:00:00Z"})
+    token = json.dumps(
+        {
+            "access_token": "AT-not-for-ps",
+            "refresh_token": "RT-not-for-ps",
+            "token_type": "bearer",
+            "expiry": "2026-12-01T00:00:00Z",
+        }
+    )
     backup.save_remote(backup.Settings(client_id="uni-app", client_secret="CS-not-for-ps"), token)
     assert commands and not [c for c in commands if "not-for-ps" in " ".join(c)]
     dump = json.loads(run([str(backup.rclone()), "config", "dump"], capture_output=True, text=True, check=True).stdout)

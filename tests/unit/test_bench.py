@@ -8,8 +8,6 @@ figure on the page is the one in the file, with its hardware, date and versions.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import re
 import shlex
@@ -21,16 +19,15 @@ import pytest
 
 from atelier.check import bench
 from atelier.check.bench_records import BenchResult, Device, Machine, ModelFile, Run, Versions, WorkloadResult
-from atelier.site.pages import benchmarks as benchpage
-from atelier.hpc import slurm
-from atelier.hpc.profiles import CLUSTERS, all_profiles, load_profile
-from atelier.hpc import ood
-from atelier.lessons.nodes import load_catalogue
-from atelier.check.lessons import hardware_slug
 from atelier.check.hardware import device_name
-from atelier.messages import AtelierError
-from atelier.lessons.modules import all_modules
+from atelier.check.lessons import hardware_slug
 from atelier.comfy.headless import load_job
+from atelier.hpc import ood, slurm
+from atelier.hpc.profiles import CLUSTERS, all_profiles, load_profile
+from atelier.lessons.modules import all_modules
+from atelier.lessons.nodes import load_catalogue
+from atelier.messages import AtelierError
+from atelier.site.pages import benchmarks as benchpage
 from atelier.site.pages.teach import cost
 from tests.erb import NO_RUBY, RUBY, rendered
 
@@ -39,30 +36,62 @@ MODULES = all_modules(ROOT / "workflows")
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
 
 
-def entry(name: str, seconds: float | None, rate: float | None = 10.0, lesson: str = "txt2img-basics",
-          gpu: int = 3 * 2**30) -> dict[str, Any]:
+def entry(
+    name: str, seconds: float | None, rate: float | None = 10.0, lesson: str = "txt2img-basics", gpu: int = 3 * 2**30
+) -> dict[str, Any]:
     measured = seconds is not None
     side = 1024 if name == "sdxl-1024" else 512
-    return {"name": name, "lesson": lesson, "about": name, "width": side, "height": side, "steps": 20,
-            "models": [{"name": "v1-5-pruned-emaonly.safetensors", "weights": "random (full)"}],
-            "status": "measured" if measured else "skipped", **({"reason": "no model"} if not measured else {}),
-            "first_image_s": (seconds or 0) + 5, "seconds_per_image": seconds, "model_load_s": 5.0,
-            "iterations_per_second": rate, "repeat": 3, "runs_s": [seconds] * 3, "peak_gpu_bytes": gpu,
-            "peak_host_bytes": 2**30}
+    return {
+        "name": name,
+        "lesson": lesson,
+        "about": name,
+        "width": side,
+        "height": side,
+        "steps": 20,
+        "models": [{"name": "v1-5-pruned-emaonly.safetensors", "weights": "random (full)"}],
+        "status": "measured" if measured else "skipped",
+        **({"reason": "no model"} if not measured else {}),
+        "first_image_s": (seconds or 0) + 5,
+        "seconds_per_image": seconds,
+        "model_load_s": 5.0,
+        "iterations_per_second": rate,
+        "repeat": 3,
+        "runs_s": [seconds] * 3,
+        "peak_gpu_bytes": gpu,
+        "peak_host_bytes": 2**30,
+    }
 
 
-def result(device: str = "NVIDIA A100-SXM4-80GB", date: str = "2026-11-20T10:00:00+00:00",
-           runs: list[tuple[list[str], float, float]] | None = None, kind: str = "cuda") -> dict[str, Any]:
+def result(
+    device: str = "NVIDIA A100-SXM4-80GB",
+    date: str = "2026-11-20T10:00:00+00:00",
+    runs: list[tuple[list[str], float, float]] | None = None,
+    kind: str = "cuda",
+) -> dict[str, Any]:
     """A file as `atelier bench` writes it: one run per (flags, SD 1.5 seconds, SDXL seconds)."""
     made = []
     for flags, sd15, sdxl in runs or [([], 1.5, 3.5)]:
-        made.append({"flags": flags, "cold_start_s": 12.0,
-                     "device": {"type": kind, "name": device, "memory_bytes": 80 * 2**30},
-                     "versions": {"comfyui": "0.3.64", "torch": "2.9.1+cu128", "python": "3.12.3", "atelier": "0.1.0"},
-                     "workloads": [entry("sd15-512", sd15), entry("sdxl-1024", sdxl, 6.0, "sdxl-basics", 9 * 2**30),
-                                   entry("txt2img-basics", sd15 * 1.1), entry("text-to-video", None, lesson="text-to-video")]})
-    return {"atelier_bench": 1, "date": date, "machine": {"cpu": "AMD EPYC 7763", "cores": 16, "system": "Linux"},
-            "repeat": 3, "runs": made}
+        made.append(
+            {
+                "flags": flags,
+                "cold_start_s": 12.0,
+                "device": {"type": kind, "name": device, "memory_bytes": 80 * 2**30},
+                "versions": {"comfyui": "0.3.64", "torch": "2.9.1+cu128", "python": "3.12.3", "atelier": "0.1.0"},
+                "workloads": [
+                    entry("sd15-512", sd15),
+                    entry("sdxl-1024", sdxl, 6.0, "sdxl-basics", 9 * 2**30),
+                    entry("txt2img-basics", sd15 * 1.1),
+                    entry("text-to-video", None, lesson="text-to-video"),
+                ],
+            }
+        )
+    return {
+        "atelier_bench": 1,
+        "date": date,
+        "machine": {"cpu": "AMD EPYC 7763", "cores": 16, "system": "Linux"},
+        "repeat": 3,
+        "runs": made,
+    }
 
 
 def folder_with(tmp_path: Path, **files: dict[str, Any]) -> Path:
@@ -115,13 +144,16 @@ def test_each_repeat_reads_its_inputs_under_new_names(tmp_path: Path) -> None:
     first, second = (bench.fresh_inputs(job, tmp_path, i) for i in (1, 2))
     names = {p.name for p in first.inputs}
     assert names.isdisjoint(p.name for p in second.inputs) and names.isdisjoint(p.name for p in job.inputs)
-    assert all(p.read_bytes() == o.read_bytes() for p, o in zip(first.inputs, job.inputs))
+    assert all(p.read_bytes() == o.read_bytes() for p, o in zip(first.inputs, job.inputs, strict=True))
     loader = next(n for n in first.prompt.values() if n["class_type"] == "LoadImage")["inputs"]["image"]
     assert loader in names
 
 
 def test_workload_names_lessons_and_unknown_ones() -> None:
-    assert [w.name for w in bench.workloads(["sd15-512", "lessons"], MODULES)] == ["sd15-512", *(m.slug for m in MODULES)]
+    assert [w.name for w in bench.workloads(["sd15-512", "lessons"], MODULES)] == [
+        "sd15-512",
+        *(m.slug for m in MODULES),
+    ]
     with pytest.raises(AtelierError) as caught:
         bench.workloads(["sd3-1024"], MODULES)
     assert caught.value.code == "bench-workload-unknown" and "sdxl-1024" in str(caught.value)
@@ -145,7 +177,9 @@ def test_summary_takes_medians_and_the_model_load_from_the_first_picture() -> No
 
 
 def safetensors(path: Path, metadata: dict[str, str]) -> Path:
-    header = json.dumps({"__metadata__": metadata, "x": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}}).encode()
+    header = json.dumps(
+        {"__metadata__": metadata, "x": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}}
+    ).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0\0")
     return path
 
@@ -175,8 +209,12 @@ def test_device_rows_carry_hardware_date_versions_weights_and_the_figures(tmp_pa
     results = benchpage.load_results(folder_with(tmp_path, a100=result()))
     table = benchpage.devices_table(results)
     cells = row(table, "NVIDIA A100-SXM4-80GB")
-    assert cells[1:5] == ["2026-11-20 ([data](../benchmarks/a100.json))", "ComfyUI 0.3.64, PyTorch 2.9.1+cu128",
-                          "random, full size", "12 s"]
+    assert cells[1:5] == [
+        "2026-11-20 ([data](../benchmarks/a100.json))",
+        "ComfyUI 0.3.64, PyTorch 2.9.1+cu128",
+        "random, full size",
+        "12 s",
+    ]
     assert cells[5:] == ["1.50 s (10.0 it/s)", "3.50 s (6.0 it/s)", "9.0 GiB"]
     assert "Not measured yet: V100, L40S, H100, Apple M2." in table
 
@@ -192,8 +230,10 @@ def test_one_row_per_device_the_newest_and_cpu_rows_name_the_processor(tmp_path:
     old = result(runs=[([], 2.0, 4.0)], date="2026-10-01T10:00:00+00:00")
     cpu = result(device="cpu", kind="cpu", runs=[([], 300.0, 2000.0)])
     table = benchpage.devices_table(benchpage.load_results(folder_with(tmp_path, old=old, new=result(), cpu=cpu)))
-    assert [line.split(" | ")[0] for line in table.splitlines()[2:4]] == ["| NVIDIA A100-SXM4-80GB",
-                                                                          "| CPU only: AMD EPYC 7763 (16 cores)"]
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:4]] == [
+        "| NVIDIA A100-SXM4-80GB",
+        "| CPU only: AMD EPYC 7763 (16 cores)",
+    ]
     assert "2.00 s" not in table
 
 
@@ -212,27 +252,35 @@ def test_lesson_costs_book_whole_sessions_and_show_measured_runs(tmp_path: Path)
     for module in MODULES:
         cells = row(table, f"[{module.meta['title']}](../lessons/{module.slug}.md)")
         assert cells[1] == str(cost(module).gpu_minutes)
-        assert cells[2] == {"txt2img-basics": "1.65 s (10.0 it/s), 3.0 GiB of GPU memory",
-                            "text-to-video": "skipped"}.get(module.slug, "not run")
+        assert cells[2] == {
+            "txt2img-basics": "1.65 s (10.0 it/s), 3.0 GiB of GPU memory",
+            "text-to-video": "skipped",
+        }.get(module.slug, "not run")
 
 
 def study(fast: tuple[float, float]) -> dict[str, Any]:
-    return result(device="NVIDIA H100 80GB HBM3", runs=[([], 2.0, 4.0), (["--fast"], *fast),
-                                                        (["--use-split-cross-attention"], 2.4, 5.0)])
+    return result(
+        device="NVIDIA H100 80GB HBM3",
+        runs=[([], 2.0, 4.0), (["--fast"], *fast), (["--use-split-cross-attention"], 2.4, 5.0)],
+    )
 
 
 def test_the_study_table_gives_each_option_against_the_default(tmp_path: Path) -> None:
     tables = benchpage.flags_tables(benchpage.load_results(folder_with(tmp_path, s=study((1.8, 3.0)))))
-    assert row(tables, "`--fast`")[1:3] == ["1.80 s (10.0 it/s), 1.80–1.80 s, 10% less time",
-                                             "3.00 s (6.0 it/s), 3.00–3.00 s, 25% less time"]
+    assert row(tables, "`--fast`")[1:3] == [
+        "1.80 s (10.0 it/s), 1.80–1.80 s, 10% less time",
+        "3.00 s (6.0 it/s), 3.00–3.00 s, 25% less time",
+    ]
     assert row(tables, "`--use-split-cross-attention`")[1] == "2.40 s (10.0 it/s), 2.40–2.40 s, 20% more time"
     assert row(tables, "default")[1] == "2.00 s (10.0 it/s), 2.00–2.00 s"
 
 
 def test_advice_recommends_an_option_only_when_faster_on_both_workloads(tmp_path: Path) -> None:
     advice = benchpage.advice(benchpage.load_results(folder_with(tmp_path, s=study((1.7, 3.0)))))
-    assert advice == ("- **NVIDIA H100 80GB HBM3**: `comfyui_args: ['--fast']` (that is, `--fast`): SD 1.5, 512² "
-                      "15% less time, SDXL, 1024² 25% less time, measured 2026-11-20.")
+    assert advice == (
+        "- **NVIDIA H100 80GB HBM3**: `comfyui_args: ['--fast']` (that is, `--fast`): SD 1.5, 512² "
+        "15% less time, SDXL, 1024² 25% less time, measured 2026-11-20."
+    )
     mixed = benchpage.advice(benchpage.load_results(folder_with(tmp_path, s=study((1.7, 3.7)))))  # SDXL only 7.5%
     assert "keep the defaults" in mixed and "--fast" not in mixed
     overlapping = study((1.7, 3.0))
@@ -240,11 +288,17 @@ def test_advice_recommends_an_option_only_when_faster_on_both_workloads(tmp_path
     assert "keep the defaults" in benchpage.advice(benchpage.load_results(folder_with(tmp_path, s=overlapping)))
 
 
-@pytest.mark.parametrize(("damage", "field"), [
-    (lambda r: r["runs"][0].pop("device"), "runs[0] has no device"),
-    (lambda r: r["runs"][0]["workloads"][1].update(seconds_per_image=None), "runs[0].workloads[1] (sdxl-1024) has no seconds_per_image"),
-    (lambda r: r.pop("date"), "it has no date"),
-])
+@pytest.mark.parametrize(
+    ("damage", "field"),
+    [
+        (lambda r: r["runs"][0].pop("device"), "runs[0] has no device"),
+        (
+            lambda r: r["runs"][0]["workloads"][1].update(seconds_per_image=None),
+            "runs[0].workloads[1] (sdxl-1024) has no seconds_per_image",
+        ),
+        (lambda r: r.pop("date"), "it has no date"),
+    ],
+)
 def test_a_damaged_file_is_named_with_its_field(tmp_path: Path, damage, field: str) -> None:
     broken = result()
     damage(broken)
@@ -259,14 +313,17 @@ def test_reference_figures_keep_their_sources() -> None:
     table = benchpage.reference_table(entries)
     for item in entries:
         assert f"({item['url']})" in table and f"{item['value']} {item['unit']}" in table
-    assert {"V100", "A100", "L40S", "H100", "M2"} <= {w for item in entries for w in ("V100", "A100", "L40S", "H100", "M2")
-                                                       if w in item["device"]}
+    assert {"V100", "A100", "L40S", "H100", "M2"} <= {
+        w for item in entries for w in ("V100", "A100", "L40S", "H100", "M2") if w in item["device"]
+    }
 
 
 def test_reference_without_a_source_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "reference.yaml"
-    path.write_text("- {device: X, workload: sd15-512, value: 1, unit: it/s, software: y, source_title: t, "
-                    "publisher: p, date: 2024}\n")
+    path.write_text(
+        "- {device: X, workload: sd15-512, value: 1, unit: it/s, software: y, source_title: t, "
+        "publisher: p, date: 2024}\n"
+    )
     with pytest.raises(AtelierError, match="entry 1 has no url"):
         benchpage.load_reference(path)
 
@@ -306,20 +363,60 @@ def test_the_published_files_read_back_byte_for_byte() -> None:
 
 def test_each_kind_of_workload_and_run_is_written_with_the_keys_of_the_first_files(tmp_path: Path) -> None:
     """A failed workload gives its reason and no figures; a run whose ComfyUI did not start, its flags and why."""
-    ran = ("sd15-512", "txt2img-basics", "SD 1.5", 512, 512, 20, (ModelFile("v1-5-pruned-emaonly.safetensors", "real"),))
+    ran = (
+        "sd15-512",
+        "txt2img-basics",
+        "SD 1.5",
+        512,
+        512,
+        20,
+        (ModelFile("v1-5-pruned-emaonly.safetensors", "real"),),
+    )
     failed = WorkloadResult(*ran, status="failed", reason="out of memory")
     measured = WorkloadResult(*ran, status="measured", figures=bench.summary(3.0, [1.0, 1.2], [9.0, 9.5]))
-    assert list(failed.to_json()) == ["name", "lesson", "about", "width", "height", "steps", "models", "status", "reason"]
-    assert list(measured.to_json())[7:] == ["status", "first_image_s", "seconds_per_image", "model_load_s",
-                                            "iterations_per_second", "repeat", "runs_s", "peak_gpu_bytes", "peak_host_bytes"]
+    assert list(failed.to_json()) == [
+        "name",
+        "lesson",
+        "about",
+        "width",
+        "height",
+        "steps",
+        "models",
+        "status",
+        "reason",
+    ]
+    assert list(measured.to_json())[7:] == [
+        "status",
+        "first_image_s",
+        "seconds_per_image",
+        "model_load_s",
+        "iterations_per_second",
+        "repeat",
+        "runs_s",
+        "peak_gpu_bytes",
+        "peak_host_bytes",
+    ]
     not_started = Run(("--use-flash-attention",), failed="ComfyUI did not start.")
-    assert not_started.to_json() == {"flags": ["--use-flash-attention"], "workloads": [], "failed": "ComfyUI did not start."}
-    started = Run((), (measured, failed), 12.0, Device("cuda", "NVIDIA H200", 150 * 10**9),
-                  Versions("0.3.64", "2.11.0+cu130", "3.12.3", "0.1.0"))
-    data = BenchResult("2026-11-25T17:10:21+00:00", Machine("AMD EPYC", 2, "Linux"), 2, (not_started, started)).to_json()
+    assert not_started.to_json() == {
+        "flags": ["--use-flash-attention"],
+        "workloads": [],
+        "failed": "ComfyUI did not start.",
+    }
+    started = Run(
+        (),
+        (measured, failed),
+        12.0,
+        Device("cuda", "NVIDIA H200", 150 * 10**9),
+        Versions("0.3.64", "2.11.0+cu130", "3.12.3", "0.1.0"),
+    )
+    data = BenchResult(
+        "2026-11-25T17:10:21+00:00", Machine("AMD EPYC", 2, "Linux"), 2, (not_started, started)
+    ).to_json()
     assert list(data) == ["atelier_bench", "date", "machine", "repeat", "runs"]
     assert list(data["runs"][1]) == ["flags", "workloads", "cold_start_s", "device", "versions"]
-    assert BenchResult.from_json(json.loads(json.dumps(data)), tmp_path / "a.json").runs == (started,)  # the page leaves it out
+    assert BenchResult.from_json(json.loads(json.dumps(data)), tmp_path / "a.json").runs == (
+        started,
+    )  # the page leaves it out
 
 
 # ComfyUI options per GPU, from the study to the session
@@ -328,7 +425,9 @@ def test_each_kind_of_workload_and_run_is_written_with_the_keys_of_the_first_fil
 def profile_with(tmp_path: Path, options: Any) -> Path:
     text = (CLUSTERS / "pegasus.yaml").read_text()
     target = tmp_path / "pegasus.yaml"
-    target.write_text(text.replace("    memory_gb: 80\n", f"    memory_gb: 80\n    comfyui_args: {json.dumps(options)}\n", 1))
+    target.write_text(
+        text.replace("    memory_gb: 80\n", f"    memory_gb: 80\n    comfyui_args: {json.dumps(options)}\n", 1)
+    )
     return target
 
 
@@ -337,15 +436,19 @@ def test_a_profile_gives_a_gpu_its_options_and_sessions_pass_them_on(tmp_path: P
     assert profile.gpus["a100"].comfyui_args == ("--fast",) and profile.gpus["v100"].comfyui_args == ()
     command = slurm.serve_command(profile, profile.gpus["a100"], "/w", "/o", None)
     assert "--comfyui-option=--fast" in command
-    assert not any("comfyui-option" in part for part in slurm.serve_command(profile, profile.gpus["v100"], "/w", "/o", None))
+    assert not any(
+        "comfyui-option" in part for part in slurm.serve_command(profile, profile.gpus["v100"], "/w", "/o", None)
+    )
 
 
 def test_a_profile_option_that_is_not_about_speed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AtelierError) as caught:
         load_profile(str(profile_with(tmp_path, ["--listen"])))
     assert caught.value.code == "comfyui-option-refused"
-    assert str(caught.value).startswith(f"--listen is not a ComfyUI option Atelier passes on ({tmp_path / 'pegasus.yaml'}, "
-                                        "field gpus.a100.comfyui_args).")
+    assert str(caught.value).startswith(
+        f"--listen is not a ComfyUI option Atelier passes on ({tmp_path / 'pegasus.yaml'}, "
+        "field gpus.a100.comfyui_args)."
+    )
 
 
 @pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
@@ -356,7 +459,10 @@ def test_the_launch_forms_job_passes_the_options_on(tmp_path: Path) -> None:
     values = {"cluster": profile.ood_cluster, "hours": "2", "lesson": "", "output_folder": "$HOME/x"}
     script = rendered("template/script.sh.erb", site, gpu=f"{profile.ood_cluster}:a100", **values)
     words = shlex.split(next(line for line in script.splitlines() if line.startswith("exec ")))  # as bash reads it
-    assert [w for w in words if w.startswith("--comfyui-option")] == ["--comfyui-option=--fast", "--comfyui-option=--bf16-unet"]
+    assert [w for w in words if w.startswith("--comfyui-option")] == [
+        "--comfyui-option=--fast",
+        "--comfyui-option=--bf16-unet",
+    ]
     plain = rendered("template/script.sh.erb", site, gpu=f"{profile.ood_cluster}:v100", **values)
     assert "--comfyui-option" not in plain
 
@@ -404,12 +510,21 @@ def test_a_run_whose_comfyui_did_not_start_is_left_out(tmp_path: Path) -> None:
     assert "--use-flash-attention" not in tables and "`--fast`" in tables
 
 
-@pytest.mark.parametrize(("options", "cpu", "clash"), [
-    (["--use-split-cross-attention", "--use-quad-cross-attention"], False, "--use-split-cross-attention and --use-quad"),
-    (["--lowvram"], True, "--lowvram and --cpu"),
-    (["--fp16-vae", "--bf16-vae"], False, "--fp16-vae and --bf16-vae"),
-])
-def test_options_comfyui_refuses_together_are_refused_before_a_session(options: list[str], cpu: bool, clash: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "cpu", "clash"),
+    [
+        (
+            ["--use-split-cross-attention", "--use-quad-cross-attention"],
+            False,
+            "--use-split-cross-attention and --use-quad",
+        ),
+        (["--lowvram"], True, "--lowvram and --cpu"),
+        (["--fp16-vae", "--bf16-vae"], False, "--fp16-vae and --bf16-vae"),
+    ],
+)
+def test_options_comfyui_refuses_together_are_refused_before_a_session(
+    options: list[str], cpu: bool, clash: str
+) -> None:
     from atelier.comfy.server import tuning
 
     with pytest.raises(AtelierError) as caught:
@@ -438,11 +553,12 @@ def test_a_module_whose_custom_node_is_not_loaded_is_skipped_with_the_reason() -
     plain = load_module(ROOT / "workflows" / "controlnet")
     absent = _Lacking({"DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model"})
     reason = missing_custom_nodes(depth, CATALOGUE, absent)  # type: ignore[arg-type]
-    assert reason == ("needs the custom node ComfyUI-DepthAnythingV2 (https://github.com/kijai/ComfyUI-DepthAnythingV2.git), "
-                      "which this ComfyUI has not loaded: install it in its custom_nodes folder and name it in "
-                      "ATELIER_CUSTOM_NODES")
+    assert reason == (
+        "needs the custom node ComfyUI-DepthAnythingV2 (https://github.com/kijai/ComfyUI-DepthAnythingV2.git), "
+        "which this ComfyUI has not loaded: install it in its custom_nodes folder and name it in "
+        "ATELIER_CUSTOM_NODES"
+    )
     assert absent.asked == {"DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model"}  # only the custom node's types
     assert missing_custom_nodes(depth, CATALOGUE, _Lacking(set())) == ""  # type: ignore[arg-type]
     untouched = _Lacking({"KSampler"})
     assert missing_custom_nodes(plain, CATALOGUE, untouched) == "" and untouched.asked == set()  # type: ignore[arg-type]
-

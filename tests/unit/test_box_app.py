@@ -28,15 +28,18 @@ OOD_URL = "https://ondemand.example.edu"
 
 def profile(name: str, **backup_changes: object):
     base = load_profile(name)
-    return dataclasses.replace(base, ondemand_url=OOD_URL,
-                               backup=dataclasses.replace(base.backup, client_id="uni-id", client_secret="uni-secret",
-                                                          **backup_changes))
+    return dataclasses.replace(
+        base,
+        ondemand_url=OOD_URL,
+        backup=dataclasses.replace(base.backup, client_id="uni-id", client_secret="uni-secret", **backup_changes),
+    )
 
 
 def test_deploy_ships_the_box_app_and_its_site_file(tmp_path: Path) -> None:
     profiles = [profile("local"), profile("pegasus"), profile("cerberus")]
-    app, site_file = ood.deploy_box(tmp_path / "apps" / "box", tmp_path / "config" / "atelier.json", profiles,
-                                    app=ROOT / ood.BOX_APP)
+    app, site_file = ood.deploy_box(
+        tmp_path / "apps" / "box", tmp_path / "config" / "atelier.json", profiles, app=ROOT / ood.BOX_APP
+    )
     assert sorted(p.name for p in app.iterdir()) == ["manifest.yml", "passenger_wsgi.py"]
     written = json.loads(site_file.read_text())
     assert written["redirect_uri"] == "https://ondemand.example.edu/pun/sys/box/callback"
@@ -64,8 +67,9 @@ def test_profiles_that_back_up_to_different_places_are_refused() -> None:
     with pytest.raises(AtelierError) as refused:
         ood.box_config([profile("pegasus"), profile("cerberus", folder="Cerberus")], "box")
     assert refused.value.code == "box-profiles-disagree"
-    assert refused.value.text.startswith("The clusters pegasus, cerberus keep their backups in different places "
-                                         "(backup folder)")
+    assert refused.value.text.startswith(
+        "The clusters pegasus, cerberus keep their backups in different places (backup folder)"
+    )
 
 
 def test_a_profile_without_a_box_app_deploys_with_a_note() -> None:
@@ -74,15 +78,28 @@ def test_a_profile_without_a_box_app_deploys_with_a_note() -> None:
     assert [str(f) for f in findings] == [
         "The Box app was deployed, but the profile pegasus names no backup.client_id or ondemand_url, so no "
         "student can connect with it yet. Register the university's Box app and fill in the profile as the "
-        "Runbook's Backups page says, then deploy again; until then students connect with 'atelier backup setup'."]
+        "Runbook's Backups page says, then deploy again; until then students connect with 'atelier backup setup'."
+    ]
 
 
-def call(app: BoxApp, path: str, method: str = "GET", script: str = "/pun/sys/box", log: io.StringIO | None = None,
-         **headers: str) -> tuple[str, dict[str, str], str]:
+def call(
+    app: BoxApp,
+    path: str,
+    method: str = "GET",
+    script: str = "/pun/sys/box",
+    log: io.StringIO | None = None,
+    **headers: str,
+) -> tuple[str, dict[str, str], str]:
     """One request as Open OnDemand's Passenger hands it over: the app's path in SCRIPT_NAME."""
-    environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": script, "PATH_INFO": path.partition("?")[0],
-               "QUERY_STRING": path.partition("?")[2], "wsgi.input": io.BytesIO(b""),
-               "wsgi.errors": log or io.StringIO(), **headers}
+    environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": script,
+        "PATH_INFO": path.partition("?")[0],
+        "QUERY_STRING": path.partition("?")[2],
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": log or io.StringIO(),
+        **headers,
+    }
     setup_testing_defaults(environ)
     answered: dict[str, object] = {}
 
@@ -114,9 +131,11 @@ def test_the_first_page_offers_one_button_to_connect(site: Site) -> None:
 def test_connect_sends_the_browser_to_box_with_the_registered_address(site: Site) -> None:
     status, headers, _ = call(BoxApp(site), "/connect")
     assert status == "303 See Other"
-    assert headers["Location"].startswith("https://account.box.com/api/oauth2/authorize?response_type=code&"
-                                          "client_id=uni-id&redirect_uri=https%3A%2F%2Fondemand.example.edu%2Fpun"
-                                          "%2Fsys%2Fbox%2Fcallback&state=")
+    assert headers["Location"].startswith(
+        "https://account.box.com/api/oauth2/authorize?response_type=code&"
+        "client_id=uni-id&redirect_uri=https%3A%2F%2Fondemand.example.edu%2Fpun"
+        "%2Fsys%2Fbox%2Fcallback&state="
+    )
 
 
 def test_a_stray_callback_is_a_plain_sentence(site: Site) -> None:
@@ -139,8 +158,9 @@ def test_a_missing_box_app_is_named_for_support(tmp_path: Path, monkeypatch: pyt
     assert status == "200 OK" and "Connecting Box from the dashboard is not set up yet on this cluster." in body
 
 
-def test_the_restore_button_says_what_came_back_and_what_was_kept(webdav, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_restore_button_says_what_came_back_and_what_was_kept(
+    webdav, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     saved = webdav.root / "Atelier" / backup.COMFYUI / "user" / "default" / "workflows"
     saved.mkdir(parents=True)
@@ -149,22 +169,30 @@ def test_the_restore_button_says_what_came_back_and_what_was_kept(webdav, tmp_pa
     mine = tmp_path / "home" / "atelier-comfyui" / "user" / "default" / "workflows"
     mine.mkdir(parents=True)
     (mine / "portrait.json").write_text('{"nodes": ["mine, newer"]}')
-    app = BoxApp(Site(backup.Settings(remote="test", client_id="uni-id"), "$HOME/atelier-comfyui",
-                      f"{OOD_URL}/pun/sys/box/callback"))
+    app = BoxApp(
+        Site(
+            backup.Settings(remote="test", client_id="uni-id"),
+            "$HOME/atelier-comfyui",
+            f"{OOD_URL}/pun/sys/box/callback",
+        )
+    )
     status, _, page = call(app, "/")
     assert "<h2>Box is connected</h2>" in page and ">Bring my workflows back from Box</button>" in page
     status, _, body = call(app, "/restore", method="POST", HTTP_ORIGIN=OOD_URL)
     assert status == "200 OK"
     # Named as the dashboard's Files shows it: a folder in the student's home, not a path to type.
     assert "1 file came back from Box into <code>atelier-comfyui</code> in your home folder." in body
-    assert ("1 file was kept as it is, because a different file of that name is already here: "
-            "<code>user/default/workflows/portrait.json</code>.") in body
+    assert (
+        "1 file was kept as it is, because a different file of that name is already here: "
+        "<code>user/default/workflows/portrait.json</code>."
+    ) in body
     assert (mine / "portrait.json").read_text() == '{"nodes": ["mine, newer"]}'
     assert (mine / "collage.json").read_text() == '{"nodes": [2]}'
 
 
 def test_a_problem_of_the_apps_own_is_a_sentence_for_the_student_and_a_traceback_for_the_log(
-        site: Site, tmp_path: Path) -> None:
+    site: Site, tmp_path: Path
+) -> None:
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "atelier-comfyui").write_text("a file where the ComfyUI folder should be")
     log = io.StringIO()

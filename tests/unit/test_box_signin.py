@@ -11,7 +11,7 @@ import os
 import stat
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -43,8 +43,15 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def settings_for(standin: OAuthStandIn, **changes: str) -> backup.Settings:
-    return backup.Settings(**{"client_id": standin.client_id, "client_secret": standin.client_secret,
-                              "auth_url": standin.auth_url, "token_url": standin.token_url, **changes})
+    return backup.Settings(
+        **{
+            "client_id": standin.client_id,
+            "client_secret": standin.client_secret,
+            "auth_url": standin.auth_url,
+            "token_url": standin.token_url,
+            **changes,
+        }
+    )
 
 
 class _Stay(HTTPRedirectHandler):
@@ -93,7 +100,7 @@ def test_granting_access_writes_the_remote_rclone_would(standin: OAuthStandIn, c
     assert remote["auth_url"] == standin.auth_url and remote["token_url"] == standin.token_url
     stored = json.loads(remote["token"])
     assert stored == token and stored["refresh_token"] == standin.issued[0]["refresh_token"]
-    assert datetime.fromisoformat(stored["expiry"]) > datetime.now(timezone.utc)
+    assert datetime.fromisoformat(stored["expiry"]) > datetime.now(UTC)
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert standin.requests[0]["grant_type"] == "authorization_code"
     assert standin.requests[0]["redirect_uri"] == REDIRECT
@@ -105,7 +112,9 @@ def test_connecting_again_replaces_the_sign_in(standin: OAuthStandIn, config: Pa
     settings = settings_for(standin)
     state_file = box_signin.state_file(settings)
     for _ in range(2):
-        box_signin.finish(settings, REDIRECT, press(box_signin.start(settings, REDIRECT, state_file), "grant"), state_file)
+        box_signin.finish(
+            settings, REDIRECT, press(box_signin.start(settings, REDIRECT, state_file), "grant"), state_file
+        )
     assert backup.remotes() == ["box"]
     assert json.loads(config_text(config)["box"]["token"])["refresh_token"] == standin.issued[1]["refresh_token"]
 
@@ -116,8 +125,10 @@ def test_deny_changes_nothing_and_says_so(standin: OAuthStandIn, config: Path) -
     url = box_signin.start(settings, REDIRECT, state_file)
     with pytest.raises(AtelierError) as denied:
         box_signin.finish(settings, REDIRECT, press(url, "deny"), state_file)
-    assert str(denied.value) == ("Box was not connected: on Box's page, Deny was chosen. Nothing was changed. To "
-                                 "connect it, press Connect Box again and choose Grant access to Box.")
+    assert str(denied.value) == (
+        "Box was not connected: on Box's page, Deny was chosen. Nothing was changed. To "
+        "connect it, press Connect Box again and choose Grant access to Box."
+    )
     assert not config.exists() and standin.requests == []
 
 
@@ -149,8 +160,9 @@ def test_a_sign_in_older_than_ten_minutes_is_refused(standin: OAuthStandIn, conf
 def test_a_callback_with_no_sign_in_started_is_refused(standin: OAuthStandIn, config: Path) -> None:
     with pytest.raises(AtelierError) as refused:
         box_signin.finish(settings_for(standin), REDIRECT, "code=abc&state=def", config.parent / "none.json")
-    assert str(refused.value).startswith("This Box sign-in was not started on this page, or was started more "
-                                         "than 10 minutes ago, so it was not used.")
+    assert str(refused.value).startswith(
+        "This Box sign-in was not started on this page, or was started more than 10 minutes ago, so it was not used."
+    )
 
 
 def test_box_refusing_the_code_is_said_in_its_own_words(standin: OAuthStandIn, config: Path) -> None:
@@ -194,8 +206,9 @@ def test_a_profile_may_not_misspell_the_new_fields(tmp_path: Path) -> None:
     assert "auth_url, token_url" in str(wrong.value)
 
 
-def test_rclones_box_backend_reads_and_refreshes_the_remote_written(standin: OAuthStandIn, config: Path,
-                                                                     tmp_path: Path) -> None:
+def test_rclones_box_backend_reads_and_refreshes_the_remote_written(
+    standin: OAuthStandIn, config: Path, tmp_path: Path
+) -> None:
     """The real rclone refreshes an expired token at the token_url with the client's own id and secret."""
     standin.expires_in = 5  # Go's oauth2 refreshes a token within 10 s of its expiry
     settings = settings_for(standin)
@@ -205,8 +218,9 @@ def test_rclones_box_backend_reads_and_refreshes_the_remote_written(standin: OAu
     proxy = RefusingProxy()
     try:
         env = {**os.environ, "HTTPS_PROXY": proxy.url, "HTTP_PROXY": proxy.url, "NO_PROXY": ""}
-        done = subprocess.run([str(backup.rclone()), "lsd", "box:", *backup.QUICK], env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(backup.rclone()), "lsd", "box:", *backup.QUICK], env=env, capture_output=True, text=True, timeout=120
+        )
     finally:
         proxy.stop()
     refreshes = [r for r in standin.requests if r["grant_type"] == "refresh_token"]
@@ -221,9 +235,11 @@ def test_rclones_box_backend_reads_and_refreshes_the_remote_written(standin: OAu
 
 def test_restore_brings_the_comfyui_folder_back_and_keeps_local_changes(webdav, tmp_path: Path) -> None:
     mine = tmp_path / "atelier-comfyui"
-    for name, text in {"user/default/workflows/portrait.json": '{"nodes": []}',
-                       "user/default/workflows/still life.json": '{"nodes": [1]}',
-                       "input/photo.png": "not really a picture"}.items():
+    for name, text in {
+        "user/default/workflows/portrait.json": '{"nodes": []}',
+        "user/default/workflows/still life.json": '{"nodes": [1]}',
+        "input/photo.png": "not really a picture",
+    }.items():
         (mine / name).parent.mkdir(parents=True, exist_ok=True)
         (mine / name).write_text(text)
     target = backup.Target.parse("test:Atelier")
@@ -242,8 +258,11 @@ def test_restore_brings_the_comfyui_folder_back_and_keeps_local_changes(webdav, 
     assert (elsewhere / "notes.txt").read_text() == "only here"
     again = backup.restore(target, elsewhere)
     assert (again.copied, again.same, again.kept) == (0, 2, ["user/default/workflows/portrait.json"])
-    assert sorted(p.name for p in (webdav.root / "Atelier" / backup.COMFYUI).rglob("*") if p.is_file()) == \
-        ["photo.png", "portrait.json", "still life.json"]  # the backup itself is untouched
+    assert sorted(p.name for p in (webdav.root / "Atelier" / backup.COMFYUI).rglob("*") if p.is_file()) == [
+        "photo.png",
+        "portrait.json",
+        "still life.json",
+    ]  # the backup itself is untouched
 
 
 def test_restore_before_any_backup_brings_nothing(webdav, tmp_path: Path) -> None:

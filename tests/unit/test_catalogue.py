@@ -12,22 +12,58 @@ import pytest
 ATELIER = str(Path(sys.executable).parent / "atelier")
 TIP = {"tooltip": "prose that changes between releases"}
 RAW = {
-    "KSampler": {"input": {"required": {"seed": ["INT", {"default": 0, "min": 0, "max": 9, "control_after_generate": True, **TIP}],
-                                        "sampler_name": [["euler", "heun"], TIP]}},
-                 "input_order": {"required": ["seed", "sampler_name"]}, "output": ["LATENT"], "output_is_list": [False],
-                 "output_name": ["LATENT"], "name": "KSampler", "display_name": "KSampler", "description": "Long text.",
-                 "python_module": "nodes", "category": "sampling", "output_node": False, "output_tooltips": ["x"]},
-    "CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [["mine.safetensors"], TIP]}}, "output": ["MODEL"],
-                               "input_order": {"required": ["ckpt_name"]}, "name": "CheckpointLoaderSimple"},
-    "VAELoader": {"input": {"required": {"vae_name": [["pixel_space", "taesd"]]}}, "output": ["VAE"], "name": "VAELoader"},
-    "LoadImage": {"input": {"required": {"image": [["cat.png"], {"image_upload": True}]}}, "output": ["IMAGE", "MASK"],
-                  "name": "LoadImage"},
-    "SaveImage": {"input": {"required": {"images": ["IMAGE"]}, "hidden": {"prompt": "PROMPT"}},
-                  "input_order": {"required": ["images"], "hidden": ["prompt"]}, "output": [], "name": "SaveImage"},
+    "KSampler": {
+        "input": {
+            "required": {
+                "seed": ["INT", {"default": 0, "min": 0, "max": 9, "control_after_generate": True, **TIP}],
+                "sampler_name": [["euler", "heun"], TIP],
+            }
+        },
+        "input_order": {"required": ["seed", "sampler_name"]},
+        "output": ["LATENT"],
+        "output_is_list": [False],
+        "output_name": ["LATENT"],
+        "name": "KSampler",
+        "display_name": "KSampler",
+        "description": "Long text.",
+        "python_module": "nodes",
+        "category": "sampling",
+        "output_node": False,
+        "output_tooltips": ["x"],
+    },
+    "CheckpointLoaderSimple": {
+        "input": {"required": {"ckpt_name": [["mine.safetensors"], TIP]}},
+        "output": ["MODEL"],
+        "input_order": {"required": ["ckpt_name"]},
+        "name": "CheckpointLoaderSimple",
+    },
+    "VAELoader": {
+        "input": {"required": {"vae_name": [["pixel_space", "taesd"]]}},
+        "output": ["VAE"],
+        "name": "VAELoader",
+    },
+    "LoadImage": {
+        "input": {"required": {"image": [["cat.png"], {"image_upload": True}]}},
+        "output": ["IMAGE", "MASK"],
+        "name": "LoadImage",
+    },
+    "SaveImage": {
+        "input": {"required": {"images": ["IMAGE"]}, "hidden": {"prompt": "PROMPT"}},
+        "input_order": {"required": ["images"], "hidden": ["prompt"]},
+        "output": [],
+        "name": "SaveImage",
+    },
     "OpenAIDalle3": {"input": {"required": {}}, "output": ["IMAGE"], "name": "OpenAIDalle3", "api_node": True},
-    "OpenAIInputFiles": {"input": {"required": {}}, "output": ["FILES"], "name": "OpenAIInputFiles",
-                         "python_module": "comfy_api_nodes.nodes_openai"},
-    **{name: {"input": {"required": {}}, "output": [], "name": name} for name in ("LoadAudio", "SaveAudio", "EmptyLatentAudio")},
+    "OpenAIInputFiles": {
+        "input": {"required": {}},
+        "output": ["FILES"],
+        "name": "OpenAIInputFiles",
+        "python_module": "comfy_api_nodes.nodes_openai",
+    },
+    **{
+        name: {"input": {"required": {}}, "output": [], "name": name}
+        for name in ("LoadAudio", "SaveAudio", "EmptyLatentAudio")
+    },
 }
 
 
@@ -39,6 +75,7 @@ def fake_comfyui(serve_dir, tmp_path: Path):
         (root / "object_info").write_text(json.dumps(object_info))
         (root / "system_stats").write_text(json.dumps({"system": {"comfyui_version": "0.3.64"}}))
         return serve_dir(root)
+
     return serve
 
 
@@ -71,14 +108,18 @@ def test_a_comfyui_without_audio_nodes_is_refused(fake_comfyui, tmp_path: Path) 
     url = fake_comfyui(raw)
     result = run("--server", url, "--out", str(tmp_path / "c.json"))
     assert result.returncode == 1
-    assert result.stderr == (f"Error: The ComfyUI at {url} has no audio nodes (LoadAudio, SaveAudio), so its catalogue "
-                             "would be incomplete. Install torchaudio in that ComfyUI's Python environment, restart it "
-                             "and run 'atelier catalogue' again.\n")
+    assert result.stderr == (
+        f"Error: The ComfyUI at {url} has no audio nodes (LoadAudio, SaveAudio), so its catalogue "
+        "would be incomplete. Install torchaudio in that ComfyUI's Python environment, restart it "
+        "and run 'atelier catalogue' again.\n"
+    )
     assert not (tmp_path / "c.json").exists()
 
 
 def test_an_unreachable_server_is_one_plain_line(tmp_path: Path) -> None:
     result = run("--server", "http://127.0.0.1:9", "--out", str(tmp_path / "c.json"))
     assert result.returncode == 1
-    assert result.stderr == ("Error: ComfyUI at http://127.0.0.1:9 is not answering. Check in the dashboard (My "
-                             "Interactive Sessions) that your session is still running, then try again.\n")
+    assert result.stderr == (
+        "Error: ComfyUI at http://127.0.0.1:9 is not answering. Check in the dashboard (My "
+        "Interactive Sessions) that your session is still running, then try again.\n"
+    )

@@ -19,8 +19,9 @@ def test_sbatch_script_is_valid_shell() -> None:
     assert "#SBATCH --gres=gpu:1" in directives and any("--time=" in d for d in directives)
     text = script.read_text()
     assert "check --real" in text
-    assert '"$atelier" models verify' in text and text.index("models verify") < text.index("check --real"), \
+    assert '"$atelier" models verify' in text and text.index("models verify") < text.index("check --real"), (
         "the nightly check reads every model again before trusting its results"
+    )
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed: run ./dev test as root")
@@ -34,6 +35,8 @@ def test_ci_workflow_submits_the_script_and_keeps_reports() -> None:
     job = workflow["jobs"]["gpu"]
     assert "self-hosted" in job["runs-on"]
     commands = " ".join(step.get("run", "") for step in job["steps"])
-    assert "atelier check --smoke" in commands and "sbatch --wait" in commands and "checks/lesson-check.sbatch" in commands
+    assert (
+        "atelier check --smoke" in commands and "sbatch --wait" in commands and "checks/lesson-check.sbatch" in commands
+    )
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as true
     assert {"push", "schedule"} <= set(triggers)

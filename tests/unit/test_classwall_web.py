@@ -29,11 +29,16 @@ BASE = "/pun/sys/classwall"
 
 
 def test_a_student_is_named_by_initials_unless_they_agreed() -> None:
-    assert [classwall.initials(n) for n in ("ana", "Ana Lopez", "ana_lopez", "AnaLopez", "o'brien", "jsmith42",
-                                            "Élodie Brun", "2024")] == \
-        ["A.", "A.L.", "A.L.", "A.L.", "O.", "J.", "É.B.", "Student"]
-    assert classwall.shown_names(["ana", "alex", "ben", "cleo"], {"ben"}) == \
-        {"ana": "A. (1)", "alex": "A. (2)", "ben": "ben", "cleo": "C."}  # shared initials stay apart
+    assert [
+        classwall.initials(n)
+        for n in ("ana", "Ana Lopez", "ana_lopez", "AnaLopez", "o'brien", "jsmith42", "Élodie Brun", "2024")
+    ] == ["A.", "A.L.", "A.L.", "A.L.", "O.", "J.", "É.B.", "Student"]
+    assert classwall.shown_names(["ana", "alex", "ben", "cleo"], {"ben"}) == {
+        "ana": "A. (1)",
+        "alex": "A. (2)",
+        "ben": "ben",
+        "cleo": "C.",
+    }  # shared initials stay apart
     assert classwall.shown_names(["ana", "ben"], set(), "full") == {"ana": "ana", "ben": "ben"}
 
 
@@ -54,8 +59,12 @@ def test_the_wall_shows_initials_and_the_names_listed_in_show_names(tmp_path: Pa
 def test_compare_class_names_everyone_only_when_asked(tmp_path: Path) -> None:
     course = make_course(tmp_path / "Painting 101")
     for how, rows in (([], ["A.", "B.", "C.", "D."]), (["--names", "full"], ["ana", "ben", "cleo", "dara"])):
-        done = subprocess.run([ATELIER, "compare", "--class", str(course), "--out", str(tmp_path / "wall"), *how],
-                              cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(
+            [ATELIER, "compare", "--class", str(course), "--out", str(tmp_path / "wall"), *how],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
         page = (tmp_path / "wall" / classwall.WALL).read_text(encoding="utf-8")
         assert re.findall(r'<th scope="row">([^<]*)</th>', page) == rows
@@ -64,8 +73,14 @@ def test_compare_class_names_everyone_only_when_asked(tmp_path: Path) -> None:
 def test_deploy_ships_the_class_wall_app_with_the_lessons(tmp_path: Path) -> None:
     profiles = [dataclasses.replace(load_profile("pegasus"), ondemand_url=OOD_URL + "/")]
     modules = all_modules(ROOT / "workflows")
-    app, site_file = ood.deploy_classwall(tmp_path / "apps" / "classwall", tmp_path / "config" / "atelier.json",
-                                          profiles, modules, ("$HOME", "/groups/courses"), app=ROOT / ood.CLASSWALL_APP)
+    app, site_file = ood.deploy_classwall(
+        tmp_path / "apps" / "classwall",
+        tmp_path / "config" / "atelier.json",
+        profiles,
+        modules,
+        ("$HOME", "/groups/courses"),
+        app=ROOT / ood.CLASSWALL_APP,
+    )
     assert sorted(p.name for p in app.iterdir()) == ["manifest.yml", "passenger_wsgi.py", "workflows"]
     assert sorted(p.name for p in (app / "workflows").iterdir()) == sorted(m.slug for m in modules)
     written = json.loads(site_file.read_text())
@@ -77,12 +92,20 @@ def test_deploy_ships_the_class_wall_app_with_the_lessons(tmp_path: Path) -> Non
     assert site.workflows == app.resolve() / "workflows" and site.walls == "$HOME/atelier-class-walls"
 
 
-def call(app: ClassWallApp, path: str, method: str = "GET", form: dict[str, str] | None = None,
-         **headers: str) -> tuple[str, dict[str, str], bytes]:
+def call(
+    app: ClassWallApp, path: str, method: str = "GET", form: dict[str, str] | None = None, **headers: str
+) -> tuple[str, dict[str, str], bytes]:
     """One request as Open OnDemand's Passenger hands it over: the app's path in SCRIPT_NAME."""
     data = urlencode(form or {}).encode()
-    environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": BASE, "PATH_INFO": path, "wsgi.input": io.BytesIO(data),
-               "CONTENT_LENGTH": str(len(data)), "wsgi.errors": io.StringIO(), **headers}
+    environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": BASE,
+        "PATH_INFO": path,
+        "wsgi.input": io.BytesIO(data),
+        "CONTENT_LENGTH": str(len(data)),
+        "wsgi.errors": io.StringIO(),
+        **headers,
+    }
     setup_testing_defaults(environ)
     answered: dict[str, object] = {}
 
@@ -136,8 +159,7 @@ def test_build_writes_the_wall_in_the_instructors_home_and_serves_it(app: ClassW
 def test_a_folder_outside_home_or_not_given_is_refused_plainly(app: ClassWallApp, tmp_path: Path) -> None:
     status, _, body = call(app, "/build", "POST", {"typed": "/etc"})
     assert status == "400 Bad Request"
-    assert ("The folder /etc is not in your home folder, where the Class wall app opens course folders."
-            in body.decode())
+    assert "The folder /etc is not in your home folder, where the Class wall app opens course folders." in body.decode()
     status, _, body = call(app, "/build", "POST", {"typed": "~/../../etc"})
     assert "is not in your home folder" in body.decode()
     status, _, body = call(app, "/build", "POST", {})
@@ -154,9 +176,16 @@ def test_only_the_walls_files_and_its_courses_pictures_are_served(app: ClassWall
     call(app, "/build", "POST", {"course": str(course)})
     (out,) = (tmp_path / "home" / "atelier-class-walls").iterdir()
     (course / "ana" / "atelier" / "leak.png").symlink_to("/etc/passwd")
-    refused = [f"{out}/../../../../../../etc/passwd", "/etc/passwd", f"{course}/ana/atelier/leak.png",
-               f"{course}/dara/notes.txt", f"{out}/ledgers", f"{out}/.course-folder",
-               f"{next((out / 'ledgers').iterdir())}", f"{tmp_path / 'home' / 'Documents'}"]
+    refused = [
+        f"{out}/../../../../../../etc/passwd",
+        "/etc/passwd",
+        f"{course}/ana/atelier/leak.png",
+        f"{course}/dara/notes.txt",
+        f"{out}/ledgers",
+        f"{out}/.course-folder",
+        f"{next((out / 'ledgers').iterdir())}",
+        f"{tmp_path / 'home' / 'Documents'}",
+    ]
     for path in refused:
         status, _, body = call(app, f"/files{path}")
         assert status == "403 Forbidden", path

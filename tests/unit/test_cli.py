@@ -86,16 +86,29 @@ def test_usage_error_exits_2() -> None:
 def test_atelier_finds_its_project_from_another_folder(tmp_path: Path) -> None:
     """A maintainer on a login node, or the nightly job, is not in the checkout."""
     env = {k: v for k, v in os.environ.items() if k != "ATELIER_PROJECT"}
-    elsewhere = subprocess.run([sys.executable, "-m", "atelier", "lock", "--get", "semester"], cwd=tmp_path,
-                               capture_output=True, text=True, env=env)
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "atelier", "lock", "--get", "semester"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert (elsewhere.returncode, elsewhere.stdout) == (0, load_lock(ROOT / "workflows" / "lock.yaml").semester + "\n")
-    linted = subprocess.run([sys.executable, "-m", "atelier", "lint"], cwd=tmp_path, capture_output=True, text=True,
-                            env=env)
+    linted = subprocess.run(
+        [sys.executable, "-m", "atelier", "lint"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
     modules = len(module_folders([ROOT / "workflows"]))
     assert linted.returncode == 0 and f"module(s) checked: {modules} clean" in linted.stdout, linted.stderr
-    named = subprocess.run([sys.executable, "-m", "atelier", "lock", "--get", "semester"], cwd=tmp_path,
-                           capture_output=True, text=True, env={**env, "ATELIER_PROJECT": str(tmp_path)})
+    named = subprocess.run(
+        [sys.executable, "-m", "atelier", "lock", "--get", "semester"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**env, "ATELIER_PROJECT": str(tmp_path)},
+    )
     assert named.returncode == 2
-    assert named.stderr == (f"Error: No Atelier project was found at {tmp_path}: a project is the folder that holds "
-                            "workflows/lock.yaml. Run atelier from the project's folder, or source the semester's "
-                            "atelier.env, which names it in ATELIER_PROJECT.\n")
+    assert named.stderr == (
+        f"Error: No Atelier project was found at {tmp_path}: a project is the folder that holds "
+        "workflows/lock.yaml. Run atelier from the project's folder, or source the semester's "
+        "atelier.env, which names it in ATELIER_PROJECT.\n"
+    )

@@ -26,8 +26,9 @@ ATELIER = str(Path(sys.executable).parent / "atelier")
 FIRST, KNOBS = "txt2img-basics", "seeds-steps-cfg-samplers"  # two lessons: split by seed, and by CFG
 
 
-def picture(path: Path, lesson: str | None, colour: tuple[int, int, int], text: str | None = None,
-            **sampler: Any) -> Path:
+def picture(
+    path: Path, lesson: str | None, colour: tuple[int, int, int], text: str | None = None, **sampler: Any
+) -> Path:
     """A PNG as ComfyUI saves one: the prompt it ran and the workflow, tagged with its lesson."""
     with Image.open(FIXTURE) as made:
         prompt = json.loads(made.info["prompt"])
@@ -85,10 +86,16 @@ def test_wall_groups_by_student_and_by_lesson_knob(course: Path, tmp_path: Path,
     wall = classwall.wall(course, tmp_path / "wall", lessons=lessons)
     assert [s.name for s in wall.students] == ["ana", "ben", "cleo", "dara"]
     assert [(c.title, compare.label(c.knob) if c.knob else None, c.value) for c in wall.columns] == [
-        ("Your first image", "Seed", 1), ("Your first image", "Seed", 2),
-        ("Seeds, steps, cfg and samplers", "CFG", 4.0), ("Seeds, steps, cfg and samplers", "CFG", 8.0)]
-    placed = {(s.name, n): sorted(i.output.file for i in s.shown if c.holds(i))
-              for s in wall.students for n, c in enumerate(wall.columns)}
+        ("Your first image", "Seed", 1),
+        ("Your first image", "Seed", 2),
+        ("Seeds, steps, cfg and samplers", "CFG", 4.0),
+        ("Seeds, steps, cfg and samplers", "CFG", 8.0),
+    ]
+    placed = {
+        (s.name, n): sorted(i.output.file for i in s.shown if c.holds(i))
+        for s in wall.students
+        for n, c in enumerate(wall.columns)
+    }
     assert placed[("ana", 0)] == ["atelier/first_00001_.png"] and placed[("ana", 1)] == ["atelier/first_00002_.png"]
     assert placed[("ana", 2)] == ["atelier/knobs_00001_.png"] and placed[("ana", 3)] == ["atelier/knobs_00002_.png"]
     assert placed[("ben", 1)] == ["atelier/first_00001_.png"] and placed[("ben", 3)] == ["atelier/knobs_00001_.png"]
@@ -101,15 +108,17 @@ def test_wall_groups_by_student_and_by_lesson_knob(course: Path, tmp_path: Path,
     assert (tmp_path / "wall" / "class-wall.html").is_file()
 
 
-def test_a_student_with_nothing_readable_is_listed_with_a_plain_warning(course: Path, tmp_path: Path,
-                                                                        lessons: list) -> None:
+def test_a_student_with_nothing_readable_is_listed_with_a_plain_warning(
+    course: Path, tmp_path: Path, lessons: list
+) -> None:
     wall = classwall.wall(course, tmp_path / "wall", lessons=lessons)
     (warning,) = wall.warnings
     assert warning.code == "class-student-empty" and warning.warning
     assert str(warning) == (
         f"dara has nothing to show ({course / 'dara'}): 2 files, none with ComfyUI's settings (1 no settings, "
         "1 not an output). They are listed on the wall with an empty row. Ask them to share their Atelier/outputs "
-        "folder again (a picture opened and saved in another program loses its settings).")
+        "folder again (a picture opened and saved in another program loses its settings)."
+    )
     page = (tmp_path / "wall" / "class-wall.html").read_text(encoding="utf-8")
     assert '<th scope="row">D.</th><td class="nothing" colspan="4">Nothing to show: 2 files' in page  # initials
 
@@ -141,10 +150,16 @@ def test_workbook_and_csv_have_a_student_column(course: Path, tmp_path: Path, le
     assert header[:5] == ["Picture", "Student", "File", "Lesson", "Model"]
     shown = openpyxl.load_workbook(tmp_path / "wall" / "comparison.xlsx", data_only=True)["Outputs"]  # as displayed
     rows = [(r[1].value, r[2].value) for r in shown.iter_rows(min_row=2)]
-    assert sorted(rows) == [("A.", "atelier/first_00001_.png"), ("A.", "atelier/first_00002_.png"),  # initials
-                            ("A.", "atelier/knobs_00001_.png"), ("A.", "atelier/knobs_00002_.png"),
-                            ("B.", "atelier/first_00001_.png"), ("B.", "atelier/knobs_00001_.png"),
-                            ("C.", "atelier/first_00001_.png"), ("C.", "atelier/first_00002_.png")]
+    assert sorted(rows) == [
+        ("A.", "atelier/first_00001_.png"),
+        ("A.", "atelier/first_00002_.png"),  # initials
+        ("A.", "atelier/knobs_00001_.png"),
+        ("A.", "atelier/knobs_00002_.png"),
+        ("B.", "atelier/first_00001_.png"),
+        ("B.", "atelier/knobs_00001_.png"),
+        ("C.", "atelier/first_00001_.png"),
+        ("C.", "atelier/first_00002_.png"),
+    ]
     assert sheet.freeze_panes == "D2"
     links = {r[1].value: r[2].value for r in sheet.iter_rows(min_row=2)}  # the last of each student's rows
     assert links["A."] == '=HYPERLINK("../Painting%20101/ana/atelier/knobs_00002_.png","atelier/knobs_00002_.png")'
@@ -153,7 +168,9 @@ def test_workbook_and_csv_have_a_student_column(course: Path, tmp_path: Path, le
     skipped = [[c.value for c in r] for r in book["Not compared"].iter_rows(min_row=2)]
     # ben's saved workflows (Atelier/comfyui) are not outputs, so not even listed; dara's files are.
     assert sorted((r[0], Path(r[1]).name, r[2]) for r in skipped) == [
-        ("D.", "notes.txt", "not an output"), ("D.", "photo.png", "no settings")]
+        ("D.", "notes.txt", "not an output"),
+        ("D.", "photo.png", "no settings"),
+    ]
     with (tmp_path / "wall" / "comparison.csv").open(encoding="utf-8-sig", newline="") as handle:
         table = list(csv.DictReader(handle))
     assert [r["Student"] for r in table] == [r[0] for r in rows]
@@ -168,8 +185,10 @@ def test_the_course_folder_problems_are_said_plainly(tmp_path: Path) -> None:
     (empty / "readme.txt").write_text("loose files are no students")
     with pytest.raises(AtelierError) as nobody:
         classwall.wall(empty, tmp_path / "wall")
-    assert str(nobody.value) == (f"{empty} holds no student folders. A class wall needs one folder (or Box zip) per "
-                                 "student inside it, named after the student, such as ana and ben.")
+    assert str(nobody.value) == (
+        f"{empty} holds no student folders. A class wall needs one folder (or Box zip) per "
+        "student inside it, named after the student, such as ana and ben."
+    )
     (empty / "dara").mkdir()
     with pytest.raises(AtelierError) as nothing:
         classwall.wall(empty, tmp_path / "wall")
@@ -178,8 +197,9 @@ def test_the_course_folder_problems_are_said_plainly(tmp_path: Path) -> None:
 
 def test_cli_makes_the_wall_in_one_command_and_warns_on_stderr(course: Path, tmp_path: Path) -> None:
     out = tmp_path / "wall"
-    result = subprocess.run([ATELIER, "compare", "--class", str(course), "--out", str(out)], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [ATELIER, "compare", "--class", str(course), "--out", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert f"warning: dara has nothing to show ({course / 'dara'})" in result.stderr
     lines = result.stdout.splitlines()
@@ -190,8 +210,9 @@ def test_cli_makes_the_wall_in_one_command_and_warns_on_stderr(course: Path, tmp
 
 def test_cli_refuses_what_a_wall_cannot_do(course: Path, tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([ATELIER, "compare", *args, "--out", str(tmp_path / "wall")], cwd=ROOT,
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [ATELIER, "compare", *args, "--out", str(tmp_path / "wall")], cwd=ROOT, capture_output=True, text=True
+        )
 
     both = run(str(course / "ana"), "--class", str(course))
     assert both.returncode == 2 and both.stderr.startswith("Error: Give atelier compare either outputs")
@@ -218,18 +239,20 @@ def test_a_broken_zip_is_a_warning_not_a_failure(course: Path, tmp_path: Path, l
     (course / "eve.zip").write_bytes(b"PK\x03\x04 cut short")  # a download that stopped
     wall = classwall.wall(course, tmp_path / "wall", lessons=lessons)
     assert [s.name for s in wall.students] == ["ana", "ben", "cleo", "dara", "eve"]
-    assert str(wall.warnings[-1]).startswith(f"eve has nothing to show ({course / 'eve.zip'}): the zip cannot be "
-                                             "unpacked (BadZipFile: a download cut short, perhaps).")
+    assert str(wall.warnings[-1]).startswith(
+        f"eve has nothing to show ({course / 'eve.zip'}): the zip cannot be "
+        "unpacked (BadZipFile: a download cut short, perhaps)."
+    )
 
 
-def test_a_lesson_is_split_by_the_knob_students_share_not_by_their_own_prompts(tmp_path: Path,
-                                                                                 lessons: list) -> None:
+def test_a_lesson_is_split_by_the_knob_students_share_not_by_their_own_prompts(tmp_path: Path, lessons: list) -> None:
     """Your first image lists the prompt first, but each student writes their own: columns by seed line up."""
     course = tmp_path / "course"
     for who, words in (("ana", "pears"), ("ben", "a harbour")):
         for seed in (42, 7):
-            picture(course / who / "atelier" / f"{seed}.png", FIRST, (seed * 5, 90, 90), text=f"{words}, {seed}",
-                    seed=seed)
+            picture(
+                course / who / "atelier" / f"{seed}.png", FIRST, (seed * 5, 90, 90), text=f"{words}, {seed}", seed=seed
+            )
     wall = classwall.wall(course, tmp_path / "wall", lessons=lessons)
     assert [(compare.label(c.knob), c.value) for c in wall.columns] == [("Seed", 7), ("Seed", 42)]
     assert classwall.wall(course, tmp_path / "wall", by="positive", lessons=lessons).columns[0].knob == "positive"

@@ -13,6 +13,7 @@ import pytest
 
 from atelier.cli import main
 from atelier.comfy.extensions import atelier_compare as page
+from atelier.comfy.extensions.atelier_compare.pages import when
 from atelier.comfy.server import ComfyServer
 from atelier.keep.compare import confine
 from atelier.messages import AtelierError
@@ -69,16 +70,34 @@ def test_an_empty_or_missing_folder_lists_nothing(tmp_path: Path) -> None:
 def test_outputs_and_what_a_comparison_wrote_are_served(outputs: Path) -> None:
     assert page.served(outputs, "atelier/txt2img_00001_.png") == (outputs / "atelier" / "txt2img_00001_.png").resolve()
     assert page.served(outputs, "atelier/again.png") == (outputs / "atelier" / "txt2img_00001_.png").resolve()
-    for name in ("comparisons/2026-11-20_14-30-05/contact-sheet.html", "comparisons/2026-11-20_14-30-05/comparison.xlsx",
-                 "comparisons/2026-11-20_14-30-05/thumbs/a1.jpg"):
+    for name in (
+        "comparisons/2026-11-20_14-30-05/contact-sheet.html",
+        "comparisons/2026-11-20_14-30-05/comparison.xlsx",
+        "comparisons/2026-11-20_14-30-05/thumbs/a1.jpg",
+    ):
         assert page.served(outputs, name) == (outputs / name).resolve(), name
 
 
-@pytest.mark.parametrize("name", [
-    "../secret.png", "atelier/../../secret.png", "/etc/passwd", "elsewhere.png", ".hidden.png", "./atelier/x.png",
-    "atelier//../txt2img_00001_.png", "notes.txt", "stray.html", "atelier-ledger.sqlite", "atelier\\txt2img_00001_.png",
-    "atelier/missing.png", "", "atelier/txt2img_00001_.png\x00.html", "comparisons/../stray.html",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../secret.png",
+        "atelier/../../secret.png",
+        "/etc/passwd",
+        "elsewhere.png",
+        ".hidden.png",
+        "./atelier/x.png",
+        "atelier//../txt2img_00001_.png",
+        "notes.txt",
+        "stray.html",
+        "atelier-ledger.sqlite",
+        "atelier\\txt2img_00001_.png",
+        "atelier/missing.png",
+        "",
+        "atelier/txt2img_00001_.png\x00.html",
+        "comparisons/../stray.html",
+    ],
+)
 def test_nothing_outside_the_folder_nor_of_another_kind_is_served(outputs: Path, name: str) -> None:
     assert page.served(outputs, name) is None
 
@@ -92,12 +111,19 @@ def test_a_file_with_a_compressed_twin_is_not_served(outputs: Path) -> None:
 # ---- what may be compared (atelier's side: atelier compare --within) ---------------------------
 
 
-def test_confine_keeps_what_is_inside_and_refuses_what_leads_out(outputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_confine_keeps_what_is_inside_and_refuses_what_leads_out(
+    outputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(outputs)  # the page runs atelier compare in the outputs folder
     inside = [Path("atelier/txt2img_00001_.png"), Path("atelier/again.png"), outputs / "atelier"]
     assert confine(inside, outputs) == inside
-    for outside in (Path("../secret.png"), Path("elsewhere.png"), outputs.parent / "secret.png", Path("/etc/passwd"),
-                    Path("atelier/../../secret.png")):
+    for outside in (
+        Path("../secret.png"),
+        Path("elsewhere.png"),
+        outputs.parent / "secret.png",
+        Path("/etc/passwd"),
+        Path("atelier/../../secret.png"),
+    ):
         with pytest.raises(AtelierError) as refused:
             confine([Path("atelier/txt2img_00001_.png"), outside], outputs)
         assert refused.value.code == "compare-outside" and refused.value.values["path"] == outside
@@ -106,17 +132,28 @@ def test_confine_keeps_what_is_inside_and_refuses_what_leads_out(outputs: Path, 
     assert nothing.value.code == "compare-none-picked"
 
 
-def test_the_command_refuses_a_path_outside_within_and_writes_nothing(outputs: Path, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_refuses_a_path_outside_within_and_writes_nothing(
+    outputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(outputs)
     out = outputs / "comparisons" / "new"
     with pytest.raises(SystemExit) as done:
-        main(["compare", "--within", str(outputs), "--out", str(out), "--", "atelier/txt2img_00001_.png",
-              "../secret.png"])
+        main(
+            [
+                "compare",
+                "--within",
+                str(outputs),
+                "--out",
+                str(out),
+                "--",
+                "atelier/txt2img_00001_.png",
+                "../secret.png",
+            ]
+        )
     assert done.value.code == 2 and not out.exists()
-    assert capsys.readouterr().err.strip() == "Error: " + str(AtelierError("compare-outside", path="../secret.png",
-                                                                           folder=outputs))
+    assert capsys.readouterr().err.strip() == "Error: " + str(
+        AtelierError("compare-outside", path="../secret.png", folder=outputs)
+    )
     with pytest.raises(SystemExit) as none:
         main(["compare", "--within", str(outputs), "--out", str(out)])
     assert none.value.code == 2 and "No outputs were picked" in capsys.readouterr().err
@@ -128,16 +165,19 @@ def test_the_command_refuses_a_path_outside_within_and_writes_nothing(outputs: P
 KEY = "k" * 43
 
 
-@pytest.mark.parametrize(("headers", "sent", "allowed"), [
-    ({"Host": "127.0.0.1:8188"}, KEY, True),  # behind the proxy: the gate took the same-origin Origin away
-    ({"Host": "127.0.0.1:8188", "Origin": "http://127.0.0.1:8188", "Sec-Fetch-Site": "same-origin"}, KEY, True),
-    ({"Host": "127.0.0.1:8188"}, "", False),  # no key
-    ({"Host": "127.0.0.1:8188"}, KEY[:-1] + "x", False),
-    ({"Host": "127.0.0.1:8188", "Sec-Fetch-Site": "same-site"}, KEY, False),  # another host of the university
-    ({"Host": "127.0.0.1:8188", "Sec-Fetch-Site": "cross-site"}, KEY, False),
-    ({"Host": "gpu042:8188", "Origin": "https://people.example.edu"}, KEY, False),  # an Origin the gate left
-    ({"Host": "127.0.0.1:8188", "Origin": "null"}, KEY, False),
-])
+@pytest.mark.parametrize(
+    ("headers", "sent", "allowed"),
+    [
+        ({"Host": "127.0.0.1:8188"}, KEY, True),  # behind the proxy: the gate took the same-origin Origin away
+        ({"Host": "127.0.0.1:8188", "Origin": "http://127.0.0.1:8188", "Sec-Fetch-Site": "same-origin"}, KEY, True),
+        ({"Host": "127.0.0.1:8188"}, "", False),  # no key
+        ({"Host": "127.0.0.1:8188"}, KEY[:-1] + "x", False),
+        ({"Host": "127.0.0.1:8188", "Sec-Fetch-Site": "same-site"}, KEY, False),  # another host of the university
+        ({"Host": "127.0.0.1:8188", "Sec-Fetch-Site": "cross-site"}, KEY, False),
+        ({"Host": "gpu042:8188", "Origin": "https://people.example.edu"}, KEY, False),  # an Origin the gate left
+        ({"Host": "127.0.0.1:8188", "Origin": "null"}, KEY, False),
+    ],
+)
 def test_a_post_must_carry_the_pages_key_and_come_from_the_page(headers: dict, sent: str, allowed: bool) -> None:
     assert page.from_this_page(headers, KEY, sent) is allowed
 
@@ -162,8 +202,8 @@ def test_two_comparisons_in_one_second_get_folders_of_their_own(tmp_path: Path) 
     first.mkdir()
     second = page.new_folder(tmp_path, now)
     assert second.name == first.name + "-2" and page.STAMP.match(second.name)
-    assert page.when("2026-11-20_14-30-05") == "2026-11-20 at 14:30:05"
-    assert page.when("2026-11-20_14-30-05-2") == "2026-11-20 at 14:30:05 (2)"
+    assert when("2026-11-20_14-30-05") == "2026-11-20 at 14:30:05"
+    assert when("2026-11-20_14-30-05-2") == "2026-11-20 at 14:30:05 (2)"
 
 
 def test_earlier_comparisons_are_those_with_a_contact_sheet_newest_first(outputs: Path) -> None:
@@ -181,8 +221,15 @@ LINK = re.compile(r"""(?:href|src|action)="([^"]*)\"""")
 def test_every_link_and_form_is_relative_for_the_dashboards_proxy(outputs: Path) -> None:
     """Open OnDemand serves the session under /rnode/<host>/<port>/: a link starting with "/" leaves it."""
     found = page.outputs(outputs) + [page.Found("clips/a b&c.mp4", 0)]
-    shown = page.pick_page(found, KEY, page.made_before(outputs), problem="<b>No outputs</b> were picked.",
-                           picked={"atelier/txt2img_00002_.png"}, by='cfg" onclick="x', vs="seed")
+    shown = page.pick_page(
+        found,
+        KEY,
+        page.made_before(outputs),
+        problem="<b>No outputs</b> were picked.",
+        picked={"atelier/txt2img_00002_.png"},
+        by='cfg" onclick="x',
+        vs="seed",
+    )
     made = page.made_page("2026-11-20_14-30-05")
     for html in (shown, made):
         links = LINK.findall(html)
@@ -275,8 +322,9 @@ async def _key(client) -> str:
     return re.search(r'name="key" value="([^"]+)"', await answer.text()).group(1)
 
 
-def test_a_long_comparison_goes_on_behind_a_page_that_asks_again(outputs: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_comparison_goes_on_behind_a_page_that_asks_again(
+    outputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A proxy gives up on a request after a minute or so: past WAIT, the POST answers and the browser waits
     on a page with a progress bar that refreshes itself until the comparison is there."""
     import asyncio
@@ -288,8 +336,14 @@ def test_a_long_comparison_goes_on_behind_a_page_that_asks_again(outputs: Path, 
     async def scenario() -> None:
         async with TestClient(TestServer(app)) as client:
             key = await _key(client)
-            form = [("key", key), ("pick", "ticked"), ("file", "atelier/txt2img_00001_.png"), ("file", "-rf"),
-                    ("by", "  cfg "), ("vs", "")]
+            form = [
+                ("key", key),
+                ("pick", "ticked"),
+                ("file", "atelier/txt2img_00001_.png"),
+                ("file", "-rf"),
+                ("by", "  cfg "),
+                ("vs", ""),
+            ]
             answer = await client.post(page.PAGE, data=form, allow_redirects=False)
             assert answer.status == 303
             # An absolute path: OOD's proxy prefixes it, and mangles a relative one that holds a "/".
@@ -311,12 +365,13 @@ def test_a_long_comparison_goes_on_behind_a_page_that_asks_again(outputs: Path, 
     args = (tmp_path / "args").read_text().splitlines()
     # the names after "--", so a file called -rf is never an option; the outputs folder as --within
     assert args[:4] == ["-m", "atelier", "compare", "--within"] and args[4] == str(outputs)
-    assert args[args.index("--") + 1:] == ["atelier/txt2img_00001_.png"]  # -rf is not there: left out
+    assert args[args.index("--") + 1 :] == ["atelier/txt2img_00001_.png"]  # -rf is not there: left out
     assert "--by=cfg" in args and not any(a.startswith("--vs") for a in args)
 
 
-def test_a_problem_is_said_on_the_page_with_the_choices_kept(outputs: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_problem_is_said_on_the_page_with_the_choices_kept(
+    outputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     app = _serve(outputs, tmp_path, monkeypatch, wait=30, error="No setting called 'denoyse' is in these outputs.")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import all_modules
+from atelier.lessons.nodes import load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -28,8 +28,9 @@ def test_every_module_has_a_golden_file() -> None:
 
 @pytest.mark.parametrize("module", MODULES, ids=[m.slug for m in MODULES])
 def test_conversion_matches_golden(module) -> None:
-    prompt, warnings = to_api(module.workflow, load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json"),
-                              module.workflow_path)
+    prompt, warnings = to_api(
+        module.workflow, load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json"), module.workflow_path
+    )
     assert warnings == []
     golden = GOLDEN / f"{module.slug}.api.json"
     if os.environ.get("ATELIER_UPDATE_GOLDEN"):

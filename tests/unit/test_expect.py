@@ -34,7 +34,9 @@ def wav(path: Path, seconds: float, rate: int = 8000) -> Path:
 
 
 def mp4(path: Path, frames: int, size: tuple[int, int]) -> Path:
-    writer = imageio_ffmpeg.write_frames(str(path), size, fps=16, macro_block_size=1, output_params=["-loglevel", "error"])
+    writer = imageio_ffmpeg.write_frames(
+        str(path), size, fps=16, macro_block_size=1, output_params=["-loglevel", "error"]
+    )
     writer.send(None)
     for i in range(frames):
         writer.send(bytes([i % 256]) * (size[0] * size[1] * 3))
@@ -43,9 +45,14 @@ def mp4(path: Path, frames: int, size: tuple[int, int]) -> Path:
 
 
 def glb(path: Path, triangles: int) -> Path:
-    gltf = {"asset": {"version": "2.0"}, "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}],
-            "accessors": [{"count": 3, "type": "VEC3", "componentType": 5126},
-                          {"count": triangles * 3, "type": "SCALAR", "componentType": 5125}]}
+    gltf = {
+        "asset": {"version": "2.0"},
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}],
+        "accessors": [
+            {"count": 3, "type": "VEC3", "componentType": 5126},
+            {"count": triangles * 3, "type": "SCALAR", "componentType": 5125},
+        ],
+    }
     body = json.dumps(gltf).encode()
     body += b" " * (-len(body) % 4)
     path.write_bytes(b"glTF" + struct.pack("<II", 2, 20 + len(body)) + struct.pack("<II", len(body), 0x4E4F534A) + body)
@@ -69,21 +76,24 @@ def test_image_problems_name_the_file(tmp_path: Path) -> None:
 def test_sound_length(tmp_path: Path) -> None:
     assert check_outputs([{"kind": "audio", "count": 1, "seconds": 20}], [wav(tmp_path / "a.wav", 20.2)]) == []
     assert check_outputs([{"kind": "audio", "count": 1, "seconds": 20}], [wav(tmp_path / "b.wav", 10)]) == [
-        "sound b.wav lasts 10.0 s, expected 20 s"]
+        "sound b.wav lasts 10.0 s, expected 20 s"
+    ]
 
 
 def test_video_frames_and_size(tmp_path: Path) -> None:
     video = mp4(tmp_path / "v.mp4", 33, (64, 48))
     assert check_outputs([{"kind": "video", "count": 1, "frames": 33, "width": 64, "height": 48}], [video]) == []
     assert check_outputs([{"kind": "video", "count": 1, "frames": 81, "width": 64, "height": 48}], [video]) == [
-        "video v.mp4 has 33 frames, expected 81"]
+        "video v.mp4 has 33 frames, expected 81"
+    ]
 
 
 def test_mesh_faces(tmp_path: Path) -> None:
     assert mesh_faces(glb(tmp_path / "m.glb", 12)) == 12
     assert check_outputs([{"kind": "mesh", "count": 1}], [tmp_path / "m.glb"]) == []
     assert check_outputs([{"kind": "mesh", "count": 1}], [glb(tmp_path / "empty.glb", 0)]) == [
-        "3D model empty.glb has no faces"]
+        "3D model empty.glb has no faces"
+    ]
 
 
 def test_a_truncated_file_is_a_finding_not_a_crash(tmp_path: Path) -> None:

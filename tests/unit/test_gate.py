@@ -26,26 +26,31 @@ async def _seen(request: web.Request) -> web.Response:
 def _run(check) -> None:
     """Serve the gate and run `check` against it, in a thread of its own: after the browser
     tests, pytest-playwright's event loop holds the main thread."""
+
     async def main() -> None:
         app = web.Application(middlewares=[make_gate(TOKEN)])
         app.router.add_get("/", _seen)
         app.router.add_get("/api/system_stats", _seen)
         async with TestClient(TestServer(app)) as client:
             await check(client)
+
     with ThreadPoolExecutor(1) as thread:
         thread.submit(asyncio.run, main()).result()
 
 
 def test_login_sends_the_browser_back_relatively() -> None:
     """OOD's proxy prefixes a Location that starts with '/': '../' comes out as the session's own path."""
+
     async def check(client: TestClient) -> None:
         # The proxy hands ComfyUI the path below /rnode/<host>/<port>.
-        answer = await client.post("/atelier/login", allow_redirects=False,
-                                   data={"token": TOKEN, "base": "/rnode/gpu042/8188/"})
+        answer = await client.post(
+            "/atelier/login", allow_redirects=False, data={"token": TOKEN, "base": "/rnode/gpu042/8188/"}
+        )
         assert answer.status == 303 and answer.headers["Location"] == "../"
         cookie = answer.headers["Set-Cookie"]
         assert cookie.startswith(f"{COOKIE}={session_cookie(TOKEN)};")
         assert "Path=/rnode/gpu042/8188/" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
     _run(check)
 
 
@@ -53,13 +58,19 @@ def test_a_logged_in_request_from_the_proxy_s_origin_reaches_comfyui_without_ori
     async def check(client: TestClient) -> None:
         cookie = {"Cookie": f"{COOKIE}={session_cookie(TOKEN)}"}
         # Apache appends the host the browser asked for; a client's own X-Forwarded-Host comes first.
-        proxied = {"Host": "localhost:8188", "Origin": "https://ondemand.example.edu",
-                   "X-Forwarded-Host": "elsewhere.example, ondemand.example.edu"}
+        proxied = {
+            "Host": "localhost:8188",
+            "Origin": "https://ondemand.example.edu",
+            "X-Forwarded-Host": "elsewhere.example, ondemand.example.edu",
+        }
         answer = await client.get("/api/system_stats", headers={**proxied, **cookie})
         assert answer.status == 200
         assert await answer.json() == {"origin": None, "host": "localhost:8188"}
-        other = await client.get("/api/system_stats", headers={**proxied, **cookie, "Origin": "https://elsewhere.example"})
+        other = await client.get(
+            "/api/system_stats", headers={**proxied, **cookie, "Origin": "https://elsewhere.example"}
+        )
         assert (await other.json())["origin"] == "https://elsewhere.example"  # left for ComfyUI's own check
         refused = await client.get("/api/system_stats", headers=proxied)
         assert (refused.status, await refused.text()) == (403, "Forbidden")
+
     _run(check)

@@ -19,12 +19,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from atelier.comfy.extensions.atelier_gate import COOKIE, PREFIX_SCRIPT, make_gate, session_cookie
 
 TOKEN = "t" * 43
-PAGE = ('<!doctype html><html><head><title>ComfyUI</title><script type="importmap">{}</script>'
-        '<script type="module" src="./assets/index.js"></script></head><body></body></html>')
+PAGE = (
+    '<!doctype html><html><head><title>ComfyUI</title><script type="importmap">{}</script>'
+    '<script type="module" src="./assets/index.js"></script></head><body></body></html>'
+)
 
 
 def _serve(index: Path, check: Callable[[TestClient], Awaitable[None]]) -> None:
     """The gate in front of routes answering as ComfyUI's do, in a thread of its own (see test_gate)."""
+
     async def root(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(index)
         response.headers["Cache-Control"] = "no-cache"
@@ -36,6 +39,7 @@ def _serve(index: Path, check: Callable[[TestClient], Awaitable[None]]) -> None:
         app.router.add_get("/assets/index.js", root)
         async with TestClient(TestServer(app)) as client:
             await check(client)
+
     with ThreadPoolExecutor(1) as thread:
         thread.submit(asyncio.run, main()).result()
 
@@ -55,5 +59,5 @@ def test_the_page_runs_prefix_js_before_the_frontend(tmp_path: Path) -> None:
         assert await other.text() == PAGE
         refused = await client.get("/")  # and the page, like every route, needs the login
         assert (refused.status, await refused.text()) == (403, "Forbidden")
-    _serve(index, check)
 
+    _serve(index, check)

@@ -34,16 +34,21 @@ def test_cerberus_teaching_work_goes_to_workshop() -> None:
 def test_an_unknown_cluster_lists_the_known_ones() -> None:
     with pytest.raises(AtelierError) as err:
         load_profile("orion")
-    assert str(err.value) == ("There is no cluster profile named 'orion'. Use one of: cerberus, local, pegasus; "
-                              "or give the path of a profile file.")
+    assert str(err.value) == (
+        "There is no cluster profile named 'orion'. Use one of: cerberus, local, pegasus; "
+        "or give the path of a profile file."
+    )
 
 
-@pytest.mark.parametrize(("edit", "field", "problem"), [
-    (lambda d: d.pop("max_hours"), "max_hours", "is missing"),
-    (lambda d: d.update(max_hours="a day"), "max_hours", "is 'a day', expected int"),
-    (lambda d: d["gpus"]["a100"].pop("partition"), "gpus.a100.partition", "is missing"),
-    (lambda d: d.update(default_gpu="h100"), "default_gpu", "is 'h100', not one of the gpus (v100, a100, l40s)"),
-])
+@pytest.mark.parametrize(
+    ("edit", "field", "problem"),
+    [
+        (lambda d: d.pop("max_hours"), "max_hours", "is missing"),
+        (lambda d: d.update(max_hours="a day"), "max_hours", "is 'a day', expected int"),
+        (lambda d: d["gpus"]["a100"].pop("partition"), "gpus.a100.partition", "is missing"),
+        (lambda d: d.update(default_gpu="h100"), "default_gpu", "is 'h100', not one of the gpus (v100, a100, l40s)"),
+    ],
+)
 def test_a_broken_profile_names_file_and_field(tmp_path: Path, edit, field: str, problem: str) -> None:
     import yaml
 
@@ -59,7 +64,9 @@ def test_a_broken_profile_names_file_and_field(tmp_path: Path, edit, field: str,
 def test_gpu_and_hours_are_checked_against_the_profile() -> None:
     pegasus = load_profile("pegasus")
     assert pegasus.gpu(None).name == "a100"
-    with pytest.raises(AtelierError, match="The pegasus cluster has no GPU choice 'h100'. Choose one of: v100, a100, l40s."):
+    with pytest.raises(
+        AtelierError, match="The pegasus cluster has no GPU choice 'h100'. Choose one of: v100, a100, l40s."
+    ):
         pegasus.gpu("h100")
     with pytest.raises(AtelierError, match="at most 24 hours, so 48 hours"):
         pegasus.hours(48)
@@ -95,8 +102,11 @@ def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_pa
 
 def test_backup_section_is_checked_field_by_field(tmp_path: Path) -> None:
     source = (CLUSTERS / "pegasus.yaml").read_text()
-    for bad, problem in [("every_minutes: 15", "every_minutes: soon"), ("remote: box", "remote: [box]"),
-                         ("folder: Atelier", "folder: Atelier\n  colour: blue")]:
+    for bad, problem in [
+        ("every_minutes: 15", "every_minutes: soon"),
+        ("remote: box", "remote: [box]"),
+        ("folder: Atelier", "folder: Atelier\n  colour: blue"),
+    ]:
         path = tmp_path / "site.yaml"
         path.write_text(source.replace(bad, problem, 1))
         with pytest.raises(AtelierError) as wrong:
@@ -123,17 +133,24 @@ def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> No
     }
 
 
-def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(monkeypatch: pytest.MonkeyPatch,
-                                                                      tmp_path: Path) -> None:
+def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from atelier.cli.options import pinned_nodes
     from atelier.comfy.server import ComfyServer
 
     monkeypatch.setenv("ATELIER_CUSTOM_NODES", "pixel-nodes")  # what `atelier install` writes into atelier.env
     args = ComfyServer(tmp_path, Path("python3"), tmp_path, custom_nodes=pinned_nodes()).command()
-    allowed = args[args.index("--whitelist-custom-nodes") + 1:]
+    allowed = args[args.index("--whitelist-custom-nodes") + 1 :]
     assert "--disable-all-custom-nodes" in args
-    assert allowed == ["atelier_gate", "atelier_drain", "atelier_compare", "atelier_models", "atelier_space",
-                       "pixel-nodes"]
+    assert allowed == [
+        "atelier_gate",
+        "atelier_drain",
+        "atelier_compare",
+        "atelier_models",
+        "atelier_space",
+        "pixel-nodes",
+    ]
 
 
 def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -141,8 +158,9 @@ def test_serve_hands_comfyui_absolute_paths(monkeypatch: pytest.MonkeyPatch, tmp
     from atelier.comfy.server import ComfyServer
 
     monkeypatch.chdir(tmp_path)
-    server = ComfyServer(Path("/opt/ComfyUI"), Path("python3"), Path("."), key_file=Path("gate/token"),
-                         outputs=Path("pictures"))
+    server = ComfyServer(
+        Path("/opt/ComfyUI"), Path("python3"), Path("."), key_file=Path("gate/token"), outputs=Path("pictures")
+    )
     assert server.token_file == tmp_path / "gate" / "token"
     args = server.command()
     assert args[args.index("--output-directory") + 1] == str(tmp_path / "pictures")
@@ -158,8 +176,10 @@ def test_each_session_skips_comfyuis_template_gallery_but_keeps_a_students_setti
     server = ComfyServer(tmp_path, Path("python3"), tmp_path / "session")
     server._prepare()
     settings = tmp_path / "session" / "user" / "default" / "comfy.settings.json"
-    assert json.loads(settings.read_text()) == {"Comfy.TutorialCompleted": True,
-                                                 "Comfy.Workflow.ShowMissingModelsWarning": False}
+    assert json.loads(settings.read_text()) == {
+        "Comfy.TutorialCompleted": True,
+        "Comfy.Workflow.ShowMissingModelsWarning": False,
+    }
     settings.write_text('{"Comfy.TutorialCompleted": true, "Comfy.ColorPalette": "light"}')
     server._prepare()
     assert json.loads(settings.read_text())["Comfy.ColorPalette"] == "light"
@@ -174,4 +194,5 @@ def test_a_profile_marked_for_tests_is_never_published_even_with_a_prefix(tmp_pa
     given.write_text((CLUSTERS / "local.yaml").read_text().replace("prefix: null", f"prefix: {tmp_path}"))
     with_prefix = load_profile(str(given))
     assert with_prefix.prefix == tmp_path and installed_profiles([with_prefix, load_profile("pegasus")]) == [
-        load_profile("pegasus")]
+        load_profile("pegasus")
+    ]

@@ -25,6 +25,8 @@ from atelier.cli import cli
 from atelier.comfy.server import find_comfyui
 from atelier.hpc import install, packages, sources
 from atelier.hpc.profiles import load_profile
+from atelier.hpc.shared import not_shared, python_not_shared
+from atelier.hpc.steps import Plan, run_plan, run_step
 from atelier.layout import Layout
 from atelier.lessons.pin import load_lock
 from atelier.messages import AtelierError
@@ -33,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PIN = ROOT / "workflows" / "lock.yaml"
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-needs_comfy_cli = pytest.mark.skipif(importlib.util.find_spec("comfy_cli") is None,
-                                     reason="comfy-cli is not installed in this environment")
+needs_comfy_cli = pytest.mark.skipif(
+    importlib.util.find_spec("comfy_cli") is None, reason="comfy-cli is not installed in this environment"
+)
 
 
 def git(folder: Path, *args: str) -> str:
@@ -65,10 +68,17 @@ def lock_line(name: str, version: str) -> str:
 def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A ComfyUI-shaped repository, a custom node's, and a pin with package locks naming their first commits."""
     root = tmp_path_factory.mktemp("site")
-    comfy = make_repo(root / "ComfyUI", {
-        "main.py": "print('ComfyUI')\n", "nodes.py": "", "comfy/__init__.py": "", "comfy_extras/__init__.py": "",
-        "custom_nodes/example_node.py.example": "", "requirements.txt": "comfy-dep==1.0\n",
-    })
+    comfy = make_repo(
+        root / "ComfyUI",
+        {
+            "main.py": "print('ComfyUI')\n",
+            "nodes.py": "",
+            "comfy/__init__.py": "",
+            "comfy_extras/__init__.py": "",
+            "custom_nodes/example_node.py.example": "",
+            "requirements.txt": "comfy-dep==1.0\n",
+        },
+    )
     node = make_repo(root / "pixel-nodes.git", {"__init__.py": "", "requirements.txt": "pixel-dep==2.0\n"})
     repository = (root / "pixel-nodes.git").as_uri()
     pin = root / "pin" / "lock.yaml"
@@ -82,21 +92,36 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
     header = packages.HEADER + json.dumps(packages.asdict(made), sort_keys=True)
     (pin.parent / packages.FOLDER / "comfyui-cuda.txt").write_text(
         "\n".join([header, lock_line("torch", "2.9.1"), lock_line("comfy-dep", "1.0"), lock_line("pixel-dep", "2.0")])
-        + "\n")
+        + "\n"
+    )
     (pin.parent / packages.FOLDER / "atelier.txt").write_text(
-        "\n".join([packages.HEADER + json.dumps(packages.asdict(packages.Made("any", PYTHON, "linux-x86_64")),
-                                                 sort_keys=True), lock_line("click", "8.5.1")]) + "\n")
-    return {"root": root, "source": (root / "ComfyUI").as_uri(), "pin": pin, "lock": load_lock(pin), "node": node,
-            "comfy": comfy}
+        "\n".join(
+            [
+                packages.HEADER
+                + json.dumps(packages.asdict(packages.Made("any", PYTHON, "linux-x86_64")), sort_keys=True),
+                lock_line("click", "8.5.1"),
+            ]
+        )
+        + "\n"
+    )
+    return {
+        "root": root,
+        "source": (root / "ComfyUI").as_uri(),
+        "pin": pin,
+        "lock": load_lock(pin),
+        "node": node,
+        "comfy": comfy,
+    }
 
 
 def chosen(site: dict, **given: object) -> install.Sources:
     return sources.Sources(**{"source": site["source"], "lock": str(site["pin"]), **given})  # type: ignore[arg-type]
 
 
-def plan_for(site: dict, prefix: Path, **given: object) -> install.Plan:
-    return install.build_plan(site["lock"], Layout.at(prefix), chosen(site, **given), project=ROOT,
-                              pin_path=site["pin"])
+def plan_for(site: dict, prefix: Path, **given: object) -> Plan:
+    return install.build_plan(
+        site["lock"], Layout.at(prefix), chosen(site, **given), project=ROOT, pin_path=site["pin"]
+    )
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -107,8 +132,18 @@ def tree(folder: Path) -> dict[str, bytes]:
 def test_plan_holds_every_step_in_order(site: dict, tmp_path: Path) -> None:
     plan = plan_for(site, tmp_path / "p")
     assert [step.key for step in plan.steps] == [
-        "comfyui-venv", "comfyui", "comfyui-packages", "node-pixel-nodes", "models", "model-paths",
-        "atelier-venv", "atelier-packages", "atelier", "env-file", "shared"]
+        "comfyui-venv",
+        "comfyui",
+        "comfyui-packages",
+        "node-pixel-nodes",
+        "models",
+        "model-paths",
+        "atelier-venv",
+        "atelier-packages",
+        "atelier",
+        "env-file",
+        "shared",
+    ]
     steps = {step.key: step for step in plan.steps}
     packages_command = steps["comfyui-packages"].commands[-1]
     assert packages_command[-2:] == ["-r", str(site["pin"].parent / packages.FOLDER / "comfyui-cuda.txt")]
@@ -118,22 +153,42 @@ def test_plan_holds_every_step_in_order(site: dict, tmp_path: Path) -> None:
 
 @needs_git
 def test_the_sites_indexes_reach_pips_command_line(site: dict, tmp_path: Path) -> None:
-    plan = plan_for(site, tmp_path / "p", package_index="https://pypi.example.edu/simple",
-                    torch_index="https://torch.example.edu/whl")
+    plan = plan_for(
+        site,
+        tmp_path / "p",
+        package_index="https://pypi.example.edu/simple",
+        torch_index="https://torch.example.edu/whl",
+    )
     command = next(step for step in plan.steps if step.key == "comfyui-packages").commands[-1]
     assert command[command.index("--index-url") + 1] == "https://pypi.example.edu/simple"
     assert command[command.index("--extra-index-url") + 1] == "https://torch.example.edu/whl"
     wheels = plan_for(site, tmp_path / "q", wheelhouse=str(tmp_path))
     command = next(step for step in wheels.steps if step.key == "atelier-packages").commands[-1]
-    assert command[command.index("--no-index"):command.index("--no-index") + 3] == ["--no-index", "--find-links",
-                                                                                   str(tmp_path)]
+    assert command[command.index("--no-index") : command.index("--no-index") + 3] == [
+        "--no-index",
+        "--find-links",
+        str(tmp_path),
+    ]
 
 
 @needs_git
 def test_dry_run_changes_nothing_and_says_where_each_source_comes_from(site: dict, tmp_path: Path) -> None:
     prefix = tmp_path / "p"
-    result = CliRunner().invoke(cli, ["install", "--prefix", str(prefix), "--dry-run", "--source", site["source"],
-                                      "--lock", str(site["pin"]), "--index-url", "https://pypi.example.edu/simple"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "install",
+            "--prefix",
+            str(prefix),
+            "--dry-run",
+            "--source",
+            site["source"],
+            "--lock",
+            str(site["pin"]),
+            "--index-url",
+            "https://pypi.example.edu/simple",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"source: {site['source']}  (command line)" in result.output
     assert "package_index: https://pypi.example.edu/simple  (command line)" in result.output
@@ -148,11 +203,19 @@ def test_sources_come_from_the_command_line_then_the_prefix_then_the_profile(tmp
     profile = load_profile("pegasus")
     chosen_now, origin = sources.choose_sources(layout, {"source": None}, profile)
     assert chosen_now.source == sources.COMFYUI_SOURCE and origin["source"] == "default"
-    sources.record_sources(layout, sources.Sources(source="/mirror/ComfyUI", package_index="https://a/simple",
-                                                   cpu=True, python="/usr/bin/python3"))
+    sources.record_sources(
+        layout,
+        sources.Sources(
+            source="/mirror/ComfyUI", package_index="https://a/simple", cpu=True, python="/usr/bin/python3"
+        ),
+    )
     again, origin = sources.choose_sources(layout, {"source": None, "cpu": None}, profile)
     assert (again.source, again.package_index, again.cpu, again.python) == (
-        "/mirror/ComfyUI", "https://a/simple", True, "/usr/bin/python3")
+        "/mirror/ComfyUI",
+        "https://a/simple",
+        True,
+        "/usr/bin/python3",
+    )
     assert origin["source"] == origin["cpu"] == "earlier install"
     override, origin = sources.choose_sources(layout, {"source": "/other", "cpu": False}, profile)
     assert (override.source, override.cpu) == ("/other", False) and origin["cpu"] == "command line"
@@ -188,7 +251,7 @@ def test_comfyui_is_cloned_by_comfy_cli_and_only_a_proved_checkout_takes_its_pla
     step = next(step for step in plan.steps if step.key == "comfyui")
     layout = plan.layout
     assert not step.done()
-    install.run_step(plan, step)
+    run_step(plan, step)
     assert step.done() and git(layout.comfyui, "rev-parse", "HEAD") == site["comfy"][0]
     assert "DO_NOT_TRACK" in plan.env(step) and plan.env(step)["COMFY_NO_TELEMETRY"] == "1"
 
@@ -199,7 +262,7 @@ def test_comfyui_is_cloned_by_comfy_cli_and_only_a_proved_checkout_takes_its_pla
     bad_step = next(step for step in bad.steps if step.key == "comfyui")
     before = tree(layout.comfyui / "comfy")
     with pytest.raises(AtelierError) as refused:
-        install.run_step(bad, bad_step)
+        run_step(bad, bad_step)
     assert refused.value.code == "install-source-commit"
     assert tree(layout.comfyui / "comfy") == before and step.done()
 
@@ -228,7 +291,7 @@ def test_git_missing_is_said_plainly(site: dict, tmp_path: Path, monkeypatch: py
 def test_an_unwritable_prefix_is_said_plainly(site: dict, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(AtelierError) as refused:
-        install.run_plan(plan_for(site, tmp_path / "a-file" / "p"))
+        run_plan(plan_for(site, tmp_path / "a-file" / "p"))
     assert refused.value.code == "install-prefix"
 
 
@@ -242,10 +305,14 @@ def test_a_cluster_profile_names_prefix_store_and_mirrors(tmp_path: Path) -> Non
     assert install.layout_for(None, None) == (None, None)
     text = (ROOT / "scripts" / "atelier" / "clusters" / "pegasus.yaml").read_text()
     mirrored = tmp_path / "mirrored.yaml"
-    mirrored.write_text(text + "comfyui_source: https://git.example.edu/mirrors/ComfyUI.git\n"
-                               "package_index: https://pypi.example.edu/simple\n")
+    mirrored.write_text(
+        text + "comfyui_source: https://git.example.edu/mirrors/ComfyUI.git\n"
+        "package_index: https://pypi.example.edu/simple\n"
+    )
     site_sources, origin = sources.choose_sources(Layout.at(tmp_path / "p"), {}, load_profile(str(mirrored)))
-    assert site_sources.source == "https://git.example.edu/mirrors/ComfyUI.git" and origin["source"] == "cluster profile"
+    assert (
+        site_sources.source == "https://git.example.edu/mirrors/ComfyUI.git" and origin["source"] == "cluster profile"
+    )
     assert site_sources.package_index == "https://pypi.example.edu/simple"
 
 
@@ -273,8 +340,10 @@ def test_differences_name_what_is_extra_missing_or_newer(site: dict, tmp_path: P
     lock = packages.read(site["pin"].parent / packages.FOLDER / "comfyui-cuda.txt")
     dist_info(tmp_path, "torch-2.9.1", "comfy_dep-1.1", "surprise-0.1", "pip-25.0")
     assert packages.differences(tmp_path, lock) == [
-        "comfy-dep is 1.1, the lock says 1.0", "pixel-dep 2.0 is in the lock but not installed",
-        "surprise 0.1 is installed but not in the lock"]
+        "comfy-dep is 1.1, the lock says 1.0",
+        "pixel-dep 2.0 is in the lock but not installed",
+        "surprise 0.1 is installed but not in the lock",
+    ]
 
 
 def test_a_lock_made_for_another_pin_or_python_is_refused(site: dict) -> None:
@@ -285,8 +354,9 @@ def test_a_lock_made_for_another_pin_or_python_is_refused(site: dict) -> None:
     assert stale.value.code == "packages-lock-stale"
     with pytest.raises(AtelierError) as other:
         packages.check_matches(lock, site["lock"], "3.12")
-    assert str(other.value).startswith(f"The package lock {lock.path} was made for Python {PYTHON}, but the "
-                                       "install's Python is 3.12.")
+    assert str(other.value).startswith(
+        f"The package lock {lock.path} was made for Python {PYTHON}, but the install's Python is 3.12."
+    )
 
 
 def test_a_missing_cpu_lock_says_how_to_make_it(site: dict, tmp_path: Path) -> None:
@@ -321,7 +391,7 @@ def test_a_python_other_accounts_cannot_reach_is_named(tmp_path: Path) -> None:
     python = private / "bin" / "python3"
     python.symlink_to(sys.executable)
     private.chmod(0o700)
-    found = install.python_not_shared(python)
+    found = python_not_shared(python)
     assert f"{private} (drwx------)" in found
     private.chmod(0o755)
     prefix = tmp_path / "prefix"
@@ -329,12 +399,12 @@ def test_a_python_other_accounts_cannot_reach_is_named(tmp_path: Path) -> None:
     secret = prefix / "ComfyUI" / "main.py"
     secret.write_text("")
     secret.chmod(0o600)
-    assert f"{secret} (-rw-------)" in install.not_shared(prefix, [])
+    assert f"{secret} (-rw-------)" in not_shared(prefix, [])
     secret.chmod(0o644)
     (prefix / ".install").mkdir()
     (prefix / ".install" / "settings.json").write_text("{}")
     os.chmod(prefix / ".install" / "settings.json", stat.S_IRUSR)
-    assert not [line for line in install.not_shared(prefix, []) if str(prefix) in line]
+    assert not [line for line in not_shared(prefix, []) if str(prefix) in line]
 
 
 def test_find_comfyui_falls_back_to_the_install_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -365,8 +435,10 @@ def test_locking_from_a_source_without_the_pinned_commit_names_what_it_was_readi
     with pytest.raises(AtelierError) as refused:
         packages.wanted(site["lock"], "cuda", str(copy), {}, tmp_path / "scratch")
     assert str(refused.value).startswith(f"{copy} does not hold ComfyUI's pinned commit {site['comfy'][0]}")
-    assert packages.requirement_text("ComfyUI", site["source"], site["comfy"][0], "requirements.txt",
-                                     tmp_path / "scratch") == "comfy-dep==1.0\n"
+    assert (
+        packages.requirement_text("ComfyUI", site["source"], site["comfy"][0], "requirements.txt", tmp_path / "scratch")
+        == "comfy-dep==1.0\n"
+    )
 
 
 def test_every_file_an_extension_serves_is_in_the_installed_package() -> None:

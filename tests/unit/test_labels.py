@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from atelier.lessons.modules import all_modules
 from atelier.messages import MESSAGES
 from tests.labels import BUTTON, COMFYUI, DESCRIBED, OOD, PRESSED, ROOT, own_labels
 
-READER_PAGES = [*ROOT.glob("docs/start/*.md"), *ROOT.glob("docs/teach/*.md"), *ROOT.glob("docs/how-to/*.md"),
-                ROOT / "docs" / "index.md", ROOT / "scripts" / "atelier" / "site" / "pages" / "lessons.py",
-                *ROOT.glob("workflows/*/module.yaml")]
+READER_PAGES = [
+    *ROOT.glob("docs/start/*.md"),
+    *ROOT.glob("docs/teach/*.md"),
+    *ROOT.glob("docs/how-to/*.md"),
+    ROOT / "docs" / "index.md",
+    ROOT / "scripts" / "atelier" / "site" / "pages" / "lessons.py",
+    *ROOT.glob("workflows/*/module.yaml"),
+]
 
 
 def named_labels() -> dict[str, set[str]]:
@@ -35,8 +38,9 @@ def test_every_named_button_exists_in_its_program() -> None:
     own = own_labels()
     titles = {m.title for m in all_modules(ROOT / "workflows")}
     known = set(COMFYUI) | set(OOD) | set(DESCRIBED) | titles | {f"{t}.json" for t in titles} | {"{module.title}"}
-    unknown = {label: sorted(where) for label, where in named_labels().items()
-               if label not in known and label not in own}
+    unknown = {
+        label: sorted(where) for label, where in named_labels().items() if label not in known and label not in own
+    }
     assert not unknown, f"labels no program shows: {unknown}"
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from atelier.keep import ledger
-from atelier.messages import AtelierError
 from atelier.keep.outputs import core_settings, parameters, read_output
+from atelier.messages import AtelierError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outputs"
 PICTURES = [f"txt2img/atelier/txt2img_0000{n}_.png" for n in range(1, 5)]
@@ -54,8 +54,13 @@ def test_pictures_carry_the_lesson_and_the_settings_a_student_changed(outputs: P
     assert grid == [(1, 4.0), (1, 8.0), (2, 4.0), (2, 8.0)]
     first = rows[PICTURES[0]]
     assert first.settings == {
-        "module": "txt2img-basics", "model": "v1-5-pruned-emaonly.safetensors", "seed": 1, "steps": 2, "cfg": 4.0,
-        "sampler": "euler", "scheduler": "normal",
+        "module": "txt2img-basics",
+        "model": "v1-5-pruned-emaonly.safetensors",
+        "seed": 1,
+        "steps": 2,
+        "cfg": 4.0,
+        "sampler": "euler",
+        "scheduler": "normal",
         "positive": "a still life of lemons and a blue jug on a wooden table, oil painting, soft window light",
         "negative": "blurry, low quality, watermark, text",
     }
@@ -97,10 +102,16 @@ def test_a_deleted_file_leaves_the_ledger_rows_of_the_rest(outputs: Path) -> Non
 def test_ledger_opens_in_any_sqlite_tool(outputs: Path) -> None:
     ledger.scan(outputs)
     with sqlite3.connect(outputs / ledger.LEDGER) as db:
-        found = db.execute("SELECT seed, cfg, module FROM outputs WHERE kind = 'image' AND status = 'ok' "
-                           "AND module IS NOT NULL ORDER BY file").fetchall()
-    assert found == [("1", 4.0, "txt2img-basics"), ("1", 8.0, "txt2img-basics"),
-                     ("2", 4.0, "txt2img-basics"), ("2", 8.0, "txt2img-basics")]
+        found = db.execute(
+            "SELECT seed, cfg, module FROM outputs WHERE kind = 'image' AND status = 'ok' "
+            "AND module IS NOT NULL ORDER BY file"
+        ).fetchall()
+    assert found == [
+        ("1", 4.0, "txt2img-basics"),
+        ("1", 8.0, "txt2img-basics"),
+        ("2", 4.0, "txt2img-basics"),
+        ("2", 8.0, "txt2img-basics"),
+    ]
 
 
 def test_a_damaged_ledger_is_named_and_kept(outputs: Path) -> None:
@@ -151,14 +162,27 @@ def read_png_text(path: Path) -> dict[str, str]:
 
 PROMPT = {
     "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
-    "2": {"class_type": "CLIPTextEncode", "inputs": {"text": ["9", 0], "clip": ["1", 1]},
-          "_meta": {"title": "Prompt"}},
+    "2": {"class_type": "CLIPTextEncode", "inputs": {"text": ["9", 0], "clip": ["1", 1]}, "_meta": {"title": "Prompt"}},
     "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}, "_meta": {"title": "Avoid"}},
-    "4": {"class_type": "ControlNetApplyAdvanced", "inputs": {"positive": ["2", 0], "negative": ["3", 0],
-                                                             "strength": 0.8}},
-    "5": {"class_type": "KSampler", "_meta": {"title": "Sampler"},
-          "inputs": {"model": ["1", 0], "positive": ["4", 0], "negative": ["4", 1], "seed": ["8", 0], "steps": 20,
-                     "cfg": 6.5, "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 1.0}},
+    "4": {
+        "class_type": "ControlNetApplyAdvanced",
+        "inputs": {"positive": ["2", 0], "negative": ["3", 0], "strength": 0.8},
+    },
+    "5": {
+        "class_type": "KSampler",
+        "_meta": {"title": "Sampler"},
+        "inputs": {
+            "model": ["1", 0],
+            "positive": ["4", 0],
+            "negative": ["4", 1],
+            "seed": ["8", 0],
+            "steps": 20,
+            "cfg": 6.5,
+            "sampler_name": "dpmpp_2m",
+            "scheduler": "karras",
+            "denoise": 1.0,
+        },
+    },
     "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "a"}},
     "7": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "b"}},
     "8": {"class_type": "PrimitiveInt", "inputs": {"value": 1234}},
@@ -167,9 +191,16 @@ PROMPT = {
 
 
 def test_settings_follow_primitives_and_conditioning_chains() -> None:
-    assert core_settings(PROMPT) == {"model": "sd15.safetensors", "seed": 1234, "steps": 20, "cfg": 6.5,
-                                     "sampler": "dpmpp_2m", "scheduler": "karras",
-                                     "positive": "a red kite over dunes", "negative": "blurry"}
+    assert core_settings(PROMPT) == {
+        "model": "sd15.safetensors",
+        "seed": 1234,
+        "steps": 20,
+        "cfg": 6.5,
+        "sampler": "dpmpp_2m",
+        "scheduler": "karras",
+        "positive": "a red kite over dunes",
+        "negative": "blurry",
+    }
 
 
 def test_parameters_are_named_by_title_and_told_apart_when_titles_repeat() -> None:
@@ -180,9 +211,13 @@ def test_parameters_are_named_by_title_and_told_apart_when_titles_repeat() -> No
 
 
 def test_reading_never_raises_for_junk(tmp_path: Path) -> None:
-    for name, data in {"a.png": b"\x89PNG\r\n\x1a\n" + os.urandom(64), "b.webp": b"RIFF\x00\x00\x00\x00WEBP",
-                       "c.glb": b"glTF" + b"\x02\x00\x00\x00" + b"\x14\x00\x00\x00" + b"\x00" * 8,
-                       "d.flac": b"fLaC" + bytes(200), "e.wav": b""}.items():
+    for name, data in {
+        "a.png": b"\x89PNG\r\n\x1a\n" + os.urandom(64),
+        "b.webp": b"RIFF\x00\x00\x00\x00WEBP",
+        "c.glb": b"glTF" + b"\x02\x00\x00\x00" + b"\x14\x00\x00\x00" + b"\x00" * 8,
+        "d.flac": b"fLaC" + bytes(200),
+        "e.wav": b"",
+    }.items():
         (tmp_path / name).write_bytes(data)
         assert read_output(tmp_path / name).status in {"truncated", "unreadable"}, name
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.convert import to_api
-from atelier.site.graph import draw
-from atelier.site.pages.lessons import modules_table, display_names, lesson_page, nav
 from atelier.lessons.modules import all_modules
+from atelier.lessons.nodes import load_catalogue
 from atelier.project import SCREENSHOTS
+from atelier.site.graph import draw
+from atelier.site.pages.lessons import display_names, lesson_page, modules_table, nav
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
@@ -29,8 +29,10 @@ def page_of(module, screenshots: Path = ROOT / SCREENSHOTS) -> str:
 def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
     page = page_of(MODULES["txt2img-basics"])
     # What to try first, beside the lesson's value; ComfyUI's default and limits in the folded table after it.
-    assert ("| KSampler | `seed` | `42`, `7`, `2026` | `42` | The random starting point. A new seed gives a new "
-            "picture of the same idea. |") in page
+    assert (
+        "| KSampler | `seed` | `42`, `7`, `2026` | `42` | The random starting point. A new seed gives a new "
+        "picture of the same idea. |"
+    ) in page
     assert "| KSampler | `seed` | `0` | 0 to 18446744073709551615 |" in page
     assert page.index("| `42`, `7`, `2026` |") < page.index("What ComfyUI accepts") < page.index("18446744073709551615")
     assert "| Image size | `width` | `512` | 16 to 16384 |" in page
@@ -38,9 +40,17 @@ def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
 
 def test_page_has_the_carpentries_shape_and_downloads() -> None:
     page = page_of(MODULES["img2img"])
-    for part in ('!!! abstract "Questions"', '!!! success "Objectives"', "## Exercises", '??? success "Solution"',
-                 '!!! note "Key points"', "[Download Repaint a picture (image to image).json](img2img/workflow.json)",
-                 "(img2img/inputs/still_life_painting.png)", "(img2img/graph.svg)", "[Your first image](txt2img-basics.md)"):
+    for part in (
+        '!!! abstract "Questions"',
+        '!!! success "Objectives"',
+        "## Exercises",
+        '??? success "Solution"',
+        '!!! note "Key points"',
+        "[Download Repaint a picture (image to image).json](img2img/workflow.json)",
+        "(img2img/inputs/still_life_painting.png)",
+        "(img2img/graph.svg)",
+        "[Your first image](txt2img-basics.md)",
+    ):
         assert part in page, part
     assert "| `v1-5-pruned-emaonly.safetensors` | `checkpoints` | 4.3 GB | [CreativeML OpenRAIL-M](" in page
 

@@ -48,6 +48,7 @@ def edit_workflow(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], 
         data = json.loads(path.read_text())
         change(data)
         path.write_text(json.dumps(data))
+
     return apply
 
 
@@ -57,6 +58,7 @@ def edit_meta(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None
         data = yaml.safe_load(path.read_text())
         change(data)
         path.write_text(yaml.safe_dump(data))
+
     return apply
 
 
@@ -108,7 +110,8 @@ CASES = {
     ),
     "undeclared model": (
         edit_workflow(lambda d: node(d, 1)["properties"].pop("models")),
-        f"{WF}: node 1 'Load Checkpoint' loads v1-5-pruned-emaonly.safetensors, which its properties.models does not declare.",
+        f"{WF}: node 1 'Load Checkpoint' loads v1-5-pruned-emaonly.safetensors, "
+        "which its properties.models does not declare.",
     ),
     "model without url": (
         edit_workflow(lambda d: node(d, 1)["properties"]["models"][0].pop("url")),
@@ -124,7 +127,8 @@ CASES = {
     ),
     "link between mismatched types": (
         edit_workflow(cross_wire),
-        f"{WF}: link 1 joins CLIP from node 1 'Load Checkpoint' to input model of node 5 'KSampler', which takes MODEL.",
+        f"{WF}: link 1 joins CLIP from node 1 'Load Checkpoint' "
+        "to input model of node 5 'KSampler', which takes MODEL.",
     ),
     "knob on a missing input": (
         edit_meta(lambda m: m["knobs"][1].__setitem__("input", "colour")),
@@ -178,7 +182,8 @@ def test_a_missing_hash_is_only_a_warning(project: Path) -> None:
     result = lint(project)
     assert result.returncode == 0
     assert result.stdout.startswith(
-        f"warning: {WF}: node 1 'Load Checkpoint': model v1-5-pruned-emaonly.safetensors has no sha256 from its publisher."
+        f"warning: {WF}: node 1 'Load Checkpoint': model "
+        "v1-5-pruned-emaonly.safetensors has no sha256 from its publisher."
     )
 
 
@@ -198,7 +203,10 @@ def test_no_module_at_the_path(project: Path) -> None:
 
 # --- a workflow a teacher brings: no module.yaml, only what a run needs ------------------
 
-def exported(project: Path, change: Callable[[dict[str, Any]], None] = lambda d: None, name: str = "portrait.json") -> Path:
+
+def exported(
+    project: Path, change: Callable[[dict[str, Any]], None] = lambda d: None, name: str = "portrait.json"
+) -> Path:
     """The lesson's workflow as ComfyUI exports it: a file in a folder of the teacher's, no module.yaml."""
     data = json.loads((project / WF).read_text())
     change(data)
@@ -212,6 +220,7 @@ def test_a_plain_workflow_is_checked_for_what_a_run_needs(project: Path) -> None
     def as_user_saved(data: dict[str, Any]) -> None:
         for each in data["nodes"]:
             each.get("properties", {}).pop("models", None)  # a user's export declares no download addresses
+
     path = exported(project, as_user_saved)
     result = lint(project, str(path))
     assert result.returncode == 0, result.stderr
@@ -230,9 +239,12 @@ def test_an_older_template_s_true_false_seed_control_is_read(project: Path) -> N
         sampler = next(n for n in data["nodes"] if n["type"] == "KSampler")
         assert sampler["widgets_values"][1] == "fixed"
         sampler["widgets_values"][1] = True
+
     path = exported(project, older)
     assert lint(project, str(path)).returncode == 0
-    prompt, _ = to_api(json.loads(path.read_text()), load_catalogue(project / "workflows/catalogue/object_info.json"), path)
+    prompt, _ = to_api(
+        json.loads(path.read_text()), load_catalogue(project / "workflows/catalogue/object_info.json"), path
+    )
     sampler = next(n for n in prompt.values() if n["class_type"] == "KSampler")["inputs"]
     assert (sampler["seed"], sampler["steps"], sampler["sampler_name"]) == (42, 20, "euler")
 
@@ -240,17 +252,27 @@ def test_an_older_template_s_true_false_seed_control_is_read(project: Path) -> N
 def test_a_plain_workflow_that_cannot_run_is_refused_per_node_and_field(project: Path) -> None:
     def broken(data: dict[str, Any]) -> None:
         next(n for n in data["nodes"] if n["type"] == "KSampler")["widgets_values"][4] = "no-such-sampler"
+
     path = exported(project, broken)
     result = lint(project, str(path))
     assert result.returncode == 1
     sampler = next(n for n in json.loads(path.read_text())["nodes"] if n["type"] == "KSampler")
-    assert f"error: {path}: node {sampler['id']} 'KSampler': sampler_name is 'no-such-sampler', expected one of" \
+    assert (
+        f"error: {path}: node {sampler['id']} 'KSampler': sampler_name is 'no-such-sampler', expected one of"
         in result.stderr
-    run = subprocess.run([ATELIER, "run", str(path)], cwd=project, capture_output=True, text=True,
-                         env={k: v for k, v in __import__("os").environ.items() if k not in ("COMFYUI_DIR", "ATELIER_PREFIX")})
+    )
+    run = subprocess.run(
+        [ATELIER, "run", str(path)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in __import__("os").environ.items() if k not in ("COMFYUI_DIR", "ATELIER_PREFIX")},
+    )
     assert run.returncode == 2, run.stderr
     assert "sampler_name is 'no-such-sampler'" in run.stderr
-    assert run.stderr.rstrip().endswith("Fix them on the ComfyUI canvas and export the workflow again; nothing was run.")
+    assert run.stderr.rstrip().endswith(
+        "Fix them on the ComfyUI canvas and export the workflow again; nothing was run."
+    )
     assert "ComfyUI was not found" not in run.stderr and "Traceback" not in run.stderr  # refused before starting one
 
 
@@ -259,6 +281,7 @@ def test_a_subgraph_and_an_api_file_are_named_plainly(project: Path) -> None:
         sampler = next(n for n in data["nodes"] if n["type"] == "KSampler")
         sampler["type"] = "29e4c068-002a-4910-a943-b26a4c0626c3"
         data["definitions"] = {"subgraphs": [{"id": sampler["type"], "name": "Grow and Blur Mask"}]}
+
     path = exported(project, folded)
     api = project / "downloads" / "prompt.json"
     api.write_text(json.dumps({"3": {"class_type": "KSampler", "inputs": {}}}))
@@ -289,26 +312,38 @@ def test_a_custom_node_without_its_licence_is_refused(depth_project: Path) -> No
     meta.write_text(yaml.safe_dump(data))
     result = lint(depth_project, f"workflows/{DEPTH}")
     assert result.returncode == 1
-    assert (f"error: workflows/{DEPTH}/module.yaml: the workflow uses DepthAnything_V2, "
-            "DownloadAndLoadDepthAnythingV2Model from the custom node ComfyUI-DepthAnythingV2, but module.yaml "
-            "does not say where that node is from and what its licence is.") in result.stderr
+    assert (
+        f"error: workflows/{DEPTH}/module.yaml: the workflow uses DepthAnything_V2, "
+        "DownloadAndLoadDepthAnythingV2Model from the custom node ComfyUI-DepthAnythingV2, but module.yaml "
+        "does not say where that node is from and what its licence is."
+    ) in result.stderr
 
 
-@pytest.mark.parametrize("pin, said", [
-    ("custom_nodes: []\n", "but the semester pin does not pin it."),
-    ("custom_nodes:\n  - repository: https://github.com/kijai/ComfyUI-DepthAnythingV2\n    commit: " + "a" * 40 + "\n",
-     "but the semester pin pins " + "a" * 40 + "."),
-])
+@pytest.mark.parametrize(
+    "pin, said",
+    [
+        ("custom_nodes: []\n", "but the semester pin does not pin it."),
+        (
+            "custom_nodes:\n  - repository: https://github.com/kijai/ComfyUI-DepthAnythingV2\n    commit: "
+            + "a" * 40
+            + "\n",
+            "but the semester pin pins " + "a" * 40 + ".",
+        ),
+    ],
+)
 def test_a_custom_node_must_be_pinned_at_the_catalogues_commit(depth_project: Path, pin: str, said: str) -> None:
     lock = depth_project / "workflows" / "lock.yaml"
     text = lock.read_text()
-    lock.write_text(text[:text.index("custom_nodes:")] + pin)
+    lock.write_text(text[: text.index("custom_nodes:")] + pin)
     result = lint(depth_project, f"workflows/{DEPTH}")
     assert result.returncode == 1
-    commit = json.loads((ROOT / "workflows/catalogue/object_info.json").read_text())[
-        "custom_nodes"]["ComfyUI-DepthAnythingV2"]["commit"]
-    assert (f"error: workflows/{DEPTH}/workflow.json needs the custom node ComfyUI-DepthAnythingV2; the node "
-            f"catalogue was made from its commit {commit}, {said}") in result.stderr
+    commit = json.loads((ROOT / "workflows/catalogue/object_info.json").read_text())["custom_nodes"][
+        "ComfyUI-DepthAnythingV2"
+    ]["commit"]
+    assert (
+        f"error: workflows/{DEPTH}/workflow.json needs the custom node ComfyUI-DepthAnythingV2; the node "
+        f"catalogue was made from its commit {commit}, {said}"
+    ) in result.stderr
 
 
 def test_the_catalogue_says_where_custom_nodes_came_from() -> None:

@@ -21,8 +21,12 @@ def test_the_project_pin_is_valid() -> None:
 
 @pytest.mark.parametrize(
     ("semester", "version", "title"),
-    [("2026-winter", "2026-1-winter", "Winter 2026"), ("2026-spring", "2026-2-spring", "Spring 2026"),
-     ("2026-summer", "2026-3-summer", "Summer 2026"), ("2026-fall", "2026-4-fall", "Fall 2026")],
+    [
+        ("2026-winter", "2026-1-winter", "Winter 2026"),
+        ("2026-spring", "2026-2-spring", "Spring 2026"),
+        ("2026-summer", "2026-3-summer", "Summer 2026"),
+        ("2026-fall", "2026-4-fall", "Fall 2026"),
+    ],
 )
 def test_docs_versions_sort_in_time(tmp_path: Path, semester: str, version: str, title: str) -> None:
     path = tmp_path / "lock.yaml"
@@ -34,16 +38,29 @@ def test_docs_versions_sort_in_time(tmp_path: Path, semester: str, version: str,
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("semester: 2026-fall", "semester: autumn", "'semester' is 'autumn', expected a year and a term such as 2026-fall."),
+        (
+            "semester: 2026-fall",
+            "semester: autumn",
+            "'semester' is 'autumn', expected a year and a term such as 2026-fall.",
+        ),
         ("semester: 2026-fall\n", "", "'semester' is missing."),
         ("  version: 0.3.64", "  version: latest", "'comfyui.version' is 'latest', expected a release such as 0.3.64."),
-        ("  commit: a125cd84b054a57729b5eecab930ca9408719832", "  commit: a125cd8",
-         "'comfyui.commit' is 'a125cd8', expected a full 40-character commit."),
-        ("    commit: 553187872eeb1d52e50dc53209fa57e569609a72", "    commit: main",
-         "'custom_nodes[0].commit' must be a full 40-character commit."),
+        (
+            "  commit: a125cd84b054a57729b5eecab930ca9408719832",
+            "  commit: a125cd8",
+            "'comfyui.commit' is 'a125cd8', expected a full 40-character commit.",
+        ),
+        (
+            "    commit: 553187872eeb1d52e50dc53209fa57e569609a72",
+            "    commit: main",
+            "'custom_nodes[0].commit' must be a full 40-character commit.",
+        ),
         ("custom_nodes:\n", "custom_nodes: yes\nformer_nodes:\n", "'custom_nodes' must be a list."),
-        ("model_folders: [depthanything]", "model_folders: [../escape]",
-         "'custom_nodes[0].model_folders' must be a list of folder names such as depthanything."),
+        (
+            "model_folders: [depthanything]",
+            "model_folders: [../escape]",
+            "'custom_nodes[0].model_folders' must be a list of folder names such as depthanything.",
+        ),
     ],
 )
 def test_bad_field_is_named(tmp_path: Path, old: str, new: str, message: str) -> None:

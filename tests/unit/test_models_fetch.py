@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier.messages import AtelierError
 from atelier.hpc.store import ModelFile, fetch, import_files
+from atelier.messages import AtelierError
 
 ATELIER = str(Path(sys.executable).parent / "atelier")
 BLOB = bytes(range(256)) * 20_000  # 5 MB
@@ -99,7 +99,8 @@ def test_a_hash_mismatch_is_refused_and_the_partial_removed(server: str, tmp_pat
         fetch([model(server, wrong)], tmp_path)
     assert str(err.value) == (
         f"model.safetensors did not match its published sha256: expected {wrong}, got {SHA}. The partial file was "
-        "removed; run the command again, and if it repeats, check the URL in the workflow.")
+        "removed; run the command again, and if it repeats, check the URL in the workflow."
+    )
     assert list((tmp_path / "checkpoints").iterdir()) == []
 
 
@@ -115,9 +116,11 @@ def mini_project(server: str, tmp_path: Path) -> Path:
     """A project at tmp_path/project with one module, mini, whose workflow loads model.safetensors from `server`."""
     root = tmp_path / "project" / "workflows" / "mini"
     root.mkdir(parents=True)
-    workflow = ('{"nodes": [{"id": 1, "type": "CheckpointLoaderSimple", "properties": {"models": [{"name": '
-                f'"model.safetensors", "url": "{server}/m", "directory": "checkpoints", "hash": "{SHA}", '
-                '"hash_type": "SHA256"}]}, "widgets_values": ["model.safetensors"]}], "links": []}')
+    workflow = (
+        '{"nodes": [{"id": 1, "type": "CheckpointLoaderSimple", "properties": {"models": [{"name": '
+        f'"model.safetensors", "url": "{server}/m", "directory": "checkpoints", "hash": "{SHA}", '
+        '"hash_type": "SHA256"}]}, "widgets_values": ["model.safetensors"]}], "links": []}'
+    )
     (root / "workflow.json").write_text(workflow)
     (root / "module.yaml").write_text("title: Mini\n")
     shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "lock.yaml", root.parent / "lock.yaml")  # a project
@@ -126,8 +129,12 @@ def mini_project(server: str, tmp_path: Path) -> Path:
 
 def test_cli_fetches_a_modules_models(server: str, tmp_path: Path) -> None:
     mini_project(server, tmp_path)
-    result = subprocess.run([ATELIER, "models", "fetch", "--module", "mini", "--store", str(tmp_path / "store")],
-                            cwd=tmp_path / "project", capture_output=True, text=True)
+    result = subprocess.run(
+        [ATELIER, "models", "fetch", "--module", "mini", "--store", str(tmp_path / "store")],
+        cwd=tmp_path / "project",
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "downloaded  model.safetensors\n"
     assert (tmp_path / "store" / "checkpoints" / "model.safetensors").read_bytes() == BLOB
@@ -192,8 +199,7 @@ def test_import_copies_a_verified_file_and_refuses_a_changed_one(tmp_path: Path)
     carried.mkdir(parents=True)
     (carried / "model.safetensors").write_bytes(BLOB)
     store = tmp_path / "store"
-    assert import_files([model("http://127.0.0.1:9")], tmp_path / "carried", store) == {
-        "model.safetensors": "imported"}
+    assert import_files([model("http://127.0.0.1:9")], tmp_path / "carried", store) == {"model.safetensors": "imported"}
     assert (store / "checkpoints" / "model.safetensors").read_bytes() == BLOB
     assert fetch([model("http://127.0.0.1:9")], store) == {"model.safetensors": "verified"}  # no request made
     (carried / "model.safetensors").write_bytes(b"not the model")
@@ -207,13 +213,21 @@ def test_cli_import_names_what_it_did_not_find(server: str, tmp_path: Path) -> N
     mini_project(server, tmp_path)
     (tmp_path / "empty").mkdir()
     store = tmp_path / "store"
-    missing = subprocess.run([ATELIER, "models", "import", str(tmp_path / "empty"), "--store", str(store)],
-                             cwd=tmp_path / "project", capture_output=True, text=True)
+    missing = subprocess.run(
+        [ATELIER, "models", "import", str(tmp_path / "empty"), "--store", str(store)],
+        cwd=tmp_path / "project",
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1
     assert missing.stdout == " not found  model.safetensors\n"
     assert f"Error: 1 of 1 model files were not found in {tmp_path / 'empty'}." in missing.stderr
     (tmp_path / "empty" / "model.safetensors").write_bytes(BLOB)
-    done = subprocess.run([ATELIER, "models", "import", str(tmp_path / "empty"), "--store", str(store)],
-                          cwd=tmp_path / "project", capture_output=True, text=True)
+    done = subprocess.run(
+        [ATELIER, "models", "import", str(tmp_path / "empty"), "--store", str(store)],
+        cwd=tmp_path / "project",
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"  imported  model.safetensors\nAll 1 model files are in {store}.\n"

@@ -45,7 +45,8 @@ def test_every_reader_of_the_declared_models_gets_the_same_list() -> None:
         assert models, module.slug
         assert module_models(module) == [(m.name, m.directory) for m in models]
         assert [(f.name, f.url, f.directory, f.sha256) for f in declared([module])] == [
-            (m.name, m.url, m.directory, m.sha256) for m in models]
+            (m.name, m.url, m.directory, m.sha256) for m in models
+        ]
         assert {m.name for m in module.about.models} == {m.name for m in models}, module.slug  # each has a licence
 
 
@@ -53,10 +54,13 @@ def test_a_field_is_raised_by_a_loader_and_collected_by_lint(tmp_path: Path) -> 
     data = {"gpus": {"a100": {"title": 7}}}
     with pytest.raises(AtelierError) as raised:
         Fields("cluster-field", tmp_path / "x.yaml", data).section(data["gpus"]["a100"], "gpus.a100").get(
-            "title", of_type(str))
+            "title", of_type(str)
+        )
     assert str(raised.value).startswith(f"{tmp_path / 'x.yaml'}: 'gpus.a100.title' is 7, expected str. ")
     found: list = []
     fields = Fields("lint-module-field", tmp_path / "module.yaml", ["not", "a", "mapping"], found)
     assert fields.get("title", default="none") == "none"
-    assert [f.text for f in found] == [f"{tmp_path / 'module.yaml'}: '(top level)' must be a mapping of fields.",
-                                       f"{tmp_path / 'module.yaml'}: 'title' is missing."]
+    assert [f.text for f in found] == [
+        f"{tmp_path / 'module.yaml'}: '(top level)' must be a mapping of fields.",
+        f"{tmp_path / 'module.yaml'}: 'title' is missing.",
+    ]

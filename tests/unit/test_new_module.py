@@ -44,24 +44,42 @@ def test_the_wizard_asks_and_the_result_lints_clean(project: Path) -> None:
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_every_module_can_be_a_starting_point(project: Path, source: str) -> None:
-    result = atelier(project, "new-module", "copy-of-it", "--from", source, "--title", "Copy",
-                     "--modality", "image", "--level", "advanced")
+    result = atelier(
+        project,
+        "new-module",
+        "copy-of-it",
+        "--from",
+        source,
+        "--title",
+        "Copy",
+        "--modality",
+        "image",
+        "--level",
+        "advanced",
+    )
     assert result.returncode == 0, result.stderr
     lint = atelier(project, "lint", "workflows/copy-of-it")
     assert lint.returncode == 0, lint.stdout + lint.stderr
     if (ROOT / "workflows" / source / "inputs").is_dir():
         assert sorted(p.name for p in (project / "workflows/copy-of-it/inputs").iterdir()) == sorted(
-            p.name for p in (ROOT / "workflows" / source / "inputs").iterdir())
+            p.name for p in (ROOT / "workflows" / source / "inputs").iterdir()
+        )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["Charcoal Portraits"], "Error: The name 'Charcoal Portraits' can't be used for a module. Use lower-case letters, digits "
-                                 "and single dashes, like 'charcoal-portraits'."),
+        (
+            ["Charcoal Portraits"],
+            "Error: The name 'Charcoal Portraits' can't be used for a module. Use lower-case letters, digits "
+            "and single dashes, like 'charcoal-portraits'.",
+        ),
         (["img2img"], "Error: workflows/img2img already exists. Choose another name, or edit that module instead."),
-        (["sketching", "--from", "nope"], "Error: There is no module 'nope' in workflows to start from. Give the folder "
-                                          "name of an existing module with --from, e.g. --from txt2img-basics."),
+        (
+            ["sketching", "--from", "nope"],
+            "Error: There is no module 'nope' in workflows to start from. Give the folder "
+            "name of an existing module with --from, e.g. --from txt2img-basics.",
+        ),
     ],
 )
 def test_refusals_are_plain(project: Path, args: list[str], message: str) -> None:
@@ -81,9 +99,24 @@ def test_a_module_from_a_workflow_fills_in_what_the_workflow_says_and_lint_asks_
     exported = json.loads((root / "workflows" / "txt2img-basics" / "workflow.json").read_text())
     export = tmp_path / "my export.json"
     export.write_text(json.dumps(exported))
-    made = subprocess.run([atelier, "new-module", "still-life", "--from-workflow", str(export), "--title", "Still life",
-                           "--level", "first-year", "--root", str(tmp_path / "modules")],
-                          cwd=root, capture_output=True, text=True)
+    made = subprocess.run(
+        [
+            atelier,
+            "new-module",
+            "still-life",
+            "--from-workflow",
+            str(export),
+            "--title",
+            "Still life",
+            "--level",
+            "first-year",
+            "--root",
+            str(tmp_path / "modules"),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 0, made.stderr
     meta = yaml.safe_load((tmp_path / "modules" / "still-life" / "module.yaml").read_text())
     assert (meta["title"], meta["modality"], meta["level"]) == ("Still life", "image", "first-year")
@@ -91,15 +124,28 @@ def test_a_module_from_a_workflow_fills_in_what_the_workflow_says_and_lint_asks_
     assert [m["name"] for m in meta["models"]] == ["v1-5-pruned-emaonly.safetensors"]
     assert {(k["node"], k["input"]) for k in meta["knobs"]} >= {("KSampler", "seed"), ("KSampler", "steps")}
     assert meta["knobs"][0]["try"][0] == 42  # the workflow's own value first
-    linted = subprocess.run([atelier, "lint", str(tmp_path / "modules" / "still-life")], cwd=root,
-                            capture_output=True, text=True)
-    asked = sorted(line.split("module.yaml: ", 1)[1].split(" ")[0] for line in linted.stderr.splitlines()
-                   if "module.yaml: '" in line)
-    assert asked == ["'exercises'", "'gpu_memory_gb'", "'key_points'", "'minutes.exercises'", "'minutes.teaching'",
-                     "'models[0].licence'", "'models[0].licence_url'", "'objectives'", "'questions'"]
+    linted = subprocess.run(
+        [atelier, "lint", str(tmp_path / "modules" / "still-life")], cwd=root, capture_output=True, text=True
+    )
+    asked = sorted(
+        line.split("module.yaml: ", 1)[1].split(" ")[0]
+        for line in linted.stderr.splitlines()
+        if "module.yaml: '" in line
+    )
+    assert asked == [
+        "'exercises'",
+        "'gpu_memory_gb'",
+        "'key_points'",
+        "'minutes.exercises'",
+        "'minutes.teaching'",
+        "'models[0].licence'",
+        "'models[0].licence_url'",
+        "'objectives'",
+        "'questions'",
+    ]
     assert "knobs" not in linted.stderr and "outputs" not in linted.stderr  # nothing it worked out is asked again
-    assert f"{len([l for l in linted.stderr.splitlines() if l.startswith('error: ')])} thing(s) only you can write" \
-        in made.stdout
+    error_lines = [line for line in linted.stderr.splitlines() if line.startswith("error: ")]
+    assert f"{len(error_lines)} thing(s) only you can write" in made.stdout
 
 
 def test_a_workflow_that_saves_nothing_or_cannot_run_makes_no_module(tmp_path: Path) -> None:
@@ -112,11 +158,26 @@ def test_a_workflow_that_saves_nothing_or_cannot_run_makes_no_module(tmp_path: P
     workflow = json.loads((root / "workflows" / "txt2img-basics" / "workflow.json").read_text())
     workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] != "SaveImage"]
     saved_ids = {n["id"] for n in workflow["nodes"]}
-    workflow["links"] = [l for l in workflow["links"] if l[1] in saved_ids and l[3] in saved_ids]
+    workflow["links"] = [link for link in workflow["links"] if link[1] in saved_ids and link[3] in saved_ids]
     export = tmp_path / "nothing.json"
     export.write_text(json.dumps(workflow))
-    made = subprocess.run([atelier, "new-module", "nothing", "--from-workflow", str(export), "--title", "N",
-                           "--level", "first-year", "--root", str(tmp_path / "modules")], cwd=root,
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [
+            atelier,
+            "new-module",
+            "nothing",
+            "--from-workflow",
+            str(export),
+            "--title",
+            "N",
+            "--level",
+            "first-year",
+            "--root",
+            str(tmp_path / "modules"),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 2 and "saves nothing" in made.stderr, made.stderr
     assert not (tmp_path / "modules" / "nothing").exists()

@@ -32,33 +32,64 @@ def test_every_notebook_is_saved_with_its_outputs_and_tested() -> None:
 
 
 def add_notebook(project: Path, cells: list[dict]) -> None:
-    notebook = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                            "language": "python"}},
-                "nbformat": 4, "nbformat_minor": 5}
+    notebook = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (project / "docs" / "how-to" / "extra.ipynb").write_text(json.dumps(notebook, indent=1))
     config = project / "mkdocs.yml"
-    config.write_text(config.read_text().replace("      - how-to/index.md\n",
-                                                 "      - how-to/index.md\n      - how-to/extra.ipynb\n"))
+    config.write_text(
+        config.read_text().replace("      - how-to/index.md\n", "      - how-to/index.md\n      - how-to/extra.ipynb\n")
+    )
 
 
 def test_a_notebook_link_or_picture_that_would_break_fails_the_build(tmp_path: Path) -> None:
     project = site_copy(tmp_path)
-    add_notebook(project, [
-        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": [
-            "# Extra\n", "\n",
-            "Links by URL: [works](../../start/), [so does this](../compare-outputs/#tidy-up).\n",
-            "Not a page's URL: [a source path](../start/index.md), [a bad anchor](../compare-outputs/#nope).\n"]},
-        {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": 1, "source": ["picture()"],
-         "outputs": [{"output_type": "display_data", "metadata": {},
-                      "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}]},
-    ])
+    add_notebook(
+        project,
+        [
+            {
+                "cell_type": "markdown",
+                "id": "a",
+                "metadata": {},
+                "source": [
+                    "# Extra\n",
+                    "\n",
+                    "Links by URL: [works](../../start/), [so does this](../compare-outputs/#tidy-up).\n",
+                    "Not a page's URL: [a source path](../start/index.md), [a bad anchor](../compare-outputs/#nope).\n",
+                ],
+            },
+            {
+                "cell_type": "code",
+                "id": "b",
+                "metadata": {},
+                "execution_count": 1,
+                "source": ["picture()"],
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"},
+                    }
+                ],
+            },
+        ],
+    )
     result = build(project)
     assert result.returncode == 1
     lines = sorted(line.split("atelier: ", 1)[1] for line in result.stderr.splitlines() if "atelier: " in line)
-    assert lines == sorted([
-        "docs/how-to/extra.ipynb:1: a picture in the notebook has no alt text: show it as HTML with alt",
-        ("docs/how-to/extra.ipynb:11: link '../compare-outputs/#nope': no heading or anchor '#nope' in "
-         "docs/how-to/compare-outputs.ipynb"),
-        ("docs/how-to/extra.ipynb:11: link target '../start/index.md' does not exist in the built site "
-         "(a notebook links to pages by their URL, e.g. ../other-page/)"),
-    ])
+    assert lines == sorted(
+        [
+            "docs/how-to/extra.ipynb:1: a picture in the notebook has no alt text: show it as HTML with alt",
+            (
+                "docs/how-to/extra.ipynb:11: link '../compare-outputs/#nope': no heading or anchor '#nope' in "
+                "docs/how-to/compare-outputs.ipynb"
+            ),
+            (
+                "docs/how-to/extra.ipynb:11: link target '../start/index.md' does not exist in the built site "
+                "(a notebook links to pages by their URL, e.g. ../other-page/)"
+            ),
+        ]
+    )

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier.hpc.profiles import Gpu, Profile, atelier_command, load_profile, sbatch_options
 from atelier.hpc import ood
+from atelier.hpc.profiles import Gpu, Profile, atelier_command, load_profile, sbatch_options
 from atelier.lessons.modules import all_modules, ordered
-from tests.erb import RUBY, NO_RUBY, render, rendered
+from tests.erb import NO_RUBY, RUBY, render, rendered
 
 pytestmark = pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,14 +32,25 @@ FRAGMENT = ["-s", "bash", "-e", "SC2154,SC2034"]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ood")
-    ood.deploy(folder / "app", folder / "atelier.yml", PROFILES, all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui")
+    ood.deploy(
+        folder / "app", folder / "atelier.yml", PROFILES, all_modules(ROOT / "workflows"), app=ROOT / "ood" / "comfyui"
+    )
     return folder / "atelier.yml"
 
 
 def test_deploy_ships_the_app_and_every_lesson(site: Path) -> None:
     app = site.parent / "app"
-    for name in ("manifest.yml", "form.yml.erb", "submit.yml.erb", "view.html.erb", "info.html.erb",
-                 "completed.html.erb", "template/before.sh.erb", "template/script.sh.erb", "template/after.sh.erb"):
+    for name in (
+        "manifest.yml",
+        "form.yml.erb",
+        "submit.yml.erb",
+        "view.html.erb",
+        "info.html.erb",
+        "completed.html.erb",
+        "template/before.sh.erb",
+        "template/script.sh.erb",
+        "template/after.sh.erb",
+    ):
         assert (app / name).is_file(), name
     shipped = sorted(p.name for p in (app / "template" / "workflows").iterdir())
     assert shipped == sorted(m.slug for m in all_modules(ROOT / "workflows"))
@@ -81,13 +92,17 @@ def test_the_clusters_are_ood_s_own(site: Path) -> None:
     assert "options" not in form["attributes"]["cluster"]
     assert form["attributes"]["output_folder"]["value"] == "$HOME/atelier-outputs"
     assert form["attributes"]["output_folder"]["help"].endswith(
-        "Once you connect Box, the folder is copied there during the session and when it ends.")
+        "Once you connect Box, the folder is copied there during the session and when it ends."
+    )
 
 
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
 def test_submit_asks_slurm_for_what_the_profile_says(site: Path, profile: Profile, gpu: Gpu) -> None:
-    submit = yaml.safe_load(rendered("submit.yml.erb", site, cluster=profile.ood_cluster,
-                                     gpu=f"{profile.ood_cluster}:{gpu.name}", hours="3"))
+    submit = yaml.safe_load(
+        rendered(
+            "submit.yml.erb", site, cluster=profile.ood_cluster, gpu=f"{profile.ood_cluster}:{gpu.name}", hours="3"
+        )
+    )
     assert submit["batch_connect"]["template"] == "basic"
     assert submit["script"]["wall_time"] == 3 * 3600
     assert submit["script"]["native"] == sbatch_options(profile, gpu)
@@ -96,7 +111,11 @@ def test_submit_asks_slurm_for_what_the_profile_says(site: Path, profile: Profil
 def test_pegasus_a100_asks_for_that_card() -> None:
     pegasus = load_profile("pegasus")
     assert sbatch_options(pegasus, pegasus.gpu("a100")) == [
-        "--partition=gpu", "--gres=gpu:a100:1", "--cpus-per-task=4", "--mem=16G"]
+        "--partition=gpu",
+        "--gres=gpu:a100:1",
+        "--cpus-per-task=4",
+        "--mem=16G",
+    ]
 
 
 def test_submit_refuses_a_gpu_from_another_cluster(site: Path) -> None:
@@ -113,8 +132,13 @@ def test_submit_refuses_hours_out_of_range(site: Path, hours: str) -> None:
 
 
 def _job_scripts(site: Path, profile: Profile, gpu: Gpu, lesson: str, folder: Path) -> dict[str, Path]:
-    values = {"cluster": profile.ood_cluster, "gpu": f"{profile.ood_cluster}:{gpu.name}", "hours": "2",
-              "lesson": lesson, "output_folder": "$HOME/atelier-outputs"}
+    values = {
+        "cluster": profile.ood_cluster,
+        "gpu": f"{profile.ood_cluster}:{gpu.name}",
+        "hours": "2",
+        "lesson": lesson,
+        "output_folder": "$HOME/atelier-outputs",
+    }
     scripts = {}
     for name in ("before.sh", "script.sh", "after.sh"):
         scripts[name] = folder / name
@@ -124,8 +148,7 @@ def _job_scripts(site: Path, profile: Profile, gpu: Gpu, lesson: str, folder: Pa
 
 @pytest.mark.parametrize("lesson", ["", "txt2img-basics"])
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
-def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: Profile, gpu: Gpu,
-                                     lesson: str) -> None:
+def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: Profile, gpu: Gpu, lesson: str) -> None:
     scripts = _job_scripts(site, profile, gpu, lesson, tmp_path)
     for name, path in scripts.items():
         syntax = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
@@ -148,8 +171,7 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: Profil
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck not found: run ./dev test as root")
 @pytest.mark.parametrize("lesson", ["", "txt2img-basics"])
 @pytest.mark.parametrize(("profile", "gpu"), CHOICES, ids=CHOICE_IDS)
-def test_job_scripts_pass_shellcheck(site: Path, tmp_path: Path, profile: Profile, gpu: Gpu,
-                                     lesson: str) -> None:
+def test_job_scripts_pass_shellcheck(site: Path, tmp_path: Path, profile: Profile, gpu: Gpu, lesson: str) -> None:
     for name, path in _job_scripts(site, profile, gpu, lesson, tmp_path).items():
         extra = [] if name == "script.sh" else FRAGMENT
         lint = subprocess.run([SHELLCHECK, *extra, str(path)], capture_output=True, text=True)
@@ -179,8 +201,12 @@ def test_the_output_folder_expands_home_and_runs_nothing(site: Path, tmp_path: P
 def test_before_makes_a_private_256_bit_key(site: Path, tmp_path: Path) -> None:
     _job_scripts(site, PROFILES[2], PROFILES[2].gpu("cpu"), "", tmp_path)
     helpers = 'find_port() { echo 40123; }; create_passwd() { tr -cd "a-zA-Z0-9" < /dev/urandom | head -c"$1"; }'
-    done = subprocess.run(["bash", "-c", f'{helpers}; host=node1; source before.sh; echo "$port"'],
-                          capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        ["bash", "-c", f'{helpers}; host=node1; source before.sh; echo "$port"'],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     key = tmp_path / "gate" / "token"
     assert done.stdout.splitlines()[-1] == "40123"
@@ -216,8 +242,9 @@ def test_the_job_script_is_executable_as_ood_runs_it(site: Path) -> None:
     """OOD gives each rendered file its .erb's mode and runs ./script.sh itself."""
     for app in (ROOT / "ood" / "comfyui", site.parent / "app"):
         assert (app / "template" / "script.sh.erb").stat().st_mode & 0o111 == 0o111, app
-    tracked = subprocess.run(["git", "ls-files", "-s", "ood/comfyui/template/script.sh.erb"], cwd=ROOT,
-                             capture_output=True, text=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "-s", "ood/comfyui/template/script.sh.erb"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     assert not tracked or tracked.startswith("100755 "), tracked  # in a clone, too
 
 
@@ -227,14 +254,21 @@ def test_info_and_completed_pages_say_where_the_work_is(site: Path) -> None:
     done = rendered("completed.html.erb", site, output_folder="/home/ada/atelier-outputs")
     assert "/home/ada/atelier-outputs" in done and "Files" in done
     # The form's own starting value reads as the Files app shows it, not as a shell variable.
-    for page in (rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson=""),
-                 rendered("completed.html.erb", site, output_folder="$HOME/atelier-outputs")):
+    for page in (
+        rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson=""),
+        rendered("completed.html.erb", site, output_folder="$HOME/atelier-outputs"),
+    ):
         text = " ".join(page.split())
         assert " in <strong>atelier-outputs</strong> in your home folder" in text and "$HOME" not in text
 
 
-PORTAL_OK = {"servername": "ondemand.example.edu", "node_uri": "/node", "rnode_uri": "/rnode",
-             "host_regex": r"gpu\d+\.example\.edu", "custom_vhost_directives": ["AllowEncodedSlashes NoDecode"]}
+PORTAL_OK = {
+    "servername": "ondemand.example.edu",
+    "node_uri": "/node",
+    "rnode_uri": "/rnode",
+    "host_regex": r"gpu\d+\.example\.edu",
+    "custom_vhost_directives": ["AllowEncodedSlashes NoDecode"],
+}
 
 
 def _portal(tmp_path: Path, **changes: object) -> Path:
@@ -271,19 +305,55 @@ def test_a_pattern_python_cannot_read_is_left_to_apache(tmp_path: Path) -> None:
 def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> None:
     path = _portal(tmp_path, custom_vhost_directives=["ServerTokens Prod"])
     box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]  # never the real /etc/ood
-    done = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
-                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(path), *box],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "ood",
+            "deploy",
+            str(tmp_path / "app"),
+            "--cluster",
+            "pegasus",
+            "--site-file",
+            str(tmp_path / "atelier.yml"),
+            "--portal",
+            str(path),
+            *box,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
-    assert done.stdout.splitlines()[1] == (f"Deployed the Box app to {tmp_path / 'box'}; its settings written to "
-                                           f"{tmp_path / 'etc' / 'box' / 'atelier.json'}.")
+    assert done.stdout.splitlines()[1] == (
+        f"Deployed the Box app to {tmp_path / 'box'}; its settings written to "
+        f"{tmp_path / 'etc' / 'box' / 'atelier.json'}."
+    )
     assert (tmp_path / "box" / "passenger_wsgi.py").is_file()
     assert done.stderr.splitlines()[0] == ("Warning: " + str(ood.portal_findings(path, PROFILES)[0]))
     assert done.stderr.endswith("custom_vhost_directives:\n  - AllowEncodedSlashes NoDecode\n")
-    good = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
-                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path)), *box],
-                          capture_output=True, text=True, cwd=ROOT)
+    good = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "ood",
+            "deploy",
+            str(tmp_path / "app"),
+            "--cluster",
+            "pegasus",
+            "--site-file",
+            str(tmp_path / "atelier.yml"),
+            "--portal",
+            str(_portal(tmp_path)),
+            *box,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert good.returncode == 0 and good.stdout.endswith("the portal settings sessions need are all there.\n")
 
 
@@ -296,16 +366,36 @@ def test_a_host_regex_that_misses_the_clusters_own_nodes_is_named(tmp_path: Path
     path = _portal(tmp_path, host_regex="gpu[0-9]+")
     findings = ood.portal_findings(path, nodes)
     assert [f.code for f in findings] == ["ood-portal-host-regex-nodes"]
-    assert str(findings[0]).startswith(f"{path}: host_regex 'gpu[0-9]+' does not match gpu001.example.edu, "
-                                       "gpu040.example.edu (Pegasus's compute nodes")
+    assert str(findings[0]).startswith(
+        f"{path}: host_regex 'gpu[0-9]+' does not match gpu001.example.edu, gpu040.example.edu (Pegasus's compute nodes"
+    )
     assert ood.portal_findings(_portal(tmp_path), nodes) == []  # gpu\d+\.example\.edu reaches them
 
 
 def test_ood_deploy_notes_when_no_profile_names_its_nodes(tmp_path: Path) -> None:
     box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]
-    done = subprocess.run([sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus",
-                           "--site-file", str(tmp_path / "atelier.yml"), "--portal", str(_portal(tmp_path)), *box],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "ood",
+            "deploy",
+            str(tmp_path / "app"),
+            "--cluster",
+            "pegasus",
+            "--site-file",
+            str(tmp_path / "atelier.yml"),
+            "--portal",
+            str(_portal(tmp_path)),
+            *box,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
-    assert "Note: No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches them." \
+    assert (
+        "Note: No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches them."
         in done.stderr
+    )

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from atelier.site.pages import lessons
-from atelier.site import pagelint
-from atelier.lessons.nodes import load_catalogue
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import load_module
+from atelier.lessons.nodes import load_catalogue
+from atelier.site import pagelint, readinglevel
 from atelier.site.pagelint import Page
+from atelier.site.pages import lessons
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = "docs/start/sample.md"
@@ -74,7 +74,8 @@ def test_a_tutorial_without_the_boxes_is_told_how_to_add_them() -> None:
 
 def test_an_empty_or_misspelt_box_is_found() -> None:
     markdown = GOOD_TUTORIAL.replace('!!! success "Objectives"', '!!! note "Objectives"').replace(
-        "    - The seed picks which picture you get.\n", "")
+        "    - The seed picks which picture you get.\n", ""
+    )
     assert problems(pagelint.check_summary(page(markdown, tutorial=True))) == [
         f'{TUTORIAL}:3: the "Objectives" box is written !!! note: write !!! success "Objectives"',
         f'{TUTORIAL}:24: the "Key points" box is empty: list them in it',
@@ -107,18 +108,28 @@ def test_an_exercise_with_a_folded_solution_passes() -> None:
 @pytest.mark.parametrize(
     ("markdown", "expected"),
     [
-        ('!!! question "Exercise 1: Try"\n\n    Do it.\n\n    ??? tip "Hint"\n\n        Look.\n',
-         '1: "Exercise 1: Try" has no solution: nest ??? success "Solution" inside it'),
+        (
+            '!!! question "Exercise 1: Try"\n\n    Do it.\n\n    ??? tip "Hint"\n\n        Look.\n',
+            '1: "Exercise 1: Try" has no solution: nest ??? success "Solution" inside it',
+        ),
         # a solution after the exercise, not inside it, is not its solution
-        ('!!! question "Exercise 1: Try"\n\n    Do it.\n\n??? success "Solution"\n\n    Done.\n',
-         '1: "Exercise 1: Try" has no solution: nest ??? success "Solution" inside it'),
-        ('!!! question "Exercise 1: Try"\n\n    Do it.\n\n    !!! success "Solution"\n\n        Done.\n',
-         '5: the solution of "Exercise 1: Try" is written !!! success: write ??? success "Solution" '
-         "so it stays folded until opened"),
-        ('!!! question "Exercise 1: Try"\n\n    Do it.\n\n    ??? success "Solution"\n\n        None\n',
-         '5: the solution of "Exercise 1: Try" is empty'),
-        ('??? question inline end "Exercise 2"\n\n    Do it.\n',
-         '1: "Exercise 2" has no solution: nest ??? success "Solution" inside it'),
+        (
+            '!!! question "Exercise 1: Try"\n\n    Do it.\n\n??? success "Solution"\n\n    Done.\n',
+            '1: "Exercise 1: Try" has no solution: nest ??? success "Solution" inside it',
+        ),
+        (
+            '!!! question "Exercise 1: Try"\n\n    Do it.\n\n    !!! success "Solution"\n\n        Done.\n',
+            '5: the solution of "Exercise 1: Try" is written !!! success: write ??? success "Solution" '
+            "so it stays folded until opened",
+        ),
+        (
+            '!!! question "Exercise 1: Try"\n\n    Do it.\n\n    ??? success "Solution"\n\n        None\n',
+            '5: the solution of "Exercise 1: Try" is empty',
+        ),
+        (
+            '??? question inline end "Exercise 2"\n\n    Do it.\n',
+            '1: "Exercise 2" has no solution: nest ??? success "Solution" inside it',
+        ),
     ],
 )
 def test_an_exercise_without_a_folded_solution_is_found(markdown: str, expected: str) -> None:
@@ -129,16 +140,18 @@ def test_an_exercise_without_a_folded_solution_is_found(markdown: str, expected:
 
 
 def test_images_with_descriptive_alt_text_pass() -> None:
-    markdown = "\n".join([
-        "# Pictures",
-        "![A still life of lemons and a blue jug](lemons.png)",
-        '<img src="canvas.png" alt="The ComfyUI canvas with seven boxes">',
-        "[![The launch form](form.png)](launch.md)",
-        "```",
-        "![](in-code-is-not-an-image.png)",
-        "```",
-        "Inline code is not an image either: `![](x.png)`.",
-    ])
+    markdown = "\n".join(
+        [
+            "# Pictures",
+            "![A still life of lemons and a blue jug](lemons.png)",
+            '<img src="canvas.png" alt="The ComfyUI canvas with seven boxes">',
+            "[![The launch form](form.png)](launch.md)",
+            "```",
+            "![](in-code-is-not-an-image.png)",
+            "```",
+            "Inline code is not an image either: `![](x.png)`.",
+        ]
+    )
     assert pagelint.check_images(page(markdown)) == []
 
 
@@ -149,7 +162,10 @@ def test_images_with_descriptive_alt_text_pass() -> None:
         ("![  ](lemons.png)", "image 'lemons.png' has no alt text: describe what it shows"),
         ('<img src="canvas.png">', "image 'canvas.png' has no alt text: describe what it shows"),
         ('<img alt="" src="canvas.png">', "image 'canvas.png' has no alt text: describe what it shows"),
-        ("![lemons.png](img/lemons.png)", "image 'img/lemons.png' has its file name as alt text: describe what it shows"),
+        (
+            "![lemons.png](img/lemons.png)",
+            "image 'img/lemons.png' has its file name as alt text: describe what it shows",
+        ),
         ("![Lemons](lemons.png)", "image 'lemons.png' has its file name as alt text: describe what it shows"),
         ("![blue jug](blue_jug.webp)", "image 'blue_jug.webp' has its file name as alt text: describe what it shows"),
         ("[![](form.png)](launch.md)", "image 'form.png' has no alt text: describe what it shows"),
@@ -163,12 +179,23 @@ def test_images_without_real_alt_text_are_found(line: str, expected: str) -> Non
 
 
 def test_headings_in_order_pass() -> None:
-    markdown = "\n".join([
-        "# Title", "## Part", "### Detail", "#### Finer", "## Back up two levels is fine",
-        "```bash", "# a comment in code is not a heading", "```",
-        '!!! note "A box"', "", "    ### A heading in a box",
-        "Setext", "------",
-    ])
+    markdown = "\n".join(
+        [
+            "# Title",
+            "## Part",
+            "### Detail",
+            "#### Finer",
+            "## Back up two levels is fine",
+            "```bash",
+            "# a comment in code is not a heading",
+            "```",
+            '!!! note "A box"',
+            "",
+            "    ### A heading in a box",
+            "Setext",
+            "------",
+        ]
+    )
     assert pagelint.check_headings(page(markdown)) == []
     assert pagelint.check_headings(page("Title\n=====\n\nText.\n\nPart\n----\n")) == []
 
@@ -177,15 +204,27 @@ def test_headings_in_order_pass() -> None:
     ("markdown", "expected"),
     [
         ("Text only.\n\n## A part\n", ["1: no h1 title: start the page with '# Title'"]),
-        ("# Title\n\n### Detail\n", ['3: heading "Detail" is an h3 under an h1: make it an h2 (no level skipped going down)']),
-        ("# Title\n\n## Part\n\n#### Finer\n",
-         ['5: heading "Finer" is an h4 under an h2: make it an h3 (no level skipped going down)']),
-        ("# Title\n\n## Part\n\n# Another title\n", ['5: a second h1 "Another title": a page has one title; make this an h2']),
-        ("## Intro\n\n# Title\n", ["1: heading \"Intro\" (h2) comes before the page's h1 title: the title comes first"]),
-        ("Title\n=====\n\n### Detail\n",
-         ['4: heading "Detail" is an h3 under an h1: make it an h2 (no level skipped going down)']),
-        ('# Title\n\n!!! note "Box"\n\n    ### In a box\n',
-         ['5: heading "In a box" is an h3 under an h1: make it an h2 (no level skipped going down)']),
+        (
+            "# Title\n\n### Detail\n",
+            ['3: heading "Detail" is an h3 under an h1: make it an h2 (no level skipped going down)'],
+        ),
+        (
+            "# Title\n\n## Part\n\n#### Finer\n",
+            ['5: heading "Finer" is an h4 under an h2: make it an h3 (no level skipped going down)'],
+        ),
+        (
+            "# Title\n\n## Part\n\n# Another title\n",
+            ['5: a second h1 "Another title": a page has one title; make this an h2'],
+        ),
+        ("## Intro\n\n# Title\n", ['1: heading "Intro" (h2) comes before the page\'s h1 title: the title comes first']),
+        (
+            "Title\n=====\n\n### Detail\n",
+            ['4: heading "Detail" is an h3 under an h1: make it an h2 (no level skipped going down)'],
+        ),
+        (
+            '# Title\n\n!!! note "Box"\n\n    ### In a box\n',
+            ['5: heading "In a box" is an h3 under an h1: make it an h2 (no level skipped going down)'],
+        ),
     ],
 )
 def test_headings_out_of_order_are_found(markdown: str, expected: list[str]) -> None:
@@ -196,28 +235,37 @@ def test_headings_out_of_order_are_found(markdown: str, expected: list[str]) -> 
 
 
 def test_descriptive_link_text_passes() -> None:
-    markdown = "\n".join([
-        "# Links",
-        "Read [the glossary](../reference/glossary.md) and [more about seeds](seeds.md).",
-        '<a href="launch.md">Start ComfyUI</a>, [the runbook][runbook], <https://example.org>.',
-        "[![The launch form](form.png)](launch.md)",
-        "```",
-        "[here](code.md)",
-        "```",
-        "`[here](inline-code.md)`",
-        "",
-        "[runbook]: ../runbook/index.md",
-    ])
+    markdown = "\n".join(
+        [
+            "# Links",
+            "Read [the glossary](../reference/glossary.md) and [more about seeds](seeds.md).",
+            '<a href="launch.md">Start ComfyUI</a>, [the runbook][runbook], <https://example.org>.',
+            "[![The launch form](form.png)](launch.md)",
+            "```",
+            "[here](code.md)",
+            "```",
+            "`[here](inline-code.md)`",
+            "",
+            "[runbook]: ../runbook/index.md",
+        ]
+    )
     assert pagelint.check_link_text(page(markdown)) == []
 
 
 @pytest.mark.parametrize(
     ("link", "words"),
     [
-        ("[here](a.md)", "here"), ("[Click here](a.md)", "click here"), ("[this link](a.md)", "this link"),
-        ("[link](a.md)", "link"), ("[More](a.md)", "more"), ("[Read more](a.md)", "read more"),
-        ("[**here**](a.md)", "here"), ("[here.](a.md)", "here"), ("[ READ  MORE ](a.md)", "read more"),
-        ('<a href="a.md">click here</a>', "click here"), ("[here][a]", "here"),
+        ("[here](a.md)", "here"),
+        ("[Click here](a.md)", "click here"),
+        ("[this link](a.md)", "this link"),
+        ("[link](a.md)", "link"),
+        ("[More](a.md)", "more"),
+        ("[Read more](a.md)", "read more"),
+        ("[**here**](a.md)", "here"),
+        ("[here.](a.md)", "here"),
+        ("[ READ  MORE ](a.md)", "read more"),
+        ('<a href="a.md">click here</a>', "click here"),
+        ("[here][a]", "here"),
     ],
 )
 def test_vague_link_text_is_found(link: str, words: str) -> None:
@@ -230,24 +278,32 @@ def test_vague_link_text_is_found(link: str, words: str) -> None:
 
 
 def test_prose_leaves_out_what_is_not_read_as_prose() -> None:
-    markdown = "\n".join([
-        "---", "title: Front matter words", "---",
-        "# A heading is not prose",
-        "Open [the glossary](https://example.org/very/long/address) and type `atelier compare --by cfg`",
-        "",
-        "| a table cell | another |", "| --- | --- |", "| value | value |",
-        "",
-        '!!! note "A box title is not prose"',
-        "",
-        "    The box text is.",
-        "",
-        "```bash", "echo code is not prose", "```",
-        "<!-- a comment -->",
-        "- A list item",
-        "- Another one: it ends a sentence",
-        "![An image's alt text](a.png)",
-    ])
-    assert pagelint.prose(markdown) == [
+    markdown = "\n".join(
+        [
+            "---",
+            "title: Front matter words",
+            "---",
+            "# A heading is not prose",
+            "Open [the glossary](https://example.org/very/long/address) and type `atelier compare --by cfg`",
+            "",
+            "| a table cell | another |",
+            "| --- | --- |",
+            "| value | value |",
+            "",
+            '!!! note "A box title is not prose"',
+            "",
+            "    The box text is.",
+            "",
+            "```bash",
+            "echo code is not prose",
+            "```",
+            "<!-- a comment -->",
+            "- A list item",
+            "- Another one: it ends a sentence",
+            "![An image's alt text](a.png)",
+        ]
+    )
+    assert readinglevel.prose(markdown) == [
         (5, "Open the glossary and type."),
         (13, "The box text is."),
         (19, "A list item."),
@@ -256,27 +312,31 @@ def test_prose_leaves_out_what_is_not_read_as_prose() -> None:
 
 
 EASY = "Press the blue button. A picture appears. Save it in your folder. Then try a new seed and look again.\n"
-HARD = ("Notwithstanding considerable institutional heterogeneity, computational infrastructure "
-        "administrators frequently necessitate comprehensive documentation elucidating "
-        "authentication, authorisation and resource-allocation methodologies, particularly "
-        "whenever interdisciplinary collaborations additionally encompass experimental generative "
-        "visualisation technologies.\n")
+HARD = (
+    "Notwithstanding considerable institutional heterogeneity, computational infrastructure "
+    "administrators frequently necessitate comprehensive documentation elucidating "
+    "authentication, authorisation and resource-allocation methodologies, particularly "
+    "whenever interdisciplinary collaborations additionally encompass experimental generative "
+    "visualisation technologies.\n"
+)
 
 
 def test_an_easy_start_page_passes_and_reports_its_grade() -> None:
     report = pagelint.lint([page(f"# Easy\n\n{EASY}", graded=True)])
     [grade] = report.grades
-    assert grade.grade <= pagelint.GRADE_LIMIT and grade.words == 20 and grade.sentences == 4
+    assert grade.grade <= readinglevel.GRADE_LIMIT and grade.words == 20 and grade.sentences == 4
     assert report.findings == []
 
 
 def test_a_hard_start_page_fails_and_points_at_its_hardest_paragraph() -> None:
     report = pagelint.lint([page(f"# Hard\n\n{EASY}\n{HARD}", graded=True)])
     [grade] = report.grades
-    assert grade.grade > pagelint.GRADE_LIMIT and grade.hardest_line == 5
+    assert grade.grade > readinglevel.GRADE_LIMIT and grade.hardest_line == 5
     [finding] = report.findings
-    assert str(finding).startswith(f"{TUTORIAL}:5: reads at grade {grade.grade} (Flesch-Kincaid), above 8; "
-                                   f"the hardest paragraph starts here (grade {grade.hardest_grade})")
+    assert str(finding).startswith(
+        f"{TUTORIAL}:5: reads at grade {grade.grade} (Flesch-Kincaid), above 8; "
+        f"the hardest paragraph starts here (grade {grade.hardest_grade})"
+    )
 
 
 def test_pages_outside_start_here_are_not_graded() -> None:
@@ -291,7 +351,9 @@ def test_the_sites_pages_pass_the_lesson_linter() -> None:
     report = pagelint.lint_site(ROOT)
     grades = ", ".join(f"{g.path} {g.grade}" for g in report.grades)
     assert report.findings == [], "\n".join(map(str, report.findings)) + f"\nreading grades: {grades}"
-    assert {g.path for g in report.grades} == {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs/start").glob("*.md")}
+    assert {g.path for g in report.grades} == {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "docs/start").glob("*.md")
+    }
 
 
 def test_the_script_prints_findings_and_grades_and_fails_on_findings(tmp_path: Path) -> None:
@@ -314,24 +376,40 @@ def test_the_script_prints_findings_and_grades_and_fails_on_findings(tmp_path: P
 
 
 def test_a_numbered_start_page_may_not_ask_for_a_terminal() -> None:
-    markdown = ("# Keep your work safe\n\nType `atelier backup setup --cluster pegasus` and press Enter.\n\n"
-                "```bash\nrclone lsd box:\n```\n\nYour pictures are in the folder `atelier`.\n\n"
-                "```text\n14:30:02 Backed up 3 files.\n```\n")
+    markdown = (
+        "# Keep your work safe\n\nType `atelier backup setup --cluster pegasus` and press Enter.\n\n"
+        "```bash\nrclone lsd box:\n```\n\nYour pictures are in the folder `atelier`.\n\n"
+        "```text\n14:30:02 Backed up 3 files.\n```\n"
+    )
     numbered = Page("docs/start/backup.md", markdown, no_terminal=True)
     assert problems(pagelint.check_no_terminal(numbered)) == [
         "docs/start/backup.md:3: `atelier backup setup --cluster pegasus` is a terminal command: say what to press "
         "in the browser instead",
-        "docs/start/backup.md:5: a bash block asks the student for a terminal: say what to press in the browser instead",
+        "docs/start/backup.md:5: a bash block asks the student "
+        "for a terminal: say what to press in the browser instead",
     ]  # a folder named `atelier`, and a log line shown as text, are not commands
     assert pagelint.check_no_terminal(Page("docs/start/compare.md", markdown)) == []  # not on the numbered path
 
 
 def test_the_numbered_pages_are_read_from_the_sites_navigation_and_their_generated_parts_count_too(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     typed = pagelint.docs_pages(ROOT)
     assert sorted(p.path for p in typed if p.no_terminal) == sorted(
-        f"docs/start/{name}.md" for name in ("cluster", "account", "sign-in", "launch", "tour", "first-image", "save",
-                                             "backup", "neighbour", "trouble"))
+        f"docs/start/{name}.md"
+        for name in (
+            "cluster",
+            "account",
+            "sign-in",
+            "launch",
+            "tour",
+            "first-image",
+            "save",
+            "backup",
+            "neighbour",
+            "trouble",
+        )
+    )
     marker = "<!-- student messages -->"
     trouble = next(p for p in typed if p.path == "docs/start/trouble.md")
     assert marker in trouble.markdown
@@ -342,4 +420,5 @@ def test_the_numbered_pages_are_read_from_the_sites_navigation_and_their_generat
     with_command = Page(trouble.path, "# x\n\n<!-- how to stop -->\n", no_terminal=True)
     assert problems(pagelint.generated_terminal_steps([with_command], ROOT)) == [
         "docs/start/trouble.md:3: what <!-- how to stop --> makes: `atelier stop 123` is a terminal command: say "
-        "what to press in the browser instead"]
+        "what to press in the browser instead"
+    ]

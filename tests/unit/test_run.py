@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from atelier.lessons.nodes import load_catalogue
 from atelier.comfy.client import Rejected
-from atelier.messages import AtelierError
 from atelier.comfy.headless import Progress, apply_settings, execute, load_job, smoke_settings
+from atelier.lessons.nodes import load_catalogue
+from atelier.messages import AtelierError
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
@@ -26,8 +26,12 @@ def job(slug: str = "txt2img-basics"):
 class FakeClient:
     """Plays back a WebSocket conversation and a history, like ComfyUI would."""
 
-    def __init__(self, events: list[tuple[str, dict[str, Any]]], history: dict[str, Any] | None = None,
-                 rejected: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        events: list[tuple[str, dict[str, Any]]],
+        history: dict[str, Any] | None = None,
+        rejected: dict[str, Any] | None = None,
+    ) -> None:
         self._events, self._history, self._rejected = events, history or {}, rejected
         self.uploaded: list[str] = []
         self.posted: list[str] = []
@@ -68,12 +72,13 @@ class FakeClient:
 
 def test_settings_are_checked_and_typed() -> None:
     j = job()
-    apply_settings(j, ["KSampler.seed=4", "KSampler.cfg=6", "KSampler.sampler_name=heun", "Positive prompt.text=a pear"], CATALOGUE)
+    apply_settings(
+        j, ["KSampler.seed=4", "KSampler.cfg=6", "KSampler.sampler_name=heun", "Positive prompt.text=a pear"], CATALOGUE
+    )
     ks = j.prompt["5"]["inputs"]
     assert (ks["seed"], ks["cfg"], ks["sampler_name"]) == (4, 6.0, "heun")
     assert isinstance(ks["cfg"], float)
     assert j.prompt["2"]["inputs"]["text"] == "a pear"
-
 
 
 def test_settings_reach_the_canvas_copy_that_outputs_carry() -> None:
@@ -92,14 +97,21 @@ def test_settings_reach_the_canvas_copy_that_outputs_carry() -> None:
     assert (size["width"], size["height"]) == (512, 768)  # width was 512 too: only height changed
     assert shared_nodes == lesson["nodes"]  # the lesson's own nodes are untouched: changed copies replace them
 
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
         ("KSampler.cfg=150", "Setting 'KSampler.cfg=150' is not allowed: cfg takes a number from 0.0 to 100.0."),
         ("KSampler.steps=0", "Setting 'KSampler.steps=0' is not allowed: steps takes a whole number from 1 to 10000."),
-        ("KSampler.seed=lots", "Setting 'KSampler.seed=lots' is not allowed: seed takes a whole number from 0 to 18446744073709551615."),
+        (
+            "KSampler.seed=lots",
+            "Setting 'KSampler.seed=lots' is not allowed: seed takes a whole number from 0 to 18446744073709551615.",
+        ),
         ("Painter.seed=3", "Setting 'Painter.seed=3': the workflow has no box titled 'Painter' with a setting seed."),
-        ("KSampler.colour=red", "Setting 'KSampler.colour=red': the workflow has no box titled 'KSampler' with a setting colour."),
+        (
+            "KSampler.colour=red",
+            "Setting 'KSampler.colour=red': the workflow has no box titled 'KSampler' with a setting colour.",
+        ),
         ("seed=3", "Setting 'seed=3' is not written as box.setting=value."),
     ],
 )
@@ -112,7 +124,8 @@ def test_bad_settings_are_refused_before_running(setting: str, message: str) -> 
 
 def test_progress_follows_nodes_and_sampler_steps(tmp_path: Path) -> None:
     events = [
-        ("status", {}), ("execution_start", {"prompt_id": "p1"}),
+        ("status", {}),
+        ("execution_start", {"prompt_id": "p1"}),
         ("execution_cached", {"nodes": ["1"], "prompt_id": "p1"}),
         ("executing", {"node": "2", "prompt_id": "p1"}),
         ("executing", {"node": "5", "prompt_id": "p1"}),
@@ -123,15 +136,24 @@ def test_progress_follows_nodes_and_sampler_steps(tmp_path: Path) -> None:
         ("executing", {"node": None, "prompt_id": "p1"}),
     ]
     history = {
-        "outputs": {"7": {"images": [{"filename": "a_00001_.png", "subfolder": "atelier", "type": "output"},
-                                     {"filename": "preview.png", "subfolder": "", "type": "temp"}]}},
+        "outputs": {
+            "7": {
+                "images": [
+                    {"filename": "a_00001_.png", "subfolder": "atelier", "type": "output"},
+                    {"filename": "preview.png", "subfolder": "", "type": "temp"},
+                ]
+            }
+        },
         "status": {"messages": [["execution_start", {"timestamp": 1000}], ["execution_success", {"timestamp": 3500}]]},
     }
     seen: list[Progress] = []
     result = execute(FakeClient(events, history), job(), tmp_path, CATALOGUE, on_progress=seen.append)
     assert [(p.title, p.done, p.total, p.step, p.steps) for p in seen] == [
-        ("Positive prompt", 1, 7, 0, 0), ("KSampler", 2, 7, 0, 0), ("KSampler", 3, 7, 1, 2),
-        ("KSampler", 3, 7, 2, 2), ("Save Image", 3, 7, 0, 0),
+        ("Positive prompt", 1, 7, 0, 0),
+        ("KSampler", 2, 7, 0, 0),
+        ("KSampler", 3, 7, 1, 2),
+        ("KSampler", 3, 7, 2, 2),
+        ("Save Image", 3, 7, 0, 0),
     ]
     assert result.outputs == [tmp_path / "atelier" / "a_00001_.png"]
     assert result.comfy_seconds == 2.5
@@ -146,23 +168,80 @@ def test_inputs_are_uploaded_first(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("events", "message"),
     [
-        ([("execution_error", {"prompt_id": "p1", "node_id": "5", "exception_type": "torch.OutOfMemoryError",
-                               "exception_message": "CUDA out of memory. Tried to allocate 2 GiB"})],
-         "The GPU ran out of memory in node 5 'KSampler'."),
-        ([("execution_error", {"prompt_id": "p1", "node_id": "6", "exception_type": "RuntimeError",
-                               "exception_message": "shapes cannot be multiplied.\nmore"})],
-         "The run stopped in node 6 'VAE Decode': shapes cannot be multiplied."),
-        ([("execution_error", {"prompt_id": "p1", "node_id": "1", "exception_type": "FileNotFoundError",
-                               "exception_message": "Model in folder 'checkpoints' with filename 'x.safetensors' not found."})],
-         "The model file x.safetensors is not in the checkpoints folder on this server."),
-        ([("execution_error", {"prompt_id": "p1", "node_id": "7", "exception_type": "OSError",
-                               "exception_message": "[Errno 28] No space left on device"})],
-         "Your outputs folder is full: the picture from node 7 'Save Image' could not be saved."),
-        ([("execution_error", {"prompt_id": "p1", "node_id": "7", "exception_type": "OSError",
-                               "exception_message": "[Errno 122] Disk quota exceeded: '/home/ana/out/a.png'"})],
-         "Your outputs folder is full: the picture from node 7 'Save Image' could not be saved."),
-        ([("executing", {"node": "5", "prompt_id": "p1"}), ("closed", {})],
-         "ComfyUI stopped while it was running the workflow."),
+        (
+            [
+                (
+                    "execution_error",
+                    {
+                        "prompt_id": "p1",
+                        "node_id": "5",
+                        "exception_type": "torch.OutOfMemoryError",
+                        "exception_message": "CUDA out of memory. Tried to allocate 2 GiB",
+                    },
+                )
+            ],
+            "The GPU ran out of memory in node 5 'KSampler'.",
+        ),
+        (
+            [
+                (
+                    "execution_error",
+                    {
+                        "prompt_id": "p1",
+                        "node_id": "6",
+                        "exception_type": "RuntimeError",
+                        "exception_message": "shapes cannot be multiplied.\nmore",
+                    },
+                )
+            ],
+            "The run stopped in node 6 'VAE Decode': shapes cannot be multiplied.",
+        ),
+        (
+            [
+                (
+                    "execution_error",
+                    {
+                        "prompt_id": "p1",
+                        "node_id": "1",
+                        "exception_type": "FileNotFoundError",
+                        "exception_message": "Model in folder 'checkpoints' with filename 'x.safetensors' not found.",
+                    },
+                )
+            ],
+            "The model file x.safetensors is not in the checkpoints folder on this server.",
+        ),
+        (
+            [
+                (
+                    "execution_error",
+                    {
+                        "prompt_id": "p1",
+                        "node_id": "7",
+                        "exception_type": "OSError",
+                        "exception_message": "[Errno 28] No space left on device",
+                    },
+                )
+            ],
+            "Your outputs folder is full: the picture from node 7 'Save Image' could not be saved.",
+        ),
+        (
+            [
+                (
+                    "execution_error",
+                    {
+                        "prompt_id": "p1",
+                        "node_id": "7",
+                        "exception_type": "OSError",
+                        "exception_message": "[Errno 122] Disk quota exceeded: '/home/ana/out/a.png'",
+                    },
+                )
+            ],
+            "Your outputs folder is full: the picture from node 7 'Save Image' could not be saved.",
+        ),
+        (
+            [("executing", {"node": "5", "prompt_id": "p1"}), ("closed", {})],
+            "ComfyUI stopped while it was running the workflow.",
+        ),
     ],
 )
 def test_failures_become_plain_messages(tmp_path: Path, events: list, message: str) -> None:
@@ -172,10 +251,21 @@ def test_failures_become_plain_messages(tmp_path: Path, events: list, message: s
 
 
 def test_a_missing_model_names_file_folder_and_fix(tmp_path: Path) -> None:
-    rejected = {"error": {"message": "Prompt outputs failed validation"}, "node_errors": {"1": {
-        "class_type": "CheckpointLoaderSimple",
-        "errors": [{"type": "value_not_in_list", "message": "Value not in list",
-                    "extra_info": {"input_name": "ckpt_name", "received_value": "v1-5-pruned-emaonly.safetensors"}}]}}}
+    rejected = {
+        "error": {"message": "Prompt outputs failed validation"},
+        "node_errors": {
+            "1": {
+                "class_type": "CheckpointLoaderSimple",
+                "errors": [
+                    {
+                        "type": "value_not_in_list",
+                        "message": "Value not in list",
+                        "extra_info": {"input_name": "ckpt_name", "received_value": "v1-5-pruned-emaonly.safetensors"},
+                    }
+                ],
+            }
+        },
+    }
     with pytest.raises(AtelierError) as err:
         execute(FakeClient([], rejected=rejected), job(), tmp_path, CATALOGUE)
     assert str(err.value) == (
@@ -213,7 +303,9 @@ def test_smoke_makes_video_sound_3d_and_sdxl_lighter_and_expects_what_it_asked_f
     spec = {"kind": "video", "count": 1, "frames": 33, "width": 832, "height": 480}
     assert capped_outputs([spec], video) == [{"kind": "video", "count": 1, "frames": 9, "width": 160, "height": 96}]
     sound = smoke_settings(job("text-to-audio"))
-    assert capped_outputs([{"kind": "audio", "count": 1, "seconds": 20}], sound) == [{"kind": "audio", "count": 1, "seconds": 5.0}]
+    assert capped_outputs([{"kind": "audio", "count": 1, "seconds": 20}], sound) == [
+        {"kind": "audio", "count": 1, "seconds": 5.0}
+    ]
     sdxl = smoke_settings(job("sdxl-basics"))
     assert capped_outputs([{"kind": "image", "count": 1, "width": 1024, "height": 1024}], sdxl)[0]["width"] == 512
     mesh = smoke_settings(job("image-to-3d"))
@@ -232,14 +324,34 @@ def test_a_comfyui_that_does_not_start_leaves_the_log_it_names(tmp_path: Path) -
 
     broken = tmp_path / "ComfyUI"
     broken.mkdir()
-    (broken / "main.py").write_text("import sys\nprint('RuntimeError: Found no NVIDIA driver on your system.')\n"
-                                    "sys.exit(1)\n")
-    done = subprocess.run([sys.executable, "-m", "atelier", "run", str(ROOT / "workflows" / "txt2img-basics"),
-                           "--comfyui", str(broken), "--python", sys.executable, "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    (broken / "main.py").write_text(
+        "import sys\nprint('RuntimeError: Found no NVIDIA driver on your system.')\nsys.exit(1)\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "run",
+            str(ROOT / "workflows" / "txt2img-basics"),
+            "--comfyui",
+            str(broken),
+            "--python",
+            sys.executable,
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
-    said = re.search(r"Error: ComfyUI did not start: it exited with code 1; its log ends: RuntimeError: Found no "
-                     r"NVIDIA driver on your system\. Its log is (\S+); the last lines", done.stderr)
+    said = re.search(
+        r"Error: ComfyUI did not start: it exited with code 1; its log ends: RuntimeError: Found no "
+        r"NVIDIA driver on your system\. Its log is (\S+); the last lines",
+        done.stderr,
+    )
     assert said, done.stderr
     log = Path(said.group(1))
     assert "Found no NVIDIA driver" in log.read_text()

@@ -46,26 +46,43 @@ def undocumented(pages: dict[str, str], commands: list[str]) -> list[str]:
 
 def test_the_command_tree_is_walked_to_the_leaves() -> None:
     names = command_names()
-    for expected in ("atelier lint", "atelier models", "atelier models fetch", "atelier ood deploy",
-                     "atelier backup", "atelier backup setup", "atelier ledger scan"):
+    for expected in (
+        "atelier lint",
+        "atelier models",
+        "atelier models fetch",
+        "atelier ood deploy",
+        "atelier backup",
+        "atelier backup setup",
+        "atelier ledger scan",
+    ):
         assert expected in names
 
 
 def test_only_code_counts_as_documenting_a_command() -> None:
-    page = "\n".join([
-        "Run atelier lint in prose: not code.",
-        "",
-        "```bash",
-        ".venv/bin/atelier lock --get semester",
-        '"$ATELIER_PREFIX/atelier-venv/bin/atelier" check --real',
-        "atelier models \\",
-        "    fetch --all",
-        "```",
-        "",
-        "Inline: `atelier ood deploy DEST` and `atelier backup`.",
-    ])
-    commands = ["atelier lint", "atelier lock", "atelier check", "atelier models fetch", "atelier ood deploy",
-                "atelier backup", "atelier backup setup", "atelier run"]
+    page = "\n".join(
+        [
+            "Run atelier lint in prose: not code.",
+            "",
+            "```bash",
+            ".venv/bin/atelier lock --get semester",
+            '"$ATELIER_PREFIX/atelier-venv/bin/atelier" check --real',
+            "atelier models \\",
+            "    fetch --all",
+            "```",
+            "",
+            "Inline: `atelier ood deploy DEST` and `atelier backup`.",
+        ]
+    )
+    commands = [
+        "atelier lint",
+        "atelier lock",
+        "atelier check",
+        "atelier models fetch",
+        "atelier ood deploy",
+        "atelier backup",
+        "atelier backup setup",
+        "atelier run",
+    ]
     assert undocumented({"page.md": page}, commands) == ["atelier lint", "atelier backup setup", "atelier run"]
 
 

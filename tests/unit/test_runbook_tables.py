@@ -9,11 +9,11 @@ from pathlib import Path
 import yaml
 
 from atelier.hpc.profiles import CLUSTERS, load_profile
-from atelier.site.pages import runbook
-from atelier.site import plugin as sitepages
-from atelier.lessons.pin import CustomNode, load_lock
 from atelier.hpc.store import declared
 from atelier.lessons.modules import all_modules, load_module
+from atelier.lessons.pin import CustomNode, load_lock
+from atelier.site import plugin as sitepages
+from atelier.site.pages import runbook
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook"
@@ -77,8 +77,9 @@ def test_a_shared_file_counts_once_and_a_missing_size_is_said(tmp_path: Path) ->
 def test_a_changed_licence_changes_the_table(tmp_path: Path) -> None:
     folder = copy_module(tmp_path, "lora")
     path = folder / "module.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("CreativeML Open RAIL++-M", "Some Other Licence"),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("CreativeML Open RAIL++-M", "Some Other Licence"), encoding="utf-8"
+    )
     assert "Some Other Licence" in runbook.model_store_sizes([load_module(folder)])
 
 
@@ -95,11 +96,14 @@ def test_a_changed_profile_moves_the_store(tmp_path: Path) -> None:
 def test_the_pinned_custom_nodes_are_listed() -> None:
     lock = load_lock(ROOT / "workflows" / "lock.yaml")
     assert "lists **no custom nodes**" in runbook.custom_nodes_table(dataclasses.replace(lock, custom_nodes=[]))
-    pinned = dataclasses.replace(lock, custom_nodes=[CustomNode("https://github.com/example/ComfyUI-Example.git",
-                                                                COMMIT)])
+    pinned = dataclasses.replace(
+        lock, custom_nodes=[CustomNode("https://github.com/example/ComfyUI-Example.git", COMMIT)]
+    )
     table = runbook.custom_nodes_table(pinned)
-    assert f"| https://github.com/example/ComfyUI-Example.git | `{COMMIT}` | `ComfyUI/custom_nodes/ComfyUI-Example` |" \
+    assert (
+        f"| https://github.com/example/ComfyUI-Example.git | `{COMMIT}` | `ComfyUI/custom_nodes/ComfyUI-Example` |"
         in table
+    )
 
 
 def test_the_lint_example_is_the_registered_message() -> None:

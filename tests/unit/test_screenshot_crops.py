@@ -65,7 +65,10 @@ def test_a_start_page_shows_the_crop_at_phone_width_and_the_whole_window_on_a_wi
         assert f'src="../assets/screenshots/{name}-crop.png"' in narrow and 'class="atelier-shot-narrow"' in narrow
         assert all('loading="lazy"' in image and re.search(r'alt="[^"]{20,}"', image) for image in images)
     img = ".md-typeset img"
-    assert (_display(f"{img}.atelier-shot-wide", PHONE), _display(f"{img}.atelier-shot-narrow", PHONE)) == ("none", "inline")
+    assert (_display(f"{img}.atelier-shot-wide", PHONE), _display(f"{img}.atelier-shot-narrow", PHONE)) == (
+        "none",
+        "inline",
+    )
     assert (_display(f"{img}.atelier-shot-wide", 1280), _display(f"{img}.atelier-shot-narrow", 1280)) == (None, "none")
 
 
@@ -85,7 +88,9 @@ def test_a_picture_without_a_crop_is_shown_alone_as_before(tmp_path: Path) -> No
     (tmp_path / "tour-canvas.png").write_bytes((SHOTS / "tour-canvas.png").read_bytes())
     (tmp_path / "tour-canvas-crop.png").write_bytes((SHOTS / "tour-canvas-crop.png").read_bytes())
     (tmp_path / "screenshots.yml").write_text(yaml.safe_dump({"screenshots": {"tour-canvas.png": "The window."}}))
-    assert lessons.screenshot_image(tmp_path, "tour-canvas.png") == "![The window.](../assets/screenshots/tour-canvas.png)"
+    assert (
+        lessons.screenshot_image(tmp_path, "tour-canvas.png") == "![The window.](../assets/screenshots/tour-canvas.png)"
+    )
 
 
 def test_a_test_models_picture_is_called_noise_under_it_and_a_real_ones_is_not(tmp_path: Path) -> None:

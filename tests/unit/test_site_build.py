@@ -25,7 +25,10 @@ def site_copy(tmp_path: Path) -> Path:
 
 def build(project: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MKDOCS, "build", "-d", str(project / "out")], cwd=project, capture_output=True, text=True,
+        [MKDOCS, "build", "-d", str(project / "out")],
+        cwd=project,
+        capture_output=True,
+        text=True,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
 
@@ -33,7 +36,9 @@ def build(project: Path) -> subprocess.CompletedProcess[str]:
 def add_page(project: Path, text: str) -> None:
     (project / "docs" / "how-to" / "extra.md").write_text(text)
     config = project / "mkdocs.yml"
-    config.write_text(config.read_text().replace("      - how-to/index.md\n", "      - how-to/index.md\n      - how-to/extra.md\n"))
+    config.write_text(
+        config.read_text().replace("      - how-to/index.md\n", "      - how-to/index.md\n      - how-to/extra.md\n")
+    )
 
 
 def test_the_project_site_builds_with_no_warning(tmp_path: Path) -> None:
@@ -44,53 +49,72 @@ def test_the_project_site_builds_with_no_warning(tmp_path: Path) -> None:
 
 def test_broken_links_anchors_and_images_name_file_and_line(tmp_path: Path) -> None:
     project = site_copy(tmp_path)
-    add_page(project, "\n".join([
-        "# Extra",
-        "",
-        "A [bad link](nowhere.md) and [a bad anchor](../start/index.md#nope).",
-        "",
-        "![](missing.png)",
-        "",
-        '<img src="../assets/favicon.svg">',
-        "",
-        "```",
-        "[inside code is not a link](inside-code.md)",
-        "```",
-        "",
-        "A [good anchor](#extra), a [missing one](#gone) and [a good page](../start/index.md).",
-        "",
-        '!!! note "Indented content is checked too"',
-        "",
-        "    See [nothing](gone.md).",
-    ]))
+    add_page(
+        project,
+        "\n".join(
+            [
+                "# Extra",
+                "",
+                "A [bad link](nowhere.md) and [a bad anchor](../start/index.md#nope).",
+                "",
+                "![](missing.png)",
+                "",
+                '<img src="../assets/favicon.svg">',
+                "",
+                "```",
+                "[inside code is not a link](inside-code.md)",
+                "```",
+                "",
+                "A [good anchor](#extra), a [missing one](#gone) and [a good page](../start/index.md).",
+                "",
+                '!!! note "Indented content is checked too"',
+                "",
+                "    See [nothing](gone.md).",
+            ]
+        ),
+    )
     result = build(project)
     assert result.returncode == 1
     lines = [line.split("atelier: ", 1)[1] for line in result.stderr.splitlines() if "atelier: " in line]
-    assert sorted(lines) == sorted([
-        "docs/how-to/extra.md:3: link target 'nowhere.md' does not exist (looked for docs/how-to/nowhere.md)",
-        "docs/how-to/extra.md:5: image 'missing.png' has no alt text: describe what matters in it",
-        "docs/how-to/extra.md:5: image 'missing.png' does not exist (looked for docs/how-to/missing.png)",
-        "docs/how-to/extra.md:7: image '../assets/favicon.svg' has no alt text: describe what matters in it",
-        "docs/how-to/extra.md:17: link target 'gone.md' does not exist (looked for docs/how-to/gone.md)",
-        "docs/how-to/extra.md:3: link '../start/index.md#nope': no heading or anchor '#nope' in docs/start/index.md",
-        "docs/how-to/extra.md:13: link '#gone': no heading or anchor '#gone' in docs/how-to/extra.md",
-    ])
+    assert sorted(lines) == sorted(
+        [
+            "docs/how-to/extra.md:3: link target 'nowhere.md' does not exist (looked for docs/how-to/nowhere.md)",
+            "docs/how-to/extra.md:5: image 'missing.png' has no alt text: describe what matters in it",
+            "docs/how-to/extra.md:5: image 'missing.png' does not exist (looked for docs/how-to/missing.png)",
+            "docs/how-to/extra.md:7: image '../assets/favicon.svg' has no alt text: describe what matters in it",
+            "docs/how-to/extra.md:17: link target 'gone.md' does not exist (looked for docs/how-to/gone.md)",
+            "docs/how-to/extra.md:3: link '../start/index.md#nope': "
+            "no heading or anchor '#nope' in docs/start/index.md",
+            "docs/how-to/extra.md:13: link '#gone': no heading or anchor '#gone' in docs/how-to/extra.md",
+        ]
+    )
     assert "Aborted with" in result.stdout and "warnings in strict mode!" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("page", "expected"),
     [
-        ('<script src="https://cdn.example.org/lib.js"></script>',
-         "docs/how-to/extra.md:3: <script> loads https://cdn.example.org/lib.js from another host"),
-        ('<link rel="stylesheet" href="//fonts.example.org/css?family=Serif">',
-         "docs/how-to/extra.md:3: <link> loads //fonts.example.org/css?family=Serif from another host"),
-        ("![A painting](https://images.example.org/a.png)",
-         "docs/how-to/extra.md:3: image 'https://images.example.org/a.png' loads from another host: save it under docs/"),
-        ('<div style="background: url(https://example.org/bg.png)">x</div>',
-         "docs/how-to/extra.md:3: <div style> loads https://example.org/bg.png from another host"),
-        ('<div class="mermaid">graph LR; A-->B</div>',
-         "docs/how-to/extra.md: uses a Mermaid diagram, whose library the theme loads from a CDN"),
+        (
+            '<script src="https://cdn.example.org/lib.js"></script>',
+            "docs/how-to/extra.md:3: <script> loads https://cdn.example.org/lib.js from another host",
+        ),
+        (
+            '<link rel="stylesheet" href="//fonts.example.org/css?family=Serif">',
+            "docs/how-to/extra.md:3: <link> loads //fonts.example.org/css?family=Serif from another host",
+        ),
+        (
+            "![A painting](https://images.example.org/a.png)",
+            "docs/how-to/extra.md:3: image 'https://images.example.org/a.png' "
+            "loads from another host: save it under docs/",
+        ),
+        (
+            '<div style="background: url(https://example.org/bg.png)">x</div>',
+            "docs/how-to/extra.md:3: <div style> loads https://example.org/bg.png from another host",
+        ),
+        (
+            '<div class="mermaid">graph LR; A-->B</div>',
+            "docs/how-to/extra.md: uses a Mermaid diagram, whose library the theme loads from a CDN",
+        ),
     ],
 )
 def test_a_page_that_loads_from_another_host_fails(tmp_path: Path, page: str, expected: str) -> None:
@@ -104,11 +128,22 @@ def test_a_page_that_loads_from_another_host_fails(tmp_path: Path, page: str, ex
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("  font: false ", "  font: {text: Roboto} ", "mkdocs.yml: theme.font loads web fonts from Google: set 'font: false'"),
-        ("docs_dir: docs\n", "docs_dir: docs\nrepo_url: https://example.org/atelier\n",
-         "mkdocs.yml: repo_url makes every page ask the repository host for stars and forks: remove it"),
-        ("  - assets/atelier.js\n", "  - assets/atelier.js\n  - https://cdn.example.org/x.js\n",
-         "mkdocs.yml: extra_javascript entry https://cdn.example.org/x.js is on another host: vendor it under docs/assets/"),
+        (
+            "  font: false ",
+            "  font: {text: Roboto} ",
+            "mkdocs.yml: theme.font loads web fonts from Google: set 'font: false'",
+        ),
+        (
+            "docs_dir: docs\n",
+            "docs_dir: docs\nrepo_url: https://example.org/atelier\n",
+            "mkdocs.yml: repo_url makes every page ask the repository host for stars and forks: remove it",
+        ),
+        (
+            "  - assets/atelier.js\n",
+            "  - assets/atelier.js\n  - https://cdn.example.org/x.js\n",
+            "mkdocs.yml: extra_javascript entry https://cdn.example.org/x.js "
+            "is on another host: vendor it under docs/assets/",
+        ),
     ],
 )
 def test_a_theme_setting_that_loads_from_another_host_fails(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -127,7 +162,10 @@ def test_a_stylesheet_that_imports_from_another_host_fails(tmp_path: Path) -> No
     css.write_text('@import url("https://fonts.example.org/serif.css");\n' + css.read_text())
     result = build(project)
     assert result.returncode == 1
-    assert "atelier: assets/atelier.css: stylesheet loads https://fonts.example.org/serif.css from another host" in result.stderr
+    assert (
+        "atelier: assets/atelier.css: stylesheet loads https://fonts.example.org/serif.css from another host"
+        in result.stderr
+    )
 
 
 def test_generated_pages_follow_their_sources(tmp_path: Path) -> None:
@@ -156,15 +194,25 @@ def test_the_site_builds_the_same_from_another_folder(tmp_path: Path) -> None:
     project = site_copy(tmp_path / "project")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = subprocess.run([MKDOCS, "build", "-f", str(project / "mkdocs.yml"), "-d", str(tmp_path / "there")],
-                            cwd=elsewhere, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [MKDOCS, "build", "-f", str(project / "mkdocs.yml"), "-d", str(tmp_path / "there")],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stderr
     here = build(project)
     assert here.returncode == 0, here.stderr
     built = sorted(p.relative_to(project / "out") for p in (project / "out").rglob("*") if p.is_file())
     assert built == sorted(p.relative_to(tmp_path / "there") for p in (tmp_path / "there").rglob("*") if p.is_file())
-    for page in ("runbook/models/index.html", "teach/gpu-time/index.html", "start/launch/index.html",
-                 "lessons/txt2img-basics/index.html", "runbook/clusters/index.html"):
+    for page in (
+        "runbook/models/index.html",
+        "teach/gpu-time/index.html",
+        "start/launch/index.html",
+        "lessons/txt2img-basics/index.html",
+        "runbook/clusters/index.html",
+    ):
         assert (project / "out" / page).read_text() == (tmp_path / "there" / page).read_text(), page
 
 
@@ -175,7 +223,10 @@ def test_a_placeholder_instead_of_a_value_fails_the_build(tmp_path: Path) -> Non
     page.write_text(page.read_text().replace(":style: plain", ":style: table"))
     result = build(project)
     assert result.returncode == 1
-    assert "atelier: docs/reference/cli.md: shows the placeholder 'Sentinel.UNSET' where a real value belongs" in result.stderr
+    assert (
+        "atelier: docs/reference/cli.md: shows the placeholder 'Sentinel.UNSET' where a real value belongs"
+        in result.stderr
+    )
 
 
 def test_the_command_reference_shows_each_default_as_the_command_does(tmp_path: Path) -> None:
@@ -190,8 +241,9 @@ def test_a_typed_claim_that_lessons_were_checked_fails_and_the_recorded_one_pass
     add_page(project, "# Extra\n\nEvery lesson is checked on a GPU nightly.\n\n<!-- check record -->\n")
     result = build(project)
     assert result.returncode == 1
-    assert ("atelier: docs/how-to/extra.md: says 'nightly', a claim about checks that only the recorded reports "
-            "may make") in result.stderr
+    assert (
+        "atelier: docs/how-to/extra.md: says 'nightly', a claim about checks that only the recorded reports may make"
+    ) in result.stderr
     page = project / "docs" / "how-to" / "extra.md"
     page.write_text("# Extra\n\nWhat has run: <!-- check record -->\n")
     result = build(project)
@@ -201,18 +253,25 @@ def test_a_typed_claim_that_lessons_were_checked_fails_and_the_recorded_one_pass
     for record in (ROOT / "docs" / "status").glob("*.json"):  # each recorded check, in its own figures
         report = json.loads(record.read_text())
         passed = sum(r["status"] == "passed" for r in report["results"])
-        assert (f"On {report['date'][:10]}, {passed} of {len(report['results'])} lesson modules ran to the end on "
-                f"a CPU with {report['hardware']['cores']} cores and no GPU") in html, record
+        assert (
+            f"On {report['date'][:10]}, {passed} of {len(report['results'])} lesson modules ran to the end on "
+            f"a CPU with {report['hardware']['cores']} cores and no GPU"
+        ) in html, record
     assert "No check with the real models has been recorded yet" in html
 
 
 def test_a_count_written_for_any_number_and_an_unpaired_bracket_fail(tmp_path: Path) -> None:
     project = site_copy(tmp_path)
-    add_page(project, "# Extra\n\nBook 1 hours, or 2 hour(s). In code it is fine: `1 hours`.\n\n"
-                      "A copy is kept with *(from session* in its name.\n")
+    add_page(
+        project,
+        "# Extra\n\nBook 1 hours, or 2 hour(s). In code it is fine: `1 hours`.\n\n"
+        "A copy is kept with *(from session* in its name.\n",
+    )
     result = build(project)
     assert result.returncode == 1
-    assert "atelier: docs/how-to/extra.md: unbalanced brackets in 'A copy is kept with (from session in its name.'" \
+    assert (
+        "atelier: docs/how-to/extra.md: unbalanced brackets in 'A copy is kept with (from session in its name.'"
         in result.stderr
+    )
     assert "atelier: docs/how-to/extra.md: says '1 hours': write the count with messages.plural" in result.stderr
     assert "atelier: docs/how-to/extra.md: says 'hour(s)': write the count with messages.plural" in result.stderr

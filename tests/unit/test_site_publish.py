@@ -18,8 +18,9 @@ def build(project: Path, preview: bool) -> subprocess.CompletedProcess[str]:
     env["NO_MKDOCS_2_WARNING"] = "1"
     if preview:
         env["ATELIER_SITE_PREVIEW"] = "1"
-    return subprocess.run([MKDOCS, "build", "-d", str(project / "out")], cwd=project, capture_output=True,
-                          text=True, env=env)
+    return subprocess.run(
+        [MKDOCS, "build", "-d", str(project / "out")], cwd=project, capture_output=True, text=True, env=env
+    )
 
 
 def test_the_shipped_profiles_cannot_be_published_and_the_build_names_each_missing_value(tmp_path: Path) -> None:
@@ -53,9 +54,17 @@ def test_complete_profiles_publish_with_no_banner(tmp_path: Path) -> None:
         text = text.replace("client_id: null", "client_id: an-app-id")
         path.write_text(text)
     env_root = project / "scripts"  # the plugin then reads these profiles, not the installed ones
-    result = subprocess.run([MKDOCS, "build", "-d", str(project / "out")], cwd=project, capture_output=True, text=True,
-                            env={**{k: v for k, v in os.environ.items() if k != "ATELIER_SITE_PREVIEW"},
-                                 "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(env_root)})
+    result = subprocess.run(
+        [MKDOCS, "build", "-d", str(project / "out")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "ATELIER_SITE_PREVIEW"},
+            "NO_MKDOCS_2_WARNING": "1",
+            "PYTHONPATH": str(env_root),
+        },
+    )
     assert result.returncode == 0, result.stderr
     sign_in = (project / "out" / "start" / "sign-in" / "index.html").read_text()
     assert "Preview" not in sign_in and "not set yet" not in sign_in

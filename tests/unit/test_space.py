@@ -17,15 +17,24 @@ from atelier.comfy.server import ComfyServer
 from atelier.messages import AtelierError
 from tests.fulldisk import small_disk
 
-ENOSPC_ERROR = {"prompt_id": "p1", "node_id": "7", "node_type": "SaveImage", "exception_type": "OSError",
-                "exception_message": "[Errno 28] No space left on device"}
+ENOSPC_ERROR = {
+    "prompt_id": "p1",
+    "node_id": "7",
+    "node_type": "SaveImage",
+    "exception_type": "OSError",
+    "exception_message": "[Errno 28] No space left on device",
+}
 
 
 def watch(tmp_path: Path, folders: list[Path] | None = None) -> space.Watch:
     env = ComfyServer(tmp_path, Path("python3"), tmp_path / "session", outputs=tmp_path / "out").space_env()
     titles = {("p1", "7"): "Save Image"}
-    return space.Watch(folders or [tmp_path], env["ATELIER_FOLDER_LOW"], env["ATELIER_FOLDER_FULL"],
-                       lambda prompt, node: titles.get((prompt, node)))
+    return space.Watch(
+        folders or [tmp_path],
+        env["ATELIER_FOLDER_LOW"],
+        env["ATELIER_FOLDER_FULL"],
+        lambda prompt, node: titles.get((prompt, node)),
+    )
 
 
 def test_serve_names_the_outputs_user_and_upload_folders(tmp_path: Path) -> None:
@@ -41,16 +50,22 @@ def test_a_save_that_found_the_folder_full_is_the_catalogue_s_sentence(tmp_path:
     send("execution_error", ENOSPC_ERROR, "student")
     assert sent == [
         ("execution_error", ENOSPC_ERROR, "student"),  # ComfyUI's own message goes first, unchanged
-        (space.EVENT, {"severity": "error", "text": str(AtelierError("folder-full", node="7", title="Save Image"))},
-         "student"),
+        (
+            space.EVENT,
+            {"severity": "error", "text": str(AtelierError("folder-full", node="7", title="Save Image"))},
+            "student",
+        ),
     ]
-    assert sent[1][1]["text"] == ("Your outputs folder is full: the picture from node 7 'Save Image' could not be "
-                                  "saved. Delete old pictures in the dashboard's Files app (download the ones you "
-                                  "want to keep first), then run again.")
+    assert sent[1][1]["text"] == (
+        "Your outputs folder is full: the picture from node 7 'Save Image' could not be "
+        "saved. Delete old pictures in the dashboard's Files app (download the ones you "
+        "want to keep first), then run again."
+    )
 
 
-@pytest.mark.parametrize("message", ["[Errno 122] Disk quota exceeded: '/home/ana/out/a.png'",
-                                     "No space left on device"])
+@pytest.mark.parametrize(
+    "message", ["[Errno 122] Disk quota exceeded: '/home/ana/out/a.png'", "No space left on device"]
+)
 def test_a_full_quota_reads_the_same(tmp_path: Path, message: str) -> None:
     notices = watch(tmp_path).after("execution_error", {**ENOSPC_ERROR, "exception_message": message})
     assert [n["severity"] for n in notices] == ["error"]

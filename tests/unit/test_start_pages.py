@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier.hpc.profiles import installed_profiles, load_profile
 from atelier.hpc import ood
-from atelier.site.pages import start as startpages
-from atelier.messages import MESSAGES
+from atelier.hpc.profiles import installed_profiles, load_profile
 from atelier.lessons.modules import all_modules
+from atelier.messages import MESSAGES
 from atelier.project import Project
-from tests.erb import RUBY, NO_RUBY, rendered
+from atelier.site.pages import start as startpages
+from tests.erb import NO_RUBY, RUBY, rendered
 from tests.unit.test_site_build import build, site_copy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +39,23 @@ def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
         if field.name == "cluster":  # OOD makes this field's choices from the form's cluster list
             first = config["clusters"][form["cluster"][0]]["title"]
             assert field.choices == [config["clusters"][name]["title"] for name in form["cluster"]]
-        gpu_first = f"{config['clusters'][spec['options'][0][1].split(':')[0]]['title']}: {first}" if field.name == "gpu" else first
-        assert (field.label, field.help, field.default) == (spec["label"], spec["help"], str(spec.get("value", gpu_first)))
+        gpu_first = (
+            f"{config['clusters'][spec['options'][0][1].split(':')[0]]['title']}: {first}"
+            if field.name == "gpu"
+            else first
+        )
+        assert (field.label, field.help, field.default) == (
+            spec["label"],
+            spec["help"],
+            str(spec.get("value", gpu_first)),
+        )
         if field.name == "gpu":  # shown with the cluster it belongs to
             titles = [f"{config['clusters'][c['cluster']]['title']}: {c['title']}" for c in config["choices"].values()]
-            assert field.choices == titles == [f"{config['clusters'][v.split(':')[0]]['title']}: {t}"
-                                               for t, v, *_ in spec["options"]]
+            assert (
+                field.choices
+                == titles
+                == [f"{config['clusters'][v.split(':')[0]]['title']}: {t}" for t, v, *_ in spec["options"]]
+            )
         elif "options" in spec:
             assert field.choices == [option[0] for option in spec["options"]]
         elif "max" in spec:
@@ -54,7 +65,9 @@ def test_form_fields_are_what_ruby_renders(tmp_path: Path) -> None:
 def test_the_table_has_every_field_with_its_help_and_choices() -> None:
     table = startpages.form_table(startpages.launch_form(PROJECT))
     assert table.splitlines()[0] == "| Field | What to put in it | The choices | Already filled in |"
-    assert "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | `Cerberus` |" in table
+    assert (
+        "| **Cluster** | Use the cluster your course was given time on. | Cerberus<br>Pegasus | `Cerberus` |" in table
+    )
     assert "| `None: an empty canvas` |" in table  # a list starts on its first choice, as the browser shows it
     assert "Pegasus: NVIDIA A100 (80 GB)" in table and "This machine (tests)" not in table
     assert "| **Hours** |" in table and "a whole number from 1 to 24 | `1` |" in table
@@ -67,8 +80,11 @@ def test_a_changed_form_field_changes_the_start_page(tmp_path: Path) -> None:
     form = project / "ood" / "comfyui" / "form.yml.erb"
     text = form.read_text()
     assert "label: Hours\n" in text
-    form.write_text(text.replace("label: Hours\n", "label: Hours booked\n")
-                    .replace("Use the cluster your course was given time on.", "Pick the studio you were given."))
+    form.write_text(
+        text.replace("label: Hours\n", "label: Hours booked\n").replace(
+            "Use the cluster your course was given time on.", "Pick the studio you were given."
+        )
+    )
     result = build(project)
     assert result.returncode == 0, result.stderr
     page = (project / "out" / "start" / "launch" / "index.html").read_text()
@@ -80,15 +96,19 @@ def test_clusters_table_names_a_missing_value_and_the_banner_names_its_field() -
     pegasus = dataclasses.replace(load_profile("pegasus"), support=None)
     assert startpages.clusters_table([pegasus]).splitlines()[2] == (
         "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
-        "| <https://ood002.pegasus.arc.gwu.edu/> | **not set yet** (profile field `support`) |")
+        "| <https://ood002.pegasus.arc.gwu.edu/> | **not set yet** (profile field `support`) |"
+    )
     banner = startpages.preview_banner([pegasus], {"ondemand_url", "support"})
     assert banner.startswith('!!! danger "Preview: not ready for students"')
     assert "    - Pegasus: `support` in `pegasus.yaml`: whom students write to when stuck" in banner
     assert "ondemand_url" not in banner  # Pegasus gives it
-    confirmed = dataclasses.replace(pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu")
+    confirmed = dataclasses.replace(
+        pegasus, ondemand_url="https://ondemand.example.edu", support="art-help@example.edu"
+    )
     assert startpages.clusters_table([confirmed]).splitlines()[2] == (
         "| Pegasus | [Pegasus account request](https://hpc.gwu.edu/getting-access/) "
-        "| <https://ondemand.example.edu> | <art-help@example.edu> |")
+        "| <https://ondemand.example.edu> | <art-help@example.edu> |"
+    )
     assert startpages.preview_banner([confirmed], {"ondemand_url", "support"}) == ""
 
 
@@ -102,22 +122,37 @@ def test_limits_follow_the_profiles_and_the_forms_one_starting_value(monkeypatch
 
 # What a browser session runs: ComfyUI's extensions and the server that hands them their sentences,
 # the dashboard's apps, and what a session does in its log (user folder, backups).
-BROWSER_SOURCES = [*(ROOT / "scripts" / "atelier" / "comfy" / "extensions").rglob("*.py"),
-                   ROOT / "scripts" / "atelier" / "comfy" / "server.py", ROOT / "scripts" / "atelier" / "comfy" / "headless.py",
-                   *(ROOT / "scripts" / "atelier" / "web").glob("*.py"),
-                   *(ROOT / "scripts" / "atelier" / "keep").glob("*.py"), ROOT / "scripts" / "atelier" / "files.py",
-                   ROOT / "scripts" / "atelier" / "cli" / "sessions.py"]  # `atelier serve`: the session itself
+BROWSER_SOURCES = [
+    *(ROOT / "scripts" / "atelier" / "comfy" / "extensions").rglob("*.py"),
+    ROOT / "scripts" / "atelier" / "comfy" / "server.py",
+    ROOT / "scripts" / "atelier" / "comfy" / "headless.py",
+    *(ROOT / "scripts" / "atelier" / "web").glob("*.py"),
+    *(ROOT / "scripts" / "atelier" / "keep").glob("*.py"),
+    ROOT / "scripts" / "atelier" / "files.py",
+    ROOT / "scripts" / "atelier" / "cli" / "sessions.py",
+]  # `atelier serve`: the session itself
 
 
-def test_page_10_lists_the_messages_a_browser_only_student_meets_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_10_lists_the_messages_a_browser_only_student_meets_and_only_those(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     page = startpages.student_messages()
     shown = {code for code in MESSAGES if f"{{#{code}}}" in page}
     assert shown == set(startpages.BROWSER_MESSAGES)
     assert all(MESSAGES[code].reader == "student" for code in shown)
     sources = "\n".join(p.read_text(encoding="utf-8") for p in BROWSER_SOURCES)
-    assert not [code for code in shown if f'"{code}"' not in sources and f"'{code}'" not in sources], "not raised in a session"
+    assert not [code for code in shown if f'"{code}"' not in sources and f"'{code}'" not in sources], (
+        "not raised in a session"
+    )
     # What only a terminal command prints is in Reference: page 10 names no command to type.
-    assert not shown & {"session-slow", "session-unknown", "run-timeout", "sweep-too-big", "slurm-refused", "server-died"}
+    assert not shown & {
+        "session-slow",
+        "session-unknown",
+        "run-timeout",
+        "sweep-too-big",
+        "slurm-refused",
+        "server-died",
+    }
     assert "'atelier " not in page and "--" not in page.replace("---", "")
     changed = dict(MESSAGES)
     changed["folder-full"] = dataclasses.replace(MESSAGES["folder-full"], hint="Call the studio desk.")

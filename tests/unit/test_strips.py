@@ -28,10 +28,13 @@ def test_every_knob_with_try_values_has_its_strip_in_the_same_order(module) -> N
     assert made is not None, f"no strips for {module.slug}: run 'atelier strips --modules {module.slug}'"
     for knob in (k for k in module.about.knobs if k.tries):
         pictures = made.strips.get((knob.node, knob.input))
-        assert pictures, f"{module.slug}: no strip for {knob.node}.{knob.input}: run 'atelier strips --modules {module.slug}'"
+        assert pictures, (
+            f"{module.slug}: no strip for {knob.node}.{knob.input}: run 'atelier strips --modules {module.slug}'"
+        )
         assert [str(p["value"]) for p in pictures] == [str(t) for t in knob.tries], (
             f"{module.slug}: the strip of {knob.node}.{knob.input} was made for other Try values than module.yaml's: "
-            f"run 'atelier strips --modules {module.slug}'")
+            f"run 'atelier strips --modules {module.slug}'"
+        )
     assert made.made.models in ("test", "real") and made.made.date and made.made.device and made.made.comfyui
 
 
@@ -60,7 +63,9 @@ def test_the_page_says_test_models_are_test_models_and_real_ones_when_and_where(
     if made.made.models == "test":
         assert '??? warning "Test runs: noise from test models, not what you will see"' in page  # folded
         assert "### What each knob does" not in page  # a heading promises only what the pictures show
-        assert page.count("Test-model picture (noise, labelled TEST MODEL)") == sum(len(p) for p in made.strips.values())
+        assert page.count("Test-model picture (noise, labelled TEST MODEL)") == sum(
+            len(p) for p in made.strips.values()
+        )
         assert page.count("<figcaption>Test run: ") == sum(len(p) for p in made.strips.values())
     data = yaml.safe_load((FOLDER / f"{module.slug}.yml").read_text())
     real = {**data, "models": "real", "device": "NVIDIA H100 80GB HBM3", "made": "2027-01-15"}
@@ -73,11 +78,14 @@ def test_the_page_says_test_models_are_test_models_and_real_ones_when_and_where(
     assert "### What each knob does" not in unmade and "### Each value runs" not in unmade
 
 
-@pytest.mark.parametrize(("slug", "title", "saves"), [
-    ("prompts-and-negatives", "Useful negative prompt", "B-useful-negative"),
-    ("controlnet", "Canny edges", "atelier/controlnet"),
-    ("txt2img-basics", "KSampler", "atelier/txt2img"),
-])
+@pytest.mark.parametrize(
+    ("slug", "title", "saves"),
+    [
+        ("prompts-and-negatives", "Useful negative prompt", "B-useful-negative"),
+        ("controlnet", "Canny edges", "atelier/controlnet"),
+        ("txt2img-basics", "KSampler", "atelier/txt2img"),
+    ],
+)
 def test_a_strip_shows_the_picture_the_knob_leads_to(slug: str, title: str, saves: str) -> None:
     job = headless.load_job(ROOT / "workflows" / slug, PROJECT.nodes)
     kept = strips.one_picture(job, title)

@@ -14,7 +14,8 @@ def test_library_code_never_prints() -> None:
     offenders = [
         f"{path.relative_to(PACKAGE)}:{text[: match.start()].count(chr(10)) + 1}"
         for path in PACKAGE.rglob("*.py")
-        if path.relative_to(PACKAGE).parts[0] != "cli" and not path.name.startswith("testmodels_torch")  # the programs; the rest is library
+        if path.relative_to(PACKAGE).parts[0] != "cli"
+        and not path.name.startswith("testmodels_torch")  # the programs; the rest is library
         for text in [path.read_text()]
         for match in PRINTS.finditer(text)
     ]
@@ -28,8 +29,15 @@ def test_modules_stay_small() -> None:
 
 
 # Each subpackage may import only from those below it; the folder names are the architecture.
-LAYERS = [{"messages", "files", "fields", "layout", "__init__", "__version__"}, {"lessons"}, {"comfy"}, {"keep"}, {"check", "hpc", "project"},
-          {"site", "web"}, {"cli", "__main__"}]  # web: pages the browser opens outside ComfyUI
+LAYERS = [
+    {"messages", "files", "fields", "layout", "__init__", "__version__"},
+    {"lessons"},
+    {"comfy"},
+    {"keep"},
+    {"check", "hpc", "project"},
+    {"site", "web"},
+    {"cli", "__main__"},
+]  # web: pages the browser opens outside ComfyUI
 IMPORT = re.compile(r"^\s*(?:from atelier\.(\w+)[\w.]* import|from atelier import (\w+))", re.MULTILINE)
 
 
@@ -52,7 +60,14 @@ def test_imports_only_point_down() -> None:
 
 
 # What the command line reads once and passes down: ComfyUI's checkout, the install, the project.
-SETTINGS = ("COMFYUI_DIR", "COMFYUI_PYTHON", "ATELIER_PREFIX", "ATELIER_CUSTOM_NODES", "ATELIER_PROJECT", "ATELIER_MODELS")
+SETTINGS = (
+    "COMFYUI_DIR",
+    "COMFYUI_PYTHON",
+    "ATELIER_PREFIX",
+    "ATELIER_CUSTOM_NODES",
+    "ATELIER_PROJECT",
+    "ATELIER_MODELS",
+)
 
 
 def test_only_the_command_line_reads_which_comfyui_and_project() -> None:

@@ -26,15 +26,18 @@ def nodes():
     return find(ROOT).nodes
 
 
-@pytest.mark.parametrize(("text", "values"), [
-    ("2,4,7", ("2", "4", "7")),
-    ("1..4", ("1", "2", "3", "4")),
-    ("2..8:2", ("2", "4", "6", "8")),
-    ("0.1..0.5:0.2", ("0.1", "0.3", "0.5")),
-    ("1..3, 10", ("1", "2", "3", "10")),
-    ('["a harbour, at dawn", "a jug"]', ("a harbour, at dawn", "a jug")),
-    ("euler, dpmpp_2m", ("euler", "dpmpp_2m")),
-])
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("2,4,7", ("2", "4", "7")),
+        ("1..4", ("1", "2", "3", "4")),
+        ("2..8:2", ("2", "4", "6", "8")),
+        ("0.1..0.5:0.2", ("0.1", "0.3", "0.5")),
+        ("1..3, 10", ("1", "2", "3", "10")),
+        ('["a harbour, at dawn", "a jug"]', ("a harbour, at dawn", "a jug")),
+        ("euler, dpmpp_2m", ("euler", "dpmpp_2m")),
+    ],
+)
 def test_values_are_written_as_lists_ranges_or_yaml_lists(text: str, values: tuple[str, ...]) -> None:
     assert sweep.expand_values("KSampler.cfg", text) == values
 
@@ -72,8 +75,13 @@ def test_the_grid_is_every_combination_and_each_value_is_checked_first(nodes) ->
         sweep.grid([axes[0], axes[0]], [])
     assert caught.value.code == "sweep-axis-twice"
     with pytest.raises(AtelierError) as caught:
-        sweep.grid([sweep.Axis("KSampler.seed", tuple(map(str, range(200)))),
-                    sweep.Axis("KSampler.cfg", tuple(map(str, range(100))))], [])
+        sweep.grid(
+            [
+                sweep.Axis("KSampler.seed", tuple(map(str, range(200)))),
+                sweep.Axis("KSampler.cfg", tuple(map(str, range(100)))),
+            ],
+            [],
+        )
     assert caught.value.code == "sweep-too-big"
 
 
@@ -93,17 +101,23 @@ def test_a_rerun_makes_only_what_is_not_done_and_refuses_another_grid(tmp_path: 
     plan = sweep.open_plan(folder, _plan(folder))
     assert [c.id for c in sweep.left(plan, folder)] == ["cell-000", "cell-001", "cell-002", "cell-003"]
     copied = Path(plan.target)  # the lesson as it was: a change to it later does not reach this sweep's cells
-    assert copied == (folder.lesson / LESSON.name).resolve() and (copied / "workflow.json").read_bytes() == \
-        (LESSON / "workflow.json").read_bytes()
+    assert (
+        copied == (folder.lesson / LESSON.name).resolve()
+        and (copied / "workflow.json").read_bytes() == (LESSON / "workflow.json").read_bytes()
+    )
     folder.cells.mkdir()
     folder.cell_record("cell-001").write_text(json.dumps({"id": "cell-001", "status": "done", "settings": []}))
-    folder.cell_record("cell-002").write_text(json.dumps({"id": "cell-002", "status": "failed", "settings": [],
-                                                          "message": "The GPU ran out of memory"}))
+    folder.cell_record("cell-002").write_text(
+        json.dumps({"id": "cell-002", "status": "failed", "settings": [], "message": "The GPU ran out of memory"})
+    )
     folder.cell_record("cell-003").write_text("{half a fi")  # a task killed while writing: made again
     assert [c.id for c in sweep.left(plan, folder)] == ["cell-000", "cell-002", "cell-003"]
     tally = sweep.tally(plan, folder)
-    assert ([r.id for r in tally.done], [r.id for r in tally.failed], [c.id for c in tally.left]) == \
-        (["cell-001"], ["cell-002"], ["cell-000", "cell-003"])
+    assert ([r.id for r in tally.done], [r.id for r in tally.failed], [c.id for c in tally.left]) == (
+        ["cell-001"],
+        ["cell-002"],
+        ["cell-000", "cell-003"],
+    )
     assert sweep.open_plan(folder, _plan(folder)).same_grid(plan)
     other = _plan(folder)
     other.fixed.append("KSampler.steps=2")
@@ -134,8 +148,13 @@ def test_the_batch_script_is_one_array_with_the_profiles_gpu_and_a_log_per_task(
 def test_a_tasks_log_line_reads_back_as_written() -> None:
     line = sweep.progress_line(2, 6, "cell-004", "done", "3.1 s, KSampler.cfg=4")
     match = sweep.LINE.search(f"12:00:01 {line}")
-    assert match and match.group("done", "total", "cell", "state", "detail") == \
-        ("2", "6", "cell-004", "done", "3.1 s, KSampler.cfg=4")
+    assert match and match.group("done", "total", "cell", "state", "detail") == (
+        "2",
+        "6",
+        "cell-004",
+        "done",
+        "3.1 s, KSampler.cfg=4",
+    )
 
 
 def test_smoke_settings_leave_the_varied_knob_as_it_is(nodes) -> None:
@@ -149,10 +168,28 @@ def test_smoke_settings_leave_the_varied_knob_as_it_is(nodes) -> None:
 
 
 def test_dry_run_needs_no_slurm_and_writes_nothing(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "atelier", "sweep", str(LESSON), "--vary", "KSampler.cfg",
-                           "--vary", "KSampler.seed=1,2", "--gpus", "3", "--out", str(tmp_path / "s"), "--dry-run"],
-                          capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                                                          "COLUMNS": "120"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "sweep",
+            str(LESSON),
+            "--vary",
+            "KSampler.cfg",
+            "--vary",
+            "KSampler.seed=1,2",
+            "--gpus",
+            "3",
+            "--out",
+            str(tmp_path / "s"),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "120"},
+    )
     assert done.returncode == 0, done.stderr
     assert "10 pictures, 10 to make" in done.stdout and "#SBATCH --array=0-2" in done.stdout
     assert not (tmp_path / "s").exists()
@@ -179,9 +216,16 @@ def test_a_cell_that_runs_out_of_memory_is_named_and_the_others_go_on(tmp_path: 
     assert [r.id for r in tally.done] == ["cell-000", "cell-001"]
     assert [(r.id, r.code) for r in tally.failed] == [("cell-002", "out-of-memory"), ("cell-003", "out-of-memory")]
     assert "The GPU ran out of memory in node 5 'KSampler'" in tally.failed[0].message
-    assert tally.done[0].outputs == ["cell-000/atelier/a_00001_.png"] and (folder.outputs / tally.done[0].outputs[0]).is_file()
-    assert [f"{s.cell} {s.state}" for s in steps if s.state != "running"] == \
-        ["cell-000 done", "cell-001 done", "cell-002 failed", "cell-003 failed"]
+    assert (
+        tally.done[0].outputs == ["cell-000/atelier/a_00001_.png"]
+        and (folder.outputs / tally.done[0].outputs[0]).is_file()
+    )
+    assert [f"{s.cell} {s.state}" for s in steps if s.state != "running"] == [
+        "cell-000 done",
+        "cell-001 done",
+        "cell-002 failed",
+        "cell-003 failed",
+    ]
     assert not [p for p in folder.outputs.iterdir() if p.name.startswith(".")]  # no half-made folder left
     # Run again: what is done is skipped, the failed ones are tried again.
     steps.clear()
@@ -197,7 +241,9 @@ def test_squeue_s_array_lines_are_read_task_by_task(monkeypatch) -> None:
 
     def fake(args: list[str], env=None) -> str:
         if answers.get("gone"):
-            raise AtelierError("slurm-refused", command="squeue", reason="slurm_load_jobs error: Invalid job id specified")
+            raise AtelierError(
+                "slurm-refused", command="squeue", reason="slurm_load_jobs error: Invalid job id specified"
+            )
         return answers["listed"]
 
     monkeypatch.setattr(slurm, "_slurm", fake)
@@ -207,15 +253,18 @@ def test_squeue_s_array_lines_are_read_task_by_task(monkeypatch) -> None:
 
 
 def test_a_round_is_followed_by_slurm_s_state_and_a_finished_or_unsubmitted_one_counts_as_ended(
-        tmp_path: Path, monkeypatch) -> None:
+    tmp_path: Path, monkeypatch
+) -> None:
     from atelier.hpc import slurm
 
     folder = SweepFolder(tmp_path / "s")
     plan = sweep.open_plan(folder, _plan(folder))
     plan.rounds.append({"round": 1, "job": "7", "tasks": [["cell-000", "cell-002"], ["cell-001", "cell-003"]]})
     folder.logs.mkdir()
-    folder.task_log(1, 0).write_text("10:00:00 sweep 0/2 - starting: ComfyUI on n1\n"
-                                     "10:00:09 sweep 1/2 cell-000 done: 3.0 s, KSampler.seed=1, KSampler.cfg=4\n")
+    folder.task_log(1, 0).write_text(
+        "10:00:00 sweep 0/2 - starting: ComfyUI on n1\n"
+        "10:00:09 sweep 1/2 cell-000 done: 3.0 s, KSampler.seed=1, KSampler.cfg=4\n"
+    )
     monkeypatch.setattr(slurm, "array_tasks", lambda job, env=None: {0: ("RUNNING", ""), 1: ("COMPLETED", "")})
     states = sweep.task_states(plan, folder)
     assert [(t.state, t.done, t.total) for t in states] == [("RUNNING", 1, 2), ("ENDED", 0, 2)]

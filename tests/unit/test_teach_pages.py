@@ -15,13 +15,27 @@ import pytest
 import yaml
 
 from atelier.hpc.profiles import load_profile, profile_names
-from atelier.lessons.pin import TERMS, load_lock
-from atelier.lessons.modules import Module, all_modules
 from atelier.lessons.meta import LEVELS, read_meta
+from atelier.lessons.modules import Module, all_modules
+from atelier.lessons.pin import TERMS, load_lock
 from atelier.site.checks import CLAIMS
-from atelier.site.pages.teach import (CRIT_MARKERS, MARKERS, WEEKS, Cost, crit_knobs, gpu_example, gpu_time_table,
-                                      in_order, order_table, plan_table, semester_plan, semester_text, sessions_table,
-                                      shell_table, terms_table)
+from atelier.site.pages.teach import (
+    CRIT_MARKERS,
+    MARKERS,
+    WEEKS,
+    Cost,
+    crit_knobs,
+    gpu_example,
+    gpu_time_table,
+    in_order,
+    order_table,
+    plan_table,
+    semester_plan,
+    semester_text,
+    sessions_table,
+    shell_table,
+    terms_table,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
@@ -57,8 +71,14 @@ def test_gpu_table_has_a_row_per_module_with_the_figures_of_its_module_yaml() ->
         teaching, exercises = meta["minutes"]["teaching"], meta["minutes"]["exercises"]
         hours = max(1, ceil((teaching + exercises) / 60))
         session = f"{hours} hour" + "s" * (hours != 1)
-        assert cells[1:7] == [meta["level"], f"{teaching} min", f"{exercises} min", session, f"{hours * 60:,}",
-                              f"{meta['gpu_memory_gb']:g} GB"], slug
+        assert cells[1:7] == [
+            meta["level"],
+            f"{teaching} min",
+            f"{exercises} min",
+            session,
+            f"{hours * 60:,}",
+            f"{meta['gpu_memory_gb']:g} GB",
+        ], slug
 
 
 def test_gpu_table_has_a_column_per_cluster_with_a_gpu() -> None:
@@ -77,13 +97,17 @@ def test_a_session_is_the_lesson_rounded_up_to_whole_hours(minutes: int, hours: 
 def test_a_changed_module_changes_its_row() -> None:
     """Drift: more minutes and more memory than before give a longer session and fewer GPUs."""
     before = rows(gpu_time_table(MODULES, PROFILES))["txt2img-basics"]
-    changed = [edited(m, minutes={"teaching": 50, "exercises": 40}, gpu_memory_gb=40) if m.slug == "txt2img-basics"
-               else m for m in MODULES]
+    changed = [
+        edited(m, minutes={"teaching": 50, "exercises": 40}, gpu_memory_gb=40) if m.slug == "txt2img-basics" else m
+        for m in MODULES
+    ]
     table = gpu_time_table(changed, PROFILES)
     after = rows(table)["txt2img-basics"]
     assert after != before
     assert after[2:7] == ["50 min", "40 min", "2 hours", "120", "40 GB"]
-    for column, profile in zip(header(table)[7:], [p for p in PROFILES if any(g.gres for g in p.gpus.values())]):
+    for column, profile in zip(
+        header(table)[7:], [p for p in PROFILES if any(g.gres for g in p.gpus.values())], strict=False
+    ):
         cell = after[header(table).index(column)]
         big = [g.title for g in profile.gpus.values() if g.memory_gb >= 40]
         small = [g.title for g in profile.gpus.values() if g.memory_gb < 40]
@@ -97,8 +121,9 @@ def test_a_changed_profile_changes_which_gpus_fit() -> None:
     first, *others = pegasus.gpus.values()
     small = dataclasses.replace(first, memory_gb=1)
     unknown = dataclasses.replace(others[0], memory_gb=0)
-    edited = dataclasses.replace(pegasus, gpus={first.name: small, unknown.name: unknown,
-                                                **{g.name: g for g in others[1:]}})
+    edited = dataclasses.replace(
+        pegasus, gpus={first.name: small, unknown.name: unknown, **{g.name: g for g in others[1:]}}
+    )
     cell = rows(gpu_time_table(MODULES, [edited]))["txt2img-basics"][7]
     assert first.title not in cell
     assert f"{unknown.title} (memory not in the profile)" in cell
@@ -112,8 +137,10 @@ def test_every_module_comes_after_its_prerequisites() -> None:
         for needed in module.meta.get("prerequisites") or []:
             assert order.index(needed) < order.index(module.slug), (needed, module.slug)
     table = order_table(MODULES)
-    assert "| [Repaint one part (inpainting)](../lessons/inpainting.md) | intermediate | Image | " \
-           "[Repaint a picture (image to image)](../lessons/img2img.md) |" in table
+    assert (
+        "| [Repaint one part (inpainting)](../lessons/inpainting.md) | intermediate | Image | "
+        "[Repaint a picture (image to image)](../lessons/img2img.md) |" in table
+    )
 
 
 def test_a_loop_of_prerequisites_still_lists_every_module() -> None:
@@ -125,8 +152,10 @@ def test_the_worked_example_is_computed_from_the_modules() -> None:
     first = in_order(MODULES)[0]
     cost = Cost(first.meta["minutes"]["teaching"], first.meta["minutes"]["exercises"], first.meta["gpu_memory_gb"])
     text = gpu_example(MODULES, students=7)
-    assert (f"{cost.teaching} + {cost.exercises} = {cost.minutes} minutes" in text
-            and f"7 × {cost.hours} × 60 = {7 * cost.gpu_minutes:,} GPU minutes" in text)
+    assert (
+        f"{cost.teaching} + {cost.exercises} = {cost.minutes} minutes" in text
+        and f"7 × {cost.hours} × 60 = {7 * cost.gpu_minutes:,} GPU minutes" in text
+    )
     changed = [edited(m, minutes={"teaching": 60, "exercises": 30}) if m.slug == first.slug else m for m in MODULES]
     assert "7 × 2 × 60 = 840 GPU minutes" in gpu_example(changed, students=7)
 
@@ -155,8 +184,10 @@ def test_semester_text_follows_the_pin() -> None:
 def test_built_teach_pages_hold_the_generated_text(published_site) -> None:
     """The site as published: every marker replaced, the GPU table with a row per module."""
     _, folder = published_site
-    teach = {page: (folder / "teach" / page / "index.html").read_text(encoding="utf-8")
-             for page in ("assign", "gpu-time", "review", "semesters", "plan", "crit")}
+    teach = {
+        page: (folder / "teach" / page / "index.html").read_text(encoding="utf-8")
+        for page in ("assign", "gpu-time", "review", "semesters", "plan", "crit")
+    }
     for page, text in teach.items():
         assert not any(marker in text for marker in MARKERS), page
     gpu = teach["gpu-time"]

@@ -18,8 +18,9 @@ SETTINGS = "default/comfy.settings.json"
 
 
 def session(tmp_path: Path, name: str, label: str | None = None) -> SessionCopy:
-    copy = SessionCopy(StudentFolder(tmp_path / "home" / "atelier-comfyui"), tmp_path / name / "user",
-                       label or f"session {name}")
+    copy = SessionCopy(
+        StudentFolder(tmp_path / "home" / "atelier-comfyui"), tmp_path / name / "user", label or f"session {name}"
+    )
     copy.seed()
     return copy
 
@@ -87,7 +88,10 @@ def test_the_same_workflow_saved_in_two_sessions_keeps_both(tmp_path: Path) -> N
     assert shared(second, f"{WORKFLOWS}/portrait.json") == '"from 102, later"'
     first.sync()  # the first session's panel gets all three
     assert sorted(p.read_text() for p in (first.local / WORKFLOWS).glob("portrait*")) == [
-        '"from 101"', '"from 102"', '"from 102, later"']
+        '"from 101"',
+        '"from 102"',
+        '"from 102, later"',
+    ]
     # A second name is an ordinary file: edited or deleted, that sticks.
     save(first, other, '"from 102, edited in 101"')
     first.sync()
@@ -118,8 +122,11 @@ def test_settings_changed_in_two_sessions_are_merged_setting_by_setting(tmp_path
     first.sync()
     save(second, SETTINGS, json.dumps({"Comfy.Sidebar.Size": "small"}))
     assert second.sync().merged == [SETTINGS]
-    assert json.loads(shared(second, SETTINGS)) == {"Comfy.ColorPalette": "dark", "Comfy.Locale": "en",
-                                                    "Comfy.Sidebar.Size": "small"}
+    assert json.loads(shared(second, SETTINGS)) == {
+        "Comfy.ColorPalette": "dark",
+        "Comfy.Locale": "en",
+        "Comfy.Sidebar.Size": "small",
+    }
     assert json.loads((second.local / SETTINGS).read_text()) == json.loads(shared(second, SETTINGS))
     assert merge_settings(b'{"a": 1, "b": 2}', b'{"a": 1}', b'{"a": 3, "b": 2}') == b'{\n    "a": 3\n}'
 
@@ -168,8 +175,9 @@ def test_the_database_stays_with_the_session(tmp_path: Path) -> None:
     assert not list(first.student.user.glob("comfyui.db*"))
 
 
-def test_a_lock_left_by_a_killed_job_is_taken_over_and_a_held_one_is_waited_for(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lock_left_by_a_killed_job_is_taken_over_and_a_held_one_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = session(tmp_path, "a")
     first.student.lock.write_text("gone 1\n")
     os.utime(first.student.lock, (0, 0))  # a lock from long ago: its job was killed mid-sync

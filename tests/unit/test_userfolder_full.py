@@ -21,8 +21,11 @@ BIG = ('{"nodes": [' + ", ".join(['{"id": 1, "note": "' + "x" * 200 + '"}'] * 16
 
 def leftovers(folder: Path) -> list[str]:
     """What a student would see in the Files app besides their own files and the test's filler."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.name != FILLER and p.name.startswith("."))
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != FILLER and p.name.startswith(".")
+    )
 
 
 @pytest.fixture
@@ -42,8 +45,7 @@ def test_a_write_that_runs_out_of_space_leaves_the_old_file_and_nothing_else(ful
     assert leftovers(full) == []
 
 
-def test_a_failed_sync_of_a_full_folder_leaves_no_temporary_file_and_keeps_the_work(tmp_path: Path,
-                                                                                   full: Path) -> None:
+def test_a_failed_sync_of_a_full_folder_leaves_no_temporary_file_and_keeps_the_work(tmp_path: Path, full: Path) -> None:
     copy = SessionCopy(StudentFolder(full / "atelier-comfyui"), tmp_path / "node" / "user", "session 1")
     copy.seed()
     (copy.local / WORKFLOW).parent.mkdir(parents=True)

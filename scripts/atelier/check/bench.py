@@ -5,8 +5,8 @@ it), runs standard workloads and the lessons' own workflows, and records for eac
 first picture (which loads the model, and on a run's first workload also starts CUDA),
 then `repeat` more with new seeds (so nothing is cached), their median seconds and sampler
 iterations per second, and peak GPU memory and the ComfyUI process's largest resident
-memory (which still holds what earlier workloads left). One record per set of ComfyUI options, all in one file, so flags are compared as
-ratios measured in one run on one machine. Missing models are replaced by full-size
+memory (which still holds what earlier workloads left). One record per set of ComfyUI options, all in one
+file, so flags are compared as ratios measured in one run on one machine. Missing models are replaced by full-size
 random-weight files with the real architectures (speed does not depend on weight values);
 each workload says which kind it ran on. What a result holds, and its file, is in bench_records.py.
 """
@@ -28,15 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from atelier import __version__
-from atelier.lessons.nodes import Catalogue
-from atelier.comfy.client import ComfyClient
 from atelier.check.bench_records import BenchResult, Device, Figures, Machine, ModelFile, Run, Versions, WorkloadResult
 from atelier.check.hardware import device_name, processor
-from atelier.messages import AtelierError
-from atelier.lessons.modules import Module
+from atelier.comfy.client import ComfyClient
 from atelier.comfy.headless import Job, Progress, execute, load_job
 from atelier.comfy.server import ComfyServer
 from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.lessons.modules import Module
+from atelier.lessons.nodes import Catalogue
+from atelier.messages import AtelierError
 
 SEED_INPUTS = ("seed", "noise_seed")
 
@@ -76,8 +76,9 @@ def workloads(names: list[str], modules: list[Module]) -> list[Workload]:
     return list({w.name: w for w in picked}.values())
 
 
-def dimensions(workload: Workload, size: tuple[int, int] | None = None,
-               steps: int | None = None) -> tuple[int | None, int | None, int | None]:
+def dimensions(
+    workload: Workload, size: tuple[int, int] | None = None, steps: int | None = None
+) -> tuple[int | None, int | None, int | None]:
     """(width, height, steps) a workload runs at: the overrides, else its own (None: as the lesson has it)."""
     width, height = size or (workload.width, workload.height)
     return width, height, steps or workload.steps
@@ -88,8 +89,9 @@ def gib(value: Any) -> str:
     return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "-"
 
 
-def prepared(job: Job, workload: Workload, seed: int, size: tuple[int, int] | None = None,
-             steps: int | None = None) -> Job:
+def prepared(
+    job: Job, workload: Workload, seed: int, size: tuple[int, int] | None = None, steps: int | None = None
+) -> Job:
     """The job with the workload's size and steps, and `seed` in every sampler (so nothing is cached)."""
     width, height, steps = dimensions(workload, size, steps)
     ready = copy.deepcopy(job)
@@ -224,8 +226,9 @@ def unload(client: ComfyClient, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
-            on_progress: Callable[[str], None]) -> Figures:
+def measure(
+    client: ComfyClient, setup: Setup, workload: Workload, repeat: int, on_progress: Callable[[str], None]
+) -> Figures:
     """The first picture, then `repeat` more with new seeds; medians and memory peaks."""
     job = load_job(setup.modules[workload.lesson].folder, setup.catalogue)
     out = setup.workdir / "outputs" / workload.name
@@ -237,7 +240,7 @@ def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
     for index in range(repeat + 1):
         ticks: list[tuple[float, str, int]] = []
 
-        def tick(progress: Progress) -> None:
+        def tick(progress: Progress, ticks: list[tuple[float, str, int]] = ticks, index: int = index) -> None:
             if progress.steps:
                 ticks.append((time.monotonic(), progress.title, progress.step))
             what = "first picture (loads the model)" if index == 0 else f"picture {index} of {repeat}"
@@ -253,8 +256,9 @@ def measure(client: ComfyClient, setup: Setup, workload: Workload, repeat: int,
             seconds.append(took)
             rates.append(iterations_per_second(ticks))
     peaks = _peaks(client)
-    return replace(summary(first, seconds, rates), peak_gpu_bytes=peaks.get("gpu_bytes"),
-                   peak_host_bytes=peaks.get("host_bytes"))
+    return replace(
+        summary(first, seconds, rates), peak_gpu_bytes=peaks.get("gpu_bytes"), peak_host_bytes=peaks.get("host_bytes")
+    )
 
 
 def machine() -> Machine:
@@ -262,9 +266,15 @@ def machine() -> Machine:
     return Machine(processor(), os.cpu_count(), f"{platform.system()} {platform.release()}")
 
 
-def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[tuple[ModelFile, ...], str | None]],
-              repeat: int, flags: list[str], on_progress: Callable[[str], None],
-              on_change: Callable[[Run], None]) -> Run:
+def run_flags(
+    setup: Setup,
+    chosen: list[Workload],
+    ready: dict[str, tuple[tuple[ModelFile, ...], str | None]],
+    repeat: int,
+    flags: list[str],
+    on_progress: Callable[[str], None],
+    on_change: Callable[[Run], None],
+) -> Run:
     """One ComfyUI with these flags: its cold start, its device, every workload measured on it.
 
     `ready` is model_view's answer per workload, made once for all flag sets. `on_change` gets
@@ -274,9 +284,16 @@ def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[tuple
     record = Run(tuple(flags))
     try:
         name = "-".join(f.strip("-") for f in flags) or "default"
-        server = ComfyServer(setup.checkout, setup.python, setup.workdir / f"comfyui-{name}", cpu=setup.cpu,
-                             models=setup.workdir / "models", bench=True, extra_args=flags,
-                             custom_nodes=setup.custom_nodes)
+        server = ComfyServer(
+            setup.checkout,
+            setup.python,
+            setup.workdir / f"comfyui-{name}",
+            cpu=setup.cpu,
+            models=setup.workdir / "models",
+            bench=True,
+            extra_args=flags,
+            custom_nodes=setup.custom_nodes,
+        )
         on_progress(f"starting ComfyUI {' '.join(flags)}".rstrip())
         started = time.monotonic()
         server.start(timeout=600)
@@ -286,23 +303,40 @@ def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[tuple
             stats = client.get_json("/system_stats")
             device = (stats.get("devices") or [{}])[0]
             peaks = _peaks(client)
-            record = replace(record, device=Device(
-                device.get("type", "cpu"), device_name(str(device.get("name", "cpu"))),
-                peaks.get("gpu_total_bytes") or device.get("vram_total")))
+            record = replace(
+                record,
+                device=Device(
+                    device.get("type", "cpu"),
+                    device_name(str(device.get("name", "cpu"))),
+                    peaks.get("gpu_total_bytes") or device.get("vram_total"),
+                ),
+            )
             system = stats.get("system", {})
-            record = replace(record, versions=Versions(
-                system.get("comfyui_version"), system.get("pytorch_version"),
-                str(system.get("python_version", "")).split()[0], __version__))
+            record = replace(
+                record,
+                versions=Versions(
+                    system.get("comfyui_version"),
+                    system.get("pytorch_version"),
+                    str(system.get("python_version", "")).split()[0],
+                    __version__,
+                ),
+            )
             for workload in chosen:
                 models, why_not = ready[workload.name]
-                ran = (workload.name, workload.lesson, workload.about, *dimensions(workload, setup.size, setup.steps),
-                       models)
+                ran = (
+                    workload.name,
+                    workload.lesson,
+                    workload.about,
+                    *dimensions(workload, setup.size, setup.steps),
+                    models,
+                )
                 if why_not:
                     entry = WorkloadResult(*ran, status="skipped", reason=why_not)
                 else:
                     try:
-                        entry = WorkloadResult(*ran, status="measured",
-                                               figures=measure(client, setup, workload, repeat, on_progress))
+                        entry = WorkloadResult(
+                            *ran, status="measured", figures=measure(client, setup, workload, repeat, on_progress)
+                        )
                     except AtelierError as err:  # out of memory, a failed node: recorded, the others still run
                         entry = WorkloadResult(*ran, status="failed", reason=str(err))
                 record = replace(record, workloads=(*record.workloads, entry))
@@ -314,18 +348,31 @@ def run_flags(setup: Setup, chosen: list[Workload], ready: dict[str, tuple[tuple
     return record
 
 
-def run(setup: Setup, chosen: list[Workload], repeat: int, flag_sets: list[list[str]],
-        on_progress: Callable[[str], None], on_change: Callable[[BenchResult], None]) -> BenchResult:
+def run(
+    setup: Setup,
+    chosen: list[Workload],
+    repeat: int,
+    flag_sets: list[list[str]],
+    on_progress: Callable[[str], None],
+    on_change: Callable[[BenchResult], None],
+) -> BenchResult:
     """Every flag set in turn; `on_change` gets the whole result after each workload, to save as it goes."""
-    result = BenchResult(datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), machine(), repeat)
+    result = BenchResult(datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), machine(), repeat)
     ready: dict[str, tuple[tuple[ModelFile, ...], str | None]] = {}
     for workload in chosen:  # models first, so making them is not counted as start-up or load time
         on_progress(f"{workload.name}: models")
         ready[workload.name] = model_view(setup, workload)
     for flags in flag_sets:
         done = result.runs
-        ran = run_flags(setup, chosen, ready, repeat, flags, on_progress,
-                        lambda so_far: on_change(replace(result, runs=(*done, so_far))))
+        ran = run_flags(
+            setup,
+            chosen,
+            ready,
+            repeat,
+            flags,
+            on_progress,
+            lambda so_far, result=result, done=done: on_change(replace(result, runs=(*done, so_far))),
+        )
         result = replace(result, runs=(*done, ran))
         if ran.failed is not None:  # e.g. an option this ComfyUI lacks the library for: the other sets still run
             on_change(result)

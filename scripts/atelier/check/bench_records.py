@@ -23,7 +23,8 @@ def bad_file(path: Path, detail: str) -> AtelierError:
 
 
 def _fields(data: Any) -> dict[str, Any]:
-    """A part the page only shows (machine, device, versions): what it has, without a crash where it is not a mapping."""
+    """A part the page only shows (machine, device, versions): what it has, without a crash where it is not
+    a mapping."""
     return data if isinstance(data, dict) else {}
 
 
@@ -113,16 +114,29 @@ class Figures:
     peak_host_bytes: int | None = None  # the ComfyUI process's largest resident memory
 
     def to_json(self) -> dict[str, Any]:
-        return {"first_image_s": self.first_image_s, "seconds_per_image": self.seconds_per_image,
-                "model_load_s": self.model_load_s, "iterations_per_second": self.iterations_per_second,
-                "repeat": self.repeat, "runs_s": list(self.runs_s), "peak_gpu_bytes": self.peak_gpu_bytes,
-                "peak_host_bytes": self.peak_host_bytes}
+        return {
+            "first_image_s": self.first_image_s,
+            "seconds_per_image": self.seconds_per_image,
+            "model_load_s": self.model_load_s,
+            "iterations_per_second": self.iterations_per_second,
+            "repeat": self.repeat,
+            "runs_s": list(self.runs_s),
+            "peak_gpu_bytes": self.peak_gpu_bytes,
+            "peak_host_bytes": self.peak_host_bytes,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Figures:
-        return cls(data.get("first_image_s"), data["seconds_per_image"], data.get("model_load_s"),
-                   data.get("iterations_per_second"), data.get("repeat"), tuple(data.get("runs_s") or ()),
-                   data.get("peak_gpu_bytes"), data.get("peak_host_bytes"))
+        return cls(
+            data.get("first_image_s"),
+            data["seconds_per_image"],
+            data.get("model_load_s"),
+            data.get("iterations_per_second"),
+            data.get("repeat"),
+            tuple(data.get("runs_s") or ()),
+            data.get("peak_gpu_bytes"),
+            data.get("peak_host_bytes"),
+        )
 
 
 @dataclass(frozen=True)
@@ -145,9 +159,16 @@ class WorkloadResult:
         return self.status == "measured"
 
     def to_json(self) -> dict[str, Any]:
-        data = {"name": self.name, "lesson": self.lesson, "about": self.about, "width": self.width,
-                "height": self.height, "steps": self.steps, "models": [m.to_json() for m in self.models],
-                "status": self.status}
+        data = {
+            "name": self.name,
+            "lesson": self.lesson,
+            "about": self.about,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "models": [m.to_json() for m in self.models],
+            "status": self.status,
+        }
         if self.reason is not None:
             data["reason"] = self.reason
         return {**data, **(self.figures.to_json() if self.figures else {})}
@@ -161,9 +182,18 @@ class WorkloadResult:
         measured = data["status"] == "measured"
         if measured and not _number(data.get("seconds_per_image")):
             raise bad_file(path, f"{where} ({data['name']}) has no seconds_per_image")
-        return cls(data["name"], data["lesson"], data.get("about"), data.get("width"), data.get("height"),
-                   data.get("steps"), tuple(ModelFile(m.get("name", ""), m["weights"]) for m in data["models"]),
-                   data["status"], data.get("reason"), Figures.from_json(data) if measured else None)
+        return cls(
+            data["name"],
+            data["lesson"],
+            data.get("about"),
+            data.get("width"),
+            data.get("height"),
+            data.get("steps"),
+            tuple(ModelFile(m.get("name", ""), m["weights"]) for m in data["models"]),
+            data["status"],
+            data.get("reason"),
+            Figures.from_json(data) if measured else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -199,10 +229,17 @@ class Run:
             raise bad_file(path, f"{where} has no {missing}")
         if not _number(data["cold_start_s"]):
             raise bad_file(path, f"{where}.cold_start_s is not a number")
-        workloads = tuple(WorkloadResult.from_json(entry, path, f"{where}.workloads[{number}]")
-                          for number, entry in enumerate(data["workloads"]))
-        return cls(tuple(data["flags"]), workloads, data["cold_start_s"], Device.from_json(data["device"]),
-                   Versions.from_json(data["versions"]))
+        workloads = tuple(
+            WorkloadResult.from_json(entry, path, f"{where}.workloads[{number}]")
+            for number, entry in enumerate(data["workloads"])
+        )
+        return cls(
+            tuple(data["flags"]),
+            workloads,
+            data["cold_start_s"],
+            Device.from_json(data["device"]),
+            Versions.from_json(data["versions"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -215,8 +252,13 @@ class BenchResult:
     runs: tuple[Run, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"atelier_bench": SCHEMA, "date": self.date, "machine": self.machine.to_json(), "repeat": self.repeat,
-                "runs": [run.to_json() for run in self.runs]}
+        return {
+            "atelier_bench": SCHEMA,
+            "date": self.date,
+            "machine": self.machine.to_json(),
+            "repeat": self.repeat,
+            "runs": [run.to_json() for run in self.runs],
+        }
 
     @classmethod
     def from_json(cls, data: Any, path: Path) -> BenchResult:
@@ -230,6 +272,9 @@ class BenchResult:
             raise bad_file(path, f"it has no {missing}")
         if not isinstance(data["date"], str) or not isinstance(data["runs"], list):
             raise bad_file(path, "date must be text and runs a list")
-        runs = tuple(Run.from_json(run, path, f"runs[{index}]") for index, run in enumerate(data["runs"])
-                     if not (isinstance(run, dict) and "failed" in run))
+        runs = tuple(
+            Run.from_json(run, path, f"runs[{index}]")
+            for index, run in enumerate(data["runs"])
+            if not (isinstance(run, dict) and "failed" in run)
+        )
         return cls(data["date"], Machine.from_json(data["machine"]), data.get("repeat"), runs)

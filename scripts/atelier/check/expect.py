@@ -113,7 +113,7 @@ def check_outputs(expected: list[dict[str, Any]], files: list[Path]) -> list[str
         if len(got) != wanted:
             problems.append(f"expected {wanted} {NOUNS[kind]}(s), got {len(got)}")
         slots = [spec for spec in specs for _ in range(int(spec.get("count", 1)))]
-        for path, spec in zip(got, slots):
+        for path, spec in zip(got, slots, strict=False):
             try:
                 problems += CHECKS[kind](path, spec)
             except Exception as err:  # a broken file is a finding, not a crash

@@ -17,8 +17,11 @@ def processor() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     try:
         if cpuinfo.is_file():
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                     if line.startswith("model name")]
+            names = [
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ]
             return names[0] if names else fallback
         if platform.system() == "Darwin":
             brand = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,16 +22,16 @@ from xml.etree import ElementTree
 
 import psutil
 
-from atelier.lessons.nodes import Catalogue
-from atelier.comfy.client import ComfyClient
-from atelier.keep import ledger
 from atelier.check.expect import check_outputs
 from atelier.check.hardware import device_name, processor
-from atelier.messages import AtelierError
-from atelier.lessons.meta import Output
-from atelier.lessons.modules import Module
+from atelier.comfy.client import ComfyClient
 from atelier.comfy.headless import capped_outputs, execute, load_job, smoke_settings
 from atelier.comfy.server import ComfyServer
+from atelier.keep import ledger
+from atelier.lessons.meta import Output
+from atelier.lessons.modules import Module
+from atelier.lessons.nodes import Catalogue
+from atelier.messages import AtelierError
 
 
 @dataclass
@@ -143,7 +143,11 @@ class PeakMemory:
 
 def hardware(target: Target) -> dict[str, Any]:
     """What the check ran on, for the report and the status page."""
-    info: dict[str, Any] = {"cpu": processor(), "cores": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}
+    info: dict[str, Any] = {
+        "cpu": processor(),
+        "cores": psutil.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30),
+    }
     try:
         stats = target.client().get_json("/system_stats")
         gpus = [d.get("name", "") for d in stats.get("devices", []) if d.get("type") != "cpu"]
@@ -189,9 +193,13 @@ def check_module(
 
 
 def missing_custom_nodes(module: Module, catalogue: Catalogue, target: Target) -> str:
-    """Why the module cannot run on this ComfyUI, when it needs a custom node the ComfyUI has not loaded; "" when it can."""
-    needed = {str(node.get("type")): source for node in module.nodes()
-              if (source := catalogue.source_of(str(node.get("type")))) is not None}
+    """Why the module cannot run on this ComfyUI, when it needs a custom node the ComfyUI has not loaded;
+    "" when it can."""
+    needed = {
+        str(node.get("type")): source
+        for node in module.nodes()
+        if (source := catalogue.source_of(str(node.get("type")))) is not None
+    }
     if not needed:
         return ""
     try:
@@ -201,9 +209,13 @@ def missing_custom_nodes(module: Module, catalogue: Catalogue, target: Target) -
     sources = {needed[name].folder: needed[name] for name in lacking}
     if not sources:
         return ""
-    named = "; ".join(f"{folder} ({source.repository or 'repository unknown'})" for folder, source in sorted(sources.items()))
-    return (f"needs the custom node {named}, which this ComfyUI has not loaded: install it in its custom_nodes "
-            "folder and name it in ATELIER_CUSTOM_NODES")
+    named = "; ".join(
+        f"{folder} ({source.repository or 'repository unknown'})" for folder, source in sorted(sources.items())
+    )
+    return (
+        f"needs the custom node {named}, which this ComfyUI has not loaded: install it in its custom_nodes "
+        "folder and name it in ATELIER_CUSTOM_NODES"
+    )
 
 
 def check_modules(
@@ -217,8 +229,12 @@ def check_modules(
     on_result: Callable[[ModuleResult], None] | None = None,
 ) -> Report:
     """Check each module in turn; `skipped` maps module -> why it is not run here."""
-    report = Report("smoke" if smoke else "real", datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    hardware(target), catalogue.comfyui_version)
+    report = Report(
+        "smoke" if smoke else "real",
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        hardware(target),
+        catalogue.comfyui_version,
+    )
     for module in modules:
         reason = skipped.get(module.slug) if skipped else None
         reason = reason or missing_custom_nodes(module, catalogue, target)
@@ -254,13 +270,18 @@ def write_json(report: Report, path: Path, with_outputs: bool = True) -> Path:
 def write_junit(report: Report, path: Path) -> Path:
     """JUnit XML, so any CI shows one test case per module."""
     suite = ElementTree.Element(
-        "testsuite", name=f"lesson-check-{report.mode}", tests=str(len(report.results)),
+        "testsuite",
+        name=f"lesson-check-{report.mode}",
+        tests=str(len(report.results)),
         failures=str(sum(r.status == "failed" for r in report.results)),
         skipped=str(sum(r.status == "skipped" for r in report.results)),
-        time=f"{sum(r.seconds for r in report.results):.2f}", timestamp=report.date,
+        time=f"{sum(r.seconds for r in report.results):.2f}",
+        timestamp=report.date,
     )
     for result in report.results:
-        case = ElementTree.SubElement(suite, "testcase", classname="lessons", name=result.module, time=f"{result.seconds:.2f}")
+        case = ElementTree.SubElement(
+            suite, "testcase", classname="lessons", name=result.module, time=f"{result.seconds:.2f}"
+        )
         if result.status == "failed":
             ElementTree.SubElement(case, "failure", message=result.message)
         elif result.status == "skipped":

@@ -30,13 +30,30 @@ def cli(debug: bool) -> None:
     """
 
 
-
-for command in (lessons.lock_command, lessons.catalogue_command, lessons.lint_command, lessons.new_module_command,
-                lessons.run_command, lessons.testmodels_command, lessons.check_command, sessions.serve_command,
-                sessions.launch_command, sessions.status_command, sessions.stop_command, sweep.sweep_command,
-                sweep.sweep_task_command, install.models_command,
-                install.install_command, install.ood_command, keep.ledger_command, keep.compare_command,
-                keep.backup_command, screenshots.screenshots_command, screenshots.strips_command, bench.bench_command):
+for command in (
+    lessons.lock_command,
+    lessons.catalogue_command,
+    lessons.lint_command,
+    lessons.new_module_command,
+    lessons.run_command,
+    lessons.testmodels_command,
+    lessons.check_command,
+    sessions.serve_command,
+    sessions.launch_command,
+    sessions.status_command,
+    sessions.stop_command,
+    sweep.sweep_command,
+    sweep.sweep_task_command,
+    install.models_command,
+    install.install_command,
+    install.ood_command,
+    keep.ledger_command,
+    keep.compare_command,
+    keep.backup_command,
+    screenshots.screenshots_command,
+    screenshots.strips_command,
+    bench.bench_command,
+):
     cli.add_command(command)
 
 
@@ -65,4 +82,3 @@ def main(argv: list[str] | None = None) -> None:
         unexpected = AtelierError("unexpected", error=type(err).__name__)
         click.echo(f"Error: {unexpected}", err=True)
         sys.exit(unexpected.exit_code)
-

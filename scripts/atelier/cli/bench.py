@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from atelier.check import bench
-from atelier.comfy.server import tuning
 from atelier.check.bench_records import BenchResult
 from atelier.cli.options import comfyui_install, pinned_nodes, project, server_options
+from atelier.comfy.server import tuning
 
 # The flags study: ComfyUI's attention and precision options, each against the default.
 STUDY = ("", "--use-split-cross-attention", "--use-quad-cross-attention", "--fast", "--bf16-unet", "--fp16-vae")
@@ -50,27 +50,66 @@ def _save(result: BenchResult, path: Path) -> None:
 
 @click.command("bench")
 @click.argument("more", nargs=-1, metavar="[WORKLOAD]...")
-@click.option("--workload", "names", multiple=True,
-              help="sd15-512, sdxl-1024, a lesson's name, or 'lessons' for all (repeatable; default: "
-                   f"{' '.join(bench.DEFAULT)}).")
-@click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
-              help="Pictures measured after the first; the figures are their medians.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the results here (saved after each workload).")
-@click.option("--flags", "flag_sets", multiple=True,
-              help="ComfyUI options to measure, as one quoted string; repeat to compare several "
-                   "(\"\" is the default).")
-@click.option("--study", is_flag=True, help="Compare ComfyUI's attention and precision options on sd15-512 and "
-              "sdxl-1024 (unless workloads are named): " + ", ".join(f or "default" for f in STUDY) + ".")
+@click.option(
+    "--workload",
+    "names",
+    multiple=True,
+    help="sd15-512, sdxl-1024, a lesson's name, or 'lessons' for all (repeatable; default: "
+    f"{' '.join(bench.DEFAULT)}).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="Pictures measured after the first; the figures are their medians.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the results here (saved after each workload).",
+)
+@click.option(
+    "--flags",
+    "flag_sets",
+    multiple=True,
+    help='ComfyUI options to measure, as one quoted string; repeat to compare several ("" is the default).',
+)
+@click.option(
+    "--study",
+    is_flag=True,
+    help="Compare ComfyUI's attention and precision options on sd15-512 and "
+    "sdxl-1024 (unless workloads are named): " + ", ".join(f or "default" for f in STUDY) + ".",
+)
 @click.option("--size", help="Override every workload's picture size, e.g. 256x256 (for a quick look).")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Override every workload's sampler steps.")
-@click.option("--test-models", "variant", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
-              help="Random-weight models for the missing ones; only full size gives true timings.")
+@click.option(
+    "--test-models",
+    "variant",
+    type=click.Choice(["full", "tiny"]),
+    default="full",
+    show_default=True,
+    help="Random-weight models for the missing ones; only full size gives true timings.",
+)
 @click.option("--no-random-weights", is_flag=True, help="Skip a workload whose models are not in --models.")
 @server_options
-def bench_command(more: tuple[str, ...], names: tuple[str, ...], repeat: int, json_path: Path | None,
-          flag_sets: tuple[str, ...], study: bool, size: str | None, steps: int | None, variant: str,
-          no_random_weights: bool, comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+def bench_command(
+    more: tuple[str, ...],
+    names: tuple[str, ...],
+    repeat: int,
+    json_path: Path | None,
+    flag_sets: tuple[str, ...],
+    study: bool,
+    size: str | None,
+    steps: int | None,
+    variant: str,
+    no_random_weights: bool,
+    comfyui: str | None,
+    python: str | None,
+    models: Path | None,
+    cpu: bool,
+) -> None:
     """Measure how fast ComfyUI runs the lessons here, on CUDA, Apple MPS or the CPU.
 
     Starts ComfyUI as a session does and, for each workload, times the first picture
@@ -88,12 +127,24 @@ def bench_command(more: tuple[str, ...], names: tuple[str, ...], repeat: int, js
     chosen = bench.workloads(picked or default, modules)
     console = Console(stderr=True)
     work = Path(tempfile.mkdtemp(prefix="atelier-bench-"))  # kept when something failed: ComfyUI's logs are there
-    setup = bench.Setup(checkout, interpreter, work, found.nodes,
-                        {m.slug: m for m in modules}, models, not no_random_weights, variant, cpu,
-                        _size(size), steps, custom_nodes=pinned_nodes())
+    setup = bench.Setup(
+        checkout,
+        interpreter,
+        work,
+        found.nodes,
+        {m.slug: m for m in modules},
+        models,
+        not no_random_weights,
+        variant,
+        cpu,
+        _size(size),
+        steps,
+        custom_nodes=pinned_nodes(),
+    )
     with console.status("Starting") as status:
-        result = bench.run(setup, chosen, repeat, flags, status.update,
-                           lambda r: _save(r, json_path) if json_path else None)
+        result = bench.run(
+            setup, chosen, repeat, flags, status.update, lambda r: _save(r, json_path) if json_path else None
+        )
     failed = any(run.failed is not None or any(w.status == "failed" for w in run.workloads) for run in result.runs)
     if failed:
         click.echo(f"Something failed; ComfyUI's logs are kept in {work}.")
@@ -105,10 +156,21 @@ def bench_command(more: tuple[str, ...], names: tuple[str, ...], repeat: int, js
             continue
         device = record.device.name if record.device else None
         version = record.versions.comfyui if record.versions else None
-        title = (f"{device} · ComfyUI {version} · "
-                 f"{' '.join(record.flags) or 'default options'} · started in {_seconds(record.cold_start_s)} s")
-        table = Table("workload", "weights", "first picture s", "s / picture", "it/s", "model load s",
-                      "GPU peak", "host peak", title=title)
+        title = (
+            f"{device} · ComfyUI {version} · "
+            f"{' '.join(record.flags) or 'default options'} · started in {_seconds(record.cold_start_s)} s"
+        )
+        table = Table(
+            "workload",
+            "weights",
+            "first picture s",
+            "s / picture",
+            "it/s",
+            "model load s",
+            "GPU peak",
+            "host peak",
+            title=title,
+        )
         notes = []
         for entry in record.workloads:
             weights = ", ".join(sorted({m.weights for m in entry.models})) or "-"
@@ -117,9 +179,16 @@ def bench_command(more: tuple[str, ...], names: tuple[str, ...], repeat: int, js
                 notes.append(f"{entry.name} {entry.status}: {entry.reason or ''}")
                 continue
             figures = entry.figures
-            table.add_row(entry.name, weights, _seconds(figures.first_image_s), _seconds(figures.seconds_per_image),
-                          _seconds(figures.iterations_per_second), _seconds(figures.model_load_s),
-                          bench.gib(figures.peak_gpu_bytes), bench.gib(figures.peak_host_bytes))
+            table.add_row(
+                entry.name,
+                weights,
+                _seconds(figures.first_image_s),
+                _seconds(figures.seconds_per_image),
+                _seconds(figures.iterations_per_second),
+                _seconds(figures.model_load_s),
+                bench.gib(figures.peak_gpu_bytes),
+                bench.gib(figures.peak_host_bytes),
+            )
         Console().print(table)
         for note in notes:
             click.echo(note)

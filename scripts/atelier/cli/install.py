@@ -22,16 +22,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from atelier.lessons.pin import load_lock
+from atelier.cli.options import pick_modules, project
 from atelier.comfy.server import find_comfyui
+from atelier.hpc import install, ood, packages, sources, steps
 from atelier.hpc.profiles import load_profile
-from atelier.hpc import ood
-from atelier.hpc import install, packages, sources
 from atelier.hpc.store import ModelFile, declared, fetch, import_files, verify
-from atelier.cli.options import pick_modules
+from atelier.lessons.pin import load_lock
 from atelier.messages import AtelierError, Finding
-from atelier.cli.options import project
-
 
 
 @click.group("models")
@@ -42,8 +39,13 @@ def models_command() -> None:
 @models_command.command("fetch")
 @click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="The models of every module.")
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
-              help="The model store to fill [env: ATELIER_MODELS].")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ATELIER_MODELS",
+    required=True,
+    help="The model store to fill [env: ATELIER_MODELS].",
+)
 def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
     """Download the models modules declare, verified by sha256.
 
@@ -53,7 +55,13 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
     if not names and not everything:
         raise click.UsageError("give --module NAME (repeatable) or --all")
     wanted = declared(pick_modules(() if everything else names))
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True)) as bar:
         current: list[int] = []
 
@@ -68,8 +76,13 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
 @models_command.command("import")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
-              help="The model store to fill [env: ATELIER_MODELS].")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ATELIER_MODELS",
+    required=True,
+    help="The model store to fill [env: ATELIER_MODELS].",
+)
 def models_import(folder: Path, names: tuple[str, ...], store: Path) -> None:
     """Add model files fetched on another host, each checked against its published sha256.
 
@@ -79,8 +92,11 @@ def models_import(folder: Path, names: tuple[str, ...], store: Path) -> None:
     Exits 1 when a declared model was not found in FOLDER.
     """
     wanted = declared(pick_modules(names))
-    total = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()
-                and path.name in {model.name for model in wanted})
+    total = sum(
+        path.stat().st_size
+        for path in folder.rglob("*")
+        if path.is_file() and path.name in {model.name for model in wanted}
+    )
     columns = [TextColumn("Copying"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("import", total=total or None)
@@ -95,8 +111,13 @@ def models_import(folder: Path, names: tuple[str, ...], store: Path) -> None:
 
 @models_command.command("verify")
 @click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="ATELIER_MODELS", required=True,
-              help="The model store to check [env: ATELIER_MODELS].")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ATELIER_MODELS",
+    required=True,
+    help="The model store to check [env: ATELIER_MODELS].",
+)
 def models_verify(names: tuple[str, ...], store: Path) -> None:
     """Read every model file again and compare it with its published sha256.
 
@@ -113,8 +134,10 @@ def models_verify(names: tuple[str, ...], store: Path) -> None:
     for verdict in verdicts:
         target = verdict.model.target(store)
         if verdict.outcome == "changed":
-            found = Finding("models-verify-changed", {"file": target, "expected": verdict.model.sha256,
-                                                      "got": verdict.got, "moved": verdict.moved})
+            found = Finding(
+                "models-verify-changed",
+                {"file": target, "expected": verdict.model.sha256, "got": verdict.got, "moved": verdict.moved},
+            )
             click.echo(f"error: {found}", err=True)
         elif verdict.outcome == "missing":
             click.echo(f"error: {Finding('models-verify-missing', {'file': target})}", err=True)
@@ -139,60 +162,136 @@ def _node_sources(values: tuple[str, ...]) -> dict[str, str]:
 
 def refresh_options(command: Callable) -> Callable:
     """The options of 'atelier lock --refresh': where pip resolves, and for which Python and build."""
-    for option in reversed([
-        click.option("--cpu", is_flag=True, help="With --refresh: lock PyTorch's CPU build (comfyui-cpu.txt)."),
-        click.option("--python", "python", type=click.Path(dir_okay=False, path_type=Path),
-                     help="With --refresh: the Python the install will use [default: this one]."),
-        click.option("--source", help=f"With --refresh: ComfyUI's git repository [default: {sources.COMFYUI_SOURCE}]."),
-        click.option("--node-source", "node_sources", multiple=True, metavar="NAME=URL",
-                     help="With --refresh: a custom node's git repository (repeatable)."),
-        click.option("--index-url", "package_index", metavar="URL",
-                     help="With --refresh: the package index [default: pip's own settings]."),
-        click.option("--torch-index", metavar="URL", help="With --refresh: an index with PyTorch's builds."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--cpu", is_flag=True, help="With --refresh: lock PyTorch's CPU build (comfyui-cpu.txt)."),
+            click.option(
+                "--python",
+                "python",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="With --refresh: the Python the install will use [default: this one].",
+            ),
+            click.option(
+                "--source", help=f"With --refresh: ComfyUI's git repository [default: {sources.COMFYUI_SOURCE}]."
+            ),
+            click.option(
+                "--node-source",
+                "node_sources",
+                multiple=True,
+                metavar="NAME=URL",
+                help="With --refresh: a custom node's git repository (repeatable).",
+            ),
+            click.option(
+                "--index-url",
+                "package_index",
+                metavar="URL",
+                help="With --refresh: the package index [default: pip's own settings].",
+            ),
+            click.option("--torch-index", metavar="URL", help="With --refresh: an index with PyTorch's builds."),
+        ]
+    ):
         command = option(command)
     return command
 
 
-def refresh_package_lock(lock_path: Path, cpu: bool, python: Path | None, source: str | None,
-                         node_sources: tuple[str, ...], package_index: str | None, torch_index: str | None) -> None:
+def refresh_package_lock(
+    lock_path: Path,
+    cpu: bool,
+    python: Path | None,
+    source: str | None,
+    node_sources: tuple[str, ...],
+    package_index: str | None,
+    torch_index: str | None,
+) -> None:
     pin = load_lock(lock_path)
     console = Console(stderr=True)
     with console.status("Locking the semester's packages") as status:
         written = packages.refresh(
-            pin, lock_path, install.project_folder(), (python or Path(sys.executable)).absolute(),
-            packages.Index(package_index, torch_index), "cpu" if cpu else "cuda", source or sources.COMFYUI_SOURCE,
-            _node_sources(node_sources), Path(tempfile.gettempdir()) / "atelier-lock-logs",
-            lambda text: status.update(text))
+            pin,
+            lock_path,
+            install.project_folder(),
+            (python or Path(sys.executable)).absolute(),
+            packages.Index(package_index, torch_index),
+            "cpu" if cpu else "cuda",
+            source or sources.COMFYUI_SOURCE,
+            _node_sources(node_sources),
+            Path(tempfile.gettempdir()) / "atelier-lock-logs",
+            lambda text: status.update(text),
+        )
     for path in written:
         click.echo(f"Wrote {path}: {len(packages.read(path).pins)} packages, each with its sha256.")
 
 
 @click.command("install")
-@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path),
-              help="The folder to install into, one per semester (default: the cluster profile's prefix).")
-@click.option("--cluster", help="A cluster profile (clusters/NAME.yaml) naming the prefix, the model store and the site's mirrors.")
-@click.option("--source", help=f"ComfyUI's git repository: a site mirror, a local path or file:// URL "
-                               f"[default: the profile's comfyui_source, else {sources.COMFYUI_SOURCE}].")
-@click.option("--node-source", "node_sources", multiple=True, metavar="NAME=URL",
-              help="A custom node's git repository, by its folder name (repeatable) [default: the pin's].")
-@click.option("--index-url", "package_index", metavar="URL",
-              help="The site's Python package index [default: the profile's package_index, else pip's own settings].")
-@click.option("--torch-index", metavar="URL",
-              help="An index with PyTorch's builds [default: the profile's torch_index, else the package lock's].")
-@click.option("--wheelhouse", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="A folder of wheels to install from, for a host that reaches no index.")
-@click.option("--cpu/--cuda", default=None,
-              help="PyTorch's CPU build (machines without an NVIDIA GPU) or the CUDA one [default: CUDA].")
-@click.option("--python", "python", type=click.Path(dir_okay=False, path_type=Path),
-              help="The Python the environments are made from; every account must be able to run it "
-                   "[default: the one running atelier].")
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="The semester pin to install (default: the project's workflows/lock.yaml).")
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder to install into, one per semester (default: the cluster profile's prefix).",
+)
+@click.option(
+    "--cluster",
+    help="A cluster profile (clusters/NAME.yaml) naming the prefix, the model store and the site's mirrors.",
+)
+@click.option(
+    "--source",
+    help=f"ComfyUI's git repository: a site mirror, a local path or file:// URL "
+    f"[default: the profile's comfyui_source, else {sources.COMFYUI_SOURCE}].",
+)
+@click.option(
+    "--node-source",
+    "node_sources",
+    multiple=True,
+    metavar="NAME=URL",
+    help="A custom node's git repository, by its folder name (repeatable) [default: the pin's].",
+)
+@click.option(
+    "--index-url",
+    "package_index",
+    metavar="URL",
+    help="The site's Python package index [default: the profile's package_index, else pip's own settings].",
+)
+@click.option(
+    "--torch-index",
+    metavar="URL",
+    help="An index with PyTorch's builds [default: the profile's torch_index, else the package lock's].",
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A folder of wheels to install from, for a host that reaches no index.",
+)
+@click.option(
+    "--cpu/--cuda",
+    default=None,
+    help="PyTorch's CPU build (machines without an NVIDIA GPU) or the CUDA one [default: CUDA].",
+)
+@click.option(
+    "--python",
+    "python",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Python the environments are made from; every account must be able to run it "
+    "[default: the one running atelier].",
+)
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The semester pin to install (default: the project's workflows/lock.yaml).",
+)
 @click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
-def install_command(prefix: Path | None, cluster: str | None, source: str | None, node_sources: tuple[str, ...],
-                    package_index: str | None, torch_index: str | None, wheelhouse: Path | None, cpu: bool | None,
-                    python: Path | None, lock_path: Path | None, dry_run: bool) -> None:
+def install_command(
+    prefix: Path | None,
+    cluster: str | None,
+    source: str | None,
+    node_sources: tuple[str, ...],
+    package_index: str | None,
+    torch_index: str | None,
+    wheelhouse: Path | None,
+    cpu: bool | None,
+    python: Path | None,
+    lock_path: Path | None,
+    dry_run: bool,
+) -> None:
     """Install the semester's pinned ComfyUI, custom nodes and atelier.
 
     Installs exactly what workflows/lock.yaml and the package lock beside it pin into
@@ -203,37 +302,58 @@ def install_command(prefix: Path | None, cluster: str | None, source: str | None
     layout, profile = install.layout_for(prefix, cluster)
     if layout is None:
         raise click.UsageError("give --prefix DIR, or --cluster NAME whose profile names a prefix")
-    given = {"source": source, "node_sources": _node_sources(node_sources), "package_index": package_index,
-             "torch_index": torch_index, "wheelhouse": str(wheelhouse.absolute()) if wheelhouse else None,
-             "cpu": cpu, "python": str(python.absolute()) if python else None,
-             "lock": str(lock_path.absolute()) if lock_path else None}
+    given = {
+        "source": source,
+        "node_sources": _node_sources(node_sources),
+        "package_index": package_index,
+        "torch_index": torch_index,
+        "wheelhouse": str(wheelhouse.absolute()) if wheelhouse else None,
+        "cpu": cpu,
+        "python": str(python.absolute()) if python else None,
+        "lock": str(lock_path.absolute()) if lock_path else None,
+    }
     chosen, origin = sources.choose_sources(layout, given, profile)
     pin_path = Path(chosen.lock) if chosen.lock else project().lock_path
     pin = load_lock(pin_path)
     plan = install.build_plan(pin, layout, chosen, pin_path=pin_path)
     out = Console()
     if dry_run:
-        out.print(f"Install plan for {pin.semester} into {layout.prefix} (dry run: nothing is changed)",
-                  highlight=False, soft_wrap=True)
+        out.print(
+            f"Install plan for {pin.semester} into {layout.prefix} (dry run: nothing is changed)",
+            highlight=False,
+            soft_wrap=True,
+        )
         for name, value in sources.shown_sources(chosen, pin_path).items():
-            out.print(f"     {name}: {value}  [dim]({origin.get(name.split(' ')[0], 'default')})[/]",
-                      highlight=False, soft_wrap=True)
+            out.print(
+                f"     {name}: {value}  [dim]({origin.get(name.split(' ')[0], 'default')})[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
         todo = 0
-        for number, (step, finished) in enumerate(install.pending(plan), 1):
+        for number, (step, finished) in enumerate(steps.pending(plan), 1):
             todo += not finished
             mark = "[dim]skip: already done[/]" if finished else "[bold]would run[/]"
             out.print(f"{number:>3}. {step.title}  {mark}", highlight=False, soft_wrap=True)
-            for line in install.describe(step):
+            for line in steps.describe(step):
                 out.print(f"       {line}", highlight=False, markup=False, soft_wrap=True)
-        out.print(f"{todo} step(s) would run, {len(plan.steps) - todo} already done. Logs would go to {layout.logs}.",
-                  highlight=False, soft_wrap=True)
+        out.print(
+            f"{todo} step(s) would run, {len(plan.steps) - todo} already done. Logs would go to {layout.logs}.",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     started = time.monotonic()
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("install", total=len(plan.steps))
 
-        def show(step: install.Step, state: str) -> None:
+        def show(step: steps.Step, state: str) -> None:
             if state == "running":
                 bar.update(task, description=step.title)
                 return
@@ -241,9 +361,11 @@ def install_command(prefix: Path | None, cluster: str | None, source: str | None
             bar.console.print(f"{mark} {step.title}", highlight=False)
             bar.advance(task)
 
-        counts = install.run_plan(plan, show)
-    click.echo(f"Installed {pin.semester} into {layout.prefix} in {time.monotonic() - started:.0f} s: "
-               f"{counts['done']} step(s) run, {counts['skipped']} already done. Logs: {layout.logs}")
+        counts = steps.run_plan(plan, show)
+    click.echo(
+        f"Installed {pin.semester} into {layout.prefix} in {time.monotonic() - started:.0f} s: "
+        f"{counts['done']} step(s) run, {counts['skipped']} already done. Logs: {layout.logs}"
+    )
     click.echo(f"Job scripts: source {layout.env_file}")
 
 
@@ -254,30 +376,78 @@ def ood_command() -> None:
 
 @ood_command.command("deploy")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--cluster", "clusters", multiple=True, default=("cerberus", "pegasus"), show_default=True,
-              help="The cluster profiles the form offers (repeatable).")
-@click.option("--site-file", type=click.Path(dir_okay=False, path_type=Path), default=ood.SITE_FILE,
-              show_default=True, help="Where the templates read their choices from.")
-@click.option("--portal", type=click.Path(dir_okay=False, path_type=Path),
-              help="The site's ood_portal.yml, to check the settings sessions need (usually /etc/ood/config/ood_portal.yml).")
-@click.option("--comfyui", envvar="COMFYUI_DIR",
-              help="For a profile without a prefix only: the ComfyUI checkout its jobs run [env: COMFYUI_DIR].")
-@click.option("--python", envvar="COMFYUI_PYTHON",
-              help="For a profile without a prefix only: the Python that runs it [env: COMFYUI_PYTHON].")
-@click.option("--box-dest", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the Box app goes (default: 'box' beside DEST); its folder name is in its address.")
-@click.option("--box-site-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where the Box app reads its settings (default: /etc/ood/config/apps/<its folder name>/atelier.json).")
-@click.option("--classwall-dest", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the Class wall app goes (default: 'classwall' beside DEST); its folder name is in its address.")
-@click.option("--classwall-site-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where the Class wall app reads its settings (default: beside the Box app's, in a folder named "
-                   "after the app).")
-@click.option("--course-root", "course_roots", multiple=True, default=ood.COURSE_ROOTS, show_default=True,
-              help="Where the Class wall app may open course folders (repeatable), e.g. the group folders' place.")
-def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: Path | None,
-               comfyui: str | None, python: str | None, box_dest: Path | None, box_site_file: Path | None,
-               classwall_dest: Path | None, classwall_site_file: Path | None, course_roots: tuple[str, ...]) -> None:
+@click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    default=("cerberus", "pegasus"),
+    show_default=True,
+    help="The cluster profiles the form offers (repeatable).",
+)
+@click.option(
+    "--site-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=ood.SITE_FILE,
+    show_default=True,
+    help="Where the templates read their choices from.",
+)
+@click.option(
+    "--portal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The site's ood_portal.yml, to check the settings sessions need (usually /etc/ood/config/ood_portal.yml).",
+)
+@click.option(
+    "--comfyui",
+    envvar="COMFYUI_DIR",
+    help="For a profile without a prefix only: the ComfyUI checkout its jobs run [env: COMFYUI_DIR].",
+)
+@click.option(
+    "--python",
+    envvar="COMFYUI_PYTHON",
+    help="For a profile without a prefix only: the Python that runs it [env: COMFYUI_PYTHON].",
+)
+@click.option(
+    "--box-dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the Box app goes (default: 'box' beside DEST); its folder name is in its address.",
+)
+@click.option(
+    "--box-site-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the Box app reads its settings (default: /etc/ood/config/apps/<its folder name>/atelier.json).",
+)
+@click.option(
+    "--classwall-dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the Class wall app goes (default: 'classwall' beside DEST); its folder name is in its address.",
+)
+@click.option(
+    "--classwall-site-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the Class wall app reads its settings (default: beside the Box app's, in a folder named "
+    "after the app).",
+)
+@click.option(
+    "--course-root",
+    "course_roots",
+    multiple=True,
+    default=ood.COURSE_ROOTS,
+    show_default=True,
+    help="Where the Class wall app may open course folders (repeatable), e.g. the group folders' place.",
+)
+def ood_deploy(
+    dest: Path,
+    clusters: tuple[str, ...],
+    site_file: Path,
+    portal: Path | None,
+    comfyui: str | None,
+    python: str | None,
+    box_dest: Path | None,
+    box_site_file: Path | None,
+    classwall_dest: Path | None,
+    classwall_site_file: Path | None,
+    course_roots: tuple[str, ...],
+) -> None:
     """Install the ComfyUI app into DEST with its choices from the cluster profiles.
 
     DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
@@ -293,18 +463,28 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
     modules = found.modules
     app, written = ood.deploy(dest, site_file, profiles, modules, app=found.app, comfyui=checkout)
     choices = sum(len(p.gpus) for p in profiles)
-    click.echo(f"Deployed the app to {app} with {len(modules)} lessons; "
-               f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}.")
+    click.echo(
+        f"Deployed the app to {app} with {len(modules)} lessons; "
+        f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}."
+    )
     box_dest = box_dest or dest.parent / "box"
-    box_app, box_written = ood.deploy_box(box_dest, box_site_file or ood.box_site_file(box_dest.name), profiles,
-                                          app=found.root / ood.BOX_APP)
+    box_app, box_written = ood.deploy_box(
+        box_dest, box_site_file or ood.box_site_file(box_dest.name), profiles, app=found.root / ood.BOX_APP
+    )
     click.echo(f"Deployed the Box app to {box_app}; its settings written to {box_written}.")
     wall_dest = classwall_dest or dest.parent / "classwall"
     wall_app, wall_written = ood.deploy_classwall(
-        wall_dest, classwall_site_file or box_written.parent.parent / wall_dest.name / box_written.name, profiles,
-        modules, course_roots, app=found.root / ood.CLASSWALL_APP)
-    click.echo(f"Deployed the Class wall app to {wall_app} with course folders from {', '.join(course_roots)}; "
-               f"its settings written to {wall_written}.")
+        wall_dest,
+        classwall_site_file or box_written.parent.parent / wall_dest.name / box_written.name,
+        profiles,
+        modules,
+        course_roots,
+        app=found.root / ood.CLASSWALL_APP,
+    )
+    click.echo(
+        f"Deployed the Class wall app to {wall_app} with course folders from {', '.join(course_roots)}; "
+        f"its settings written to {wall_written}."
+    )
     if portal and not findings:
         click.echo(f"{portal}: the portal settings sessions need are all there.")
     for finding in findings:
@@ -314,7 +494,7 @@ def ood_deploy(dest: Path, clusters: tuple[str, ...], site_file: Path, portal: P
     if portal and not any(p.compute_nodes for p in profiles):
         click.echo(f"Note: {Finding('ood-portal-nodes-unknown', {})}", err=True)
     if findings:
-        click.echo(f"Add to {portal}, then run update_ood_portal and restart Apache:\n"
-                   + ood.portal_lines(findings), err=True)
+        click.echo(
+            f"Add to {portal}, then run update_ood_portal and restart Apache:\n" + ood.portal_lines(findings), err=True
+        )
         sys.exit(1)
-

@@ -14,14 +14,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from atelier.keep import backup
-from atelier.keep import classwall, compare
-from atelier.hpc.profiles import load_profile
-from atelier.keep import ledger
 from atelier.cli.options import job_deadline, plural, project, say_round, time_stamp
+from atelier.hpc.profiles import load_profile
+from atelier.keep import backup, classwall, compare, ledger
+from atelier.keep.outputs import OK, Output
 from atelier.keep.schedule import Schedule
 from atelier.layout import expand_home
-from atelier.keep.outputs import OK, Output
 from atelier.messages import AtelierError
 
 
@@ -39,6 +37,7 @@ def ledger_scan(folder: Path) -> None:
     ComfyUI settings, cut short or of other kinds are listed, never skipped silently.
     """
     with Console(stderr=True).status("Reading outputs") as status:
+
         def show(output: Output) -> None:
             status.update(f"Reading {output.file}")
 
@@ -48,29 +47,59 @@ def ledger_scan(folder: Path) -> None:
             click.echo(f"{output.status:>14}  {output.file}: {output.note}")
     counts = ledger.counts(fresh)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing new"
-    click.echo(f"Ledger {folder / ledger.LEDGER}: read {plural(len(fresh), 'file')} ({summary}); "
-               f"{unchanged} unchanged since the last scan.")
+    click.echo(
+        f"Ledger {folder / ledger.LEDGER}: read {plural(len(fresh), 'file')} ({summary}); "
+        f"{unchanged} unchanged since the last scan."
+    )
 
 
 @click.command("compare")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--class", "course", metavar="COURSE_FOLDER", type=click.Path(path_type=Path),
-              help="Instead of PATHS: a class's wall from COURSE_FOLDER, which holds one folder (or Box zip) per "
-                   "student, named after them. A row per student, a column per lesson and value of its knob.")
-@click.option("--by", help="The setting across the contact sheet, e.g. cfg, seed, steps, or 'KSampler.denoise'. "
-                           "With --class: the setting that splits each lesson into columns, where it differs.")
+@click.option(
+    "--class",
+    "course",
+    metavar="COURSE_FOLDER",
+    type=click.Path(path_type=Path),
+    help="Instead of PATHS: a class's wall from COURSE_FOLDER, which holds one folder (or Box zip) per "
+    "student, named after them. A row per student, a column per lesson and value of its knob.",
+)
+@click.option(
+    "--by",
+    help="The setting across the contact sheet, e.g. cfg, seed, steps, or 'KSampler.denoise'. "
+    "With --class: the setting that splits each lesson into columns, where it differs.",
+)
 @click.option("--vs", help="The setting down the contact sheet (default: the next one that differs).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
-              show_default=True, help="The folder to write the workbook, CSV and contact sheet into.")
-@click.option("--within", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Refuse any of PATHS that is not inside this folder, links followed (ComfyUI's Compare page "
-                   "passes the outputs folder).")
-@click.option("--names", type=click.Choice(classwall.NAMES), default=classwall.NAMES[0], show_default=True,
-              help=f"With --class: how students are named. initials: by their initials, but for those listed in the "
-                   f"course folder's {classwall.SHOW_NAMES}, who agreed to their name; full: everyone by name, for "
-                   "your own review only.")
-def compare_command(paths: tuple[Path, ...], course: Path | None, by: str | None, vs: str | None, out: Path,
-                    within: Path | None, names: str) -> None:
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("comparison"),
+    show_default=True,
+    help="The folder to write the workbook, CSV and contact sheet into.",
+)
+@click.option(
+    "--within",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Refuse any of PATHS that is not inside this folder, links followed (ComfyUI's Compare page "
+    "passes the outputs folder).",
+)
+@click.option(
+    "--names",
+    type=click.Choice(classwall.NAMES),
+    default=classwall.NAMES[0],
+    show_default=True,
+    help=f"With --class: how students are named. initials: by their initials, but for those listed in the "
+    f"course folder's {classwall.SHOW_NAMES}, who agreed to their name; full: everyone by name, for "
+    "your own review only.",
+)
+def compare_command(
+    paths: tuple[Path, ...],
+    course: Path | None,
+    by: str | None,
+    vs: str | None,
+    out: Path,
+    within: Path | None,
+    names: str,
+) -> None:
     """Compare outputs side by side: a workbook, a CSV and a contact sheet.
 
     PATHS are output files or folders of them. One row per output, the settings that
@@ -108,6 +137,7 @@ def _class_wall(course: Path, by: str | None, vs: str | None, out: Path, names: 
     except AtelierError:
         lessons = []  # no project here: lessons are named by their folder and split by the first setting that differs
     with Console(stderr=True).status("Reading the students' outputs and making thumbnails") as status:
+
         def show(output: Output) -> None:
             status.update(f"Reading {output.file}")
 
@@ -115,28 +145,52 @@ def _class_wall(course: Path, by: str | None, vs: str | None, out: Path, names: 
     for warning in wall.warnings:
         click.echo(f"warning: {warning}", err=True)
     shown = [s for s in wall.students if not s.problem]
-    click.echo(f"Class wall of {plural(len(wall.students), 'student')} ({len(shown)} with work to show), "
-               f"{plural(len(wall.table.items), 'output')}; not compared: {len(wall.table.skipped)}.")
-    splits = {c.lesson: f"{c.title} by {compare.label(c.knob)}" if c.knob else f"{c.title} in one column"
-              for c in wall.columns}
+    click.echo(
+        f"Class wall of {plural(len(wall.students), 'student')} ({len(shown)} with work to show), "
+        f"{plural(len(wall.table.items), 'output')}; not compared: {len(wall.table.skipped)}."
+    )
+    splits = {
+        c.lesson: f"{c.title} by {compare.label(c.knob)}" if c.knob else f"{c.title} in one column"
+        for c in wall.columns
+    }
     click.echo("Columns: " + "; ".join(splits.values()) + ".")
     for path in wall.written:
         click.echo(f"Wrote {path}")
 
 
 @click.group("backup", invoke_without_command=True)
-@click.option("--outputs", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="The outputs folder to back up (default: the cluster profile's).")
-@click.option("--to", "to", envvar="ATELIER_BACKUP_TO",
-              help="REMOTE:FOLDER to copy into (default: the profile's, e.g. box:Atelier) [env: ATELIER_BACKUP_TO].")
+@click.option(
+    "--outputs",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The outputs folder to back up (default: the cluster profile's).",
+)
+@click.option(
+    "--to",
+    "to",
+    envvar="ATELIER_BACKUP_TO",
+    help="REMOTE:FOLDER to copy into (default: the profile's, e.g. box:Atelier) [env: ATELIER_BACKUP_TO].",
+)
 @click.option("--now", is_flag=True, help="Back up once and stop.")
 @click.option("--every", type=click.IntRange(min=1), help="Minutes between backups (default: the profile's).")
-@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
-              help="The cluster profile to read defaults from [env: ATELIER_CLUSTER].")
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    envvar="ATELIER_CLUSTER",
+    help="The cluster profile to read defaults from [env: ATELIER_CLUSTER].",
+)
 @click.option("--bwlimit", hidden=True, help="rclone's bandwidth limit, e.g. 1M (tests slow a copy down with it).")
 @click.pass_context
-def backup_command(ctx: click.Context, folder: Path | None, to: str | None, now: bool, every: int | None, cluster: str,
-           bwlimit: str | None) -> None:
+def backup_command(
+    ctx: click.Context,
+    folder: Path | None,
+    to: str | None,
+    now: bool,
+    every: int | None,
+    cluster: str,
+    bwlimit: str | None,
+) -> None:
     """Copy outputs to Box (or another rclone remote); never deletes anything there.
 
     New and changed files go to REMOTE:FOLDER/outputs/, and the profile's ComfyUI folder
@@ -152,8 +206,13 @@ def backup_command(ctx: click.Context, folder: Path | None, to: str | None, now:
     folder = folder or Path(os.path.expandvars(profile.outputs))
     target = backup.Target.parse(to) if to else settings.target
     own = expand_home(profile.user_folder)  # the student's ComfyUI folder, once a session has made it
-    schedule = Schedule(folder, target, every or settings.every_minutes or 15, bwlimit=bwlimit,
-                        user_folder=own if own.is_dir() else None)
+    schedule = Schedule(
+        folder,
+        target,
+        every or settings.every_minutes or 15,
+        bwlimit=bwlimit,
+        user_folder=own if own.is_dir() else None,
+    )
     if now:
         if not say_round(schedule.round(final=True)):
             sys.exit(1)
@@ -171,8 +230,13 @@ def backup_command(ctx: click.Context, folder: Path | None, to: str | None, now:
 
 
 @backup_command.command("setup")
-@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
-              help="The cluster profile naming the remote [env: ATELIER_CLUSTER].")
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    envvar="ATELIER_CLUSTER",
+    help="The cluster profile naming the remote [env: ATELIER_CLUSTER].",
+)
 @click.option("--browser-here", is_flag=True, help="This computer has a web browser: sign in with it directly.")
 def backup_setup(cluster: str, browser_here: bool) -> None:
     """Connect your Box (once): sign in, then check that a test folder can be made.
@@ -204,6 +268,8 @@ def backup_setup(cluster: str, browser_here: bool) -> None:
         token = backup.parse_token("\n".join(lines))
     backup.save_remote(settings, token)
     files = backup.check(settings.target)
-    click.echo(f"Connected. Outputs will be copied to {settings.target.path(backup.OUTPUTS)} "
-               f"in your {title} ({plural(files, 'file')} there now).")
+    click.echo(
+        f"Connected. Outputs will be copied to {settings.target.path(backup.OUTPUTS)} "
+        f"in your {title} ({plural(files, 'file')} there now)."
+    )
     click.echo(f"Every session backs up every {settings.every_minutes} minutes and once more when it ends.")

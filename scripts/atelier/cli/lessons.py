@@ -20,22 +20,29 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from atelier.lessons.nodes import Catalogue, load_catalogue
-from atelier.lessons.lint import lint, lint_workflow
-from atelier.lessons.pin import load_lock
-from atelier.lessons.modules import LEVELS, MODALITIES, is_plain_workflow
-from atelier.lessons.from_workflow import from_workflow
-from atelier.lessons.wizard import scaffold
-from atelier.comfy import headless
-from atelier.comfy import node_dump
-from atelier.comfy.client import ComfyClient
 from atelier.check.lessons import ModuleResult, Target, check_modules, hardware_slug, write_json, write_junit
-from atelier.keep import ledger
-from atelier.comfy import testmodels
-from atelier.messages import AtelierError, Finding
 from atelier.cli.install import refresh_options, refresh_package_lock
-from atelier.cli.options import COMFYUI, PYTHON, comfyui_install, key_option, make_server, pick_modules, project, read_key, server_options
-
+from atelier.cli.options import (
+    COMFYUI,
+    PYTHON,
+    comfyui_install,
+    key_option,
+    make_server,
+    pick_modules,
+    project,
+    read_key,
+    server_options,
+)
+from atelier.comfy import headless, node_dump, testmodels
+from atelier.comfy.client import ComfyClient
+from atelier.keep import ledger
+from atelier.lessons.from_workflow import from_workflow
+from atelier.lessons.lint import lint, lint_workflow
+from atelier.lessons.modules import LEVELS, MODALITIES, is_plain_workflow
+from atelier.lessons.nodes import Catalogue, load_catalogue
+from atelier.lessons.pin import load_lock
+from atelier.lessons.wizard import scaffold
+from atelier.messages import AtelierError, Finding
 
 
 @click.command("lock")
@@ -53,8 +60,11 @@ from atelier.cli.options import COMFYUI, PYTHON, comfyui_install, key_option, ma
     ),
     help="Print only this value, for scripts (e.g. the docs version name).",
 )
-@click.option("--refresh", is_flag=True,
-              help="Make the package lock (workflows/requirements/) again from the pin, with pip, and show it.")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Make the package lock (workflows/requirements/) again from the pin, with pip, and show it.",
+)
 @refresh_options
 def lock_command(lock_path: Path | None, key: str | None, refresh: bool, **options: object) -> None:
     """Show the semester pin: ComfyUI, frontend and custom nodes.
@@ -88,8 +98,12 @@ def lock_command(lock_path: Path | None, key: str | None, refresh: bool, **optio
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the catalogue (default: the project's workflows/catalogue/object_info.json).",
 )
-@click.option("--comfyui", type=click.Path(file_okay=False, path_type=Path), envvar="COMFYUI_DIR",
-              help="The checkout that ComfyUI runs, to record each custom node's commit [env: COMFYUI_DIR].")
+@click.option(
+    "--comfyui",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="COMFYUI_DIR",
+    help="The checkout that ComfyUI runs, to record each custom node's commit [env: COMFYUI_DIR].",
+)
 @key_option
 def catalogue_command(server: str, out: Path | None, comfyui: Path | None, key_file: Path | None) -> None:
     """Save the pinned ComfyUI's node list for lint and docs.
@@ -131,16 +145,25 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     found = project()
     nodes = load_catalogue(catalogue_path or found.catalogue_path)
     pin = found.pin if found.lock_path.is_file() else None
-    results = lint(list(paths) or [found.workflows], nodes, pin.comfyui_version if pin else None,
-                   pin.custom_nodes if pin else None)
+    results = lint(
+        list(paths) or [found.workflows], nodes, pin.comfyui_version if pin else None, pin.custom_nodes if pin else None
+    )
     errors = sum(_say(findings) for findings in results.values())
     warnings = sum(f.warning for findings in results.values() for f in findings)
     broken = sum(any(not f.warning for f in findings) for findings in results.values())
     workflows = sum(is_plain_workflow(path) for path in results)
-    checked = ", ".join(part for part in (f"{len(results) - workflows} module(s)" if len(results) > workflows else "",
-                                          f"{workflows} workflow file(s)" if workflows else "") if part)
-    click.echo(f"{checked} checked: {len(results) - broken} clean, {broken} with errors "
-               f"({errors} error(s), {warnings} warning(s)).")
+    checked = ", ".join(
+        part
+        for part in (
+            f"{len(results) - workflows} module(s)" if len(results) > workflows else "",
+            f"{workflows} workflow file(s)" if workflows else "",
+        )
+        if part
+    )
+    click.echo(
+        f"{checked} checked: {len(results) - broken} clean, {broken} with errors "
+        f"({errors} error(s), {warnings} warning(s))."
+    )
     if errors:
         sys.exit(1)
 
@@ -155,16 +178,33 @@ def _say(findings: list[Finding], warnings_too: bool = False) -> int:
 @click.command("new-module")
 @click.argument("slug")
 @click.option("--from", "source", default="txt2img-basics", show_default=True, help="The module to start from.")
-@click.option("--from-workflow", "workflow", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Start from a workflow file exported from ComfyUI (or one of its templates) instead.")
+@click.option(
+    "--from-workflow",
+    "workflow",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Start from a workflow file exported from ComfyUI (or one of its templates) instead.",
+)
 @click.option("--title", help="The lesson's name in the menu (asked for when not given).")
-@click.option("--modality", type=click.Choice(MODALITIES), help="image, audio, video or 3d (asked for, or worked out "
-              "from the workflow's save boxes with --from-workflow).")
+@click.option(
+    "--modality",
+    type=click.Choice(MODALITIES),
+    help="image, audio, video or 3d (asked for, or worked out from the workflow's save boxes with --from-workflow).",
+)
 @click.option("--level", type=click.Choice(LEVELS), help="Who it is for (asked for when not given).")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
-              help="The folder that holds the modules (default: the project's workflows/).")
-def new_module_command(slug: str, source: str, workflow: Path | None, title: str | None, modality: str | None,
-                       level: str | None, root: Path | None) -> None:
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder that holds the modules (default: the project's workflows/).",
+)
+def new_module_command(
+    slug: str,
+    source: str,
+    workflow: Path | None,
+    title: str | None,
+    modality: str | None,
+    level: str | None,
+    root: Path | None,
+) -> None:
     """Start a new lesson module SLUG by copying an existing one, or from a workflow.
 
     Asks for what it does not get as options. From a module, the new module.yaml
@@ -189,22 +229,44 @@ def new_module_command(slug: str, source: str, workflow: Path | None, title: str
     level = level or click.prompt("Level", type=click.Choice(LEVELS))
     folder = scaffold(folder_root, slug, source, title, modality, level)
     click.echo(f"Made {folder}/ from {source}.")
-    click.echo(f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
-               f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'.")
+    click.echo(
+        f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
+        f"rewrite {folder / 'module.yaml'}; run 'atelier lint {folder}'."
+    )
 
 
 @click.command("run")
 @click.argument("target", type=click.Path(path_type=Path))
-@click.option("--set", "settings", multiple=True, metavar="BOX.SETTING=VALUE",
-              help='Change a knob before running, e.g. --set "KSampler.seed=4" (repeatable).')
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="BOX.SETTING=VALUE",
+    help='Change a knob before running, e.g. --set "KSampler.seed=4" (repeatable).',
+)
 @click.option("--server", help="A running ComfyUI to use, e.g. http://127.0.0.1:8188 (default: start one).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs"), show_default=True,
-              help="Where the files it makes are saved.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("outputs"),
+    show_default=True,
+    help="Where the files it makes are saved.",
+)
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
 @key_option
 @server_options
-def run_command(target: Path, settings: tuple[str, ...], server: str | None, out: Path, timeout: float, key_file: Path | None,
-        comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+def run_command(
+    target: Path,
+    settings: tuple[str, ...],
+    server: str | None,
+    out: Path,
+    timeout: float,
+    key_file: Path | None,
+    comfyui: str | None,
+    python: str | None,
+    models: Path | None,
+    cpu: bool,
+) -> None:
     """Run a module or workflow without the browser.
 
     TARGET is a module folder or a workflow file exported from ComfyUI (or one of its
@@ -237,10 +299,17 @@ def run_command(target: Path, settings: tuple[str, ...], server: str | None, out
     click.echo(f"Their settings are in the ledger {out / ledger.LEDGER}.")
 
 
-def _run_with_progress(client: ComfyClient, job: headless.Job, out: Path, nodes: Catalogue,
-                       timeout: float) -> headless.RunResult:
+def _run_with_progress(
+    client: ComfyClient, job: headless.Job, out: Path, nodes: Catalogue, timeout: float
+) -> headless.RunResult:
     """Show which box is running and its sampler steps while the run goes on."""
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         nodes_task = bar.add_task("boxes", total=len(job.prompt))
         steps_task = bar.add_task("steps", total=None, visible=False)
@@ -248,8 +317,13 @@ def _run_with_progress(client: ComfyClient, job: headless.Job, out: Path, nodes:
         def show(progress: headless.Progress) -> None:
             bar.update(nodes_task, completed=progress.done, description=progress.title)
             if progress.steps:
-                bar.update(steps_task, completed=progress.step, total=progress.steps, visible=True,
-                           description=f"{progress.title}: step")
+                bar.update(
+                    steps_task,
+                    completed=progress.step,
+                    total=progress.steps,
+                    visible=True,
+                    description=f"{progress.title}: step",
+                )
 
         return headless.execute(client, job, out, nodes, timeout, show)
 
@@ -261,7 +335,9 @@ def _run_with_progress(client: ComfyClient, job: headless.Job, out: Path, nodes:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="The models folder to fill.")
 @COMFYUI
 @PYTHON
-def testmodels_command(variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None) -> None:
+def testmodels_command(
+    variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None
+) -> None:
     """Make random-weight models under the names modules load.
 
     Cached: files already made with the same generator and seed are kept.
@@ -282,18 +358,38 @@ def testmodels_command(variant: str, names: tuple[str, ...], out: Path | None, c
 @click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
 @click.option("--server", help="Use this running ComfyUI instead of starting one.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds each module may take.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("check-report"),
-              show_default=True, help="Where outputs, report.json and junit.xml go.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("check-report"),
+    show_default=True,
+    help="Where outputs, report.json and junit.xml go.",
+)
 @click.option("--publish", is_flag=True, help="Also save the report for the site's Lesson status page.")
-@click.option("--testmodels", "test_store", type=click.Path(file_okay=False, path_type=Path),
-              envvar="ATELIER_TESTMODELS",
-              help="With --smoke: where the random-weight test models are made and kept, never the shared model "
-                   "store [default: ~/.cache/atelier/testmodels/tiny; env: ATELIER_TESTMODELS].")
+@click.option(
+    "--testmodels",
+    "test_store",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ATELIER_TESTMODELS",
+    help="With --smoke: where the random-weight test models are made and kept, never the shared model "
+    "store [default: ~/.cache/atelier/testmodels/tiny; env: ATELIER_TESTMODELS].",
+)
 @key_option
 @server_options
-def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout: float, out: Path, publish: bool,
-          test_store: Path | None, key_file: Path | None, comfyui: str | None, python: str | None,
-          models: Path | None, cpu: bool) -> None:
+def check_command(
+    mode: str,
+    names: tuple[str, ...],
+    server: str | None,
+    timeout: float,
+    out: Path,
+    publish: bool,
+    test_store: Path | None,
+    key_file: Path | None,
+    comfyui: str | None,
+    python: str | None,
+    models: Path | None,
+    cpu: bool,
+) -> None:
     """Run every module and check what it makes.
 
     Outputs are held to what each module.yaml promises.
@@ -306,8 +402,9 @@ def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout
     skipped: dict[str, str] = {}
     if smoke:
         if click.get_current_context().get_parameter_source("models") == click.core.ParameterSource.COMMANDLINE:
-            raise click.UsageError("--models names the real model store, for --real; with --smoke, test models "
-                                   "go where --testmodels says")
+            raise click.UsageError(
+                "--models names the real model store, for --real; with --smoke, test models go where --testmodels says"
+            )
         checkout, interpreter = comfyui_install(comfyui, python)
         # Never ATELIER_MODELS, which atelier.env sets: random weights under real names must not reach students.
         models = test_store or testmodels.default_store("tiny")
@@ -316,7 +413,9 @@ def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout
             with Console(stderr=True).status(f"Test models for {module.slug}"):
                 missing = testmodels.generate(wanted, models, "tiny", checkout, interpreter)
             if missing:
-                skipped[module.slug] = "no CPU test model for " + ", ".join(f"{name} ({why})" for name, why in sorted(missing.items()))
+                skipped[module.slug] = "no CPU test model for " + ", ".join(
+                    f"{name} ({why})" for name, why in sorted(missing.items())
+                )
     with contextlib.ExitStack() as stack:
         if server:
             target = Target(url=server, token=read_key(key_file))
@@ -336,8 +435,9 @@ def check_command(mode: str, names: tuple[str, ...], server: str | None, timeout
         status = project().status  # the reports the site's Lesson status page is made from
         write_json(report, status / f"{report.mode}-{hardware_slug(report.hardware)}.json", with_outputs=False)
     counts = {s: sum(r.status == s for r in report.results) for s in ("passed", "failed", "skipped")}
-    click.echo(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
-               f"Report: {out / 'report.json'}")
+    click.echo(
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped. "
+        f"Report: {out / 'report.json'}"
+    )
     if counts["failed"]:
         raise AtelierError("check-failed", failed=counts["failed"], total=len(report.results))
-

@@ -22,7 +22,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 def key_option(command: click.Command) -> click.Command:
     return click.option(
-        "--key-file", type=click.Path(dir_okay=False, path_type=Path), envvar="ATELIER_KEY_FILE",
+        "--key-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="ATELIER_KEY_FILE",
         help="With --server: the file holding that session's key [env: ATELIER_KEY_FILE].",
     )(command)
 
@@ -47,11 +49,17 @@ def _stacked(command: click.Command, options: list) -> click.Command:
 
 def server_options(command: click.Command) -> click.Command:
     """Options shared by the commands that start their own ComfyUI."""
-    return _stacked(command, [
-        COMFYUI, PYTHON,
-        click.option("--models", type=STORE, envvar="ATELIER_MODELS", help="The shared model store [env: ATELIER_MODELS]."),
-        click.option("--cpu", is_flag=True, help="Run on the CPU even where there is a GPU."),
-    ])
+    return _stacked(
+        command,
+        [
+            COMFYUI,
+            PYTHON,
+            click.option(
+                "--models", type=STORE, envvar="ATELIER_MODELS", help="The shared model store [env: ATELIER_MODELS]."
+            ),
+            click.option("--cpu", is_flag=True, help="Run on the CPU even where there is a GPU."),
+        ],
+    )
 
 
 def screenshot_options(command: click.Command) -> click.Command:
@@ -60,11 +68,17 @@ def screenshot_options(command: click.Command) -> click.Command:
     --models does not read ATELIER_MODELS, which an install sets: the published pictures and
     their alt text must not change with where a maintainer makes them.
     """
-    return _stacked(command, [
-        COMFYUI, PYTHON,
-        click.option("--models", type=STORE, help="A model store with the real models (default: random-weight test models)."),
-        click.option("--gpu", is_flag=True, help="Let ComfyUI use the GPU (default: the CPU)."),
-    ])
+    return _stacked(
+        command,
+        [
+            COMFYUI,
+            PYTHON,
+            click.option(
+                "--models", type=STORE, help="A model store with the real models (default: random-weight test models)."
+            ),
+            click.option("--gpu", is_flag=True, help="Let ComfyUI use the GPU (default: the CPU)."),
+        ],
+    )
 
 
 def comfyui_install(comfyui: str | None, python: str | None) -> tuple[Path, Path]:
@@ -78,8 +92,9 @@ def pinned_nodes() -> tuple[str, ...]:
     return tuple(os.environ.get("ATELIER_CUSTOM_NODES", "").split())
 
 
-def make_server(workdir: Path, comfyui: str | None, python: str | None, models: Path | None, cpu: bool,
-                 port: int = 0) -> ComfyServer:
+def make_server(
+    workdir: Path, comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int = 0
+) -> ComfyServer:
     checkout, interpreter = comfyui_install(comfyui, python)
     return ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, custom_nodes=pinned_nodes())
 
@@ -119,10 +134,18 @@ def say_round(done: Round) -> bool:
     result = done.result
     waiting = f"; {plural(result.waiting, 'file')} still being written, next time" if result.waiting else ""
     kept = done.kept
-    also = (f" Saved workflows and settings: {plural(kept.copied, 'new or changed file')} to {kept.where} "
-            f"({kept.current} already there).") if kept else ""
-    click.echo(f"{time_stamp()} Backed up {plural(result.copied, 'new or changed file')} to {result.where} "
-               f"({result.current} already there{waiting}) in {result.seconds + (kept.seconds if kept else 0):.1f} s.{also}")
+    also = (
+        (
+            f" Saved workflows and settings: {plural(kept.copied, 'new or changed file')} to {kept.where} "
+            f"({kept.current} already there)."
+        )
+        if kept
+        else ""
+    )
+    click.echo(
+        f"{time_stamp()} Backed up {plural(result.copied, 'new or changed file')} to {result.where} "
+        f"({result.current} already there{waiting}) in {result.seconds + (kept.seconds if kept else 0):.1f} s.{also}"
+    )
     if done.error:
         click.echo(f"{time_stamp()} Backup of saved workflows and settings failed: {done.error}")
         return False

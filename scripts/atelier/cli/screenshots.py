@@ -16,19 +16,23 @@ import click
 from rich.console import Console
 
 from atelier.check.hardware import device_name
-from atelier.messages import AtelierError
-from atelier.comfy.server import ComfyServer
-from atelier.site import screenshots, strips
 from atelier.cli.options import comfyui_install, pick_modules, pinned_nodes, plural, project, screenshot_options
+from atelier.comfy.server import ComfyServer
+from atelier.messages import AtelierError
+from atelier.site import screenshots, strips
 
 
 @click.command("screenshots", hidden=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the pictures and their manifest (alt text) go (default: the project's docs/assets/screenshots).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the pictures and their manifest (alt text) go (default: the project's docs/assets/screenshots).",
+)
 @screenshot_options
 @click.option("--quick", is_flag=True, help="Make the first image small and in one step (for tests).")
-def screenshots_command(out: Path | None, comfyui: str | None, python: str | None, models: Path | None, gpu: bool,
-                quick: bool) -> None:
+def screenshots_command(
+    out: Path | None, comfyui: str | None, python: str | None, models: Path | None, gpu: bool, quick: bool
+) -> None:
     """Screenshot every lesson's workflow in a real ComfyUI, and the Start here pictures.
 
     Starts ComfyUI the way a session does, opens each lesson from the Workflows panel in
@@ -42,23 +46,41 @@ def screenshots_command(out: Path | None, comfyui: str | None, python: str | Non
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="atelier-shots-"))  # kept when it fails: the log and the page
     with Console(stderr=True).status("Starting") as status:
-        result = screenshots.take(out, modules, found.nodes, checkout, interpreter, workdir,
-                            models=models, cpu=not gpu, quick=quick, progress=status.update,
-                            custom_nodes=pinned_nodes())
+        result = screenshots.take(
+            out,
+            modules,
+            found.nodes,
+            checkout,
+            interpreter,
+            workdir,
+            models=models,
+            cpu=not gpu,
+            quick=quick,
+            progress=status.update,
+            custom_nodes=pinned_nodes(),
+        )
     shutil.rmtree(workdir, ignore_errors=True)
     total = sum((out / shot.file).stat().st_size for shot in result.shots)
-    click.echo(f"Made {len(result.shots)} screenshots of ComfyUI {result.comfyui} (frontend {result.frontend}) "
-               f"in {out} ({total / 1024:.0f} KB) in {time.monotonic() - started:.0f} s; alt text in "
-               f"{result.manifest}.")
+    click.echo(
+        f"Made {len(result.shots)} screenshots of ComfyUI {result.comfyui} (frontend {result.frontend}) "
+        f"in {out} ({total / 1024:.0f} KB) in {time.monotonic() - started:.0f} s; alt text in "
+        f"{result.manifest}."
+    )
 
 
 @click.command("strips", hidden=True)
-@click.option("--modules", "names", multiple=True, help="Only these lessons (repeatable; default: every picture lesson).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the pictures and what made them go (default: the project's docs/assets/knobs).")
+@click.option(
+    "--modules", "names", multiple=True, help="Only these lessons (repeatable; default: every picture lesson)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the pictures and what made them go (default: the project's docs/assets/knobs).",
+)
 @screenshot_options
-def strips_command(names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None,
-                   models: Path | None, gpu: bool) -> None:
+def strips_command(
+    names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None, models: Path | None, gpu: bool
+) -> None:
     """Make each lesson's knob strips: a picture for every "Try" value of every knob.
 
     Made the way `atelier sweep` makes its pictures. Without --models: random-weight test
@@ -75,8 +97,9 @@ def strips_command(names: tuple[str, ...], out: Path | None, comfyui: str | None
     failed: list[AtelierError] = []
     with Console(stderr=True).status("Making the test models" if models is None else "Starting") as status:
         store = models or screenshots.test_store(modules, checkout, interpreter)
-        with ComfyServer(checkout, interpreter, workdir, cpu=not gpu, models=store,
-                         custom_nodes=pinned_nodes()) as server:
+        with ComfyServer(
+            checkout, interpreter, workdir, cpu=not gpu, models=store, custom_nodes=pinned_nodes()
+        ) as server:
             stats = server.client().get_json("/system_stats")
             device = "the CPU" if not gpu else device_name(str((stats.get("devices") or [{}])[0].get("name", "GPU")))
             comfyui = str(stats.get("system", {}).get("comfyui_version", ""))
@@ -84,15 +107,24 @@ def strips_command(names: tuple[str, ...], out: Path | None, comfyui: str | None
                 kind = strips.models_kind(module, store)  # read from the weights: a store of test models says so
                 made = strips.Made(strips.today(), device, kind, comfyui)
                 try:
-                    manifest = strips.make(module, out, server.client(timeout=60), found.nodes, made,
-                                           smoke=kind == "test", on_step=status.update)
+                    manifest = strips.make(
+                        module,
+                        out,
+                        server.client(timeout=60),
+                        found.nodes,
+                        made,
+                        smoke=kind == "test",
+                        on_step=status.update,
+                    )
                 except AtelierError as err:  # one lesson's missing model leaves the others' strips to be made
                     failed.append(err)
                     click.echo(f"{module.slug}: {err}", err=True)
                     continue
                 click.echo(f"{module.slug}: strips made with {kind} models on {device}, in {manifest}")
     shutil.rmtree(workdir, ignore_errors=True)
-    click.echo(f"Made the knob strips of {plural(len(modules) - len(failed), 'lesson')} on {device} "
-               f"in {time.monotonic() - started:.0f} s.")
+    click.echo(
+        f"Made the knob strips of {plural(len(modules) - len(failed), 'lesson')} on {device} "
+        f"in {time.monotonic() - started:.0f} s."
+    )
     if failed:
         raise failed[0]

@@ -13,6 +13,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from atelier.cli.options import (
+    comfyui_install,
+    job_deadline,
+    module_folder,
+    pinned_nodes,
+    plural,
+    say_round,
+    server_options,
+    time_stamp,
+)
 from atelier.comfy.server import ComfyServer, panel_copy, tuning
 from atelier.hpc import slurm
 from atelier.hpc.profiles import Profile, load_profile
@@ -22,39 +32,82 @@ from atelier.keep.userfolder import SessionCopy, StudentFolder
 from atelier.layout import SessionFolder, expand_home
 from atelier.lessons.modules import Module, load_module
 from atelier.messages import AtelierError
-from atelier.cli.options import (comfyui_install, job_deadline, module_folder, pinned_nodes, plural,
-                                 say_round, server_options, time_stamp)
-
 
 
 @click.command("serve")
 @server_options
 @click.option("--port", type=int, default=0, help="Port to listen on (default: a free one).")
-@click.option("--listen", default="127.0.0.1", show_default=True,
-              help="Address to listen on; 0.0.0.0 on a cluster node, so the dashboard can reach it.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("atelier-session"),
-              show_default=True, help="Holds this session's input, user and temp folders and its log.")
-@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path),
-              help="Where pictures and other outputs are saved (default: WORKDIR/output).")
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The session key, when someone else made it (the dashboard app does); default: made here.")
+@click.option(
+    "--listen",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 on a cluster node, so the dashboard can reach it.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("atelier-session"),
+    show_default=True,
+    help="Holds this session's input, user and temp folders and its log.",
+)
+@click.option(
+    "--outputs",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where pictures and other outputs are saved (default: WORKDIR/output).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The session key, when someone else made it (the dashboard app does); default: made here.",
+)
 @click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
-@click.option("--backup-to", envvar="ATELIER_BACKUP_TO",
-              help="Back outputs up to this REMOTE:FOLDER (e.g. box:Atelier) [env: ATELIER_BACKUP_TO].")
-@click.option("--backup-every", type=click.IntRange(min=1), default=15, show_default=True,
-              help="With --backup-to: minutes between backups; one more runs when the session ends.")
-@click.option("--comfyui-option", "options", multiple=True,
-              help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).")
-@click.option("--user-folder", help="The student's own ComfyUI folder, kept between sessions: saved workflows, "
-              "settings and uploads ($HOME and $USER are filled in; the profile's user_folder). "
-              "Default: none, this session's folder holds them.")
-@click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="With --user-folder: where this session's copy of it and ComfyUI's database live, on the "
-              "node's own disk (default: $TMPDIR, else /tmp).")
-def serve_command(comfyui: str | None, python: str | None, models: Path | None, cpu: bool, port: int, listen: str,
-          workdir: Path, outputs: Path | None, key_file: Path | None, module_name: str | None,
-          backup_to: str | None, backup_every: int, options: tuple[str, ...], user_folder: str | None,
-          local_dir: Path | None) -> None:
+@click.option(
+    "--backup-to",
+    envvar="ATELIER_BACKUP_TO",
+    help="Back outputs up to this REMOTE:FOLDER (e.g. box:Atelier) [env: ATELIER_BACKUP_TO].",
+)
+@click.option(
+    "--backup-every",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="With --backup-to: minutes between backups; one more runs when the session ends.",
+)
+@click.option(
+    "--comfyui-option",
+    "options",
+    multiple=True,
+    help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).",
+)
+@click.option(
+    "--user-folder",
+    help="The student's own ComfyUI folder, kept between sessions: saved workflows, "
+    "settings and uploads ($HOME and $USER are filled in; the profile's user_folder). "
+    "Default: none, this session's folder holds them.",
+)
+@click.option(
+    "--local-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --user-folder: where this session's copy of it and ComfyUI's database live, on the "
+    "node's own disk (default: $TMPDIR, else /tmp).",
+)
+def serve_command(
+    comfyui: str | None,
+    python: str | None,
+    models: Path | None,
+    cpu: bool,
+    port: int,
+    listen: str,
+    workdir: Path,
+    outputs: Path | None,
+    key_file: Path | None,
+    module_name: str | None,
+    backup_to: str | None,
+    backup_every: int,
+    options: tuple[str, ...],
+    user_folder: str | None,
+    local_dir: Path | None,
+) -> None:
     """Start ComfyUI behind its login gate until stopped.
 
     Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
@@ -67,12 +120,31 @@ def serve_command(comfyui: str | None, python: str | None, models: Path | None, 
     """
     checkout, interpreter = comfyui_install(comfyui, python)
     keeping = StudentSession.open(user_folder, local_dir) if user_folder else None
-    server = ComfyServer(checkout, interpreter, workdir, port=port, cpu=cpu, models=models, listen=listen,
-                         key_file=key_file, outputs=outputs, extra_args=tuning(options, "--comfyui-option", cpu),
-                         custom_nodes=pinned_nodes(), user_dir=keeping.copy.local if keeping else None,
-                         input_dir=keeping.copy.student.input if keeping else None)
-    schedule = Schedule(server.output_dir, backup.Target.parse(backup_to), backup_every,
-                        user_folder=keeping.copy.student.root if keeping else None) if backup_to else None
+    server = ComfyServer(
+        checkout,
+        interpreter,
+        workdir,
+        port=port,
+        cpu=cpu,
+        models=models,
+        listen=listen,
+        key_file=key_file,
+        outputs=outputs,
+        extra_args=tuning(options, "--comfyui-option", cpu),
+        custom_nodes=pinned_nodes(),
+        user_dir=keeping.copy.local if keeping else None,
+        input_dir=keeping.copy.student.input if keeping else None,
+    )
+    schedule = (
+        Schedule(
+            server.output_dir,
+            backup.Target.parse(backup_to),
+            backup_every,
+            user_folder=keeping.copy.student.root if keeping else None,
+        )
+        if backup_to
+        else None
+    )
     stop_at = job_deadline(margin=server.drain_seconds + (180 if schedule else 60))  # time to drain, and back up
     # Asked before ComfyUI starts: a session ended at any moment after this still backs up as it stops.
     remote_missing = _remote_missing(schedule) if schedule else None
@@ -87,14 +159,18 @@ def serve_command(comfyui: str | None, python: str | None, models: Path | None, 
                 server.offer_workflow(module)
         url = server.start()
         server.write_connection()
-        click.echo(f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
-                   f"Outputs: {server.output_dir}")
+        click.echo(
+            f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
+            f"Outputs: {server.output_dir}"
+        )
         click.echo(f"{time_stamp()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
         if schedule:
             _say_backups(schedule.later(), remote_missing)
         while server.alive():
             if stop_at and time.time() >= stop_at:
-                click.echo(f"{time_stamp()} The session's time is nearly up: stopping ComfyUI after the running prompt.")
+                click.echo(
+                    f"{time_stamp()} The session's time is nearly up: stopping ComfyUI after the running prompt."
+                )
                 return
             if backing_up and schedule.is_due():
                 say_round(schedule.round())
@@ -130,8 +206,10 @@ class StudentSession:
         label = f"session {job}" if job else f"session {time.strftime('%Y-%m-%d %H.%M')}"
         copy = SessionCopy(student, local / "user", label)
         found = copy.seed()
-        click.echo(f"{time_stamp()} Your ComfyUI folder is {student.root} "
-                   f"({plural(found, 'saved file')}); this session works on a copy in {local}.")
+        click.echo(
+            f"{time_stamp()} Your ComfyUI folder is {student.root} "
+            f"({plural(found, 'saved file')}); this session works on a copy in {local}."
+        )
         session = cls(copy)
         session.due = time.monotonic() + session.every
         return session
@@ -139,8 +217,10 @@ class StudentSession:
     def offer(self, module: Module) -> None:
         placed = self.copy.offer(module.file_name, panel_copy(module))
         if Path(placed).name != module.file_name:
-            click.echo(f"{time_stamp()} Your own {module.file_name} stays as you saved it; "
-                       f"the lesson's is in the Workflows panel as {Path(placed).name}.")
+            click.echo(
+                f"{time_stamp()} Your own {module.file_name} stays as you saved it; "
+                f"the lesson's is in the Workflows panel as {Path(placed).name}."
+            )
 
     def sync_if_due(self) -> None:
         if time.monotonic() >= self.due:
@@ -155,18 +235,30 @@ class StudentSession:
             click.echo(f"{time_stamp()} {err}")
             return False
         except OSError as err:
-            click.echo(f"{time_stamp()} {AtelierError('user-folder-unwritable', folder=self.copy.student.root, detail=err.strerror or err)}")
+            problem = AtelierError("user-folder-unwritable", folder=self.copy.student.root, detail=err.strerror or err)
+            click.echo(f"{time_stamp()} {problem}")
             return False
         for name, other in done.kept_both:
-            click.echo(f"{time_stamp()} {Path(name).name} was changed in another session too: this session's "
-                       f"is kept beside it as {Path(other).name}.")
+            click.echo(
+                f"{time_stamp()} {Path(name).name} was changed in another session too: this session's "
+                f"is kept beside it as {Path(other).name}."
+            )
         for name, other in done.kept_theirs:
-            click.echo(f"{time_stamp()} {Path(name).name} had been changed in another session: that version is "
-                       f"kept beside this one as {Path(other).name}.")
+            click.echo(
+                f"{time_stamp()} {Path(name).name} had been changed in another session: that version is "
+                f"kept beside this one as {Path(other).name}."
+            )
         if done.sent or done.deleted or done.merged:
-            click.echo(f"{time_stamp()} Kept in your ComfyUI folder: "
-                       + ", ".join([*done.sent, *(f"{d} (deleted; a copy is in deleted/)" for d in done.deleted),
-                                    *(f"{m} (merged)" for m in done.merged)]))
+            click.echo(
+                f"{time_stamp()} Kept in your ComfyUI folder: "
+                + ", ".join(
+                    [
+                        *done.sent,
+                        *(f"{d} (deleted; a copy is in deleted/)" for d in done.deleted),
+                        *(f"{m} (merged)" for m in done.merged),
+                    ]
+                )
+            )
         return not (final and done.waiting)
 
     def close(self) -> None:
@@ -191,24 +283,47 @@ def _say_backups(schedule: Schedule, missing: AtelierError | None) -> None:
         click.echo(f"{time_stamp()} Backups are off: {missing}")
         return
     what = f" and your saved workflows to {schedule.target.path(backup.COMFYUI)}" if schedule.user_folder else ""
-    click.echo(f"{time_stamp()} Backing up outputs to {schedule.target.path(backup.OUTPUTS)}{what} during the "
-               f"session and once more when it ends.")
+    click.echo(
+        f"{time_stamp()} Backing up outputs to {schedule.target.path(backup.OUTPUTS)}{what} during the "
+        f"session and once more when it ends."
+    )
 
 
 @click.command("launch")
-@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
-              help="The cluster profile to use [env: ATELIER_CLUSTER].")
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    envvar="ATELIER_CLUSTER",
+    help="The cluster profile to use [env: ATELIER_CLUSTER].",
+)
 @click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
 @click.option("--hours", type=float, help="How long the session may run (default: the profile's).")
 @click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
 @click.option("--outputs", help="Where pictures are saved on the cluster (default: the profile's).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="The session's folder (default: ~/atelier-sessions/<date-time>).")
-@click.option("--wait", type=float, default=600, show_default=True,
-              help="Seconds to wait for the session to start before leaving it queued.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The session's folder (default: ~/atelier-sessions/<date-time>).",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=600,
+    show_default=True,
+    help="Seconds to wait for the session to start before leaving it queued.",
+)
 @click.option("--user-folder", help="Your own ComfyUI folder, kept between sessions (default: the profile's).")
-def launch_command(cluster: str, gpu: str | None, hours: float | None, module_name: str | None, outputs: str | None,
-           workdir: Path | None, wait: float, user_folder: str | None) -> None:
+def launch_command(
+    cluster: str,
+    gpu: str | None,
+    hours: float | None,
+    module_name: str | None,
+    outputs: str | None,
+    workdir: Path | None,
+    wait: float,
+    user_folder: str | None,
+) -> None:
     """Start ComfyUI as a Slurm job and say how to open it.
 
     For people who use a terminal; students use the dashboard's ComfyUI app.
@@ -222,11 +337,15 @@ def launch_command(cluster: str, gpu: str | None, hours: float | None, module_na
     folder = (workdir or Path.home() / "atelier-sessions" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     script = slurm.job_script(profile, choice, limit, folder, outputs or profile.outputs, module_name)
     job_id = slurm.submit(script, folder)
-    click.echo(f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {SessionFolder(folder).job_log}")
+    click.echo(
+        f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {SessionFolder(folder).job_log}"
+    )
     with Console(stderr=True).status("Waiting for the session to start") as status:
+
         def show(current: slurm.Session) -> None:
-            status.update(f"Job {job_id}: {current.state.lower()}"
-                          + (f" ({current.reason})" if current.reason else "") + " ...")
+            status.update(
+                f"Job {job_id}: {current.state.lower()}" + (f" ({current.reason})" if current.reason else "") + " ..."
+            )
 
         current = slurm.wait_until_ready(job_id, folder, wait, show)
     _print_session(profile, current)
@@ -246,8 +365,13 @@ def _print_session(profile: Profile, current: slurm.Session) -> None:
 
 
 @click.command("status")
-@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
-              help="The cluster profile, for the links it prints [env: ATELIER_CLUSTER].")
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    envvar="ATELIER_CLUSTER",
+    help="The cluster profile, for the links it prints [env: ATELIER_CLUSTER].",
+)
 def status_command(cluster: str) -> None:
     """List your ComfyUI sessions and how to open them."""
     profile = load_profile(cluster)
@@ -270,4 +394,3 @@ def stop_command(job_id: str) -> None:
         raise AtelierError("session-unknown", job=job_id)
     slurm.cancel(job_id)
     click.echo(f"Stopping job {job_id}: ComfyUI finishes the running prompt, then the session ends.")
-

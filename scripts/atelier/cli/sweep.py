@@ -18,8 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from atelier.cli.options import (comfyui_install, job_deadline, pinned_nodes, plural, project, server_options,
-                                 time_stamp)
+from atelier.cli.options import comfyui_install, job_deadline, pinned_nodes, plural, project, server_options, time_stamp
 from atelier.comfy import headless
 from atelier.comfy.server import ComfyServer, tuning
 from atelier.hpc import sweep
@@ -34,28 +33,60 @@ PATIENCE = 120.0  # seconds of squeue not answering before the follower gives up
 
 @click.command("sweep")
 @click.argument("lesson", required=False, type=click.Path(path_type=Path))
-@click.option("--vary", "varied", multiple=True, metavar="BOX.SETTING=VALUES",
-              help='A knob and its values: a list "KSampler.cfg=2,4,7", a range "KSampler.seed=1..8" or '
-              '"KSampler.cfg=2..8:2", or the knob alone for the lesson\'s own Try values (repeatable).')
-@click.option("--set", "settings", multiple=True, metavar="BOX.SETTING=VALUE",
-              help="A knob set the same way in every picture (repeatable).")
-@click.option("--gpus", type=click.IntRange(min=1),
-              help="How many GPUs (tasks of one Slurm job array) share the grid (default: 1, or as many as the "
-              "sweep's last round had).")
-@click.option("--cluster", default="local", show_default=True, envvar="ATELIER_CLUSTER",
-              help="The cluster profile to use [env: ATELIER_CLUSTER].")
+@click.option(
+    "--vary",
+    "varied",
+    multiple=True,
+    metavar="BOX.SETTING=VALUES",
+    help='A knob and its values: a list "KSampler.cfg=2,4,7", a range "KSampler.seed=1..8" or '
+    '"KSampler.cfg=2..8:2", or the knob alone for the lesson\'s own Try values (repeatable).',
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="BOX.SETTING=VALUE",
+    help="A knob set the same way in every picture (repeatable).",
+)
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    help="How many GPUs (tasks of one Slurm job array) share the grid (default: 1, or as many as the "
+    "sweep's last round had).",
+)
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    envvar="ATELIER_CLUSTER",
+    help="The cluster profile to use [env: ATELIER_CLUSTER].",
+)
 @click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
 @click.option("--hours", type=float, help="How long each task may run (default: the profile's, or the last round's).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="The sweep's folder (default: ~/atelier-sweeps/<lesson>-<date-time>); give it again to "
-              "follow, resume or cancel that sweep.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sweep's folder (default: ~/atelier-sweeps/<lesson>-<date-time>); give it again to "
+    "follow, resume or cancel that sweep.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the grid and the batch script; submit nothing.")
 @click.option("--no-wait", is_flag=True, help="Submit and return; follow it later with --out.")
 @click.option("--cancel", is_flag=True, help="Cancel the sweep in --out; what is made is kept.")
 @click.option("--smoke", is_flag=True, help="Hold steps and sizes down (except the varied knobs), for a CPU.")
-def sweep_command(lesson: Path | None, varied: tuple[str, ...], settings: tuple[str, ...], gpus: int | None, cluster: str,
-                  gpu: str | None, hours: float | None, out: Path | None, dry_run: bool, no_wait: bool, cancel: bool,
-                  smoke: bool) -> None:
+def sweep_command(
+    lesson: Path | None,
+    varied: tuple[str, ...],
+    settings: tuple[str, ...],
+    gpus: int | None,
+    cluster: str,
+    gpu: str | None,
+    hours: float | None,
+    out: Path | None,
+    dry_run: bool,
+    no_wait: bool,
+    cancel: bool,
+    smoke: bool,
+) -> None:
     """Make every combination of some knobs' values, spread over GPUs.
 
     LESSON is a module folder or a workflow file. The grid is split over --gpus tasks of
@@ -83,9 +114,15 @@ def sweep_command(lesson: Path | None, varied: tuple[str, ...], settings: tuple[
         todo = sweep.left(plan, folder) if folder.plan.is_file() else plan.cells
         assignment = sweep.split(todo, gpus)
         _say_grid(plan, todo, assignment)
-        click.echo(f"The batch script ({len(assignment)} task(s) on {profile.title}, {choice.title}, {limit:g} h each):")
-        click.echo(sweep.job_script(plan, folder, profile, choice, limit, len(plan.rounds) + 1, len(assignment),
-                                    _comfyui_here()), nl=False)
+        click.echo(
+            f"The batch script ({len(assignment)} task(s) on {profile.title}, {choice.title}, {limit:g} h each):"
+        )
+        click.echo(
+            sweep.job_script(
+                plan, folder, profile, choice, limit, len(plan.rounds) + 1, len(assignment), _comfyui_here()
+            ),
+            nl=False,
+        )
         return
     with sweep.submitting(folder):  # from "is it running?" to the round saved: one command at a time
         plan = sweep.open_plan(folder, plan if lesson else None)
@@ -93,11 +130,14 @@ def sweep_command(lesson: Path | None, varied: tuple[str, ...], settings: tuple[
         todo = [] if active else sweep.left(plan, folder)
         if todo:
             assignment = sweep.split(todo, gpus)
-            script = sweep.job_script(plan, folder, profile, choice, limit, len(plan.rounds) + 1, len(assignment),
-                                      _comfyui_here())
+            script = sweep.job_script(
+                plan, folder, profile, choice, limit, len(plan.rounds) + 1, len(assignment), _comfyui_here()
+            )
             job = sweep.submit(plan, folder, script, assignment, limit)
-            click.echo(f"Submitted job {job} to {profile.title} ({choice.title}): {plural(len(todo), 'picture')} "
-                       f"over {plural(len(assignment), 'task')}. Folder: {folder.path}")
+            click.echo(
+                f"Submitted job {job} to {profile.title} ({choice.title}): {plural(len(todo), 'picture')} "
+                f"over {plural(len(assignment), 'task')}. Folder: {folder.path}"
+            )
         elif active:
             click.echo(f"The sweep's job {plan.rounds[-1]['job']} is still running: following it.")
     if no_wait:
@@ -109,8 +149,16 @@ def sweep_command(lesson: Path | None, varied: tuple[str, ...], settings: tuple[
     _finish(plan, folder)
 
 
-def _plan(found, lesson: Path | None, varied: tuple[str, ...], settings: tuple[str, ...], cluster: str,
-          gpu: str | None, out: Path | None, smoke: bool) -> tuple[SweepFolder, sweep.Plan]:
+def _plan(
+    found,
+    lesson: Path | None,
+    varied: tuple[str, ...],
+    settings: tuple[str, ...],
+    cluster: str,
+    gpu: str | None,
+    out: Path | None,
+    smoke: bool,
+) -> tuple[SweepFolder, sweep.Plan]:
     """A new plan from the lesson and --vary, or the one in --out."""
     if lesson is None:
         if out is None:
@@ -124,8 +172,16 @@ def _plan(found, lesson: Path | None, varied: tuple[str, ...], settings: tuple[s
     axes = [sweep.parse_vary(text, job.module) for text in varied]
     sweep.check_settings(job, axes, list(settings), nodes)
     profile = load_profile(cluster)
-    plan = sweep.Plan(str(lesson.resolve()), axes, list(settings), sweep.grid(axes, list(settings)), profile.name,
-                      profile.gpu(gpu).name, smoke=smoke, source=str(lesson.resolve()))
+    plan = sweep.Plan(
+        str(lesson.resolve()),
+        axes,
+        list(settings),
+        sweep.grid(axes, list(settings)),
+        profile.name,
+        profile.gpu(gpu).name,
+        smoke=smoke,
+        source=str(lesson.resolve()),
+    )
     name = job.module.slug if job.module else lesson.stem
     default = Path.home() / "atelier-sweeps" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     return SweepFolder((out or default).resolve()), plan
@@ -140,20 +196,29 @@ def _comfyui_here() -> tuple[Path, Path] | None:
 
 
 def _say_grid(plan: sweep.Plan, todo: list[sweep.Cell], assignment: list[list[str]]) -> None:
-    table = Table("cell", *(a.setting for a in plan.axes), "task",
-                  title=f"{plural(len(plan.cells), 'picture')}, {len(todo)} to make"
-                  + (f"; the same in all: {', '.join(plan.fixed)}" if plan.fixed else ""))
+    table = Table(
+        "cell",
+        *(a.setting for a in plan.axes),
+        "task",
+        title=f"{plural(len(plan.cells), 'picture')}, {len(todo)} to make"
+        + (f"; the same in all: {', '.join(plan.fixed)}" if plan.fixed else ""),
+    )
     task_of = {cell_id: index for index, cells in enumerate(assignment) for cell_id in cells}
     for cell in plan.cells:
-        values = [s.partition("=")[2] for s in cell.settings[len(plan.fixed):]]
+        values = [s.partition("=")[2] for s in cell.settings[len(plan.fixed) :]]
         table.add_row(cell.id, *values, str(task_of[cell.id]) if cell.id in task_of else "made")
     Console().print(table)
 
 
 def _follow(plan: sweep.Plan, folder: SweepFolder) -> None:
     """One progress line per task until none is running or waiting; Ctrl+C leaves them running."""
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[last]}")]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+    ]
     job = plan.rounds[-1]["job"]
     try:
         with Progress(*columns, console=Console(stderr=True)) as bars:
@@ -173,9 +238,12 @@ def _follow(plan: sweep.Plan, folder: SweepFolder) -> None:
                     if state.index not in shown:
                         shown[state.index] = bars.add_task(f"task {state.index}", total=state.total, last="")
                     waiting = f"waiting ({state.reason})" if state.state == "PENDING" and state.reason else ""
-                    bars.update(shown[state.index], completed=state.done,
-                                description=f"task {state.index} {state.state.lower()}",
-                                last=waiting or state.last[:70])
+                    bars.update(
+                        shown[state.index],
+                        completed=state.done,
+                        description=f"task {state.index} {state.state.lower()}",
+                        last=waiting or state.last[:70],
+                    )
                 if not sweep.running(states):
                     break
                 time.sleep(POLL)
@@ -189,16 +257,19 @@ def _finish(plan: sweep.Plan, folder: SweepFolder) -> None:
     """Record every output in the ledger, make the contact sheet, and say what is missing."""
     tally = sweep.tally(plan, folder)
     for record in tally.failed:
-        click.echo(f"{record.id} failed ({sweep.settings_text(plan.cell(record.id), plan)}): {record.message} {record.hint}")
+        click.echo(
+            f"{record.id} failed ({sweep.settings_text(plan.cell(record.id), plan)}): {record.message} {record.hint}"
+        )
     if tally.done:
         files = sweep.output_files(folder, tally.done)
         ledger.record(folder.outputs, files, "sweep")
         by, vs = sweep.axis_names(plan)
         with Console(stderr=True).status("Making the contact sheet and the workbook"):
             table, written, (x, y) = compare.compare([folder.outputs], folder.comparison, by, vs)
-        click.echo(f"{plural(len(tally.done), 'picture')} of {len(plan.cells)} made. Contact sheet: "
-                   f"{compare.label(x) if x else 'one picture'} across"
-                   + (f", {compare.label(y)} down" if y else "") + ".")
+        click.echo(
+            f"{plural(len(tally.done), 'picture')} of {len(plan.cells)} made. Contact sheet: "
+            f"{compare.label(x) if x else 'one picture'} across" + (f", {compare.label(y)} down" if y else "") + "."
+        )
         for path in written:
             click.echo(f"Wrote {path}")
     if tally.left:
@@ -207,8 +278,9 @@ def _finish(plan: sweep.Plan, folder: SweepFolder) -> None:
         for state in sweep.task_states(plan, folder) if plan.rounds else []:
             if missing & set(current[state.index]):
                 click.echo(f"Task {state.index} ended with: {state.final or '(its log is empty)'}")
-        raise AtelierError("sweep-incomplete", left=len(tally.left), cells=len(plan.cells), logs=folder.logs,
-                           folder=folder.path)
+        raise AtelierError(
+            "sweep-incomplete", left=len(tally.left), cells=len(plan.cells), logs=folder.logs, folder=folder.path
+        )
     if tally.failed:
         raise AtelierError("sweep-cells-failed", failed=len(tally.failed), cells=len(plan.cells), folder=folder.path)
 
@@ -222,41 +294,70 @@ def _cancel(out: Path | None) -> None:
         raise AtelierError("sweep-not-running", folder=folder.path)
     job = sweep.cancel(plan)
     tally = sweep.tally(plan, folder)
-    click.echo(f"Cancelled job {job}: {plural(len(tally.done), 'picture')} of {len(plan.cells)} made and kept. "
-               f"Make the rest with: atelier sweep --out {folder.path}")
+    click.echo(
+        f"Cancelled job {job}: {plural(len(tally.done), 'picture')} of {len(plan.cells)} made and kept. "
+        f"Make the rest with: atelier sweep --out {folder.path}"
+    )
 
 
 @click.command("sweep-task", hidden=True)
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--round", "round_no", type=int, required=True, help="The round of the sweep this task is in.")
-@click.option("--task", type=int, envvar="SLURM_ARRAY_TASK_ID", required=True,
-              help="This task's index in the array [env: SLURM_ARRAY_TASK_ID].")
+@click.option(
+    "--task",
+    type=int,
+    envvar="SLURM_ARRAY_TASK_ID",
+    required=True,
+    help="This task's index in the array [env: SLURM_ARRAY_TASK_ID].",
+)
 @click.option("--comfyui-option", "options", multiple=True, help="A speed option for ComfyUI (repeatable).")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds each picture may take.")
 @server_options
-def sweep_task_command(folder: Path, round_no: int, task: int, options: tuple[str, ...], timeout: float,
-                       comfyui: str | None, python: str | None, models: Path | None, cpu: bool) -> None:
+def sweep_task_command(
+    folder: Path,
+    round_no: int,
+    task: int,
+    options: tuple[str, ...],
+    timeout: float,
+    comfyui: str | None,
+    python: str | None,
+    models: Path | None,
+    cpu: bool,
+) -> None:
     """One task of a sweep's job array: start ComfyUI once and make this task's cells."""
     where = SweepFolder(folder.resolve())
     plan = sweep.load_plan(where)
     cells = sweep.task_cells(plan, round_no, task)
     name = f"{os.environ.get('SLURM_ARRAY_JOB_ID', 'here')}_{task}"
     stop_at = job_deadline(margin=60)
-    click.echo(f"{time_stamp()} {sweep.progress_line(0, len(cells), '-', 'starting', f'ComfyUI on {socket.gethostname()}')}")
+    click.echo(
+        f"{time_stamp()} {sweep.progress_line(0, len(cells), '-', 'starting', f'ComfyUI on {socket.gethostname()}')}"
+    )
     checkout, interpreter = comfyui_install(comfyui, python)
     workdir = Path(tempfile.mkdtemp(prefix="atelier-sweep-", dir=os.environ.get("TMPDIR")))
-    server = ComfyServer(checkout, interpreter, workdir, cpu=cpu, models=models,
-                         extra_args=tuning(options, "--comfyui-option", cpu), custom_nodes=pinned_nodes())
+    server = ComfyServer(
+        checkout,
+        interpreter,
+        workdir,
+        cpu=cpu,
+        models=models,
+        extra_args=tuning(options, "--comfyui-option", cpu),
+        custom_nodes=pinned_nodes(),
+    )
     try:
         started = time.monotonic()
         server.start()
-        click.echo(f"{time_stamp()} {sweep.progress_line(0, len(cells), '-', 'ready', f'ComfyUI in {time.monotonic() - started:.1f} s')}")
+        ready = f"ComfyUI in {time.monotonic() - started:.1f} s"
+        click.echo(f"{time_stamp()} {sweep.progress_line(0, len(cells), '-', 'ready', ready)}")
 
         def show(step: sweep.Step) -> None:
-            click.echo(f"{time_stamp()} {sweep.progress_line(step.done, step.total, step.cell, step.state, step.detail)}")
+            click.echo(
+                f"{time_stamp()} {sweep.progress_line(step.done, step.total, step.cell, step.state, step.detail)}"
+            )
 
-        made = sweep.run_cells(server.client(timeout=60), plan, where, cells, project().nodes, name, show,
-                               timeout, stop_at)
+        made = sweep.run_cells(
+            server.client(timeout=60), plan, where, cells, project().nodes, name, show, timeout, stop_at
+        )
         click.echo(f"{time_stamp()} This task is finished: {plural(made, 'picture')} made.")
     finally:
         server.stop()

@@ -1,1 +1,3 @@
-"""Running ComfyUI: the server, its client, headless runs, random-weight test models, and the extensions loaded into ComfyUI."""
+"""Running ComfyUI: the server, its client, headless runs, random-weight test models, and the extensions
+loaded into ComfyUI.
+"""

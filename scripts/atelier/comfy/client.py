@@ -83,15 +83,18 @@ class ComfyClient:
     def upload(self, path: Path) -> str:
         """Put a file into ComfyUI's input folder (overwriting a same-named one)."""
         boundary = uuid.uuid4().hex
-        body = b"".join([
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n".encode(),
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n".encode(),
-            path.read_bytes(),
-            f"\r\n--{boundary}--\r\n".encode(),
-        ])
+        body = b"".join(
+            [
+                f'--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'.encode(),
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n".encode(),
+                path.read_bytes(),
+                f"\r\n--{boundary}--\r\n".encode(),
+            ]
+        )
         request = urllib.request.Request(
-            f"{self.base_url}/upload/image", data=body,
+            f"{self.base_url}/upload/image",
+            data=body,
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
         with self._open(request) as response:

@@ -20,12 +20,12 @@ from typing import Any
 
 import yaml
 
-from atelier.lessons.nodes import Catalogue, expected, fits
 from atelier.comfy.client import ComfyClient, Rejected
-from atelier.lessons.convert import to_api
 from atelier.files import read_json
-from atelier.messages import AtelierError
+from atelier.lessons.convert import to_api
 from atelier.lessons.modules import Module, is_module, load_module, tagged
+from atelier.lessons.nodes import Catalogue, expected, fits
+from atelier.messages import AtelierError
 
 OUTPUT_LISTS = ("images", "audio", "video", "gifs", "3d", "mesh", "files")
 
@@ -102,8 +102,9 @@ def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
         elif kind == "FLOAT" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not fits(value, kind, options):
-            raise AtelierError("knob-value", setting=setting, input=input_name,
-                               expected=expected(kind, options) or str(kind).lower())
+            raise AtelierError(
+                "knob-value", setting=setting, input=input_name, expected=expected(kind, options) or str(kind).lower()
+            )
         node_id, node = nodes[0]
         _set_widget(job, node_id, input_name, node["inputs"].get(input_name), value, catalogue)
         node["inputs"][input_name] = value
@@ -124,7 +125,7 @@ def _set_widget(job: Job, node_id: str, input_name: str, old: Any, value: Any, c
     if len(candidates) > 1:
         candidates = [i for i in candidates if _carries(job, node, i, node_id, input_name, catalogue)]
     if len(candidates) == 1:  # a changed copy of the node: the lesson's own workflow stays as it is
-        changed = {**node, "widgets_values": [*values[:candidates[0]], value, *values[candidates[0] + 1:]]}
+        changed = {**node, "widgets_values": [*values[: candidates[0]], value, *values[candidates[0] + 1 :]]}
         job.workflow = {**job.workflow, "nodes": [changed if n is node else n for n in job.workflow["nodes"]]}
 
 
@@ -132,8 +133,10 @@ def _carries(job: Job, node: dict[str, Any], index: int, node_id: str, input_nam
     values = list(node["widgets_values"])
     marker = values[index] + 1 if isinstance(values[index], (int, float)) else f"{values[index]}\u2063"
     values[index] = marker
-    trial = {**job.workflow, "nodes": [{**n, "widgets_values": values} if n is node else n
-                                       for n in job.workflow["nodes"]]}
+    trial = {
+        **job.workflow,
+        "nodes": [{**n, "widgets_values": values} if n is node else n for n in job.workflow["nodes"]],
+    }
     try:
         prompt, _ = to_api(trial, catalogue, job.source)
     except AtelierError:
@@ -162,8 +165,12 @@ def _rejection(job: Job, details: dict[str, Any], catalogue: Catalogue) -> Ateli
             spec = catalogue.input_spec(problem.get("class_type", ""), name)
             if error.get("type") == "value_not_in_list" and spec and spec[1].get("files"):
                 model = str(info.get("received_value", ""))
-                return AtelierError("missing-model", name=model, folder=_model_folder(job, model),
-                                    module=job.module.slug if job.module else job.source.stem)
+                return AtelierError(
+                    "missing-model",
+                    name=model,
+                    folder=_model_folder(job, model),
+                    module=job.module.slug if job.module else job.source.stem,
+                )
         first = (problem.get("errors") or [{}])[0]
         detail = first.get("details") or first.get("message") or "invalid"
         return AtelierError("workflow-rejected", node=node_id, title=_title(job, node_id), detail=detail)
@@ -185,8 +192,12 @@ def _failure(job: Job, data: dict[str, Any]) -> AtelierError:
     if NO_SPACE.search(text):
         return AtelierError("folder-full", node=node, title=_title(job, node))
     if missing := MODEL_NOT_FOUND.search(text):
-        return AtelierError("missing-model", name=missing.group(2), folder=missing.group(1),
-                            module=job.module.slug if job.module else job.source.stem)
+        return AtelierError(
+            "missing-model",
+            name=missing.group(2),
+            folder=missing.group(1),
+            module=job.module.slug if job.module else job.source.stem,
+        )
     detail = str(data.get("exception_message", "error")).strip().splitlines()[0][:200].rstrip(".")
     return AtelierError("run-failed", node=node, title=_title(job, node), detail=detail)
 
@@ -235,13 +246,24 @@ def execute(
                     on_progress(Progress(_title(job, data["node"]), len(done), total))
                 done.add(str(data["node"]))
             elif kind == "progress" and on_progress:
-                on_progress(Progress(_title(job, data.get("node")), len(done), total,
-                                     int(data.get("value", 0)), int(data.get("max", 0))))
+                on_progress(
+                    Progress(
+                        _title(job, data.get("node")),
+                        len(done),
+                        total,
+                        int(data.get("value", 0)),
+                        int(data.get("max", 0)),
+                    )
+                )
             elif kind == "execution_error":
                 raise _failure(job, data)
             elif kind == "execution_interrupted":
-                raise AtelierError("run-failed", node=data.get("node_id", "?"),
-                                   title=_title(job, data.get("node_id")), detail="it was interrupted")
+                raise AtelierError(
+                    "run-failed",
+                    node=data.get("node_id", "?"),
+                    title=_title(job, data.get("node_id")),
+                    detail="it was interrupted",
+                )
     history = client.history(prompt_id)
     outputs = [
         client.download(item, out)
@@ -268,8 +290,12 @@ def _cap(capped: dict[str, dict[Any, Any]], inputs: dict[str, Any], name: str, m
         capped.setdefault(name, {})[value] = inputs[name]
 
 
-def smoke_settings(job: Job, max_steps: int = SMOKE_LIMITS["steps"], keep: set[str] | frozenset[str] = frozenset(),
-                   image_side: int = SMOKE_IMAGE_SIDE) -> Job:
+def smoke_settings(
+    job: Job,
+    max_steps: int = SMOKE_LIMITS["steps"],
+    keep: set[str] | frozenset[str] = frozenset(),
+    image_side: int = SMOKE_IMAGE_SIDE,
+) -> Job:
     """A copy of `job` that a CPU makes in minutes: steps, sizes, frames and seconds held down.
 
     What was changed is kept in `capped`, so the check expects outputs of the size asked for.
@@ -302,5 +328,7 @@ def smoke_settings(job: Job, max_steps: int = SMOKE_LIMITS["steps"], keep: set[s
 def capped_outputs(expected: list[dict[str, Any]], job: Job) -> list[dict[str, Any]]:
     """What a smoke run should make: module.yaml's outputs at the sizes `smoke_settings` asked for."""
     fields = {"width": "width", "height": "height", "frames": "length", "seconds": "seconds"}
-    return [{key: job.capped.get(fields.get(key, ""), {}).get(value, value) for key, value in spec.items()}
-            for spec in expected]
+    return [
+        {key: job.capped.get(fields.get(key, ""), {}).get(value, value) for key, value in spec.items()}
+        for spec in expected
+    ]

@@ -48,8 +48,13 @@ def source(folder: str, nodes: list[str], pinned: list[CustomNode], comfyui: Pat
     return NodeSource(folder, repository, commit, tuple(nodes))
 
 
-def dump(server: str, path: Path, token: str | None = None, pinned: list[CustomNode] | None = None,
-         comfyui: Path | None = None) -> Catalogue:
+def dump(
+    server: str,
+    path: Path,
+    token: str | None = None,
+    pinned: list[CustomNode] | None = None,
+    comfyui: Path | None = None,
+) -> Catalogue:
     """Read `/object_info` from a running ComfyUI and write the stripped catalogue.
 
     `pinned` (the semester pin's custom nodes) and `comfyui` (the checkout that server runs)
@@ -62,12 +67,14 @@ def dump(server: str, path: Path, token: str | None = None, pinned: list[CustomN
     if missing:
         raise AtelierError("catalogue-no-audio", url=server, nodes=", ".join(missing))
     nodes, api_nodes = strip(object_info)
-    sources = tuple(source(folder, types, pinned or [], comfyui)
-                    for folder, types in custom_node_folders(object_info).items())
+    sources = tuple(
+        source(folder, types, pinned or [], comfyui) for folder, types in custom_node_folders(object_info).items()
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"comfyui_version": version, "api_nodes": api_nodes, "nodes": nodes}
     if sources:
-        data["custom_nodes"] = {s.folder: {"repository": s.repository, "commit": s.commit, "nodes": list(s.nodes)}
-                                for s in sources}
+        data["custom_nodes"] = {
+            s.folder: {"repository": s.repository, "commit": s.commit, "nodes": list(s.nodes)} for s in sources
+        }
     path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return Catalogue(version, nodes, api_nodes, sources)

@@ -25,10 +25,21 @@ from atelier.layout import SETTINGS, WORKFLOWS, Layout, SessionFolder
 from atelier.lessons.modules import Module, tagged
 from atelier.messages import AtelierError
 
-
 MODEL_FOLDERS = (
-    "checkpoints", "loras", "vae", "text_encoders", "clip", "diffusion_models", "unet", "controlnet",
-    "upscale_models", "clip_vision", "embeddings", "style_models", "audio_encoders", "model_patches",
+    "checkpoints",
+    "loras",
+    "vae",
+    "text_encoders",
+    "clip",
+    "diffusion_models",
+    "unet",
+    "controlnet",
+    "upscale_models",
+    "clip_vision",
+    "embeddings",
+    "style_models",
+    "audio_encoders",
+    "model_patches",
 )
 
 
@@ -47,14 +58,21 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFL
 # compares: speed and precision only. Nothing that changes where ComfyUI listens or what it loads.
 # Each group is one of ComfyUI's mutually exclusive groups: two from a group stop it at start.
 TUNING_GROUPS = (
-    ("--use-split-cross-attention", "--use-quad-cross-attention", "--use-pytorch-cross-attention",
-     "--use-sage-attention", "--use-flash-attention"),
+    (
+        "--use-split-cross-attention",
+        "--use-quad-cross-attention",
+        "--use-pytorch-cross-attention",
+        "--use-sage-attention",
+        "--use-flash-attention",
+    ),
     ("--force-fp16", "--force-fp32"),
     ("--fp16-unet", "--bf16-unet"),
     ("--fp32-vae", "--fp16-vae", "--bf16-vae"),
     ("--fp16-text-enc", "--fp32-text-enc"),
     ("--lowvram", "--normalvram", "--highvram", "--gpu-only", "--cpu"),  # --cpu: a choice without a GPU
-    ("--fast",), ("--disable-smart-memory",), ("--force-channels-last",),
+    ("--fast",),
+    ("--disable-smart-memory",),
+    ("--force-channels-last",),
 )
 TUNING_OPTIONS = tuple(option for group in TUNING_GROUPS for option in group if option != "--cpu")
 
@@ -86,8 +104,11 @@ def write_model_paths(store: Path | None, config: Path, gate: bool = False) -> P
 
 def _log_ends(log: Path) -> str:
     """The last line of ComfyUI's log, where its own reason for stopping usually is."""
-    lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-             if line.strip()] if log.is_file() else []
+    lines = (
+        [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        if log.is_file()
+        else []
+    )
     return f"; its log ends: {lines[-1][:300].rstrip('.')}" if lines else ""
 
 
@@ -97,7 +118,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def find_comfyui(directory: str | None = None, python: str | None = None, prefix: str | None = None) -> tuple[Path, Path]:
+def find_comfyui(
+    directory: str | None = None, python: str | None = None, prefix: str | None = None
+) -> tuple[Path, Path]:
     """(checkout, the Python that runs it): the ones given (the command line reads COMFYUI_DIR and
     COMFYUI_PYTHON), else an `atelier install` prefix's (ATELIER_PREFIX): its ComfyUI and comfyui-venv.
     """
@@ -224,13 +247,22 @@ class ComfyServer:
 
     def command(self) -> list[str]:
         args = [
-            str(self.python), "main.py",
-            "--listen", self.listen, "--port", str(self.port),
-            "--input-directory", str(self.input_folder),
-            "--output-directory", str(self.output_dir),
-            "--user-directory", str(self.user_folder),
-            "--database-url", f"sqlite:///{self.database}",
-            "--temp-directory", str(self.folder.temp),
+            str(self.python),
+            "main.py",
+            "--listen",
+            self.listen,
+            "--port",
+            str(self.port),
+            "--input-directory",
+            str(self.input_folder),
+            "--output-directory",
+            str(self.output_dir),
+            "--user-directory",
+            str(self.user_folder),
+            "--database-url",
+            f"sqlite:///{self.database}",
+            "--temp-directory",
+            str(self.folder.temp),
             "--disable-auto-launch",
             "--disable-api-nodes",  # nothing leaves the university
         ]
@@ -239,45 +271,72 @@ class ComfyServer:
         args += ["--extra-model-paths-config", str(self.folder.model_paths)]
         # Only our extensions and the semester's pinned custom nodes load: a custom node
         # dropped into the checkout never runs.
-        ours = [GATE.name, DRAIN.name, COMPARE.name, MODEL_STORE.name, SPACE.name,
-                *([BENCH.name] if self.bench else [])]
-        args += ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
+        ours = [
+            GATE.name,
+            DRAIN.name,
+            COMPARE.name,
+            MODEL_STORE.name,
+            SPACE.name,
+            *([BENCH.name] if self.bench else []),
+        ]
+        args += (
+            ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
+        )
         return args + self.extra_args
 
     def compare_env(self) -> dict[str, str]:
         """What the Compare page needs and ComfyUI's Python lacks: this atelier's interpreter (it runs
         `atelier compare`), the outputs folder, and the one message it must say when that interpreter fails
         without a message of its own."""
-        return {"ATELIER_PYTHON": sys.executable, "ATELIER_OUTPUTS": str(self.output_dir),
-                "ATELIER_COMPARE_FAILED": str(AtelierError("compare-failed"))}
+        return {
+            "ATELIER_PYTHON": sys.executable,
+            "ATELIER_OUTPUTS": str(self.output_dir),
+            "ATELIER_COMPARE_FAILED": str(AtelierError("compare-failed")),
+        }
 
     def space_env(self) -> dict[str, str]:
         """What the free-space notices need: the folders the work goes to (the outputs, ComfyUI's user
         folder, the uploads, which `serve` keeps in the student's folder) and the catalogue's two
         sentences, with their blanks left for the extension to fill."""
         folders = [self.output_dir, self.user_folder, self.input_folder]
-        return {"ATELIER_SPACE_FOLDERS": os.pathsep.join(str(folder) for folder in folders),
-                "ATELIER_FOLDER_LOW": str(AtelierError("folder-low", free="{free}", folder="{folder}")),
-                "ATELIER_FOLDER_FULL": str(AtelierError("folder-full", node="{node}", title="{title}"))}
+        return {
+            "ATELIER_SPACE_FOLDERS": os.pathsep.join(str(folder) for folder in folders),
+            "ATELIER_FOLDER_LOW": str(AtelierError("folder-low", free="{free}", folder="{folder}")),
+            "ATELIER_FOLDER_FULL": str(AtelierError("folder-full", node="{node}", title="{title}")),
+        }
 
     def start(self, timeout: float = 120.0) -> str:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
         self._prepare()
-        env = {**os.environ, **OFFLINE, "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
-               "ATELIER_DRAIN_SECONDS": str(self.drain_seconds), **self.compare_env(), **self.space_env(),
-               **({"ATELIER_MODEL_STORE": str(self.models.resolve())} if self.models else {})}
+        env = {
+            **os.environ,
+            **OFFLINE,
+            "ATELIER_GATE_TOKEN_FILE": str(self.token_file),
+            "ATELIER_DRAIN_SECONDS": str(self.drain_seconds),
+            **self.compare_env(),
+            **self.space_env(),
+            **({"ATELIER_MODEL_STORE": str(self.models.resolve())} if self.models else {}),
+        }
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                self.command(),
+                cwd=self.checkout,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
             )
         client = self.client(timeout=2.0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AtelierError("server-start-failed", log=self.log,
-                                   reason=f"it exited with code {self.process.returncode}{_log_ends(self.log)}")
+                raise AtelierError(
+                    "server-start-failed",
+                    log=self.log,
+                    reason=f"it exited with code {self.process.returncode}{_log_ends(self.log)}",
+                )
             try:
                 client.get_json("/system_stats")
             except AtelierError:
@@ -326,13 +385,25 @@ class ComfyServer:
         """`connection.json`: where this session answers, for `atelier launch` and `status`."""
         host = "127.0.0.1" if self.listen == "127.0.0.1" else socket.getfqdn()
         path = self.folder.connection
-        path.write_text(json.dumps({"host": host, "port": self.port, "outputs": str(self.output_dir),
-                                    "pid": os.getpid(), "started": time.time()}), encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {
+                    "host": host,
+                    "port": self.port,
+                    "outputs": str(self.output_dir),
+                    "pid": os.getpid(),
+                    "started": time.time(),
+                }
+            ),
+            encoding="utf-8",
+        )
         return path
 
     def __enter__(self) -> ComfyServer:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()

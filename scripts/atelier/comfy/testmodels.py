@@ -16,8 +16,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
+from atelier.messages import AtelierError
 
 WORKER = Path(__file__).with_name("testmodels_torch.py")
 VARIANTS = ("tiny", "full")
@@ -39,9 +39,7 @@ def _stamp(variant: str, seed: int) -> str:
     return hashlib.sha256(code + f"{variant}:{seed}".encode()).hexdigest()[:16]
 
 
-def generate(
-    names: list[str], store: Path, variant: str, comfyui: Path, python: Path, seed: int = 0
-) -> dict[str, str]:
+def generate(names: list[str], store: Path, variant: str, comfyui: Path, python: Path, seed: int = 0) -> dict[str, str]:
     """Make the missing files; returns {name: why it was skipped} for names with no variant."""
     index_path = store / "index.json"
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
@@ -55,16 +53,31 @@ def generate(
     skipped = {n: index[n]["skipped"] for n in names if n in index and ready(index[n]) and "skipped" in index[n]}
     if wanted:
         store.mkdir(parents=True, exist_ok=True)
-        command = [str(python), str(WORKER), "--out", str(store), "--variant", variant, "--seed", str(seed),
-                   "--models", *wanted]
-        done = subprocess.run(command, cwd=comfyui, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(comfyui)})
+        command = [
+            str(python),
+            str(WORKER),
+            "--out",
+            str(store),
+            "--variant",
+            variant,
+            "--seed",
+            str(seed),
+            "--models",
+            *wanted,
+        ]
+        done = subprocess.run(
+            command, cwd=comfyui, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(comfyui)}
+        )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise AtelierError("testmodels-failed", reason=last[:300])
         summary = json.loads(done.stdout.strip().splitlines()[-1])
         for item in summary.get("written", []):
-            index[item["name"]] = {"stamp": stamp, "path": f"{item['directory']}/{item['name']}", "bytes": item["bytes"]}
+            index[item["name"]] = {
+                "stamp": stamp,
+                "path": f"{item['directory']}/{item['name']}",
+                "bytes": item["bytes"],
+            }
         for item in summary.get("skipped", []):
             name = item["name"] if isinstance(item, dict) else item
             reason = item.get("reason", "no test variant") if isinstance(item, dict) else "no test variant"

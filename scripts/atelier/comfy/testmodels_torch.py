@@ -42,41 +42,102 @@ import torch
 
 # The worker's own parts, beside it (imported before comfy_import takes this folder off sys.path).
 from testmodels_torch_media import ace_step, hunyuan3d_v2, umt5_xxl_fp8_scaled, wan21_t2v, wan21_vae
-from testmodels_torch_specs import (CHUNK, DTYPES, FILE_DTYPES, SAFETENSORS_DTYPES, VARIANTS, NoVariant, Spec, Specs,
-                                    comfy_import, fan_in, log, meta_device, meta_parameters, module_specs, state_specs,
-                                    with_dtype)
+from testmodels_torch_specs import (
+    CHUNK,
+    DTYPES,
+    FILE_DTYPES,
+    SAFETENSORS_DTYPES,
+    VARIANTS,
+    NoVariant,
+    Spec,
+    Specs,
+    comfy_import,
+    fan_in,
+    log,
+    meta_device,
+    meta_parameters,
+    module_specs,
+    state_specs,
+    with_dtype,
+)
 
 SD15_UNET_FULL: dict[str, Any] = {
-    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-    "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 320,
-    "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],
-    "channel_mult": [1, 2, 4, 4], "transformer_depth_middle": 1, "use_linear_in_transformer": False,
-    "context_dim": 768, "num_heads": 8, "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-    "use_temporal_attention": False, "use_temporal_resblock": False,
+    "use_checkpoint": False,
+    "image_size": 32,
+    "out_channels": 4,
+    "use_spatial_transformer": True,
+    "legacy": False,
+    "adm_in_channels": None,
+    "in_channels": 4,
+    "model_channels": 320,
+    "num_res_blocks": [2, 2, 2, 2],
+    "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],
+    "channel_mult": [1, 2, 4, 4],
+    "transformer_depth_middle": 1,
+    "use_linear_in_transformer": False,
+    "context_dim": 768,
+    "num_heads": 8,
+    "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+    "use_temporal_attention": False,
+    "use_temporal_resblock": False,
 }
 # Same width and context as SD 1.5 (what ComfyUI's detection looks at), two levels, one block each.
 SD15_UNET_TINY: dict[str, Any] = {
-    **SD15_UNET_FULL, "num_res_blocks": [1, 1], "transformer_depth": [1, 1], "channel_mult": [1, 2],
+    **SD15_UNET_FULL,
+    "num_res_blocks": [1, 1],
+    "transformer_depth": [1, 1],
+    "channel_mult": [1, 2],
     "transformer_depth_output": [1, 1, 1, 1],
 }
 # SDXL base as ComfyUI's detection reports it. No tiny variant: detection needs exactly these depths.
 SDXL_UNET: dict[str, Any] = {
-    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-    "legacy": False, "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4,
-    "model_channels": 320, "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 2, 2, 10, 10],
-    "channel_mult": [1, 2, 4], "transformer_depth_middle": 10, "use_linear_in_transformer": True,
-    "context_dim": 2048, "num_head_channels": 64, "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
-    "use_temporal_attention": False, "use_temporal_resblock": False,
+    "use_checkpoint": False,
+    "image_size": 32,
+    "out_channels": 4,
+    "use_spatial_transformer": True,
+    "legacy": False,
+    "num_classes": "sequential",
+    "adm_in_channels": 2816,
+    "in_channels": 4,
+    "model_channels": 320,
+    "num_res_blocks": [2, 2, 2],
+    "transformer_depth": [0, 0, 2, 2, 10, 10],
+    "channel_mult": [1, 2, 4],
+    "transformer_depth_middle": 10,
+    "use_linear_in_transformer": True,
+    "context_dim": 2048,
+    "num_head_channels": 64,
+    "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
+    "use_temporal_attention": False,
+    "use_temporal_resblock": False,
 }
 SD_VAE: dict[str, Any] = {
-    "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
-    "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0,
+    "double_z": True,
+    "z_channels": 4,
+    "resolution": 256,
+    "in_channels": 3,
+    "out_ch": 3,
+    "ch": 128,
+    "ch_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "attn_resolutions": [],
+    "dropout": 0.0,
 }
 # The layers the published LCM LoRA for SD 1.5 adapts (diffusers names, matched on the ending).
 LORA_TARGETS = (
-    ".to_q.weight", ".to_k.weight", ".to_v.weight", ".to_out.0.weight", ".ff.net.0.proj.weight",
-    ".ff.net.2.weight", ".proj_in.weight", ".proj_out.weight", ".conv1.weight", ".conv2.weight",
-    ".conv_shortcut.weight", ".time_emb_proj.weight", "samplers.0.conv.weight",
+    ".to_q.weight",
+    ".to_k.weight",
+    ".to_v.weight",
+    ".to_out.0.weight",
+    ".ff.net.0.proj.weight",
+    ".ff.net.2.weight",
+    ".proj_in.weight",
+    ".proj_out.weight",
+    ".conv1.weight",
+    ".conv2.weight",
+    ".conv_shortcut.weight",
+    ".time_emb_proj.weight",
+    "samplers.0.conv.weight",
 )
 LORA_RANK = {"tiny": 8, "full": 64}
 # kijai's ComfyUI-DepthAnythingV2: its folder under custom_nodes/, and the config its loader picks for a
@@ -136,13 +197,21 @@ def sdxl_checkpoint(variant: str, comfyui: Path) -> Specs:
         unet = UNetModel(**SDXL_UNET, operations=comfy.ops.disable_weight_init, device="meta")
         vae = AutoencoderKL(ddconfig=dict(SD_VAE), embed_dim=4)
         encoders = {
-            name: CLIPTextModel(json.loads((comfyui / "comfy" / config).read_text()), torch.float32, "meta",
-                                comfy.ops.disable_weight_init)
+            name: CLIPTextModel(
+                json.loads((comfyui / "comfy" / config).read_text()),
+                torch.float32,
+                "meta",
+                comfy.ops.disable_weight_init,
+            )
             for name, config in (("clip_l", "sd1_clip_config.json"), ("clip_g", "clip_config_bigg.json"))
         }
     specs = module_specs(unet, "model.diffusion_model.")
     specs.update(module_specs(vae, "first_stage_model."))
-    held = {key: spec for name, model in encoders.items() for key, spec in module_specs(model, f"{name}.transformer.").items()}
+    held = {
+        key: spec
+        for name, model in encoders.items()
+        for key, spec in module_specs(model, f"{name}.transformer.").items()
+    }
     tensors = {key: torch.empty(spec.shape, device="meta") for key, spec in held.items()}
     by_tensor = {id(tensors[key]): spec for key, spec in held.items()}
     saved = comfy.supported_models.SDXL(dict(SDXL_UNET)).process_clip_state_dict_for_saving(tensors)
@@ -291,8 +360,11 @@ def write_atomic(specs: Specs, target: Path, metadata: dict[str, str], dtype: to
     offset = 0
     for key in order:
         size = math.prod(specs[key].shape) * dtypes[key].itemsize
-        header[key] = {"dtype": SAFETENSORS_DTYPES[dtypes[key]], "shape": list(specs[key].shape),
-                       "data_offsets": [offset, offset + size]}
+        header[key] = {
+            "dtype": SAFETENSORS_DTYPES[dtypes[key]],
+            "shape": list(specs[key].shape),
+            "data_offsets": [offset, offset + size],
+        }
         offset += size
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
@@ -324,8 +396,13 @@ def write_model(name: str, out: Path, variant: str, seed: int, dtype: str, comfy
     seconds = round(time.perf_counter() - started, 2)
     parameters = sum(math.prod(spec.shape) for key, spec in specs.items() if spec.dtype != "u8")
     log(f"wrote {directory}/{name}: {len(specs)} tensors, {parameters:,} parameters, {seconds}s")
-    return {"name": name, "directory": directory, "bytes": target.stat().st_size, "seconds": seconds,
-            "parameters": parameters}
+    return {
+        "name": name,
+        "directory": directory,
+        "bytes": target.stat().st_size,
+        "seconds": seconds,
+        "parameters": parameters,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -334,8 +411,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="base folder; files go to OUT/<model folder>/<name>")
     parser.add_argument("--variant", choices=VARIANTS, default="tiny")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dtype", choices=FILE_DTYPES, default="fp16",
-                        help="stored type of tensors whose builder does not fix one")
+    parser.add_argument(
+        "--dtype", choices=FILE_DTYPES, default="fp16", help="stored type of tensors whose builder does not fix one"
+    )
     parser.add_argument("--models", nargs="*", default=None, help="file names to write (default: all known)")
     parser.add_argument("--comfyui", type=Path, default=Path.cwd(), help="ComfyUI checkout (default: cwd)")
     args = parser.parse_args(argv)

@@ -12,34 +12,84 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from testmodels_torch_specs import Spec, Specs, meta_device, meta_parameters, renamed, spiece_spec, state_specs, with_dtype
+from testmodels_torch_specs import (
+    Spec,
+    Specs,
+    meta_device,
+    meta_parameters,
+    renamed,
+    spiece_spec,
+    state_specs,
+    with_dtype,
+)
 
 # Wan 2.1 text-to-video as ComfyUI's detection reports it (comfy/model_detection.py, "head.modulation"):
 # dim, ffn_dim, in/out_dim and the number of blocks come from the shapes, heads = dim // 128.
 WAN21_T2V: dict[str, Any] = {
-    "image_model": "wan2.1", "model_type": "t2v", "patch_size": (1, 2, 2), "freq_dim": 256, "window_size": (-1, -1),
-    "qk_norm": True, "cross_attn_norm": True, "eps": 1e-6, "in_dim": 16, "out_dim": 16,
+    "image_model": "wan2.1",
+    "model_type": "t2v",
+    "patch_size": (1, 2, 2),
+    "freq_dim": 256,
+    "window_size": (-1, -1),
+    "qk_norm": True,
+    "cross_attn_norm": True,
+    "eps": 1e-6,
+    "in_dim": 16,
+    "out_dim": 16,
 }
-WAN21_SIZE = {"tiny": {"dim": 256, "ffn_dim": 512, "num_layers": 2},  # 2 heads of 128, as Wan's rope needs
-              "full": {"dim": 1536, "ffn_dim": 8960, "num_layers": 30}}  # the published 1.3B
+WAN21_SIZE = {
+    "tiny": {"dim": 256, "ffn_dim": 512, "num_layers": 2},  # 2 heads of 128, as Wan's rope needs
+    "full": {"dim": 1536, "ffn_dim": 8960, "num_layers": 30},
+}  # the published 1.3B
 # The Wan 2.1 VAE config ComfyUI hard-codes in comfy/sd.py (VAE.__init__, "decoder.middle.0.residual.0.gamma").
-WAN21_VAE: dict[str, Any] = {"dim": 96, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_scales": [],
-                             "temperal_downsample": [False, True, True], "dropout": 0.0}
+WAN21_VAE: dict[str, Any] = {
+    "dim": 96,
+    "z_dim": 16,
+    "dim_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "attn_scales": [],
+    "temperal_downsample": [False, True, True],
+    "dropout": 0.0,
+}
 # Hunyuan3D 2.0 DiT as detected ("latent_in.weight"): hidden_size and both depths come from the shapes,
 # heads are fixed at 16; context_in_dim must match DINOv2-giant (1536).
-HUNYUAN3D_DIT: dict[str, Any] = {"image_model": "hunyuan3d2", "in_channels": 64, "context_in_dim": 1536,
-                                 "mlp_ratio": 4.0, "num_heads": 16, "qkv_bias": True, "guidance_embed": False}
-HUNYUAN3D_SIZE = {"tiny": {"hidden_size": 256, "depth": 1, "depth_single_blocks": 1},
-                  "full": {"hidden_size": 1024, "depth": 16, "depth_single_blocks": 32}}
+HUNYUAN3D_DIT: dict[str, Any] = {
+    "image_model": "hunyuan3d2",
+    "in_channels": 64,
+    "context_in_dim": 1536,
+    "mlp_ratio": 4.0,
+    "num_heads": 16,
+    "qkv_bias": True,
+    "guidance_embed": False,
+}
+HUNYUAN3D_SIZE = {
+    "tiny": {"hidden_size": 256, "depth": 1, "depth_single_blocks": 1},
+    "full": {"hidden_size": 1024, "depth": 16, "depth_single_blocks": 32},
+}
 # ACE-Step v1 3.5B: the detector ("genre_embedder.weight") fixes every dimension, so full size only.
 ACE_STEP: dict[str, Any] = {
-    "audio_model": "ace", "attention_head_dim": 128, "in_channels": 8, "inner_dim": 2560, "max_height": 16,
-    "max_position": 32768, "max_width": 32768, "mlp_ratio": 2.5, "num_attention_heads": 20, "num_layers": 24,
-    "out_channels": 8, "patch_size": [16, 1], "rope_theta": 1000000.0, "speaker_embedding_dim": 512,
-    "text_embedding_dim": 768, "ssl_encoder_depths": [8, 8], "ssl_latent_dims": [1024, 768],
-    "ssl_names": ["mert", "m-hubert"], "lyric_encoder_vocab_size": 6693, "lyric_hidden_size": 1024,
+    "audio_model": "ace",
+    "attention_head_dim": 128,
+    "in_channels": 8,
+    "inner_dim": 2560,
+    "max_height": 16,
+    "max_position": 32768,
+    "max_width": 32768,
+    "mlp_ratio": 2.5,
+    "num_attention_heads": 20,
+    "num_layers": 24,
+    "out_channels": 8,
+    "patch_size": [16, 1],
+    "rope_theta": 1000000.0,
+    "speaker_embedding_dim": 512,
+    "text_embedding_dim": 768,
+    "ssl_encoder_depths": [8, 8],
+    "ssl_latent_dims": [1024, 768],
+    "ssl_names": ["mert", "m-hubert"],
+    "lyric_encoder_vocab_size": 6693,
+    "lyric_hidden_size": 1024,
 }
+
 
 def wan21_t2v(variant: str, comfyui: Path) -> Specs:
     """Wan 2.1 text-to-video diffusion model (Comfy-Org split file: Wan's own key names, no prefix).

@@ -21,11 +21,21 @@ from typing import Any
 import torch
 
 VARIANTS = ("tiny", "full")
-DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16,
-          "fp8_e4m3fn": torch.float8_e4m3fn, "u8": torch.uint8}
+DTYPES = {
+    "fp16": torch.float16,
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp8_e4m3fn": torch.float8_e4m3fn,
+    "u8": torch.uint8,
+}
 FILE_DTYPES = ("bf16", "fp16", "fp32")  # what --dtype may ask for; builders may fix others per tensor
-SAFETENSORS_DTYPES = {torch.float16: "F16", torch.float32: "F32", torch.bfloat16: "BF16",
-                      torch.float8_e4m3fn: "F8_E4M3", torch.uint8: "U8"}
+SAFETENSORS_DTYPES = {
+    torch.float16: "F16",
+    torch.float32: "F32",
+    torch.bfloat16: "BF16",
+    torch.float8_e4m3fn: "F8_E4M3",
+    torch.uint8: "U8",
+}
 CHUNK = 1 << 24  # values generated and written at a time
 
 # A few lines to train the stand-in SentencePiece tokenizer on (UMT5 files carry theirs inside).
@@ -39,6 +49,8 @@ SPIECE_WORDS = (
     "distorted extra limbs jpeg artifacts overexposed cinematic studio painting oil watercolor charcoal vase "
     "blue red green yellow white black colour color"
 ).split()
+
+
 class NoVariant(Exception):
     """This model has no file of the asked-for variant; the reason goes into the summary."""
 
@@ -139,11 +151,17 @@ def meta_parameters() -> Iterator[dict[tuple[int, str], torch.Tensor]]:
 
 
 # Scale-like parameters that module_specs would fill with zeros or N(0, 1) but that multiply a signal.
-ONES = {("RMS_norm", "gamma"), ("LayerScale", "lambda1"), ("ConvNeXtBlock", "gamma"),
-        ("ParametrizationList", "original0")}  # the last: weight-norm magnitude g, so rows have norm 1
+ONES = {
+    ("RMS_norm", "gamma"),
+    ("LayerScale", "lambda1"),
+    ("ConvNeXtBlock", "gamma"),
+    ("ParametrizationList", "original0"),
+}  # the last: weight-norm magnitude g, so rows have norm 1
 
 
-def state_specs(module: torch.nn.Module, prefix: str = "", buffers: dict[tuple[int, str], torch.Tensor] | None = None) -> Specs:
+def state_specs(
+    module: torch.nn.Module, prefix: str = "", buffers: dict[tuple[int, str], torch.Tensor] | None = None
+) -> Specs:
     """module_specs limited to what state_dict() saves (no non-persistent buffers), with the scale-like
     parameters in ONES set to 1 and the persistent buffers kept by meta_parameters copied as they are."""
     specs = module_specs(module, prefix)
@@ -151,7 +169,7 @@ def state_specs(module: torch.nn.Module, prefix: str = "", buffers: dict[tuple[i
     specs = {key: spec for key, spec in specs.items() if key in saved}
     for mod_name, mod in module.named_modules():
         kind = type(mod).__name__
-        for name, tensor in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
+        for name, _ in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
             key = f"{prefix}{mod_name + '.' if mod_name else ''}{name}"
             if key not in specs:
                 continue
@@ -180,9 +198,21 @@ def spiece_model() -> bytes:
     lines.append("[verse] [chorus] [intro] [outro] [melody] [instrumental] , . ! ? 0 1 2 3 4 5 6 7 8 9")
     out = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=out, vocab_size=400, hard_vocab_limit=False,
-        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=True, num_threads=1,
-        shuffle_input_sentence=False, character_coverage=1.0, minloglevel=2)
+        sentence_iterator=iter(lines),
+        model_writer=out,
+        vocab_size=400,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        byte_fallback=True,
+        num_threads=1,
+        shuffle_input_sentence=False,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
     return out.getvalue()
 
 
@@ -194,6 +224,7 @@ def spiece_spec() -> Spec:
 
 def with_dtype(specs: Specs, dtype: str) -> Specs:
     """Fix the stored type of every tensor that does not already fix one."""
-    return {key: spec if spec.dtype else Spec(spec.shape, spec.init, spec.scale, dtype, spec.data) for key, spec in specs.items()}
-
-
+    return {
+        key: spec if spec.dtype else Spec(spec.shape, spec.init, spec.scale, dtype, spec.data)
+        for key, spec in specs.items()
+    }

@@ -15,29 +15,29 @@ takes its place only once proved at the pinned commit, after a check that the so
 holds that commit at all. Every Python package comes from the package lock
 (packages.py), installed with --require-hashes --no-deps, so an environment holds exactly
 the lock and its done-check compares the two, PyTorch's build included. The last step
-checks that every account can run what jobs run. Every subprocess runs with telemetry
-off, and comfy-cli keeps its settings inside the prefix, never in the maintainer's home.
+checks that every account can run what jobs run (shared.py). Every subprocess runs with
+telemetry off, and comfy-cli keeps its settings inside the prefix, never in the
+maintainer's home. This file says what the steps are; steps.py runs a plan of them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from atelier.comfy.server import MODEL_FOLDERS, write_model_paths
 from atelier.hpc import packages
-from atelier.hpc.sources import Sources, check_reachable, record_sources
 from atelier.hpc.profiles import Profile, load_profile
+from atelier.hpc.shared import not_shared, python_not_shared
+from atelier.hpc.sources import Sources, check_reachable
+from atelier.hpc.steps import Plan, Step, digest, stamp_holds
 from atelier.layout import Layout
 from atelier.lessons.pin import CustomNode, Lock
 from atelier.messages import AtelierError
@@ -45,39 +45,6 @@ from atelier.messages import AtelierError
 COMFY_CLI = [sys.executable, "-m", "comfy_cli"]  # the comfy-cli pinned in atelier's own environment
 # Telemetry off for every tool a step runs: comfy-cli honours both names; pip's self-check calls out too.
 NO_TELEMETRY = packages.NO_TELEMETRY
-
-
-@dataclass
-class Step:
-    """One thing install does, with the check that says it is already done."""
-
-    key: str  # short and unique: names its log and its stamp
-    title: str  # plain words, shown as it runs
-    done: Callable[[], bool]
-    commands: list[list[str]] = field(default_factory=list)  # run in order, output to the step's log
-    action: Callable[[], None] | None = None  # in-process work after the commands (write a file, verify)
-    action_text: str = ""  # what the action does, for the dry run
-    stamp: Callable[[], str] | None = None  # fingerprint recorded on success, for checks that need it
-    env: dict[str, str] = field(default_factory=dict)  # added to the environment of its commands
-    folders: list[Path] = field(default_factory=list)  # made before its commands run
-    before: Callable[[], None] | None = None  # a check before its commands: refuse in plain words, change nothing
-    before_text: str = ""
-    failed: Callable[[Path], AtelierError | None] | None = None  # a plainer error than "see the log", where known
-
-
-@dataclass
-class Plan:
-    layout: Layout
-    lock: Lock
-    sources: Sources
-    steps: list[Step]
-
-    def env(self, step: Step) -> dict[str, str]:
-        """The environment a step's commands run in: telemetry off, never a prompt."""
-        return {**os.environ, **NO_TELEMETRY, "GIT_TERMINAL_PROMPT": "0", "PYTHONUNBUFFERED": "1", **step.env}
-
-    def log(self, step: Step) -> Path:
-        return self.layout.logs / f"{self.steps.index(step) + 1:02d}-{step.key}.log"
 
 
 def pip_install(python: Path) -> list[str]:
@@ -89,31 +56,10 @@ def git_head(folder: Path) -> str | None:
     """The commit checked out in `folder`, or None when it is not a git checkout."""
     if not (folder / ".git").exists():
         return None
-    result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
     return result.stdout.strip() if result.returncode == 0 else None
-
-
-def _digest(*parts: str | Path) -> str:
-    """sha256 over text and files' contents; a missing file counts as empty."""
-    sha = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, Path):
-            sha.update(part.read_bytes() if part.is_file() else b"")
-        else:
-            sha.update(part.encode())
-        sha.update(b"\0")
-    return sha.hexdigest()
-
-
-def _stamp_file(layout: Layout, key: str) -> Path:
-    return layout.state / f"{key}.done"
-
-
-def _stamped(layout: Layout, key: str, fingerprint: Callable[[], str]) -> Callable[[], bool]:
-    """A check for steps that leave nothing else to look at: the stamp holds this fingerprint."""
-    stamp = _stamp_file(layout, key)
-    return lambda: stamp.is_file() and stamp.read_text(encoding="utf-8") == fingerprint()
 
 
 def _same_text(path: Path, text: Callable[[], str]) -> Callable[[], bool]:
@@ -155,7 +101,7 @@ def project_folder() -> Path:
 def _project_digest(project: Path) -> str:
     package = (project / "scripts" / "atelier").rglob("*")
     files = [project / "pyproject.toml"] + sorted(p for p in package if p.is_file() and "__pycache__" not in p.parts)
-    return _digest(*[str(path.relative_to(project)) for path in files], *files)
+    return digest(*[str(path.relative_to(project)) for path in files], *files)
 
 
 def comfy_cli_command(workspace: Path, lock: Lock, source: str, cpu: bool) -> list[str]:
@@ -165,9 +111,22 @@ def comfy_cli_command(workspace: Path, lock: Lock, source: str, cpu: bool) -> li
     target: the packages are installed by their own step, from the package lock.
     """
     return [
-        *COMFY_CLI, "--skip-prompt", "--no-json", "--workspace", str(workspace),
-        "install", "--url", source, "--version", "nightly", "--commit", lock.comfyui_commit,
-        "--skip-manager", "--skip-torch-or-directml", "--skip-requirement", "--cpu" if cpu else "--nvidia",
+        *COMFY_CLI,
+        "--skip-prompt",
+        "--no-json",
+        "--workspace",
+        str(workspace),
+        "install",
+        "--url",
+        source,
+        "--version",
+        "nightly",
+        "--commit",
+        lock.comfyui_commit,
+        "--skip-manager",
+        "--skip-torch-or-directml",
+        "--skip-requirement",
+        "--cpu" if cpu else "--nvidia",
     ]
 
 
@@ -187,11 +146,19 @@ def comfy_cli_env(layout: Layout) -> dict[str, str]:
 
 def _verify_commit(what: str, folder: Path, commit: str, repository: str) -> Callable[[], None]:
     """After a checkout: HEAD must be the pinned commit, or the install stops."""
+
     def verify() -> None:
         got = git_head(folder)
         if got != commit:
-            raise AtelierError("install-commit-mismatch", what=what, folder=folder, got=got or "no commit",
-                               expected=commit, repository=repository)
+            raise AtelierError(
+                "install-commit-mismatch",
+                what=what,
+                folder=folder,
+                got=got or "no commit",
+                expected=commit,
+                repository=repository,
+            )
+
     return verify
 
 
@@ -219,12 +186,16 @@ def _comfyui_step(layout: Layout, lock: Lock, sources: Sources) -> Step:
         partial.rename(layout.comfyui)
 
     return Step(
-        "comfyui", f"Get ComfyUI {lock.comfyui_version} at commit {lock.comfyui_commit[:10]} (comfy-cli)",
+        "comfyui",
+        f"Get ComfyUI {lock.comfyui_version} at commit {lock.comfyui_commit[:10]} (comfy-cli)",
         done=lambda: git_head(layout.comfyui) == lock.comfyui_commit,
-        commands=[comfy_cli_command(partial, lock, sources.source, sources.cpu)], env=comfy_cli_env(layout),
+        commands=[comfy_cli_command(partial, lock, sources.source, sources.cpu)],
+        env=comfy_cli_env(layout),
         folders=[layout.state / "comfy-cli-home" / ".config"],  # comfy-cli makes only the last level
-        before=before, before_text=f"check that {sources.source} holds commit {lock.comfyui_commit}",
-        action=finish, action_text=f"check the clone is at {lock.comfyui_commit}, then move it to {layout.comfyui}",
+        before=before,
+        before_text=f"check that {sources.source} holds commit {lock.comfyui_commit}",
+        action=finish,
+        action_text=f"check the clone is at {lock.comfyui_commit}, then move it to {layout.comfyui}",
     )
 
 
@@ -234,9 +205,11 @@ def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> Step:
     partial = layout.state / f"{node.name}.partial"
     source = sources.node_sources.get(node.name, node.repository)
     git = ["git", "-C", str(partial)]
-    commands = [["git", "clone", "--quiet", "--no-checkout", "--", source, str(partial)],
-                [*git, "checkout", "--quiet", "--detach", node.commit],
-                [*git, "submodule", "--quiet", "update", "--init", "--recursive"]]
+    commands = [
+        ["git", "clone", "--quiet", "--no-checkout", "--", source, str(partial)],
+        [*git, "checkout", "--quiet", "--detach", node.commit],
+        [*git, "submodule", "--quiet", "update", "--init", "--recursive"],
+    ]
 
     def before() -> None:
         check_reachable(f"Custom node {node.name}", source, node.commit)
@@ -249,32 +222,51 @@ def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> Step:
         folder.parent.mkdir(parents=True, exist_ok=True)
         partial.rename(folder)
 
-    return Step(f"node-{node.name}", f"Get custom node {node.name} at commit {node.commit[:10]}",
-                done=lambda: git_head(folder) == node.commit, commands=commands,
-                before=before, before_text=f"check that {source} holds commit {node.commit}",
-                action=finish, action_text=f"check the clone is at {node.commit}, then move it to {folder}")
+    return Step(
+        f"node-{node.name}",
+        f"Get custom node {node.name} at commit {node.commit[:10]}",
+        done=lambda: git_head(folder) == node.commit,
+        commands=commands,
+        before=before,
+        before_text=f"check that {source} holds commit {node.commit}",
+        action=finish,
+        action_text=f"check the clone is at {node.commit}, then move it to {folder}",
+    )
 
 
 def _venv_step(key: str, title: str, venv: Path, python: Path, home: Path) -> Step:
     """An environment made from `python` (whose base interpreter lives in `home`); made again,
     packages and all, if another Python made it."""
+
     def made_by_python() -> bool:
         config = venv / "pyvenv.cfg"
         if not config.is_file() or not Layout.python(venv).exists():
             return False
-        found = [line.split("=", 1)[1].strip() for line in config.read_text(encoding="utf-8").splitlines()
-                 if line.split("=", 1)[0].strip() == "home"]
+        found = [
+            line.split("=", 1)[1].strip()
+            for line in config.read_text(encoding="utf-8").splitlines()
+            if line.split("=", 1)[0].strip() == "home"
+        ]
         return bool(found) and Path(found[0]) == home
+
     def runnable() -> None:
         found = python_not_shared(python)
         if found:
             raise AtelierError("install-not-shared", prefix=venv.parent, paths="; ".join(found))
-    return Step(key, title, done=made_by_python, commands=[[str(python), "-m", "venv", "--clear", str(venv)]],
-                before=runnable, before_text=f"check that every account can run {python}")
+
+    return Step(
+        key,
+        title,
+        done=made_by_python,
+        commands=[[str(python), "-m", "venv", "--clear", str(venv)]],
+        before=runnable,
+        before_text=f"check that every account can run {python}",
+    )
 
 
-def _packages_step(key: str, title: str, venv: Path, lock: packages.PackageLock, index: packages.Index,
-                   own: tuple[str, ...] = ()) -> Step:
+def _packages_step(
+    key: str, title: str, venv: Path, lock: packages.PackageLock, index: packages.Index, own: tuple[str, ...] = ()
+) -> Step:
     """Install exactly the lock: hashes required, no dependency pip finds on its own.
 
     Done means the environment holds the lock's packages and nothing else, read from the
@@ -301,16 +293,23 @@ def _packages_step(key: str, title: str, venv: Path, lock: packages.PackageLock,
             return AtelierError("install-package-hash", file=lock.path, log=log)
         return None
 
-    return Step(key, title, done=lambda: not packages.differences(venv, lock, own) and not packages.torch_mismatch(venv, lock),
-                commands=commands, action=verify, failed=failed,
-                action_text=(f"check that PyTorch's build in {venv} is the lock's" if lock.version("torch") else "")
-                + (f" (now {'; '.join(wrong_build)}: uninstalled first)" if wrong_build else ""))
+    return Step(
+        key,
+        title,
+        done=lambda: not packages.differences(venv, lock, own) and not packages.torch_mismatch(venv, lock),
+        commands=commands,
+        action=verify,
+        failed=failed,
+        action_text=(f"check that PyTorch's build in {venv} is the lock's" if lock.version("torch") else "")
+        + (f" (now {'; '.join(wrong_build)}: uninstalled first)" if wrong_build else ""),
+    )
 
 
 def _mkdirs(folders: list[Path]) -> Callable[[], None]:
     def make() -> None:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
+
     return make
 
 
@@ -318,80 +317,15 @@ def _write(path: Path, text: Callable[[], str]) -> Callable[[], None]:
     def write() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text(), encoding="utf-8")
+
     return write
 
 
 def _write_model_paths(store: Path, config: Path) -> Callable[[], None]:
     def write() -> None:
         write_model_paths(store, config)
+
     return write
-
-
-def _mode_check(found: list[str], limit: int) -> Callable[[Path, int], None]:
-    def check(path: Path, need: int) -> None:
-        try:
-            mode = path.stat().st_mode
-        except OSError:
-            return
-        shown = f"{path} ({stat.filemode(mode)})"
-        if mode & need != need and len(found) < limit and shown not in found:
-            found.append(shown)
-    return check
-
-
-def python_not_shared(python: Path, limit: int = 5) -> list[str]:
-    """Where another account is stopped on its way to `python`: every link of the way, the
-    folders above each, the interpreter and its standard library."""
-    found: list[str] = []
-    check = _mode_check(found, limit)
-
-    def with_parents(path: Path) -> None:
-        for parent in reversed(path.absolute().parents):
-            check(parent, stat.S_IXOTH)
-        check(path, stat.S_IROTH | (stat.S_IXOTH if path.is_dir() or os.access(path, os.X_OK) else 0))
-
-    path, seen = python.absolute(), set()
-    while path.is_symlink() and path not in seen:  # a venv's python links to its base, maybe via another venv
-        seen.add(path)
-        with_parents(path)
-        path = (path.parent / os.readlink(path)).absolute()
-    with_parents(path)
-    real = path.resolve()
-    with_parents(real)
-    for library in sorted(real.parent.parent.glob("lib/python3*/os.py"))[:1]:
-        with_parents(library)
-    return found
-
-
-def not_shared(prefix: Path, venvs: list[Path], limit: int = 5) -> list[str]:
-    """Paths a student's job needs but another account cannot read or run, with their modes.
-
-    Checks every file and folder of the prefix, the interpreter each venv starts, its
-    standard library, and every folder above them: a private home two levels up is enough
-    to lock everyone else out.
-    """
-    found: list[str] = []
-    check = _mode_check(found, limit)
-    for parent in reversed(prefix.parents):
-        check(parent, stat.S_IXOTH)
-    check(prefix, stat.S_IROTH | stat.S_IXOTH)
-    for venv in venvs:
-        if Layout.python(venv).exists():
-            found += python_not_shared(Layout.python(venv), limit - len(found))
-    for folder, dirs, files in os.walk(prefix):
-        base = Path(folder)
-        if base == prefix / ".install" or base.name == ".git":
-            dirs[:] = []  # install's own state, and git's: no job reads either
-            continue
-        for name in dirs:
-            check(base / name, stat.S_IROTH | stat.S_IXOTH)
-        for name in files:
-            path = base / name
-            if not path.is_symlink():
-                check(path, stat.S_IROTH | (stat.S_IXOTH if path.stat().st_mode & stat.S_IXUSR else 0))
-        if len(found) >= limit:
-            break
-    return found
 
 
 def _check_shared(layout: Layout) -> Callable[[], None]:
@@ -399,6 +333,7 @@ def _check_shared(layout: Layout) -> Callable[[], None]:
         found = not_shared(layout.prefix, [layout.comfyui_venv, layout.atelier_venv])
         if found:
             raise AtelierError("install-not-shared", prefix=layout.prefix, paths="; ".join(found))
+
     return check
 
 
@@ -430,121 +365,102 @@ def build_plan(
     atelier_python = Layout.python(layout.atelier_venv)
     steps: list[Step] = []
 
-    steps.append(_venv_step("comfyui-venv", "Create the Python environment that runs ComfyUI",
-                            layout.comfyui_venv, python, home))
+    steps.append(
+        _venv_step("comfyui-venv", "Create the Python environment that runs ComfyUI", layout.comfyui_venv, python, home)
+    )
     steps.append(_comfyui_step(layout, lock, sources))
     build = "CPU" if sources.cpu else "CUDA"
-    steps.append(_packages_step(
-        "comfyui-packages",
-        f"Install ComfyUI's {len(comfyui_lock.pins)} locked packages (PyTorch {comfyui_lock.version('torch')}, {build})",
-        layout.comfyui_venv, comfyui_lock, index))
+    steps.append(
+        _packages_step(
+            "comfyui-packages",
+            f"Install ComfyUI's {len(comfyui_lock.pins)} locked packages "
+            f"(PyTorch {comfyui_lock.version('torch')}, {build})",
+            layout.comfyui_venv,
+            comfyui_lock,
+            index,
+        )
+    )
     for node in lock.custom_nodes:
         steps.append(_node_step(layout, node, sources))
 
     # Custom nodes' own model folders too: sessions point those nodes at the store (extension atelier_models).
     names = dict.fromkeys([*MODEL_FOLDERS, *(name for node in lock.custom_nodes for name in node.model_folders)])
     folders = [layout.models, *(layout.models / name for name in names)]
-    steps.append(Step("models", f"Make the model store {layout.models}",
-                      done=lambda: all(folder.is_dir() for folder in folders),
-                      action=_mkdirs(folders),
-                      action_text=f"make {layout.models} and its {len(names)} folders"))
+    steps.append(
+        Step(
+            "models",
+            f"Make the model store {layout.models}",
+            done=lambda: all(folder.is_dir() for folder in folders),
+            action=_mkdirs(folders),
+            action_text=f"make {layout.models} and its {len(names)} folders",
+        )
+    )
 
     paths_file = layout.model_paths
-    paths_text = lambda: model_paths_text(layout.models)
-    steps.append(Step("model-paths", "Point ComfyUI at the model store (extra_model_paths.yaml)",
-                      done=_same_text(paths_file, paths_text),
-                      action=_write_model_paths(layout.models, paths_file),
-                      action_text=f"write {paths_file}"))
 
-    steps.append(_venv_step("atelier-venv", "Create the Python environment for atelier itself",
-                            layout.atelier_venv, python, home))
-    steps.append(_packages_step("atelier-packages", f"Install atelier's {len(atelier_lock.pins)} locked packages",
-                                layout.atelier_venv, atelier_lock, packages.Index(index.package_index, None,
-                                                                                   index.wheelhouse), own=("atelier",)))
+    def paths_text() -> str:
+        return model_paths_text(layout.models)
+
+    steps.append(
+        Step(
+            "model-paths",
+            "Point ComfyUI at the model store (extra_model_paths.yaml)",
+            done=_same_text(paths_file, paths_text),
+            action=_write_model_paths(layout.models, paths_file),
+            action_text=f"write {paths_file}",
+        )
+    )
+
+    steps.append(
+        _venv_step(
+            "atelier-venv", "Create the Python environment for atelier itself", layout.atelier_venv, python, home
+        )
+    )
+    steps.append(
+        _packages_step(
+            "atelier-packages",
+            f"Install atelier's {len(atelier_lock.pins)} locked packages",
+            layout.atelier_venv,
+            atelier_lock,
+            packages.Index(index.package_index, None, index.wheelhouse),
+            own=("atelier",),
+        )
+    )
     command_atelier = [*pip_install(atelier_python), "--no-deps", str(project)]
-    atelier_print = lambda: _digest(*command_atelier, _project_digest(project))
-    stamped = _stamped(layout, "atelier", atelier_print)
-    steps.append(Step("atelier", f"Install atelier from {project}",
-                      done=lambda: layout.atelier.exists() and stamped(),
-                      commands=[command_atelier], stamp=atelier_print))
 
-    steps.append(Step("env-file", "Write atelier.env for job scripts",
-                      done=_same_text(layout.env_file, lambda: env_text(layout, lock, project)),
-                      action=_write(layout.env_file, lambda: env_text(layout, lock, project)),
-                      action_text=f"write {layout.env_file}"))
-    steps.append(Step("shared", "Check that every account can run it (files, environments, their Python)",
-                      done=lambda: False, action=_check_shared(layout),  # cheap, and modes change: always run
-                      action_text=f"check modes under {layout.prefix} and of the Python {python} and the folders above it"))
+    def atelier_print() -> str:
+        return digest(*command_atelier, _project_digest(project))
+
+    stamped = stamp_holds(layout, "atelier", atelier_print)
+    steps.append(
+        Step(
+            "atelier",
+            f"Install atelier from {project}",
+            done=lambda: layout.atelier.exists() and stamped(),
+            commands=[command_atelier],
+            stamp=atelier_print,
+        )
+    )
+
+    steps.append(
+        Step(
+            "env-file",
+            "Write atelier.env for job scripts",
+            done=_same_text(layout.env_file, lambda: env_text(layout, lock, project)),
+            action=_write(layout.env_file, lambda: env_text(layout, lock, project)),
+            action_text=f"write {layout.env_file}",
+        )
+    )
+    steps.append(
+        Step(
+            "shared",
+            "Check that every account can run it (files, environments, their Python)",
+            done=lambda: False,
+            action=_check_shared(layout),  # cheap, and modes change: always run
+            action_text=f"check modes under {layout.prefix} and of the Python {python} and the folders above it",
+        )
+    )
     return Plan(layout, lock, sources, steps)
-
-
-def _check_prefix(prefix: Path) -> None:
-    """Fail early, in plain words, where the prefix cannot be written."""
-    try:
-        prefix.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=prefix, prefix=".atelier-write-test-"):
-            pass
-    except OSError as err:
-        raise AtelierError("install-prefix", prefix=prefix, reason=err.strerror or type(err).__name__) from None
-
-
-def pending(plan: Plan) -> Iterator[tuple[Step, bool]]:
-    """Each step and whether it is already done, checked as the iteration reaches it."""
-    for step in plan.steps:
-        yield step, step.done()
-
-
-def run_step(plan: Plan, step: Step) -> None:
-    """Run one step's check, commands (output to its log) and action, then leave its stamp."""
-    log = plan.log(step)
-    for folder in [log.parent, *step.folders]:
-        folder.mkdir(parents=True, exist_ok=True)
-    if step.before:
-        step.before()
-    with log.open("a", encoding="utf-8") as out:
-        for command in step.commands:
-            out.write(f"$ {shlex.join(command)}\n")
-            out.flush()
-            try:
-                code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env=plan.env(step), check=False).returncode
-            except OSError as err:
-                out.write(f"{err}\n")
-                code = 127
-            if code != 0:
-                out.flush()
-                plain = step.failed(log) if step.failed else None
-                raise plain or AtelierError("install-step-failed", step=step.title, status=code, log=log)
-    if step.action:
-        step.action()
-    if step.stamp:
-        stamp = _stamp_file(plan.layout, step.key)
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(step.stamp(), encoding="utf-8")
-
-
-def run_plan(plan: Plan, report: Callable[[Step, str], None] = lambda step, state: None) -> dict[str, int]:
-    """Run the plan, skipping finished steps; `report(step, state)` says 'skipped', 'running', 'done'."""
-    _check_prefix(plan.layout.prefix)
-    record_sources(plan.layout, plan.sources)
-    counts = {"done": 0, "skipped": 0}
-    for step, finished in pending(plan):
-        if finished:
-            report(step, "skipped")
-            counts["skipped"] += 1
-            continue
-        report(step, "running")
-        run_step(plan, step)
-        report(step, "done")
-        counts["done"] += 1
-    return counts
-
-
-def describe(step: Step) -> list[str]:
-    """The lines a dry run prints under a step: its check, commands and what its action does."""
-    lines = [step.before_text] if step.before_text else []
-    lines += [shlex.join(command) for command in step.commands]
-    return lines + ([step.action_text] if step.action_text else [])
 
 
 def layout_for(prefix: Path | None, cluster: str | None) -> tuple[Layout | None, Profile | None]:

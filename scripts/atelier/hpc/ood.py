@@ -13,11 +13,11 @@ way (`deploy_passenger`), with the lessons beside it for their titles and knobs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 import json
 import re
 import shutil
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,8 +27,8 @@ import yaml
 from atelier.files import read_yaml
 from atelier.hpc.profiles import Profile, atelier_command, installed_profiles, sbatch_options, serve_args
 from atelier.layout import KEY_FILE, Layout
-from atelier.messages import AtelierError, Finding
 from atelier.lessons.modules import Module, ordered
+from atelier.messages import AtelierError, Finding
 
 APP = Path("ood/comfyui")
 SITE_FILE = Path("/etc/ood/config/apps/comfyui/atelier.yml")  # OOD's place for an app's site settings
@@ -46,8 +46,9 @@ def box_site_file(app_name: str) -> Path:
     return Path("/etc/ood/config/apps") / app_name / "atelier.json"
 
 
-def site_config(profiles: list[Profile], modules: list[Module],
-                comfyui: tuple[Path, Path] | None = None) -> dict[str, Any]:
+def site_config(
+    profiles: list[Profile], modules: list[Module], comfyui: tuple[Path, Path] | None = None
+) -> dict[str, Any]:
     """What the form and job templates look up, keyed by the form's values.
 
     Each choice carries the whole `atelier serve` command but the per-session parts
@@ -72,8 +73,14 @@ def site_config(profiles: list[Profile], modules: list[Module],
     lessons = [{"slug": m.slug, "title": m.title} for m in ordered(modules)]
     outputs = profiles[0].outputs if profiles else "$HOME/atelier-outputs"
     default_hours = min((p.default_hours for p in profiles), default=1)  # one value: the form has one field
-    return {"clusters": clusters, "choices": choices, "lessons": lessons, "outputs": outputs,
-            "default_hours": default_hours, "key_file": KEY_FILE.as_posix()}  # in the session's folder
+    return {
+        "clusters": clusters,
+        "choices": choices,
+        "lessons": lessons,
+        "outputs": outputs,
+        "default_hours": default_hours,
+        "key_file": KEY_FILE.as_posix(),
+    }  # in the session's folder
 
 
 def write_site_file(config: dict[str, Any], path: Path) -> Path:
@@ -83,8 +90,14 @@ def write_site_file(config: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def deploy(dest: Path, site_file: Path, profiles: list[Profile], modules: list[Module],
-           app: Path = APP, comfyui: tuple[Path, Path] | None = None) -> list[Path]:
+def deploy(
+    dest: Path,
+    site_file: Path,
+    profiles: list[Profile],
+    modules: list[Module],
+    app: Path = APP,
+    comfyui: tuple[Path, Path] | None = None,
+) -> list[Path]:
     """Copy the app to `dest` with the lessons in its template/, and write the site file.
 
     The lessons travel in `template/workflows/` because OOD copies template/ into every
@@ -114,13 +127,20 @@ def box_config(profiles: list[Profile], app_name: str) -> dict[str, Any]:
     differ = [p for p in chosen if where(p) != where(first)]
     if differ:
         fields = sorted(k for p in differ for k, v in where(p).items() if v != where(first)[k])
-        raise AtelierError("box-profiles-disagree", clusters=", ".join(p.name for p in [first, *differ]),
-                           detail="backup " + ", ".join(dict.fromkeys(fields)))
+        raise AtelierError(
+            "box-profiles-disagree",
+            clusters=", ".join(p.name for p in [first, *differ]),
+            detail="backup " + ", ".join(dict.fromkeys(fields)),
+        )
     url = next((p.ondemand_url for p in chosen if p.ondemand_url), None)
-    return {"written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
-            "profile": first.name, "backup": asdict(first.backup), "user_folder": first.user_folder,
-            "redirect_uri": f"{url.rstrip('/')}/pun/sys/{app_name}/callback" if url else None,
-            "python": str(app_python(profiles))}
+    return {
+        "written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
+        "profile": first.name,
+        "backup": asdict(first.backup),
+        "user_folder": first.user_folder,
+        "redirect_uri": f"{url.rstrip('/')}/pun/sys/{app_name}/callback" if url else None,
+        "python": str(app_python(profiles)),
+    }
 
 
 def app_python(profiles: list[Profile]) -> Path:
@@ -129,27 +149,46 @@ def app_python(profiles: list[Profile]) -> Path:
     return Layout.python(Layout.of(first.prefix).atelier_venv) if first.prefix else Path(sys.executable)
 
 
-def classwall_config(profiles: list[Profile], app_name: str, roots: tuple[str, ...] = COURSE_ROOTS,
-                     workflows: Path | None = None, walls: str = WALLS) -> dict[str, Any]:
+def classwall_config(
+    profiles: list[Profile],
+    app_name: str,
+    roots: tuple[str, ...] = COURSE_ROOTS,
+    workflows: Path | None = None,
+    walls: str = WALLS,
+) -> dict[str, Any]:
     """The Class wall app's settings: its path on the dashboard, the dashboard's origin (the one whose pages may
     press its button), where course folders may be opened and walls written, and the lessons' folder."""
     url = next((p.ondemand_url for p in installed_profiles(profiles) or profiles if p.ondemand_url), None)
     parts = urlsplit(url) if url else None
-    return {"written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
-            "base": f"/pun/sys/{app_name}", "origin": f"{parts.scheme}://{parts.netloc}" if parts else None,
-            "course_roots": list(roots), "walls": walls, "workflows": str(workflows) if workflows else None,
-            "python": str(app_python(profiles))}
+    return {
+        "written_by": "atelier ood deploy, from the cluster profiles: edit those, not this",
+        "base": f"/pun/sys/{app_name}",
+        "origin": f"{parts.scheme}://{parts.netloc}" if parts else None,
+        "course_roots": list(roots),
+        "walls": walls,
+        "workflows": str(workflows) if workflows else None,
+        "python": str(app_python(profiles)),
+    }
 
 
 def box_findings(config: dict[str, Any]) -> list[Finding]:
     """What the profile lacks for the Box app's Connect button to work."""
-    missing = [name for name, there in (("backup.client_id", config["backup"].get("client_id")),
-                                        ("ondemand_url", config["redirect_uri"])) if not there]
-    return [Finding("ood-box-unset", {"profile": config["profile"], "missing": " or ".join(missing)})] if missing else []
+    missing = [
+        name
+        for name, there in (
+            ("backup.client_id", config["backup"].get("client_id")),
+            ("ondemand_url", config["redirect_uri"]),
+        )
+        if not there
+    ]
+    return (
+        [Finding("ood-box-unset", {"profile": config["profile"], "missing": " or ".join(missing)})] if missing else []
+    )
 
 
-def deploy_passenger(app: Path, dest: Path, site_file: Path, config: dict[str, Any], serves: str,
-                     modules: list[Module] | None = None) -> list[Path]:
+def deploy_passenger(
+    app: Path, dest: Path, site_file: Path, config: dict[str, Any], serves: str, modules: list[Module] | None = None
+) -> list[Path]:
     """Copy a Passenger app to `dest` with the shared start file (with `modules` in its workflows/), and write
     its JSON site file, which names the module (`serves`) the start file hands the requests to."""
     if dest.exists():
@@ -171,9 +210,15 @@ def deploy_box(dest: Path, site_file: Path, profiles: list[Profile], app: Path =
     return deploy_passenger(app, dest, site_file, box_config(profiles, dest.name), "atelier.web.box")
 
 
-def deploy_classwall(dest: Path, site_file: Path, profiles: list[Profile], modules: list[Module],
-                     roots: tuple[str, ...] = COURSE_ROOTS, app: Path = CLASSWALL_APP,
-                     walls: str = WALLS) -> list[Path]:
+def deploy_classwall(
+    dest: Path,
+    site_file: Path,
+    profiles: list[Profile],
+    modules: list[Module],
+    roots: tuple[str, ...] = COURSE_ROOTS,
+    app: Path = CLASSWALL_APP,
+    walls: str = WALLS,
+) -> list[Path]:
     """Copy the Class wall app to `dest` with the lessons, and write its site file."""
     config = classwall_config(profiles, dest.name, roots, dest.resolve() / "workflows", walls)
     return deploy_passenger(app, dest, site_file, config, "atelier.web.classwall", modules)
@@ -215,8 +260,12 @@ def portal_findings(path: Path, profiles: list[Profile]) -> list[Finding]:
         unreached = []
     if unreached:
         clusters = ", ".join(dict.fromkeys(nodes[name] for name in unreached))
-        found.append(Finding("ood-portal-host-regex-nodes", {"file": path, "value": f"'{pattern}'",
-                                                             "nodes": ", ".join(unreached), "clusters": clusters}))
+        found.append(
+            Finding(
+                "ood-portal-host-regex-nodes",
+                {"file": path, "value": f"'{pattern}'", "nodes": ", ".join(unreached), "clusters": clusters},
+            )
+        )
     return found
 
 
@@ -261,17 +310,20 @@ def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -
         return []  # no cluster installed: the form has nothing to offer
     titles = [c["backup_title"] for c in choices.values() if c.get("backup_title")]
     known = {
-        'backup_title': titles[0] if titles else "Box",
+        "backup_title": titles[0] if titles else "Box",
         'site.fetch("default_hours")': config["default_hours"],
         'clusters.values.map { |c| c.fetch("max_hours") }.max': max(c["max_hours"] for c in clusters.values()),
         'site.fetch("outputs")': config["outputs"],
     }
+
     def value(match: re.Match[str]) -> str:
         if match.group(1) in known:
             return str(known[match.group(1)])
         return _EACH
 
-    form = yaml.safe_load(_ERB_VALUE.sub(value, _ERB_CODE.sub("", _ERB_LINE.sub("", template.read_text(encoding="utf-8")))))
+    form = yaml.safe_load(
+        _ERB_VALUE.sub(value, _ERB_CODE.sub("", _ERB_LINE.sub("", template.read_text(encoding="utf-8"))))
+    )
     looped = {
         "cluster": [c["title"] for c in clusters.values()],
         "gpu": [f"{clusters[c['cluster']]['title']}: {c['title']}" for c in choices.values()],

@@ -39,8 +39,10 @@ FRONTEND_PACKAGE = "comfyui-frontend-package"
 # PyTorch's three packages, by the versions DESIGN.md measured with every node type (the
 # audio nodes need torchaudio). The CPU build carries its local tag: pip's == would also
 # accept a CUDA build, and the tag is how the build is told apart.
-TORCH = {"cuda": ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"),
-         "cpu": ("torch==2.9.1+cpu", "torchvision==0.24.1+cpu", "torchaudio==2.9.1+cpu")}
+TORCH = {
+    "cuda": ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"),
+    "cpu": ("torch==2.9.1+cpu", "torchvision==0.24.1+cpu", "torchaudio==2.9.1+cpu"),
+}
 # PyPI's Linux torch 2.9.1 is the CUDA 12.8 build; the CPU build is only on PyTorch's own index.
 TORCH_INDEX = {"cuda": None, "cpu": "https://download.pytorch.org/whl/cpu"}
 # Imported by the pinned ComfyUI (app/frontend_management.py) but missing from its
@@ -145,9 +147,11 @@ def installed(venv: Path) -> dict[str, str]:
 def torch_mismatch(venv: Path, lock: PackageLock) -> list[str]:
     """PyTorch packages whose installed build differs from the lock's (`2.9.1+cpu` is not `2.9.1`)."""
     have = installed(venv)
-    return [f"{name} {have[name]} (the lock says {lock.pins[name]})"
-            for name in ("torch", "torchvision", "torchaudio") if name in have and name in lock.pins
-            and have[name] != lock.pins[name]]
+    return [
+        f"{name} {have[name]} (the lock says {lock.pins[name]})"
+        for name in ("torch", "torchvision", "torchaudio")
+        if name in have and name in lock.pins and have[name] != lock.pins[name]
+    ]
 
 
 def differences(venv: Path, lock: PackageLock, own: Iterable[str] = ()) -> list[str]:
@@ -177,16 +181,24 @@ def fetch_commit(what: str, source: str, commit: str, repo: Path) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     if not repo.exists():
         subprocess.run(["git", "init", "-q", str(repo)], check=True, capture_output=True, env=env)
-    fetched = subprocess.run(["git", "-C", str(repo), "fetch", "-q", "--depth", "1", "--", source, commit],
-                             capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL)
+    fetched = subprocess.run(
+        ["git", "-C", str(repo), "fetch", "-q", "--depth", "1", "--", source, commit],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     if fetched.returncode != 0:
-        raise AtelierError("install-source-commit", what=what, source=source, commit=commit,
-                           reason=last_line(fetched.stderr))
+        raise AtelierError(
+            "install-source-commit", what=what, source=source, commit=commit, reason=last_line(fetched.stderr)
+        )
 
 
 def _show(repo: Path, commit: str, path: str) -> str | None:
-    shown = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True,
-                           check=False)
+    shown = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True, check=False
+    )
     return shown.stdout if shown.returncode == 0 else None
 
 
@@ -217,10 +229,13 @@ def wanted(pin: Lock, variant: str, source: str, node_sources: dict[str, str], s
     lines = _requirement_lines(requirement_text("ComfyUI", source, pin.comfyui_commit, "requirements.txt", scratch))
     for node in pin.custom_nodes:
         url = node_sources.get(node.name, node.repository)
-        lines += _requirement_lines(requirement_text(f"Custom node {node.name}", url, node.commit, "requirements.txt",
-                                                      scratch))
-    exact = {canonical(re.split(r"[=<>~!; \[]", p, maxsplit=1)[0]): p
-             for p in (*TORCH[variant], f"{FRONTEND_PACKAGE}=={pin.frontend_version}")}
+        lines += _requirement_lines(
+            requirement_text(f"Custom node {node.name}", url, node.commit, "requirements.txt", scratch)
+        )
+    exact = {
+        canonical(re.split(r"[=<>~!; \[]", p, maxsplit=1)[0]): p
+        for p in (*TORCH[variant], f"{FRONTEND_PACKAGE}=={pin.frontend_version}")
+    }
     kept = [line for line in lines if canonical(re.split(r"[=<>~!; \[]", line, maxsplit=1)[0]) not in exact]
     return [*exact.values(), *kept, *UNLISTED]
 
@@ -235,13 +250,29 @@ def scratch_python(python: Path, scratch: Path) -> Path:
 def resolve(resolver: Path, requirements: list[str], index: Index, log: Path) -> list[dict]:
     """pip's own resolution of `requirements`, nothing installed: one entry per package."""
     report = log.with_suffix(".report.json")
-    command = [str(resolver), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--report", str(report),
-               *index.pip_options(), *requirements]
+    command = [
+        str(resolver),
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--report",
+        str(report),
+        *index.pip_options(),
+        *requirements,
+    ]
     with log.open("w", encoding="utf-8") as out:
         out.write(f"$ {shlex.join(command)}\n")
         out.flush()
-        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env={**os.environ, **NO_TELEMETRY}, check=False).returncode
+        code = subprocess.run(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **NO_TELEMETRY},
+            check=False,
+        ).returncode
     if code != 0:
         raise AtelierError("packages-resolve-failed", log=log, reason=pip_reason(log))
     return json.loads(report.read_text(encoding="utf-8"))["install"]
@@ -250,9 +281,13 @@ def resolve(resolver: Path, requirements: list[str], index: Index, log: Path) ->
 def pip_reason(log: Path) -> str:
     """The line of a pip log that says why, in pip's words."""
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-    for pattern in (r"No matching distribution found for .*", r"THESE PACKAGES DO NOT MATCH THE HASHES.*",
-                    r"Could not find a version that satisfies the requirement .*", r"Cannot install .* because",
-                    r"ResolutionImpossible.*"):
+    for pattern in (
+        r"No matching distribution found for .*",
+        r"THESE PACKAGES DO NOT MATCH THE HASHES.*",
+        r"Could not find a version that satisfies the requirement .*",
+        r"Cannot install .* because",
+        r"ResolutionImpossible.*",
+    ):
         found = re.search(pattern, text)
         if found:
             return found.group(0).strip()
@@ -261,9 +296,11 @@ def pip_reason(log: Path) -> str:
 
 def lock_text(made: Made, packages: list[dict], purpose: str) -> str:
     """The lock file: a header, then `name==version --hash=sha256:...` per package, sorted."""
-    lines = [f"# {purpose}: every package, by version and sha256.",
-             "# Made by 'atelier lock --refresh'; installed by 'atelier install' with --require-hashes --no-deps.",
-             HEADER + json.dumps(asdict(made), sort_keys=True)]
+    lines = [
+        f"# {purpose}: every package, by version and sha256.",
+        "# Made by 'atelier lock --refresh'; installed by 'atelier install' with --require-hashes --no-deps.",
+        HEADER + json.dumps(asdict(made), sort_keys=True),
+    ]
     rows = []
     for package in packages:
         info = package.get("download_info", {})
@@ -271,8 +308,9 @@ def lock_text(made: Made, packages: list[dict], purpose: str) -> str:
         if not digest:  # a local folder (atelier itself): installed from the project, not from the lock
             continue
         meta = package["metadata"]
-        rows.append((canonical(meta["name"]), f"{canonical(meta['name'])}=={meta['version']} \\\n"
-                                              f"    --hash=sha256:{digest}"))
+        rows.append(
+            (canonical(meta["name"]), f"{canonical(meta['name'])}=={meta['version']} \\\n    --hash=sha256:{digest}")
+        )
     return "\n".join(lines + [row for _, row in sorted(rows)]) + "\n"
 
 
@@ -289,9 +327,18 @@ def base_home(python: Path) -> Path:
     return Path(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip())
 
 
-def refresh(pin: Lock, pin_path: Path, project: Path, python: Path, index: Index, variant: str, source: str,
-            node_sources: dict[str, str], logs: Path,
-            report: Callable[[str], None] = lambda text: None) -> list[Path]:
+def refresh(
+    pin: Lock,
+    pin_path: Path,
+    project: Path,
+    python: Path,
+    index: Index,
+    variant: str,
+    source: str,
+    node_sources: dict[str, str],
+    logs: Path,
+    report: Callable[[str], None] = lambda text: None,
+) -> list[Path]:
     """Make the lock files of ComfyUI's environment (this build) and atelier's, from pip's resolution."""
     if variant not in VARIANTS:
         raise ValueError(variant)
@@ -305,15 +352,23 @@ def refresh(pin: Lock, pin_path: Path, project: Path, python: Path, index: Index
         report(f"Reading the requirements of ComfyUI {pin.comfyui_version} and {len(pin.custom_nodes)} custom node(s)")
         requirements = wanted(pin, variant, source, node_sources, scratch)
         resolver = scratch_python(python, scratch)
-        made = Made(variant, version, platform, pin.comfyui_commit,
-                    {node.repository: node.commit for node in pin.custom_nodes}, torch_index, date.today().isoformat())
+        made = Made(
+            variant,
+            version,
+            platform,
+            pin.comfyui_commit,
+            {node.repository: node.commit for node in pin.custom_nodes},
+            torch_index,
+            date.today().isoformat(),
+        )
         report(f"Resolving {len(requirements)} requirements of ComfyUI's environment ({variant})")
         packages = resolve(resolver, requirements, index, logs / f"lock-{comfyui_environment(variant == 'cpu')}.log")
         target = lock_file(pin_path, comfyui_environment(variant == "cpu"))
         written.append(_write(target, lock_text(made, packages, f"ComfyUI's environment, {variant} build")))
         report("Resolving atelier's own packages")
-        packages = resolve(resolver, [str(project)], Index(index.package_index, None, index.wheelhouse),
-                           logs / "lock-atelier.log")
+        packages = resolve(
+            resolver, [str(project)], Index(index.package_index, None, index.wheelhouse), logs / "lock-atelier.log"
+        )
         own = Made("any", version, platform, made=made.made)
         written.append(_write(lock_file(pin_path, "atelier"), lock_text(own, packages, "atelier's environment")))
     return written

@@ -17,11 +17,14 @@ from typing import Any
 from atelier.comfy.server import tuning
 from atelier.fields import Fields, of_type
 from atelier.files import read_yaml
+from atelier.keep.backup import Settings as BackupSettings
+from atelier.keep.backup import settings_from
 from atelier.layout import Layout
-from atelier.keep.backup import Settings as BackupSettings, settings_from
 from atelier.messages import AtelierError
 
 CLUSTERS = Path(__file__).resolve().parent.parent / "clusters"  # data, beside the package's code
+
+
 @dataclass(frozen=True)
 class Gpu:
     """One choice on the form: where the job goes and what it asks Slurm for."""
@@ -57,13 +60,13 @@ class Profile:
     file: Path
     backup: BackupSettings = BackupSettings()
     account_url: str | None = None  # where a student asks for an account (Start here)
-    support: str | None = None      # whom students write to when stuck (Start here)
+    support: str | None = None  # whom students write to when stuck (Start here)
     # The student's own ComfyUI folder, kept between sessions: saved workflows, settings, uploads.
     user_folder: str = "$HOME/atelier-comfyui"
     # The site's mirrors, for `atelier install` (None: GitHub, and pip's own settings).
-    comfyui_source: str | None = None   # a git mirror of ComfyUI's repository
-    package_index: str | None = None    # the site's Python package index
-    torch_index: str | None = None      # an index holding PyTorch's builds, where PyPI's is not wanted
+    comfyui_source: str | None = None  # a git mirror of ComfyUI's repository
+    package_index: str | None = None  # the site's Python package index
+    torch_index: str | None = None  # an index holding PyTorch's builds, where PyPI's is not wanted
     custom_node_sources: dict[str, str] = field(default_factory=dict)  # a custom node's folder name: its mirror
     # Some compute nodes' names as `hostname` prints them in a job: the portal check holds
     # the dashboard proxy's host_regex to them.
@@ -102,14 +105,18 @@ FOR_STUDENTS = {
     "account_url": "where students ask for an account (Start here: Get an account)",
     "support": "whom students write to when stuck (Start here: Get an account, Sign in)",
     "backup.client_id": "the university's Box app, which the dashboard's Box backup needs to connect (Start here: "
-                        "Keep your work safe)",
+    "Keep your work safe)",
 }
 
 
 def missing_for_students(profile: Profile) -> list[str]:
     """The fields of FOR_STUDENTS that `profile` leaves empty."""
-    values = {"ondemand_url": profile.ondemand_url, "account_url": profile.account_url, "support": profile.support,
-              "backup.client_id": profile.backup.client_id if profile.backup.type == "box" else "not Box"}
+    values = {
+        "ondemand_url": profile.ondemand_url,
+        "account_url": profile.account_url,
+        "support": profile.support,
+        "backup.client_id": profile.backup.client_id if profile.backup.type == "box" else "not Box",
+    }
     return [name for name in FOR_STUDENTS if not values[name]]
 
 
@@ -135,9 +142,14 @@ def load_profile(name: str) -> Profile:
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             section.wrong("comfyui_args", "must be a list of options")
         tuning(options, f"{path}, field {section.full('comfyui_args')}", cpu=gres is None)
-        gpus[str(gpu_name)] = Gpu(str(gpu_name), need("title", str, section), need("partition", str, section),
-                                  None if gres is None else str(gres), int(section.value("memory_gb") or 0),
-                                  tuple(options))
+        gpus[str(gpu_name)] = Gpu(
+            str(gpu_name),
+            need("title", str, section),
+            need("partition", str, section),
+            None if gres is None else str(gres),
+            int(section.value("memory_gb") or 0),
+            tuple(options),
+        )
     if not gpus:
         fields.wrong("gpus", "lists no choice")
     default_gpu = need("default_gpu", str)
@@ -148,20 +160,35 @@ def load_profile(name: str) -> Profile:
         fields.wrong("modules", "must be a list")
     prefix, models = maybe("prefix"), maybe("models")
     return Profile(
-        name=path.stem, title=need("title", str), ood_cluster=need("ood_cluster", str),
-        login_host=maybe("login_host"), ondemand_url=maybe("ondemand_url"), account=maybe("account"),
-        max_hours=need("max_hours", int), default_hours=need("default_hours", int),
-        cpus_per_gpu=need("cpus_per_gpu", int), memory_per_gpu_gb=need("memory_per_gpu_gb", int),
-        gpus=gpus, default_gpu=default_gpu, modules=[str(m) for m in modules],
-        prefix=Path(prefix) if prefix else None, models=Path(models) if models else None,
-        scratch=str(fields.value("scratch") or "/tmp"), outputs=str(fields.value("outputs") or "$HOME/atelier-outputs"),
-        internet_on_compute=bool(fields.value("internet_on_compute")), file=path,
+        name=path.stem,
+        title=need("title", str),
+        ood_cluster=need("ood_cluster", str),
+        login_host=maybe("login_host"),
+        ondemand_url=maybe("ondemand_url"),
+        account=maybe("account"),
+        max_hours=need("max_hours", int),
+        default_hours=need("default_hours", int),
+        cpus_per_gpu=need("cpus_per_gpu", int),
+        memory_per_gpu_gb=need("memory_per_gpu_gb", int),
+        gpus=gpus,
+        default_gpu=default_gpu,
+        modules=[str(m) for m in modules],
+        prefix=Path(prefix) if prefix else None,
+        models=Path(models) if models else None,
+        scratch=str(fields.value("scratch") or "/tmp"),
+        outputs=str(fields.value("outputs") or "$HOME/atelier-outputs"),
+        internet_on_compute=bool(fields.value("internet_on_compute")),
+        file=path,
         backup=settings_from(fields.value("backup"), path),
-        account_url=maybe("account_url"), support=maybe("support"),
+        account_url=maybe("account_url"),
+        support=maybe("support"),
         user_folder=str(fields.value("user_folder") or "$HOME/atelier-comfyui"),
-        comfyui_source=maybe("comfyui_source"), package_index=maybe("package_index"),
-        torch_index=maybe("torch_index"), compute_nodes=_names(fields, "compute_nodes"),
-        for_tests=bool(fields.value("for_tests")), custom_node_sources=_mirrors(fields, "custom_node_sources"),
+        comfyui_source=maybe("comfyui_source"),
+        package_index=maybe("package_index"),
+        torch_index=maybe("torch_index"),
+        compute_nodes=_names(fields, "compute_nodes"),
+        for_tests=bool(fields.value("for_tests")),
+        custom_node_sources=_mirrors(fields, "custom_node_sources"),
     )
 
 
@@ -181,8 +208,11 @@ def _names(fields: Fields, key: str) -> tuple[str, ...]:
 
 def sbatch_options(profile: Profile, gpu: Gpu) -> list[str]:
     """What a session asks Slurm for, without the time limit (OOD sets that itself)."""
-    options = [f"--partition={gpu.partition}", f"--cpus-per-task={profile.cpus_per_gpu}",
-               f"--mem={profile.memory_per_gpu_gb}G"]
+    options = [
+        f"--partition={gpu.partition}",
+        f"--cpus-per-task={profile.cpus_per_gpu}",
+        f"--mem={profile.memory_per_gpu_gb}G",
+    ]
     if gpu.gres:
         options.insert(1, f"--gres={gpu.gres}")
     if profile.account:
@@ -210,8 +240,9 @@ def comfyui_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None =
     return args + [f"--comfyui-option={option}" for option in gpu.comfyui_args]
 
 
-def serve_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = None,
-               listen: str | None = None) -> list[str]:
+def serve_args(
+    profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None = None, listen: str | None = None
+) -> list[str]:
     """`atelier serve`'s arguments that the profile decides, the same for launch and the OOD app.
 
     `comfyui` (checkout, Python) is passed on for a profile without an install prefix:

@@ -45,10 +45,20 @@ def environment(profile: Profile) -> list[str]:
 
 def job_script(profile: Profile, gpu: Gpu, hours: float, workdir: Path, outputs: str, module: str | None) -> str:
     """The batch script `atelier launch` submits; `exec` so Slurm's signals reach serve."""
-    options = [f"--job-name={JOB_NAME}", *sbatch_options(profile, gpu), f"--time={time_limit(hours)}",
-               f"--output={SessionFolder(workdir).job_log}", f"--chdir={workdir}"]
-    lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "set -euo pipefail",
-             'echo "$(date): ComfyUI session starting on $(hostname)"', *environment(profile)]
+    options = [
+        f"--job-name={JOB_NAME}",
+        *sbatch_options(profile, gpu),
+        f"--time={time_limit(hours)}",
+        f"--output={SessionFolder(workdir).job_log}",
+        f"--chdir={workdir}",
+    ]
+    lines = [
+        "#!/bin/bash",
+        *(f"#SBATCH {option}" for option in options),
+        "set -euo pipefail",
+        'echo "$(date): ComfyUI session starting on $(hostname)"',
+        *environment(profile),
+    ]
     command = serve_command(profile, gpu, str(workdir), outputs, module)
     # $HOME and $USER in the outputs folder are the job's own, so leave them to the shell.
     lines.append("exec " + " ".join(f'"{part}"' if "$" in part else shlex.quote(part) for part in command))
@@ -159,8 +169,14 @@ def session(job_id: str, workdir: Path | None = None, env: dict[str, str] | None
     return Session(found.job_id, found.state, found.node, workdir or found.workdir, found.time_left, found.reason)
 
 
-def wait_until_ready(job_id: str, workdir: Path, timeout: float, on_state: Callable[[Session], None],
-                     env: dict[str, str] | None = None, poll: float = 1.0) -> Session:
+def wait_until_ready(
+    job_id: str,
+    workdir: Path,
+    timeout: float,
+    on_state: Callable[[Session], None],
+    env: dict[str, str] | None = None,
+    poll: float = 1.0,
+) -> Session:
     """Wait for the job to run and ComfyUI to answer (its connection file appears)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -171,8 +187,13 @@ def wait_until_ready(job_id: str, workdir: Path, timeout: float, on_state: Calla
         if current.state not in ("PENDING", "CONFIGURING", "RUNNING"):
             raise AtelierError("session-ended", job=job_id, log=current.log, last=_last_line(current.log))
         if time.monotonic() > deadline:
-            raise AtelierError("session-slow", job=job_id, seconds=round(timeout), state=current.state.lower(),
-                               reason=current.reason or "none given")
+            raise AtelierError(
+                "session-slow",
+                job=job_id,
+                seconds=round(timeout),
+                state=current.state.lower(),
+                reason=current.reason or "none given",
+            )
         time.sleep(poll)
 
 

@@ -40,8 +40,7 @@ class Sources:
 
     @property
     def index(self) -> packages.Index:
-        return packages.Index(self.package_index, self.torch_index,
-                              Path(self.wheelhouse) if self.wheelhouse else None)
+        return packages.Index(self.package_index, self.torch_index, Path(self.wheelhouse) if self.wheelhouse else None)
 
 
 SOURCE_FIELDS = tuple(Sources.__dataclass_fields__)
@@ -63,10 +62,17 @@ def choose_sources(layout: Layout, given: dict[str, object], profile: Profile | 
 
     Returns the sources and, for each, where it came from (shown by the dry run).
     """
-    site = {"source": profile.comfyui_source, "package_index": profile.package_index,
-            "torch_index": profile.torch_index, "node_sources": profile.custom_node_sources} if profile else {}
-    layers = [("command line", given), ("earlier install", recorded_sources(layout)),
-              ("cluster profile", site)]
+    site = (
+        {
+            "source": profile.comfyui_source,
+            "package_index": profile.package_index,
+            "torch_index": profile.torch_index,
+            "node_sources": profile.custom_node_sources,
+        }
+        if profile
+        else {}
+    )
+    layers = [("command line", given), ("earlier install", recorded_sources(layout)), ("cluster profile", site)]
     chosen: dict[str, object] = {}
     origin: dict[str, str] = {}
     for name in SOURCE_FIELDS:
@@ -86,11 +92,14 @@ def record_sources(layout: Layout, sources: Sources) -> None:
 
 def shown_sources(sources: Sources, pin_path: Path) -> dict[str, str]:
     """What the dry run prints about where the install comes from, by field name."""
-    shown = {"source": sources.source,
-             "package_index": sources.package_index or "pip's own settings (pip.conf, PIP_INDEX_URL)",
-             "torch_index": sources.torch_index or "the package lock's",
-             "cpu": "CPU build of PyTorch" if sources.cpu else "CUDA build of PyTorch",
-             "python": sources.python, "lock": str(pin_path)}
+    shown = {
+        "source": sources.source,
+        "package_index": sources.package_index or "pip's own settings (pip.conf, PIP_INDEX_URL)",
+        "torch_index": sources.torch_index or "the package lock's",
+        "cpu": "CPU build of PyTorch" if sources.cpu else "CUDA build of PyTorch",
+        "python": sources.python,
+        "lock": str(pin_path),
+    }
     if sources.wheelhouse:
         shown["wheelhouse"] = sources.wheelhouse
     for name, url in sources.node_sources.items():
@@ -105,10 +114,17 @@ def check_reachable(what: str, source: str, commit: str) -> None:
     finding that here gives one plain line instead of a clone that fails half-way.
     """
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    listed = subprocess.run(["git", "ls-remote", "--", source, "HEAD"], capture_output=True, text=True, env=env,
-                            check=False, stdin=subprocess.DEVNULL)
+    listed = subprocess.run(
+        ["git", "ls-remote", "--", source, "HEAD"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     if listed.returncode != 0:
-        raise AtelierError("install-source-unreachable", what=what, source=source,
-                           reason=packages.last_line(listed.stderr))
+        raise AtelierError(
+            "install-source-unreachable", what=what, source=source, reason=packages.last_line(listed.stderr)
+        )
     with tempfile.TemporaryDirectory(prefix="atelier-probe-") as probe:
         packages.fetch_commit(what, source, commit, Path(probe) / "repo")

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from atelier.messages import AtelierError
 from atelier.lessons.modules import Module
+from atelier.messages import AtelierError
 
 CHUNK = 1 << 20
 DiskUsage = Callable[[Path], int]  # free bytes at a path
@@ -45,8 +45,11 @@ class ModelFile:
 
 def declared(modules: list[Module]) -> list[ModelFile]:
     """Every model the modules' workflows declare, once each."""
-    found = {model.name: ModelFile(model.name, model.url, model.directory, model.sha256)
-             for module in modules for model in module.models()}
+    found = {
+        model.name: ModelFile(model.name, model.url, model.directory, model.sha256)
+        for module in modules
+        for model in module.models()
+    }
     return sorted(found.values(), key=lambda m: m.name)
 
 
@@ -75,8 +78,11 @@ class Store:
 
     def mark(self, model: ModelFile) -> None:
         stat = model.target(self.root).stat()
-        self.record[f"{model.directory}/{model.name}"] = {"sha256": model.sha256, "size": stat.st_size,
-                                                          "mtime": stat.st_mtime_ns}
+        self.record[f"{model.directory}/{model.name}"] = {
+            "sha256": model.sha256,
+            "size": stat.st_size,
+            "mtime": stat.st_mtime_ns,
+        }
         self._save()
 
 
@@ -119,8 +125,12 @@ def _download(model: ModelFile, partial: Path, progress: Callable[[int], None]) 
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         raise AtelierError("models-download-failed", name=model.name, url=model.url, reason=str(err)) from None
     if 0 <= received < expected:  # the link dropped: keep the part, the next run resumes
-        raise AtelierError("models-download-failed", name=model.name, url=model.url,
-                           reason=f"the connection closed after {received} of {expected} bytes")
+        raise AtelierError(
+            "models-download-failed",
+            name=model.name,
+            url=model.url,
+            reason=f"the connection closed after {received} of {expected} bytes",
+        )
     return digest
 
 
@@ -143,8 +153,9 @@ def fetch(
         needed[model.name] = max(0, _size(model) - (partial.stat().st_size if partial.exists() else 0))
     free = free_bytes(root)
     if sum(needed.values()) > free:
-        raise AtelierError("models-no-space", store=root, needed=f"{sum(needed.values()) / 1e9:.1f}",
-                           free=f"{free / 1e9:.1f}")
+        raise AtelierError(
+            "models-no-space", store=root, needed=f"{sum(needed.values()) / 1e9:.1f}", free=f"{free / 1e9:.1f}"
+        )
     results = {m.name: "verified" for m in models if m not in todo}
     for model in todo:
         target = model.target(root)
@@ -207,8 +218,9 @@ def import_files(
                 on_bytes(len(chunk))
         if model.sha256 and digest.hexdigest() != model.sha256:
             partial.unlink()
-            raise AtelierError("models-import-mismatch", name=model.name, file=origin, expected=model.sha256,
-                               got=digest.hexdigest())
+            raise AtelierError(
+                "models-import-mismatch", name=model.name, file=origin, expected=model.sha256, got=digest.hexdigest()
+            )
         partial.replace(target)
         if model.sha256:
             store.mark(model)

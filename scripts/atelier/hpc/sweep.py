@@ -42,8 +42,22 @@ JOB_NAME = "atelier-sweep"
 RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*\.\.\s*(-?\d+(?:\.\d+)?)\s*(?::\s*(\d+(?:\.\d+)?))?\s*$")
 MOST_CELLS = 10_000  # a typo in a range must not submit a million pictures
 # Slurm's states of a job that still runs or may yet; any other state squeue lists has ended.
-ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
-                    "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED"})
+ACTIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "SUSPENDED",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "RESIZING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -107,8 +121,7 @@ def parse_vary(text: str, module: Module | None) -> Axis:
         return Axis(name, expand_values(name, values))
     knob = next((k for k in (module.about.knobs if module else ()) if (k.node, k.input) == (title, input_name)), None)
     if knob is None or not knob.tries:
-        raise AtelierError("sweep-no-tries", setting=name,
-                           lesson=module.slug if module else "this workflow")
+        raise AtelierError("sweep-no-tries", setting=name, lesson=module.slug if module else "this workflow")
     return Axis(name, tuple(str(v) for v in knob.tries))
 
 
@@ -122,8 +135,10 @@ def grid(axes: list[Axis], fixed: list[str]) -> list[Cell]:
     if len(combos) > MOST_CELLS:
         raise AtelierError("sweep-too-big", cells=len(combos), most=MOST_CELLS)
     width = max(3, len(str(len(combos) - 1)))
-    return [Cell(f"cell-{index:0{width}d}", (*fixed, *(f"{a.setting}={v}" for a, v in zip(axes, combo))))
-            for index, combo in enumerate(combos)]
+    return [
+        Cell(f"cell-{index:0{width}d}", (*fixed, *(f"{a.setting}={v}" for a, v in zip(axes, combo, strict=True))))
+        for index, combo in enumerate(combos)
+    ]
 
 
 def check_settings(job: headless.Job, axes: list[Axis], fixed: list[str], catalogue: Catalogue) -> None:
@@ -163,14 +178,28 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        return cls(data["target"], [Axis(a["setting"], tuple(a["values"])) for a in data["axes"]], list(data["fixed"]),
-                   [Cell(c["id"], tuple(c["settings"])) for c in data["cells"]], data["cluster"], data["gpu"],
-                   list(data.get("rounds", [])), bool(data.get("smoke")),
-                   int(data.get("smoke_side", headless.SMOKE_IMAGE_SIDE)), str(data.get("source", "")))
+        return cls(
+            data["target"],
+            [Axis(a["setting"], tuple(a["values"])) for a in data["axes"]],
+            list(data["fixed"]),
+            [Cell(c["id"], tuple(c["settings"])) for c in data["cells"]],
+            data["cluster"],
+            data["gpu"],
+            list(data.get("rounds", [])),
+            bool(data.get("smoke")),
+            int(data.get("smoke_side", headless.SMOKE_IMAGE_SIDE)),
+            str(data.get("source", "")),
+        )
 
     def same_grid(self, other: Plan) -> bool:
-        return (self.source, self.axes, self.fixed, self.cells, self.smoke, self.smoke_side) == \
-            (other.source, other.axes, other.fixed, other.cells, other.smoke, other.smoke_side)
+        return (self.source, self.axes, self.fixed, self.cells, self.smoke, self.smoke_side) == (
+            other.source,
+            other.axes,
+            other.fixed,
+            other.cells,
+            other.smoke,
+            other.smoke_side,
+        )
 
     def cell(self, cell_id: str) -> Cell:
         return next(c for c in self.cells if c.id == cell_id)
@@ -261,24 +290,49 @@ def left(plan: Plan, folder: SweepFolder) -> list[Cell]:
 # --- the job array ------------------------------------------------------------------------------
 
 
-def job_script(plan: Plan, folder: SweepFolder, profile: Profile, gpu: Gpu, hours: float, round_no: int,
-               tasks: int, comfyui: tuple[Path, Path] | None = None) -> str:
+def job_script(
+    plan: Plan,
+    folder: SweepFolder,
+    profile: Profile,
+    gpu: Gpu,
+    hours: float,
+    round_no: int,
+    tasks: int,
+    comfyui: tuple[Path, Path] | None = None,
+) -> str:
     """The array's batch script: one task a GPU, each `atelier sweep-task` over its share."""
-    options = [f"--job-name={JOB_NAME}", f"--array=0-{tasks - 1}", *sbatch_options(profile, gpu),
-               f"--time={slurm.time_limit(hours)}", f"--output={folder.task_log(round_no, '%a')}",
-               f"--chdir={folder.path}"]
+    options = [
+        f"--job-name={JOB_NAME}",
+        f"--array=0-{tasks - 1}",
+        *sbatch_options(profile, gpu),
+        f"--time={slurm.time_limit(hours)}",
+        f"--output={folder.task_log(round_no, '%a')}",
+        f"--chdir={folder.path}",
+    ]
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "set -euo pipefail"]
     if gpu.gres is None:  # on the CPU, PyTorch takes every core of the node: each task keeps to the ones it asked for
         lines.append('export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"')
     lines += slurm.environment(profile)
-    command = [*atelier_command(profile), "sweep-task", str(folder.path), "--round", str(round_no),
-               *comfyui_args(profile, gpu, comfyui)]
+    command = [
+        *atelier_command(profile),
+        "sweep-task",
+        str(folder.path),
+        "--round",
+        str(round_no),
+        *comfyui_args(profile, gpu, comfyui),
+    ]
     lines.append("exec " + " ".join(shlex.quote(part) for part in command))
     return "\n".join(lines) + "\n"
 
 
-def submit(plan: Plan, folder: SweepFolder, script: str, assignment: list[list[str]], hours: float,
-           env: dict[str, str] | None = None) -> str:
+def submit(
+    plan: Plan,
+    folder: SweepFolder,
+    script: str,
+    assignment: list[list[str]],
+    hours: float,
+    env: dict[str, str] | None = None,
+) -> str:
     """Write the round into the plan, then submit it: a task always finds its share written.
 
     Called with the folder's lock held (`submitting`), so two commands never submit one round twice.
@@ -397,12 +451,21 @@ def task_cells(plan: Plan, round_no: int, task: int) -> list[Cell]:
 
 def settings_text(cell: Cell, plan: Plan) -> str:
     """Only the varied settings, for a progress line: the fixed ones are the same everywhere."""
-    return ", ".join(cell.settings[len(plan.fixed):])
+    return ", ".join(cell.settings[len(plan.fixed) :])
 
 
-def run_cells(client: ComfyClient, plan: Plan, folder: SweepFolder, cells: list[Cell], catalogue: Catalogue,
-              task: str, on_step: Callable[[Step], None], timeout: float = 3600.0,
-              stop_at: float | None = None, job: headless.Job | None = None) -> int:
+def run_cells(
+    client: ComfyClient,
+    plan: Plan,
+    folder: SweepFolder,
+    cells: list[Cell],
+    catalogue: Catalogue,
+    task: str,
+    on_step: Callable[[Step], None],
+    timeout: float = 3600.0,
+    stop_at: float | None = None,
+    job: headless.Job | None = None,
+) -> int:
     """Make each cell not yet done, keeping its outputs in outputs/<cell>/; the number made.
 
     A cell that fails (a value ComfyUI refuses, the GPU out of memory) is recorded with the
@@ -430,14 +493,23 @@ def run_cells(client: ComfyClient, plan: Plan, folder: SweepFolder, cells: list[
     return made
 
 
-def run_cell(client: ComfyClient, job: headless.Job, plan: Plan, folder: SweepFolder, cell: Cell,
-             catalogue: Catalogue, task: str, timeout: float) -> CellRecord:
+def run_cell(
+    client: ComfyClient,
+    job: headless.Job,
+    plan: Plan,
+    folder: SweepFolder,
+    cell: Cell,
+    catalogue: Catalogue,
+    task: str,
+    timeout: float,
+) -> CellRecord:
     """One cell through `atelier run`'s engine; its record is written after its files are whole."""
     mine = copy.deepcopy(job)
     headless.apply_settings(mine, list(cell.settings), catalogue)
     if plan.smoke:
-        mine = headless.smoke_settings(mine, keep={s.partition("=")[0] for s in cell.settings[len(plan.fixed):]},
-                                       image_side=plan.smoke_side)
+        mine = headless.smoke_settings(
+            mine, keep={s.partition("=")[0] for s in cell.settings[len(plan.fixed) :]}, image_side=plan.smoke_side
+        )
     staging = folder.outputs / f".{cell.id}.{task}"  # hidden until whole: the ledger and compare skip it
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -445,8 +517,9 @@ def run_cell(client: ComfyClient, job: headless.Job, plan: Plan, folder: SweepFo
     except AtelierError as err:
         if err.code == "server-died":
             raise
-        made = CellRecord(cell.id, "failed", list(cell.settings), code=err.code, message=err.text, hint=err.hint,
-                          task=task)
+        made = CellRecord(
+            cell.id, "failed", list(cell.settings), code=err.code, message=err.text, hint=err.hint, task=task
+        )
     else:
         made = _kept(folder, cell, staging, result, task)
     finally:
@@ -460,8 +533,9 @@ def _kept(folder: SweepFolder, cell: Cell, staging: Path, result: headless.RunRe
     """The cell's files moved from where they were written to outputs/<cell>/, all at once."""
     if not result.outputs:
         empty = AtelierError("sweep-no-output")
-        return CellRecord(cell.id, "failed", list(cell.settings), code=empty.code, message=empty.text,
-                          hint=empty.hint, task=task)
+        return CellRecord(
+            cell.id, "failed", list(cell.settings), code=empty.code, message=empty.text, hint=empty.hint, task=task
+        )
     final = folder.outputs / cell.id
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)

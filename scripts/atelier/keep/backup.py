@@ -111,8 +111,9 @@ def rclone() -> Path:
 
 
 def _rclone(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(rclone()), *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(rclone()), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def remotes() -> list[str]:
@@ -124,11 +125,17 @@ def explain(stderr: str, target: Target) -> AtelierError:
     text = stderr.lower()
     if "didn't find section in config file" in text:
         return AtelierError("backup-remote-unknown", remote=target.remote)
-    if re.search(r"\b(401|403)\b|unauthori[sz]ed|invalid_grant|token expired|couldn't fetch token|"
-                 r"empty token|authentication", text):
+    if re.search(
+        r"\b(401|403)\b|unauthori[sz]ed|invalid_grant|token expired|couldn't fetch token|"
+        r"empty token|authentication",
+        text,
+    ):
         return AtelierError("backup-denied", remote=target.remote)
-    if re.search(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
-                 r"context deadline exceeded|proxyconnect", text):
+    if re.search(
+        r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
+        r"context deadline exceeded|proxyconnect",
+        text,
+    ):
         return AtelierError("backup-unreachable", remote=target.remote)
     lines = [line for line in stderr.splitlines() if "ERROR" in line or "CRITICAL" in line] or stderr.splitlines()
     detail = lines[-1].split(": ", 2)[-1].strip() if lines else "rclone stopped without saying why"
@@ -154,8 +161,17 @@ def run(folder: Path, target: Target, final: bool = False, bwlimit: str | None =
         listing.write("".join(f"{o.file}\n" for o in todo))
         listing.flush()
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        args = ["copy", str(folder), where, "--files-from-raw", listing.name, "--no-traverse",
-                "--backup-dir", target.path(REPLACED, stamp), *LIMITS]
+        args = [
+            "copy",
+            str(folder),
+            where,
+            "--files-from-raw",
+            listing.name,
+            "--no-traverse",
+            "--backup-dir",
+            target.path(REPLACED, stamp),
+            *LIMITS,
+        ]
         if bwlimit:
             args += ["--bwlimit", bwlimit]
         done = _rclone(*args)
@@ -176,9 +192,24 @@ def run_folder(folder: Path, target: Target, name: str = COMFYUI, bwlimit: str |
     if not folder.is_dir():
         return Result(0, 0, 0, 0.0, target.path(name))
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    args = ["copy", str(folder), target.path(name), "--exclude", ".*", "--exclude", ".*/**",
-            "--backup-dir", target.path(REPLACED, name, stamp), "--stats-one-line", "--stats", "0",
-            "--use-json-log", "--log-level", "INFO", *LIMITS]
+    args = [
+        "copy",
+        str(folder),
+        target.path(name),
+        "--exclude",
+        ".*",
+        "--exclude",
+        ".*/**",
+        "--backup-dir",
+        target.path(REPLACED, name, stamp),
+        "--stats-one-line",
+        "--stats",
+        "0",
+        "--use-json-log",
+        "--log-level",
+        "INFO",
+        *LIMITS,
+    ]
     if bwlimit:
         args += ["--bwlimit", bwlimit]
     done = _rclone(*args)
@@ -199,7 +230,7 @@ def parse_token(pasted: str) -> str:
     """The token out of whatever was pasted: rclone's answer with or without its arrows around it."""
     start, end = pasted.find("{"), pasted.rfind("}")
     try:
-        token = json.loads(pasted[start:end + 1]) if 0 <= start < end else None
+        token = json.loads(pasted[start : end + 1]) if 0 <= start < end else None
     except json.JSONDecodeError:
         token = None
     if not isinstance(token, dict) or not token.get("access_token"):
@@ -209,8 +240,9 @@ def parse_token(pasted: str) -> str:
 
 def authorize_here(settings: Settings) -> str:
     """Sign in with the browser on this computer (when it has one); the token rclone prints."""
-    args = ["authorize", settings.type] + ([settings.client_id, settings.client_secret or ""]
-                                           if settings.client_id else [])
+    args = ["authorize", settings.type] + (
+        [settings.client_id, settings.client_secret or ""] if settings.client_id else []
+    )
     done = subprocess.run([str(rclone()), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise explain(done.stderr, settings.target)
@@ -241,8 +273,12 @@ def _write_into_section(path: Path, remote: str, values: dict[str, str], target:
     """Add `values` to one remote's section of an rclone config, the file replaced whole and private."""
     text = path.read_text(encoding="utf-8")
     if text.startswith("# Encrypted rclone configuration File"):
-        raise AtelierError("backup-failed", remote=target.remote, detail="the rclone config is encrypted, so atelier "
-                           "cannot add the sign-in to it; connect with 'rclone config' instead")
+        raise AtelierError(
+            "backup-failed",
+            remote=target.remote,
+            detail="the rclone config is encrypted, so atelier "
+            "cannot add the sign-in to it; connect with 'rclone config' instead",
+        )
     parser = configparser.RawConfigParser(interpolation=None, strict=False)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # rclone's keys are case-sensitive
     parser.read_string(text)
@@ -314,8 +350,16 @@ def restore(target: Target, folder: Path) -> Restored:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:
             listing.write("".join(f"{name}\n" for name in missing))
             listing.flush()
-            done = _rclone("copy", source, str(folder), "--files-from-raw", listing.name, "--no-traverse",
-                           "--ignore-existing", *LIMITS)
+            done = _rclone(
+                "copy",
+                source,
+                str(folder),
+                "--files-from-raw",
+                listing.name,
+                "--no-traverse",
+                "--ignore-existing",
+                *LIMITS,
+            )
         if done.returncode != 0:
             raise explain(done.stderr, target)
     return Restored(len(missing), len(marks.get("=", [])), sorted(marks.get("*", [])))

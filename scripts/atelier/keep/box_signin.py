@@ -19,7 +19,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -46,13 +46,15 @@ def start(settings: backup.Settings, redirect_uri: str | None, state_path: Path)
         raise AtelierError("box-app-unset", title=settings.title)
     state = secrets.token_urlsafe(32)  # 32 bytes: 256 bits
     _write_private(state_path, json.dumps({"state": state, "made": time.time()}))
-    query = urlencode({"response_type": "code", "client_id": settings.client_id,
-                       "redirect_uri": redirect_uri, "state": state})
+    query = urlencode(
+        {"response_type": "code", "client_id": settings.client_id, "redirect_uri": redirect_uri, "state": state}
+    )
     return f"{settings.auth_url or AUTHORIZE_URL}?{query}"
 
 
-def finish(settings: backup.Settings, redirect_uri: str | None, query: str | Mapping[str, str],
-           state_path: Path) -> dict[str, Any]:
+def finish(
+    settings: backup.Settings, redirect_uri: str | None, query: str | Mapping[str, str], state_path: Path
+) -> dict[str, Any]:
     """Check Box's answer, trade its code for a token and save the remote; the token saved."""
     values = dict(parse_qsl(query)) if isinstance(query, str) else dict(query)
     _take_state(values.get("state", ""), state_path, settings.title)
@@ -63,10 +65,17 @@ def finish(settings: backup.Settings, redirect_uri: str | None, query: str | Map
         raise AtelierError("box-token-refused", title=settings.title, detail=detail[:200])
     if not settings.client_id or not redirect_uri:
         raise AtelierError("box-app-unset", title=settings.title)
-    answer = _post(settings, {"grant_type": "authorization_code", "code": values["code"],
-                              "client_id": settings.client_id, "client_secret": settings.client_secret or "",
-                              "redirect_uri": redirect_uri})
-    token = rclone_token(answer, datetime.now(timezone.utc), settings.title)
+    answer = _post(
+        settings,
+        {
+            "grant_type": "authorization_code",
+            "code": values["code"],
+            "client_id": settings.client_id,
+            "client_secret": settings.client_secret or "",
+            "redirect_uri": redirect_uri,
+        },
+    )
+    token = rclone_token(answer, datetime.now(UTC), settings.title)
     backup.save_remote(settings, json.dumps(token, separators=(",", ":")))
     return token
 
@@ -77,13 +86,21 @@ def rclone_token(answer: Mapping[str, Any], now: datetime, title: str = "Box") -
         raise AtelierError("box-token-refused", title=title, detail="its answer held no token")
     lasts = answer.get("expires_in")
     expiry = now + timedelta(seconds=int(3600 if lasts is None else lasts))  # Box says 3600 to 4200
-    return {"access_token": answer["access_token"], "token_type": answer.get("token_type") or "bearer",
-            "refresh_token": answer["refresh_token"], "expiry": expiry.isoformat(timespec="seconds")}
+    return {
+        "access_token": answer["access_token"],
+        "token_type": answer.get("token_type") or "bearer",
+        "refresh_token": answer["refresh_token"],
+        "expiry": expiry.isoformat(timespec="seconds"),
+    }
 
 
 def _post(settings: backup.Settings, form: dict[str, str]) -> dict[str, Any]:
-    request = Request(settings.token_url or TOKEN_URL, data=urlencode(form).encode(), method="POST",
-                      headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+    request = Request(
+        settings.token_url or TOKEN_URL,
+        data=urlencode(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+    )
     try:
         with urlopen(request, timeout=30) as response:
             answer = json.loads(response.read() or b"{}")

@@ -27,8 +27,24 @@ from typing import Any
 
 from atelier.keep import ledger
 from atelier.keep.backup import OUTPUTS
-from atelier.keep.compare import (AXES_FIRST, CSV_FILE, STYLE, WORKBOOK, Item, Table, build, figure_html, knob, label,
-                                  ordered_values, page_html, thumbnails, value, write_csv, write_workbook)
+from atelier.keep.compare import (
+    AXES_FIRST,
+    CSV_FILE,
+    STYLE,
+    WORKBOOK,
+    Item,
+    Table,
+    build,
+    figure_html,
+    knob,
+    label,
+    ordered_values,
+    page_html,
+    thumbnails,
+    value,
+    write_csv,
+    write_workbook,
+)
 from atelier.keep.outputs import OK
 from atelier.lessons.meta import Knob
 from atelier.lessons.modules import Module, ordered
@@ -66,7 +82,8 @@ class Column:
 
     def holds(self, item: Item) -> bool:
         return value(item.output, "module") == self.lesson and (
-            self.knob is None or repr(value(item.output, self.knob)) == repr(self.value))
+            self.knob is None or repr(value(item.output, self.knob)) == repr(self.value)
+        )
 
 
 @dataclass
@@ -98,7 +115,7 @@ def student_sources(course: Path, out: Path) -> list[tuple[str, Path]]:
 
 
 def initials(name: str) -> str:
-    """"Ana Lopez", "ana_lopez" and "AnaLopez" are "A.L."; a name with no letters is "Student"."""
+    """ "Ana Lopez", "ana_lopez" and "AnaLopez" are "A.L."; a name with no letters is "Student"."""
     words = re.findall(r"[^\W\d_]+", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", re.sub(r"['’]", "", name)))
     return "".join(f"{word[0].upper()}." for word in words) or "Student"
 
@@ -175,24 +192,34 @@ def gather_class(course: Path, out: Path, on_scan: Any = None, names: str = NAME
         try:
             folder = _unpack(source, out / UNPACKED / name) if source.is_file() else source
         except (zipfile.BadZipFile, OSError) as err:
-            student.problem = Finding("class-student-empty", {
-                "student": name, "folder": source,
-                "found": f"the zip cannot be unpacked ({type(err).__name__}: a download cut short, perhaps)"},
-                warning=True)
+            student.problem = Finding(
+                "class-student-empty",
+                {
+                    "student": name,
+                    "folder": source,
+                    "found": f"the zip cannot be unpacked ({type(err).__name__}: a download cut short, perhaps)",
+                },
+                warning=True,
+            )
             continue
         index = out / LEDGERS / f"{hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:16]}.sqlite"
         try:
             root = outputs_root(folder)
             ledger.scan(root, on_scan, index=index)
         except OSError as err:  # a group folder its student keeps to themselves
-            student.problem = Finding("class-student-empty", {
-                "student": name, "folder": source, "found": f"the folder cannot be read ({type(err).__name__})"},
-                warning=True)
+            student.problem = Finding(
+                "class-student-empty",
+                {"student": name, "folder": source, "found": f"the folder cannot be read ({type(err).__name__})"},
+                warning=True,
+            )
             continue
         student.items = [Item(root / o.file, o, student=student.shown_as) for o in ledger.rows(root, index)]
         if not student.shown:
-            student.problem = Finding("class-student-empty", {"student": name, "folder": source,
-                                                              "found": _nothing(student.items)}, warning=True)
+            student.problem = Finding(
+                "class-student-empty",
+                {"student": name, "folder": source, "found": _nothing(student.items)},
+                warning=True,
+            )
     return students
 
 
@@ -213,6 +240,7 @@ def lesson_knob(table: Table, items: list[Item], module: Module | None, wanted: 
     lesson's module.yaml knobs that differ (for a lesson not in this semester, of all settings that differ), the one
     whose values most students have in common, so that columns are shared (a prompt each student wrote would make a
     column per student); then the one with fewer values; then the first listed."""
+
     def values(key: str) -> set[str]:
         return {repr(value(i.output, key)) for i in items}
 
@@ -253,7 +281,9 @@ def wall_columns(table: Table, lessons: list[Module], wanted: str | None = None)
     return columns
 
 
-WALL_STYLE = STYLE + """
+WALL_STYLE = (
+    STYLE
+    + """
 table.wall tbody th, table.wall thead th[rowspan] { position: sticky; left: 0; z-index: 1; min-width: 7rem;
   box-shadow: inset -1px 0 #bbb; }  /* the names stay in view across a wide wall; sticky cells lose their border */
 table.wall thead th { font-size: 15px; }
@@ -261,6 +291,7 @@ table.wall th.knob { font-weight: 600; max-width: 260px; }
 table.wall td { min-width: 11rem; }  /* a wide wall scrolls across rather than shrinking the pictures */
 table.wall td.nothing { color: #444; font-style: italic; }
 """
+)
 HEADER_TEXT = 80  # characters of a knob's value in a column's heading (a prompt can be long); the rest in its title
 
 
@@ -268,7 +299,7 @@ def _heading(column: Column) -> str:
     if column.knob is None:
         return '<th scope="col" class="knob">Every output</th>'
     text = f"{label(column.knob)}: {'not set' if column.value is None else column.value}"
-    short = text if len(text) <= HEADER_TEXT else text[:HEADER_TEXT - 1].rstrip() + "…"
+    short = text if len(text) <= HEADER_TEXT else text[: HEADER_TEXT - 1].rstrip() + "…"
     hover = f' title="{html.escape(text)}"' if short != text else ""
     return f'<th scope="col" class="knob"{hover}>{html.escape(short)}</th>'
 
@@ -295,8 +326,10 @@ def write_wall(wall: Wall, path: Path, title: str) -> Path:
         name = f'<th scope="row">{html.escape(student.shown_as)}</th>'
         if student.problem:
             found = html.escape(str(student.problem.values["found"]))
-            rows.append(f'<tr class="student">{name}<td class="nothing" colspan="{len(columns)}">'
-                        f"Nothing to show: {found}.</td></tr>")
+            rows.append(
+                f'<tr class="student">{name}<td class="nothing" colspan="{len(columns)}">'
+                f"Nothing to show: {found}.</td></tr>"
+            )
             continue
         cells = []
         for column in columns:
@@ -310,15 +343,21 @@ def write_wall(wall: Wall, path: Path, title: str) -> Path:
 {plural(len(table.items), "output")} from {plural(taught, "lesson")}. A row per student; across, each lesson split \
 by the value of its knob. Click a picture to open it full size.</p>
 <table class="wall">{groups}<thead><tr><th scope="col" rowspan="2">Student</th>{lessons}</tr><tr>{knobs}</tr></thead>
-<tbody>{''.join(rows)}</tbody></table>"""
+<tbody>{"".join(rows)}</tbody></table>"""
     # A file not compared is named within its student's folder: its full path would give the folder's name away.
     listed = replace(table, skipped=[replace(i, path=Path(i.output.file)) for i in table.skipped])
     path.write_text(page_html(listed, title, body, WALL_STYLE), encoding="utf-8")
     return path
 
 
-def wall(course: Path, out: Path, by: str | None = None, lessons: list[Module] | None = None,
-         on_scan: Any = None, names: str = NAMES[0]) -> Wall:
+def wall(
+    course: Path,
+    out: Path,
+    by: str | None = None,
+    lessons: list[Module] | None = None,
+    on_scan: Any = None,
+    names: str = NAMES[0],
+) -> Wall:
     """Write a class's workbook, CSV and wall into `out`; the students' folders are only read. `names`: one of
     NAMES, how students are named (initials, but for those listed in the course folder's show-names.txt)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -330,6 +369,9 @@ def wall(course: Path, out: Path, by: str | None = None, lessons: list[Module] |
     found = Wall(table, students, wall_columns(table, lessons or [], wanted), [])
     thumbnails(table.items, out / "thumbs")
     title = f"Class wall: {course.resolve().name}"
-    found.written = [write_workbook(table, out / WORKBOOK), write_csv(table, out / CSV_FILE),
-                     write_wall(found, out / WALL, title)]
+    found.written = [
+        write_workbook(table, out / WORKBOOK),
+        write_csv(table, out / CSV_FILE),
+        write_wall(found, out / WALL, title),
+    ]
     return found

@@ -27,12 +27,21 @@ import xlsxwriter
 from PIL import Image
 
 from atelier.keep import ledger
-from atelier.messages import AtelierError
 from atelier.keep.outputs import CORE, OK, Output, read_output
+from atelier.messages import AtelierError
 
-LABELS = {"module": "Lesson", "model": "Model", "seed": "Seed", "steps": "Steps", "cfg": "CFG",
-          "sampler": "Sampler", "scheduler": "Scheduler", "size": "Size", "positive": "Positive prompt",
-          "negative": "Negative prompt"}
+LABELS = {
+    "module": "Lesson",
+    "model": "Model",
+    "seed": "Seed",
+    "steps": "Steps",
+    "cfg": "CFG",
+    "sampler": "Sampler",
+    "scheduler": "Scheduler",
+    "size": "Size",
+    "positive": "Positive prompt",
+    "negative": "Negative prompt",
+}
 SHOWN = ("module", "model", "seed", "steps", "cfg", "sampler", "scheduler", "size", "positive", "negative")
 AXES_FIRST = ("cfg", "seed", "steps", "sampler", "scheduler", "model", "size", "module", "positive", "negative")
 THUMB = 256  # pixels, longest side
@@ -103,8 +112,10 @@ def build(items: list[Item]) -> Table:
         raise AtelierError("compare-nothing", paths=", ".join(str(i.path) for i in items[:3]) or "nothing given")
     outputs = [i.output for i in compared]
     shown = [k for k in SHOWN if any(value(o, k) is not None for o in outputs)]
-    params = sorted({k for o in outputs for k in o.params}, key=lambda k: list(outputs[0].params).index(k)
-                    if k in outputs[0].params else len(outputs[0].params))
+    params = sorted(
+        {k for o in outputs for k in o.params},
+        key=lambda k: list(outputs[0].params).index(k) if k in outputs[0].params else len(outputs[0].params),
+    )
     # A widget that is one of the core settings (KSampler.seed is "seed") is not shown twice.
     aliases = {p: k for p in params for k in shown if all(value(o, p) == value(o, k) for o in outputs)}
     params = [p for p in params if p not in aliases]
@@ -128,8 +139,11 @@ def knob(table: Table, name: str | None, taken: str | None = None) -> str | None
     ends = {table.aliases.get(k, k) for k in keys if k.lower().endswith("." + wanted)}
     if len(ends) == 1:
         return ends.pop()
-    raise AtelierError("compare-knob-unknown", knob=name, choices=", ".join(label(k) for k in sorted(table.varying))
-                       or "none: every output has the same settings")
+    raise AtelierError(
+        "compare-knob-unknown",
+        knob=name,
+        choices=", ".join(label(k) for k in sorted(table.varying)) or "none: every output has the same settings",
+    )
 
 
 def ordered_values(values: list[Any]) -> list[Any]:
@@ -190,7 +204,9 @@ def write_workbook(table: Table, path: Path) -> Path:
     book = xlsxwriter.Workbook(str(path))
     book.set_properties({"title": "Atelier comparison", "comments": "Made by atelier compare"})
     head = book.add_format({"bold": True, "bottom": 1, "text_wrap": True, "valign": "top"})
-    head_varies = book.add_format({"bold": True, "bottom": 1, "text_wrap": True, "valign": "top", "bg_color": "#FFD966"})
+    head_varies = book.add_format(
+        {"bold": True, "bottom": 1, "text_wrap": True, "valign": "top", "bg_color": "#FFD966"}
+    )
     plain = book.add_format({"valign": "top", "text_wrap": True})
     varies = book.add_format({"valign": "top", "text_wrap": True, "bg_color": "#FFF2CC"})
     link = book.add_format({"valign": "top", "font_color": "#1F4E79", "underline": 1})
@@ -211,14 +227,23 @@ def write_workbook(table: Table, path: Path) -> Path:
         sheet.set_row(row, 100)
         if item.thumb:
             scale = 128 / max(item.thumb_size)
-            sheet.insert_image(row, 0, str(item.thumb), {"x_scale": scale, "y_scale": scale, "x_offset": 4,
-                                                         "y_offset": 4, "object_position": 1})
+            sheet.insert_image(
+                row,
+                0,
+                str(item.thumb),
+                {"x_scale": scale, "y_scale": scale, "x_offset": 4, "y_offset": 4, "object_position": 1},
+            )
         # A relative HYPERLINK formula: xlsxwriter's own links turn "/" into "\\", which only Windows follows.
         target = _href(item.path, path.parent).replace('"', '""')
         if lead:
             sheet.write(row, 1, item.student, plain)
-        sheet.write_formula(row, first - 1, f'=HYPERLINK("{target}","{item.output.file.replace(chr(34), chr(39))}")',
-                            link, item.output.file)
+        sheet.write_formula(
+            row,
+            first - 1,
+            f'=HYPERLINK("{target}","{item.output.file.replace(chr(34), chr(39))}")',
+            link,
+            item.output.file,
+        )
         for col, key in enumerate(table.columns, first):
             cell = _cell(value(item.output, key))
             sheet.write(row, col, "" if cell is None else cell, varies if key in table.varying else plain)
@@ -254,8 +279,9 @@ def write_csv(table: Table, path: Path) -> Path:
         out.writerow([*lead, "File"] + [label(c) for c in table.columns])
         for item in table.items:
             whose = [item.student] if lead else []
-            out.writerow([*whose, item.output.file]
-                         + ["" if (v := value(item.output, c)) is None else v for c in table.columns])
+            out.writerow(
+                [*whose, item.output.file] + ["" if (v := value(item.output, c)) is None else v for c in table.columns]
+            )
     return path
 
 
@@ -271,12 +297,17 @@ def figure_html(item: Item, table: Table, axes: Collection[str | None], base: Pa
         media = f'<audio controls preload="none" src="{full}"></audio>'
     elif item.thumb:
         width, height = item.thumb_size
-        media = (f'<a href="{full}"><img src="{_href(item.thumb, base)}" width="{width}" height="{height}" '
-                 f'alt="{name}" loading="lazy"></a>')
+        media = (
+            f'<a href="{full}"><img src="{_href(item.thumb, base)}" width="{width}" height="{height}" '
+            f'alt="{name}" loading="lazy"></a>'
+        )
     else:
         media = f'<a class="file" href="{full}">Open {name}</a>'
-    rows = "".join(f"<dt>{html.escape(label(k))}</dt><dd>{html.escape(str(value(item.output, k)))}</dd>"
-                   for k in table.columns if k in table.varying and k not in axes)
+    rows = "".join(
+        f"<dt>{html.escape(label(k))}</dt><dd>{html.escape(str(value(item.output, k)))}</dd>"
+        for k in table.columns
+        if k in table.varying and k not in axes
+    )
     return f'<figure>{media}<figcaption><span class="name">{name}</span><dl>{rows}</dl></figcaption></figure>'
 
 
@@ -298,8 +329,16 @@ a { color: #1f4e79; }
 def write_sheet(table: Table, path: Path, by: str | None, vs: str | None, title: str) -> Path:
     """The X/Y grid: `by` across, `vs` down, every output in its cell."""
     base = path.parent
-    xs = ordered_values(list({repr(value(i.output, by)): value(i.output, by) for i in table.items}.values())) if by else [None]
-    ys = ordered_values(list({repr(value(i.output, vs)): value(i.output, vs) for i in table.items}.values())) if vs else [None]
+    xs = (
+        ordered_values(list({repr(value(i.output, by)): value(i.output, by) for i in table.items}.values()))
+        if by
+        else [None]
+    )
+    ys = (
+        ordered_values(list({repr(value(i.output, vs)): value(i.output, vs) for i in table.items}.values()))
+        if vs
+        else [None]
+    )
     corner = f"{label(vs)} ↓ · {label(by)} →" if by and vs else (label(by) + " →" if by else "")
     head = "".join(f'<th scope="col">{html.escape(str(x))}</th>' for x in xs)
     cells_of: dict[tuple[str, str], list[Item]] = {}
@@ -318,7 +357,7 @@ def write_sheet(table: Table, path: Path, by: str | None, vs: str | None, title:
     axes += f" Down: {label(vs)}." if vs else ""
     body_html = f"""<p>{len(table.items)} outputs. {html.escape(axes)} Click a picture to open it full size.</p>
 <table class="grid"><thead><tr><th scope="col">{html.escape(corner)}</th>{head}</tr></thead>
-<tbody>{''.join(body)}</tbody></table>"""
+<tbody>{"".join(body)}</tbody></table>"""
     path.write_text(page_html(table, title, body_html, STYLE), encoding="utf-8")
     return path
 
@@ -326,24 +365,29 @@ def write_sheet(table: Table, path: Path, by: str | None, vs: str | None, title:
 def page_html(table: Table, title: str, body: str, style: str) -> str:
     """A whole local page: nothing loads from elsewhere, the shared settings and the files not compared at the end."""
     same = "".join(f"<dt>{html.escape(label(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in table.same.items())
-    skipped = "".join(f"<li>{html.escape(i.student + ': ' if i.student else '')}{html.escape(str(i.path))}: "
-                      f"{html.escape(i.output.status)}, {html.escape(i.output.note)}</li>" for i in table.skipped)
+    skipped = "".join(
+        f"<li>{html.escape(i.student + ': ' if i.student else '')}{html.escape(str(i.path))}: "
+        f"{html.escape(i.output.status)}, {html.escape(i.output.note)}</li>"
+        for i in table.skipped
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' file:; media-src 'self' file:; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' file:; \
+media-src 'self' file:; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title><style>{style}</style></head>
 <body><main>
 <h1>{html.escape(title)}</h1>
 {body}
 <h2>Same in every output</h2><dl class="same">{same}</dl>
-{f'<h2>Not compared</h2><ul class="skipped">{skipped}</ul>' if skipped else ''}
+{f'<h2>Not compared</h2><ul class="skipped">{skipped}</ul>' if skipped else ""}
 </main></body></html>
 """
 
 
-def compare(paths: list[Path], out: Path, by: str | None = None, vs: str | None = None,
-            on_scan: Any = None) -> tuple[Table, list[Path], tuple[str | None, str | None]]:
+def compare(
+    paths: list[Path], out: Path, by: str | None = None, vs: str | None = None, on_scan: Any = None
+) -> tuple[Table, list[Path], tuple[str | None, str | None]]:
     """Write the workbook, the CSV and the contact sheet into `out`."""
     table = build(gather(paths, on_scan))
     x = knob(table, by)
@@ -353,6 +397,9 @@ def compare(paths: list[Path], out: Path, by: str | None = None, vs: str | None 
     out.mkdir(parents=True, exist_ok=True)
     thumbnails(table.items, out / "thumbs")
     title = f"Contact sheet: {label(x)} across, {label(y)} down" if x and y else "Contact sheet"
-    written = [write_workbook(table, out / WORKBOOK), write_csv(table, out / CSV_FILE),
-               write_sheet(table, out / SHEET, x, y, title)]
+    written = [
+        write_workbook(table, out / WORKBOOK),
+        write_csv(table, out / CSV_FILE),
+        write_sheet(table, out / SHEET, x, y, title),
+    ]
     return table, written, (x, y)

@@ -14,12 +14,12 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from atelier.messages import AtelierError
 from atelier.keep.outputs import CORE, Output, read_output
+from atelier.messages import AtelierError
 
 LEDGER = "atelier-ledger.sqlite"
 COMPARISONS = "comparisons"  # what the Compare page makes in an outputs folder: documents, not outputs
@@ -43,7 +43,7 @@ MEANINGS = {  # every column of the `outputs` table, for the runbook page that l
     "scheduler": "the sampler's scheduler",
     "positive": "the prompt text",
     "negative": "the negative prompt text",
-    "params": "every other setting, as JSON: {\"Node title.input\": value}",
+    "params": 'every other setting, as JSON: {"Node title.input": value}',
     "source": "scan, run or check: what wrote the row",
     "recorded": "when the row was written (UTC)",
 }
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS backups (
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def connect(folder: Path, index: Path | None = None) -> sqlite3.Connection:
@@ -92,7 +92,11 @@ def walk(folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
         here, prefix = stack.pop()
         with os.scandir(here) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.startswith(".") or entry.name.startswith(LEDGER) or (not prefix and entry.name == COMPARISONS):
+                if (
+                    entry.name.startswith(".")
+                    or entry.name.startswith(LEDGER)
+                    or (not prefix and entry.name == COMPARISONS)
+                ):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
@@ -102,8 +106,11 @@ def walk(folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
 
 def _values(output: Output, source: str) -> tuple[Any, ...]:
     seed = output.settings.get("seed")
-    row = {**{c: getattr(output, c, None) for c in COLUMNS}, **output.settings,
-           "seed": str(seed) if seed is not None else None}  # seeds pass SQLite's 64-bit integers
+    row = {
+        **{c: getattr(output, c, None) for c in COLUMNS},
+        **output.settings,
+        "seed": str(seed) if seed is not None else None,
+    }  # seeds pass SQLite's 64-bit integers
     return (*(row.get(c) for c in COLUMNS), json.dumps(output.params), source, _now())
 
 
@@ -117,7 +124,9 @@ def scan(folder: Path, on_file: Any = None, index: Path | None = None) -> tuple[
     if not folder.is_dir():
         raise AtelierError("ledger-folder-missing", folder=folder)
     with closing(connect(folder, index)) as db, db:
-        known = {r["file"]: (r["bytes"], r["modified"]) for r in db.execute("SELECT file, bytes, modified FROM outputs")}
+        known = {
+            r["file"]: (r["bytes"], r["modified"]) for r in db.execute("SELECT file, bytes, modified FROM outputs")
+        }
         fresh: list[Output] = []
         unchanged = 0
         for name, entry in walk(folder):
@@ -146,9 +155,19 @@ def _output(row: sqlite3.Row) -> Output:
         settings["seed"] = int(settings["seed"]) if str(settings["seed"]).lstrip("-").isdigit() else settings["seed"]
     if "steps" in settings:
         settings["steps"] = int(settings["steps"])
-    return Output(row["file"], row["kind"], row["status"], row["note"] or "", int(row["bytes"] or 0),
-                  float(row["modified"] or 0), _int(row["width"]), _int(row["height"]), row["seconds"],
-                  settings, json.loads(row["params"] or "{}"))
+    return Output(
+        row["file"],
+        row["kind"],
+        row["status"],
+        row["note"] or "",
+        int(row["bytes"] or 0),
+        float(row["modified"] or 0),
+        _int(row["width"]),
+        _int(row["height"]),
+        row["seconds"],
+        settings,
+        json.loads(row["params"] or "{}"),
+    )
 
 
 def _int(value: Any) -> int | None:
@@ -165,21 +184,27 @@ def rows(folder: Path, index: Path | None = None) -> list[Output]:
 def not_backed_up(folder: Path, outputs: list[Output], remote: str) -> list[Output]:
     """Those of `outputs` (rows of `folder`) whose current version is not yet at `remote`."""
     with closing(connect(folder)) as db:
-        done = {(r["file"], r["bytes"], r["modified"])
-                for r in db.execute("SELECT file, bytes, modified FROM backups WHERE remote = ?", (remote,))}
+        done = {
+            (r["file"], r["bytes"], r["modified"])
+            for r in db.execute("SELECT file, bytes, modified FROM backups WHERE remote = ?", (remote,))
+        }
     return [o for o in outputs if (o.file, o.bytes, o.modified) not in done]
 
 
 def mark_backed_up(folder: Path, outputs: list[Output], remote: str) -> None:
     with closing(connect(folder)) as db, db:
-        db.executemany("INSERT OR REPLACE INTO backups VALUES (?, ?, ?, ?, ?)",
-                       [(o.file, o.bytes, o.modified, remote, _now()) for o in outputs])
+        db.executemany(
+            "INSERT OR REPLACE INTO backups VALUES (?, ?, ?, ?, ?)",
+            [(o.file, o.bytes, o.modified, remote, _now()) for o in outputs],
+        )
 
 
 def backed_up(folder: Path) -> dict[str, str]:
     """File -> when its newest copy reached a remote, for the status of a folder."""
     with closing(connect(folder)) as db:
-        return {r["file"]: r["copied"] for r in db.execute("SELECT file, MAX(copied) AS copied FROM backups GROUP BY file")}
+        return {
+            r["file"]: r["copied"] for r in db.execute("SELECT file, MAX(copied) AS copied FROM backups GROUP BY file")
+        }
 
 
 def counts(outputs: list[Output]) -> dict[str, int]:
@@ -187,4 +212,3 @@ def counts(outputs: list[Output]) -> dict[str, int]:
     for output in outputs:
         found[output.status] = found.get(output.status, 0) + 1
     return found
-

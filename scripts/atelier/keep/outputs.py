@@ -25,9 +25,21 @@ from atelier.lessons.modules import MODULE_KEY
 av.logging.set_level(av.logging.PANIC)  # FFmpeg's own complaints would go to the terminal
 
 KINDS = {
-    ".png": "image", ".webp": "image", ".jpg": "image", ".jpeg": "image", ".gif": "image",
-    ".mp4": "video", ".webm": "video", ".mov": "video", ".mkv": "video",
-    ".flac": "sound", ".wav": "sound", ".mp3": "sound", ".opus": "sound", ".ogg": "sound", ".m4a": "sound",
+    ".png": "image",
+    ".webp": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".gif": "image",
+    ".mp4": "video",
+    ".webm": "video",
+    ".mov": "video",
+    ".mkv": "video",
+    ".flac": "sound",
+    ".wav": "sound",
+    ".mp3": "sound",
+    ".opus": "sound",
+    ".ogg": "sound",
+    ".m4a": "sound",
     ".glb": "3d",
 }
 # The settings that get their own column; everything else stays in `params`.
@@ -199,11 +211,17 @@ def core_settings(prompt: dict[str, Any]) -> dict[str, Any]:
     """The settings students compare, from the first node that has each (the sampler first)."""
     nodes = [n for _, n in sorted(prompt.items(), key=lambda item: _order(item[0])) if isinstance(n, dict)]
     samplers = [n for n in nodes if "positive" in n.get("inputs", {})] + nodes
-    wanted = {"model": ("ckpt_name", "unet_name"), "seed": ("seed", "noise_seed"), "steps": ("steps",),
-              "cfg": ("cfg",), "sampler": ("sampler_name",), "scheduler": ("scheduler",)}
+    wanted = {
+        "model": ("ckpt_name", "unet_name"),
+        "seed": ("seed", "noise_seed"),
+        "steps": ("steps",),
+        "cfg": ("cfg",),
+        "sampler": ("sampler_name",),
+        "scheduler": ("scheduler",),
+    }
     found: dict[str, Any] = {}
     for name, inputs in wanted.items():
-        for node in (nodes if name == "model" else samplers):
+        for node in nodes if name == "model" else samplers:
             values = [_resolve(prompt, node.get("inputs", {}).get(i)) for i in inputs]
             value = next((v for v in values if v is not None), None)
             if value is not None:

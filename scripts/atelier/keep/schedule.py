@@ -1,8 +1,8 @@
 """Backing a folder up on a schedule: every few minutes while work goes on, once more at the end.
 
 `atelier serve` backs a session's outputs (and the student's own ComfyUI folder of saved
-workflows and settings) up while ComfyUI runs, and `atelier backup` does the same on its own. Both keep the same promises through this one
-schedule: a failed round is reported and the next may work, so a passing network fault
+workflows and settings) up while ComfyUI runs, and `atelier backup` does the same on its own. Both keep the
+same promises through this one schedule: a failed round is reported and the next may work, so a passing network fault
 never ends a session; and the last round also sends files still being written, since
 nothing will finish them after it.
 """
@@ -54,7 +54,9 @@ class Schedule:
             result, done = None, Round(None, err, final)
         if result:  # the outputs went: a failure with the ComfyUI folder is reported on its own
             try:
-                kept = backup.run_folder(self.user_folder, self.target, bwlimit=self.bwlimit) if self.user_folder else None
+                kept = (
+                    backup.run_folder(self.user_folder, self.target, bwlimit=self.bwlimit) if self.user_folder else None
+                )
                 done = Round(result, None, final, kept)
             except AtelierError as err:
                 done = Round(result, err, final)

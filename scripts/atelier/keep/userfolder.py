@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier.files import Lock, write_whole
-from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS, described
+from atelier.layout import SETTINGS as SETTINGS_FILE
+from atelier.layout import WORKFLOWS, described
 
 SETTINGS = SETTINGS_FILE.name
 # ComfyUI's database stays with the session (its journal files too); a name starting with a dot is
@@ -219,8 +220,7 @@ class SessionCopy:
         done.waiting = list(self.waiting)
         return done
 
-    def _one(self, rel: str, mine: str | None, theirs: str | None, base: str | None, done: Synced,
-             final: bool) -> None:
+    def _one(self, rel: str, mine: str | None, theirs: str | None, base: str | None, done: Synced, final: bool) -> None:
         local, shared = self.local / rel, self.student.user / rel
         seen = mine  # what this sync read here
         if base is None and mine is not None and mine == self.offered.get(rel):
@@ -263,7 +263,9 @@ class SessionCopy:
 
     def _second_name(self, rel: str, whose: str) -> str:
         path = Path(rel)
-        return (path.parent / f"{path.stem} (from {whose}, {time.strftime('%Y-%m-%d %H.%M.%S')}){path.suffix}").as_posix()
+        return (
+            path.parent / f"{path.stem} (from {whose}, {time.strftime('%Y-%m-%d %H.%M.%S')}){path.suffix}"
+        ).as_posix()
 
     def _receive(self, rel: str, theirs: str | None, done: Synced, expected: str | None) -> bool:
         """The student's folder's version here, unless ComfyUI changed the file since this sync read

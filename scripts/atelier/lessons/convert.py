@@ -30,8 +30,12 @@ class _Collect(logging.Handler):
 def _seeded(catalogue: Catalogue, node_type: str) -> bool:
     """Whether the node has a seed widget followed, on the canvas, by its 'control after generate' one."""
     inputs = catalogue.nodes.get(node_type, {}).get("input", {}).get("required", {})
-    return any(name in ("seed", "noise_seed") or (len(spec) > 1 and isinstance(spec[1], dict)
-               and spec[1].get("control_after_generate")) for name, spec in inputs.items() if spec and spec[0] == "INT")
+    return any(
+        name in ("seed", "noise_seed")
+        or (len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("control_after_generate"))
+        for name, spec in inputs.items()
+        if spec and spec[0] == "INT"
+    )
 
 
 def _older_controls(workflow: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
@@ -43,8 +47,11 @@ def _older_controls(workflow: dict[str, Any], catalogue: Catalogue) -> dict[str,
         if isinstance(values, list) and _seeded(catalogue, str(node.get("type"))):
             values = list(values)
             for index in range(1, len(values)):
-                if isinstance(values[index], bool) and isinstance(values[index - 1], int) \
-                        and not isinstance(values[index - 1], bool):
+                if (
+                    isinstance(values[index], bool)
+                    and isinstance(values[index - 1], int)
+                    and not isinstance(values[index - 1], bool)
+                ):
                     values[index] = "randomize" if values[index] else "fixed"
                     break
             node = {**node, "widgets_values": values}

@@ -23,9 +23,17 @@ from atelier.lessons.wizard import check_choices, new_folder, write_workflow
 from atelier.messages import AtelierError
 
 # What an output node's class makes; each saved file is one output of that kind.
-SAVES = {"SaveImage": "image", "SaveAnimatedWEBP": "video", "SaveAnimatedPNG": "video", "SaveWEBM": "video",
-         "SaveVideo": "video", "SaveAudio": "audio", "SaveAudioMP3": "audio", "SaveAudioOpus": "audio",
-         "SaveGLB": "mesh"}
+SAVES = {
+    "SaveImage": "image",
+    "SaveAnimatedWEBP": "video",
+    "SaveAnimatedPNG": "video",
+    "SaveWEBM": "video",
+    "SaveVideo": "video",
+    "SaveAudio": "audio",
+    "SaveAudioMP3": "audio",
+    "SaveAudioOpus": "audio",
+    "SaveGLB": "mesh",
+}
 MODALITY = {"image": "image", "video": "video", "audio": "audio", "mesh": "3d"}
 # Settings worth trying, with one plain sentence each; found on any box that has them.
 KNOBS = {
@@ -53,10 +61,16 @@ def _outputs(prompt: dict[str, Any]) -> list[dict[str, Any]]:
         kind = SAVES.get(str(node.get("class_type")))
         if kind:
             counts[kind] = counts.get(kind, 0) + (_first(prompt, "batch_size") or 1 if kind == "image" else 1)
-    sizes = {"width": _first(prompt, "width"), "height": _first(prompt, "height"),
-             "frames": _first(prompt, "length"), "seconds": _first(prompt, "seconds")}
-    return [{"kind": kind, "count": count, **{key: sizes[key] for key in OUTPUT_FIELDS[kind]}}
-            for kind, count in counts.items()]
+    sizes = {
+        "width": _first(prompt, "width"),
+        "height": _first(prompt, "height"),
+        "frames": _first(prompt, "length"),
+        "seconds": _first(prompt, "seconds"),
+    }
+    return [
+        {"kind": kind, "count": count, **{key: sizes[key] for key in OUTPUT_FIELDS[kind]}}
+        for kind, count in counts.items()
+    ]
 
 
 def _tries(name: str, value: float) -> list[float]:
@@ -71,14 +85,26 @@ def _tries(name: str, value: float) -> list[float]:
 
 
 def _knobs(workflow: dict[str, Any], prompt: dict[str, Any]) -> list[dict[str, Any]]:
-    titles = {str(n.get("id")): n.get("title") or n.get("type") for n in workflow.get("nodes", []) if isinstance(n, dict)}
+    titles = {
+        str(n.get("id")): n.get("title") or n.get("type") for n in workflow.get("nodes", []) if isinstance(n, dict)
+    }
     knobs = []
     for node_id, node in prompt.items():
         for name, what in KNOBS.items():
             value = node.get("inputs", {}).get(name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and not (name == "denoise" and value >= 1):
-                knobs.append({"node": titles.get(node_id, node.get("class_type")), "input": name, "what": what,
-                              "try": _tries(name, value)})
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and not (name == "denoise" and value >= 1)
+            ):
+                knobs.append(
+                    {
+                        "node": titles.get(node_id, node.get("class_type")),
+                        "input": name,
+                        "what": what,
+                        "try": _tries(name, value),
+                    }
+                )
     return knobs
 
 

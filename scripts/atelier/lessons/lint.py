@@ -11,20 +11,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from atelier.lessons.convert import to_api
+from atelier.lessons.meta import FIELDS, field_rank
+from atelier.lessons.modules import (
+    CANVAS_ONLY,
+    Module,
+    is_plain_workflow,
+    load_module,
+    load_workflow,
+    module_folders,
+    node_models,
+    node_title,
+)
 from atelier.lessons.nodes import Catalogue, expected, fits
 from atelier.lessons.pin import CustomNode
-from atelier.lessons.convert import to_api
 from atelier.messages import AtelierError, Finding
-from atelier.lessons.meta import FIELDS, field_rank
-from atelier.lessons.modules import (CANVAS_ONLY, Module, is_plain_workflow, load_module, load_workflow, module_folders,
-                                     node_models, node_title)
 
 SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload"}
 
 
-def lint(paths: list[Path], catalogue: Catalogue, pinned_version: str | None = None,
-         pinned_nodes: list[CustomNode] | None = None) -> dict[Path, list[Finding]]:
+def lint(
+    paths: list[Path],
+    catalogue: Catalogue,
+    pinned_version: str | None = None,
+    pinned_nodes: list[CustomNode] | None = None,
+) -> dict[Path, list[Finding]]:
     """Findings per module folder or plain workflow file (an empty list: it is clean).
 
     With `pinned_nodes` (the semester pin's custom nodes), a module that needs a custom node is
@@ -64,8 +76,9 @@ def lint_workflow(path: Path, catalogue: Catalogue) -> list[Finding]:
     return graph + check_values(module, catalogue)
 
 
-def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str],
-                pinned_nodes: list[CustomNode] | None = None) -> list[Finding]:
+def lint_module(
+    folder: Path, catalogue: Catalogue, known_modules: set[str], pinned_nodes: list[CustomNode] | None = None
+) -> list[Finding]:
     try:
         module = load_module(folder)
     except AtelierError as err:
@@ -73,7 +86,9 @@ def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str],
     findings = check_meta(module, known_modules)
     graph = check_graph(module, catalogue)
     findings += graph
-    if not any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph):
+    if not any(
+        f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph
+    ):
         findings += check_values(module, catalogue)
     findings += check_knobs(module, catalogue)
     findings += check_custom_nodes(module, catalogue, pinned_nodes)
@@ -82,20 +97,25 @@ def lint_module(folder: Path, catalogue: Catalogue, known_modules: set[str],
 
 # --- module.yaml -----------------------------------------------------------------
 
+
 def check_meta(module: Module, known_modules: set[str]) -> list[Finding]:
     """module.yaml's problems, found when it was read, and the prerequisites that name no neighbour.
 
     Both come in module.yaml's field order, prerequisites in their place among the others.
     """
     problems = list(module.about.problems)
-    unknown = [Finding("lint-prerequisite", {"file": module.meta_path, "module": name, "folder": module.folder.parent})
-               for name in module.about.prerequisites if name not in known_modules or name == module.slug]
+    unknown = [
+        Finding("lint-prerequisite", {"file": module.meta_path, "module": name, "folder": module.folder.parent})
+        for name in module.about.prerequisites
+        if name not in known_modules or name == module.slug
+    ]
     after = FIELDS.index("prerequisites")
     at = next((i for i, f in enumerate(problems) if field_rank(str(f.values["field"])) > after), len(problems))
     return problems[:at] + unknown + problems[at:]
 
 
 # --- the graph -------------------------------------------------------------------
+
 
 def _node_ref(module: Module, node: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
     names = {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
@@ -114,9 +134,11 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
     found: list[Finding] = []
     nodes = {node.get("id"): node for node in module.nodes()}
     definitions = module.workflow.get("definitions")
-    subgraphs = {str(g.get("id")): str(g.get("name") or "subgraph")
-                 for g in (definitions.get("subgraphs") or [] if isinstance(definitions, dict) else [])
-                 if isinstance(g, dict)}
+    subgraphs = {
+        str(g.get("id")): str(g.get("name") or "subgraph")
+        for g in (definitions.get("subgraphs") or [] if isinstance(definitions, dict) else [])
+        if isinstance(g, dict)
+    }
     for node in nodes.values():
         node_type = node.get("type")
         if node_type in CANVAS_ONLY or node_type in catalogue.nodes:
@@ -131,16 +153,32 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
     links = {}
     for link in module.workflow.get("links", []):
         if not isinstance(link, list) or len(link) < 5:
-            found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link,
-                                                        "problem": "is not [id, from node, slot, to node, slot, type]"}))
+            found.append(
+                Finding(
+                    "lint-dangling-link",
+                    {
+                        "file": module.workflow_path,
+                        "link": link,
+                        "problem": "is not [id, from node, slot, to node, slot, type]",
+                    },
+                )
+            )
             continue
         link_id, source_id, source_slot, target_id, target_slot = link[:5]
         links[link_id] = link
         source, target = nodes.get(source_id), nodes.get(target_id)
         for end, node_id in (("from", source_id), ("to", target_id)):
             if (source if end == "from" else target) is None:
-                found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
-                                                            "problem": f"comes {end} node {node_id}, which is not in the workflow"}))
+                found.append(
+                    Finding(
+                        "lint-dangling-link",
+                        {
+                            "file": module.workflow_path,
+                            "link": link_id,
+                            "problem": f"comes {end} node {node_id}, which is not in the workflow",
+                        },
+                    )
+                )
         if source is None or target is None:
             continue
         if source.get("type") not in catalogue.nodes or target.get("type") not in catalogue.nodes:
@@ -148,21 +186,45 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
         outputs = catalogue.nodes[source["type"]].get("output", [])
         inputs = target.get("inputs", [])
         if not (0 <= source_slot < len(outputs)) or not (0 <= target_slot < len(inputs)):
-            found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
-                                                        "problem": "names an output or input slot the nodes do not have"}))
+            found.append(
+                Finding(
+                    "lint-dangling-link",
+                    {
+                        "file": module.workflow_path,
+                        "link": link_id,
+                        "problem": "names an output or input slot the nodes do not have",
+                    },
+                )
+            )
             continue
         input_name = inputs[target_slot].get("name")
         spec = catalogue.input_spec(target["type"], input_name)
         if spec is None:
-            found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
-                                                        "problem": f"goes into {input_name}, which {target['type']} does not have"}))
+            found.append(
+                Finding(
+                    "lint-dangling-link",
+                    {
+                        "file": module.workflow_path,
+                        "link": link_id,
+                        "problem": f"goes into {input_name}, which {target['type']} does not have",
+                    },
+                )
+            )
         elif not _compatible(outputs[source_slot], spec[0]):
-            found.append(Finding("lint-link-type", {
-                **_node_ref(module, target, catalogue), "link": link_id, "input": input_name,
-                "input_type": spec[0] if isinstance(spec[0], str) else "a choice",
-                "source": source_id, "source_title": _node_ref(module, source, catalogue)["title"],
-                "source_type": outputs[source_slot],
-            }))
+            found.append(
+                Finding(
+                    "lint-link-type",
+                    {
+                        **_node_ref(module, target, catalogue),
+                        "link": link_id,
+                        "input": input_name,
+                        "input_type": spec[0] if isinstance(spec[0], str) else "a choice",
+                        "source": source_id,
+                        "source_title": _node_ref(module, source, catalogue)["title"],
+                        "source_type": outputs[source_slot],
+                    },
+                )
+            )
     for node in nodes.values():
         if node.get("type") not in catalogue.nodes or node.get("mode", 0) in (2, 4):  # muted or bypassed
             continue
@@ -170,8 +232,16 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
         for slot in node.get("inputs", []):
             link_id = slot.get("link")
             if link_id is not None and link_id not in links:
-                found.append(Finding("lint-dangling-link", {"file": module.workflow_path, "link": link_id,
-                                                            "problem": f"is named by node {node.get('id')} but is not in the workflow"}))
+                found.append(
+                    Finding(
+                        "lint-dangling-link",
+                        {
+                            "file": module.workflow_path,
+                            "link": link_id,
+                            "problem": f"is named by node {node.get('id')} but is not in the workflow",
+                        },
+                    )
+                )
             connected[slot.get("name")] = link_id is not None
         for name in catalogue.nodes[node["type"]].get("input", {}).get("required", {}):
             kind, _ = catalogue.input_spec(node["type"], name)
@@ -181,6 +251,7 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
 
 
 # --- values, models and input files ----------------------------------------------------
+
 
 def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
     try:
@@ -202,8 +273,12 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
                 continue
             kind, options = spec
             if not fits(value, kind, options):
-                found.append(Finding("lint-bad-value", {**ref, "input": name, "value": repr(value),
-                                                        "expected": expected(kind, options) or str(kind)}))
+                found.append(
+                    Finding(
+                        "lint-bad-value",
+                        {**ref, "input": name, "value": repr(value), "expected": expected(kind, options) or str(kind)},
+                    )
+                )
             elif options.get("files") and isinstance(value, str):
                 if UPLOAD_FLAGS & options.keys():
                     if not (module.folder / "inputs" / value).is_file():
@@ -227,6 +302,7 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
 
 # --- knobs -------------------------------------------------------------------------
 
+
 def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
     found: list[Finding] = []
     for knob in module.about.knobs:
@@ -248,10 +324,13 @@ def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
 
 # --- custom nodes ------------------------------------------------------------------
 
+
 def same_repository(one: str, other: str) -> bool:
     """Two ways of writing one repository's address (with or without .git or a last slash)."""
+
     def plain(url: str) -> str:
         return url.strip().rstrip("/").removesuffix(".git").lower()
+
     return bool(one) and plain(one) == plain(other)
 
 
@@ -268,16 +347,29 @@ def check_custom_nodes(module: Module, catalogue: Catalogue, pinned_nodes: list[
             needed.setdefault(source.folder, []).append(str(node.get("type")))
     for folder, types in sorted(needed.items()):
         source = sources[folder]
-        declared = [c for c in module.about.custom_nodes
-                    if c.name == folder or same_repository(c.repository, source.repository)]
+        declared = [
+            c for c in module.about.custom_nodes if c.name == folder or same_repository(c.repository, source.repository)
+        ]
         if not any(c.licence for c in declared):
-            found.append(Finding("lint-custom-node-licence", {"file": module.meta_path, "name": folder,
-                                                              "nodes": ", ".join(sorted(set(types)))}))
+            found.append(
+                Finding(
+                    "lint-custom-node-licence",
+                    {"file": module.meta_path, "name": folder, "nodes": ", ".join(sorted(set(types)))},
+                )
+            )
         if pinned_nodes is None:
             continue
         pin = next((p for p in pinned_nodes if same_repository(p.repository, source.repository)), None)
         if pin is None or pin.commit != source.commit:
-            found.append(Finding("lint-custom-node-pin", {
-                "file": module.workflow_path, "name": folder, "commit": source.commit or "an unknown commit",
-                "pinned": f"pins {pin.commit}" if pin else "does not pin it"}))
+            found.append(
+                Finding(
+                    "lint-custom-node-pin",
+                    {
+                        "file": module.workflow_path,
+                        "name": folder,
+                        "commit": source.commit or "an unknown commit",
+                        "pinned": f"pins {pin.commit}" if pin else "does not pin it",
+                    },
+                )
+            )
     return found

@@ -19,10 +19,30 @@ from atelier.messages import Finding
 MODALITIES = ("image", "audio", "video", "3d")
 LEVELS = ("first-year", "intermediate", "advanced")
 # What each kind of output states about itself: the page shows it, the lesson check compares it.
-OUTPUT_FIELDS = {"image": ("width", "height"), "video": ("frames", "width", "height"), "audio": ("seconds",), "mesh": ()}
+OUTPUT_FIELDS = {
+    "image": ("width", "height"),
+    "video": ("frames", "width", "height"),
+    "audio": ("seconds",),
+    "mesh": (),
+}
 # module.yaml's fields in the order they are checked, which is the order lint reports them in.
-FIELDS = ("title", "modality", "level", "order", "minutes", "questions", "objectives", "key_points", "prerequisites",
-          "knobs", "exercises", "outputs", "gpu_memory_gb", "models", "custom_nodes")
+FIELDS = (
+    "title",
+    "modality",
+    "level",
+    "order",
+    "minutes",
+    "questions",
+    "objectives",
+    "key_points",
+    "prerequisites",
+    "knobs",
+    "exercises",
+    "outputs",
+    "gpu_memory_gb",
+    "models",
+    "custom_nodes",
+)
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,7 @@ def _above_zero(integer: bool = True) -> Check:
         if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
             return f"is {value!r}, expected a {'whole ' if integer else ''}number above 0"
         return None
+
     return check
 
 
@@ -197,8 +218,10 @@ def read_meta(data: Any, file: Path) -> Meta:
     if not isinstance(fields.value("minutes"), dict):
         fields.wrong("minutes", MISSING if fields.value("minutes") is None else "must have teaching and exercises")
     else:
-        minutes = Minutes(fields.get("minutes.teaching", _above_zero(), default=0),
-                          fields.get("minutes.exercises", _above_zero(), default=0))
+        minutes = Minutes(
+            fields.get("minutes.teaching", _above_zero(), default=0),
+            fields.get("minutes.exercises", _above_zero(), default=0),
+        )
     questions, objectives, key_points = texts("questions"), texts("objectives"), texts("key_points")
     prerequisites = fields.value("prerequisites", default=[])
     if not isinstance(prerequisites, list):
@@ -213,18 +236,42 @@ def read_meta(data: Any, file: Path) -> Meta:
     if fields.value("custom_nodes") is not None:  # optional: only a workflow with custom nodes has it
         custom_nodes, _ = _entries(fields, "custom_nodes", ("name", "repository", "licence"))
     return Meta(
-        title=title, modality=modality, level=level, order=order, minutes=minutes,
-        questions=questions, objectives=objectives, key_points=key_points,
+        title=title,
+        modality=modality,
+        level=level,
+        order=order,
+        minutes=minutes,
+        questions=questions,
+        objectives=objectives,
+        key_points=key_points,
         prerequisites=tuple(str(p) for p in prerequisites),
-        knobs=tuple(Knob(_text(k.get("node")), _text(k.get("input")), _text(k.get("what")), _values(k.get("try")))
-                    for k in knobs),
-        exercises=tuple(Exercise(_text(e.get("title")) or None, _text(e.get("task")), _text(e.get("hint")),
-                                 _text(e.get("solution"))) for e in exercises),
-        outputs=outputs, gpu_memory_gb=gpu_memory_gb,
-        models=tuple(ModelLicence(_text(m.get("name")), _text(m.get("licence")), _text(m.get("licence_url")),
-                                  m["bytes"] if isinstance(m.get("bytes"), int) else None) for m in models),
-        custom_nodes=tuple(CustomNodeLicence(_text(c.get("name")), _text(c.get("repository")), _text(c.get("licence")),
-                                             _text(c.get("licence_url"))) for c in custom_nodes),
+        knobs=tuple(
+            Knob(_text(k.get("node")), _text(k.get("input")), _text(k.get("what")), _values(k.get("try")))
+            for k in knobs
+        ),
+        exercises=tuple(
+            Exercise(
+                _text(e.get("title")) or None, _text(e.get("task")), _text(e.get("hint")), _text(e.get("solution"))
+            )
+            for e in exercises
+        ),
+        outputs=outputs,
+        gpu_memory_gb=gpu_memory_gb,
+        models=tuple(
+            ModelLicence(
+                _text(m.get("name")),
+                _text(m.get("licence")),
+                _text(m.get("licence_url")),
+                m["bytes"] if isinstance(m.get("bytes"), int) else None,
+            )
+            for m in models
+        ),
+        custom_nodes=tuple(
+            CustomNodeLicence(
+                _text(c.get("name")), _text(c.get("repository")), _text(c.get("licence")), _text(c.get("licence_url"))
+            )
+            for c in custom_nodes
+        ),
         problems=tuple(found),
     )
 

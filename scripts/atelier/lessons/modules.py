@@ -47,8 +47,17 @@ def node_models(node: dict[str, Any]) -> list[Model]:
     def text(entry: dict[str, Any], key: str) -> str:
         return str(entry.get(key) or "")
 
-    return [Model(text(entry, "name"), text(entry, "directory"), text(entry, "url"), text(entry, "hash"),
-                  text(entry, "hash_type")) for entry in declared if isinstance(entry, dict) and entry.get("name")]
+    return [
+        Model(
+            text(entry, "name"),
+            text(entry, "directory"),
+            text(entry, "url"),
+            text(entry, "hash"),
+            text(entry, "hash_type"),
+        )
+        for entry in declared
+        if isinstance(entry, dict) and entry.get("name")
+    ]
 
 
 @dataclass(frozen=True)
@@ -166,8 +175,12 @@ def ordered(modules: list[Module]) -> list[Module]:
     """The catalogue's order: modalities in a fixed order, then level, then title (the first lesson first)."""
     return sorted(
         modules,
-        key=lambda m: (MODALITIES.index(m.about.modality or "image"), LEVELS.index(m.about.level or "advanced"),
-                       m.slug != "txt2img-basics", m.title),
+        key=lambda m: (
+            MODALITIES.index(m.about.modality or "image"),
+            LEVELS.index(m.about.level or "advanced"),
+            m.slug != "txt2img-basics",
+            m.title,
+        ),
     )
 
 

@@ -29,7 +29,9 @@ FILE_NAME = re.compile(
 )
 UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload", "remote"}
 # Loader inputs whose list also holds built-in entries (VAELoader adds "pixel_space").
-FILE_INPUT = re.compile(r"^((ckpt|vae|lora|clip|unet|control_net|style_model|gligen|hypernetwork|model)_name\d*|folder)$")
+FILE_INPUT = re.compile(
+    r"^((ckpt|vae|lora|clip|unet|control_net|style_model|gligen|hypernetwork|model)_name\d*|folder)$"
+)
 PROSE = {"tooltip", "description", "output_tooltips", "python_module"}
 # Present only when torchaudio imports; a catalogue without them silently lacks audio.
 AUDIO_PROBES = ("LoadAudio", "SaveAudio", "EmptyLatentAudio")
@@ -163,7 +165,10 @@ def load_catalogue(path: Path) -> Catalogue:
     if not path.is_file():
         raise AtelierError("catalogue-missing", file=path)
     data = json.loads(path.read_text(encoding="utf-8"))
-    sources = tuple(NodeSource(folder, str(entry.get("repository", "")), str(entry.get("commit", "")),
-                               tuple(entry.get("nodes", [])))
-                    for folder, entry in sorted((data.get("custom_nodes") or {}).items()))
+    sources = tuple(
+        NodeSource(
+            folder, str(entry.get("repository", "")), str(entry.get("commit", "")), tuple(entry.get("nodes", []))
+        )
+        for folder, entry in sorted((data.get("custom_nodes") or {}).items())
+    )
     return Catalogue(data["comfyui_version"], data["nodes"], data["api_nodes"], sources)

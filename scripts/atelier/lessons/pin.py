@@ -8,9 +8,9 @@ message naming the file and the field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-import re
 
 from atelier.fields import Fields, matching
 from atelier.files import read_yaml

@@ -8,18 +8,18 @@ the instructor then rewrites the text and reshapes the workflow in ComfyUI.
 
 from __future__ import annotations
 
-from importlib.resources import files
 import json
-from pathlib import Path
 import re
 import shutil
 import string
 import uuid
+from importlib.resources import files
+from pathlib import Path
 
 import yaml
 
-from atelier.messages import AtelierError
 from atelier.lessons.modules import LEVELS, MODALITIES, load_module
+from atelier.messages import AtelierError
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -42,8 +42,13 @@ def new_folder(root: Path, slug: str) -> Path:
 
 def check_choices(modality: str, level: str) -> None:
     if modality not in MODALITIES or level not in LEVELS:
-        raise AtelierError("new-module-choice", modality=modality, level=level,
-                           modalities=", ".join(MODALITIES), levels=", ".join(LEVELS))
+        raise AtelierError(
+            "new-module-choice",
+            modality=modality,
+            level=level,
+            modalities=", ".join(MODALITIES),
+            levels=", ".join(LEVELS),
+        )
 
 
 def write_workflow(folder: Path, workflow: dict) -> None:
@@ -71,9 +76,12 @@ def scaffold(root: Path, slug: str, source: str, title: str, modality: str, leve
         outputs=_block(original.meta.get("outputs", [])),
         gpu_memory_gb=original.about.gpu_memory_gb or 4,
         models=_block(original.meta.get("models", [])),
-        custom_nodes=("\n# Custom nodes the workflow needs beyond ComfyUI's own, with their licence (their commit\n"
-                      "# is the semester pin's).\ncustom_nodes:\n" + _block(original.meta["custom_nodes"])
-                      if original.meta.get("custom_nodes") else ""),
+        custom_nodes=(
+            "\n# Custom nodes the workflow needs beyond ComfyUI's own, with their licence (their commit\n"
+            "# is the semester pin's).\ncustom_nodes:\n" + _block(original.meta["custom_nodes"])
+            if original.meta.get("custom_nodes")
+            else ""
+        ),
     )
     write_workflow(folder, original.workflow)
     if (original.folder / "inputs").is_dir():

@@ -16,12 +16,12 @@ Three promises are checked at build time, so a broken page cannot be published:
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import dataclass
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-import posixpath
-import re
 from urllib.parse import unquote, urlsplit
 
 from mkdocs.config.defaults import MkDocsConfig
@@ -53,12 +53,17 @@ NBCONVERT_ALT = "No description has been provided for this image"
 CDN_FEATURES = {'class="mermaid"': "a Mermaid diagram", 'class="arithmatex"': "MathJax/KaTeX maths"}
 # A sentence that says a check or a measurement ran: on a reader's page it must come from the
 # records (site/pages/records.py), whose element the check skips; typed anywhere there, it fails.
-CLAIMS = re.compile(r"\b(?:nightly|every night|on every change|checked to work|run automatically|"
-                    r"(?:checked|tested|measured|verified) (?:on|with) (?:a|the) (?:GPU|real models)|"
-                    r"a picture takes (?:a few )?seconds)\b", re.IGNORECASE)
+CLAIMS = re.compile(
+    r"\b(?:nightly|every night|on every change|checked to work|run automatically|"
+    r"(?:checked|tested|measured|verified) (?:on|with) (?:a|the) (?:GPU|real models)|"
+    r"a picture takes (?:a few )?seconds)\b",
+    re.IGNORECASE,
+)
 # A count written for any number: "1 hours", "hour(s)". Counts go through messages.plural.
-COUNTS = re.compile(r"(?<![\d.,])1 (?:hours|minutes|pictures|modules|lessons|students|GPUs|sessions|weeks|cores)\b"
-                    r"|\b[a-z]+\(s\)")
+COUNTS = re.compile(
+    r"(?<![\d.,])1 (?:hours|minutes|pictures|modules|lessons|students|GPUs|sessions|weeks|cores)\b"
+    r"|\b[a-z]+\(s\)"
+)
 # A sentence-sized block of text, whose brackets must pair up: "(from session" alone reads as a typo.
 BLOCKS = re.compile(r"<(p|li|td|th|h\d|figcaption)\b[^>]*>(.*?)</\1>", re.DOTALL)
 RECORDS = re.compile(r'<span class="atelier-record">.*?</span>', re.DOTALL)
@@ -192,17 +197,20 @@ class SiteChecks(BasePlugin):
             log.warning("mkdocs.yml: %s", problem)
         return config
 
-
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if is_notebook(page):
             return markdown  # JSON: checked once rendered, in on_page_content
         where = _where(config, page)
         for link in find_links(markdown):
             if link.image and not link.alt:
-                log.warning("%s:%d: image '%s' has no alt text: describe what matters in it", where, link.line, link.target)
+                log.warning(
+                    "%s:%d: image '%s' has no alt text: describe what matters in it", where, link.line, link.target
+                )
             if is_external(link.target):
                 if link.image:
-                    log.warning("%s:%d: image '%s' loads from another host: save it under docs/", where, link.line, link.target)
+                    log.warning(
+                        "%s:%d: image '%s' loads from another host: save it under docs/", where, link.line, link.target
+                    )
                 continue
             parts = urlsplit(link.target)
             if parts.scheme or (not parts.path and not parts.fragment):
@@ -217,14 +225,15 @@ class SiteChecks(BasePlugin):
                 target = files.get_file_from_path(uri)
                 if target is None:
                     kind = "image" if link.image else "link target"
-                    log.warning("%s:%d: %s '%s' does not exist (looked for docs/%s)", where, link.line, kind, link.target, uri)
+                    log.warning(
+                        "%s:%d: %s '%s' does not exist (looked for docs/%s)", where, link.line, kind, link.target, uri
+                    )
                     continue
             else:
                 uri = page.file.src_uri
             if parts.fragment:
                 self.links.append((Link(where, link.line, link.target, link.image, link.alt), uri, parts.fragment))
         return markdown
-
 
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         self.anchors[page.file.src_uri] = set(ID_ATTR.findall(html))
@@ -236,7 +245,6 @@ class SiteChecks(BasePlugin):
         self._check_prose(html, page, config)
         return html
 
-
     def _check_prose(self, html: str, page: Page, config: MkDocsConfig) -> None:
         """What a reader would take for a fact or a typo: a typed claim of a check, an unpaired bracket,
         a count for any number, a generator's placeholder. Code and preformatted text are exempt."""
@@ -244,8 +252,12 @@ class SiteChecks(BasePlugin):
         prose = re.sub(r"<(?:code|pre)\b.*?</(?:code|pre)>", "", html, flags=re.DOTALL)
         if page.file.src_uri.startswith(READER_PAGES):
             for claim in sorted({m.lower() for m in CLAIMS.findall(RECORDS.sub("", prose))}):
-                log.warning("%s: says '%s', a claim about checks that only the recorded reports may make "
-                            "(put <!-- check record --> there instead)", where, claim)
+                log.warning(
+                    "%s: says '%s', a claim about checks that only the recorded reports may make "
+                    "(put <!-- check record --> there instead)",
+                    where,
+                    claim,
+                )
         for _, block in BLOCKS.findall(prose):
             text = unescape(re.sub(r"<[^>]+>", "", block))
             if text.count("(") != text.count(")"):
@@ -253,9 +265,9 @@ class SiteChecks(BasePlugin):
         for found in sorted(set(COUNTS.findall(prose))):
             log.warning("%s: says '%s': write the count with messages.plural", where, found)
         for found in sorted(set(PLACEHOLDERS.findall(html))):
-            log.warning("%s: shows the placeholder '%s' where a real value belongs (%d times)",
-                        where, found, html.count(found))
-
+            log.warning(
+                "%s: shows the placeholder '%s' where a real value belongs (%d times)", where, found, html.count(found)
+            )
 
     def _check_rendered(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> None:
         """A notebook's links and pictures, by the URLs they have in the built site."""
@@ -276,13 +288,17 @@ class SiteChecks(BasePlugin):
             if parts.path:
                 found = by_url.get(posixpath.normpath(posixpath.join(base, unquote(parts.path))))
                 if found is None:
-                    log.warning("%s:%d: link target '%s' does not exist in the built site (a notebook links to "
-                                "pages by their URL, e.g. ../other-page/)", where, line, url)
+                    log.warning(
+                        "%s:%d: link target '%s' does not exist in the built site (a notebook links to "
+                        "pages by their URL, e.g. ../other-page/)",
+                        where,
+                        line,
+                        url,
+                    )
                     continue
                 target = found
             if parts.fragment:
                 self.links.append((Link(where, line, url, tag == "img", alt or ""), target.src_uri, parts.fragment))
-
 
     def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
         lines = (page.markdown or "").splitlines()
@@ -291,12 +307,18 @@ class SiteChecks(BasePlugin):
             log.warning("%s%s: <%s> loads %s from another host", _where(config, page), line, tag, url)
         return output
 
-
     def on_post_build(self, config: MkDocsConfig) -> None:
         for link, uri, anchor in self.links:
             anchors = self.anchors.get(uri)
             if anchors is not None and anchor not in anchors:
-                log.warning("%s:%d: link '%s': no heading or anchor '#%s' in docs/%s", link.source, link.line, link.target, anchor, uri)
+                log.warning(
+                    "%s:%d: link '%s': no heading or anchor '#%s' in docs/%s",
+                    link.source,
+                    link.line,
+                    link.target,
+                    anchor,
+                    uri,
+                )
         site = Path(config.site_dir)
         for css in site.rglob("*.css"):
             for url in CSS_URL.findall(css.read_text(encoding="utf-8", errors="replace")):

@@ -7,17 +7,23 @@ drawn from the file at build time, so the picture cannot go stale.
 
 from __future__ import annotations
 
+import textwrap
 from html import escape
 from typing import Any
-import textwrap
 
 from atelier.lessons.modules import CANVAS_ONLY, node_title
 
 TITLE_HEIGHT = 30
 SLOT_HEIGHT = 20
 COLOURS = {  # wire colours by type, as on the canvas
-    "MODEL": "#8e7cc3", "CLIP": "#d4aa00", "VAE": "#e06666", "CONDITIONING": "#d78b2b",
-    "LATENT": "#c27ba0", "IMAGE": "#3d85c6", "MASK": "#38761d", "AUDIO": "#3a7bd5",
+    "MODEL": "#8e7cc3",
+    "CLIP": "#d4aa00",
+    "VAE": "#e06666",
+    "CONDITIONING": "#d78b2b",
+    "LATENT": "#c27ba0",
+    "IMAGE": "#3d85c6",
+    "MASK": "#38761d",
+    "AUDIO": "#3a7bd5",
 }
 
 
@@ -68,14 +74,23 @@ def draw(
         x2, y2 = target["pos"][0], _slot_y(target, link[4])
         bend = max(40.0, abs(x2 - x1) / 2)
         colour = COLOURS.get(str(link[5]), "#999999")
-        out.append(f'<path d="M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}" '
-                   f'stroke="{colour}" stroke-width="3" fill="none"/>')
+        out.append(
+            f'<path d="M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}" '
+            f'stroke="{colour}" stroke-width="3" fill="none"/>'
+        )
     for node in nodes.values():
         x, y = node["pos"]
         w, h = node["size"]
         note = node.get("type") in {"MarkdownNote", "Note"}
-        fill, head = (node.get("bgcolor", "#653"), node.get("color", "#432")) if note else ("#353535", node.get("color", "#2b2b2b"))
-        out.append(f'<rect x="{x}" y="{y - TITLE_HEIGHT}" width="{w}" height="{h + TITLE_HEIGHT}" rx="8" fill="{fill}" stroke="#111"/>')
+        fill, head = (
+            (node.get("bgcolor", "#653"), node.get("color", "#432"))
+            if note
+            else ("#353535", node.get("color", "#2b2b2b"))
+        )
+        out.append(
+            f'<rect x="{x}" y="{y - TITLE_HEIGHT}" width="{w}" '
+            f'height="{h + TITLE_HEIGHT}" rx="8" fill="{fill}" stroke="#111"/>'
+        )
         out.append(f'<rect x="{x}" y="{y - TITLE_HEIGHT}" width="{w}" height="{TITLE_HEIGHT}" rx="8" fill="{head}"/>')
         if note:
             text = str((node.get("widgets_values") or [""])[0])
@@ -87,20 +102,38 @@ def draw(
                     break
                 out.append(f'<text x="{x + 10}" y="{y + 22 + i * 18}" fill="#ffffff">{escape(line)}</text>')
             continue
-        out.append(f'<text x="{x + 10}" y="{y - 10}" fill="#ffffff" font-weight="bold">{escape(node_title(node, display_names))}</text>')
+        out.append(
+            f'<text x="{x + 10}" y="{y - 10}" fill="#ffffff" '
+            f'font-weight="bold">{escape(node_title(node, display_names))}</text>'
+        )
         for i, slot in enumerate(node.get("inputs", [])):
-            out.append(f'<circle cx="{x}" cy="{_slot_y(node, i):.0f}" r="5" fill="{COLOURS.get(str(slot.get("type")), "#999999")}"/>')
-            out.append(f'<text x="{x + 12}" y="{_slot_y(node, i) + 5:.0f}" fill="#dddddd">{escape(str(slot.get("name")))}</text>')
+            out.append(
+                f'<circle cx="{x}" cy="{_slot_y(node, i):.0f}" r="5" '
+                f'fill="{COLOURS.get(str(slot.get("type")), "#999999")}"/>'
+            )
+            out.append(
+                f'<text x="{x + 12}" y="{_slot_y(node, i) + 5:.0f}" '
+                f'fill="#dddddd">{escape(str(slot.get("name")))}</text>'
+            )
         rows = max(len(node.get("inputs", [])), len(node.get("outputs", [])))
         settings = [(k, v) for k, v in (values or {}).get(str(node["id"]), {}).items() if not isinstance(v, list)]
         for i, (name, value) in enumerate(settings):
             label = f"{name}: {value}".replace("\n", " ")
             limit = max(12, int(w / 7.5))
             label = label if len(label) <= limit else label[: limit - 1] + "…"
-            out.append(f'<text x="{x + 12}" y="{y + (rows + i + 0.7) * SLOT_HEIGHT + 10:.0f}" fill="#bbbbbb">{escape(label)}</text>')
+            out.append(
+                f'<text x="{x + 12}" y="{y + (rows + i + 0.7) * SLOT_HEIGHT + 10:.0f}" '
+                f'fill="#bbbbbb">{escape(label)}</text>'
+            )
         for i, slot in enumerate(node.get("outputs", [])):
             cx = x + w
-            out.append(f'<circle cx="{cx}" cy="{_slot_y(node, i):.0f}" r="5" fill="{COLOURS.get(str(slot.get("type")), "#999999")}"/>')
-            out.append(f'<text x="{cx - 12}" y="{_slot_y(node, i) + 5:.0f}" fill="#dddddd" text-anchor="end">{escape(str(slot.get("name")))}</text>')
+            out.append(
+                f'<circle cx="{cx}" cy="{_slot_y(node, i):.0f}" r="5" '
+                f'fill="{COLOURS.get(str(slot.get("type")), "#999999")}"/>'
+            )
+            out.append(
+                f'<text x="{cx - 12}" y="{_slot_y(node, i) + 5:.0f}" fill="#dddddd" '
+                f'text-anchor="end">{escape(str(slot.get("name")))}</text>'
+            )
     out.append("</svg>")
     return "\n".join(out)

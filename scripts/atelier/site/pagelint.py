@@ -15,39 +15,27 @@ made at build time from `workflows/<slug>/`:
 * Link text says where the link goes ("here", "click here", "more" do not).
 * Start here pages read at US grade 8 or below (Flesch-Kincaid grade, on the prose only).
 
-Every function returns findings naming the file and line; none prints.
+Every function returns findings naming the file and line; none prints. The rules read a
+page through pagestructure.py; readinglevel.py measures its reading grade.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path, PurePosixPath
-import re
 from urllib.parse import unquote, urlsplit
 
 from atelier.site.checks import HTML_ATTR, HTML_IMG, INLINE_CODE, MD_LINK
+from atelier.site.pagestructure import FENCE, LIST_ITEM, REF_LINK, TAG, Box, Line, find_boxes, find_headings, read_lines
+from atelier.site.readinglevel import GRADE_LIMIT, Grade, reading_grade
 
-GRADE_LIMIT = 8.0
 START = "docs/start/"
 VAGUE_LINK_TEXT = frozenset({"click here", "here", "this link", "link", "more", "read more"})
 OBJECTIVES = ("!!!", "success", "Objectives")
 KEY_POINTS = ("!!!", "note", "Key points")
-MIN_PARAGRAPH_WORDS = 10  # a shorter paragraph's grade says little about how hard it reads
-
-FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-ADMONITION = re.compile(r'^(\s*)(!!!|\?\?\?\+?)\s+([\w-]+)(?:\s+[\w-]+)*(?:\s+"([^"]*)")?\s*$')  # !!! tip inline end "x"
-ATX = re.compile(r"^(#{1,6})(?!#)\s*(.*?)\s*#*\s*$")
-SETEXT = re.compile(r"^(={2,}|-{2,})\s*$")
-REF_LINK = re.compile(r"(?<![!\]])\[((?:[^\[\]]|\[[^\]]*\])+)\]\[([^\[\]]*)\]")
 HTML_LINK = re.compile(r"<a\b[^>]*>(.*?)</a\s*>", re.IGNORECASE)
-TAG = re.compile(r"<[^>]+>")
-LIST_ITEM = re.compile(r"^(?:[-*+]|\d+[.)])\s+")
-LINE_PREFIX = re.compile(r"^(?:>\s*|:\s{1,4})+")  # blockquote, definition
-NOT_PROSE = re.compile(
-    r"^(?:\||:?-{3,}\s*(?:\||$)|:::|:\w+:|--8<--|\*\[[^\]]*\]:|\[[^\]]+\]:\s*\S+\s*$|\{[^}]*\}$|(?:[-*_]\s*){3,}$)"
-)
 
 
 @dataclass(frozen=True)
@@ -74,129 +62,9 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Grade:
-    path: str
-    grade: float  # Flesch-Kincaid US school grade of the page's prose
-    words: int
-    sentences: int
-    hardest_line: int | None  # where the hardest paragraph starts
-    hardest_grade: float | None
-
-    @property
-    def passes(self) -> bool:
-        return self.grade <= GRADE_LIMIT
-
-
-@dataclass(frozen=True)
 class Report:
     findings: list[Problem]
     grades: list[Grade]
-
-
-# ---- reading the page's structure ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Line:
-    number: int
-    text: str  # tabs expanded
-    skip: bool  # code, front matter or an HTML comment: not text of the page
-
-    @property
-    def indent(self) -> int:
-        return len(self.text) - len(self.text.lstrip(" "))
-
-    @property
-    def blank(self) -> bool:
-        return not self.text.strip()
-
-
-@dataclass(frozen=True)
-class _Box:
-    """An admonition (`!!!`) or folded block (`???`): its first line and its last body line."""
-
-    start: int  # index into the line list
-    end: int
-    indent: int
-    marker: str
-    kind: str
-    title: str
-
-
-def _lines(markdown: str) -> list[_Line]:
-    """The page's lines, with code, front matter and comments marked as not text."""
-    markdown = COMMENT.sub(lambda m: "\n" * m.group().count("\n"), markdown)
-    raw = [text.expandtabs(4) for text in markdown.splitlines()]
-    skip = [False] * len(raw)
-    if raw and raw[0].strip() == "---":
-        for index in range(1, len(raw)):
-            if raw[index].strip() in {"---", "..."}:
-                skip[: index + 1] = [True] * (index + 1)
-                break
-    fence: str | None = None
-    for index, text in enumerate(raw):
-        if skip[index]:
-            continue
-        match = FENCE.match(text)
-        if fence is None and match:
-            fence, skip[index] = match.group(1), True
-        elif fence is not None:
-            skip[index] = True
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
-                    and not text.strip()[len(match.group(1)):].strip():
-                fence = None
-    return [_Line(number, text, skip[number - 1]) for number, text in enumerate(raw, start=1)]
-
-
-def _boxes(lines: list[_Line]) -> list[_Box]:
-    """Every admonition, with the extent of its indented body."""
-    boxes = []
-    for start, line in enumerate(lines):
-        match = ADMONITION.match(line.text)
-        if line.skip or not match:
-            continue
-        indent, end = line.indent, start
-        for index in range(start + 1, len(lines)):
-            if lines[index].blank:
-                continue
-            if lines[index].indent < indent + 4:
-                break
-            end = index
-        boxes.append(_Box(start, end, indent, match.group(2), match.group(3), match.group(4) or ""))
-    return boxes
-
-
-def _body_indent(index: int, boxes: list[_Box]) -> int:
-    """The indent at which text on line `index` starts a block: 4 more for each box around it."""
-    return max((box.indent + 4 for box in boxes if box.start < index <= box.end), default=0)
-
-
-@dataclass(frozen=True)
-class _Heading:
-    line: int
-    level: int
-    text: str
-
-
-def _headings(lines: list[_Line], boxes: list[_Box]) -> list[_Heading]:
-    """ATX (`## x`) and setext (`x` over `---`) headings, outside code, in order."""
-    found = []
-    for index, line in enumerate(lines):
-        if line.skip or line.blank or line.indent != _body_indent(index, boxes):
-            continue
-        text = line.text.strip()
-        atx = ATX.match(text)
-        if atx:
-            found.append(_Heading(line.number, len(atx.group(1)), atx.group(2)))
-            continue
-        setext = SETEXT.match(text)
-        if setext and index > 0:
-            above = lines[index - 1]
-            words = above.text.strip()
-            if (not above.skip and not above.blank and above.indent == line.indent and not ATX.match(words)
-                    and not ADMONITION.match(above.text) and not NOT_PROSE.match(words) and not LIST_ITEM.match(words)):
-                found.append(_Heading(above.number, 1 if setext.group(1)[0] == "=" else 2, words))
-    return found
 
 
 # ---- rules -----------------------------------------------------------------------------
@@ -204,24 +72,35 @@ def _headings(lines: list[_Line], boxes: list[_Box]) -> list[_Heading]:
 
 def check_headings(page: Page) -> list[Problem]:
     """One h1, first; going down, no level skipped (an h2 is followed by an h3, not an h4)."""
-    lines = _lines(page.markdown)
-    headings = _headings(lines, _boxes(lines))
+    lines = read_lines(page.markdown)
+    headings = find_headings(lines, find_boxes(lines))
     if not headings or all(h.level != 1 for h in headings):
         return [Problem(page.path, 1, "no h1 title: start the page with '# Title'")]
     findings = []
     if headings[0].level != 1:
         first = headings[0]
-        findings.append(Problem(page.path, first.line, f'heading "{first.text}" (h{first.level}) comes before '
-                                                        "the page's h1 title: the title comes first"))
+        findings.append(
+            Problem(
+                page.path,
+                first.line,
+                f'heading "{first.text}" (h{first.level}) comes before the page\'s h1 title: the title comes first',
+            )
+        )
     h1s = [h for h in headings if h.level == 1]
     for extra in h1s[1:]:
-        findings.append(Problem(page.path, extra.line, f'a second h1 "{extra.text}": a page has one title; '
-                                                        "make this an h2"))
+        findings.append(
+            Problem(page.path, extra.line, f'a second h1 "{extra.text}": a page has one title; make this an h2')
+        )
     for before, heading in pairwise(headings):
         if heading.level > before.level + 1:
-            findings.append(Problem(page.path, heading.line,
-                                    f'heading "{heading.text}" is an h{heading.level} under an h{before.level}: '
-                                    f"make it an h{before.level + 1} (no level skipped going down)"))
+            findings.append(
+                Problem(
+                    page.path,
+                    heading.line,
+                    f'heading "{heading.text}" is an h{heading.level} under an h{before.level}: '
+                    f"make it an h{before.level + 1} (no level skipped going down)",
+                )
+            )
     return findings
 
 
@@ -274,7 +153,7 @@ def _images_and_links(text: str) -> tuple[list[tuple[str, str]], list[str]]:
 def check_images(page: Page) -> list[Problem]:
     """Alt text is what a screen reader says instead of the picture, so it must describe it."""
     findings = []
-    for line in _lines(page.markdown):
+    for line in read_lines(page.markdown):
         if line.skip:
             continue
         for alt, src in _images_and_links(line.text)[0]:
@@ -294,27 +173,34 @@ def _link_words(text: str) -> str:
 def check_link_text(page: Page) -> list[Problem]:
     """Screen-reader users list a page's links out of context: "here" tells them nothing."""
     findings = []
-    for line in _lines(page.markdown):
+    for line in read_lines(page.markdown):
         if line.skip:
             continue
         for text in _images_and_links(line.text)[1]:
             words = _link_words(text)
             if words in VAGUE_LINK_TEXT:
-                findings.append(Problem(page.path, line.number,
-                                        f'link text "{words}" does not say where it goes: name the page or what is there'))
+                findings.append(
+                    Problem(
+                        page.path,
+                        line.number,
+                        f'link text "{words}" does not say where it goes: name the page or what is there',
+                    )
+                )
     return findings
 
 
-def _box_text(lines: list[_Line], box: _Box) -> str:
+def _box_text(lines: list[Line], box: Box) -> str:
     """The words in a box's body; lesson_page writes "None" for a field the module lacks."""
-    words = " ".join(LIST_ITEM.sub("", line.text.strip()) for line in lines[box.start + 1: box.end + 1] if not line.skip)
+    words = " ".join(
+        LIST_ITEM.sub("", line.text.strip()) for line in lines[box.start + 1 : box.end + 1] if not line.skip
+    )
     return "" if words.strip() in {"", "None"} else words.strip()
 
 
 def check_exercises(page: Page) -> list[Problem]:
     """Every exercise carries its answer, folded so students try first."""
-    lines = _lines(page.markdown)
-    boxes = _boxes(lines)
+    lines = read_lines(page.markdown)
+    boxes = find_boxes(lines)
     findings = []
     for box in boxes:
         if box.kind != "question" or not box.title.lower().startswith("exercise"):
@@ -323,17 +209,26 @@ def check_exercises(page: Page) -> list[Problem]:
         inside = [b for b in boxes if box.start < b.start <= box.end and b.title.strip().lower() == "solution"]
         where = f" (exercises in {page.source})" if page.source else ""
         if not inside:
-            findings.append(Problem(page.path, number, f'"{box.title}" has no solution: nest '
-                                                        f'??? success "Solution" inside it{where}'))
+            findings.append(
+                Problem(
+                    page.path, number, f'"{box.title}" has no solution: nest ??? success "Solution" inside it{where}'
+                )
+            )
             continue
         solution = inside[0]
         if (solution.marker, solution.kind) != ("???", "success"):
-            findings.append(Problem(page.path, lines[solution.start].number,
-                                    f'the solution of "{box.title}" is written {solution.marker} {solution.kind}: '
-                                    'write ??? success "Solution" so it stays folded until opened'))
+            findings.append(
+                Problem(
+                    page.path,
+                    lines[solution.start].number,
+                    f'the solution of "{box.title}" is written {solution.marker} {solution.kind}: '
+                    'write ??? success "Solution" so it stays folded until opened',
+                )
+            )
         elif not _box_text(lines, solution):
-            findings.append(Problem(page.path, lines[solution.start].number,
-                                    f'the solution of "{box.title}" is empty{where}'))
+            findings.append(
+                Problem(page.path, lines[solution.start].number, f'the solution of "{box.title}" is empty{where}')
+            )
     return findings
 
 
@@ -341,8 +236,8 @@ def check_summary(page: Page) -> list[Problem]:
     """A tutorial says up front what the reader will be able to do, and ends with what to remember."""
     if not page.tutorial:
         return []
-    lines = _lines(page.markdown)
-    boxes = _boxes(lines)
+    lines = read_lines(page.markdown)
+    boxes = find_boxes(lines)
     findings = []
     wanted_boxes = (
         (OBJECTIVES, "objectives", "under the title, listing what the reader will be able to do"),
@@ -357,109 +252,59 @@ def check_summary(page: Page) -> list[Problem]:
             continue
         box = found[0]
         if (box.marker, box.kind) != (marker, kind):
-            findings.append(Problem(page.path, lines[box.start].number,
-                                    f'the "{title}" box is written {box.marker} {box.kind}: write {wanted}'))
+            findings.append(
+                Problem(
+                    page.path,
+                    lines[box.start].number,
+                    f'the "{title}" box is written {box.marker} {box.kind}: write {wanted}',
+                )
+            )
         elif not _box_text(lines, box):
             fix = f"fill {field} in {page.source}" if page.source else "list them in it"
             findings.append(Problem(page.path, lines[box.start].number, f'the "{title}" box is empty: {fix}'))
     return findings
 
 
-# ---- reading level ---------------------------------------------------------------------
-
-
-def _plain(text: str) -> str:
-    """One line of markdown as the words a reader reads: no code, URLs, images or markup."""
-    text = INLINE_CODE.sub(" ", text)
-    text = MD_LINK.sub(lambda m: "" if m.group(1) else m.group(2), text)
-    text = MD_LINK.sub(lambda m: "" if m.group(1) else m.group(2), text)  # a link whose text held an image
-    text = REF_LINK.sub(lambda m: m.group(1), text)
-    text = re.sub(r"<(?:https?|mailto):[^>]*>|https?://\S+", " ", text)
-    text = TAG.sub(" ", text)
-    text = re.sub(r"\{[^}]*\}|\[\^[^\]]+\]", " ", text)  # attribute lists, footnote marks
-    text = re.sub(r"\+\+([\w+-]+)\+\+", lambda m: m.group(1).replace("+", " "), text)  # keys: ++ctrl+c++
-    text = re.sub(r"\*+|(?<!\w)_+|_+(?!\w)|~~", "", text)
-    # what is left where code stood: "go to ." or "name , , or"
-    text = re.sub(r"\s+(?=[.,;:!?])", "", " ".join(text.split()))
-    text = re.sub(r"([,;:])(?:[\s,;:]*[,;:])+", r"\1", text)
-    return re.sub(r"^[\s,;:.]+", "", text)
-
-
-def prose(markdown: str) -> list[tuple[int, str]]:
-    """The page's paragraphs and list items as plain sentences, each with the line it starts on.
-
-    Left out: front matter, code, tables, headings, box titles, HTML comments, directives.
-    A paragraph or list item that does not end a sentence gets a full stop, as a reader
-    pauses there.
-    """
-    lines = _lines(markdown)
-    boxes = _boxes(lines)
-    box_starts = {box.start for box in boxes}
-    heading_lines = {h.line for h in _headings(lines, boxes)}
-    blocks: list[tuple[int, str]] = []
-    current: list[str] = []
-    first = 0
-
-    def close() -> None:
-        text = " ".join(current).strip()
-        current.clear()
-        if text:
-            if not re.search(r"[.!?][\"')\]]*$", text):
-                text = text.rstrip(":;,–—- ") + "."
-            blocks.append((first, text))
-
-    for index, line in enumerate(lines):
-        text = LINE_PREFIX.sub("", line.text.strip())
-        if (line.skip or not text or index in box_starts or line.number in heading_lines or NOT_PROSE.match(text)
-                or (SETEXT.match(text) and index > 0 and lines[index - 1].number in heading_lines)):
-            close()
-            continue
-        item = LIST_ITEM.match(text)
-        if item:
-            close()
-            text = text[item.end():]
-        words = _plain(text)
-        if not words:
-            close()
-            continue
-        if not current:
-            first = line.number
-        current.append(words)
-    close()
-    return blocks
-
-
-def reading_grade(page: Page) -> Grade:
-    """The page's Flesch-Kincaid grade, and where its hardest paragraph starts."""
-    import textstat  # imported here: only graded pages need it, and it loads a dictionary
-
-    blocks = prose(page.markdown)
-    text = " ".join(words for _, words in blocks)
-    hardest: tuple[float, int] | None = None
-    for line, words in blocks:
-        if textstat.lexicon_count(words) >= MIN_PARAGRAPH_WORDS:
-            grade = textstat.flesch_kincaid_grade(words)
-            if hardest is None or grade > hardest[0]:
-                hardest = (grade, line)
-    return Grade(page.path, round(textstat.flesch_kincaid_grade(text), 1) if text else 0.0,
-                 textstat.lexicon_count(text) if text else 0, textstat.sentence_count(text) if text else 0,
-                 hardest[1] if hardest else None, round(hardest[0], 1) if hardest else None)
-
-
 def check_reading(grade: Grade) -> list[Problem]:
     if grade.passes:
         return []
-    hardest = (f"; the hardest paragraph starts here (grade {grade.hardest_grade})"
-               if grade.hardest_line is not None else "")
-    return [Problem(grade.path, grade.hardest_line or 1,
-                    f"reads at grade {grade.grade} (Flesch-Kincaid), above {GRADE_LIMIT:g}{hardest}: "
-                    "shorter sentences and everyday words bring it down")]
+    hardest = (
+        f"; the hardest paragraph starts here (grade {grade.hardest_grade})" if grade.hardest_line is not None else ""
+    )
+    return [
+        Problem(
+            grade.path,
+            grade.hardest_line or 1,
+            f"reads at grade {grade.grade} (Flesch-Kincaid), above {GRADE_LIMIT:g}{hardest}: "
+            "shorter sentences and everyday words bring it down",
+        )
+    ]
 
 
-SHELLS = frozenset({"bash", "sh", "shell", "console", "zsh", "fish", "powershell", "ps1", "pwsh", "cmd", "bat",
-                    "bash-session", "sh-session", "shell-session", "doscon", "batch"})
-COMMAND = re.compile(r"`((?:atelier|rclone|ssh|scp|sbatch|squeue|scancel|srun|module|source|cd|ls|cp|mv|chmod)"
-                     r" [^`]+)`")  # a command word and what follows it: `atelier` alone is a folder
+SHELLS = frozenset(
+    {
+        "bash",
+        "sh",
+        "shell",
+        "console",
+        "zsh",
+        "fish",
+        "powershell",
+        "ps1",
+        "pwsh",
+        "cmd",
+        "bat",
+        "bash-session",
+        "sh-session",
+        "shell-session",
+        "doscon",
+        "batch",
+    }
+)
+COMMAND = re.compile(
+    r"`((?:atelier|rclone|ssh|scp|sbatch|squeue|scancel|srun|module|source|cd|ls|cp|mv|chmod)"
+    r" [^`]+)`"
+)  # a command word and what follows it: `atelier` alone is a folder
 NUMBERED_START = re.compile(r"^\s*-\s+\d+\.\s[^:]*:\s*(start/[\w-]+\.md)\s*$", re.MULTILINE)
 
 
@@ -469,19 +314,35 @@ def check_no_terminal(page: Page) -> list[Problem]:
     if not page.no_terminal:
         return []
     findings = []
-    for line in _lines(page.markdown):
+    for line in read_lines(page.markdown):
         fence = FENCE.match(line.text)
         language = line.text.strip().lstrip("`~").strip().split(" ")[0].lower() if fence else ""
         if language in SHELLS:
-            findings.append(Problem(page.path, line.number, f"a {language} block asks the student for a terminal: "
-                                                             "say what to press in the browser instead"))
+            findings.append(
+                Problem(
+                    page.path,
+                    line.number,
+                    f"a {language} block asks the student for a terminal: say what to press in the browser instead",
+                )
+            )
         elif line.text.lstrip().startswith("::: mkdocs-click"):
-            findings.append(Problem(page.path, line.number, "a command's reference: it belongs in the Reference or "
-                                                             "the Runbook, not on a student's numbered page"))
+            findings.append(
+                Problem(
+                    page.path,
+                    line.number,
+                    "a command's reference: it belongs in the Reference or "
+                    "the Runbook, not on a student's numbered page",
+                )
+            )
         elif not line.skip:
             for command in COMMAND.findall(line.text):
-                findings.append(Problem(page.path, line.number, f"`{command}` is a terminal command: say what to "
-                                                                 "press in the browser instead"))
+                findings.append(
+                    Problem(
+                        page.path,
+                        line.number,
+                        f"`{command}` is a terminal command: say what to press in the browser instead",
+                    )
+                )
     return findings
 
 
@@ -495,7 +356,7 @@ def lint(pages: list[Page]) -> Report:
         for rule in RULES:
             findings += rule(page)
         if page.graded:
-            grade = reading_grade(page)
+            grade = reading_grade(page.path, page.markdown)
             grades.append(grade)
             findings += check_reading(grade)
     return Report(findings, grades)
@@ -516,8 +377,15 @@ def docs_pages(root: Path) -> list[Page]:
     for path in sorted((root / "docs").rglob("*.md")):
         name = path.relative_to(root).as_posix()
         start = name.startswith(START)
-        pages.append(Page(name, path.read_text(encoding="utf-8"), tutorial=start and not name.endswith("/index.md"),
-                          graded=start, no_terminal=name in numbered))
+        pages.append(
+            Page(
+                name,
+                path.read_text(encoding="utf-8"),
+                tutorial=start and not name.endswith("/index.md"),
+                graded=start,
+                no_terminal=name in numbered,
+            )
+        )
     return pages
 
 
@@ -535,8 +403,9 @@ def generated_terminal_steps(pages: list[Page], root: Path) -> list[Problem]:
             marker = line.strip()
             if marker in sitepages.MARKERS:
                 made = Page(page.path, sitepages.expand_markers(marker, project, page.path), no_terminal=True)
-                findings += [Problem(page.path, number, f"what {marker} makes: {f.problem}")
-                             for f in check_no_terminal(made)]
+                findings += [
+                    Problem(page.path, number, f"what {marker} makes: {f.problem}") for f in check_no_terminal(made)
+                ]
     return findings
 
 
@@ -548,8 +417,12 @@ def generated_pages(root: Path) -> list[Page]:
     project = Project(root)
     made, _ = sitepages.made_pages(project, project.docs)
     lesson_sources = {f"lessons/{m.slug}.md": m.meta_path.relative_to(root).as_posix() for m in project.modules}
-    sources = {"reference/troubleshooting.md": "scripts/atelier/messages.py", sitepages.STATUS_PAGE: "docs/status/",
-               sitepages.GLOSSARY_PAGE: f"docs/{sitepages.GLOSSARY}", **lesson_sources}
+    sources = {
+        "reference/troubleshooting.md": "scripts/atelier/messages.py",
+        sitepages.STATUS_PAGE: "docs/status/",
+        sitepages.GLOSSARY_PAGE: f"docs/{sitepages.GLOSSARY}",
+        **lesson_sources,
+    }
     return [Page(uri, markdown, tutorial=uri in lesson_sources, source=sources[uri]) for uri, markdown in made.items()]
 
 

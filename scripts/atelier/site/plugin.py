@@ -8,11 +8,11 @@ tooltips wherever a term appears.
 
 from __future__ import annotations
 
-from functools import cache
 import json
 import os
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import yaml
 from mkdocs.config.defaults import MkDocsConfig
@@ -23,7 +23,7 @@ from mkdocs.structure.pages import Page
 
 from atelier.hpc.profiles import FOR_STUDENTS, Profile, missing_for_students, sbatch_options
 from atelier.keep import ledger
-from atelier.keep.backup import OUTPUTS, REPLACED, COMFYUI
+from atelier.keep.backup import COMFYUI, OUTPUTS, REPLACED
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import tagged
 from atelier.messages import MESSAGES, AtelierError, Message
@@ -31,13 +31,12 @@ from atelier.project import Project
 from atelier.site.graph import draw
 from atelier.site.markdown import table
 from atelier.site.pages import benchmarks as benchpage
-from atelier.site.pages import lessons
-from atelier.site.pages import runbook
+from atelier.site.pages import lessons, runbook
 from atelier.site.pages import start as startpages
-from atelier.site.pages.start import preview_banner
 from atelier.site.pages import teach as teachpages
 from atelier.site.pages.lesson_status import load_reports, status_page
 from atelier.site.pages.records import RECORD_MARKER, record_sentences
+from atelier.site.pages.start import preview_banner
 
 GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
@@ -113,9 +112,16 @@ def clusters_table(profiles: list[Profile]) -> str:
     for profile in profiles:
         for gpu in profile.gpus.values():
             options = " ".join(f"`{option}`" for option in sbatch_options(profile, gpu))
-            rows.append([f"{profile.title} (`{profile.name}`)", f"{gpu.title} (`{gpu.name}`)", options,
-                         f"{profile.default_hours} ({profile.max_hours})", f"`{profile.prefix or 'this checkout'}`",
-                         f"`{profile.models or 'none'}`"])
+            rows.append(
+                [
+                    f"{profile.title} (`{profile.name}`)",
+                    f"{gpu.title} (`{gpu.name}`)",
+                    options,
+                    f"{profile.default_hours} ({profile.max_hours})",
+                    f"`{profile.prefix or 'this checkout'}`",
+                    f"`{profile.models or 'none'}`",
+                ]
+            )
     return table(["cluster", "choice", "sbatch options", "hours (most)", "software prefix", "model store"], rows)
 
 
@@ -124,17 +130,28 @@ def backup_table(profiles: list[Profile]) -> str:
     rows = []
     for profile in profiles:
         settings = profile.backup
-        every = f"every {settings.every_minutes} minutes and when the session ends" if settings.every_minutes \
+        every = (
+            f"every {settings.every_minutes} minutes and when the session ends"
+            if settings.every_minutes
             else "only when you ask"
-        rows.append([profile.title, f"your {settings.title}: `{settings.folder}/{OUTPUTS}` and "
-                     f"`{settings.folder}/{COMFYUI}`", every])
+        )
+        rows.append(
+            [
+                profile.title,
+                f"your {settings.title}: `{settings.folder}/{OUTPUTS}` and `{settings.folder}/{COMFYUI}`",
+                every,
+            ]
+        )
     return table(["cluster", "backed up to", "how often"], rows)
 
 
 def ledger_table() -> str:
     """The ledger's columns, from the code that writes them."""
     rows = [[f"`{name}`", meaning] for name, meaning in ledger.MEANINGS.items()]
-    return table(["column", "what it holds"], rows) + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
+    return (
+        table(["column", "what it holds"], rows)
+        + f"\n\nOlder copies replaced by a changed file are kept under `{REPLACED}/<date>/`."
+    )
 
 
 def expand_markers(markdown: str, project: Project, where: str) -> str:
@@ -155,17 +172,25 @@ def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
     AtelierError; the node list is read only when there are modules.
     """
     titles = {m.slug: m.title for m in project.modules}
-    pages = {"reference/troubleshooting.md": troubleshooting_page(MESSAGES),
-             STATUS_PAGE: status_page(load_reports(project.status), titles)}
+    pages = {
+        "reference/troubleshooting.md": troubleshooting_page(MESSAGES),
+        STATUS_PAGE: status_page(load_reports(project.status), titles),
+    }
     if (docs_dir / GLOSSARY).is_file():
         pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
     prompts = {}
     pinned = project.pin.custom_nodes if project.lock_path.is_file() else []
     for module in project.modules:
         prompts[module.slug], _ = to_api(module.workflow, project.nodes, module.workflow_path)
-        pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(module, project.nodes, prompts[module.slug], titles,
-                                                                 project.screenshots, project.knob_pictures,
-                                                                 pinned=pinned)
+        pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(
+            module,
+            project.nodes,
+            prompts[module.slug],
+            titles,
+            project.screenshots,
+            project.knob_pictures,
+            pinned=pinned,
+        )
     return pages, prompts
 
 
@@ -199,9 +224,11 @@ class SitePages(BasePlugin):
         except AtelierError as err:
             raise PluginError(str(err)) from None
         if gaps and not self.preview:
-            raise PluginError("The site cannot be published: Start here would send students to values the cluster "
-                              "profiles do not give. Fill in each, or build a preview with ATELIER_SITE_PREVIEW=1 "
-                              "(Runbook: Publishing the site):\n  " + "\n  ".join(gaps))
+            raise PluginError(
+                "The site cannot be published: Start here would send students to values the cluster "
+                "profiles do not give. Fill in each, or build a preview with ATELIER_SITE_PREVIEW=1 "
+                "(Runbook: Publishing the site):\n  " + "\n  ".join(gaps)
+            )
         snippets = config.mdx_configs.get("pymdownx.snippets")
         if snippets:  # embedded files are named from the project, not from the folder the build runs in
             snippets["base_path"] = [str(self.project.root / base) for base in snippets.get("base_path") or ["."]]
@@ -238,8 +265,11 @@ class SitePages(BasePlugin):
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         if page.file.src_uri == LESSONS_INDEX:
             markdown = markdown.replace(MODULES_MARKER, lessons.modules_table(self.project.modules))
-        banner = "".join(preview_banner(self.project.installed_profiles, fields)
-                         for marker, fields in NEEDS.items() if marker in markdown)
+        banner = "".join(
+            preview_banner(self.project.installed_profiles, fields)
+            for marker, fields in NEEDS.items()
+            if marker in markdown
+        )
         markdown = expand_markers(markdown, self.project, page.file.src_uri)
         if banner:  # under the page's title
             title, _, rest = markdown.partition("\n")

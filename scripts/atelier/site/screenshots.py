@@ -26,21 +26,30 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from atelier.lessons.nodes import Catalogue
-from atelier.site.pages.lessons import SCREENSHOT_MANIFEST as MANIFEST, describe_alt, screenshot_alts
-from atelier.messages import AtelierError
-from atelier.lessons.modules import Module
 from atelier.comfy.server import FIRST_SETTINGS, ComfyServer, panel_copy
-from atelier.site import screenshots_box, screenshots_marks as marks
-from atelier.layout import SETTINGS as SETTINGS_FILE, WORKFLOWS
 from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.layout import SETTINGS as SETTINGS_FILE
+from atelier.layout import WORKFLOWS
+from atelier.lessons.modules import Module
+from atelier.lessons.nodes import Catalogue
+from atelier.messages import AtelierError
+from atelier.site import screenshots_box
+from atelier.site import screenshots_marks as marks
+from atelier.site.pages.lessons import SCREENSHOT_MANIFEST as MANIFEST
+from atelier.site.pages.lessons import describe_alt, screenshot_alts
 
 VIEWPORT = {"width": 1280, "height": 800}
 SAVED = "My still life.json"  # a workflow the student saved in an earlier session
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
 BROWSER_ARGS = [  # as the site tests launch it: headless, and unable to resolve any host but this one
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 TOUR = "txt2img-basics"  # the lesson "Start here" walks through
 QUICK = {"steps": 1, "width": 128, "height": 128}  # --quick: a first image a CPU makes in seconds
@@ -75,7 +84,8 @@ LABELS_JS = """() => {
     return {
         run: label('[data-testid=queue-button] .p-splitbutton-button'),
         batch_count: label('.actionbar .batch-count'),
-        actionbar_buttons: [...document.querySelectorAll('.actionbar button[aria-label]')].map(b => b.getAttribute('aria-label')),
+        actionbar_buttons: [...document.querySelectorAll('.actionbar button[aria-label]')]\
+.map(b => b.getAttribute('aria-label')),
         sidebar, sidebar_other, canvas_controls: canvas,
         workflows_panel: label('.workflows-sidebar-tab .comfy-vue-side-bar-header [title]', 'title'),
         workflows_section: label('.comfyui-workflows-browse span'),
@@ -121,28 +131,31 @@ def tour_alt(title: str, labels: dict[str, Any], test_models: bool, quick: bool)
     """Alt text for the Start here pictures, naming the controls as the page labels them."""
     side = labels.get("sidebar", {})
     entry = f"{title}.json"
-    picture = ("made here by a random-weight test model, so it is coloured noise; yours shows what the prompt "
-               "describes" if test_models else "the picture the prompt describes")
+    picture = (
+        "made here by a random-weight test model, so it is coloured noise; yours shows what the prompt describes"
+        if test_models
+        else "the picture the prompt describes"
+    )
     others = "' and '".join(b for b in labels.get("actionbar_buttons", []) if b != labels.get("run"))
     size = f"{QUICK['width']} × {QUICK['height']} in {QUICK['steps']} step" if quick else "512 × 512"
     return {
         "tour-workflows.png": f"ComfyUI just after it opens, with the {labels.get('workflows_panel')} panel open "
-                              f"on the left (the '{side.get('workflows')}' button in the left sidebar opens it). "
-                              f"Under '{labels.get('workflows_section')}' it lists the lesson's workflow, '{entry}'.",
+        f"on the left (the '{side.get('workflows')}' button in the left sidebar opens it). "
+        f"Under '{labels.get('workflows_section')}' it lists the lesson's workflow, '{entry}'.",
         "tour-canvas.png": f"The whole ComfyUI window with the lesson '{title}' open in its own tab. Top right: the "
-                           f"blue '{labels.get('run')}' button. Left edge: the sidebar's icon buttons, named when pointed at "
-                           f"({', '.join(repr(v) for v in side.values() if v)}). Middle: the workflow's boxes joined by "
-                           f"wires, with notes that explain each step. Bottom right: the canvas controls and a "
-                           f"small map of the whole workflow.",
+        f"blue '{labels.get('run')}' button. Left edge: the sidebar's icon buttons, named when pointed at "
+        f"({', '.join(repr(v) for v in side.values() if v)}). Middle: the workflow's boxes joined by "
+        f"wires, with notes that explain each step. Bottom right: the canvas controls and a "
+        f"small map of the whole workflow.",
         "tour-run.png": f"The top right corner of ComfyUI: the blue '{labels.get('run')}' button with an arrow beside "
-                        f"it for other ways to run, the '{labels.get('batch_count')}' box (how many pictures one "
-                        f"press makes, 1), and the '{others}' buttons, greyed out while nothing runs.",
+        f"it for other ways to run, the '{labels.get('batch_count')}' box (how many pictures one "
+        f"press makes, 1), and the '{others}' buttons, greyed out while nothing runs.",
         "saved-next-session.png": f"The {labels.get('workflows_panel')} panel of a later session: under "
-                                  f"'{labels.get('workflows_section')}', '{SAVED}' that the student saved in an earlier "
-                                  f"session, and the lesson's '{entry}'.",
+        f"'{labels.get('workflows_section')}', '{SAVED}' that the student saved in an earlier "
+        f"session, and the lesson's '{entry}'.",
         "first-image-done.png": f"ComfyUI after pressing '{labels.get('run')}' on the lesson '{title}': the "
-                                f"'{labels.get('save_image_node')}' box at the right now shows the finished "
-                                f"picture, {size} ({picture}).",
+        f"'{labels.get('save_image_node')}' box at the right now shows the finished "
+        f"picture, {size} ({picture}).",
     }
 
 
@@ -186,8 +199,11 @@ class Browser:
         self.page = page
 
     def set(self, settings: dict[str, Any]) -> None:
-        self.page.evaluate("async (s) => { for (const [k, v] of Object.entries(s)) "
-                           "await window.app.extensionManager.setting.set(k, v); }", settings)
+        self.page.evaluate(
+            "async (s) => { for (const [k, v] of Object.entries(s)) "
+            "await window.app.extensionManager.setting.set(k, v); }",
+            settings,
+        )
 
     def command(self, name: str) -> None:
         self.page.evaluate("async (c) => { await window.app.extensionManager.command.execute(c); }", name)
@@ -215,7 +231,8 @@ class Browser:
         self.page.wait_for_function(
             "([name, count]) => { const open = window.app.extensionManager.workflow.activeWorkflow;"
             " return open && open.filename === name && window.app.graph._nodes.length === count; }",
-            arg=[title, len(module.nodes())])
+            arg=[title, len(module.nodes())],
+        )
         self.panel(False)
         return int(self.page.evaluate("window.app.graph._nodes.length"))
 
@@ -234,11 +251,19 @@ class Browser:
         """At one pixel per CSS pixel, though the page is drawn at the crops' scale."""
         return _optimised_png(self.page.screenshot(clip=clip, animations="disabled", caret="hide", scale="css"))
 
-    def marked(self, name: str, words: dict[str, str], label: bool, clip: dict[str, float] | None = None,
-               ) -> tuple[dict[str, bytes], marks.Marked]:
+    def marked(
+        self,
+        name: str,
+        words: dict[str, str],
+        label: bool,
+        clip: dict[str, float] | None = None,
+    ) -> tuple[dict[str, bytes], marks.Marked]:
         """Picture `name` with its numbered marks (and a test model's label), and its crop for phones."""
-        area = (clip["x"], clip["y"], clip["width"], clip["height"]) if clip else \
-            (0.0, 0.0, float(VIEWPORT["width"]), float(VIEWPORT["height"]))
+        area = (
+            (clip["x"], clip["y"], clip["width"], clip["height"])
+            if clip
+            else (0.0, 0.0, float(VIEWPORT["width"]), float(VIEWPORT["height"]))
+        )
         found = marks.draw(self.page, name, area, words, label)
         try:
             self.page.wait_for_timeout(100)
@@ -258,6 +283,7 @@ class Browser:
 @contextmanager
 def _page(server: ComfyServer, chromium: Path, hosts: set[str], blocked: list[str]) -> Iterator[Any]:
     """A logged-in ComfyUI page; requests to any host but 127.0.0.1 are recorded and refused."""
+
     def route(request_route: Any) -> None:
         url = request_route.request.url
         host = urlsplit(url).hostname
@@ -279,8 +305,11 @@ def _page(server: ComfyServer, chromium: Path, hosts: set[str], blocked: list[st
             page.goto(f"{server.url}/atelier/login")
             page.fill("#token", server.token or "")
             page.click("button[type=submit]")
-            page.wait_for_function("window.app && window.app.graph && window.app.extensionManager"
-                                   " && window.app.extensionManager.workflow.activeWorkflow", timeout=120_000)
+            page.wait_for_function(
+                "window.app && window.app.graph && window.app.extensionManager"
+                " && window.app.extensionManager.workflow.activeWorkflow",
+                timeout=120_000,
+            )
             yield page
         finally:
             browser.close()
@@ -299,8 +328,16 @@ def _inputs(server: ComfyServer, modules: list[Module]) -> None:
 Captured = tuple[dict[str, bytes], dict[str, int], dict[str, Any], dict[str, marks.Marked]]
 
 
-def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Module, quick: bool,
-             run_timeout: float, doing: Callable[[str], None], test_models: bool) -> Captured:
+def _capture(
+    ui: Browser,
+    server: ComfyServer,
+    modules: list[Module],
+    tour: Module,
+    quick: bool,
+    run_timeout: float,
+    doing: Callable[[str], None],
+    test_models: bool,
+) -> Captured:
     """(pictures, nodes on the canvas per lesson, the frontend's labels, the marked pictures): the whole walk."""
     page = ui.page
     pictures: dict[str, bytes] = {}
@@ -312,6 +349,7 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
     def take_marked(browser: Browser, name: str, clip: dict[str, float] | None = None) -> None:
         taken, marked[name] = browser.marked(name, words, test_models, clip)
         pictures.update(taken)
+
     page.wait_for_function("window.app.graph._nodes.length > 0")  # ComfyUI's example: what a student sees first
     doing("the Workflows panel")
     ui.panel(True)
@@ -342,14 +380,20 @@ def _capture(ui: Browser, server: ComfyServer, modules: list[Module], tour: Modu
     doing("the first image (minutes on a CPU)")
     ui.open(tour)
     if quick:
-        page.evaluate("(q) => { for (const n of window.app.graph._nodes) for (const w of n.widgets || [])"
-                      " if (w.name in q) w.value = q[w.name]; }", QUICK)
+        page.evaluate(
+            "(q) => { for (const n of window.app.graph._nodes) for (const w of n.widgets || [])"
+            " if (w.name in q) w.value = q[w.name]; }",
+            QUICK,
+        )
     save = next(n["id"] for n in tour.nodes() if n.get("type") == "SaveImage")
     page.locator(UI["run"]).click()
     page.wait_for_function(
         "(id) => { const imgs = window.app.graph.getNodeById(id).imgs || [];"
         " return imgs.length > 0 && imgs[0].complete && imgs[0].naturalWidth > 0; }",
-        arg=save, timeout=run_timeout * 1000, polling=1000)
+        arg=save,
+        timeout=run_timeout * 1000,
+        polling=1000,
+    )
     ui.fit()
     take_marked(ui, "first-image-done.png")
     doing("a new session's Workflows panel")
@@ -375,9 +419,19 @@ def _next_session(server: ComfyServer, modules: list[Module], tour: Module) -> N
 
 
 def take(
-    out: Path, modules: list[Module], catalogue: Catalogue, checkout: Path, python: Path, workdir: Path,
-    models: Path | None = None, cpu: bool = True, quick: bool = False, chromium: Path = CHROMIUM,
-    run_timeout: float = 3600.0, progress: Callable[[str], None] = lambda _: None, custom_nodes: tuple[str, ...] = (),
+    out: Path,
+    modules: list[Module],
+    catalogue: Catalogue,
+    checkout: Path,
+    python: Path,
+    workdir: Path,
+    models: Path | None = None,
+    cpu: bool = True,
+    quick: bool = False,
+    chromium: Path = CHROMIUM,
+    run_timeout: float = 3600.0,
+    progress: Callable[[str], None] = lambda _: None,
+    custom_nodes: tuple[str, ...] = (),
 ) -> Result:
     """Every lesson's screenshot and the Start here pictures into `out`, with the manifest.
 
@@ -390,8 +444,13 @@ def take(
         raise AtelierError("screenshots-no-browser", what=f"Chromium at {chromium} (apt-get install chromium)")
     tour = next((m for m in modules if m.slug == TOUR), None)
     if tour is None:
-        raise AtelierError("screenshots-failed", step="finding the lessons", reason=f"there is no module {TOUR}",
-                           picture="(none)", log="(none)")
+        raise AtelierError(
+            "screenshots-failed",
+            step="finding the lessons",
+            reason=f"there is no module {TOUR}",
+            picture="(none)",
+            log="(none)",
+        )
     progress("Making the test models" if models is None else "Using the model store")
     store = models or test_store(modules, checkout, python)
     server = ComfyServer(checkout, python, workdir, cpu=cpu, models=store, custom_nodes=custom_nodes)
@@ -415,8 +474,9 @@ def take(
         with _page(server, chromium, hosts, blocked) as page:
             frontend = str(page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ || 'unknown'"))
             try:
-                pictures, nodes, labels, marked = _capture(Browser(page), server, modules, tour, quick, run_timeout,
-                                                           doing, test_models=models is None)
+                pictures, nodes, labels, marked = _capture(
+                    Browser(page), server, modules, tour, quick, run_timeout, doing, test_models=models is None
+                )
                 doing("the dashboard's Box backup app")
                 pictures |= screenshots_box.take(page.context.new_page, workdir / "box-app")
             except (sync_api.Error, marks.MarkMissing):
@@ -425,8 +485,13 @@ def take(
                 raise
     except (sync_api.Error, marks.MarkMissing) as err:
         reason = (str(err).strip().splitlines() or ["no reason given"])[0][:300].rstrip(".")
-        raise AtelierError("screenshots-failed", step=step[0], reason=reason,
-                           picture=failure if failure.is_file() else "(none)", log=server.log) from None
+        raise AtelierError(
+            "screenshots-failed",
+            step=step[0],
+            reason=reason,
+            picture=failure if failure.is_file() else "(none)",
+            log=server.log,
+        ) from None
     finally:
         server.stop()
     if blocked:

@@ -66,12 +66,12 @@ def _served(settings: backup.Settings, user_folder: str) -> Iterator[str]:
 def alts(title: str) -> dict[str, str]:
     return {
         "box-connect.png": f"The dashboard's '{title} backup' page before connecting: '{title} is not connected yet', "
-                           f"a sentence on what connecting does, and the blue 'Connect {title}' button.",
+        f"a sentence on what connecting does, and the blue 'Connect {title}' button.",
         "box-connected.png": f"The '{title} backup' page once connected: '{title} is connected', where every session "
-                             f"copies outputs and saved workflows, the 'Bring my workflows back from {title}' button, "
-                             f"and 'Connect again'.",
+        f"copies outputs and saved workflows, the 'Bring my workflows back from {title}' button, "
+        f"and 'Connect again'.",
         "box-restored.png": f"The '{title} backup' page after pressing 'Bring my workflows back from {title}': "
-                            f"'{len(SAVED)} files came back from {title} into atelier-comfyui in your home folder'.",
+        f"'{len(SAVED)} files came back from {title} into atelier-comfyui in your home folder'.",
     }
 
 
@@ -85,14 +85,20 @@ def take(page_factory: Any, workdir: Path) -> dict[str, bytes]:
         (saved / name).write_text(json.dumps({"nodes": [], "links": [], "version": 0.4}), encoding="utf-8")
     pictures: dict[str, bytes] = {}
     home = workdir / "home" / "student"
-    with _environment(RCLONE_CONFIG=str(workdir / "rclone.conf"), HOME=str(home)), \
-            _served(settings, "$HOME/atelier-comfyui") as app:
+    with (
+        _environment(RCLONE_CONFIG=str(workdir / "rclone.conf"), HOME=str(home)),
+        _served(settings, "$HOME/atelier-comfyui") as app,
+    ):
         page = page_factory()
         page.set_viewport_size(VIEWPORT)
         page.goto(f"{app}/")
         pictures["box-connect.png"] = page.screenshot(scale="css")  # the context draws at 2x for the crops
-        subprocess.run([str(backup.rclone()), "config", "create", settings.remote, "alias", "remote",
-                        str(remote_root)], check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [str(backup.rclone()), "config", "create", settings.remote, "alias", "remote", str(remote_root)],
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
         page.goto(f"{app}/?connected=1")
         pictures["box-connected.png"] = page.screenshot(scale="css")  # the context draws at 2x for the crops
         page.get_by_role("button", name=f"Bring my workflows back from {settings.title}").click()

@@ -41,10 +41,10 @@ class Target:
 
 
 # Each number sits beside its element where it hides none of the element's words.
-WORKFLOWS = Target("the Workflows button in the left sidebar", css="button.workflows-tab-button",
-                   place="below-right")
-MENU = Target("the ComfyUI logo (the menu)", css=".comfyui-logo-wrapper:has(img[alt])", attribute="img-alt",
-              place="below-right")
+WORKFLOWS = Target("the Workflows button in the left sidebar", css="button.workflows-tab-button", place="below-right")
+MENU = Target(
+    "the ComfyUI logo (the menu)", css=".comfyui-logo-wrapper:has(img[alt])", attribute="img-alt", place="below-right"
+)
 RUN = Target("the blue Run button", css="[data-testid=queue-button] .p-splitbutton-button", place="left")
 SAVE_IMAGE = Target("the Save Image node", node="SaveImage")
 # Which marks each picture gets, in number order; the page text refers to them as (1), (2), ...
@@ -85,7 +85,8 @@ DRAW_JS = """([marks, label]) => {
     layer.id = 'atelier-marks';
     layer.style.cssText = 'position:fixed;inset:0;z-index:2147483647;pointer-events:none;';
     document.body.appendChild(layer);
-    const put = (css) => { const e = document.createElement('div'); e.style.cssText = 'position:absolute;' + css; layer.appendChild(e); return e; };
+    const put = (css) => { const e = document.createElement('div'); \
+e.style.cssText = 'position:absolute;' + css; layer.appendChild(e); return e; };
     for (const m of marks) {
         const [x, y, w, h] = m.page_box;
         put(`left:${x - 3}px;top:${y - 3}px;width:${w}px;height:${h}px;border:3px solid rgb(${m.colour});` +
@@ -99,7 +100,8 @@ DRAW_JS = """([marks, label]) => {
     if (label) {
         const [x, y, w] = label.page_box;
         const e = put(`left:${x}px;top:${y}px;width:${w}px;box-sizing:border-box;padding:6px 8px;background:#000;` +
-            'color:#fff;border:2px solid #fff;border-radius:4px;text-align:center;font:700 15px/1.25 system-ui, sans-serif;');
+            'color:#fff;border:2px solid #fff;border-radius:4px;text-align:center;\
+font:700 15px/1.25 system-ui, sans-serif;');
         e.textContent = label.text;
         e.style.top = `${y - e.getBoundingClientRect().height / 2}px`;
         const r = e.getBoundingClientRect();
@@ -122,8 +124,13 @@ class Mark:
     at: tuple[float, float]  # the circled number's centre, in the picture's pixels
 
     def record(self) -> dict[str, Any]:
-        return {"number": self.number, "label": self.label, "element": self.called,
-                "box": [round(v, 1) for v in self.box], "at": [round(v, 1) for v in self.at]}
+        return {
+            "number": self.number,
+            "label": self.label,
+            "element": self.called,
+            "box": [round(v, 1) for v in self.box],
+            "at": [round(v, 1) for v in self.at],
+        }
 
 
 @dataclass
@@ -167,8 +174,11 @@ def _badge(box: Box, area: Box, place: str) -> tuple[float, float]:
     """The number's centre, by `place`, moved in so the whole circle shows in the picture."""
     x, y, w, h = box
     half = BADGE / 2 + 2
-    at = {"left": (x - half - 2, y + h / 2), "right": (x + w + half + 2, y + h / 2),
-          "below-right": (x + w + 4, y + h + 4)}.get(place, (x + w - 2, y + 2))
+    at = {
+        "left": (x - half - 2, y + h / 2),
+        "right": (x + w + half + 2, y + h / 2),
+        "below-right": (x + w + 4, y + h + 4),
+    }.get(place, (x + w - 2, y + 2))
     ax, ay, aw, ah = area
     return (min(max(at[0], ax + half), ax + aw - half), min(max(at[1], ay + half), ay + ah - half))
 
@@ -187,8 +197,16 @@ def find(page: Any, name: str, area: Box, words: dict[str, str]) -> list[tuple[M
 def draw(page: Any, name: str, area: Box, words: dict[str, str], label: bool) -> Marked:
     """Put picture `name`'s marks (and, for a picture of a test model's output, the label) over the page."""
     found = find(page, name, area, words)
-    marks = [{"number": m.number, "page_box": box, "size": BADGE, "colour": ",".join(map(str, MARK_COLOUR)),
-              "page_at": (m.at[0] + area[0], m.at[1] + area[1])} for m, box in found]
+    marks = [
+        {
+            "number": m.number,
+            "page_box": box,
+            "size": BADGE,
+            "colour": ",".join(map(str, MARK_COLOUR)),
+            "page_at": (m.at[0] + area[0], m.at[1] + area[1]),
+        }
+        for m, box in found
+    ]
     shown = None
     if label and name in OUTPUTS:
         node = page.evaluate(NODE_JS, OUTPUTS[name])
@@ -256,12 +274,17 @@ def crop(page: Any, marked: Marked) -> bytes:
     ax, ay = marked.area[0], marked.area[1]
     parts = []
     for x, y, w, h in marked.regions:
-        raw = page.screenshot(clip={"x": x + ax, "y": y + ay, "width": w, "height": h}, scale="device",
-                              animations="disabled", caret="hide")
+        raw = page.screenshot(
+            clip={"x": x + ax, "y": y + ay, "width": w, "height": h},
+            scale="device",
+            animations="disabled",
+            caret="hide",
+        )
         parts.append(Image.open(io.BytesIO(raw)).convert("RGB"))
     gap = 6 * CROP_SCALE  # a grey stripe between pieces: they are not one continuous view
-    sheet = Image.new("RGB", (max(p.width for p in parts), sum(p.height for p in parts) + gap * (len(parts) - 1)),
-                      (136, 136, 136))
+    sheet = Image.new(
+        "RGB", (max(p.width for p in parts), sum(p.height for p in parts) + gap * (len(parts) - 1)), (136, 136, 136)
+    )
     top = 0
     for part in parts:
         sheet.paste(part, (0, top))

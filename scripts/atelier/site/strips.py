@@ -127,7 +127,7 @@ def small_copy(source: Path, target: Path, label: str | None = None) -> tuple[in
 
 
 def models_kind(module: Module, store: Path) -> str:
-    """"test" when any model the lesson loads from `store` has random weights (its header says so), else "real"."""
+    """ "test" when any model the lesson loads from `store` has random weights (its header says so), else "real"."""
     for name, folder in module_models(module):
         path = store / folder / name
         if path.is_file() and weights_kind(path) == "random":
@@ -135,8 +135,16 @@ def models_kind(module: Module, store: Path) -> str:
     return "real"
 
 
-def make(module: Module, out: Path, client: ComfyClient, catalogue: Catalogue, made: Made, smoke: bool,
-         on_step: Callable[[str], None] = lambda _: None, timeout: float = 1800.0) -> Path:
+def make(
+    module: Module,
+    out: Path,
+    client: ComfyClient,
+    catalogue: Catalogue,
+    made: Made,
+    smoke: bool,
+    on_step: Callable[[str], None] = lambda _: None,
+    timeout: float = 1800.0,
+) -> Path:
     """Every strip of one lesson into `out/<lesson>/`, and `out/<lesson>.yml` saying what made them.
 
     The new pictures replace the old ones only once all are made, with the file that says
@@ -150,8 +158,16 @@ def make(module: Module, out: Path, client: ComfyClient, catalogue: Catalogue, m
         for knob in (k for k in module.about.knobs if k.tries):
             setting = f"{knob.node}.{knob.input}"
             axes = [sweep.Axis(setting, tuple(str(v) for v in knob.tries))]
-            plan = sweep.Plan(str(module.folder.resolve()), axes, [], sweep.grid(axes, []), "local", "cpu",
-                              smoke=smoke, smoke_side=SIDE)
+            plan = sweep.Plan(
+                str(module.folder.resolve()),
+                axes,
+                [],
+                sweep.grid(axes, []),
+                "local",
+                "cpu",
+                smoke=smoke,
+                smoke_side=SIDE,
+            )
             folder = SweepFolder(Path(work) / knob_id(knob.node, knob.input))
             sweep.save_plan(folder, plan)
             job = one_picture(base, knob.node)
@@ -161,14 +177,21 @@ def make(module: Module, out: Path, client: ComfyClient, catalogue: Catalogue, m
 
             sweep.run_cells(client, plan, folder, plan.cells, catalogue, "strips", show, timeout, job=job)
             pictures = []
-            for index, (cell, value) in enumerate(zip(plan.cells, knob.tries)):
+            for index, (cell, value) in enumerate(zip(plan.cells, knob.tries, strict=True)):
                 record = sweep.record(folder, cell.id)
                 if record is None or record.status != "done" or not record.outputs:
-                    raise AtelierError("strips-failed", lesson=module.slug, setting=f"{setting}={value}",
-                                       reason=record.message if record else "it made nothing")
+                    raise AtelierError(
+                        "strips-failed",
+                        lesson=module.slug,
+                        setting=f"{setting}={value}",
+                        reason=record.message if record else "it made nothing",
+                    )
                 name = f"{module.slug}/{knob_id(knob.node, knob.input)}-{index}.png"
-                width, height = small_copy(folder.outputs / record.outputs[0], fresh / Path(name).name,
-                                           TEST_LABEL if made.models == "test" else None)
+                width, height = small_copy(
+                    folder.outputs / record.outputs[0],
+                    fresh / Path(name).name,
+                    TEST_LABEL if made.models == "test" else None,
+                )
                 pictures.append({"value": value, "file": name, "width": width, "height": height})
             strips.append({"node": knob.node, "input": knob.input, "pictures": pictures})
     manifest = out / f"{module.slug}.yml"
@@ -197,8 +220,12 @@ def read(folder: Path, slug: str) -> Strips | None:
     if not path.is_file():
         return None
     data = read_yaml(path) or {}
-    made = Made(str(data.get("made", "")), str(data.get("device", "")), str(data.get("models", "")),
-                str(data.get("comfyui", "")))
+    made = Made(
+        str(data.get("made", "")),
+        str(data.get("device", "")),
+        str(data.get("models", "")),
+        str(data.get("comfyui", "")),
+    )
     return Strips(made, {(s["node"], s["input"]): list(s["pictures"]) for s in data.get("strips") or []})
 
 

@@ -11,9 +11,14 @@ from atelier.messages import AtelierError
 Answer = TypeVar("Answer")
 
 
-def answered(environ: dict[str, Any], answer: Callable[[], tuple[str, list[tuple[str, str]], Answer]],
-             trouble: Callable[[AtelierError], str], failed: Callable[[str], AtelierError],
-             statuses: dict[str, str], otherwise: str) -> tuple[str, list[tuple[str, str]], Answer | str]:
+def answered(
+    environ: dict[str, Any],
+    answer: Callable[[], tuple[str, list[tuple[str, str]], Answer]],
+    trouble: Callable[[AtelierError], str],
+    failed: Callable[[str], AtelierError],
+    statuses: dict[str, str],
+    otherwise: str,
+) -> tuple[str, list[tuple[str, str]], Answer | str]:
     """The page `answer` makes, or the message list's sentence in its place: a known problem with its own
     status (`otherwise` when it has none), a bug of ours as `failed` names it, its traceback to the server's log."""
     try:

@@ -25,16 +25,22 @@ from atelier.messages import AtelierError
 from atelier.web import answered
 
 CALLBACK = "/callback"
-STATUS = {"box-page-unknown": "404 Not Found", "box-page-elsewhere": "403 Forbidden",
-          "box-signin-stale": "400 Bad Request", "box-page-failed": "500 Internal Server Error"}
+STATUS = {
+    "box-page-unknown": "404 Not Found",
+    "box-page-elsewhere": "403 Forbidden",
+    "box-signin-stale": "400 Bad Request",
+    "box-page-failed": "500 Internal Server Error",
+}
 HEADERS = [
     ("Content-Type", "text/html; charset=utf-8"),
     ("Cache-Control", "no-store"),  # every page says what is true now
     # The callback's address holds a code: no other site sees it. Not "no-referrer": Chromium then sends
     # "Origin: null" with the restore form, which the origin check must refuse.
     ("Referrer-Policy", "same-origin"),
-    ("Content-Security-Policy",
-     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
 ]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -61,8 +67,11 @@ class Site:
 def load_site(path: Path) -> Site:
     """Read the app's site file (JSON: the system Python's passenger_wsgi.py reads it too)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Site(backup.settings_from(data.get("backup"), path), str(data.get("user_folder") or "$HOME/atelier-comfyui"),
-                data.get("redirect_uri"))
+    return Site(
+        backup.settings_from(data.get("backup"), path),
+        str(data.get("user_folder") or "$HOME/atelier-comfyui"),
+        data.get("redirect_uri"),
+    )
 
 
 class BoxApp:
@@ -77,15 +86,20 @@ class BoxApp:
         script = environ.get("SCRIPT_NAME", "")
         base = self.site.base if self.site.base is not None else script  # Passenger's base URI under OOD
         status, headers, body = answered(
-            environ, lambda: self.answer(environ, base), lambda error: self.trouble(error, base),
-            lambda name: AtelierError("box-page-failed", title=self.title, error=name), STATUS, "200 OK")
+            environ,
+            lambda: self.answer(environ, base),
+            lambda error: self.trouble(error, base),
+            lambda name: AtelierError("box-page-failed", title=self.title, error=name),
+            STATUS,
+            "200 OK",
+        )
         data = body.encode("utf-8")
         start_response(status, headers + HEADERS + [("Content-Length", str(len(data)))])
         return [data]
 
     def answer(self, environ: dict[str, Any], base: str) -> tuple[str, list[tuple[str, str]], str]:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        route = path[len(base):] if path.startswith(base) else None  # Passenger standalone mounts it at /
+        route = path[len(base) :] if path.startswith(base) else None  # Passenger standalone mounts it at /
         method = environ.get("REQUEST_METHOD", "GET")
         query = environ.get("QUERY_STRING", "")
         if route in ("", "/") and method in ("GET", "HEAD"):
@@ -112,52 +126,65 @@ class BoxApp:
                 f"<p>Connect it once, and every session keeps a copy of your work in your {self.e(self.title)}. "
                 f"Press the button, sign in with your university account, then choose "
                 f"<strong>Grant access to {self.e(self.title)}</strong>.</p>"
-                f"<p><a class=\"button\" href=\"{self.e(base)}/connect\">Connect {self.e(self.title)}</a></p>")
+                f'<p><a class="button" href="{self.e(base)}/connect">Connect {self.e(self.title)}</a></p>'
+            )
         every = self.settings.every_minutes
         when = f"every {every} minutes and once more as it ends" if every else "when you ask it to"
-        body = (f"<h2>{self.e(self.title)} is connected</h2>"
-                f"<p>Every session copies your outputs and saved workflows to the folder "
-                f"<strong>{self.e(self.settings.folder)}</strong> in your {self.e(self.title)}, {when}.</p>")
+        body = (
+            f"<h2>{self.e(self.title)} is connected</h2>"
+            f"<p>Every session copies your outputs and saved workflows to the folder "
+            f"<strong>{self.e(self.settings.folder)}</strong> in your {self.e(self.title)}, {when}.</p>"
+        )
         if just_connected:
             body += "<p>Nothing else to do: you can close this tab and start a ComfyUI session.</p>"
-        body += (f"<h2>Working on another cluster, or lost your workflows?</h2>"
-                 f"<p>This brings back what {self.e(self.title)} holds of your ComfyUI folder (saved workflows, "
-                 f"uploads) into {self.where(self.folder())}. Nothing here is replaced or deleted.</p>"
-                 f"<form method=\"post\" action=\"{self.e(base)}/restore\">"
-                 f"<button type=\"submit\">Bring my workflows back from {self.e(self.title)}</button></form>"
-                 f"<h2>Something wrong with the connection?</h2>"
-                 f"<p><a class=\"button secondary\" href=\"{self.e(base)}/connect\">Connect again</a></p>")
+        body += (
+            f"<h2>Working on another cluster, or lost your workflows?</h2>"
+            f"<p>This brings back what {self.e(self.title)} holds of your ComfyUI folder (saved workflows, "
+            f"uploads) into {self.where(self.folder())}. Nothing here is replaced or deleted.</p>"
+            f'<form method="post" action="{self.e(base)}/restore">'
+            f'<button type="submit">Bring my workflows back from {self.e(self.title)}</button></form>'
+            f"<h2>Something wrong with the connection?</h2>"
+            f'<p><a class="button secondary" href="{self.e(base)}/connect">Connect again</a></p>'
+        )
         return self.page(body)
 
     def restored_page(self, base: str) -> str:
         folder = self.folder()
         result = backup.restore(self.settings.target, folder)
-        body = (f"<h2>Back from {self.e(self.title)}</h2><p role=\"status\">{_files(result.copied)} came back from "
-                f"{self.e(self.title)} into {self.where(folder)}.")
+        body = (
+            f'<h2>Back from {self.e(self.title)}</h2><p role="status">{_files(result.copied)} came back from '
+            f"{self.e(self.title)} into {self.where(folder)}."
+        )
         if result.same:
             body += f" {_files(result.same, 'was', 'were')} here already."
         body += "</p>"
         if result.kept:
             names = ", ".join(f"<code>{self.e(name)}</code>" for name in result.kept[:10])
             more = f" and {len(result.kept) - 10} more" if len(result.kept) > 10 else ""
-            body += ("<p>1 file was kept as it is, because a different file of that name is already here: "
-                     if len(result.kept) == 1 else
-                     f"<p>{len(result.kept)} files were kept as they are, because different files of those names "
-                     "are already here: ") + f"{names}{more}.</p>"
+            body += (
+                "<p>1 file was kept as it is, because a different file of that name is already here: "
+                if len(result.kept) == 1
+                else f"<p>{len(result.kept)} files were kept as they are, because different files of those names "
+                "are already here: "
+            ) + f"{names}{more}.</p>"
         return self.page(body + self.back(base))
 
     def trouble(self, error: AtelierError, base: str) -> str:
-        return self.page(f"<h2>That did not work</h2><p role=\"alert\">{self.e(error.text)}</p>"
-                         f"<p>{self.e(error.hint)}</p>" + self.back(base))
+        return self.page(
+            f'<h2>That did not work</h2><p role="alert">{self.e(error.text)}</p>'
+            f"<p>{self.e(error.hint)}</p>" + self.back(base)
+        )
 
     def back(self, base: str) -> str:
-        return f"<p><a href=\"{self.e(base)}/\">Back to the {self.e(self.title)} page</a></p>"
+        return f'<p><a href="{self.e(base)}/">Back to the {self.e(self.title)} page</a></p>'
 
     def page(self, body: str) -> str:
-        return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                f"<title>{self.e(self.title)} backup</title><style>{STYLE}</style></head>"
-                f"<body><main><h1>{self.e(self.title)} backup</h1>{body}</main></body></html>\n")
+        return (
+            f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{self.e(self.title)} backup</title><style>{STYLE}</style></head>"
+            f"<body><main><h1>{self.e(self.title)} backup</h1>{body}</main></body></html>\n"
+        )
 
     def where(self, folder: Path) -> str:
         """A folder as the student finds it in the dashboard's Files: by its name in their home folder."""

@@ -39,12 +39,22 @@ FILES = "/files"  # then a file's absolute path: the wall's relative links to th
 COURSE = ".course-folder"  # in a wall's folder: the course folder it was built from
 SHOWN = set(KINDS)  # the outputs a wall shows or links to: every kind the ledger reads
 OWN = {classwall.WALL, WORKBOOK, CSV_FILE}  # the documents a wall's folder holds, beside its pictures
-STATUS = {"classwall-page-unknown": "404 Not Found", "classwall-file-refused": "403 Forbidden",
-          "classwall-page-elsewhere": "403 Forbidden", "classwall-page-failed": "500 Internal Server Error"}
-POLICY = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
-          "frame-ancestors 'none'; base-uri 'none'")
-HEADERS = [("Cache-Control", "no-store"), ("Referrer-Policy", "same-origin"), ("Content-Security-Policy", POLICY),
-           ("X-Content-Type-Options", "nosniff")]
+STATUS = {
+    "classwall-page-unknown": "404 Not Found",
+    "classwall-file-refused": "403 Forbidden",
+    "classwall-page-elsewhere": "403 Forbidden",
+    "classwall-page-failed": "500 Internal Server Error",
+}
+POLICY = (
+    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = [
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "same-origin"),
+    ("Content-Security-Policy", POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+]
 MOST_FOUND = 100  # course folders listed per root; more are typed
 
 
@@ -69,9 +79,13 @@ def load_site(path: Path) -> Site:
     """Read the app's site file (JSON: the system Python's passenger_wsgi.py reads it too)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     workflows = data.get("workflows")
-    return Site(str(data.get("base") or ""), tuple(data.get("course_roots") or ["$HOME"]),
-                str(data.get("walls") or "$HOME/atelier-class-walls"), Path(workflows) if workflows else None,
-                data.get("origin"))
+    return Site(
+        str(data.get("base") or ""),
+        tuple(data.get("course_roots") or ["$HOME"]),
+        str(data.get("walls") or "$HOME/atelier-class-walls"),
+        Path(workflows) if workflows else None,
+        data.get("origin"),
+    )
 
 
 class ClassWallApp:
@@ -83,8 +97,13 @@ class ClassWallApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         base = self.site.base or environ.get("SCRIPT_NAME", "")
         status, headers, body = answered(
-            environ, lambda: self.answer(environ, base), lambda error: self.trouble(error, base),
-            lambda name: AtelierError("classwall-page-failed", error=name), STATUS, "400 Bad Request")
+            environ,
+            lambda: self.answer(environ, base),
+            lambda error: self.trouble(error, base),
+            lambda name: AtelierError("classwall-page-failed", error=name),
+            STATUS,
+            "400 Bad Request",
+        )
         if isinstance(body, str):
             data = body.encode("utf-8")
             headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(data)))] + headers
@@ -94,7 +113,7 @@ class ClassWallApp:
 
     def answer(self, environ: dict[str, Any], base: str) -> tuple[str, list[tuple[str, str]], str | Iterable[bytes]]:
         path = _path(environ)
-        route = path[len(base):] if path.startswith(base) else None  # Passenger standalone mounts it at /
+        route = path[len(base) :] if path.startswith(base) else None  # Passenger standalone mounts it at /
         method = environ.get("REQUEST_METHOD", "GET")
         if route in ("", "/") and method in ("GET", "HEAD"):
             return "200 OK", [], self.first_page(base)
@@ -107,7 +126,7 @@ class ClassWallApp:
             built = self.build(form.get("typed", "").strip() or form.get("course", ""))
             return "303 See Other", [("Location", self.link(base, built / classwall.WALL))], "<p>Built.</p>"
         if route is not None and route.startswith(FILES + "/") and method in ("GET", "HEAD"):
-            return self.send(environ, self.served(route[len(FILES):]))
+            return self.send(environ, self.served(route[len(FILES) :]))
         raise AtelierError("classwall-page-unknown", path=path or "/")
 
     # Building: a course folder inside the roots, a wall folder of its own in the instructor's walls folder.
@@ -158,10 +177,12 @@ class ClassWallApp:
 
     def send(self, environ: dict[str, Any], file: Path) -> tuple[str, list[tuple[str, str]], Iterable[bytes]]:
         kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        headers = [("Content-Type", kind + ("; charset=utf-8" if kind.startswith("text/") else "")),
-                   ("Content-Length", str(file.stat().st_size))]
+        headers = [
+            ("Content-Type", kind + ("; charset=utf-8" if kind.startswith("text/") else "")),
+            ("Content-Length", str(file.stat().st_size)),
+        ]
         if file.suffix.lower() in (".xlsx", ".csv"):
-            headers.append(("Content-Disposition", f"attachment; filename=\"{file.name}\""))
+            headers.append(("Content-Disposition", f'attachment; filename="{file.name}"'))
         handle = file.open("rb")
         wrapper = environ.get("wsgi.file_wrapper")
         return "200 OK", headers, wrapper(handle, 65536) if wrapper else _chunks(handle)
@@ -172,31 +193,42 @@ class ClassWallApp:
         found = self.found_courses()
         picks = "".join(
             f'<li><label><input type="radio" name="course" value="{self.e(str(folder))}"> {self.e(self.said(folder))}'
-            f"</label></li>" for folder in found)
-        pick = (f'<fieldset><legend>Pick a course folder</legend><ul class="picks">{picks}</ul></fieldset>'
-                f'<p><label for="typed">Or type the path of a course folder</label><br>' if found else
-                f'<p><label for="typed">Course folder</label><br>')
-        body = (f"<p>Pick the course folder that holds one folder (or Box zip) per student, then press "
-                f"<strong>Build the class wall</strong>: every student's pictures on one page, a row per student and "
-                f"a column per lesson. Nothing is written into the students' folders.</p>"
-                f"<form method=\"post\" action=\"{self.e(base)}/build\">{pick}"
-                f"<input type=\"text\" id=\"typed\" name=\"typed\" aria-describedby=\"typed-help\" "
-                f"autocomplete=\"off\" spellcheck=\"false\"></p>"
-                f"<p id=\"typed-help\" class=\"help\">For example <code>~/crit</code>. Course folders open from "
-                f"{self.e(self.roots_said())}.</p>"
-                f"<p><button type=\"submit\">Build the class wall</button></p></form>"
-                f"<h2>Names on the wall</h2><p>Each student is shown by their initials, since a wall is made to be "
-                f"shown to the class. A student who agreed to be shown by name is listed in the file "
-                f"<code>{classwall.SHOW_NAMES}</code> in the course folder, one folder name a line; build the wall "
-                f"again after changing it.</p>")
+            f"</label></li>"
+            for folder in found
+        )
+        pick = (
+            f'<fieldset><legend>Pick a course folder</legend><ul class="picks">{picks}</ul></fieldset>'
+            f'<p><label for="typed">Or type the path of a course folder</label><br>'
+            if found
+            else '<p><label for="typed">Course folder</label><br>'
+        )
+        body = (
+            f"<p>Pick the course folder that holds one folder (or Box zip) per student, then press "
+            f"<strong>Build the class wall</strong>: every student's pictures on one page, a row per student and "
+            f"a column per lesson. Nothing is written into the students' folders.</p>"
+            f'<form method="post" action="{self.e(base)}/build">{pick}'
+            f'<input type="text" id="typed" name="typed" aria-describedby="typed-help" '
+            f'autocomplete="off" spellcheck="false"></p>'
+            f'<p id="typed-help" class="help">For example <code>~/crit</code>. Course folders open from '
+            f"{self.e(self.roots_said())}.</p>"
+            f'<p><button type="submit">Build the class wall</button></p></form>'
+            f"<h2>Names on the wall</h2><p>Each student is shown by their initials, since a wall is made to be "
+            f"shown to the class. A student who agreed to be shown by name is listed in the file "
+            f"<code>{classwall.SHOW_NAMES}</code> in the course folder, one folder name a line; build the wall "
+            f"again after changing it.</p>"
+        )
         walls = self.built()
         if walls:
             rows = "".join(
-                f"<li><a href=\"{self.link(base, wall / classwall.WALL)}\">{self.e(self.said(course))}</a> "
-                f"(<a href=\"{self.link(base, wall / WORKBOOK)}\">workbook</a>, "
-                f"<a href=\"{self.link(base, wall / CSV_FILE)}\">CSV</a>)</li>" for wall, course in walls)
-            body += (f"<h2>Walls you built</h2><p>Build a wall again to add what students handed in since; only new "
-                     f"files are read.</p><ul>{rows}</ul>")
+                f'<li><a href="{self.link(base, wall / classwall.WALL)}">{self.e(self.said(course))}</a> '
+                f'(<a href="{self.link(base, wall / WORKBOOK)}">workbook</a>, '
+                f'<a href="{self.link(base, wall / CSV_FILE)}">CSV</a>)</li>'
+                for wall, course in walls
+            )
+            body += (
+                f"<h2>Walls you built</h2><p>Build a wall again to add what students handed in since; only new "
+                f"files are read.</p><ul>{rows}</ul>"
+            )
         return self.page(body)
 
     def found_courses(self) -> list[Path]:
@@ -213,9 +245,14 @@ class ClassWallApp:
                 if listed >= MOST_FOUND:
                     break
                 try:
-                    if child.is_dir() and child.resolve() != walls and any(
+                    if (
+                        child.is_dir()
+                        and child.resolve() != walls
+                        and any(
                             not e.name.startswith(".") and (e.is_dir() or e.suffix.lower() == ".zip")
-                            for e in child.iterdir()):
+                            for e in child.iterdir()
+                        )
+                    ):
                         found.append(child)
                         listed += 1
                 except OSError:
@@ -223,14 +260,18 @@ class ClassWallApp:
         return found
 
     def trouble(self, error: AtelierError, base: str) -> str:
-        return self.page(f"<h2>That did not work</h2><p role=\"alert\">{self.e(error.text)}</p>"
-                         f"<p>{self.e(error.hint)}</p><p><a href=\"{self.e(base)}/\">Back to the Class wall page</a></p>")
+        return self.page(
+            f'<h2>That did not work</h2><p role="alert">{self.e(error.text)}</p>'
+            f'<p>{self.e(error.hint)}</p><p><a href="{self.e(base)}/">Back to the Class wall page</a></p>'
+        )
 
     def page(self, body: str) -> str:
-        return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                f"<title>{TITLE}</title><style>{STYLE}{MORE_STYLE}</style></head>"
-                f"<body><main><h1>{TITLE}</h1>{body}</main></body></html>\n")
+        return (
+            f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{TITLE}</title><style>{STYLE}{MORE_STYLE}</style></head>"
+            f"<body><main><h1>{TITLE}</h1>{body}</main></body></html>\n"
+        )
 
     def roots_said(self) -> str:
         """The roots as the instructor knows them: "your home folder or /groups/courses"."""

@@ -1,1 +1,3 @@
-"""The generated parts of the site's pages, one file per part: lessons, Start here, Teach, Runbook, benchmarks, lesson status."""
+"""The generated parts of the site's pages, one file per part: lessons, Start here, Teach, Runbook, benchmarks,
+lesson status.
+"""

@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 
 from atelier.check import bench
+from atelier.check.bench import gib
 from atelier.check.bench_records import BenchResult, Run, WorkloadResult, bad_file
 from atelier.hpc.profiles import Profile
-from atelier.check.bench import gib
 from atelier.lessons.modules import Module
 from atelier.project import Project
-from atelier.site.pages.teach import cost, site_modules
 from atelier.site.markdown import table
+from atelier.site.pages.teach import cost, site_modules
 
 REFERENCE = "reference.yaml"  # beside the results
 STANDARD = (("sd15-512", "SD 1.5, 512²"), ("sdxl-1024", "SDXL, 1024²"))
@@ -83,7 +83,11 @@ def device_label(result: BenchResult, run: Run) -> str:
 
 def _weights(run: Run) -> str:
     kinds = {m.weights for w in run.workloads for m in w.models}
-    names = {"real": "real", "random (full)": "random, full size", "random (tiny)": "random, reduced size (not true timings)"}
+    names = {
+        "real": "real",
+        "random (full)": "random, full size",
+        "random (tiny)": "random, reduced size (not true timings)",
+    }
     return ", ".join(names.get(k, k) for k in sorted(kinds)) or "none"
 
 
@@ -105,7 +109,10 @@ def _standard(entry: WorkloadResult | None) -> WorkloadResult | None:
         return None
     defined = bench.STANDARD.get(entry.name)
     as_defined = defined is None or (entry.width, entry.height, entry.steps) == (
-        defined.width, defined.height, defined.steps)
+        defined.width,
+        defined.height,
+        defined.steps,
+    )
     tiny = any(m.weights == "random (tiny)" for m in entry.models)
     return entry if as_defined and not tiny else None
 
@@ -137,9 +144,12 @@ def _cell(entry: WorkloadResult | None) -> str:
     return f"{entry.figures.seconds_per_image:.2f} s{speed}"
 
 
-def default_rows(results: list[tuple[Path, BenchResult]], names: list[str] | None = None,
-                 ) -> list[tuple[Path, BenchResult, Run]]:
-    """Per device, the newest default-options run that measured any of `names` as defined (default: the standard two)."""
+def default_rows(
+    results: list[tuple[Path, BenchResult]],
+    names: list[str] | None = None,
+) -> list[tuple[Path, BenchResult, Run]]:
+    """Per device, the newest default-options run that measured any of `names` as defined (default: the
+    standard two)."""
     wanted = names or [name for name, _ in STANDARD]
     newest: dict[str, tuple[Path, BenchResult, Run]] = {}
     for path, result in results:
@@ -152,17 +162,30 @@ def default_rows(results: list[tuple[Path, BenchResult]], names: list[str] | Non
 def devices_table(results: list[tuple[Path, BenchResult]], profiles: list[Profile] | None = None) -> str:
     """Hardware, date, versions, weights and the standard workloads' speed, one row per device."""
     rows = default_rows(results)
-    head = ["Hardware", "Measured", "Versions", "Weights", "ComfyUI start"] + [f"{title}: per picture" for _, title in STANDARD]
+    head = ["Hardware", "Measured", "Versions", "Weights", "ComfyUI start"] + [
+        f"{title}: per picture" for _, title in STANDARD
+    ]
     head.append("GPU memory (SDXL)")
-    cells = [[device_label(result, run), f"{_day(result)} ([data](../benchmarks/{path.name}))", _versions(run),
-              _weights(run), f"{run.cold_start_s:.0f} s", *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
-              _memory(_standard(_entry(run, "sdxl-1024")))] for path, result, run in rows]
+    cells = [
+        [
+            device_label(result, run),
+            f"{_day(result)} ([data](../benchmarks/{path.name}))",
+            _versions(run),
+            _weights(run),
+            f"{run.cold_start_s:.0f} s",
+            *(_cell(_standard(_entry(run, name))) for name, _ in STANDARD),
+            _memory(_standard(_entry(run, "sdxl-1024"))),
+        ]
+        for path, result, run in rows
+    ]
     measured = " ".join(device_label(r, run) for _, r, run in rows)
     waiting = [name for name in wanted(profiles) if name.lower() not in measured.lower()]
     text = table(head, cells)
     if waiting:
-        text += ("\n\nNot measured yet: " + ", ".join(waiting) + ". Run `atelier bench --json FILE` on one "
-                 "(see [Add a row](#add-a-row)) and add the file to `docs/benchmarks/`.")
+        text += (
+            "\n\nNot measured yet: " + ", ".join(waiting) + ". Run `atelier bench --json FILE` on one "
+            "(see [Add a row](#add-a-row)) and add the file to `docs/benchmarks/`."
+        )
     return text
 
 
@@ -179,9 +202,12 @@ def wanted(profiles: list[Profile] | None = None) -> list[str]:
 
 def chart(results: list[tuple[Path, BenchResult]]) -> str:
     """Seconds per picture on a log scale (a CPU takes hundreds of times a GPU's), as an inline SVG."""
-    bars = [(device_label(result, run), title, entry.figures.seconds_per_image)
-            for _, result, run in default_rows(results) for name, title in STANDARD
-            if (entry := _standard(_entry(run, name))) and entry.measured]
+    bars = [
+        (device_label(result, run), title, entry.figures.seconds_per_image)
+        for _, result, run in default_rows(results)
+        for name, title in STANDARD
+        if (entry := _standard(_entry(run, name))) and entry.measured
+    ]
     if not bars:
         return "*No measured results yet: the chart appears with the first file in `docs/benchmarks/`.*"
     low = 10 ** math.floor(math.log10(min(s for *_, s in bars)))
@@ -195,23 +221,33 @@ def chart(results: list[tuple[Path, BenchResult]]) -> str:
     devices = list(dict.fromkeys(d for d, *_ in bars))
     height = 20 + len(devices) * head + len(bars) * (bar + 4) + 30
     total = left + width + 90
-    parts = [f'<svg role="img" aria-labelledby="bench-chart-title bench-chart-desc" viewBox="0 0 {total} {height}" '
-             f'width="100%" style="max-width:{total}px;font:12px sans-serif">',
-             '<title id="bench-chart-title">Seconds per picture on each device, log scale</title>',
-             '<desc id="bench-chart-desc">' + html.escape("; ".join(f"{d}, {t}: {s:.2f} s" for d, t, s in bars)) + "</desc>"]
+    parts = [
+        f'<svg role="img" aria-labelledby="bench-chart-title bench-chart-desc" viewBox="0 0 {total} {height}" '
+        f'width="100%" style="max-width:{total}px;font:12px sans-serif">',
+        '<title id="bench-chart-title">Seconds per picture on each device, log scale</title>',
+        '<desc id="bench-chart-desc">' + html.escape("; ".join(f"{d}, {t}: {s:.2f} s" for d, t, s in bars)) + "</desc>",
+    ]
     for power in range(decades + 1):
-        value = low * 10 ** power
-        parts.append(f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="10" y2="{height - 25}" stroke="currentColor" '
-                     'stroke-opacity="0.3"/>')
-        parts.append(f'<text x="{x(value):.1f}" y="{height - 8}" text-anchor="middle" fill="currentColor">{value:g} s</text>')
+        value = low * 10**power
+        parts.append(
+            f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="10" y2="{height - 25}" stroke="currentColor" '
+            'stroke-opacity="0.3"/>'
+        )
+        parts.append(
+            f'<text x="{x(value):.1f}" y="{height - 8}" text-anchor="middle" fill="currentColor">{value:g} s</text>'
+        )
     y = 10
     for device in devices:  # the device on a line of its own, its bars below
         parts.append(f'<text x="4" y="{y + 15}" fill="currentColor" font-weight="bold">{html.escape(device)}</text>')
         y += head
         for _, title, seconds in (b for b in bars if b[0] == device):
             colour = "var(--md-primary-fg-color)" if title == STANDARD[0][1] else "var(--md-accent-fg-color)"
-            parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" fill="currentColor">{html.escape(title)}</text>')
-            parts.append(f'<rect x="{left}" y="{y}" width="{max(x(seconds) - left, 1):.1f}" height="{bar}" fill="{colour}"/>')
+            parts.append(
+                f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" fill="currentColor">{html.escape(title)}</text>'
+            )
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{max(x(seconds) - left, 1):.1f}" height="{bar}" fill="{colour}"/>'
+            )
             parts.append(f'<text x="{x(seconds) + 4:.1f}" y="{y + 13}" fill="currentColor">{seconds:.2f} s</text>')
             y += bar + 4
     parts.append("</svg>")
@@ -236,8 +272,11 @@ def lessons_table(results: list[tuple[Path, BenchResult]], modules: list[Module]
 
 def _studies(results: list[tuple[Path, BenchResult]]) -> list[tuple[Path, BenchResult]]:
     """Result files that compare option sets against the default, newest last."""
-    return [(p, r) for p, r in results if len(r.runs) > 1
-            and any(not run.flags and _has(run, [name for name, _ in STANDARD]) for run in r.runs)]
+    return [
+        (p, r)
+        for p, r in results
+        if len(r.runs) > 1 and any(not run.flags and _has(run, [name for name, _ in STANDARD]) for run in r.runs)
+    ]
 
 
 def _ratios(default: Run, run: Run) -> dict[str, float | None]:
@@ -245,8 +284,11 @@ def _ratios(default: Run, run: Run) -> dict[str, float | None]:
     found: dict[str, float | None] = {}
     for name, _ in STANDARD:
         base, this = _entry(default, name), _entry(run, name)
-        found[name] = (1 - this.figures.seconds_per_image / base.figures.seconds_per_image
-                       if _measured(base) and _measured(this) else None)
+        found[name] = (
+            1 - this.figures.seconds_per_image / base.figures.seconds_per_image
+            if _measured(base) and _measured(this)
+            else None
+        )
     return found
 
 
@@ -273,8 +315,10 @@ def flags_tables(results: list[tuple[Path, BenchResult]]) -> str:
     parts = []
     for path, result in studies:
         default = _default(result)
-        parts.append(f"**{device_label(result, default)}**, {_day(result)}, {_versions(default)}, "
-                     f"{_weights(default)} weights ([data](../benchmarks/{path.name})):\n")
+        parts.append(
+            f"**{device_label(result, default)}**, {_day(result)}, {_versions(default)}, "
+            f"{_weights(default)} weights ([data](../benchmarks/{path.name})):\n"
+        )
         head = ["ComfyUI options"] + [f"{title}: per picture" for _, title in STANDARD] + ["GPU memory (SDXL)"]
         lines = []
         for run in result.runs:
@@ -307,14 +351,18 @@ def advice(results: list[tuple[Path, BenchResult]]) -> str:
             if run.flags and _clearly_faster(default, run, ratios):
                 good.append((sum(ratios.values()) / len(ratios), run, ratios))  # type: ignore[arg-type]
         if not good:
-            lines.append(f"- **{device}**: keep the defaults. No option was clearly faster on both standard "
-                         f"workloads ({_day(result)}).")
+            lines.append(
+                f"- **{device}**: keep the defaults. No option was clearly faster on both standard "
+                f"workloads ({_day(result)})."
+            )
             continue
         _, best, ratios = max(good, key=lambda item: item[0])
         flags = " ".join(best.flags)
         gains = ", ".join(f"{title} {_change(ratios[name])}" for name, title in STANDARD)
-        lines.append(f"- **{device}**: `comfyui_args: [{', '.join(repr(f) for f in best.flags)}]` "
-                     f"(that is, `{flags}`): {gains}, measured {_day(result)}.")
+        lines.append(
+            f"- **{device}**: `comfyui_args: [{', '.join(repr(f) for f in best.flags)}]` "
+            f"(that is, `{flags}`): {gains}, measured {_day(result)}."
+        )
     return "\n".join(lines)
 
 
@@ -327,8 +375,15 @@ def reference_table(entries: list[dict[str, Any]]) -> str:
         steps = [f"{entry['steps']} steps"] if entry.get("steps") else []
         settings = ", ".join(steps + [str(entry[k]) for k in ("precision", "software") if entry.get(k)])
         source = f"[{entry['source_title']}]({entry['url']}), {entry['publisher']}, {entry['date']}"
-        rows.append([str(entry["device"]), titles.get(entry["workload"], entry["workload"]),
-                     f"{entry['value']} {entry['unit']}", settings, source])
+        rows.append(
+            [
+                str(entry["device"]),
+                titles.get(entry["workload"], entry["workload"]),
+                f"{entry['value']} {entry['unit']}",
+                settings,
+                source,
+            ]
+        )
     return table(head, rows)
 
 
@@ -336,8 +391,9 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
-def sweep_rows(results: list[tuple[Path, BenchResult]], entries: list[dict[str, Any]],
-               profiles: list[Profile] | None = None) -> list[list[str]]:
+def sweep_rows(
+    results: list[tuple[Path, BenchResult]], entries: list[dict[str, Any]], profiles: list[Profile] | None = None
+) -> list[list[str]]:
     """What a 48-picture SD 1.5 grid costs on each GPU: from measured figures where there are some,
     else a published speed with a measured GPU's start-up, each row saying which.
 
@@ -352,9 +408,16 @@ def sweep_rows(results: list[tuple[Path, BenchResult]], entries: list[dict[str, 
             continue
         start = run.cold_start_s + (entry.figures.model_load_s or 0)
         measured.append((device_label(result, run), start, entry.figures.seconds_per_image))
+
     def published(device: str) -> dict[str, Any] | None:
-        return next((e for e in entries if e["workload"] == "sd15-512" and e["unit"] == "it/s"
-                     and str(e["device"]).lower() in device.lower()), None)
+        return next(
+            (
+                e
+                for e in entries
+                if e["workload"] == "sd15-512" and e["unit"] == "it/s" and str(e["device"]).lower() in device.lower()
+            ),
+            None,
+        )
 
     # A GPU not measured here: a measured one's time, scaled by the two GPUs' published speeds
     # (published figures come from other software than ComfyUI, so only their ratio is used).
@@ -364,33 +427,65 @@ def sweep_rows(results: list[tuple[Path, BenchResult]], entries: list[dict[str, 
         device, start, each, theirs = anchor
         done = " ".join(d for d, _, _ in measured).lower()
         for name in wanted(profiles):
-            entry = next((e for e in entries if e["workload"] == "sd15-512" and e["unit"] == "it/s"
-                          and name.lower() in str(e["device"]).lower()), None)
+            entry = next(
+                (
+                    e
+                    for e in entries
+                    if e["workload"] == "sd15-512" and e["unit"] == "it/s" and name.lower() in str(e["device"]).lower()
+                ),
+                None,
+            )
             if name.lower() in done or entry is None:
                 continue
-            estimated.append((str(entry["device"]), start, each * float(theirs["value"]) / float(entry["value"]),
-                              f"estimated: {device}'s time × its published {theirs['value']} it/s ÷ this GPU's "
-                              f"{entry['value']} it/s; start-up as on {device}"))
+            estimated.append(
+                (
+                    str(entry["device"]),
+                    start,
+                    each * float(theirs["value"]) / float(entry["value"]),
+                    f"estimated: {device}'s time × its published {theirs['value']} it/s ÷ this GPU's "
+                    f"{entry['value']} it/s; start-up as on {device}",
+                )
+            )
     every = [(d, start, each, "measured") for d, start, each in measured] + estimated
     for device, start, each, source in every:
         share = math.ceil(SWEEP_CELLS / SWEEP_GPUS)
         one, four = start + SWEEP_CELLS * each, start + share * each
-        rows.append([device, f"{each:.2f} s", f"{start:.0f} s", _hours(one), _hours(four),
-                     _hours(SWEEP_GPUS * four), f"{one / four:.1f}×", source])
+        rows.append(
+            [
+                device,
+                f"{each:.2f} s",
+                f"{start:.0f} s",
+                _hours(one),
+                _hours(four),
+                _hours(SWEEP_GPUS * four),
+                f"{one / four:.1f}×",
+                source,
+            ]
+        )
     return rows
 
 
-def sweep_table(results: list[tuple[Path, BenchResult]], entries: list[dict[str, Any]],
-                profiles: list[Profile] | None = None) -> str:
+def sweep_table(
+    results: list[tuple[Path, BenchResult]], entries: list[dict[str, Any]], profiles: list[Profile] | None = None
+) -> str:
     rows = sweep_rows(results, entries, profiles)
     if not rows:
         return "*No GPU has been measured yet: the table appears with the first GPU file in `docs/benchmarks/`.*"
-    intro = (f"{SWEEP_CELLS} pictures of {dict(STANDARD)['sd15-512']} on one GPU, and split over {SWEEP_GPUS} GPUs "
-             f"({math.ceil(SWEEP_CELLS / SWEEP_GPUS)} pictures each):\n\n")
+    intro = (
+        f"{SWEEP_CELLS} pictures of {dict(STANDARD)['sd15-512']} on one GPU, and split over {SWEEP_GPUS} GPUs "
+        f"({math.ceil(SWEEP_CELLS / SWEEP_GPUS)} pictures each):\n\n"
+    )
     title = dict(STANDARD)["sd15-512"]
-    head = ["GPU", f"A picture ({title}, {bench.STANDARD['sd15-512'].steps} steps)", "Start-up and model load, per task",
-            f"{SWEEP_CELLS} pictures on 1 GPU", f"{SWEEP_CELLS} pictures on {SWEEP_GPUS} GPUs",
-            f"GPU time booked, {SWEEP_GPUS} GPUs", "Sooner by", "From"]
+    head = [
+        "GPU",
+        f"A picture ({title}, {bench.STANDARD['sd15-512'].steps} steps)",
+        "Start-up and model load, per task",
+        f"{SWEEP_CELLS} pictures on 1 GPU",
+        f"{SWEEP_CELLS} pictures on {SWEEP_GPUS} GPUs",
+        f"GPU time booked, {SWEEP_GPUS} GPUs",
+        "Sooner by",
+        "From",
+    ]
     return intro + table(head, rows)
 
 

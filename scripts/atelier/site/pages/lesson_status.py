@@ -50,10 +50,24 @@ def status_page(reports: list[dict[str, Any]], titles: dict[str, str]) -> str:
         ]
         rows = []
         for r in results:
-            peak = " / ".join(x for x in [f"{r['peak_host_mb']} MB host" if r.get("peak_host_mb") else "",
-                                          f"{r['peak_gpu_mb']} MB GPU" if r.get("peak_gpu_mb") else ""] if x)
+            peak = " / ".join(
+                x
+                for x in [
+                    f"{r['peak_host_mb']} MB host" if r.get("peak_host_mb") else "",
+                    f"{r['peak_gpu_mb']} MB GPU" if r.get("peak_gpu_mb") else "",
+                ]
+                if x
+            )
             comfy = f"{r['comfy_seconds']:.1f} s" if r.get("comfy_seconds") else ""
-            rows.append([f"[{cell(titles.get(r['module'], r['module']))}]({r['module']}.md)", MARKS[r["status"]],
-                         f"{r['seconds']:.1f} s", comfy, peak, cell(r.get("message", ""))])
+            rows.append(
+                [
+                    f"[{cell(titles.get(r['module'], r['module']))}]({r['module']}.md)",
+                    MARKS[r["status"]],
+                    f"{r['seconds']:.1f} s",
+                    comfy,
+                    peak,
+                    cell(r.get("message", "")),
+                ]
+            )
         lines += [table(["Module", "Result", "Time", "ComfyUI's own time", "Peak memory", "Note"], rows), ""]
     return "\n".join(lines)

@@ -8,21 +8,21 @@ catalogue, the models with size and licence, and the workflow to download.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
-import re
 from typing import Any
 
-from atelier.lessons.lint import same_repository
-from atelier.lessons.nodes import Catalogue
-from atelier.lessons.pin import CustomNode
 from atelier.files import read_yaml
-from atelier.site.graph import describe
-from atelier.site.markdown import cell, table
+from atelier.lessons.lint import same_repository
 from atelier.lessons.meta import Output
 from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
+from atelier.lessons.nodes import Catalogue
+from atelier.lessons.pin import CustomNode
 from atelier.project import DOCS, KNOB_PICTURES, SCREENSHOTS
 from atelier.site import strips
+from atelier.site.graph import describe
+from atelier.site.markdown import cell, table
 
 MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3D"}
 SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pictures
@@ -99,8 +99,10 @@ def screenshot_image(folder: Path, name: str) -> str | None:
     crop = name.removesuffix(".png") + "-crop.png"
     if not alts.get(crop) or not (folder / crop).is_file():
         return f"![{_alt(alt)}]({base}/{name})"
-    return (f"![{_alt(alt)}]({base}/{name}){{ .atelier-shot-wide loading=lazy }} "
-            f"![{_alt(alts[crop])}]({base}/{crop}){{ .atelier-shot-narrow loading=lazy }}")
+    return (
+        f"![{_alt(alt)}]({base}/{name}){{ .atelier-shot-wide loading=lazy }} "
+        f"![{_alt(alts[crop])}]({base}/{crop}){{ .atelier-shot-narrow loading=lazy }}"
+    )
 
 
 def _alt(text: str) -> str:
@@ -112,8 +114,14 @@ def _screenshot(module: Module, folder: Path) -> list[str]:
     image = screenshot_image(folder, f"{module.slug}.png")
     if image is None:
         return []
-    return ["This is how it looks in ComfyUI once you open it:", "", image, "",
-            "The same workflow as a map, with each box's settings:", ""]
+    return [
+        "This is how it looks in ComfyUI once you open it:",
+        "",
+        image,
+        "",
+        "The same workflow as a map, with each box's settings:",
+        "",
+    ]
 
 
 def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode]) -> list[str]:
@@ -128,8 +136,14 @@ def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode])
         return []
     rows = []
     for folder, source in sorted(sources.items()):
-        about = next((c for c in module.about.custom_nodes
-                      if c.name == folder or same_repository(c.repository, source.repository)), None)
+        about = next(
+            (
+                c
+                for c in module.about.custom_nodes
+                if c.name == folder or same_repository(c.repository, source.repository)
+            ),
+            None,
+        )
         repository = source.repository or (about.repository if about else "")
         pin = next((p for p in pinned if same_repository(p.repository, repository)), None)
         commit = f"`{pin.commit}`" if pin else f"`{source.commit}` (the node list's; not in the semester pin)"
@@ -137,14 +151,26 @@ def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode])
         licence = cell(about.licence) if about else "not stated"
         licence += f" [Licence text]({about.licence_url})" if about and about.licence_url else ""
         rows.append([f"`{folder}`", f"[{cell(link)}]({link})" if link else "", commit, licence])
-    return ["## Custom nodes", "",
-            "Some boxes in this workflow are not part of ComfyUI: they come from these custom nodes, which your "
-            "cluster installs with ComfyUI, at the commit pinned for the semester.", "",
-            table(["Custom node", "Repository", "Commit", "Licence"], rows), ""]
+    return [
+        "## Custom nodes",
+        "",
+        "Some boxes in this workflow are not part of ComfyUI: they come from these custom nodes, which your "
+        "cluster installs with ComfyUI, at the commit pinned for the semester.",
+        "",
+        table(["Custom node", "Repository", "Commit", "Licence"], rows),
+        "",
+    ]
 
 
-def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], titles: dict[str, str],
-                screenshots: Path, knob_pictures: Path | None = None, pinned: list[CustomNode] | None = None) -> str:
+def lesson_page(
+    module: Module,
+    catalogue: Catalogue,
+    prompt: dict[str, Any],
+    titles: dict[str, str],
+    screenshots: Path,
+    knob_pictures: Path | None = None,
+    pinned: list[CustomNode] | None = None,
+) -> str:
     """The page in Markdown; `screenshots` is the project's folder of ComfyUI pictures, and
     `knob_pictures` that of the knob strips (`atelier strips`); `pinned` the semester pin's custom nodes."""
     meta, slug = module.about, module.slug
@@ -152,9 +178,19 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
     lines = [
         f"# {module.title}",
         "",
-        table(["Level", "Teaching", "Exercises", "Makes", "GPU memory", "Before this"],
-              [[meta.level, f"{meta.minutes.teaching} min", f"{meta.minutes.exercises} min", _outputs(meta.outputs),
-                f"{meta.gpu_memory_gb} GB", prerequisites]]),
+        table(
+            ["Level", "Teaching", "Exercises", "Makes", "GPU memory", "Before this"],
+            [
+                [
+                    meta.level,
+                    f"{meta.minutes.teaching} min",
+                    f"{meta.minutes.exercises} min",
+                    _outputs(meta.outputs),
+                    f"{meta.gpu_memory_gb} GB",
+                    prerequisites,
+                ]
+            ],
+        ),
         "",
         '!!! abstract "Questions"',
         "",
@@ -171,12 +207,16 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "Download the workflow and drag the file onto the ComfyUI canvas. "
         "The notes on the canvas explain each step.",
         "",
-        f"[Download {module.file_name}]({slug}/workflow.json){{ .md-button .md-button--primary download=\"{module.file_name}\" }}",
+        f"[Download {module.file_name}]({slug}/workflow.json)"
+        f'{{ .md-button .md-button--primary download="{module.file_name}" }}',
         "",
     ]
     inputs = sorted(p.name for p in (module.folder / "inputs").glob("*")) if (module.folder / "inputs").is_dir() else []
     if inputs:
-        lines += ["This lesson starts from a file of its own. Download it and upload it in the workflow's load box:", ""]
+        lines += [
+            "This lesson starts from a file of its own. Download it and upload it in the workflow's load box:",
+            "",
+        ]
         lines += [f"- [{name}]({slug}/inputs/{name})" for name in inputs] + [""]
     lines += [
         "## The workflow",
@@ -224,9 +264,15 @@ def lesson_page(module: Module, catalogue: Catalogue, prompt: dict[str, Any], ti
         "",
     ]
     folders = {m.name: m.directory for m in module.models()}
-    lines.append(table(["File", "Folder", "Size", "Licence"],
-                       [[f"`{m.name}`", f"`{folders.get(m.name, '')}`", _size(m.size),
-                         f"[{cell(m.licence)}]({m.licence_url})"] for m in meta.models]))
+    lines.append(
+        table(
+            ["File", "Folder", "Size", "Licence"],
+            [
+                [f"`{m.name}`", f"`{folders.get(m.name, '')}`", _size(m.size), f"[{cell(m.licence)}]({m.licence_url})"]
+                for m in meta.models
+            ],
+        )
+    )
     lines += ["", *custom_nodes(module, catalogue, pinned or []), "## Exercises", ""]
     for number, exercise in enumerate(meta.exercises, start=1):
         title = exercise.title or f"Exercise {number}"
@@ -254,13 +300,20 @@ TEST_RUNS = "Test runs: noise from test models, not what you will see"  # the fo
 def strip_note(made: strips.Made) -> list[str]:
     """What made the pictures, said before them: test-model pictures are never passed off as real."""
     if made.models == "real":
-        return [f'!!! info "Made with this lesson\'s own models on {made.device}, {made.date}"', "",
-                f"    ComfyUI {made.comfyui} made each picture with the lesson's workflow and that one setting "
-                "changed, the way `atelier sweep` makes a grid.", ""]
-    return [f"These pictures were made on {made.date} on {made.device} by ComfyUI {made.comfyui} with "
-            "random-weight test models, smaller and in fewer steps than the lesson, so they are noise, not "
-            "art, and each says so on the picture: they show that each value runs, not what it looks like. "
-            "Your session, with the real models, paints real pictures.", ""]
+        return [
+            f'!!! info "Made with this lesson\'s own models on {made.device}, {made.date}"',
+            "",
+            f"    ComfyUI {made.comfyui} made each picture with the lesson's workflow and that one setting "
+            "changed, the way `atelier sweep` makes a grid.",
+            "",
+        ]
+    return [
+        f"These pictures were made on {made.date} on {made.device} by ComfyUI {made.comfyui} with "
+        "random-weight test models, smaller and in fewer steps than the lesson, so they are noise, not "
+        "art, and each says so on the picture: they show that each value runs, not what it looks like. "
+        "Your session, with the real models, paints real pictures.",
+        "",
+    ]
 
 
 def knob_strips(module: Module, folder: Path | None) -> list[str]:
@@ -274,9 +327,12 @@ def knob_strips(module: Module, folder: Path | None) -> list[str]:
         return []
     test = made.made.models != "real"
     base = f"../{KNOB_PICTURES.relative_to(DOCS).as_posix()}"
-    body = [*strip_note(made.made),
-            "Each picture holds its workflow, with the knob at that value: download it and drag it onto "
-            "ComfyUI's canvas to open the workflow with that exact setting.", ""]
+    body = [
+        *strip_note(made.made),
+        "Each picture holds its workflow, with the knob at that value: download it and drag it onto "
+        "ComfyUI's canvas to open the workflow with that exact setting.",
+        "",
+    ]
     for knob in module.about.knobs:
         pictures = made.strips.get((knob.node, knob.input))
         if not pictures:
@@ -287,17 +343,30 @@ def knob_strips(module: Module, folder: Path | None) -> list[str]:
             short = value if len(value) <= 48 else value[:47] + "…"
             kind = "Test-model picture (noise, labelled TEST MODEL)" if test else "Picture"
             alt = f"{kind} made with {knob.node} {knob.input} {short}".replace("[", "(").replace("]", ")")
-            download = f"{module.slug}-{strips.knob_id(knob.node, knob.input)}-{re.sub(r'[^A-Za-z0-9.]+', '-', short)[:40]}.png"
+            value_part = re.sub(r"[^A-Za-z0-9.]+", "-", short)[:40]
+            download = f"{module.slug}-{strips.knob_id(knob.node, knob.input)}-{value_part}.png"
             src = f"{base}/{picture['file']}"
-            body += ['<figure markdown>', "",
-                     f'[![{alt}]({src}){{ width="{picture["width"]}" height="{picture["height"]}" loading=lazy }}]'
-                     f'({src}){{ download="{download}" title="{escape(value, quote=True)}" }}', "",
-                     f"<figcaption>{'Test run: ' if test else ''}{escape(short)}</figcaption>", "", "</figure>", ""]
+            body += [
+                "<figure markdown>",
+                "",
+                f'[![{alt}]({src}){{ width="{picture["width"]}" height="{picture["height"]}" loading=lazy }}]'
+                f'({src}){{ download="{download}" title="{escape(value, quote=True)}" }}',
+                "",
+                f"<figcaption>{'Test run: ' if test else ''}{escape(short)}</figcaption>",
+                "",
+                "</figure>",
+                "",
+            ]
         body += ["</div>", ""]
     if not test:
         return ["### What each knob does", "", *body]
-    return ["### Each value runs", "", f'??? warning "{TEST_RUNS}"', "",
-            *[f"    {line}" if line else "" for line in body]]
+    return [
+        "### Each value runs",
+        "",
+        f'??? warning "{TEST_RUNS}"',
+        "",
+        *[f"    {line}" if line else "" for line in body],
+    ]
 
 
 def describe_alt(module: Module, catalogue: Catalogue) -> str:
@@ -306,10 +375,12 @@ def describe_alt(module: Module, catalogue: Catalogue) -> str:
 
 def modules_table(modules: list[Module]) -> str:
     """The filterable list of modules for the Lessons index."""
+
     def options(name: str, label: str, values: list[tuple[str, str]]) -> str:
         items = "".join(f'<option value="{v}">{escape(t)}</option>' for v, t in values)
-        return (f'<label>{label} <select data-lesson-filter="{name}">'
-                f'<option value="">all</option>{items}</select></label>')
+        return (
+            f'<label>{label} <select data-lesson-filter="{name}"><option value="">all</option>{items}</select></label>'
+        )
 
     rows = []
     for module in ordered(modules):
@@ -317,25 +388,28 @@ def modules_table(modules: list[Module]) -> str:
         rows.append(
             f'<tr data-modality="{meta.modality}" data-level="{meta.level}">'
             f'<td><a href="{module.slug}/">{escape(module.title)}</a></td>'
-            f'<td>{MODALITY_NAMES.get(meta.modality or "", "")}</td><td>{meta.level}</td>'
-            f'<td>{meta.minutes.total} min</td>'
-            f'<td>{meta.gpu_memory_gb} GB</td><td>{escape(_outputs(meta.outputs))}</td></tr>'
+            f"<td>{MODALITY_NAMES.get(meta.modality or '', '')}</td><td>{meta.level}</td>"
+            f"<td>{meta.minutes.total} min</td>"
+            f"<td>{meta.gpu_memory_gb} GB</td><td>{escape(_outputs(meta.outputs))}</td></tr>"
         )
-    return "\n".join([
-        '<div class="atelier-filters" markdown>',
-        options("modality", "Kind", [(m, MODALITY_NAMES[m]) for m in MODALITIES]),
-        options("level", "Level", [(level, level) for level in LEVELS]),
-        "</div>",
-        "",
-        '<table class="atelier-catalogue">',
-        "<thead><tr><th>Module</th><th>Kind</th><th>Level</th><th>Time</th><th>GPU memory</th><th>Makes</th></tr></thead>",
-        "<tbody>",
-        *rows,
-        "</tbody>",
-        "</table>",
-        "",
-        f'<p data-lesson-count>{len(modules)} modules.</p>',
-    ])
+    return "\n".join(
+        [
+            '<div class="atelier-filters" markdown>',
+            options("modality", "Kind", [(m, MODALITY_NAMES[m]) for m in MODALITIES]),
+            options("level", "Level", [(level, level) for level in LEVELS]),
+            "</div>",
+            "",
+            '<table class="atelier-catalogue">',
+            "<thead><tr><th>Module</th><th>Kind</th><th>Level</th>"
+            "<th>Time</th><th>GPU memory</th><th>Makes</th></tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody>",
+            "</table>",
+            "",
+            f"<p data-lesson-count>{len(modules)} modules.</p>",
+        ]
+    )
 
 
 def nav(modules: list[Module]) -> list[dict[str, Any]]:

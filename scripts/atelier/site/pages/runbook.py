@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import re
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,8 @@ from atelier.comfy.server import MODEL_FOLDERS
 from atelier.hpc.install import model_paths_text
 from atelier.hpc.profiles import Profile
 from atelier.hpc.store import declared
-from atelier.layout import Layout, SessionFolder, SweepFolder
 from atelier.keep.userfolder import StudentFolder
+from atelier.layout import Layout, SessionFolder, SweepFolder
 from atelier.lessons.meta import ModelLicence
 from atelier.lessons.modules import Module
 from atelier.lessons.pin import Lock
@@ -50,15 +49,19 @@ LESSON_CHECK = Path("checks") / "lesson-check.sbatch"
 # What each atelier command of the GPU check prints in its log, by subcommand.
 CHECK_COMMAND_LINES = {
     "models verify": "`atelier models verify`: a line per model file (`verified`, or what is wrong), then a "
-                     "summary; a missing or changed file stops the job here, before any lesson runs.",
+    "summary; a missing or changed file stops the job here, before any lesson runs.",
     "check": "`atelier check`: a line per lesson module ({modules} of them), `passed` with its seconds, or "
-             "`FAILED` with the reason, then `<n> passed, <n> failed, <n> skipped. Report: "
-             "check-report-<job id>/report.json`.",
+    "`FAILED` with the reason, then `<n> passed, <n> failed, <n> skipped. Report: "
+    "check-report-<job id>/report.json`.",
     "strips": "`atelier strips`: a line per picture lesson as its knob strips are remade with the real models, "
-              "then a summary.",
+    "then a summary.",
 }
-PLACEHOLDERS = {"$(date)": "<date>", "$(hostname)": "<node>", "$(pwd)": "<the checkout>",
-                "$report": "check-report-<job id>"}
+PLACEHOLDERS = {
+    "$(date)": "<date>",
+    "$(hostname)": "<node>",
+    "$(pwd)": "<the checkout>",
+    "$report": "check-report-<job id>",
+}
 PACKAGE = Path(__file__).resolve().parents[2]  # scripts/atelier, the package these pages describe
 
 
@@ -88,8 +91,17 @@ def stored_models(modules: list[Module]) -> list[StoredModel]:
     found = []
     for model in declared(modules):
         entry = licences.get(model.name) or ModelLicence(model.name, "", "", None)
-        found.append(StoredModel(model.name, model.directory, entry.size, entry.licence or "not stated",
-                                 entry.licence_url, model.sha256 is not None, tuple(sorted(users[model.name]))))
+        found.append(
+            StoredModel(
+                model.name,
+                model.directory,
+                entry.size,
+                entry.licence or "not stated",
+                entry.licence_url,
+                model.sha256 is not None,
+                tuple(sorted(users[model.name])),
+            )
+        )
     return found
 
 
@@ -119,14 +131,17 @@ def model_store_sizes(modules: list[Module]) -> str:
         files = ", ".join(f"`{m.name}`" for m in own) or "none"
         per_module.append([f"[{module.slug}](../lessons/{module.slug}.md)", files, _total(own)])
     lines = [table(["module", "model files", "disk space"], per_module)]
-    whole = (f"**The whole store, every module: {plural(len(models), 'file')}, {_total(models)}.** "
-             "Each file is counted once, though several modules share some of them.")
+    whole = (
+        f"**The whole store, every module: {plural(len(models), 'file')}, {_total(models)}.** "
+        "Each file is counted once, though several modules share some of them."
+    )
     files = []
     for model in sorted(models, key=lambda m: (m.folder, m.name)):
         licence = f"[{model.licence}]({model.licence_url})" if model.licence_url else model.licence
         check = "yes" if model.sha256 else "**none**: fetched unverified"
-        files.append([f"`{model.name}`", f"`{model.folder}`", size_text(model.size), licence, check,
-                      ", ".join(model.modules)])
+        files.append(
+            [f"`{model.name}`", f"`{model.folder}`", size_text(model.size), licence, check, ", ".join(model.modules)]
+        )
     lines += ["", whole, "", table(["file", "folder", "size", "licence", "published sha256", "used by"], files)]
     return "\n".join(lines)
 
@@ -156,7 +171,9 @@ def store_locations(profiles: list[Profile]) -> str:
             shown = f"`{store}` (not set: the prefix's own)"
         else:
             shown = "not set: give `--models` or `ATELIER_MODELS`"
-        rows.append([profile.title, shown, f"`{profile.prefix or 'none'}`", f"`scripts/atelier/clusters/{profile.file.name}`"])
+        rows.append(
+            [profile.title, shown, f"`{profile.prefix or 'none'}`", f"`scripts/atelier/clusters/{profile.file.name}`"]
+        )
         example = example or store
     lines = [table(["cluster", "model store (`models:`)", "software prefix (`prefix:`)", "profile"], rows)]
     if example:
@@ -168,31 +185,46 @@ def store_locations(profiles: list[Profile]) -> str:
 def custom_nodes_table(lock: Lock) -> str:
     """The custom nodes the pin in force allows, each with the folder install checks it out into."""
     if not lock.custom_nodes:
-        return (f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
-                "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions.")
-    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node.name}`"]
-            for node in lock.custom_nodes]
-    return (f"The pin in force ({lock.semester}) allows these custom nodes:\n\n"
-            + table(["repository", "commit", "folder in the prefix"], rows))
+        return (
+            f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
+            "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions."
+        )
+    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node.name}`"] for node in lock.custom_nodes]
+    return f"The pin in force ({lock.semester}) allows these custom nodes:\n\n" + table(
+        ["repository", "commit", "folder in the prefix"], rows
+    )
 
 
 def unknown_node_example(version: str) -> str:
     """What `atelier lint` prints for a node type the catalogue lacks, from the message catalogue."""
     code = "lint-unknown-node"  # not a literal call: the message test counts only lint.py's own
-    finding = Finding(code, {"file": "workflows/charcoal-portraits/workflow.json", "node": 12,
-                             "title": "Face detector", "type": "UltralyticsDetectorProvider", "version": version})
+    finding = Finding(
+        code,
+        {
+            "file": "workflows/charcoal-portraits/workflow.json",
+            "node": 12,
+            "title": "Face detector",
+            "type": "UltralyticsDetectorProvider",
+            "version": version,
+        },
+    )
     return "\n".join(["```text", f"error: {finding}", "```"])
 
 
 def smoke_limits() -> str:
     """How the smoke check lightens a lesson for a CPU, from the limits the code applies."""
-    by_node = "; ".join(f"{node}'s {name} at most {most}" for node, limits in headless.SMOKE_BY_NODE.items()
-                        for name, most in limits.items())
-    return (f"sampler steps at most {headless.SMOKE_LIMITS['steps']}; a picture's longer side at most "
-            f"{headless.SMOKE_IMAGE_SIDE} pixels and a video's at most {headless.SMOKE_VIDEO_SIDE}, each keeping its "
-            f"shape; at most {headless.SMOKE_FRAMES} video frames and {headless.SMOKE_LIMITS['seconds']:g} seconds of "
-            f"sound; a 3D mesh's octree resolution at most {headless.SMOKE_LIMITS['octree_resolution']} ({by_node}). "
-            "The outputs are expected at the sizes asked for")
+    by_node = "; ".join(
+        f"{node}'s {name} at most {most}"
+        for node, limits in headless.SMOKE_BY_NODE.items()
+        for name, most in limits.items()
+    )
+    return (
+        f"sampler steps at most {headless.SMOKE_LIMITS['steps']}; a picture's longer side at most "
+        f"{headless.SMOKE_IMAGE_SIDE} pixels and a video's at most {headless.SMOKE_VIDEO_SIDE}, each keeping its "
+        f"shape; at most {headless.SMOKE_FRAMES} video frames and {headless.SMOKE_LIMITS['seconds']:g} seconds of "
+        f"sound; a 3D mesh's octree resolution at most {headless.SMOKE_LIMITS['octree_resolution']} ({by_node}). "
+        "The outputs are expected at the sizes asked for"
+    )
 
 
 def tree(root: str, entries: list[tuple[str, str]]) -> str:
@@ -215,7 +247,10 @@ def code_layout(package: Path = PACKAGE) -> str:
     for path in top:
         rows.append([f"`{path.name}`", _docstring_line(path)])
     for folder in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
-        for sub in [folder, *sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file() and p.name != "extensions")]:
+        for sub in [
+            folder,
+            *sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file() and p.name != "extensions"),
+        ]:
             name = sub.relative_to(package).as_posix()
             rows.append([f"**`{name}/`**", _docstring_line(sub / "__init__.py")])
             for path in sorted(sub.glob("*.py")):

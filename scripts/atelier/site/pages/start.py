@@ -7,9 +7,9 @@ page a student reads changes with it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
-import re
 
 from mkdocs.exceptions import PluginError
 
@@ -28,8 +28,16 @@ STUDENT_MESSAGES_MARKER = "<!-- student messages -->"
 START_HOURS_MARKER = "<!-- form starting hours -->"
 USER_FOLDER_MARKER = "<!-- user folder per cluster -->"
 # Made by `atelier screenshots`: ComfyUI's screens, and the dashboard's Box backup app.
-TOUR_SHOTS = ("tour-canvas", "tour-workflows", "tour-run", "first-image-done", "saved-next-session",
-              "box-connect", "box-connected", "box-restored")
+TOUR_SHOTS = (
+    "tour-canvas",
+    "tour-workflows",
+    "tour-run",
+    "first-image-done",
+    "saved-next-session",
+    "box-connect",
+    "box-connected",
+    "box-restored",
+)
 
 
 def launch_form(project: Project, profiles: list[Profile] | None = None) -> list[ood.FormField]:
@@ -61,9 +69,13 @@ def clusters_table(profiles: list[Profile]) -> str:
     """Where each installed cluster's students ask for an account, sign in and get help."""
     rows = []
     for profile in profiles:
-        account = f"[{profile.title} account request]({profile.account_url})" if profile.account_url else unset("account_url")
+        account = (
+            f"[{profile.title} account request]({profile.account_url})" if profile.account_url else unset("account_url")
+        )
         dashboard = f"<{profile.ondemand_url}>" if profile.ondemand_url else unset("ondemand_url")
-        rows.append([profile.title, account, dashboard, help_cell(profile.support) if profile.support else unset("support")])
+        rows.append(
+            [profile.title, account, dashboard, help_cell(profile.support) if profile.support else unset("support")]
+        )
     return table(["Cluster", "Ask for an account", "Sign in at", "Help"], rows)
 
 
@@ -72,9 +84,13 @@ def preview_banner(profiles: list[Profile], fields: set[str]) -> str:
     gaps = [(p, name) for p in profiles for name in missing_for_students(p) if name in fields]
     if not gaps:
         return ""
-    lines = ['!!! danger "Preview: not ready for students"', "",
-             "    This page sends students to values the cluster profiles do not give yet, so a "
-             "published build refuses to run until they are filled in (Runbook: First deployment, step 3):", ""]
+    lines = [
+        '!!! danger "Preview: not ready for students"',
+        "",
+        "    This page sends students to values the cluster profiles do not give yet, so a "
+        "published build refuses to run until they are filled in (Runbook: First deployment, step 3):",
+        "",
+    ]
     lines += [f"    - {p.title}: `{name}` in `{p.file.name}`: {FOR_STUDENTS[name]}" for p, name in gaps]
     return "\n".join(lines) + "\n"
 
@@ -87,15 +103,16 @@ def in_home(folder: str) -> str:
     """A profile's folder as a student finds it in the dashboard's Files: `$HOME/x` is x in their home folder."""
     for home in ("$HOME/", "${HOME}/", "~/"):
         if folder.startswith(home):
-            return f"`{folder[len(home):]}` in your home folder"
+            return f"`{folder[len(home) :]}` in your home folder"
     return f"`{folder}`"
 
 
 def limits_table(form: list[ood.FormField], profiles: list[Profile]) -> str:
     """How long sessions may last and where files stay, per installed cluster."""
     rows = [[p.title, plural(p.max_hours, "hour"), in_home(p.outputs)] for p in profiles]
-    return (f"The form starts at **{starting_hours(form)}** for every cluster.\n\n"
-            + table(["Cluster", "The longest session", "Pictures go to"], rows))
+    return f"The form starts at **{starting_hours(form)}** for every cluster.\n\n" + table(
+        ["Cluster", "The longest session", "Pictures go to"], rows
+    )
 
 
 def user_folder_table(profiles: list[Profile]) -> str:
@@ -135,13 +152,27 @@ def message_entries(messages: list[Message], level: int = 3) -> list[str]:
 # terminal tools, and Reference: When something goes wrong lists it. A unit test holds each code
 # here to a module that a browser session runs.
 BROWSER_MESSAGES = (
-    "folder-full", "folder-low",                                            # ComfyUI's page: a full folder
-    "compare-nothing", "compare-knob-unknown", "compare-none-picked",        # ComfyUI's Compare page
-    "compare-outside", "compare-failed",
-    "user-folder-locked", "user-folder-unwritable",                          # the session's log
-    "backup-remote-unknown", "backup-denied", "backup-unreachable", "backup-failed",
-    "box-app-unset", "box-signin-denied", "box-signin-stale", "box-token-refused",  # the Box app
-    "box-unreachable", "box-page-unknown", "box-page-elsewhere", "box-page-failed",
+    "folder-full",
+    "folder-low",  # ComfyUI's page: a full folder
+    "compare-nothing",
+    "compare-knob-unknown",
+    "compare-none-picked",  # ComfyUI's Compare page
+    "compare-outside",
+    "compare-failed",
+    "user-folder-locked",
+    "user-folder-unwritable",  # the session's log
+    "backup-remote-unknown",
+    "backup-denied",
+    "backup-unreachable",
+    "backup-failed",
+    "box-app-unset",
+    "box-signin-denied",
+    "box-signin-stale",
+    "box-token-refused",  # the Box app
+    "box-unreachable",
+    "box-page-unknown",
+    "box-page-elsewhere",
+    "box-page-failed",
 )
 
 
@@ -154,8 +185,10 @@ def screenshot(name: str, folder: Path) -> str:
     """A tour picture from `folder` with the alt text written when it was taken, for a page in start/."""
     image = lessons.screenshot_image(folder, f"{name}.png")
     if image is None:
-        raise PluginError(f"{folder / name}.png: missing, or without alt text in {lessons.SCREENSHOT_MANIFEST}; "
-                          "run 'atelier screenshots' (Runbook: Publishing the site)")
+        raise PluginError(
+            f"{folder / name}.png: missing, or without alt text in {lessons.SCREENSHOT_MANIFEST}; "
+            "run 'atelier screenshots' (Runbook: Publishing the site)"
+        )
     return image + noise_note(name, folder)
 
 
@@ -165,8 +198,10 @@ def noise_note(name: str, folder: Path) -> str:
     label = ((marks.get(f"{name}.png") or {}).get("test_model_label") or {}).get("text")
     if not label:
         return ""
-    return (f"\n\nThe picture in this page's screenshot is noise, labelled *{label}*: the screenshot was made "
-            "with a test model. Your session uses a real model and paints the picture your words describe.")
+    return (
+        f"\n\nThe picture in this page's screenshot is noise, labelled *{label}*: the screenshot was made "
+        "with a test model. Your session uses a real model and paints the picture your words describe."
+    )
 
 
 # Made by `python -m tests.ood.screenshots` (tier ood): the dashboard's form and session card, drawn from
@@ -184,8 +219,10 @@ def ood_screenshot(name: str, folder: Path) -> str:
     alts = (data.get(OOD_MANIFEST_KEY) or {}).get("screenshots") or {}
     crop, wide = f"{name}-390.png", f"{name}.png"
     if not all(alts.get(f) and (folder / f).is_file() for f in (crop, wide)):
-        raise PluginError(f"{folder / wide}: missing, or without alt text under '{OOD_MANIFEST_KEY}' in "
-                          f"{lessons.SCREENSHOT_MANIFEST}; run 'python -m tests.ood.screenshots' (tests/README.md)")
+        raise PluginError(
+            f"{folder / wide}: missing, or without alt text under '{OOD_MANIFEST_KEY}' in "
+            f"{lessons.SCREENSHOT_MANIFEST}; run 'python -m tests.ood.screenshots' (tests/README.md)"
+        )
     where = f"../{lessons.SCREENSHOTS.relative_to(lessons.DOCS).as_posix()}"
     alt = alts[crop].replace("[", "(").replace("]", ")")
     return f"![{alt}]({where}/{crop})\n\n[The same on a wide screen]({where}/{wide})"
@@ -193,8 +230,7 @@ def ood_screenshot(name: str, folder: Path) -> str:
 
 MARKERS: dict[str, Callable[[Project], str]] = {
     **{f"<!-- screenshot {name} -->": (lambda p, name=name: screenshot(name, p.screenshots)) for name in TOUR_SHOTS},
-    **{f"<!-- screenshot {name} -->": (lambda p, name=name: ood_screenshot(name, p.screenshots))
-       for name in OOD_SHOTS},
+    **{f"<!-- screenshot {name} -->": (lambda p, name=name: ood_screenshot(name, p.screenshots)) for name in OOD_SHOTS},
     FORM_MARKER: lambda p: form_table(launch_form(p)),
     CLUSTERS_MARKER: lambda p: clusters_table(p.installed_profiles),
     LIMITS_MARKER: lambda p: limits_table(launch_form(p), p.installed_profiles),

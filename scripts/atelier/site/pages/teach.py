@@ -101,18 +101,36 @@ def fits(gpus: list[Gpu], memory_gb: float) -> str:
 def gpu_time_table(modules: list[Module], profiles: list[Profile]) -> str:
     """One row per module: its minutes, the session to book, GPU minutes and the GPUs it fits."""
     clusters = gpu_profiles(profiles)
-    head = ["Module", "Level", "Teaching", "Exercises", "Book a session of", "GPU minutes per student", "GPU memory",
-            *(f"Fits on {p.title}" for p, _ in clusters)]
+    head = [
+        "Module",
+        "Level",
+        "Teaching",
+        "Exercises",
+        "Book a session of",
+        "GPU minutes per student",
+        "GPU memory",
+        *(f"Fits on {p.title}" for p, _ in clusters),
+    ]
     rows = []
     for module in lessons.ordered(modules):
         c = cost(module)
-        row = [_link(module), str(module.about.level), f"{c.teaching} min", f"{c.exercises} min",
-               f"{c.hours} hour{'s' * (c.hours != 1)}", _number(c.gpu_minutes), f"{_number(c.memory_gb)} GB"]
+        row = [
+            _link(module),
+            str(module.about.level),
+            f"{c.teaching} min",
+            f"{c.exercises} min",
+            f"{c.hours} hour{'s' * (c.hours != 1)}",
+            _number(c.gpu_minutes),
+            f"{_number(c.memory_gb)} GB",
+        ]
         row += [fits(gpus, c.memory_gb) for _, gpus in clusters]
         rows.append(row)
     lines = [table(head, rows)]
-    lines += ["", "A GPU choice fits when its card's memory (the `memory_gb` of that choice in the cluster "
-              "profile) is at least the module's GPU memory."]
+    lines += [
+        "",
+        "A GPU choice fits when its card's memory (the `memory_gb` of that choice in the cluster "
+        "profile) is at least the module's GPU memory.",
+    ]
     return "\n".join(lines)
 
 
@@ -128,8 +146,7 @@ def in_order(modules: list[Module]) -> list[Module]:
     """Every module after its prerequisites; among those ready, the lower level first, then its `order`,
     then the catalogue's order (a module without `order`, such as a new one, after those with one)."""
     rank = {m.slug: i for i, m in enumerate(lessons.ordered(modules))}
-    key = {m.slug: (LEVELS.index(_level(m)), m.about.order is None, m.about.order or 0, rank[m.slug])
-           for m in modules}
+    key = {m.slug: (LEVELS.index(_level(m)), m.about.order is None, m.about.order or 0, rank[m.slug]) for m in modules}
     known = {m.slug for m in modules}
     left = {m.slug: m for m in modules}
     done: list[Module] = []
@@ -149,8 +166,9 @@ def order_table(modules: list[Module]) -> str:
     for step, module in enumerate(in_order(modules), start=1):
         first = ", ".join(_link(by_slug[p]) if p in by_slug else p for p in _needs(module)) or "nothing"
         kind = lessons.MODALITY_NAMES.get(str(module.about.modality), "")
-        rows.append([step, _link(module), module.about.level, kind, first, f"{cost(module).minutes} min",
-                     weeks[module.slug]])
+        rows.append(
+            [step, _link(module), module.about.level, kind, first, f"{cost(module).minutes} min", weeks[module.slug]]
+        )
     return table(["Step", "Module", "Level", "Kind", "Do first", "Time", "Week"], rows)
 
 
@@ -197,7 +215,7 @@ def _merge_one(phases: list[list[list[Module]]]) -> bool:
     if best is None:
         return False
     _, p, i = best
-    phases[p][i:i + 2] = [phases[p][i] + phases[p][i + 1]]
+    phases[p][i : i + 2] = [phases[p][i] + phases[p][i + 1]]
     return True
 
 
@@ -219,7 +237,7 @@ def semester_plan(modules: list[Module], weeks: int = WEEKS) -> list[Week]:
     while sum(len(p) for p in phases) > lesson_weeks and _merge_one(phases):
         pass
     plan: list[Week] = []
-    for level, phase in zip(levels, phases):
+    for level, phase in zip(levels, phases, strict=True):
         for group in phase:
             plan.append(Week(len(plan) + 1, "lesson", tuple(group), level))
         plan.append(Week(len(plan) + 1, "crit", (), level))
@@ -238,8 +256,10 @@ def plan_table(modules: list[Module], weeks: int = WEEKS) -> str:
             what = " then ".join(_link(m) for m in week.modules) + ", then studio time on the exercises"
             minutes = f"{week.minutes} min"
         elif week.kind == "crit":
-            what = (f"Crit of the {week.level} modules: each student shows a short series and the variations "
-                    f"behind it ([{week.level} rubric]({CRIT_PAGE}#{week.level}))")
+            what = (
+                f"Crit of the {week.level} modules: each student shows a short series and the variations "
+                f"behind it ([{week.level} rubric]({CRIT_PAGE}#{week.level}))"
+            )
             minutes = "none"
         elif week.kind == "project":
             what = "Studio: students work on a project of their own with the modules so far; talk to each in turn"
@@ -273,9 +293,11 @@ def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
     def sentence(module: Module) -> str:
         c = cost(module)
         total = students * c.gpu_minutes
-        return (f"{_link(module)}, which takes {c.teaching} + {c.exercises} = {c.minutes} minutes, "
-                f"so each student books {c.hours} hour{'s' * (c.hours != 1)}: "
-                f"{students} × {c.hours} × 60 = {_number(total)} GPU minutes, or {_number(total / 60)} GPU hours.")
+        return (
+            f"{_link(module)}, which takes {c.teaching} + {c.exercises} = {c.minutes} minutes, "
+            f"so each student books {c.hours} hour{'s' * (c.hours != 1)}: "
+            f"{students} × {c.hours} × 60 = {_number(total)} GPU minutes, or {_number(total / 60)} GPU hours."
+        )
 
     lines = [f"A class of {students} starts with {sentence(first)}"]
     if longest is not first:
@@ -283,9 +305,11 @@ def gpu_example(modules: list[Module], students: int = EXAMPLE_CLASS) -> str:
     first_year = [m for m in ordered if m.about.level == LEVELS[0]]
     if len(first_year) > 1:
         each = sum(cost(m).gpu_minutes for m in first_year)
-        lines.append(f"All {len(first_year)} first-year modules, one session each, come to {_number(each)} GPU "
-                     f"minutes per student: {students} × {_number(each)} = {_number(students * each)} GPU minutes, "
-                     f"or {_number(students * each / 60)} GPU hours for the class.")
+        lines.append(
+            f"All {len(first_year)} first-year modules, one session each, come to {_number(each)} GPU "
+            f"minutes per student: {students} × {_number(each)} = {_number(students * each)} GPU minutes, "
+            f"or {_number(students * each / 60)} GPU hours for the class."
+        )
     return "\n\n".join(lines)
 
 
@@ -295,11 +319,19 @@ def sessions_table(profiles: list[Profile]) -> str:
     for profile, gpus in gpu_profiles(profiles):
         partitions = ", ".join(f"`{p}`" for p in dict.fromkeys(g.partition for g in gpus))
         choices = ", ".join(g.title for g in gpus)
-        rows.append([profile.title, partitions, choices,
-                     f"{profile.cpus_per_gpu} CPU cores and {profile.memory_per_gpu_gb} GB of memory",
-                     plural(profile.default_hours, "hour"), plural(profile.max_hours, "hour")])
-    return table(["Cluster", "Partition", "GPU choices", "Each session also gets", "Default session",
-                  "Longest session"], rows)
+        rows.append(
+            [
+                profile.title,
+                partitions,
+                choices,
+                f"{profile.cpus_per_gpu} CPU cores and {profile.memory_per_gpu_gb} GB of memory",
+                plural(profile.default_hours, "hour"),
+                plural(profile.max_hours, "hour"),
+            ]
+        )
+    return table(
+        ["Cluster", "Partition", "GPU choices", "Each session also gets", "Default session", "Longest session"], rows
+    )
 
 
 def shell_table(profiles: list[Profile]) -> str:
@@ -310,20 +342,25 @@ def shell_table(profiles: list[Profile]) -> str:
 
 def semester_text(lock: Lock, modules: list[Module]) -> str:
     """What this version of the site describes, from the pin it was built with."""
-    nodes = (f"{len(lock.custom_nodes)} custom node{'s' * (len(lock.custom_nodes) != 1)}, each pinned by commit"
-             if lock.custom_nodes else "no custom nodes (every module uses ComfyUI's own boxes)")
-    return "\n".join([
-        f"This is the **{lock.docs_title}** version of the site; its version name, the part of its web "
-        f"address after the site's own, is `{lock.docs_version}`. It describes {len(modules)} lesson modules, "
-        f"ComfyUI {lock.comfyui_version} (commit `{lock.comfyui_commit[:12]}`), the ComfyUI web interface "
-        f"{lock.frontend_version}, and {nodes}.",
-        "",
-        "A link to this page in this semester's version has this shape:",
-        "",
-        "```text",
-        f"https://<the site's address>/{lock.docs_version}/teach/semesters/",
-        "```",
-    ])
+    nodes = (
+        f"{len(lock.custom_nodes)} custom node{'s' * (len(lock.custom_nodes) != 1)}, each pinned by commit"
+        if lock.custom_nodes
+        else "no custom nodes (every module uses ComfyUI's own boxes)"
+    )
+    return "\n".join(
+        [
+            f"This is the **{lock.docs_title}** version of the site; its version name, the part of its web "
+            f"address after the site's own, is `{lock.docs_version}`. It describes {len(modules)} lesson modules, "
+            f"ComfyUI {lock.comfyui_version} (commit `{lock.comfyui_commit[:12]}`), the ComfyUI web interface "
+            f"{lock.frontend_version}, and {nodes}.",
+            "",
+            "A link to this page in this semester's version has this shape:",
+            "",
+            "```text",
+            f"https://<the site's address>/{lock.docs_version}/teach/semesters/",
+            "```",
+        ]
+    )
 
 
 def terms_table(lock: Lock) -> str:

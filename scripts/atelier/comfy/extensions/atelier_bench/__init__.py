@@ -17,11 +17,10 @@ from __future__ import annotations
 import threading
 import time
 
+import comfy.model_management
 import psutil
 import torch
 from aiohttp import web
-
-import comfy.model_management
 from server import PromptServer
 
 NODE_CLASS_MAPPINGS: dict = {}  # a custom node package that adds no nodes

@@ -40,8 +40,10 @@ def _drain(seconds: float) -> None:
         finished = not running
         if not finished:
             time.sleep(0.2)
-    logging.info("atelier drain: %s; ComfyUI stops now",
-                 "the running prompt finished" if finished else f"still running after {seconds:.0f} s")
+    logging.info(
+        "atelier drain: %s; ComfyUI stops now",
+        "the running prompt finished" if finished else f"still running after {seconds:.0f} s",
+    )
     logging.shutdown()
     os._exit(0 if finished else 1)
 

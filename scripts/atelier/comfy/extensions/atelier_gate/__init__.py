@@ -128,7 +128,9 @@ def make_gate(token: str | None, page: Path | None = None):
         if not hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
             return _forbidden()
         if _same_origin_through_proxy(request.headers):
-            request = request.clone(headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "origin"))
+            request = request.clone(
+                headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "origin")
+            )
         response = await handler(request)
         if page is not None and request.path in PAGES and isinstance(response, web.FileResponse):
             html = with_prefix_script(page.read_text(encoding="utf-8"), script)

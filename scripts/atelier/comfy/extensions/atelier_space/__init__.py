@@ -78,8 +78,13 @@ def is_no_space(data: dict) -> bool:
 class Watch:
     """The folders, the sentences, and the send_sync in front of ComfyUI's own."""
 
-    def __init__(self, folders: list[Path], low_text: str, full_text: str,
-                 title: Callable[[str, str], str | None] = lambda prompt_id, node: None) -> None:
+    def __init__(
+        self,
+        folders: list[Path],
+        low_text: str,
+        full_text: str,
+        title: Callable[[str, str], str | None] = lambda prompt_id, node: None,
+    ) -> None:
         self.folders, self.low_text, self.full_text, self.title = folders, low_text, full_text, title
 
     def notices(self) -> list[dict[str, str]]:
@@ -107,17 +112,20 @@ class Watch:
                 return
             for notice in notices:
                 send_sync(EVENT, notice, sid)
+
         return send
 
 
 def _title_from(instance) -> Callable[[str, str], str | None]:
     """The failed node's title on the canvas, from the prompt that is running."""
+
     def title(prompt_id: str, node: str) -> str | None:
         running, _ = instance.prompt_queue.get_current_queue_volatile()
         for item in running:
             if len(item) > 2 and item[1] == prompt_id:
                 return item[2].get(node, {}).get("_meta", {}).get("title")
         return None
+
     return title
 
 
@@ -131,8 +139,12 @@ def _install() -> None:
 
     named = [Path(p) for p in os.environ.get("ATELIER_SPACE_FOLDERS", "").split(os.pathsep) if p]
     folders = named or [Path(folder_paths.get_output_directory()), Path(folder_paths.get_user_directory())]
-    watch = Watch(folders, os.environ.get("ATELIER_FOLDER_LOW") or FALLBACK_LOW,
-                  os.environ.get("ATELIER_FOLDER_FULL") or FALLBACK_FULL, _title_from(instance))
+    watch = Watch(
+        folders,
+        os.environ.get("ATELIER_FOLDER_LOW") or FALLBACK_LOW,
+        os.environ.get("ATELIER_FOLDER_FULL") or FALLBACK_FULL,
+        _title_from(instance),
+    )
     instance.send_sync = watch.wrap(instance.send_sync)  # the executor sends through the instance
 
     async def space(request):

@@ -121,10 +121,7 @@ CASES = {
         edit_meta(lambda m: m["models"][0].pop("licence")),
         f"{META}: 'models[0].licence' is missing.",
     ),
-    "dangling link": (
-        edit_workflow(drop_link),
-        f"{WF}: link 1 is named by node 5 but is not in the workflow.",
-    ),
+    "dangling link": (edit_workflow(drop_link), f"{WF}: link 1 is named by node 5 but is not in the workflow."),
     "link between mismatched types": (
         edit_workflow(cross_wire),
         f"{WF}: link 1 joins CLIP from node 1 'Load Checkpoint' "
@@ -142,10 +139,7 @@ CASES = {
         edit_meta(add_prerequisite),
         f"{META}: prerequisite 'colour-theory' is not a module in workflows.",
     ),
-    "missing objectives": (
-        edit_meta(lambda m: m.pop("objectives")),
-        f"{META}: 'objectives' is missing.",
-    ),
+    "missing objectives": (edit_meta(lambda m: m.pop("objectives")), f"{META}: 'objectives' is missing."),
     "bad level": (
         edit_meta(lambda m: m.__setitem__("level", "expert")),
         f"{META}: 'level' is 'expert', expected one of first-year, intermediate, advanced.",
@@ -154,10 +148,7 @@ CASES = {
         write(WF, '{"nodes": [\n  {"id": 1,,}\n]}'),
         f"{WF} is not valid JSON (line 2, column 12: Expecting property name enclosed in double quotes).",
     ),
-    "missing file": (
-        lambda project: (project / META).unlink(),
-        f"workflows/{BASE} has no module.yaml.",
-    ),
+    "missing file": (lambda project: (project / META).unlink(), f"workflows/{BASE} has no module.yaml."),
     "malformed YAML": (
         write(META, "title: Your first image\nobjectives:\n  - one\n - two\n"),
         f"{META} is not valid YAML (line 4: expected <block end>, but found '<block sequence start>').",

@@ -184,10 +184,7 @@ def fetch(
 
 
 def import_files(
-    models: list[ModelFile],
-    source: Path,
-    root: Path,
-    on_bytes: Callable[[int], None] = lambda count: None,
+    models: list[ModelFile], source: Path, root: Path, on_bytes: Callable[[int], None] = lambda count: None
 ) -> dict[str, str]:
     """Copy model files fetched elsewhere from `source` into the store, each checked first.
 

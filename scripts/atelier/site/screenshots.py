@@ -252,11 +252,7 @@ class Browser:
         return _optimised_png(self.page.screenshot(clip=clip, animations="disabled", caret="hide", scale="css"))
 
     def marked(
-        self,
-        name: str,
-        words: dict[str, str],
-        label: bool,
-        clip: dict[str, float] | None = None,
+        self, name: str, words: dict[str, str], label: bool, clip: dict[str, float] | None = None
     ) -> tuple[dict[str, bytes], marks.Marked]:
         """Picture `name` with its numbered marks (and a test model's label), and its crop for phones."""
         area = (

@@ -145,8 +145,7 @@ def _cell(entry: WorkloadResult | None) -> str:
 
 
 def default_rows(
-    results: list[tuple[Path, BenchResult]],
-    names: list[str] | None = None,
+    results: list[tuple[Path, BenchResult]], names: list[str] | None = None
 ) -> list[tuple[Path, BenchResult, Run]]:
     """Per device, the newest default-options run that measured any of `names` as defined (default: the
     standard two)."""

@@ -229,12 +229,7 @@ def lesson_page(
     ]
     for note in sorted(module.notes(), key=lambda n: (n.get("pos", [0, 0])[0], n.get("pos", [0, 0])[1])):
         lines += [_demote(_demote(str((note.get("widgets_values") or [""])[0]).strip())), ""]
-    lines += [
-        "## Knobs to turn",
-        "",
-        "Change one knob at a time, run the workflow again, and compare.",
-        "",
-    ]
+    lines += ["## Knobs to turn", "", "Change one knob at a time, run the workflow again, and compare.", ""]
     knobs, limits = [], []
     for knob in meta.knobs:
         matches = module.node_by_title(knob.node)

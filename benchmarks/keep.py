@@ -62,9 +62,9 @@ def timed(action) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--size", type=int, default=512)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000, help="outputs to make (default 1000)")
+    parser.add_argument("--size", type=int, default=512, help="their width and height in pixels (default 512)")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="atelier-bench-") as scratch:

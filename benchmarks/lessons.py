@@ -1,32 +1,41 @@
 """Figures for the lesson runner (issue notes): start-up, smoke check, harness overhead.
 
-Run: COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python benchmarks/lessons.py
+Run: COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python benchmarks/lessons.py [--module NAME ...]
 Measures, in one run on this machine:
 - seconds from starting ComfyUI the way `atelier serve` does until it answers;
-- the smoke check of every module with CPU test models, end to end;
+- the smoke check of every module (or those named) with CPU test models, end to end;
 - harness overhead: the check's time per module against ComfyUI's own execution time
   (the "Prompt executed in" figure, read from its history).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
-from atelier.check.lessons import Session, check_modules
+from atelier.check.lessons import Target, check_modules
 from atelier.comfy.server import ComfyServer, find_comfyui
 from atelier.comfy.testmodels import default_store, generate, module_models
-from atelier.lessons.modules import all_modules
-from atelier.lessons.nodes import load_catalogue
+from atelier.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    checkout, python = find_comfyui()
-    catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
-    modules = all_modules(ROOT / "workflows")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", action="append", default=[], help="only this module (repeatable; default all)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds a module may take (default 600)")
+    args = parser.parse_args()
+    checkout, python = find_comfyui(
+        os.environ.get("COMFYUI_DIR"), os.environ.get("COMFYUI_PYTHON"), os.environ.get("ATELIER_PREFIX")
+    )
+    project = Project(ROOT)
+    modules = [m for m in project.modules if not args.module or m.slug in args.module]
+    if unknown := set(args.module) - {m.slug for m in modules}:
+        parser.error(f"no module {', '.join(sorted(unknown))} in {project.workflows}")
     store = default_store("tiny")
     skipped: dict[str, str] = {}
     for module in modules:
@@ -40,7 +49,8 @@ def main() -> None:
         ready = time.monotonic() - started
         try:
             started = time.monotonic()
-            report = check_modules(modules, Session(server=server), catalogue, Path(work) / "out", True, 600, skipped)
+            out = Path(work) / "out"
+            report = check_modules(modules, Target(server=server), project.nodes, out, True, args.timeout, skipped)
             total = time.monotonic() - started
         finally:
             server.stop()
@@ -53,7 +63,8 @@ def main() -> None:
         f"smoke check: {len(ran)} modules run, {len(report.results) - len(ran)} without CPU test models, "
         f"{sum(r.status == 'passed' for r in ran)} passed, {total:.1f} s in all"
     )
-    print(f"harness {harness:.1f} s vs ComfyUI's own {comfy:.1f} s: overhead {100 * (harness / comfy - 1):.1f}%")
+    overhead = f"{100 * (harness / comfy - 1):.1f}%" if comfy else "unknown (ComfyUI ran nothing)"
+    print(f"harness {harness:.1f} s vs ComfyUI's own {comfy:.1f} s: overhead {overhead}")
     for r in report.results:
         print(
             f"  {r.module:<28} {r.status:<8} {r.seconds:6.1f} s "

@@ -1,7 +1,8 @@
 """Figures for sweeps (issue notes, and the Runbook's Benchmarks page): one task against two.
 
 Run (as root, like the slurm tier): COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python benchmarks/sweep.py
-Starts the tests' one-node Slurm cluster, then runs the same grid with --gpus 1 and
+Starts a one-node Slurm cluster of its own (atelier.hpc.localslurm, the slurm tier's), then
+runs the same grid with --gpus 1 and
 --gpus 2, in turn (A B A B ...), each in a new folder, on the CPU with random-weight
 models, and prints each pair's wall time and the ratio, and what the tasks' own logs and
 cell records say: ComfyUI's start-up, and seconds per picture. On a 2-core machine two
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -20,38 +22,28 @@ import tempfile
 import time
 from pathlib import Path
 
+from atelier.comfy.server import find_comfyui
 from atelier.comfy.testmodels import default_store, generate, module_models
+from atelier.hpc.localslurm import local_cluster
 from atelier.lessons.modules import load_module
-from tests.comfyui_env import comfyui_from_env
-from tests.slurm.conftest import local_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "workflows" / "txt2img-basics"
-GRID = [
-    "--vary",
-    "KSampler.seed=1..4",
-    "--vary",
-    "KSampler.cfg=4,7",
-    "--set",
-    "KSampler.steps=4",
-    "--set",
-    "Image size.width=128",
-    "--set",
-    "Image size.height=128",
-]
+CFGS = "4,7"
+SETTINGS = ["--set", "KSampler.steps=4", "--set", "Image size.width=128", "--set", "Image size.height=128"]
 
 
-def one(env: dict[str, str], gpus: int, work: Path) -> tuple[float, list[float], list[float]]:
+def grid(seeds: int) -> list[str]:
+    return ["--vary", f"KSampler.seed=1..{seeds}", "--vary", f"KSampler.cfg={CFGS}", *SETTINGS]
+
+
+def one(env: dict[str, str], gpus: int, work: Path, seeds: int) -> tuple[float, list[float], list[float]]:
     """(wall seconds, each task's ComfyUI start-up, each picture's seconds) for one sweep."""
     folder = work / f"gpus-{gpus}-{time.monotonic_ns()}"
     started = time.monotonic()
+    command = [sys.executable, "-m", "atelier", "sweep", str(LESSON), *grid(seeds), "--gpus", str(gpus)]
     done = subprocess.run(
-        [sys.executable, "-m", "atelier", "sweep", str(LESSON), *GRID, "--gpus", str(gpus), "--out", str(folder)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=1800,
+        [*command, "--out", str(folder)], env=env, capture_output=True, text=True, cwd=ROOT, timeout=1800
     )
     wall = time.monotonic() - started
     if done.returncode != 0:
@@ -68,17 +60,20 @@ def one(env: dict[str, str], gpus: int, work: Path) -> tuple[float, list[float],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2, help="A B pairs to run (default 2)")
+    parser.add_argument("--seeds", type=int, default=4, help="seeds in the grid, each with 2 CFGs (default 4)")
     args = parser.parse_args()
-    checkout, python = comfyui_from_env()
+    checkout, python = find_comfyui(
+        os.environ.get("COMFYUI_DIR"), os.environ.get("COMFYUI_PYTHON"), os.environ.get("ATELIER_PREFIX")
+    )
     store = default_store("tiny")
     generate([n for n, _ in module_models(load_module(LESSON))], store, "tiny", checkout, python)
     with tempfile.TemporaryDirectory() as work, local_cluster(Path(work), fail=lambda text: sys.exit(text)) as slurm:
         env = {**slurm.env, "ATELIER_MODELS": str(store)}
-        cells = 8
-        one(env, 2, Path(work))  # warm-up: the page cache holds the models for every counted run
+        cells = args.seeds * len(CFGS.split(","))
+        one(env, 2, Path(work), args.seeds)  # warm-up: the page cache holds the models for every counted run
         pairs = []
         for _ in range(args.pairs):
-            pairs.append((one(env, 1, Path(work)), one(env, 2, Path(work))))
+            pairs.append((one(env, 1, Path(work), args.seeds), one(env, 2, Path(work), args.seeds)))
     print(f"grid: {cells} pictures of txt2img-basics, 128 × 128, 4 steps, CPU test models; {args.pairs} pair(s)")
     for label, index in (("1 task ", 0), ("2 tasks", 1)):
         walls = [p[index][0] for p in pairs]

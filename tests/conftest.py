@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from atelier.hpc.localslurm import find_daemon  # the slurm tier's cluster starts its daemons with it
+
 ROOT = Path(__file__).resolve().parent.parent
 # The shipped profiles leave values to confirm, so the site is built as a preview (banners where they
 # are missing), as `./dev serve` builds it; tests/unit/test_site_publish.py builds it as a publish does.
@@ -27,11 +29,6 @@ os.environ.setdefault("ATELIER_SITE_PREVIEW", "1")
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
 TIERS = ("unit", "site", "slurm", "comfyui", "ood", "install", "gpu")
 SLURM_DAEMONS = ("slurmctld", "slurmd", "munged")  # Debian's slurmctld, slurmd and munge; clients come with them
-
-
-def find_daemon(name: str) -> str | None:
-    """A daemon's path: Debian puts them in sbin, which an ordinary user's PATH may lack."""
-    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
 
 
 def slurm_skip_reason() -> str | None:
@@ -136,15 +133,15 @@ def mike(repo: Path, *args: str) -> None:
     assert result.returncode == 0, f"mike {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
 
-def current_lock():
-    from atelier.lessons.pin import load_lock
+def current_pin():
+    from atelier.lessons.pin import load_pin
 
-    return load_lock(ROOT / "workflows" / "lock.yaml")
+    return load_pin(ROOT / "workflows" / "pin.yaml")
 
 
-def publish(repo: Path, lock, *aliases: str) -> None:
+def publish(repo: Path, pin, *aliases: str) -> None:
     """Deploy one semester's version the way the runbook says."""
-    mike(repo, "deploy", "--update-aliases", "--title", lock.docs_title, lock.docs_version, *aliases)
+    mike(repo, "deploy", "--update-aliases", "--title", pin.docs_title, pin.docs_version, *aliases)
 
 
 @pytest.fixture(scope="session")
@@ -154,9 +151,9 @@ def published_site(tmp_path_factory: pytest.TempPathFactory, serve_dir) -> tuple
     Yields (base URL of this semester's version, folder of that version).
     """
     repo = project_copy(tmp_path_factory.mktemp("project"))
-    lock = current_lock()
-    version = lock.docs_version
-    publish(repo, lock, "latest")
+    pin = current_pin()
+    version = pin.docs_version
+    publish(repo, pin, "latest")
     mike(repo, "set-default", "latest")
     out = tmp_path_factory.mktemp("published")
     archive = subprocess.run(["git", "archive", "pages"], cwd=repo, capture_output=True, check=True)
@@ -166,20 +163,10 @@ def published_site(tmp_path_factory: pytest.TempPathFactory, serve_dir) -> tuple
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict:
-    """Debian's Chromium, headless, unable to reach any host but this one."""
-    return {
-        "executable_path": str(CHROMIUM),
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        ],
-    }
+    """Debian's Chromium, headless, unable to reach any host but this one: as the site's screenshots launch it."""
+    from atelier.site.screenshots import BROWSER_ARGS
+
+    return {"executable_path": str(CHROMIUM), "args": list(BROWSER_ARGS)}
 
 
 class WebDav:

@@ -5,6 +5,7 @@
 require "erb"
 require "json"
 require "ostruct"
+require "pathname"
 
 # Like OOD's SessionContext: form values as methods, and an unknown name is an error.
 class FormValues
@@ -21,12 +22,18 @@ class FormValues
   end
 end
 
-# Like OOD's Session for info and completed views: the form's values only in user_context.
+# Like OOD's Session for info and completed views: the form's values only in user_context,
+# and the folder the job runs in (given as "staged_root", which the form never has).
 class SessionView
   attr_reader :user_context
 
   def initialize(values)
-    @user_context = values
+    @staged_root = values["staged_root"]
+    @user_context = values.except("staged_root")
+  end
+
+  def staged_root
+    Pathname.new(@staged_root || raise(ArgumentError, "this template needs the session's staged_root"))
   end
 
   def get_binding
@@ -49,6 +56,11 @@ bound =
   elsif name.start_with?("submit.")
     OpenStruct.new(values).instance_eval { binding }  # OOD: an OpenStruct of the values (unknown names are nil)
   elsif name.start_with?("info.", "completed.")
+    # ood_appkit's FilesUrl as the dashboard has it: a path as the Files app opens it. Only
+    # here: form.yml.erb asks whether OodAppkit is defined to tell OOD from a stand-in.
+    module OodAppkit
+      def self.files = Struct.new(:base) { def url(path:) = "#{base}/fs#{path}" }.new("/pun/sys/dashboard/files")
+    end
     SessionView.new(values).get_binding
   elsif name.start_with?("view.")
     OpenStruct.new(values).instance_eval { binding }  # OOD: connection.yml as an OpenStruct

@@ -7,8 +7,8 @@ document.addEventListener("DOMContentLoaded", () => {
     wrap.setAttribute("aria-label", "Table, scrolls sideways");
   });
 
-  // Filter the lesson catalogue by kind and level.
-  const table = document.querySelector("table.atelier-catalogue");
+  // Filter the lesson list by kind and level.
+  const table = document.querySelector("table.atelier-lessons");
   if (!table) return;
   const filters = [...document.querySelectorAll("[data-lesson-filter]")];
   const count = document.querySelector("[data-lesson-count]");

@@ -17,6 +17,15 @@ import yaml
 from atelier.messages import AtelierError
 
 LOCK_WAIT, LOCK_STALE = 20.0, 60.0  # seconds: a holder keeps it for moments; a lock this old was left by a killed job
+# The date-time that names a folder of things kept aside (replaced, deleted, quarantined, set aside)
+# and a comparison: sorts as it reads, and has no ":" for Windows or Box. The Compare extension,
+# which cannot import this, holds a copy (tests/unit/test_copies.py).
+ASIDE_STAMP = "%Y-%m-%d_%H-%M-%S"
+
+
+def aside_stamp(when: float | None = None) -> str:
+    """Now (or `when`, seconds since the epoch) as a folder name, in local time: what a person looks for."""
+    return time.strftime(ASIDE_STAMP, time.localtime(when))
 
 
 def read_yaml(path: Path) -> Any:

@@ -17,6 +17,9 @@ KEY_FILE = Path("gate") / "token"  # a session's key, relative to its folder (th
 # In ComfyUI's user folder: the one person's settings, and the Workflows panel.
 SETTINGS = Path("default") / "comfy.settings.json"
 WORKFLOWS = Path("default") / "workflows"
+# A student's folders unless a cluster profile names others ($HOME: filled in for whoever runs it).
+USER_FOLDER = "$HOME/atelier-comfyui"  # their ComfyUI folder, kept between sessions
+OUTPUTS = "$HOME/atelier-outputs"  # where a session saves pictures unless the form says otherwise
 
 
 def expand_home(text: str) -> Path:

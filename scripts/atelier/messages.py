@@ -35,9 +35,9 @@ MESSAGES: dict[str, Message] = {
     m.code: m
     for m in [
         Message(
-            "lock-missing",
+            "pin-missing",
             "The semester pin {file} was not found.",
-            "Check the path given with --lock; without it, atelier reads the project's workflows/lock.yaml.",
+            "Check the path given with --pin; without it, atelier reads the project's workflows/pin.yaml.",
             "maintainer",
             2,
         ),
@@ -49,7 +49,7 @@ MESSAGES: dict[str, Message] = {
             2,
         ),
         Message(
-            "lock-field",
+            "pin-field",
             "{file}: '{field}' {problem}.",
             "Fix that field; the Runbook page 'The semester pin' shows a complete example.",
             "maintainer",
@@ -89,16 +89,16 @@ MESSAGES: dict[str, Message] = {
             "maintainer",
         ),
         Message(
-            "catalogue-missing",
-            "The node catalogue {file} was not found.",
-            "A maintainer makes it with 'atelier catalogue' against the pinned ComfyUI, then commits it.",
+            "node-list-missing",
+            "The node list {file} was not found.",
+            "A maintainer makes it with 'atelier nodes' against the pinned ComfyUI, then commits it.",
             "instructor",
             2,
         ),
         Message(
-            "catalogue-no-audio",
-            "The ComfyUI at {url} has no audio nodes ({nodes}), so its catalogue would be incomplete.",
-            "Install torchaudio in that ComfyUI's Python environment, restart it and run 'atelier catalogue' again.",
+            "node-list-no-audio",
+            "The ComfyUI at {url} has no audio nodes ({nodes}), so its node list would be incomplete.",
+            "Install torchaudio in that ComfyUI's Python environment, restart it and run 'atelier nodes' again.",
             "maintainer",
         ),
         # Lint: problems in a lesson module, reported together (see atelier.lint).
@@ -137,7 +137,7 @@ MESSAGES: dict[str, Message] = {
         Message(
             "lint-unknown-node",
             "{file}: node {node} '{title}' is of type {type}, which ComfyUI {version} does not have.",
-            "Use one of ComfyUI's own nodes, or pin the custom node that provides it in workflows/lock.yaml.",
+            "Use one of ComfyUI's own nodes, or pin the custom node that provides it in workflows/pin.yaml.",
             "instructor",
         ),
         Message(
@@ -189,7 +189,7 @@ MESSAGES: dict[str, Message] = {
         Message(
             "new-module-no-output",
             "{file} saves nothing, so a lesson made from it would leave students with nothing to keep.",
-            "Add a box that saves what it makes ({saves}) on the ComfyUI canvas, then export it again.",
+            "Add a node that saves what it makes ({saves}) on the ComfyUI canvas, then export it again.",
             "instructor",
             2,
         ),
@@ -242,9 +242,9 @@ MESSAGES: dict[str, Message] = {
             "instructor",
         ),
         Message(
-            "lint-catalogue-version",
-            "The node catalogue is from ComfyUI {catalogue}, but the semester pin is {pinned}.",
-            "Run 'atelier catalogue' against the pinned ComfyUI, then lint again.",
+            "lint-node-list-version",
+            "The node list is from ComfyUI {node_list}, but the semester pin is {pinned}.",
+            "Run 'atelier nodes' against the pinned ComfyUI, then lint again.",
             "maintainer",
         ),
         Message(
@@ -279,21 +279,28 @@ MESSAGES: dict[str, Message] = {
         Message(
             "workflow-missing",
             "{path} is not a lesson module or a workflow file.",
-            "Give a module folder such as workflows/txt2img-basics, or a workflow .json file.",
+            "Give a module by name (txt2img-basics) or folder (workflows/txt2img-basics), or a workflow .json file.",
             "student",
             2,
         ),
         Message(
+            "module-unknown",
+            "There is no lesson module '{name}': no module folder at that path, and none of that name in {folder}.",
+            "Give a module by its name or its folder; the modules there are: {known}.",
+            "instructor",
+            2,
+        ),
+        Message(
             "knob-format",
-            "Setting '{setting}' is not written as box.setting=value.",
-            'Write the box\'s title, a dot, the setting, an equals sign and the value: "KSampler.seed=4".',
+            "Setting '{setting}' is not written as node.setting=value.",
+            'Write the node\'s title, a dot, the setting, an equals sign and the value: "KSampler.seed=4".',
             "student",
             2,
         ),
         Message(
             "knob-unknown",
-            "Setting '{setting}': the workflow has no box titled '{title}' with a setting {input}.",
-            "Use the box's title as it shows on the canvas; the lesson page lists its knobs.",
+            "Setting '{setting}': the workflow has no node titled '{title}' with a setting {input}.",
+            "Use the node's title as it shows on the canvas; the lesson page lists its knobs.",
             "student",
             2,
         ),
@@ -308,14 +315,14 @@ MESSAGES: dict[str, Message] = {
             "missing-model",
             "The model file {name} is not in the {folder} folder on this server.",
             "A maintainer adds it with 'atelier models fetch --module {module}'; to try the lesson before the "
-            "real models are in, make test models ('atelier testmodels --modules {module} --out DIR') and run "
+            "real models are in, make test models ('atelier testmodels --module {module} --out DIR') and run "
             "with '--models DIR'.",
             "instructor",
         ),
         Message(
             "workflow-rejected",
             "ComfyUI refused node {node} '{title}': {detail}.",
-            "Check that box's settings on the canvas; the lesson page lists the allowed values.",
+            "Check that node's settings on the canvas; the lesson page lists the allowed values.",
             "student",
         ),
         Message(
@@ -327,7 +334,7 @@ MESSAGES: dict[str, Message] = {
         Message(
             "run-failed",
             "The run stopped in node {node} '{title}': {detail}.",
-            "Check that box's settings; if it happens again, send this message to your instructor.",
+            "Check that node's settings; if it happens again, send this message to your instructor.",
             "student",
         ),
         Message(
@@ -435,9 +442,9 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "sweep-no-output",
-            "This picture's run finished but saved nothing: the workflow has no box that saves its output.",
-            "Add a Save Image (or Save Video, Save Audio) box to the "
-            "workflow; a Preview box shows a picture but keeps none.",
+            "This picture's run finished but saved nothing: the workflow has no node that saves its output.",
+            "Add a Save Image (or Save Video, Save Audio) node to the "
+            "workflow; a Preview node shows a picture but keeps none.",
             "student",
         ),
         Message(
@@ -463,8 +470,8 @@ MESSAGES: dict[str, Message] = {
         # knob strips
         Message(
             "strips-no-picture",
-            "In {lesson}, no box that saves a picture follows the box '{title}', so its knob has no strip.",
-            "Check the knob's box title in module.yaml, or take the knob's 'try' values out if it changes no picture.",
+            "In {lesson}, no node that saves a picture follows the node '{title}', so its knob has no strip.",
+            "Check the knob's node title in module.yaml, or take the knob's 'try' values out if it changes no picture.",
             "instructor",
             2,
         ),
@@ -472,7 +479,7 @@ MESSAGES: dict[str, Message] = {
             "strips-failed",
             "The strip picture for {setting} in {lesson} was not made: {reason}.",
             "Fix that value in module.yaml's 'try' list (or the "
-            "models), then run 'atelier strips --modules {lesson}' again.",
+            "models), then run 'atelier strips --module {lesson}' again.",
             "maintainer",
         ),
         Message(
@@ -673,7 +680,7 @@ MESSAGES: dict[str, Message] = {
             "install-package-hash",
             "A package the index gave does not match its sha256 in {file}.",
             "The index serves another file under the same version: install from one that mirrors PyPI exactly, "
-            "or make the lock again at this site with 'atelier lock --refresh'. pip's log: {log}.",
+            "or make the package lock again at this site with 'atelier pin --refresh'. pip's log: {log}.",
             "maintainer",
         ),
         Message(
@@ -686,28 +693,28 @@ MESSAGES: dict[str, Message] = {
         Message(
             "packages-lock-missing",
             "The package lock {file} is missing.",
-            "Make it with 'atelier lock --refresh' (add --cpu for the CPU build) on a host that reaches the "
+            "Make it with 'atelier pin --refresh' (add --cpu for the CPU build) on a host that reaches the "
             "package index, check it with a test install, and commit it.",
             "maintainer",
         ),
         Message(
             "packages-lock-line",
             "{file}, line {line}: '{text}' is not a locked package.",
-            "Make the file again with 'atelier lock --refresh' rather than editing it by hand.",
+            "Make the file again with 'atelier pin --refresh' rather than editing it by hand.",
             "maintainer",
             2,
         ),
         Message(
             "packages-lock-stale",
             "The package lock {file} was made for another semester pin (another ComfyUI or custom node commit).",
-            "Make it again for this pin with 'atelier lock --refresh', then run the test install.",
+            "Make it again for this pin with 'atelier pin --refresh', then run the test install.",
             "maintainer",
         ),
         Message(
             "packages-lock-python",
             "The package lock {file} was made for Python {made}, but the install's Python is {python}.",
-            "Install with a Python {made} (--python), or make the lock for {python} with "
-            "'atelier lock --refresh --python PATH'.",
+            "Install with a Python {made} (--python), or make the package lock for {python} with "
+            "'atelier pin --refresh --python PATH'.",
             "maintainer",
         ),
         Message(
@@ -1098,7 +1105,7 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "project-missing",
-            "No Atelier project was found at {where}: a project is the folder that holds workflows/lock.yaml.",
+            "No Atelier project was found at {where}: a project is the folder that holds workflows/pin.yaml.",
             "Run atelier from the project's folder, or source the semester's atelier.env, which names it in "
             "ATELIER_PROJECT.",
             "maintainer",
@@ -1111,6 +1118,12 @@ MESSAGES: dict[str, Message] = {
             "student",
         ),
         Message(
+            "unexpected-logged",
+            "Something went wrong inside atelier ({error}).",
+            "The details are in {log}; send that file to your course's support contact.",
+            "student",
+        ),
+        Message(
             "lint-custom-node-licence",
             "{file}: the workflow uses {nodes} from the custom node {name}, but module.yaml does not say "
             "where that node is from and what its licence is.",
@@ -1120,9 +1133,9 @@ MESSAGES: dict[str, Message] = {
         ),
         Message(
             "lint-custom-node-pin",
-            "{file} needs the custom node {name}; the node catalogue was made from its commit {commit}, but the "
+            "{file} needs the custom node {name}; the node list was made from its commit {commit}, but the "
             "semester pin {pinned}.",
-            "Pin that commit in workflows/lock.yaml, or install the pinned commit and run 'atelier catalogue' again.",
+            "Pin that commit in workflows/pin.yaml, or install the pinned commit and run 'atelier nodes' again.",
             "maintainer",
         ),
     ]

@@ -3,7 +3,7 @@
 A maintainer runs `atelier` on a login node, the nightly check runs it from a job's
 folder: neither need be the checkout. So the command line finds the project once (the
 folder ATELIER_PROJECT names, which the semester's atelier.env sets; else the folder it
-runs in or one above it that holds workflows/lock.yaml; else the checkout this package
+runs in or one above it that holds workflows/pin.yaml; else the checkout this package
 runs from) and passes its paths down; library code never looks for it. Run in the
 checkout itself, the paths stay relative, so what the commands print reads as before.
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 from atelier.hpc.ood import APP
 from atelier.hpc.profiles import Profile, all_profiles, installed_profiles
 from atelier.lessons.modules import WORKFLOWS, Module, all_modules
-from atelier.lessons.nodes import CATALOGUE_PATH, Catalogue, load_catalogue
-from atelier.lessons.pin import LOCK_PATH, Lock, load_lock
+from atelier.lessons.nodes import NODE_LIST_PATH, NodeList, load_node_list
+from atelier.lessons.pin import PIN_PATH, Pin, load_pin
 from atelier.messages import AtelierError
 
-MARK = LOCK_PATH  # a folder holding the semester pin is a project
+MARK = PIN_PATH  # a folder holding the semester pin is a project
 CHECKOUT = Path(__file__).resolve().parents[2]  # scripts/atelier/ -> the checkout, for an editable install
 DOCS = Path("docs")  # the site's pages; below it, what commands publish for the site to show:
 STATUS = DOCS / "status"  # lesson checks' reports (the Lesson status page)
@@ -41,12 +41,12 @@ class Project:
         return self.root / WORKFLOWS
 
     @property
-    def lock_path(self) -> Path:
+    def pin_path(self) -> Path:
         return self.root / MARK
 
     @property
-    def catalogue_path(self) -> Path:
-        return self.root / CATALOGUE_PATH
+    def node_list_path(self) -> Path:
+        return self.root / NODE_LIST_PATH
 
     @property
     def app(self) -> Path:
@@ -79,12 +79,12 @@ class Project:
         return all_modules(self.workflows)
 
     @cached_property
-    def nodes(self) -> Catalogue:
-        return load_catalogue(self.catalogue_path)
+    def nodes(self) -> NodeList:
+        return load_node_list(self.node_list_path)
 
     @cached_property
-    def pin(self) -> Lock:
-        return load_lock(self.lock_path)
+    def pin(self) -> Pin:
+        return load_pin(self.pin_path)
 
     @cached_property
     def profiles(self) -> list[Profile]:

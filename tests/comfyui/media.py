@@ -21,7 +21,7 @@ from PIL import Image
 
 from atelier.comfy.headless import apply_settings, execute, load_job
 from atelier.comfy.server import ComfyServer
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +97,10 @@ def _inputs(folder: Path) -> list[Path]:
 
 def make(server: ComfyServer, out: Path) -> list[Path]:
     """Fill `out` with real outputs (server needs the tiny test models); returns them all."""
-    catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+    node_list = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
     made: list[Path] = []
     for seed, cfg in GRID:
-        job = load_job(ROOT / "workflows" / "txt2img-basics", catalogue)
+        job = load_job(ROOT / "workflows" / "txt2img-basics", node_list)
         apply_settings(
             job,
             [
@@ -110,13 +110,13 @@ def make(server: ComfyServer, out: Path) -> list[Path]:
                 "Image size.width=64",
                 "Image size.height=64",
             ],
-            catalogue,
+            node_list,
         )
-        made += execute(server.client(), job, out / "txt2img", catalogue).outputs
-    media = load_job(ROOT / "workflows" / "txt2img-basics", catalogue)  # borrowed for its shape only
+        made += execute(server.client(), job, out / "txt2img", node_list).outputs
+    media = load_job(ROOT / "workflows" / "txt2img-basics", node_list)  # borrowed for its shape only
     media.prompt, media.workflow, media.module = MEDIA_PROMPT, {"nodes": []}, None
     media.inputs = _inputs(out.parent / f"{out.name}-inputs")
-    made += execute(server.client(), media, out / "media", catalogue).outputs
+    made += execute(server.client(), media, out / "media", node_list).outputs
     glb = out / "mesh" / "shape.glb"
     glb.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([str(server.python), "-c", GLB_SCRIPT, str(server.checkout), str(glb)], check=True)

@@ -11,43 +11,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atelier.lessons.pin import LOCK_PATH, load_lock
+from atelier.lessons.pin import PIN_PATH, load_pin
 from atelier.site.pages import benchmarks as benchpage
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
 
 
+def bench(out: Path, workloads: list[str], options: list[str], timeout: int) -> subprocess.CompletedProcess[str]:
+    """`atelier bench` as a maintainer runs it, held small: tiny test models, 64x64, the CPU."""
+    command = [ATELIER, "bench", *workloads, *options, "--size", "64x64", "--test-models", "tiny", "--cpu"]
+    return subprocess.run([*command, "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "results" / "cpu.json"
-    done = subprocess.run(
-        [
-            ATELIER,
-            "bench",
-            "--workload",
-            "sd15-512",
-            "txt2img-basics",
-            "upscale-with-model",
-            "text-to-video",
-            "--flags",
-            "",
-            "--flags",
-            "--use-split-cross-attention",
-            "--size",
-            "64x64",
-            "--steps",
-            "3",
-            "--repeat",
-            "2",
-            "--test-models",
-            "tiny",
-            "--cpu",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    done = bench(
+        out,
+        ["--workload", "sd15-512", "txt2img-basics", "upscale-with-model", "text-to-video"],
+        ["--flags", "", "--flags", "--use-split-cross-attention", "--steps", "3", "--repeat", "2"],
         timeout=1200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -57,7 +39,7 @@ def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path,
     assert [run["flags"] for run in result["runs"]] == [[], ["--use-split-cross-attention"]]
     for run in result["runs"]:
         assert run["device"]["type"] == "cpu" and run["cold_start_s"] > 0
-        assert run["versions"]["comfyui"] == load_lock(ROOT / LOCK_PATH).comfyui_version
+        assert run["versions"]["comfyui"] == load_pin(ROOT / PIN_PATH).comfyui_version
         sd15, lesson, upscale, video = run["workloads"]
         assert (sd15["status"], sd15["width"], sd15["height"], sd15["steps"]) == ("measured", 64, 64, 3)
         assert sd15["models"] == [{"name": "v1-5-pruned-emaonly.safetensors", "weights": "random (tiny)"}]
@@ -81,30 +63,10 @@ def test_bench_measures_each_workload_and_writes_the_page_data(tiny_store: Path,
 def test_a_flag_set_whose_comfyui_cannot_start_is_reported_and_its_logs_kept(tiny_store: Path, tmp_path: Path) -> None:
     """--use-flash-attention needs a library this ComfyUI lacks: it stops at start, the bench says so and goes on."""
     out = tmp_path / "flash.json"
-    done = subprocess.run(
-        [
-            ATELIER,
-            "bench",
-            "sd15-512",
-            "--flags",
-            "--use-flash-attention",
-            "--flags",
-            "",
-            "--size",
-            "64x64",
-            "--steps",
-            "2",
-            "--repeat",
-            "1",
-            "--test-models",
-            "tiny",
-            "--cpu",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    done = bench(
+        out,
+        ["sd15-512"],
+        ["--flags", "--use-flash-attention", "--flags", "", "--steps", "2", "--repeat", "1"],
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -26,7 +26,7 @@ from playwright.sync_api import Page, expect
 
 from atelier.comfy.extensions.atelier_compare.pages import when
 from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
-from atelier.comfy.server import ComfyServer
+from atelier.comfy.server import LOGIN, ComfyServer
 from atelier.messages import AtelierError
 from tests.comfyui.test_gate import request
 from tests.comfyui_env import comfyui_from_env
@@ -61,7 +61,7 @@ def cookie(server: ComfyServer) -> dict[str, str]:
 
 
 def log_in(page: Page, url: str, token: str) -> None:
-    page.goto(f"{url}/atelier/login")
+    page.goto(f"{url}{LOGIN}")
     page.fill("#token", token)
     page.click("button[type=submit]")
 

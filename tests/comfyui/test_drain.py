@@ -10,18 +10,18 @@ from PIL import Image
 
 from atelier.comfy.headless import load_job
 from atelier.comfy.server import ComfyServer
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+NODE_LIST = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
 
 
 def test_sigterm_lets_the_running_prompt_finish_and_drops_the_queue(tiny_store: Path, tmp_path: Path) -> None:
     checkout, python = comfyui_from_env()
     server = ComfyServer(checkout, python, tmp_path / "w", cpu=True, models=tiny_store, drain_seconds=240)
     with server:
-        job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
+        job = load_job(ROOT / "workflows" / "txt2img-basics", NODE_LIST)
         job.prompt["5"]["inputs"]["steps"] = 4
         client = server.client()
         running = client.submit(job.prompt)

@@ -2,7 +2,7 @@
 
 The outputs folder is a 256 KB tmpfs filled to the brim (tests/fulldisk.py; root only). A tiny
 workflow (an empty 64×64 picture into Save Image) fails to save; the WebSocket, `atelier run`'s
-path and the page in Chromium must each say it in the catalogue's plain sentence.
+path and the page in Chromium must each say it in the message catalogue's plain sentence.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from atelier.comfy.extensions import atelier_space as space
 from atelier.comfy.headless import Job, execute
 from atelier.comfy.server import ComfyServer
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from atelier.messages import AtelierError
 from tests.comfyui.test_compare_page import cookie, log_in
 from tests.comfyui.test_gate import request
@@ -88,9 +88,9 @@ def test_a_save_into_a_full_outputs_folder_says_what_to_do_on_the_websocket(full
 
 
 def test_atelier_run_says_the_same_sentence(full_session: ComfyServer, tmp_path: Path) -> None:
-    catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+    node_list = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
     with pytest.raises(AtelierError) as raised:
-        execute(full_session.client(), Job(tmp_path / "tiny.json", {}, PROMPT), tmp_path, catalogue, timeout=120)
+        execute(full_session.client(), Job(tmp_path / "tiny.json", {}, PROMPT), tmp_path, node_list, timeout=120)
     assert raised.value.code == "folder-full" and str(raised.value) == FULL
 
 

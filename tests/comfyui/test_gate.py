@@ -16,7 +16,7 @@ import websocket
 from playwright.sync_api import Page
 
 from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
-from atelier.comfy.server import ComfyServer
+from atelier.comfy.server import LOGIN, ComfyServer
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def request(url: str, method: str = "GET", data: bytes | None = None, headers: d
 def login(url: str, token: str, base: str = "/", headers: dict | None = None):
     body = urllib.parse.urlencode({"token": token, "base": base}).encode()
     return request(
-        f"{url}/atelier/login", "POST", body, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        f"{url}{LOGIN}", "POST", body, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
     )
 
 
@@ -221,7 +221,7 @@ def _port_open(port: int) -> bool:
 
 
 def test_a_student_logs_in_loads_a_module_and_sees_the_image(comfy_models, page: Page) -> None:
-    page.goto(f"{comfy_models.url}/atelier/login")
+    page.goto(f"{comfy_models.url}{LOGIN}")
     page.fill("#token", comfy_models.token)
     page.click("button[type=submit]")
     page.wait_for_function("window.app && window.app.graph", timeout=60_000)
@@ -229,7 +229,7 @@ def test_a_student_logs_in_loads_a_module_and_sees_the_image(comfy_models, page:
     page.evaluate("async (w) => { await window.app.loadGraphData(w); }", workflow)
     page.evaluate("window.app.graph.getNodeById(5).widgets.find(w => w.name === 'steps').value = 2")
     page.evaluate("window.app.queuePrompt(0, 1)")
-    # The Save Image box shows the picture once ComfyUI reports it (drawn on the canvas).
+    # The Save Image node shows the picture once ComfyUI reports it (drawn on the canvas).
     page.wait_for_function("(window.app.graph.getNodeById(7).imgs || []).length > 0", timeout=180_000)
     src = page.evaluate("window.app.graph.getNodeById(7).imgs[0].src")
     assert "/view?filename=atelier%2Ftxt2img" in src or "filename=txt2img" in src or "txt2img" in src

@@ -6,17 +6,16 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 
 from atelier.comfy.server import ComfyServer
 from atelier.keep import ledger
+from tests.comfyui.conftest import ATELIER, serve
 from tests.comfyui.media import make
 
 ROOT = Path(__file__).resolve().parents[2]
-ATELIER = str(Path(sys.executable).parent / "atelier")
 RUNS = [
     ("txt2img-basics", 1, 4.0),
     ("txt2img-basics", 2, 8.0),
@@ -27,6 +26,10 @@ RUNS = [
 
 def atelier(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ATELIER, *args], cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+# Two steps at 64x64: enough for the ledger to read, quick on a CPU.
+SMALL = ("--set", "KSampler.steps=2", "--set", "Image size.width=64", "--set", "Image size.height=64")
 
 
 def test_every_kind_comfyui_saves_is_read_into_the_ledger(comfy_models: ComfyServer, tmp_path: Path) -> None:
@@ -63,12 +66,7 @@ def test_two_lessons_with_different_seeds_and_cfg_compared(comfy_models: ComfySe
             f"KSampler.seed={seed}",
             "--set",
             f"KSampler.cfg={cfg}",
-            "--set",
-            "KSampler.steps=2",
-            "--set",
-            "Image size.width=64",
-            "--set",
-            "Image size.height=64",
+            *SMALL,
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == f"Their settings are in the ledger {out / ledger.LEDGER}."
@@ -93,26 +91,8 @@ def test_two_lessons_with_different_seeds_and_cfg_compared(comfy_models: ComfySe
 def test_serve_backs_up_what_was_made_when_the_session_ends(comfy_models: ComfyServer, webdav, tmp_path: Path) -> None:
     env = {**os.environ, "RCLONE_CONFIG": str(webdav.config)}
     workdir = tmp_path / "session"
-    process = subprocess.Popen(
-        [
-            ATELIER,
-            "serve",
-            "--cpu",
-            "--workdir",
-            str(workdir),
-            "--models",
-            str(comfy_models.models),
-            "--backup-to",
-            "test:Atelier",
-            "--backup-every",
-            "60",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    backup = ["--backup-to", "test:Atelier", "--backup-every", "60"]
+    process = serve(workdir, "--models", str(comfy_models.models), *backup, env=env)
     try:
         lines = [process.stdout.readline() for _ in range(3)]
         assert lines[2].split(" ", 1)[1] == (
@@ -128,12 +108,7 @@ def test_serve_backs_up_what_was_made_when_the_session_ends(comfy_models: ComfyS
             str(workdir / "gate" / "token"),
             "--out",
             str(tmp_path / "unused"),
-            "--set",
-            "KSampler.steps=2",
-            "--set",
-            "Image size.width=64",
-            "--set",
-            "Image size.height=64",
+            *SMALL,
         )
         assert done.returncode == 0, done.stderr
         made = sorted((workdir / "output").rglob("*.png"))

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Page, Route
 
-from atelier.comfy.server import ComfyServer
+from atelier.comfy.server import LOGIN, ComfyServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_a_missing_model_sends_the_browser_nowhere(comfy: ComfyServer, page: Pag
             route.continue_()
 
     page.route("**/*", guard)
-    page.goto(f"{comfy.url}/atelier/login")
+    page.goto(f"{comfy.url}{LOGIN}")
     page.fill("#token", comfy.token)
     page.click("button[type=submit]")
     page.wait_for_function("window.app && window.app.graph", timeout=120_000)

@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,18 +16,17 @@ from PIL import Image
 from atelier.check.lessons import Target, check_modules
 from atelier.comfy.client import ComfyClient
 from atelier.comfy.headless import execute, load_job
-from atelier.comfy.server import ComfyServer
+from atelier.comfy.server import LOGIN, ComfyServer
 from atelier.comfy.testmodels import default_store, generate, module_models
 from atelier.lessons.modules import load_module
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from atelier.messages import AtelierError
-from tests.comfyui.conftest import SD15_FAMILY
+from tests.comfyui.conftest import ATELIER, SD15_FAMILY, serve
 from tests.comfyui_env import comfyui_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
-ATELIER = str(Path(sys.executable).parent / "atelier")
 
-CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+NODE_LIST = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
 
 
 def atelier(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -36,13 +34,7 @@ def atelier(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [ATELIER, "serve", "--cpu", "--workdir", str(tmp_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = serve(tmp_path)
     try:
         stamp, line = process.stdout.readline().split(" ", 1)  # job logs: each line starts with the time
         assert len(stamp) == 8 and stamp.count(":") == 2, stamp
@@ -51,7 +43,7 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
         seconds = float(line.split("(")[1].split(" s)")[0])
         assert seconds < 60
         assert process.stdout.readline().split(" ", 1)[1] == (
-            f"Open {url}/atelier/login and paste the session key kept in {tmp_path / 'gate' / 'token'}.\n"
+            f"Open {url}{LOGIN} and paste the session key kept in {tmp_path / 'gate' / 'token'}.\n"
         )
         assert json.loads((tmp_path / "connection.json").read_text())["port"] == int(url.rsplit(":", 1)[1])
         key = (tmp_path / "gate" / "token").read_text()
@@ -97,7 +89,7 @@ def test_run_makes_the_image_the_module_promises(comfy_models: ComfyServer, tmp_
 
 
 def test_smoke_check_passes_on_every_cpu_module(comfy_models: ComfyServer, tmp_path: Path) -> None:
-    args = [a for slug in SD15_FAMILY for a in ("--modules", slug)]
+    args = [a for slug in SD15_FAMILY for a in ("--module", slug)]
     result = atelier(
         "check",
         "--smoke",
@@ -135,7 +127,7 @@ def test_missing_model_is_named(comfy, tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
         "A maintainer adds it with 'atelier models fetch --module txt2img-basics'; to try the lesson before the "
-        "real models are in, make test models ('atelier testmodels --modules txt2img-basics --out DIR') and run "
+        "real models are in, make test models ('atelier testmodels --module txt2img-basics --out DIR') and run "
         "with '--models DIR'."
     )
 
@@ -152,7 +144,7 @@ def test_out_of_range_knob_is_refused_before_running(comfy_models: ComfyServer, 
 def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
     checkout, python = comfyui_from_env()
     with ComfyServer(checkout, python, tmp_path / "w", cpu=True, models=tiny_store) as server:
-        job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
+        job = load_job(ROOT / "workflows" / "txt2img-basics", NODE_LIST)
         job.prompt["5"]["inputs"]["steps"] = 200
 
         def kill_on_first_step(progress) -> None:
@@ -160,7 +152,7 @@ def test_server_killed_mid_run(tiny_store: Path, tmp_path: Path) -> None:
                 os.killpg(server.process.pid, signal.SIGKILL)
 
         with pytest.raises(AtelierError) as err:
-            execute(Target(server=server).client(), job, tmp_path / "out", CATALOGUE, on_progress=kill_on_first_step)
+            execute(Target(server=server).client(), job, tmp_path / "out", NODE_LIST, on_progress=kill_on_first_step)
         assert err.value.code == "server-died"
 
 
@@ -175,7 +167,7 @@ def test_check_survives_a_timeout_and_a_dead_server(tiny_store: Path, tmp_path: 
                 os.killpg(server.process.pid, signal.SIGKILL)
                 time.sleep(0.5)
 
-        report = check_modules(modules, target, CATALOGUE, tmp_path / "out", smoke=False, timeout=0.5, on_result=after)
+        report = check_modules(modules, target, NODE_LIST, tmp_path / "out", smoke=False, timeout=0.5, on_result=after)
         statuses = {r.module: (r.status, r.message) for r in report.results}
         assert statuses["txt2img-basics"] == (
             "failed",
@@ -204,7 +196,7 @@ def test_smoke_check_runs_sdxl_video_sound_and_3d_on_the_cpu(tmp_path: Path) -> 
         }
     )
     assert generate(every, default_store("tiny"), "tiny", checkout, python) == {}, "a model without a test model"
-    args = [a for slug in NEW_KINDS for a in ("--modules", slug)]
+    args = [a for slug in NEW_KINDS for a in ("--module", slug)]
     result = subprocess.run(
         [ATELIER, "check", "--smoke", "--cpu", "--out", str(tmp_path), *args],
         cwd=ROOT,
@@ -235,7 +227,7 @@ def test_smoke_check_runs_the_lesson_that_needs_a_custom_node(tmp_path: Path) ->
     # The node reads <models_dir>/depthanything itself: sessions point models_dir at the store
     # (extension atelier_models), so nothing is linked into the checkout.
     assert not (checkout / "models" / "depthanything").exists()
-    result = atelier("check", "--smoke", "--modules", "depth-controlnet", "--out", str(tmp_path))
+    result = atelier("check", "--smoke", "--module", "depth-controlnet", "--out", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     (only,) = json.loads((tmp_path / "report.json").read_text())["results"]
     if loaded and installed:

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from PIL import Image, ImageStat
 
-from atelier.cli.options import pinned_nodes
+from atelier.cli.comfyui import ComfyChoice
 from atelier.lessons.modules import all_modules
-from atelier.lessons.nodes import load_catalogue
-from atelier.lessons.pin import load_lock
+from atelier.lessons.nodes import load_node_list
+from atelier.lessons.pin import load_pin
 from atelier.site import screenshots as shots
 from atelier.site import screenshots_marks as marks
 from tests.comfyui_env import comfyui_from_env
@@ -35,18 +35,15 @@ def in_own_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def made(tmp_path_factory: pytest.TempPathFactory) -> shots.Result:
     """One run for all the checks: it starts ComfyUI and Chromium and opens twelve lessons."""
     checkout, python = comfyui_from_env()
-    catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+    node_list = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
     out = tmp_path_factory.mktemp("screenshots")
     return in_own_thread(
         shots.take,
         out,
         MODULES,
-        catalogue,
-        checkout,
-        python,
-        tmp_path_factory.mktemp("shots-comfyui"),
+        node_list,
+        ComfyChoice(str(checkout), str(python), cpu=True).server(tmp_path_factory.mktemp("shots-comfyui")),
         quick=True,
-        custom_nodes=pinned_nodes(),
     )
 
 
@@ -74,7 +71,7 @@ def test_the_manifest_describes_every_picture_and_names_the_versions(made: shots
         assert f"'{module.meta['title']}'" in alt and "in the order they run" in alt, module.slug
     assert all(alt.strip() for alt in manifest["screenshots"].values())
     assert "Save Image" in manifest["screenshots"]["first-image-done.png"]
-    lock = load_lock(ROOT / "workflows" / "lock.yaml")
+    lock = load_pin(ROOT / "workflows" / "pin.yaml")
     assert (manifest["comfyui"], manifest["frontend"]) == (lock.comfyui_version, lock.frontend_version)
     assert manifest["labels"]["run"] == "Run" and manifest["labels"]["sidebar"]["workflows"]
 

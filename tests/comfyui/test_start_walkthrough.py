@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page
 
-from atelier.comfy.server import ComfyServer
+from atelier.comfy.server import LOGIN, ComfyServer
 from tests.comfyui_env import comfyui_from_env
 from tests.walkthrough import LESSON, make_a_picture, open_the_lesson, wait_for_comfyui
 
@@ -40,7 +40,7 @@ def test_a_student_follows_start_here_to_the_first_image(session: ComfyServer, p
     page.on("request", lambda request: note(request.url))
     page.set_viewport_size({"width": 1280, "height": 800})
     # "Press Open ComfyUI": the dashboard's button posts this session's key to the gate.
-    page.goto(f"{session.url}/atelier/login")
+    page.goto(f"{session.url}{LOGIN}")
     page.fill("#token", session.token)
     page.click("button[type=submit]")
     wait_for_comfyui(page)

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 from playwright.sync_api import Page
 
-from atelier.comfy.server import ComfyServer
+from atelier.comfy.server import LOGIN, ComfyServer
 from atelier.lessons.modules import load_module
 from tests.walkthrough import wait_for_comfyui
 
@@ -36,7 +36,7 @@ DROP = """async ([name, data]) => {
 def made(tmp_path_factory: pytest.TempPathFactory, tiny_store: Path) -> Path:
     out = tmp_path_factory.mktemp("knobs")
     done = subprocess.run(
-        [sys.executable, "-m", "atelier", "strips", "--modules", LESSON, "--out", str(out)],
+        [sys.executable, "-m", "atelier", "strips", "--module", LESSON, "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -67,7 +67,7 @@ def test_every_try_value_gets_its_picture_and_the_models_are_named_as_test_ones(
 
 
 def _log_in(page: Page, server: ComfyServer) -> None:
-    page.goto(f"{server.url}/atelier/login")
+    page.goto(f"{server.url}{LOGIN}")
     page.fill("#token", server.token or "")
     page.click("button[type=submit]")
     wait_for_comfyui(page)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from atelier.comfy.server import LOGIN
 from atelier.lessons.modules import all_modules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +16,7 @@ MODULES = all_modules(ROOT / "workflows")
 
 @pytest.fixture
 def canvas(comfy, page: Page) -> Page:
-    page.goto(f"{comfy.url}/atelier/login")
+    page.goto(f"{comfy.url}{LOGIN}")
     page.fill("#token", comfy.token)
     page.click("button[type=submit]")
     page.wait_for_function("window.app && window.app.graph", timeout=60_000)

@@ -32,12 +32,12 @@ import yaml
 
 from atelier.hpc import packages
 from atelier.layout import Layout
-from atelier.lessons.pin import load_lock
+from atelier.lessons.pin import load_pin
 from tests.slurm.conftest import SlurmCluster, local_cluster
 from tests.slurm.test_sessions import log_in, request
 
 ROOT = Path(__file__).resolve().parents[2]
-PIN = ROOT / "workflows" / "lock.yaml"
+PIN = ROOT / "workflows" / "pin.yaml"
 PAGE = ROOT / "docs" / "runbook" / "first-deployment.md"
 STUDENT = "atelier-student"
 SITE_PYTHON = Path("/usr/bin/python3")  # Debian's: every account can run it
@@ -121,7 +121,7 @@ def site() -> Iterator[dict[str, Path]]:
     git(mirror, "commit", "-qm", "ComfyUI's files, from COMFYUI_DIR")
     commit = git(mirror, "rev-parse", "HEAD")
 
-    pin = load_lock(PIN)
+    pin = load_pin(PIN)
     nodes = {}
     for node in pin.custom_nodes:
         checkout = Path(NODES) / node.name
@@ -132,14 +132,14 @@ def site() -> Iterator[dict[str, Path]]:
 
     folder = base / "pin"
     (folder / packages.FOLDER).mkdir(parents=True)
-    (folder / "lock.yaml").write_text(PIN.read_text().replace(pin.comfyui_commit, commit))
+    (folder / "pin.yaml").write_text(PIN.read_text().replace(pin.comfyui_commit, commit))
     for lock in (PIN.parent / packages.FOLDER).glob("*.txt"):
         (folder / packages.FOLDER / lock.name).write_text(lock.read_text().replace(pin.comfyui_commit, commit))
     (base / "mirrors" / "commit").write_text(commit)
     yield {
         "base": base,
         "mirror": mirror,
-        "pin": folder / "lock.yaml",
+        "pin": folder / "pin.yaml",
         "prefix": base / "2026-fall",
         "commit": base / "mirrors" / "commit",
         **{f"node:{name}": path for name, path in nodes.items()},
@@ -184,7 +184,7 @@ def install_options(site: dict[str, Path]) -> list[str]:
         "--source",
         str(site["mirror"]),
         *nodes,
-        "--lock",
+        "--pin",
         str(site["pin"]),
         "--python",
         str(SITE_PYTHON),
@@ -197,7 +197,7 @@ def test_a_mirror_without_the_pinned_commit_is_said_plainly(site: dict[str, Path
         "install", "--prefix", str(tmp_path / "prefix"), "--source", str(site["mirror"]), "--python", str(SITE_PYTHON)
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    pinned = load_lock(PIN).comfyui_commit
+    pinned = load_pin(PIN).comfyui_commit
     assert f"Error: {site['mirror']} does not hold ComfyUI's pinned commit {pinned}" in done.stderr
     assert "Traceback" not in done.stderr and "fatal:" not in done.stdout
     assert not (tmp_path / "prefix" / "ComfyUI").exists()  # nothing half-done
@@ -224,12 +224,12 @@ def test_a_python_other_accounts_cannot_run_is_refused_before_anything_is_instal
 
 def test_the_cpu_build_from_an_index_without_it_is_said_plainly(site: dict[str, Path], tmp_path: Path) -> None:
     """PyPI has no `+cpu` PyTorch: locking that build against it names the missing build."""
-    pin = tmp_path / "lock.yaml"
+    pin = tmp_path / "pin.yaml"
     shutil.copy(site["pin"], pin)
     nodes = [f"--node-source={name}={url}" for name, url in node_mirrors(site).items()]
     done = atelier(
-        "lock",
-        "--lock",
+        "pin",
+        "--pin",
         str(pin),
         "--refresh",
         "--cpu",
@@ -255,9 +255,11 @@ def page_blocks(step: int) -> list[str]:
 
 
 def printed_after(step: int, command: str) -> str:
-    """The text block the page says `command` prints."""
+    """The text block the page says `command` prints: the golden file it includes (the unit tier makes it)."""
     body = PAGE.read_text(encoding="utf-8").split(f"\n## {step}. ", 1)[1].split("\n## ", 1)[0]
-    return re.search(re.escape(command) + r"\n```\n\n\*\*It prints:\*\*\n\n```\w*\n(.*?)```", body, re.S).group(1)
+    block = re.search(re.escape(command) + r"\n```\n\n\*\*It prints:\*\*\n\n```\w*\n(.*?)```", body, re.S).group(1)
+    included = re.fullmatch(r'--8<-- "([^"]+)"\n', block)
+    return (ROOT / included.group(1)).read_text(encoding="utf-8") if included else block
 
 
 def literal(block: str, site: dict[str, Path], profile: Path) -> str:
@@ -300,8 +302,8 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     assert done.stdout.strip().endswith("atelier, version " + done.stdout.strip().rsplit(" ", 1)[-1])
     # The mirror made from COMFYUI_DIR's files holds the pinned files under another commit: the site's
     # checkout pins that commit, in the pin and in the package lock's record of what it was made for.
-    for path in [checkout / "workflows" / "lock.yaml", *(checkout / "workflows" / packages.FOLDER).glob("*.txt")]:
-        path.write_text(path.read_text().replace(load_lock(PIN).comfyui_commit, site["commit"].read_text()))
+    for path in [checkout / "workflows" / "pin.yaml", *(checkout / "workflows" / packages.FOLDER).glob("*.txt")]:
+        path.write_text(path.read_text().replace(load_pin(PIN).comfyui_commit, site["commit"].read_text()))
 
     # Step 4: the dry run, the install, the re-run and atelier.env, each as the page has it.
     dry, first, again, show = (literal(b, site, profile_file) for b in page_blocks(4)[:4])
@@ -326,12 +328,12 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     ), env_file.stdout
 
     layout = Layout.at(site["prefix"], base / "models")
-    comfyui_lock = packages.read(packages.lock_file(checkout / "workflows" / "lock.yaml", "comfyui-cuda"))
+    comfyui_lock = packages.read(packages.lock_file(checkout / "workflows" / "pin.yaml", "comfyui-cuda"))
     assert packages.differences(layout.comfyui_venv, comfyui_lock) == []  # nothing newer, nothing more
     assert (
         packages.differences(
             layout.atelier_venv,
-            packages.read(packages.lock_file(checkout / "workflows" / "lock.yaml", "atelier")),
+            packages.read(packages.lock_file(checkout / "workflows" / "pin.yaml", "atelier")),
             own=["atelier"],
         )
         == []
@@ -339,7 +341,7 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     for venv in (layout.comfyui_venv, layout.atelier_venv):
         checked = subprocess.run([str(Layout.python(venv)), "-m", "pip", "check"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout
-    node = load_lock(checkout / "workflows" / "lock.yaml").custom_nodes[0]
+    node = load_pin(checkout / "workflows" / "pin.yaml").custom_nodes[0]
     assert git(layout.custom_nodes / node.name, "rev-parse", "HEAD") == node.commit
     assert (layout.models / "depthanything").is_dir()  # the node's own folder, in the store
     size = subprocess.run(["du", "-sh", str(site["prefix"])], capture_output=True, text=True).stdout.split()[0]

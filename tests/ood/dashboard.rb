@@ -17,8 +17,8 @@
 #
 # What is ours, and only because Rails and two gems are not installed (each marked SHIM
 # or STUB below): a tiny `Rails` module (root, env, logger, cache, routes, secret), the
-# three OodAppkit settings the models read (clusters, dataroot, markdown: same code as
-# ood_appkit's configuration), OodSupport::Process.user (the login user, from Etc), and
+# OodAppkit settings the models and views read (clusters, dataroot, markdown, the Shell and
+# Files apps' URLs: same code as ood_appkit's configuration), OodSupport::Process.user (the login user, from Etc), and
 # an empty `fog/openstack` (ood_core requires it at load; only its OpenStack helper uses it).
 #
 # The app is served as a development ("sandbox") app: OOD_DEV_APPS_ROOT is set to the
@@ -153,6 +153,9 @@ module OodAppkit
 
     # ood_appkit's ShellUrl default (the card's host button links to it).
     def shell = (@shell ||= Struct.new(:base) { def url(host:) = "#{base}/ssh/#{host}" }.new('/pun/sys/shell'))
+
+    # ood_appkit's FilesUrl default (the card's session-id link and the app's info view link into it).
+    def files = (@files ||= Struct.new(:base) { def url(path:) = "#{base}/fs#{path}" }.new('/pun/sys/dashboard/files'))
 
     def markdown
       @markdown ||= Redcarpet::Markdown.new(

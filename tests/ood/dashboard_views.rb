@@ -104,8 +104,3 @@ def form_page_command
     launch: I18n.t('dashboard.batch_connect_form_launch')
   }
 end
-
-# SHIM: ood_appkit's FilesUrl default (the card's session-id link opens the staged folder in Files).
-module OodAppkit
-  def self.files = (@files ||= Struct.new(:base) { def url(path:) = "#{base}/fs#{path}" }.new('/pun/sys/dashboard/files'))
-end

@@ -89,6 +89,8 @@ def test_a_session_without_comfyui_ends_with_a_plain_reason_on_its_card(slurm: S
     assert card["completed_view_error"] is None and str(tmp_path / "outputs") in card["completed_view"]
     assert card["info_view_error"] is None and str(tmp_path / "outputs") in card["info_view"]
     assert "Workflows" in card["info_view"]
+    # The card offers the job's log (here the plain reason) for download through the Files app.
+    assert f'href="/pun/sys/dashboard/files/fs{staged}/output.log?download=' in card["info_view"]
 
 
 def test_the_job_script_takes_the_same_steps_as_the_stand_in(slurm: SlurmCluster, tmp_path: Path) -> None:

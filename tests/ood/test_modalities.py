@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, Page
 from atelier.comfy.headless import load_job, smoke_settings
 from atelier.comfy.testmodels import default_store, generate, module_models
 from atelier.lessons.modules import all_modules, load_module, ordered
-from atelier.lessons.nodes import CATALOGUE_PATH, load_catalogue
+from atelier.lessons.nodes import NODE_LIST_PATH, load_node_list
 from atelier.site.pages.lessons import _outputs
 from tests.comfyui_env import comfyui_from_env
 from tests.ood import portal as ood_portal
@@ -49,7 +49,7 @@ SEEN_AS = {"image": "image", "video": "video", "audio": "sound file", "3d": "3D 
 
 
 def first_lesson(modality: str) -> Path:
-    """The first lesson of `modality` in the catalogue's order (module.yaml's `modality`)."""
+    """The first lesson of `modality` in the lesson list's order (module.yaml's `modality`)."""
     found = [m for m in ordered(all_modules(ROOT / "workflows")) if m.about.modality == modality]
     assert found, f"no lesson has modality {modality}"
     return found[0].folder
@@ -108,9 +108,9 @@ def tab(session: dict, browser: Browser) -> Iterator[Tab]:
 
 def _run_lesson(page: Page, lesson: Path, upload: str, proxy: ood_portal.Portal) -> None:
     """Load the lesson's workflow into the canvas and queue its smoke-sized prompt as this page's client,
-    so ComfyUI's frontend shows the result on the lesson's own output box."""
+    so ComfyUI's frontend shows the result on the lesson's own output node."""
     module = load_module(lesson)
-    job = smoke_settings(load_job(lesson, load_catalogue(ROOT / CATALOGUE_PATH)))
+    job = smoke_settings(load_job(lesson, load_node_list(ROOT / NODE_LIST_PATH)))
     page.evaluate("w => window.app.loadGraphData(w)", json.loads(module.workflow_path.read_text()))
     for path in job.inputs:  # the lesson's own input pictures, uploaded through the proxy
         sent = page.request.post(

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from atelier.comfy.server import LOGIN
 from tests.ood import portal as ood_portal
 from tests.ood import screenshots
 from tests.ood.conftest import ROOT, SlurmCluster, needs_comfyui, needs_ood
@@ -59,7 +60,7 @@ def test_the_form_and_card_pictures_are_remade_from_ood_s_templates(slurm: Slurm
     running = pages["ood-session-running"]
     assert bold(wait[2]) == ["Running", "Open ComfyUI"] and running["card_status"] == "Running"
     assert "Open ComfyUI" in _buttons(running["html"]) and "Delete" in _buttons(running["html"])
-    assert re.search(r'action="/rnode/[^/"]+/\d+/atelier/login"', running["html"])
+    assert re.search(rf'action="/rnode/[^/"]+/\d+{re.escape(LOGIN)}"', running["html"])
     assert "Delete" in _buttons(pages["ood-session-queued"]["html"])
     assert "Open ComfyUI" not in _buttons(pages["ood-session-queued"]["html"])
     assert pages["ood-session-completed"]["card_status"] == "Completed"

@@ -24,6 +24,7 @@ import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from atelier.comfy.extensions.atelier_gate import COOKIE
+from atelier.comfy.server import LOGIN
 from atelier.hpc.profiles import Profile, load_profile
 from tests.ood import portal as ood_portal
 from tests.ood.conftest import ROOT, Site, SlurmCluster, make_site, needs_comfyui, needs_ood, values
@@ -94,7 +95,7 @@ def test_a_student_makes_a_first_picture_through_ood_s_proxy(
     launched = site.submit(values(outputs))
     card = _running(site, slurm, launched)
     host, port = card["connect"]["host"], int(card["connect"]["port"])
-    assert host == node and f'action="/rnode/{host}/{port}/atelier/login"' in card["view_html"]
+    assert host == node and f'action="/rnode/{host}/{port}{LOGIN}"' in card["view_html"]
     hosts: set[str] = set()
     browser_context.on(
         "request",

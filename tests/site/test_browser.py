@@ -133,7 +133,7 @@ def test_every_lessons_try_values_show_whole_at_1280_px_before_comfyuis_limits(p
         page.goto(url)
         table = page.locator("h2#knobs-to-turn ~ .md-typeset__scrollwrap table, h2#knobs-to-turn ~ table").first
         headers = table.locator("thead th").all_inner_texts()
-        assert headers == ["Box", "Setting", "Try", "In this workflow", "What it changes"], url
+        assert headers == ["Node", "Setting", "Try", "In this workflow", "What it changes"], url
         window = (
             table.locator("xpath=ancestor::div[contains(@class, 'md-typeset__table')][1]").bounding_box()
             or page.locator("article").bounding_box()

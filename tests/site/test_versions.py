@@ -13,12 +13,12 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import current_lock, free_port, mike, project_copy, publish
+from tests.conftest import current_pin, free_port, mike, project_copy, publish
 
 
 def test_two_semesters_are_published_and_selectable(tmp_path: Path, page: Page) -> None:
     repo = project_copy(tmp_path / "project")
-    current = current_lock()
+    current = current_pin()
     year = current.semester.split("-")[0]
     earlier = dataclasses.replace(current, semester=f"{year}-summer")  # same year: order must still hold
     publish(repo, earlier)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from atelier.comfy.server import LOGIN
 from atelier.hpc import ood
 from atelier.hpc import slurm as slurm_jobs
 from atelier.hpc.profiles import load_profile
@@ -48,6 +49,14 @@ def atelier(
     )
 
 
+def launch(
+    slurm: SlurmCluster, tmp_path: Path, folder: Path, outputs: Path, *args: str, comfyui: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`atelier launch` on the local cluster: the student's folder under tmp_path/home, the session's in `folder`."""
+    where = ["--user-folder", str(tmp_path / "home"), "--workdir", str(folder), "--outputs", str(outputs)]
+    return atelier(slurm, "launch", "--cluster", "local", *where, *args, comfyui=comfyui)
+
+
 def request(port: int, method: str, path: str, body: str | None = None, cookie: str = "") -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Cookie": cookie} if cookie else {}
@@ -70,7 +79,7 @@ def workflows_panel(port: int, cookie: str) -> list[str]:
 
 def log_in(port: int, key: str, base: str = "/") -> str:
     """POST the key as the dashboard's Connect button does; returns the cookie pair."""
-    response = request(port, "POST", "/atelier/login", urllib.parse.urlencode({"token": key, "base": base}))
+    response = request(port, "POST", LOGIN, urllib.parse.urlencode({"token": key, "base": base}))
     assert response.status == 303, response.status
     return response.headers["Set-Cookie"].split(";")[0]
 
@@ -78,21 +87,7 @@ def log_in(port: int, key: str, base: str = "/") -> str:
 def test_launch_reports_a_session_that_could_not_start(slurm: SlurmCluster, tmp_path: Path) -> None:
     """No ComfyUI on the node: the job really runs, and launch says why in one line."""
     folder = tmp_path / "session"
-    done = atelier(
-        slurm,
-        "launch",
-        "--cluster",
-        "local",
-        "--user-folder",
-        str(tmp_path / "home"),
-        "--workdir",
-        str(folder),
-        "--outputs",
-        str(tmp_path / "out"),
-        "--wait",
-        "120",
-        comfyui=False,
-    )
+    done = launch(slurm, tmp_path, folder, tmp_path / "out", "--wait", "120", comfyui=False)
     assert done.returncode == 1, done.stdout + done.stderr
     job_id = done.stdout.split("Submitted job ")[1].split()[0]
     assert done.stdout.startswith(f"Submitted job {job_id} to This machine (tests) (No GPU (CPU only), 1 h).")
@@ -127,27 +122,12 @@ def test_stop_refuses_a_job_that_is_not_a_session(slurm: SlurmCluster) -> None:
 @needs_comfyui
 def test_launch_opens_a_gated_session_that_status_lists_and_stop_ends(slurm: SlurmCluster, tmp_path: Path) -> None:
     folder, outputs = tmp_path / "session", tmp_path / "outputs"
-    done = atelier(
-        slurm,
-        "launch",
-        "--cluster",
-        "local",
-        "--user-folder",
-        str(tmp_path / "home"),
-        "--workdir",
-        str(folder),
-        "--outputs",
-        str(outputs),
-        "--module",
-        "txt2img-basics",
-        "--wait",
-        "170",
-    )
+    done = launch(slurm, tmp_path, folder, outputs, "--module", "txt2img-basics", "--wait", "170")
     assert done.returncode == 0, done.stdout + done.stderr
     job_id = done.stdout.split("Submitted job ")[1].split()[0]
     connection = json.loads((folder / "connection.json").read_text())
     port = connection["port"]
-    assert f"Open http://127.0.0.1:{port}/atelier/login" in done.stdout
+    assert f"Open http://127.0.0.1:{port}{LOGIN}" in done.stdout
     assert f"The login page asks for the session key kept in {folder / 'gate' / 'token'}" in done.stdout
     assert f"Stop it with: atelier stop {job_id}" in done.stdout
 

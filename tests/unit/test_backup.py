@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from atelier.files import ASIDE_STAMP
 from atelier.keep import backup, ledger
 from atelier.messages import AtelierError
 
@@ -108,7 +109,7 @@ def test_a_changed_file_keeps_its_older_copy_in_a_dated_folder(outputs: Path, we
     assert result.copied == 1
     assert (webdav.root / "Atelier" / "outputs" / "broken" / "notes.txt").read_bytes() == notes.read_bytes()
     dated = list((webdav.root / "Atelier" / "replaced").iterdir())
-    assert len(dated) == 1 and time.strptime(dated[0].name, "%Y-%m-%d_%H-%M-%S")
+    assert len(dated) == 1 and time.strptime(dated[0].name, ASIDE_STAMP)
     assert (dated[0] / "broken" / "notes.txt").read_bytes() == before
 
 

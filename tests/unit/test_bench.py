@@ -25,7 +25,7 @@ from atelier.comfy.headless import load_job
 from atelier.hpc import ood, slurm
 from atelier.hpc.profiles import CLUSTERS, all_profiles, load_profile
 from atelier.lessons.modules import all_modules
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from atelier.messages import AtelierError
 from atelier.site.pages import benchmarks as benchpage
 from atelier.site.pages.teach import cost
@@ -33,7 +33,7 @@ from tests.erb import NO_RUBY, RUBY, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
-CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+NODE_LIST = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
 
 
 def entry(
@@ -112,7 +112,7 @@ def row(table: str, first_cell: str) -> list[str]:
 
 
 def test_standard_workloads_set_size_steps_and_a_new_seed() -> None:
-    job = load_job(ROOT / "workflows" / "sdxl-basics", CATALOGUE)
+    job = load_job(ROOT / "workflows" / "sdxl-basics", NODE_LIST)
     ready = bench.prepared(job, bench.STANDARD["sdxl-1024"], seed=1003)
     latent = next(n for n in ready.prompt.values() if n["class_type"] == "EmptyLatentImage")["inputs"]
     sampler = next(n for n in ready.prompt.values() if n["class_type"] == "KSampler")["inputs"]
@@ -121,7 +121,7 @@ def test_standard_workloads_set_size_steps_and_a_new_seed() -> None:
 
 
 def test_a_lesson_workload_keeps_the_lessons_own_settings() -> None:
-    job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
+    job = load_job(ROOT / "workflows" / "txt2img-basics", NODE_LIST)
     [workload] = bench.workloads(["txt2img-basics"], MODULES)
     ready = bench.prepared(job, workload, seed=7)
     for node_id, node in job.prompt.items():
@@ -130,7 +130,7 @@ def test_a_lesson_workload_keeps_the_lessons_own_settings() -> None:
 
 
 def test_override_size_and_steps_for_a_quick_look() -> None:
-    job = load_job(ROOT / "workflows" / "txt2img-basics", CATALOGUE)
+    job = load_job(ROOT / "workflows" / "txt2img-basics", NODE_LIST)
     ready = bench.prepared(job, bench.STANDARD["sd15-512"], 1, size=(64, 96), steps=2)
     latent = next(n for n in ready.prompt.values() if n["class_type"] == "EmptyLatentImage")["inputs"]
     assert (latent["width"], latent["height"]) == (64, 96)
@@ -139,7 +139,7 @@ def test_override_size_and_steps_for_a_quick_look() -> None:
 
 def test_each_repeat_reads_its_inputs_under_new_names(tmp_path: Path) -> None:
     """Without a seed (an upscale), only a new input makes ComfyUI run the workflow again."""
-    job = load_job(ROOT / "workflows" / "upscale-with-model", CATALOGUE)
+    job = load_job(ROOT / "workflows" / "upscale-with-model", NODE_LIST)
     assert job.inputs
     first, second = (bench.fresh_inputs(job, tmp_path, i) for i in (1, 2))
     names = {p.name for p in first.inputs}
@@ -552,13 +552,13 @@ def test_a_module_whose_custom_node_is_not_loaded_is_skipped_with_the_reason() -
     depth = load_module(ROOT / "workflows" / "depth-controlnet")
     plain = load_module(ROOT / "workflows" / "controlnet")
     absent = _Lacking({"DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model"})
-    reason = missing_custom_nodes(depth, CATALOGUE, absent)  # type: ignore[arg-type]
+    reason = missing_custom_nodes(depth, NODE_LIST, absent)  # type: ignore[arg-type]
     assert reason == (
         "needs the custom node ComfyUI-DepthAnythingV2 (https://github.com/kijai/ComfyUI-DepthAnythingV2.git), "
         "which this ComfyUI has not loaded: install it in its custom_nodes folder and name it in "
         "ATELIER_CUSTOM_NODES"
     )
     assert absent.asked == {"DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model"}  # only the custom node's types
-    assert missing_custom_nodes(depth, CATALOGUE, _Lacking(set())) == ""  # type: ignore[arg-type]
+    assert missing_custom_nodes(depth, NODE_LIST, _Lacking(set())) == ""  # type: ignore[arg-type]
     untouched = _Lacking({"KSampler"})
-    assert missing_custom_nodes(plain, CATALOGUE, untouched) == "" and untouched.asked == set()  # type: ignore[arg-type]
+    assert missing_custom_nodes(plain, NODE_LIST, untouched) == "" and untouched.asked == set()  # type: ignore[arg-type]

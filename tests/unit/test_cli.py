@@ -12,7 +12,7 @@ import pytest
 from atelier import __version__
 from atelier.cli import main
 from atelier.lessons.modules import module_folders
-from atelier.lessons.pin import load_lock
+from atelier.lessons.pin import load_pin
 
 ROOT = Path(__file__).resolve().parents[2]
 ATELIER = str(Path(sys.executable).parent / "atelier")
@@ -32,52 +32,60 @@ def test_help_lists_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
     assert "Usage: atelier [OPTIONS] COMMAND [ARGS]..." in result.stdout
-    assert "lock" in result.stdout
+    assert "pin" in result.stdout
 
 
-def test_lock_prints_the_pin() -> None:
-    result = run("lock")
+def test_pin_prints_the_pin() -> None:
+    result = run("pin")
     assert result.returncode == 0, result.stderr
     assert "Semester pin 2026-fall" in result.stdout
     assert "0.3.64" in result.stdout
-    assert run("lock", "--get", "docs-version").stdout == "2026-4-fall\n"
-    assert run("lock", "--get", "docs-title").stdout == "Fall 2026\n"
+    assert run("pin", "--get", "docs-version").stdout == "2026-4-fall\n"
+    assert run("pin", "--get", "docs-title").stdout == "Fall 2026\n"
 
 
 def test_error_is_one_plain_line_and_exit_code(tmp_path: Path) -> None:
-    result = run("lock", "--lock", "old/lock.yaml", cwd=tmp_path)
+    result = run("pin", "--pin", "old/pin.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: The semester pin old/lock.yaml was not found. "
-        "Check the path given with --lock; without it, atelier reads the project's workflows/lock.yaml.\n"
+        "Error: The semester pin old/pin.yaml was not found. "
+        "Check the path given with --pin; without it, atelier reads the project's workflows/pin.yaml.\n"
     )
 
 
 def test_debug_adds_the_traceback(tmp_path: Path) -> None:
-    result = run("--debug", "lock", "--lock", "old/lock.yaml", cwd=tmp_path)
+    result = run("--debug", "pin", "--pin", "old/pin.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("Error: The semester pin")
 
 
-def test_a_bug_is_reported_plainly(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bug_is_reported_plainly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """One line that names the file holding the traceback (tests/unit/test_runlog.py has the rest)."""
+
     def broken(path: Path) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("atelier.cli.lessons.load_lock", broken)
+    monkeypatch.setenv("ATELIER_LOG_DIR", str(tmp_path))
+
+    monkeypatch.setattr("atelier.cli.lessons.load_pin", broken)
     with pytest.raises(SystemExit) as exit_:
-        main(["lock"])
+        main(["pin"])
     assert exit_.value.code == 1
     err = capsys.readouterr().err
+    (log,) = tmp_path.glob("atelier-*.log")
     assert err == (
-        "Error: Something went wrong inside atelier (ZeroDivisionError). Run the same command again "
-        "with --debug and send what it prints to your course's support contact.\n"
+        f"Error: Something went wrong inside atelier (ZeroDivisionError). The details are in {log}; "
+        "send that file to your course's support contact.\n"
     )
+    assert "ZeroDivisionError: division by zero" in log.read_text()
 
 
 def test_usage_error_exits_2() -> None:
-    result = run("lock", "--get", "colour")
+    result = run("pin", "--get", "colour")
     assert result.returncode == 2
     assert "Invalid value for '--get'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -87,20 +95,20 @@ def test_atelier_finds_its_project_from_another_folder(tmp_path: Path) -> None:
     """A maintainer on a login node, or the nightly job, is not in the checkout."""
     env = {k: v for k, v in os.environ.items() if k != "ATELIER_PROJECT"}
     elsewhere = subprocess.run(
-        [sys.executable, "-m", "atelier", "lock", "--get", "semester"],
+        [sys.executable, "-m", "atelier", "pin", "--get", "semester"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         env=env,
     )
-    assert (elsewhere.returncode, elsewhere.stdout) == (0, load_lock(ROOT / "workflows" / "lock.yaml").semester + "\n")
+    assert (elsewhere.returncode, elsewhere.stdout) == (0, load_pin(ROOT / "workflows" / "pin.yaml").semester + "\n")
     linted = subprocess.run(
         [sys.executable, "-m", "atelier", "lint"], cwd=tmp_path, capture_output=True, text=True, env=env
     )
     modules = len(module_folders([ROOT / "workflows"]))
     assert linted.returncode == 0 and f"module(s) checked: {modules} clean" in linted.stdout, linted.stderr
     named = subprocess.run(
-        [sys.executable, "-m", "atelier", "lock", "--get", "semester"],
+        [sys.executable, "-m", "atelier", "pin", "--get", "semester"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -109,6 +117,6 @@ def test_atelier_finds_its_project_from_another_folder(tmp_path: Path) -> None:
     assert named.returncode == 2
     assert named.stderr == (
         f"Error: No Atelier project was found at {tmp_path}: a project is the folder that holds "
-        "workflows/lock.yaml. Run atelier from the project's folder, or source the semester's "
+        "workflows/pin.yaml. Run atelier from the project's folder, or source the semester's "
         "atelier.env, which names it in ATELIER_PROJECT.\n"
     )

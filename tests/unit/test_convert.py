@@ -1,7 +1,7 @@
 """Each module's UI workflow converts to the same API prompt as its golden file.
 
 The golden files pin what comfy-cli's converter makes of our workflows; a change in the
-converter, the catalogue or a workflow shows up here as a readable diff. After a
+converter, the node list or a workflow shows up here as a readable diff. After a
 deliberate change, regenerate with ATELIER_UPDATE_GOLDEN=1 and review the diff.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import all_modules
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -29,7 +29,7 @@ def test_every_module_has_a_golden_file() -> None:
 @pytest.mark.parametrize("module", MODULES, ids=[m.slug for m in MODULES])
 def test_conversion_matches_golden(module) -> None:
     prompt, warnings = to_api(
-        module.workflow, load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json"), module.workflow_path
+        module.workflow, load_node_list(ROOT / "workflows" / "nodes" / "object_info.json"), module.workflow_path
     )
     assert warnings == []
     golden = GOLDEN / f"{module.slug}.api.json"

@@ -8,13 +8,14 @@ header that ComfyUI's own check would refuse behind a proxy.
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from atelier.comfy.extensions.atelier_gate import COOKIE, make_gate, session_cookie
+from atelier.comfy.server import LOGIN
+from tests.gated import serve_gated
 
 TOKEN = "t" * 43
 
@@ -23,19 +24,9 @@ async def _seen(request: web.Request) -> web.Response:
     return web.json_response({"origin": request.headers.get("Origin"), "host": request.headers.get("Host")})
 
 
-def _run(check) -> None:
-    """Serve the gate and run `check` against it, in a thread of its own: after the browser
-    tests, pytest-playwright's event loop holds the main thread."""
-
-    async def main() -> None:
-        app = web.Application(middlewares=[make_gate(TOKEN)])
-        app.router.add_get("/", _seen)
-        app.router.add_get("/api/system_stats", _seen)
-        async with TestClient(TestServer(app)) as client:
-            await check(client)
-
-    with ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, main()).result()
+def _run(check: Callable[[TestClient], Awaitable[None]]) -> None:
+    """Serve the gate in front of two routes that echo what reached them, and run `check` against it."""
+    serve_gated(make_gate(TOKEN), {"/": _seen, "/api/system_stats": _seen}, check)
 
 
 def test_login_sends_the_browser_back_relatively() -> None:
@@ -43,9 +34,7 @@ def test_login_sends_the_browser_back_relatively() -> None:
 
     async def check(client: TestClient) -> None:
         # The proxy hands ComfyUI the path below /rnode/<host>/<port>.
-        answer = await client.post(
-            "/atelier/login", allow_redirects=False, data={"token": TOKEN, "base": "/rnode/gpu042/8188/"}
-        )
+        answer = await client.post(LOGIN, allow_redirects=False, data={"token": TOKEN, "base": "/rnode/gpu042/8188/"})
         assert answer.status == 303 and answer.headers["Location"] == "../"
         cookie = answer.headers["Set-Cookie"]
         assert cookie.startswith(f"{COOKIE}={session_cookie(TOKEN)};")

@@ -8,15 +8,14 @@ ood tier (tests/ood/test_modalities.py) watches every request a real page makes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from atelier.comfy.extensions.atelier_gate import COOKIE, PREFIX_SCRIPT, make_gate, session_cookie
+from tests.gated import serve_gated
 
 TOKEN = "t" * 43
 PAGE = (
@@ -26,22 +25,14 @@ PAGE = (
 
 
 def _serve(index: Path, check: Callable[[TestClient], Awaitable[None]]) -> None:
-    """The gate in front of routes answering as ComfyUI's do, in a thread of its own (see test_gate)."""
+    """The gate in front of routes answering as ComfyUI's do."""
 
     async def root(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(index)
         response.headers["Cache-Control"] = "no-cache"
         return response
 
-    async def main() -> None:
-        app = web.Application(middlewares=[make_gate(TOKEN, index)])
-        app.router.add_get("/", root)
-        app.router.add_get("/assets/index.js", root)
-        async with TestClient(TestServer(app)) as client:
-            await check(client)
-
-    with ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, main()).result()
+    serve_gated(make_gate(TOKEN, index), {"/": root, "/assets/index.js": root}, check)
 
 
 def test_the_page_runs_prefix_js_before_the_frontend(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from atelier.comfy.server import LOGIN
 from atelier.hpc import slurm
 from atelier.hpc.profiles import CLUSTERS, load_profile, profile_names, sbatch_options
 from atelier.messages import AtelierError
@@ -127,16 +128,16 @@ def test_instructions_give_a_tunnel_and_the_dashboard_link(tmp_path: Path) -> No
     ways = slurm.open_instructions(pegasus, slurm.Session("7", "RUNNING", "gpu042", tmp_path))
     assert ways == {
         "key": str(tmp_path / "gate" / "token"),
-        "dashboard": "https://ondemand.example.edu/rnode/gpu042/41234/atelier/login",
+        "dashboard": f"https://ondemand.example.edu/rnode/gpu042/41234{LOGIN}",
         "tunnel": "ssh -N -L 8188:gpu042:41234 pegasus.arc.gwu.edu",
-        "local": "http://127.0.0.1:8188/atelier/login",
+        "local": f"http://127.0.0.1:8188{LOGIN}",
     }
 
 
 def test_serve_loads_only_its_extensions_and_the_pinned_custom_nodes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from atelier.cli.options import pinned_nodes
+    from atelier.cli.comfyui import pinned_nodes
     from atelier.comfy.server import ComfyServer
 
     monkeypatch.setenv("ATELIER_CUSTOM_NODES", "pixel-nodes")  # what `atelier install` writes into atelier.env

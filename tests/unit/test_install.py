@@ -26,13 +26,13 @@ from atelier.comfy.server import find_comfyui
 from atelier.hpc import install, packages, sources
 from atelier.hpc.profiles import load_profile
 from atelier.hpc.shared import not_shared, python_not_shared
-from atelier.hpc.steps import Plan, run_plan, run_step
+from atelier.hpc.steps import InstallPlan, run_plan, run_step
 from atelier.layout import Layout
-from atelier.lessons.pin import load_lock
+from atelier.lessons.pin import load_pin
 from atelier.messages import AtelierError
 
 ROOT = Path(__file__).resolve().parents[2]
-PIN = ROOT / "workflows" / "lock.yaml"
+PIN = ROOT / "workflows" / "pin.yaml"
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 needs_comfy_cli = pytest.mark.skipif(
@@ -81,7 +81,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     node = make_repo(root / "pixel-nodes.git", {"__init__.py": "", "requirements.txt": "pixel-dep==2.0\n"})
     repository = (root / "pixel-nodes.git").as_uri()
-    pin = root / "pin" / "lock.yaml"
+    pin = root / "pin" / "pin.yaml"
     (pin.parent / packages.FOLDER).mkdir(parents=True)
     pin.write_text(
         f"semester: 2026-fall\ncomfyui:\n  version: 0.3.64\n  commit: {comfy[0]}\n"
@@ -108,19 +108,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "root": root,
         "source": (root / "ComfyUI").as_uri(),
         "pin": pin,
-        "lock": load_lock(pin),
+        "pinned": load_pin(pin),
         "node": node,
         "comfy": comfy,
     }
 
 
 def chosen(site: dict, **given: object) -> install.Sources:
-    return sources.Sources(**{"source": site["source"], "lock": str(site["pin"]), **given})  # type: ignore[arg-type]
+    return sources.Sources(**{"source": site["source"], "pin": str(site["pin"]), **given})  # type: ignore[arg-type]
 
 
-def plan_for(site: dict, prefix: Path, **given: object) -> Plan:
+def plan_for(site: dict, prefix: Path, **given: object) -> InstallPlan:
     return install.build_plan(
-        site["lock"], Layout.at(prefix), chosen(site, **given), project=ROOT, pin_path=site["pin"]
+        site["pinned"], Layout.at(prefix), chosen(site, **given), project=ROOT, pin_path=site["pin"]
     )
 
 
@@ -183,7 +183,7 @@ def test_dry_run_changes_nothing_and_says_where_each_source_comes_from(site: dic
             "--dry-run",
             "--source",
             site["source"],
-            "--lock",
+            "--pin",
             str(site["pin"]),
             "--index-url",
             "https://pypi.example.edu/simple",
@@ -219,6 +219,14 @@ def test_sources_come_from_the_command_line_then_the_prefix_then_the_profile(tmp
     assert origin["source"] == origin["cpu"] == "earlier install"
     override, origin = sources.choose_sources(layout, {"source": "/other", "cpu": False}, profile)
     assert (override.source, override.cpu) == ("/other", False) and origin["cpu"] == "command line"
+
+
+def test_a_record_from_before_the_pin_was_called_pin_still_names_it(tmp_path: Path) -> None:
+    layout = Layout.at(tmp_path / "p")
+    layout.install_settings.parent.mkdir(parents=True)
+    layout.install_settings.write_text(json.dumps({"source": "/mirror/ComfyUI", "lock": "/old/lock.yaml"}))
+    chosen, origin = sources.choose_sources(layout, {}, None)
+    assert (chosen.pin, origin["pin"]) == ("/old/lock.yaml", "earlier install")
 
 
 def test_a_damaged_record_is_said_plainly(tmp_path: Path) -> None:
@@ -272,7 +280,7 @@ def test_a_custom_node_at_another_commit_is_an_error(site: dict, tmp_path: Path)
     plan = plan_for(site, tmp_path / "p")
     step = next(step for step in plan.steps if step.key == "node-pixel-nodes")
     partial = plan.layout.state / "pixel-nodes.partial"
-    subprocess.run(["git", "clone", "-q", site["lock"].custom_nodes[0].repository, str(partial)], check=True)
+    subprocess.run(["git", "clone", "-q", site["pinned"].custom_nodes[0].repository, str(partial)], check=True)
     with pytest.raises(AtelierError) as wrong:
         step.action()
     assert wrong.value.code == "install-commit-mismatch"
@@ -348,12 +356,12 @@ def test_differences_name_what_is_extra_missing_or_newer(site: dict, tmp_path: P
 
 def test_a_lock_made_for_another_pin_or_python_is_refused(site: dict) -> None:
     lock = packages.read(site["pin"].parent / packages.FOLDER / "comfyui-cuda.txt")
-    packages.check_matches(lock, site["lock"], PYTHON)
+    packages.check_matches(lock, site["pinned"], PYTHON)
     with pytest.raises(AtelierError) as stale:
-        packages.check_matches(lock, load_lock(PIN), PYTHON)
+        packages.check_matches(lock, load_pin(PIN), PYTHON)
     assert stale.value.code == "packages-lock-stale"
     with pytest.raises(AtelierError) as other:
-        packages.check_matches(lock, site["lock"], "3.12")
+        packages.check_matches(lock, site["pinned"], "3.12")
     assert str(other.value).startswith(
         f"The package lock {lock.path} was made for Python {PYTHON}, but the install's Python is 3.12."
     )
@@ -363,12 +371,12 @@ def test_a_missing_cpu_lock_says_how_to_make_it(site: dict, tmp_path: Path) -> N
     with pytest.raises(AtelierError) as missing:
         plan_for(site, tmp_path / "p", cpu=True)
     assert missing.value.code == "packages-lock-missing"
-    assert "atelier lock --refresh" in missing.value.hint
+    assert "atelier pin --refresh" in missing.value.hint
 
 
 def test_the_committed_package_lock_holds_the_pin_and_every_package_by_hash() -> None:
     """The Runbook's 'nothing newer' holds only if the lock matches the pin and pyproject.toml."""
-    pin = load_lock(PIN)
+    pin = load_pin(PIN)
     comfyui = packages.read(packages.lock_file(PIN, "comfyui-cuda"))
     packages.check_matches(comfyui, pin, comfyui.made.python)
     text = comfyui.path.read_text()
@@ -409,21 +417,21 @@ def test_a_python_other_accounts_cannot_reach_is_named(tmp_path: Path) -> None:
 
 def test_find_comfyui_falls_back_to_the_install_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A maintainer who sourced atelier.env runs `atelier check` with no --comfyui: the prefix's ComfyUI runs."""
-    from atelier.cli.options import comfyui_install
+    from atelier.cli.comfyui import ComfyChoice
 
     (tmp_path / "ComfyUI").mkdir()
     (tmp_path / "ComfyUI" / "main.py").write_text("")
     for name in ("COMFYUI_DIR", "COMFYUI_PYTHON"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATELIER_PREFIX", str(tmp_path))
-    assert comfyui_install(None, None) == (tmp_path / "ComfyUI", tmp_path / "comfyui-venv" / "bin" / "python")
+    assert ComfyChoice().install() == (tmp_path / "ComfyUI", tmp_path / "comfyui-venv" / "bin" / "python")
     assert find_comfyui(None, "/usr/bin/python3", str(tmp_path)) == (tmp_path / "ComfyUI", Path("/usr/bin/python3"))
 
 
 def test_atelier_env_names_the_project_so_atelier_works_from_any_folder(tmp_path: Path) -> None:
     """On a login node or in the nightly job the folder is not the checkout: atelier.env says where it is."""
     layout = Layout.at(tmp_path / "prefix")
-    text = install.env_text(layout, load_lock(PIN), ROOT)
+    text = install.env_text(layout, load_pin(PIN), ROOT)
     assert f"export ATELIER_PROJECT={ROOT.resolve()}\n" in text
     assert "export ATELIER_CUSTOM_NODES=ComfyUI-DepthAnythingV2\n" in text
 
@@ -433,7 +441,7 @@ def test_locking_from_a_source_without_the_pinned_commit_names_what_it_was_readi
     copy = tmp_path / "copy"
     make_repo(copy, {"requirements.txt": "comfy-dep==1.0\n"})
     with pytest.raises(AtelierError) as refused:
-        packages.wanted(site["lock"], "cuda", str(copy), {}, tmp_path / "scratch")
+        packages.wanted(site["pinned"], "cuda", str(copy), {}, tmp_path / "scratch")
     assert str(refused.value).startswith(f"{copy} does not hold ComfyUI's pinned commit {site['comfy'][0]}")
     assert (
         packages.requirement_text("ComfyUI", site["source"], site["comfy"][0], "requirements.txt", tmp_path / "scratch")

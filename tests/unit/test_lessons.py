@@ -1,4 +1,4 @@
-"""Lesson pages and drawings are made from the module folder and the catalogue."""
+"""Lesson pages and drawings are made from the module folder and the node list."""
 
 from __future__ import annotations
 
@@ -11,22 +11,22 @@ import yaml
 
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import all_modules
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from atelier.project import SCREENSHOTS
 from atelier.site.graph import draw
 from atelier.site.pages.lessons import display_names, lesson_page, modules_table, nav
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+NODE_LIST = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
 MODULES = {m.slug: m for m in all_modules(ROOT / "workflows")}
 
 
 def page_of(module, screenshots: Path = ROOT / SCREENSHOTS) -> str:
-    prompt, _ = to_api(module.workflow, CATALOGUE, module.workflow_path)
-    return lesson_page(module, CATALOGUE, prompt, {m.slug: m.meta["title"] for m in MODULES.values()}, screenshots)
+    prompt, _ = to_api(module.workflow, NODE_LIST, module.workflow_path)
+    return lesson_page(module, NODE_LIST, prompt, {m.slug: m.meta["title"] for m in MODULES.values()}, screenshots)
 
 
-def test_knob_table_takes_defaults_and_ranges_from_the_catalogue() -> None:
+def test_knob_table_takes_defaults_and_ranges_from_the_node_list() -> None:
     page = page_of(MODULES["txt2img-basics"])
     # What to try first, beside the lesson's value; ComfyUI's default and limits in the folded table after it.
     assert (
@@ -67,8 +67,8 @@ def test_a_changed_module_changes_its_page() -> None:
 
 def test_graph_drawing_shows_every_node_and_link() -> None:
     module = MODULES["controlnet"]
-    prompt, _ = to_api(module.workflow, CATALOGUE, module.workflow_path)
-    svg = draw(module.workflow, display_names(CATALOGUE), "ControlNet", {k: v["inputs"] for k, v in prompt.items()})
+    prompt, _ = to_api(module.workflow, NODE_LIST, module.workflow_path)
+    svg = draw(module.workflow, display_names(NODE_LIST), "ControlNet", {k: v["inputs"] for k, v in prompt.items()})
     assert svg.count("<path ") == len(module.workflow["links"])
     for node in module.workflow["nodes"]:
         if node["type"] != "MarkdownNote":
@@ -77,7 +77,7 @@ def test_graph_drawing_shows_every_node_and_link() -> None:
     assert "<title>ControlNet</title>" in svg
 
 
-def test_catalogue_lists_every_module_with_filters() -> None:
+def test_lesson_list_shows_every_module_with_filters() -> None:
     table = modules_table(list(MODULES.values()))
     assert len(re.findall(r"<tr data-modality=", table)) == len(MODULES) >= 12
     assert {m.meta["modality"] for m in MODULES.values()} == {"image", "audio", "video", "3d"}
@@ -88,10 +88,10 @@ def test_catalogue_lists_every_module_with_filters() -> None:
 
 def test_the_page_shows_the_comfyui_screenshot_with_the_manifests_alt_text(tmp_path: Path) -> None:
     (tmp_path / "img2img.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    alt = "ComfyUI with the lesson 'Repaint a picture (image to image)' open, zoomed to fit [12 boxes]."
+    alt = "ComfyUI with the lesson 'Repaint a picture (image to image)' open, zoomed to fit [12 nodes]."
     (tmp_path / "screenshots.yml").write_text(yaml.safe_dump({"screenshots": {"img2img.png": alt}}))
     page = page_of(MODULES["img2img"], tmp_path)
-    shown = "![ComfyUI with the lesson 'Repaint a picture (image to image)' open, zoomed to fit (12 boxes).]"
+    shown = "![ComfyUI with the lesson 'Repaint a picture (image to image)' open, zoomed to fit (12 nodes).]"
     assert f"{shown}(../assets/screenshots/img2img.png)" in page
     assert page.index("## The workflow") < page.index(shown) < page.index("(img2img/graph.svg)")
 

@@ -34,10 +34,10 @@ def test_every_module_lints_clean() -> None:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A throwaway project: the pin, the catalogue and one good module."""
+    """A throwaway project: the pin, the node list and one good module."""
     (tmp_path / "workflows").mkdir()
-    shutil.copy2(ROOT / "workflows" / "lock.yaml", tmp_path / "workflows")
-    shutil.copytree(ROOT / "workflows" / "catalogue", tmp_path / "workflows" / "catalogue")
+    shutil.copy2(ROOT / "workflows" / "pin.yaml", tmp_path / "workflows")
+    shutil.copytree(ROOT / "workflows" / "nodes", tmp_path / "workflows" / "nodes")
     shutil.copytree(ROOT / "workflows" / BASE, tmp_path / "workflows" / BASE)
     return tmp_path
 
@@ -178,18 +178,18 @@ def test_a_missing_hash_is_only_a_warning(project: Path) -> None:
     )
 
 
-def test_a_stale_catalogue_is_reported(project: Path) -> None:
-    lock = project / "workflows" / "lock.yaml"
-    lock.write_text(lock.read_text().replace("version: 0.3.64", "version: 0.3.65"))
+def test_a_stale_node_list_is_reported(project: Path) -> None:
+    pin_file = project / "workflows" / "pin.yaml"
+    pin_file.write_text(pin_file.read_text().replace("version: 0.3.64", "version: 0.3.65"))
     result = lint(project)
-    assert "error: The node catalogue is from ComfyUI 0.3.64, but the semester pin is 0.3.65." in result.stderr
+    assert "error: The node list is from ComfyUI 0.3.64, but the semester pin is 0.3.65." in result.stderr
     assert result.returncode == 1
 
 
 def test_no_module_at_the_path(project: Path) -> None:
-    result = lint(project, "workflows/catalogue")
+    result = lint(project, "workflows/nodes")
     assert result.returncode == 2
-    assert result.stderr.startswith("Error: workflows/catalogue holds no lesson module")
+    assert result.stderr.startswith("Error: workflows/nodes holds no lesson module")
 
 
 # --- a workflow a teacher brings: no module.yaml, only what a run needs ------------------
@@ -224,7 +224,7 @@ def test_a_plain_workflow_is_checked_for_what_a_run_needs(project: Path) -> None
 def test_an_older_template_s_true_false_seed_control_is_read(project: Path) -> None:
     """ComfyUI's own templates saved 'control after generate' as true; the converter knows only its words."""
     from atelier.lessons.convert import to_api
-    from atelier.lessons.nodes import load_catalogue
+    from atelier.lessons.nodes import load_node_list
 
     def older(data: dict[str, Any]) -> None:
         sampler = next(n for n in data["nodes"] if n["type"] == "KSampler")
@@ -233,9 +233,7 @@ def test_an_older_template_s_true_false_seed_control_is_read(project: Path) -> N
 
     path = exported(project, older)
     assert lint(project, str(path)).returncode == 0
-    prompt, _ = to_api(
-        json.loads(path.read_text()), load_catalogue(project / "workflows/catalogue/object_info.json"), path
-    )
+    prompt, _ = to_api(json.loads(path.read_text()), load_node_list(project / "workflows/nodes/object_info.json"), path)
     sampler = next(n for n in prompt.values() if n["class_type"] == "KSampler")["inputs"]
     assert (sampler["seed"], sampler["steps"], sampler["sampler_name"]) == (42, 20, "euler")
 
@@ -322,28 +320,28 @@ def test_a_custom_node_without_its_licence_is_refused(depth_project: Path) -> No
         ),
     ],
 )
-def test_a_custom_node_must_be_pinned_at_the_catalogues_commit(depth_project: Path, pin: str, said: str) -> None:
-    lock = depth_project / "workflows" / "lock.yaml"
-    text = lock.read_text()
-    lock.write_text(text[: text.index("custom_nodes:")] + pin)
+def test_a_custom_node_must_be_pinned_at_the_node_lists_commit(depth_project: Path, pin: str, said: str) -> None:
+    pin_file = depth_project / "workflows" / "pin.yaml"
+    text = pin_file.read_text()
+    pin_file.write_text(text[: text.index("custom_nodes:")] + pin)
     result = lint(depth_project, f"workflows/{DEPTH}")
     assert result.returncode == 1
-    commit = json.loads((ROOT / "workflows/catalogue/object_info.json").read_text())["custom_nodes"][
+    commit = json.loads((ROOT / "workflows/nodes/object_info.json").read_text())["custom_nodes"][
         "ComfyUI-DepthAnythingV2"
     ]["commit"]
     assert (
         f"error: workflows/{DEPTH}/workflow.json needs the custom node ComfyUI-DepthAnythingV2; the node "
-        f"catalogue was made from its commit {commit}, {said}"
+        f"list was made from its commit {commit}, {said}"
     ) in result.stderr
 
 
-def test_the_catalogue_says_where_custom_nodes_came_from() -> None:
-    from atelier.lessons.nodes import load_catalogue
-    from atelier.lessons.pin import load_lock
+def test_the_node_list_says_where_custom_nodes_came_from() -> None:
+    from atelier.lessons.nodes import load_node_list
+    from atelier.lessons.pin import load_pin
 
-    catalogue = load_catalogue(ROOT / "workflows/catalogue/object_info.json")
-    source = catalogue.source_of("DepthAnything_V2")
-    assert source is not None and catalogue.source_of("KSampler") is None
+    node_list = load_node_list(ROOT / "workflows/nodes/object_info.json")
+    source = node_list.source_of("DepthAnything_V2")
+    assert source is not None and node_list.source_of("KSampler") is None
     assert source.nodes == ("DepthAnything_V2", "DownloadAndLoadDepthAnythingV2Model")
-    pinned = {(n.repository, n.commit) for n in load_lock(ROOT / "workflows/lock.yaml").custom_nodes}
+    pinned = {(n.repository, n.commit) for n in load_pin(ROOT / "workflows/pin.yaml").custom_nodes}
     assert (source.repository, source.commit) in pinned

@@ -123,7 +123,7 @@ def mini_project(server: str, tmp_path: Path) -> Path:
     )
     (root / "workflow.json").write_text(workflow)
     (root / "module.yaml").write_text("title: Mini\n")
-    shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "lock.yaml", root.parent / "lock.yaml")  # a project
+    shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "pin.yaml", root.parent / "pin.yaml")  # a project
     return root.parent.parent
 
 

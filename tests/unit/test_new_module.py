@@ -20,6 +20,23 @@ def atelier(cwd: Path, *args: str, answers: str = "") -> subprocess.CompletedPro
     return subprocess.run([ATELIER, *args], cwd=cwd, input=answers, capture_output=True, text=True)
 
 
+def from_workflow(export: Path, slug: str, title: str, root: Path) -> subprocess.CompletedProcess[str]:
+    """`atelier new-module --from-workflow`, every question answered on the command line."""
+    return atelier(
+        ROOT,
+        "new-module",
+        slug,
+        "--from-workflow",
+        str(export),
+        "--title",
+        title,
+        "--level",
+        "first-year",
+        "--root",
+        str(root),
+    )
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "workflows", tmp_path / "workflows")
@@ -77,8 +94,8 @@ def test_every_module_can_be_a_starting_point(project: Path, source: str) -> Non
         (["img2img"], "Error: workflows/img2img already exists. Choose another name, or edit that module instead."),
         (
             ["sketching", "--from", "nope"],
-            "Error: There is no module 'nope' in workflows to start from. Give the folder "
-            "name of an existing module with --from, e.g. --from txt2img-basics.",
+            "Error: There is no lesson module 'nope': no module folder at that path, and none of that name in "
+            f"workflows. Give a module by its name or its folder; the modules there are: {', '.join(SOURCES)}.",
         ),
     ],
 )
@@ -90,33 +107,10 @@ def test_refusals_are_plain(project: Path, args: list[str], message: str) -> Non
 
 def test_a_module_from_a_workflow_fills_in_what_the_workflow_says_and_lint_asks_for_the_rest(tmp_path: Path) -> None:
     """A teacher's export becomes a module: size, models, knobs worked out; lesson text left for them."""
-    import json
-    import subprocess
-    import sys
-
-    atelier = str(Path(sys.executable).parent / "atelier")
-    root = Path(__file__).resolve().parents[2]
-    exported = json.loads((root / "workflows" / "txt2img-basics" / "workflow.json").read_text())
+    exported = json.loads((ROOT / "workflows" / "txt2img-basics" / "workflow.json").read_text())
     export = tmp_path / "my export.json"
     export.write_text(json.dumps(exported))
-    made = subprocess.run(
-        [
-            atelier,
-            "new-module",
-            "still-life",
-            "--from-workflow",
-            str(export),
-            "--title",
-            "Still life",
-            "--level",
-            "first-year",
-            "--root",
-            str(tmp_path / "modules"),
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
+    made = from_workflow(export, "still-life", "Still life", tmp_path / "modules")
     assert made.returncode == 0, made.stderr
     meta = yaml.safe_load((tmp_path / "modules" / "still-life" / "module.yaml").read_text())
     assert (meta["title"], meta["modality"], meta["level"]) == ("Still life", "image", "first-year")
@@ -124,9 +118,7 @@ def test_a_module_from_a_workflow_fills_in_what_the_workflow_says_and_lint_asks_
     assert [m["name"] for m in meta["models"]] == ["v1-5-pruned-emaonly.safetensors"]
     assert {(k["node"], k["input"]) for k in meta["knobs"]} >= {("KSampler", "seed"), ("KSampler", "steps")}
     assert meta["knobs"][0]["try"][0] == 42  # the workflow's own value first
-    linted = subprocess.run(
-        [atelier, "lint", str(tmp_path / "modules" / "still-life")], cwd=root, capture_output=True, text=True
-    )
+    linted = atelier(ROOT, "lint", str(tmp_path / "modules" / "still-life"))
     asked = sorted(
         line.split("module.yaml: ", 1)[1].split(" ")[0]
         for line in linted.stderr.splitlines()
@@ -149,35 +141,12 @@ def test_a_module_from_a_workflow_fills_in_what_the_workflow_says_and_lint_asks_
 
 
 def test_a_workflow_that_saves_nothing_or_cannot_run_makes_no_module(tmp_path: Path) -> None:
-    import json
-    import subprocess
-    import sys
-
-    atelier = str(Path(sys.executable).parent / "atelier")
-    root = Path(__file__).resolve().parents[2]
-    workflow = json.loads((root / "workflows" / "txt2img-basics" / "workflow.json").read_text())
+    workflow = json.loads((ROOT / "workflows" / "txt2img-basics" / "workflow.json").read_text())
     workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] != "SaveImage"]
     saved_ids = {n["id"] for n in workflow["nodes"]}
     workflow["links"] = [link for link in workflow["links"] if link[1] in saved_ids and link[3] in saved_ids]
     export = tmp_path / "nothing.json"
     export.write_text(json.dumps(workflow))
-    made = subprocess.run(
-        [
-            atelier,
-            "new-module",
-            "nothing",
-            "--from-workflow",
-            str(export),
-            "--title",
-            "N",
-            "--level",
-            "first-year",
-            "--root",
-            str(tmp_path / "modules"),
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
+    made = from_workflow(export, "nothing", "N", tmp_path / "modules")
     assert made.returncode == 2 and "saves nothing" in made.stderr, made.stderr
     assert not (tmp_path / "modules" / "nothing").exists()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from atelier.comfy.server import LOGIN
 from atelier.hpc import ood
 from atelier.hpc.profiles import Gpu, Profile, atelier_command, load_profile, sbatch_options
 from atelier.lessons.modules import all_modules, ordered
@@ -154,7 +155,7 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: Profil
         syntax = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
         assert syntax.returncode == 0, f"{name}: {syntax.stderr}"
     script = scripts["script.sh"].read_text()
-    assert "--listen 0.0.0.0" in script and "--key-file gate/token" in script
+    assert "--listen 0.0.0.0" in script and "--session-key-file gate/token" in script
     assert ("--cpu" in script) == (gpu.gres is None)
     assert ("--module txt2img-basics" in script) == bool(lesson)
     assert "--backup-to box:Atelier --backup-every 15" in script  # from the profile's backup section
@@ -233,7 +234,7 @@ def test_view_posts_the_key_to_the_gate_never_in_a_url(site: Path) -> None:
     key = "k" * 43
     page = _Forms()
     page.feed(rendered("view.html.erb", site, host="gpu042", port=41234, password=key))
-    assert page.forms == [{"action": "/rnode/gpu042/41234/atelier/login", "method": "post", "target": "_blank"}]
+    assert page.forms == [{"action": f"/rnode/gpu042/41234{LOGIN}", "method": "post", "target": "_blank"}]
     assert page.inputs == {"token": key, "base": "/rnode/gpu042/41234/"}
     assert key not in page.forms[0]["action"]
 
@@ -248,18 +249,129 @@ def test_the_job_script_is_executable_as_ood_runs_it(site: Path) -> None:
     assert not tracked or tracked.startswith("100755 "), tracked  # in a clone, too
 
 
-def test_info_and_completed_pages_say_where_the_work_is(site: Path) -> None:
-    info = rendered("info.html.erb", site, output_folder="/home/ada/atelier-outputs", lesson="txt2img-basics")
+def test_info_and_completed_pages_say_where_the_work_is(site: Path, tmp_path: Path) -> None:
+    info = rendered(
+        "info.html.erb",
+        site,
+        output_folder="/home/ada/atelier-outputs",
+        lesson="txt2img-basics",
+        staged_root=str(tmp_path),
+    )
     assert "/home/ada/atelier-outputs" in info and "Workflows" in info
     done = rendered("completed.html.erb", site, output_folder="/home/ada/atelier-outputs")
     assert "/home/ada/atelier-outputs" in done and "Files" in done
     # The form's own starting value reads as the Files app shows it, not as a shell variable.
     for page in (
-        rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson=""),
+        rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson="", staged_root=str(tmp_path)),
         rendered("completed.html.erb", site, output_folder="$HOME/atelier-outputs"),
     ):
         text = " ".join(page.split())
         assert " in <strong>atelier-outputs</strong> in your home folder" in text and "$HOME" not in text
+
+
+class _Links(html.parser.HTMLParser):
+    """Each link's text (spaces collapsed) and address."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: dict[str, str] = {}
+        self._href: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href") or "", ""
+
+    def handle_data(self, data: str) -> None:
+        self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links[" ".join(self._text.split())] = self._href
+            self._href = None
+
+
+def _card_links(site: Path, staged_root: Path) -> dict[str, str]:
+    page = _Links()
+    page.feed(
+        rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson="", staged_root=str(staged_root))
+    )
+    return page.links
+
+
+def _download(path: Path) -> str:
+    """The dashboard's Files app URL that downloads `path` (ood_appkit's files URL, with ?download)."""
+    return f"/pun/sys/dashboard/files/fs{path}?download={int(path.stat().st_mtime)}"
+
+
+def test_the_card_offers_the_session_s_logs_for_download(site: Path, tmp_path: Path) -> None:
+    """Running or completed (OOD shows the info view on both), the card links the job's log and
+    any error report atelier saved in the session's folder, as downloads from the Files app."""
+    staged = tmp_path / "output" / "5e1f0c2a-8d3b-4c6e-9a7f-0b1c2d3e4f50"
+    staged.mkdir(parents=True)
+    assert _card_links(site, staged) == {}  # queued: nothing written yet
+    (staged / "output.log").write_text("Starting ComfyUI\n")
+    assert _card_links(site, staged) == {"download this session's log": _download(staged / "output.log")}
+    older, report = (staged / f"atelier-2026-11-05_14-{m}-33-4242.log" for m in ("02", "22"))
+    older.write_text("Traceback")
+    report.write_text("Traceback")
+    links = _card_links(site, staged)
+    assert links == {
+        "Download the error report": _download(report),  # the newest
+        "download this session's log": _download(staged / "output.log"),
+    }
+    page = rendered("info.html.erb", site, output_folder="$HOME/atelier-outputs", lesson="", staged_root=str(staged))
+    assert "Something went wrong inside Atelier." in page and "course's support contact" in page
+
+
+# `atelier serve` as the job runs it, but failing with a bug where it builds ComfyUI's server.
+BROKEN_SERVE = """
+from atelier.comfy.server import ComfyServer
+def broken(*args, **kwargs):
+    raise RuntimeError("the GPU fell off the bus")
+ComfyServer.__init__ = broken
+from atelier.cli import main
+main()
+"""
+
+
+def test_a_bug_in_a_session_s_serve_is_saved_in_the_session_s_folder(site: Path, tmp_path: Path) -> None:
+    """The job script points atelier at the session's folder; the card then offers the file."""
+    config = yaml.safe_load(site.read_text())
+    config["choices"]["local:cpu"]["atelier"] = [sys.executable, "-c", BROKEN_SERVE]
+    broken = tmp_path / "atelier.yml"
+    broken.write_text(yaml.safe_dump(config))
+    values = {"cluster": "local", "gpu": "local:cpu", "hours": "1", "lesson": "", "output_folder": "$HOME/out"}
+    session = tmp_path / "session"  # OOD's staged_root: the job runs in it and writes output.log there
+    session.mkdir()
+    (session / "script.sh").write_text(rendered("template/script.sh.erb", broken, **values), encoding="utf-8")
+    checkout = tmp_path / "ComfyUI"
+    checkout.mkdir()
+    (checkout / "main.py").write_text("")
+    env = {  # --export NONE: what the job's own lines and the site's env file give, no more
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path / "home"),
+        "TMPDIR": str(tmp_path),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "COMFYUI_DIR": str(checkout),
+        "COMFYUI_PYTHON": sys.executable,
+        "host": "node1",
+        "port": "8188",
+    }
+    done = subprocess.run(["bash", "script.sh"], capture_output=True, text=True, env=env, cwd=session)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.rstrip("\n").splitlines()[-1]
+    head = "Error: Something went wrong inside atelier (RuntimeError). The details are in "
+    tail = "; send that file to your course's support contact."
+    assert last.startswith(head) and last.endswith(tail), done.stderr
+    assert "Traceback" not in done.stderr
+    log = Path(last.removeprefix(head).removesuffix(tail))
+    assert log.parent.resolve() == session.resolve() and log.name.startswith("atelier-")
+    text = log.read_text()
+    assert "command: atelier serve --listen 0.0.0.0 --cpu" in text and "--workdir ." in text
+    assert "in broken" in text and text.rstrip().endswith("RuntimeError: the GPU fell off the bus")
+    assert not (tmp_path / "state").exists()  # not in the student's home
+    assert _card_links(site, session)["Download the error report"] == _download(session / log.name)
 
 
 PORTAL_OK = {
@@ -276,6 +388,18 @@ def _portal(tmp_path: Path, **changes: object) -> Path:
     path = tmp_path / "ood_portal.yml"
     path.write_text(yaml.safe_dump(settings))
     return path
+
+
+def _deploy(tmp_path: Path, portal: Path) -> subprocess.CompletedProcess[str]:
+    """`atelier ood deploy` of both apps into tmp_path, checked against the portal settings at `portal`."""
+    site = ["--site-file", str(tmp_path / "atelier.yml"), "--portal", str(portal)]
+    box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]  # never the real /etc/ood
+    return subprocess.run(
+        [sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus", *site, *box],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def test_a_portal_with_what_sessions_need_passes(tmp_path: Path) -> None:
@@ -304,27 +428,7 @@ def test_a_pattern_python_cannot_read_is_left_to_apache(tmp_path: Path) -> None:
 
 def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> None:
     path = _portal(tmp_path, custom_vhost_directives=["ServerTokens Prod"])
-    box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]  # never the real /etc/ood
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atelier",
-            "ood",
-            "deploy",
-            str(tmp_path / "app"),
-            "--cluster",
-            "pegasus",
-            "--site-file",
-            str(tmp_path / "atelier.yml"),
-            "--portal",
-            str(path),
-            *box,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    done = _deploy(tmp_path, path)
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
     assert done.stdout.splitlines()[1] == (
@@ -334,26 +438,7 @@ def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> No
     assert (tmp_path / "box" / "passenger_wsgi.py").is_file()
     assert done.stderr.splitlines()[0] == ("Warning: " + str(ood.portal_findings(path, PROFILES)[0]))
     assert done.stderr.endswith("custom_vhost_directives:\n  - AllowEncodedSlashes NoDecode\n")
-    good = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atelier",
-            "ood",
-            "deploy",
-            str(tmp_path / "app"),
-            "--cluster",
-            "pegasus",
-            "--site-file",
-            str(tmp_path / "atelier.yml"),
-            "--portal",
-            str(_portal(tmp_path)),
-            *box,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    good = _deploy(tmp_path, _portal(tmp_path))
     assert good.returncode == 0 and good.stdout.endswith("the portal settings sessions need are all there.\n")
 
 
@@ -373,27 +458,7 @@ def test_a_host_regex_that_misses_the_clusters_own_nodes_is_named(tmp_path: Path
 
 
 def test_ood_deploy_notes_when_no_profile_names_its_nodes(tmp_path: Path) -> None:
-    box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atelier",
-            "ood",
-            "deploy",
-            str(tmp_path / "app"),
-            "--cluster",
-            "pegasus",
-            "--site-file",
-            str(tmp_path / "atelier.yml"),
-            "--portal",
-            str(_portal(tmp_path)),
-            *box,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    done = _deploy(tmp_path, _portal(tmp_path))
     assert done.returncode == 0, done.stderr
     assert (
         "Note: No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches them."

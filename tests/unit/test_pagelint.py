@@ -12,7 +12,7 @@ import pytest
 
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import load_module
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from atelier.site import pagelint, readinglevel
 from atelier.site.pagelint import Page
 from atelier.site.pages import lessons
@@ -37,7 +37,7 @@ Press **Queue**. A picture appears after a few seconds.
 
     ??? tip "Hint"
 
-        The seed is on the KSampler box.
+        The seed is on the KSampler node.
 
     ??? success "Solution"
 
@@ -60,15 +60,15 @@ def problems(findings: list[pagelint.Problem]) -> list[str]:
 # ---- Objectives and Key points ----------------------------------------------------------
 
 
-def test_a_tutorial_with_both_boxes_passes() -> None:
+def test_a_tutorial_with_both_admonitions_passes() -> None:
     assert pagelint.check_summary(page(GOOD_TUTORIAL, tutorial=True)) == []
 
 
-def test_a_tutorial_without_the_boxes_is_told_how_to_add_them() -> None:
+def test_a_tutorial_without_the_admonitions_is_told_how_to_add_them() -> None:
     assert problems(pagelint.check_summary(page("# Make a picture\n\nPress Queue.\n", tutorial=True))) == [
-        f'{TUTORIAL}:1: no "Objectives" box: add !!! success "Objectives" under the title, '
+        f'{TUTORIAL}:1: no "Objectives" admonition: add !!! success "Objectives" under the title, '
         "listing what the reader will be able to do",
-        f'{TUTORIAL}:1: no "Key points" box: add !!! note "Key points" at the end, listing what to remember',
+        f'{TUTORIAL}:1: no "Key points" admonition: add !!! note "Key points" at the end, listing what to remember',
     ]
 
 
@@ -77,24 +77,27 @@ def test_an_empty_or_misspelt_box_is_found() -> None:
         "    - The seed picks which picture you get.\n", ""
     )
     assert problems(pagelint.check_summary(page(markdown, tutorial=True))) == [
-        f'{TUTORIAL}:3: the "Objectives" box is written !!! note: write !!! success "Objectives"',
-        f'{TUTORIAL}:24: the "Key points" box is empty: list them in it',
+        f'{TUTORIAL}:3: the "Objectives" admonition is written !!! note: write !!! success "Objectives"',
+        f'{TUTORIAL}:24: the "Key points" admonition is empty: list them in it',
     ]
 
 
-def test_pages_that_are_not_tutorials_need_no_boxes() -> None:
+def test_pages_that_are_not_tutorials_need_no_admonitions() -> None:
     assert pagelint.check_summary(Page("docs/runbook/x.md", "# Runbook page\n\nText.\n")) == []
 
 
 def test_a_lesson_without_key_points_names_its_module_yaml() -> None:
     module = load_module(ROOT / "workflows" / "txt2img-basics")
     module = dataclasses.replace(module, meta={**module.meta, "key_points": []})
-    catalogue = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
-    prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
-    markdown = lessons.lesson_page(module, catalogue, prompt, {}, ROOT / "docs" / "assets" / "screenshots")
+    node_list = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
+    prompt, _ = to_api(module.workflow, node_list, module.workflow_path)
+    markdown = lessons.lesson_page(module, node_list, prompt, {}, ROOT / "docs" / "assets" / "screenshots")
     lesson = Page("lessons/txt2img-basics.md", markdown, tutorial=True, source="workflows/txt2img-basics/module.yaml")
     [finding] = pagelint.check_summary(lesson)
-    assert finding.problem == 'the "Key points" box is empty: fill key_points in workflows/txt2img-basics/module.yaml'
+    assert (
+        finding.problem
+        == 'the "Key points" admonition is empty: fill key_points in workflows/txt2img-basics/module.yaml'
+    )
     assert markdown.splitlines()[finding.line - 1] == '!!! note "Key points"'
 
 
@@ -144,7 +147,7 @@ def test_images_with_descriptive_alt_text_pass() -> None:
         [
             "# Pictures",
             "![A still life of lemons and a blue jug](lemons.png)",
-            '<img src="canvas.png" alt="The ComfyUI canvas with seven boxes">',
+            '<img src="canvas.png" alt="The ComfyUI canvas with seven nodes">',
             "[![The launch form](form.png)](launch.md)",
             "```",
             "![](in-code-is-not-an-image.png)",
@@ -189,9 +192,9 @@ def test_headings_in_order_pass() -> None:
             "```bash",
             "# a comment in code is not a heading",
             "```",
-            '!!! note "A box"',
+            '!!! note "A note"',
             "",
-            "    ### A heading in a box",
+            "    ### A heading in a note",
             "Setext",
             "------",
         ]
@@ -222,8 +225,8 @@ def test_headings_in_order_pass() -> None:
             ['4: heading "Detail" is an h3 under an h1: make it an h2 (no level skipped going down)'],
         ),
         (
-            '# Title\n\n!!! note "Box"\n\n    ### In a box\n',
-            ['5: heading "In a box" is an h3 under an h1: make it an h2 (no level skipped going down)'],
+            '# Title\n\n!!! note "Note"\n\n    ### In a note\n',
+            ['5: heading "In a note" is an h3 under an h1: make it an h2 (no level skipped going down)'],
         ),
     ],
 )
@@ -290,9 +293,9 @@ def test_prose_leaves_out_what_is_not_read_as_prose() -> None:
             "| --- | --- |",
             "| value | value |",
             "",
-            '!!! note "A box title is not prose"',
+            '!!! note "A note title is not prose"',
             "",
-            "    The box text is.",
+            "    The note text is.",
             "",
             "```bash",
             "echo code is not prose",
@@ -305,7 +308,7 @@ def test_prose_leaves_out_what_is_not_read_as_prose() -> None:
     )
     assert readinglevel.prose(markdown) == [
         (5, "Open the glossary and type."),
-        (13, "The box text is."),
+        (13, "The note text is."),
         (19, "A list item."),
         (20, "Another one: it ends a sentence."),
     ]

@@ -12,15 +12,15 @@ import pytest
 
 from atelier.comfy.client import Rejected
 from atelier.comfy.headless import Progress, apply_settings, execute, load_job, smoke_settings
-from atelier.lessons.nodes import load_catalogue
+from atelier.lessons.nodes import load_node_list
 from atelier.messages import AtelierError
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = load_catalogue(ROOT / "workflows" / "catalogue" / "object_info.json")
+NODE_LIST = load_node_list(ROOT / "workflows" / "nodes" / "object_info.json")
 
 
 def job(slug: str = "txt2img-basics"):
-    return load_job(ROOT / "workflows" / slug, CATALOGUE)
+    return load_job(ROOT / "workflows" / slug, NODE_LIST)
 
 
 class FakeClient:
@@ -73,7 +73,7 @@ class FakeClient:
 def test_settings_are_checked_and_typed() -> None:
     j = job()
     apply_settings(
-        j, ["KSampler.seed=4", "KSampler.cfg=6", "KSampler.sampler_name=heun", "Positive prompt.text=a pear"], CATALOGUE
+        j, ["KSampler.seed=4", "KSampler.cfg=6", "KSampler.sampler_name=heun", "Positive prompt.text=a pear"], NODE_LIST
     )
     ks = j.prompt["5"]["inputs"]
     assert (ks["seed"], ks["cfg"], ks["sampler_name"]) == (4, 6.0, "heun")
@@ -90,8 +90,8 @@ def test_settings_reach_the_canvas_copy_that_outputs_carry() -> None:
     j = job()
     lesson = copy.deepcopy(j.workflow)
     shared_nodes = j.workflow["nodes"]  # the list a lesson's Module holds too
-    apply_settings(j, ["KSampler.seed=4", "Image size.height=768", "Positive prompt.text=a pear"], CATALOGUE)
-    again, _ = to_api(j.workflow, CATALOGUE, j.source)
+    apply_settings(j, ["KSampler.seed=4", "Image size.height=768", "Positive prompt.text=a pear"], NODE_LIST)
+    again, _ = to_api(j.workflow, NODE_LIST, j.source)
     assert again["5"]["inputs"]["seed"] == 4 and again["2"]["inputs"]["text"] == "a pear"
     size = [n["inputs"] for n in again.values() if n["_meta"]["title"] == "Image size"][0]
     assert (size["width"], size["height"]) == (512, 768)  # width was 512 too: only height changed
@@ -107,17 +107,17 @@ def test_settings_reach_the_canvas_copy_that_outputs_carry() -> None:
             "KSampler.seed=lots",
             "Setting 'KSampler.seed=lots' is not allowed: seed takes a whole number from 0 to 18446744073709551615.",
         ),
-        ("Painter.seed=3", "Setting 'Painter.seed=3': the workflow has no box titled 'Painter' with a setting seed."),
+        ("Painter.seed=3", "Setting 'Painter.seed=3': the workflow has no node titled 'Painter' with a setting seed."),
         (
             "KSampler.colour=red",
-            "Setting 'KSampler.colour=red': the workflow has no box titled 'KSampler' with a setting colour.",
+            "Setting 'KSampler.colour=red': the workflow has no node titled 'KSampler' with a setting colour.",
         ),
-        ("seed=3", "Setting 'seed=3' is not written as box.setting=value."),
+        ("seed=3", "Setting 'seed=3' is not written as node.setting=value."),
     ],
 )
 def test_bad_settings_are_refused_before_running(setting: str, message: str) -> None:
     with pytest.raises(AtelierError) as err:
-        apply_settings(job(), [setting], CATALOGUE)
+        apply_settings(job(), [setting], NODE_LIST)
     assert err.value.text == message
     assert err.value.exit_code == 2
 
@@ -147,7 +147,7 @@ def test_progress_follows_nodes_and_sampler_steps(tmp_path: Path) -> None:
         "status": {"messages": [["execution_start", {"timestamp": 1000}], ["execution_success", {"timestamp": 3500}]]},
     }
     seen: list[Progress] = []
-    result = execute(FakeClient(events, history), job(), tmp_path, CATALOGUE, on_progress=seen.append)
+    result = execute(FakeClient(events, history), job(), tmp_path, NODE_LIST, on_progress=seen.append)
     assert [(p.title, p.done, p.total, p.step, p.steps) for p in seen] == [
         ("Positive prompt", 1, 7, 0, 0),
         ("KSampler", 2, 7, 0, 0),
@@ -161,7 +161,7 @@ def test_progress_follows_nodes_and_sampler_steps(tmp_path: Path) -> None:
 
 def test_inputs_are_uploaded_first(tmp_path: Path) -> None:
     client = FakeClient([("executing", {"node": None, "prompt_id": "p1"})])
-    execute(client, job("img2img"), tmp_path, CATALOGUE)
+    execute(client, job("img2img"), tmp_path, NODE_LIST)
     assert client.uploaded == ["still_life_painting.png"]
 
 
@@ -246,7 +246,7 @@ def test_inputs_are_uploaded_first(tmp_path: Path) -> None:
 )
 def test_failures_become_plain_messages(tmp_path: Path, events: list, message: str) -> None:
     with pytest.raises(AtelierError) as err:
-        execute(FakeClient(events), job(), tmp_path, CATALOGUE)
+        execute(FakeClient(events), job(), tmp_path, NODE_LIST)
     assert err.value.text == message
 
 
@@ -267,11 +267,11 @@ def test_a_missing_model_names_file_folder_and_fix(tmp_path: Path) -> None:
         },
     }
     with pytest.raises(AtelierError) as err:
-        execute(FakeClient([], rejected=rejected), job(), tmp_path, CATALOGUE)
+        execute(FakeClient([], rejected=rejected), job(), tmp_path, NODE_LIST)
     assert str(err.value) == (
         "The model file v1-5-pruned-emaonly.safetensors is not in the checkpoints folder on this server. "
         "A maintainer adds it with 'atelier models fetch --module txt2img-basics'; to try the lesson before the "
-        "real models are in, make test models ('atelier testmodels --modules txt2img-basics --out DIR') and run "
+        "real models are in, make test models ('atelier testmodels --module txt2img-basics --out DIR') and run "
         "with '--models DIR'."
     )
 
@@ -279,7 +279,7 @@ def test_a_missing_model_names_file_folder_and_fix(tmp_path: Path) -> None:
 def test_a_run_past_its_time_is_interrupted(tmp_path: Path) -> None:
     client = FakeClient([("idle", {})] * 3)
     with pytest.raises(AtelierError) as err:
-        execute(client, job(), tmp_path, CATALOGUE, timeout=0)
+        execute(client, job(), tmp_path, NODE_LIST, timeout=0)
     assert err.value.text == "The workflow did not finish within 0 seconds."
     assert client.posted == ["/interrupt"]
 

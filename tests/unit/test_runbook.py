@@ -64,7 +64,7 @@ def test_only_code_counts_as_documenting_a_command() -> None:
             "Run atelier lint in prose: not code.",
             "",
             "```bash",
-            ".venv/bin/atelier lock --get semester",
+            ".venv/bin/atelier pin --get semester",
             '"$ATELIER_PREFIX/atelier-venv/bin/atelier" check --real',
             "atelier models \\",
             "    fetch --all",
@@ -75,7 +75,7 @@ def test_only_code_counts_as_documenting_a_command() -> None:
     )
     commands = [
         "atelier lint",
-        "atelier lock",
+        "atelier pin",
         "atelier check",
         "atelier models fetch",
         "atelier ood deploy",

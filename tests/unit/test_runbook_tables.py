@@ -11,7 +11,7 @@ import yaml
 from atelier.hpc.profiles import CLUSTERS, load_profile
 from atelier.hpc.store import declared
 from atelier.lessons.modules import all_modules, load_module
-from atelier.lessons.pin import CustomNode, load_lock
+from atelier.lessons.pin import CustomNode, load_pin
 from atelier.site import plugin as sitepages
 from atelier.site.pages import runbook
 
@@ -94,10 +94,10 @@ def test_a_changed_profile_moves_the_store(tmp_path: Path) -> None:
 
 
 def test_the_pinned_custom_nodes_are_listed() -> None:
-    lock = load_lock(ROOT / "workflows" / "lock.yaml")
-    assert "lists **no custom nodes**" in runbook.custom_nodes_table(dataclasses.replace(lock, custom_nodes=[]))
+    pin = load_pin(ROOT / "workflows" / "pin.yaml")
+    assert "lists **no custom nodes**" in runbook.custom_nodes_table(dataclasses.replace(pin, custom_nodes=[]))
     pinned = dataclasses.replace(
-        lock, custom_nodes=[CustomNode("https://github.com/example/ComfyUI-Example.git", COMMIT)]
+        pin, custom_nodes=[CustomNode("https://github.com/example/ComfyUI-Example.git", COMMIT)]
     )
     table = runbook.custom_nodes_table(pinned)
     assert (

@@ -25,15 +25,15 @@ PICTURE_LESSONS = [m for m in PROJECT.modules if strips.has_strips(m)]
 @pytest.mark.parametrize("module", PICTURE_LESSONS, ids=lambda m: m.slug)
 def test_every_knob_with_try_values_has_its_strip_in_the_same_order(module) -> None:
     made = strips.read(FOLDER, module.slug)
-    assert made is not None, f"no strips for {module.slug}: run 'atelier strips --modules {module.slug}'"
+    assert made is not None, f"no strips for {module.slug}: run 'atelier strips --module {module.slug}'"
     for knob in (k for k in module.about.knobs if k.tries):
         pictures = made.strips.get((knob.node, knob.input))
         assert pictures, (
-            f"{module.slug}: no strip for {knob.node}.{knob.input}: run 'atelier strips --modules {module.slug}'"
+            f"{module.slug}: no strip for {knob.node}.{knob.input}: run 'atelier strips --module {module.slug}'"
         )
         assert [str(p["value"]) for p in pictures] == [str(t) for t in knob.tries], (
             f"{module.slug}: the strip of {knob.node}.{knob.input} was made for other Try values than module.yaml's: "
-            f"run 'atelier strips --modules {module.slug}'"
+            f"run 'atelier strips --module {module.slug}'"
         )
     assert made.made.models in ("test", "real") and made.made.date and made.made.device and made.made.comfyui
 

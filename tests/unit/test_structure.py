@@ -30,7 +30,7 @@ def test_modules_stay_small() -> None:
 
 # Each subpackage may import only from those below it; the folder names are the architecture.
 LAYERS = [
-    {"messages", "files", "fields", "layout", "__init__", "__version__"},
+    {"messages", "files", "fields", "layout", "runlog", "__init__", "__version__"},
     {"lessons"},
     {"comfy"},
     {"keep"},
@@ -59,7 +59,8 @@ def test_imports_only_point_down() -> None:
     assert upward == []
 
 
-# What the command line reads once and passes down: ComfyUI's checkout, the install, the project.
+# What the command line reads once and passes down: ComfyUI's checkout, the install, the project,
+# where a bug's traceback is saved.
 SETTINGS = (
     "COMFYUI_DIR",
     "COMFYUI_PYTHON",
@@ -67,6 +68,7 @@ SETTINGS = (
     "ATELIER_CUSTOM_NODES",
     "ATELIER_PROJECT",
     "ATELIER_MODELS",
+    "ATELIER_LOG_DIR",
 )
 
 

@@ -91,9 +91,9 @@ def test_cells_are_dealt_out_in_turn_and_never_to_more_tasks_than_cells() -> Non
     assert len(sweep.split(cells, 8)) == 5
 
 
-def _plan(folder: SweepFolder) -> sweep.Plan:
+def _plan(folder: SweepFolder) -> sweep.SweepPlan:
     axes = [sweep.Axis("KSampler.seed", ("1", "2")), sweep.Axis("KSampler.cfg", ("4", "7"))]
-    return sweep.Plan(str(LESSON), axes, [], sweep.grid(axes, []), "local", "cpu", source=str(LESSON))
+    return sweep.SweepPlan(str(LESSON), axes, [], sweep.grid(axes, []), "local", "cpu", source=str(LESSON))
 
 
 def test_a_rerun_makes_only_what_is_not_done_and_refuses_another_grid(tmp_path: Path) -> None:
@@ -168,23 +168,10 @@ def test_smoke_settings_leave_the_varied_knob_as_it_is(nodes) -> None:
 
 
 def test_dry_run_needs_no_slurm_and_writes_nothing(tmp_path: Path) -> None:
+    vary = ("--vary", "KSampler.cfg", "--vary", "KSampler.seed=1,2")
+    command = [sys.executable, "-m", "atelier", "sweep", str(LESSON), *vary, "--gpus", "3"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atelier",
-            "sweep",
-            str(LESSON),
-            "--vary",
-            "KSampler.cfg",
-            "--vary",
-            "KSampler.seed=1,2",
-            "--gpus",
-            "3",
-            "--out",
-            str(tmp_path / "s"),
-            "--dry-run",
-        ],
+        [*command, "--out", str(tmp_path / "s"), "--dry-run"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -199,7 +186,7 @@ def test_a_cell_that_runs_out_of_memory_is_named_and_the_others_go_on(tmp_path: 
     folder = SweepFolder(tmp_path / "s")
     plan = sweep.open_plan(folder, _plan(folder))
 
-    def execute(client, job, out, catalogue, timeout, on_progress=None):
+    def execute(client, job, out, node_list, timeout, on_progress=None):
         seed = [n for n in job.prompt.values() if n["_meta"]["title"] == "KSampler"][0]["inputs"]["seed"]
         if seed == 2:
             raise AtelierError("out-of-memory", node="5", title="KSampler")
@@ -209,8 +196,8 @@ def test_a_cell_that_runs_out_of_memory_is_named_and_the_others_go_on(tmp_path: 
         return headless.RunResult("p", [picture], 1.5, 1.2)
 
     monkeypatch.setattr(headless, "execute", execute)
-    steps: list[sweep.Step] = []
-    made = sweep.run_cells(object(), plan, folder, plan.cells, nodes, "7_0", steps.append)
+    reports: list[sweep.TaskProgress] = []
+    made = sweep.run_cells(object(), plan, folder, plan.cells, nodes, "7_0", reports.append)
     assert made == 2
     tally = sweep.tally(plan, folder)
     assert [r.id for r in tally.done] == ["cell-000", "cell-001"]
@@ -220,7 +207,7 @@ def test_a_cell_that_runs_out_of_memory_is_named_and_the_others_go_on(tmp_path: 
         tally.done[0].outputs == ["cell-000/atelier/a_00001_.png"]
         and (folder.outputs / tally.done[0].outputs[0]).is_file()
     )
-    assert [f"{s.cell} {s.state}" for s in steps if s.state != "running"] == [
+    assert [f"{s.cell} {s.state}" for s in reports if s.state != "running"] == [
         "cell-000 done",
         "cell-001 done",
         "cell-002 failed",
@@ -228,10 +215,10 @@ def test_a_cell_that_runs_out_of_memory_is_named_and_the_others_go_on(tmp_path: 
     ]
     assert not [p for p in folder.outputs.iterdir() if p.name.startswith(".")]  # no half-made folder left
     # Run again: what is done is skipped, the failed ones are tried again.
-    steps.clear()
-    sweep.run_cells(object(), plan, folder, plan.cells, nodes, "8_0", steps.append)
-    assert [s.state for s in steps if s.cell in ("cell-000", "cell-001")] == ["skipped", "skipped"]
-    assert [s.cell for s in steps if s.state == "running"] == ["cell-002", "cell-003"]
+    reports.clear()
+    sweep.run_cells(object(), plan, folder, plan.cells, nodes, "8_0", reports.append)
+    assert [s.state for s in reports if s.cell in ("cell-000", "cell-001")] == ["skipped", "skipped"]
+    assert [s.cell for s in reports if s.state == "running"] == ["cell-002", "cell-003"]
 
 
 def test_squeue_s_array_lines_are_read_task_by_task(monkeypatch) -> None:

@@ -17,7 +17,7 @@ import yaml
 from atelier.hpc.profiles import load_profile, profile_names
 from atelier.lessons.meta import LEVELS, read_meta
 from atelier.lessons.modules import Module, all_modules
-from atelier.lessons.pin import TERMS, load_lock
+from atelier.lessons.pin import TERMS, load_pin
 from atelier.site.checks import CLAIMS
 from atelier.site.pages.teach import (
     CRIT_MARKERS,
@@ -40,7 +40,7 @@ from atelier.site.pages.teach import (
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = all_modules(ROOT / "workflows")
 PROFILES = [load_profile(name) for name in profile_names()]
-LOCK = load_lock(ROOT / "workflows" / "lock.yaml")
+PIN = load_pin(ROOT / "workflows" / "pin.yaml")
 
 
 def rows(table: str) -> dict[str, list[str]]:
@@ -171,13 +171,13 @@ def test_sessions_and_shell_tables_come_from_the_profiles() -> None:
 
 
 def test_semester_text_follows_the_pin() -> None:
-    text = semester_text(LOCK, MODULES)
-    assert f"**{LOCK.docs_title}**" in text and f"/{LOCK.docs_version}/teach/semesters/" in text
-    assert f"ComfyUI {LOCK.comfyui_version}" in text
-    later = dataclasses.replace(LOCK, semester="2031-spring", comfyui_version="0.9.1")
+    text = semester_text(PIN, MODULES)
+    assert f"**{PIN.docs_title}**" in text and f"/{PIN.docs_version}/teach/semesters/" in text
+    assert f"ComfyUI {PIN.comfyui_version}" in text
+    later = dataclasses.replace(PIN, semester="2031-spring", comfyui_version="0.9.1")
     assert "/2031-2-spring/teach/semesters/" in semester_text(later, MODULES)
     assert "ComfyUI 0.9.1" in semester_text(later, MODULES)
-    terms = terms_table(LOCK)
+    terms = terms_table(PIN)
     assert all(f"| {term} |" in terms for term in TERMS)
 
 
@@ -196,7 +196,7 @@ def test_built_teach_pages_hold_the_generated_text(published_site) -> None:
     assert table.count("<tr>") == len(MODULES) + 1  # the header and one row per module
     for module in MODULES:
         assert f'href="../../lessons/{module.slug}/"' in table
-    assert f"/{LOCK.docs_version}/teach/semesters/" in teach["semesters"]
+    assert f"/{PIN.docs_version}/teach/semesters/" in teach["semesters"]
     assert "atelier.env" in teach["review"]
     assert 'href="../../lessons/inpainting/"' in teach["assign"]
 

@@ -35,10 +35,12 @@ from atelier.comfy.headless import Job, Progress, execute, load_job
 from atelier.comfy.server import ComfyServer
 from atelier.comfy.testmodels import default_store, generate, module_models
 from atelier.lessons.modules import Module
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.messages import AtelierError
 
 SEED_INPUTS = ("seed", "noise_seed")
+# The memory sampler's routes (comfy/extensions/atelier_bench, which holds copies: tests/unit/test_copies.py).
+PEAKS, RESET = "/atelier/bench/peaks", "/atelier/bench/reset"
 
 
 @dataclass(frozen=True)
@@ -171,19 +173,16 @@ def summary(first: float, seconds: list[float], rates: list[float | None]) -> Fi
 class Setup:
     """Where things are, shared by every flag set of one run."""
 
-    checkout: Path
-    python: Path
+    comfyui: ComfyServer  # as the command line makes every ComfyUI; each flag set runs a copy of its own
     workdir: Path
-    catalogue: Catalogue
+    node_list: NodeList
     modules: dict[str, Module]
     models: Path | None = None  # a store with real weights; missing files become random ones
     random_weights: bool = True
     variant: str = "full"
-    cpu: bool = False
     size: tuple[int, int] | None = None  # overrides every workload's (tests, quick looks)
     steps: int | None = None
     timeout: float = 3600.0
-    custom_nodes: tuple[str, ...] = ()  # the semester's pinned custom nodes ComfyUI may load
 
 
 def model_view(setup: Setup, workload: Workload) -> tuple[tuple[ModelFile, ...], str | None]:
@@ -193,7 +192,7 @@ def model_view(setup: Setup, workload: Workload) -> tuple[tuple[ModelFile, ...],
     missing = [name for name, folder in wanted if not (setup.models and (setup.models / folder / name).is_file())]
     cache = default_store(setup.variant)
     if missing and setup.random_weights:
-        skipped = generate(missing, cache, setup.variant, setup.checkout, setup.python)
+        skipped = generate(missing, cache, setup.variant, setup.comfyui.checkout, setup.comfyui.python)
         if skipped:
             name, reason = sorted(skipped.items())[0]
             return (), f"{name} is not in the model store; {reason}"
@@ -212,7 +211,7 @@ def model_view(setup: Setup, workload: Workload) -> tuple[tuple[ModelFile, ...],
 
 
 def _peaks(client: ComfyClient) -> dict[str, Any]:
-    return client.get_json("/atelier/bench/peaks")
+    return client.get_json(PEAKS)
 
 
 def unload(client: ComfyClient, timeout: float = 60.0) -> None:
@@ -230,13 +229,13 @@ def measure(
     client: ComfyClient, setup: Setup, workload: Workload, repeat: int, on_progress: Callable[[str], None]
 ) -> Figures:
     """The first picture, then `repeat` more with new seeds; medians and memory peaks."""
-    job = load_job(setup.modules[workload.lesson].folder, setup.catalogue)
+    job = load_job(setup.modules[workload.lesson].folder, setup.node_list)
     out = setup.workdir / "outputs" / workload.name
     seconds: list[float] = []
     rates: list[float | None] = []
     first = 0.0
     unload(client)
-    client.post_json("/atelier/bench/reset", {})
+    client.post_json(RESET, {})
     for index in range(repeat + 1):
         ticks: list[tuple[float, str, int]] = []
 
@@ -248,7 +247,7 @@ def measure(
             on_progress(f"{workload.name}: {what}, {progress.title}{step}")
 
         ready = fresh_inputs(prepared(job, workload, 1000 + index, setup.size, setup.steps), out / "inputs", index)
-        ran = execute(client, ready, out, setup.catalogue, setup.timeout, tick)
+        ran = execute(client, ready, out, setup.node_list, setup.timeout, tick)
         took = ran.comfy_seconds or ran.seconds
         if index == 0:
             first = took
@@ -284,15 +283,12 @@ def run_flags(
     record = Run(tuple(flags))
     try:
         name = "-".join(f.strip("-") for f in flags) or "default"
-        server = ComfyServer(
-            setup.checkout,
-            setup.python,
-            setup.workdir / f"comfyui-{name}",
-            cpu=setup.cpu,
+        server = replace(
+            setup.comfyui,
+            workdir=setup.workdir / f"comfyui-{name}",
             models=setup.workdir / "models",
             bench=True,
             extra_args=flags,
-            custom_nodes=setup.custom_nodes,
         )
         on_progress(f"starting ComfyUI {' '.join(flags)}".rstrip())
         started = time.monotonic()

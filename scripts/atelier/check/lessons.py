@@ -30,7 +30,7 @@ from atelier.comfy.server import ComfyServer
 from atelier.keep import ledger
 from atelier.lessons.meta import Output
 from atelier.lessons.modules import Module
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.messages import AtelierError
 
 
@@ -163,16 +163,16 @@ def _spec(output: Output) -> dict[str, Any]:
 
 
 def check_module(
-    module: Module, target: Target, catalogue: Catalogue, out: Path, smoke: bool, timeout: float
+    module: Module, target: Target, node_list: NodeList, out: Path, smoke: bool, timeout: float
 ) -> ModuleResult:
     result = ModuleResult(module.slug, module.title, "failed")
     started = time.monotonic()
     try:
-        job = load_job(module.folder, catalogue)
+        job = load_job(module.folder, node_list)
         if smoke:
             job = smoke_settings(job)
         with PeakMemory(target) as peak:
-            run = execute(target.client(), job, out / module.slug, catalogue, timeout)
+            run = execute(target.client(), job, out / module.slug, node_list, timeout)
         result.peak_host_mb = round(peak.host) if peak.host else None
         result.peak_gpu_mb = round(peak.gpu) if peak.gpu else None
         result.comfy_seconds = run.comfy_seconds
@@ -192,13 +192,13 @@ def check_module(
     return result
 
 
-def missing_custom_nodes(module: Module, catalogue: Catalogue, target: Target) -> str:
+def missing_custom_nodes(module: Module, node_list: NodeList, target: Target) -> str:
     """Why the module cannot run on this ComfyUI, when it needs a custom node the ComfyUI has not loaded;
     "" when it can."""
     needed = {
         str(node.get("type")): source
         for node in module.nodes()
-        if (source := catalogue.source_of(str(node.get("type")))) is not None
+        if (source := node_list.source_of(str(node.get("type")))) is not None
     }
     if not needed:
         return ""
@@ -221,7 +221,7 @@ def missing_custom_nodes(module: Module, catalogue: Catalogue, target: Target) -
 def check_modules(
     modules: list[Module],
     target: Target,
-    catalogue: Catalogue,
+    node_list: NodeList,
     out: Path,
     smoke: bool,
     timeout: float,
@@ -233,16 +233,16 @@ def check_modules(
         "smoke" if smoke else "real",
         datetime.now(UTC).isoformat(timespec="seconds"),
         hardware(target),
-        catalogue.comfyui_version,
+        node_list.comfyui_version,
     )
     for module in modules:
         reason = skipped.get(module.slug) if skipped else None
-        reason = reason or missing_custom_nodes(module, catalogue, target)
+        reason = reason or missing_custom_nodes(module, node_list, target)
         if reason:
             result = ModuleResult(module.slug, module.title, "skipped", reason)
         else:
             target.unload()
-            result = check_module(module, target, catalogue, out, smoke, timeout)
+            result = check_module(module, target, node_list, out, smoke, timeout)
         report.results.append(result)
         if on_result:
             on_result(result)

@@ -2,17 +2,25 @@
 
 One error path: library code raises `AtelierError`; `main` prints its message and hint
 on one line and exits with its code. Any other exception is a bug: it is reported the
-same plain way, and the traceback is shown only with `--debug`.
+same plain way, naming the file that holds its traceback (`atelier.runlog`: a student's
+`serve`, started by the dashboard's job, cannot be run again with --debug); the traceback
+is shown only with `--debug`. An `AtelierError` leaves no such file: its message and hint
+are the whole story, and files for every mistyped option would crowd out the bugs' ones.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import socket
 import sys
 import traceback
+from datetime import datetime
+from pathlib import Path
 
 import click
 
-from atelier import __version__
+from atelier import __version__, runlog
 from atelier.cli import bench, install, keep, lessons, screenshots, sessions, sweep
 from atelier.cli.options import CONTEXT
 from atelier.messages import AtelierError
@@ -31,8 +39,8 @@ def cli(debug: bool) -> None:
 
 
 for command in (
-    lessons.lock_command,
-    lessons.catalogue_command,
+    lessons.pin_command,
+    lessons.nodes_command,
     lessons.lint_command,
     lessons.new_module_command,
     lessons.run_command,
@@ -76,9 +84,27 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"Error: {err}", err=True)
         sys.exit(err.exit_code)
-    except Exception as err:  # a bug: still one plain line unless --debug
+    except Exception as err:  # a bug: still one plain line unless --debug, naming its traceback's file
         if debug:
             traceback.print_exc()
-        unexpected = AtelierError("unexpected", error=type(err).__name__)
+        unexpected = _saved(err, args)
         click.echo(f"Error: {unexpected}", err=True)
         sys.exit(unexpected.exit_code)
+
+
+def _saved(err: Exception, args: list[str]) -> AtelierError:
+    """The message for a bug, once its traceback is in a file of its own; if no file can be
+    written there, the message asks for --debug instead."""
+    try:
+        details = {
+            "command": shlex.join(["atelier", *args]),
+            "atelier": __version__,
+            "folder": os.getcwd(),
+            "host": socket.gethostname(),
+            "slurm job": os.environ.get("SLURM_JOB_ID"),
+        }
+        folder = runlog.log_folder(os.environ, Path.home())
+        saved = runlog.record(folder, err, details, datetime.now().astimezone())
+    except (OSError, RuntimeError):  # RuntimeError: Path.home() without a home
+        return AtelierError("unexpected", error=type(err).__name__)
+    return AtelierError("unexpected-logged", error=type(err).__name__, log=saved)

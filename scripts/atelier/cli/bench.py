@@ -19,8 +19,11 @@ from rich.table import Table
 
 from atelier.check import bench
 from atelier.check.bench_records import BenchResult
-from atelier.cli.options import comfyui_install, pinned_nodes, project, server_options
+from atelier.cli.comfyui import ComfyChoice
+from atelier.cli.lookup import module_folder, project
+from atelier.cli.options import FILE, server_options
 from atelier.comfy.server import tuning
+from atelier.lessons.modules import load_module
 
 # The flags study: ComfyUI's attention and precision options, each against the default.
 STUDY = ("", "--use-split-cross-attention", "--use-quad-cross-attention", "--fast", "--bf16-unet", "--fp16-vae")
@@ -54,7 +57,7 @@ def _save(result: BenchResult, path: Path) -> None:
     "--workload",
     "names",
     multiple=True,
-    help="sd15-512, sdxl-1024, a lesson's name, or 'lessons' for all (repeatable; default: "
+    help="sd15-512, sdxl-1024, a lesson by name or folder, or 'lessons' for all (repeatable; default: "
     f"{' '.join(bench.DEFAULT)}).",
 )
 @click.option(
@@ -64,12 +67,7 @@ def _save(result: BenchResult, path: Path) -> None:
     show_default=True,
     help="Pictures measured after the first; the figures are their medians.",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the results here (saved after each workload).",
-)
+@click.option("--json", "json_path", type=FILE, help="Write the results here (saved after each workload).")
 @click.option(
     "--flags",
     "flag_sets",
@@ -105,10 +103,7 @@ def bench_command(
     steps: int | None,
     variant: str,
     no_random_weights: bool,
-    comfyui: str | None,
-    python: str | None,
-    models: Path | None,
-    cpu: bool,
+    comfy: ComfyChoice,
 ) -> None:
     """Measure how fast ComfyUI runs the lessons here, on CUDA, Apple MPS or the CPU.
 
@@ -118,28 +113,28 @@ def bench_command(
     full-size random-weight ones (same speed; the results say which kind ran). Add the
     JSON to docs/benchmarks/ to put it on the site's benchmarks page.
     """
-    checkout, interpreter = comfyui_install(comfyui, python)
+    comfy.install()  # a missing ComfyUI is said before a folder is made for it
     found = project()
-    modules = found.modules
-    flags = [tuning(shlex.split(f), "--flags", cpu) for f in (STUDY if study else flag_sets or ("",))]
+    modules = list(found.modules)
+    flags = [tuning(shlex.split(f), "--flags", comfy.cpu) for f in (STUDY if study else flag_sets or ("",))]
     picked = [n for name in (*names, *more) for n in name.split(",") if n]
+    by_folder = {n: load_module(module_folder(n)) for n in picked if "/" in n}  # a lesson by folder, as elsewhere
+    picked = [by_folder[n].slug if n in by_folder else n for n in picked]
+    modules += [m for m in by_folder.values() if m.slug not in {known.slug for known in modules}]
     default = list(bench.STANDARD) if study else list(bench.DEFAULT)  # a study compares the standard two
     chosen = bench.workloads(picked or default, modules)
     console = Console(stderr=True)
     work = Path(tempfile.mkdtemp(prefix="atelier-bench-"))  # kept when something failed: ComfyUI's logs are there
     setup = bench.Setup(
-        checkout,
-        interpreter,
+        comfy.server(work, models=None),  # each flag set's copy runs on a store of its own, linked from these
         work,
         found.nodes,
         {m.slug: m for m in modules},
-        models,
+        comfy.models,
         not no_random_weights,
         variant,
-        cpu,
         _size(size),
         steps,
-        custom_nodes=pinned_nodes(),
     )
     with console.status("Starting") as status:
         result = bench.run(

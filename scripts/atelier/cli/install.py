@@ -10,24 +10,27 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from atelier.cli.options import pick_modules, project
+from atelier.cli.lookup import pick_modules, project
+from atelier.cli.options import (
+    CLUSTER,
+    COMFYUI,
+    EXISTING_FOLDER,
+    FILE,
+    FOLDER,
+    FORM_CLUSTERS,
+    MODULES,
+    PIN,
+    PYTHON,
+    STORE,
+)
+from atelier.cli.progress import step_progress
 from atelier.comfy.server import find_comfyui
 from atelier.hpc import install, ood, packages, sources, steps
 from atelier.hpc.profiles import load_profile
 from atelier.hpc.store import ModelFile, declared, fetch, import_files, verify
-from atelier.lessons.pin import load_lock
+from atelier.lessons.pin import load_pin
 from atelier.messages import AtelierError, Finding
 
 
@@ -37,17 +40,11 @@ def models_command() -> None:
 
 
 @models_command.command("fetch")
-@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable).")
+@MODULES
 @click.option("--all", "everything", is_flag=True, help="The models of every module.")
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ATELIER_MODELS",
-    required=True,
-    help="The model store to fill [env: ATELIER_MODELS].",
-)
+@STORE
 def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
-    """Download the models modules declare, verified by sha256.
+    """Download the models that the modules --module names (or --all) declare, verified by sha256.
 
     Resumes broken downloads, checks free space first, and skips files already
     verified. A file whose sha256 does not match is removed, never kept.
@@ -74,22 +71,16 @@ def models_fetch(names: tuple[str, ...], everything: bool, store: Path) -> None:
 
 
 @models_command.command("import")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ATELIER_MODELS",
-    required=True,
-    help="The model store to fill [env: ATELIER_MODELS].",
-)
+@click.argument("folder", type=EXISTING_FOLDER)
+@MODULES
+@STORE
 def models_import(folder: Path, names: tuple[str, ...], store: Path) -> None:
     """Add model files fetched on another host, each checked against its published sha256.
 
     For a host that cannot reach the publishers: copy the files (from 'atelier models
     fetch' run elsewhere, or downloaded by hand) into FOLDER, in any sub-folders, and
-    import them. A file that does not match is refused and nothing of it is kept.
-    Exits 1 when a declared model was not found in FOLDER.
+    import them. A file that does not match is refused and nothing of it is kept. With
+    --module, only those modules' models. Exits 1 when a declared model was not found in FOLDER.
     """
     wanted = declared(pick_modules(names))
     total = sum(
@@ -110,20 +101,15 @@ def models_import(folder: Path, names: tuple[str, ...], store: Path) -> None:
 
 
 @models_command.command("verify")
-@click.option("--module", "names", multiple=True, help="Only the models of these modules (repeatable; default: all).")
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ATELIER_MODELS",
-    required=True,
-    help="The model store to check [env: ATELIER_MODELS].",
-)
+@MODULES
+@STORE
 def models_verify(names: tuple[str, ...], store: Path) -> None:
     """Read every model file again and compare it with its published sha256.
 
     Trusts no earlier record: a file changed in place, even with its time kept, is
     found. A file that differs is moved to STORE/.changed/DATE/, where ComfyUI does
-    not look. Exits 1 when any file is missing or changed.
+    not look. With --module, only those modules' models. Exits 1 when any file is missing
+    or changed.
     """
     wanted = declared(pick_modules(names))
     total = sum(m.target(store).stat().st_size for m in wanted if m.target(store).is_file())
@@ -161,14 +147,14 @@ def _node_sources(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def refresh_options(command: Callable) -> Callable:
-    """The options of 'atelier lock --refresh': where pip resolves, and for which Python and build."""
+    """The options of 'atelier pin --refresh': where pip resolves, and for which Python and build."""
     for option in reversed(
         [
             click.option("--cpu", is_flag=True, help="With --refresh: lock PyTorch's CPU build (comfyui-cpu.txt)."),
             click.option(
                 "--python",
                 "python",
-                type=click.Path(dir_okay=False, path_type=Path),
+                type=FILE,
                 help="With --refresh: the Python the install will use [default: this one].",
             ),
             click.option(
@@ -195,7 +181,7 @@ def refresh_options(command: Callable) -> Callable:
 
 
 def refresh_package_lock(
-    lock_path: Path,
+    pin_path: Path,
     cpu: bool,
     python: Path | None,
     source: str | None,
@@ -203,12 +189,12 @@ def refresh_package_lock(
     package_index: str | None,
     torch_index: str | None,
 ) -> None:
-    pin = load_lock(lock_path)
+    pin = load_pin(pin_path)
     console = Console(stderr=True)
     with console.status("Locking the semester's packages") as status:
         written = packages.refresh(
             pin,
-            lock_path,
+            pin_path,
             install.project_folder(),
             (python or Path(sys.executable)).absolute(),
             packages.Index(package_index, torch_index),
@@ -225,13 +211,10 @@ def refresh_package_lock(
 @click.command("install")
 @click.option(
     "--prefix",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="The folder to install into, one per semester (default: the cluster profile's prefix).",
 )
-@click.option(
-    "--cluster",
-    help="A cluster profile (clusters/NAME.yaml) naming the prefix, the model store and the site's mirrors.",
-)
+@CLUSTER
 @click.option(
     "--source",
     help=f"ComfyUI's git repository: a site mirror, a local path or file:// URL "
@@ -256,9 +239,7 @@ def refresh_package_lock(
     help="An index with PyTorch's builds [default: the profile's torch_index, else the package lock's].",
 )
 @click.option(
-    "--wheelhouse",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="A folder of wheels to install from, for a host that reaches no index.",
+    "--wheelhouse", type=EXISTING_FOLDER, help="A folder of wheels to install from, for a host that reaches no index."
 )
 @click.option(
     "--cpu/--cuda",
@@ -268,16 +249,11 @@ def refresh_package_lock(
 @click.option(
     "--python",
     "python",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="The Python the environments are made from; every account must be able to run it "
     "[default: the one running atelier].",
 )
-@click.option(
-    "--lock",
-    "lock_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The semester pin to install (default: the project's workflows/lock.yaml).",
-)
+@PIN
 @click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
 def install_command(
     prefix: Path | None,
@@ -289,15 +265,16 @@ def install_command(
     wheelhouse: Path | None,
     cpu: bool | None,
     python: Path | None,
-    lock_path: Path | None,
+    pin_path: Path | None,
     dry_run: bool,
 ) -> None:
     """Install the semester's pinned ComfyUI, custom nodes and atelier.
 
-    Installs exactly what workflows/lock.yaml and the package lock beside it pin into
+    Installs exactly what workflows/pin.yaml and the package lock beside it pin into
     one folder, getting ComfyUI with comfy-cli (telemetry off). The prefix remembers
     where it was installed from: run it again at any time with no other option;
     finished steps are skipped, and an interrupted install carries on where it stopped.
+    The cluster profile names the prefix, the model store and the site's mirrors.
     """
     layout, profile = install.layout_for(prefix, cluster)
     if layout is None:
@@ -310,11 +287,11 @@ def install_command(
         "wheelhouse": str(wheelhouse.absolute()) if wheelhouse else None,
         "cpu": cpu,
         "python": str(python.absolute()) if python else None,
-        "lock": str(lock_path.absolute()) if lock_path else None,
+        "pin": str(pin_path.absolute()) if pin_path else None,
     }
     chosen, origin = sources.choose_sources(layout, given, profile)
-    pin_path = Path(chosen.lock) if chosen.lock else project().lock_path
-    pin = load_lock(pin_path)
+    pin_path = Path(chosen.pin) if chosen.pin else project().pin_path
+    pin = load_pin(pin_path)
     plan = install.build_plan(pin, layout, chosen, pin_path=pin_path)
     out = Console()
     if dry_run:
@@ -343,17 +320,10 @@ def install_command(
         )
         return
     started = time.monotonic()
-    columns = [
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with step_progress() as bar:
         task = bar.add_task("install", total=len(plan.steps))
 
-        def show(step: steps.Step, state: str) -> None:
+        def show(step: steps.InstallStep, state: str) -> None:
             if state == "running":
                 bar.update(task, description=step.title)
                 return
@@ -375,55 +345,40 @@ def ood_command() -> None:
 
 
 @ood_command.command("deploy")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--cluster",
-    "clusters",
-    multiple=True,
-    default=("cerberus", "pegasus"),
-    show_default=True,
-    help="The cluster profiles the form offers (repeatable).",
-)
+@click.argument("dest", type=FOLDER)
+@FORM_CLUSTERS
 @click.option(
     "--site-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     default=ood.SITE_FILE,
     show_default=True,
     help="Where the templates read their choices from.",
 )
 @click.option(
     "--portal",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="The site's ood_portal.yml, to check the settings sessions need (usually /etc/ood/config/ood_portal.yml).",
 )
-@click.option(
-    "--comfyui",
-    envvar="COMFYUI_DIR",
-    help="For a profile without a prefix only: the ComfyUI checkout its jobs run [env: COMFYUI_DIR].",
-)
-@click.option(
-    "--python",
-    envvar="COMFYUI_PYTHON",
-    help="For a profile without a prefix only: the Python that runs it [env: COMFYUI_PYTHON].",
-)
+@COMFYUI
+@PYTHON
 @click.option(
     "--box-dest",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Where the Box app goes (default: 'box' beside DEST); its folder name is in its address.",
 )
 @click.option(
     "--box-site-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where the Box app reads its settings (default: /etc/ood/config/apps/<its folder name>/atelier.json).",
+    type=FILE,
+    help=f"Where the Box app reads its settings (default: {ood.box_site_file('<its folder name>')}).",
 )
 @click.option(
     "--classwall-dest",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Where the Class wall app goes (default: 'classwall' beside DEST); its folder name is in its address.",
 )
 @click.option(
     "--classwall-site-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="Where the Class wall app reads its settings (default: beside the Box app's, in a folder named "
     "after the app).",
 )
@@ -455,6 +410,7 @@ def ood_deploy(
     The Box app, where students connect Box from the browser, goes beside it, and so does
     the Class wall app, where instructors build a class's wall from a course folder.
     With --portal it also checks the portal settings and prints the lines to add.
+    --comfyui and --python matter only for a profile without a prefix: the ComfyUI its jobs run.
     """
     profiles = [load_profile(name) for name in clusters]
     findings = ood.portal_findings(portal, profiles) if portal else []

@@ -1,7 +1,7 @@
 """The commands that keep and compare work: `ledger`, `compare` and `backup`.
 
 `backup` and `serve` run the same schedule (keep/schedule.py) and report its rounds
-with the same words (options.say_round).
+with the same words (joblog.say_round).
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from atelier.cli.options import job_deadline, plural, project, say_round, time_stamp
+from atelier.cli.joblog import job_deadline, say_round, time_stamp
+from atelier.cli.lookup import project
+from atelier.cli.options import CLUSTER, EXISTING_FOLDER, FOLDER, OUTPUTS
 from atelier.hpc.profiles import load_profile
 from atelier.keep import backup, classwall, compare, ledger
 from atelier.keep.outputs import OK, Output
 from atelier.keep.schedule import Schedule
 from atelier.layout import expand_home
-from atelier.messages import AtelierError
+from atelier.messages import AtelierError, plural
 
 
 @click.group("ledger")
@@ -29,7 +31,7 @@ def ledger_command() -> None:
 
 
 @ledger_command.command("scan")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=FOLDER)
 def ledger_scan(folder: Path) -> None:
     """Read the settings of every output in FOLDER into FOLDER/atelier-ledger.sqlite.
 
@@ -71,14 +73,14 @@ def ledger_scan(folder: Path) -> None:
 @click.option("--vs", help="The setting down the contact sheet (default: the next one that differs).")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     default=Path("comparison"),
     show_default=True,
     help="The folder to write the workbook, CSV and contact sheet into.",
 )
 @click.option(
     "--within",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=EXISTING_FOLDER,
     help="Refuse any of PATHS that is not inside this folder, links followed (ComfyUI's Compare page "
     "passes the outputs folder).",
 )
@@ -159,12 +161,7 @@ def _class_wall(course: Path, by: str | None, vs: str | None, out: Path, names: 
 
 
 @click.group("backup", invoke_without_command=True)
-@click.option(
-    "--outputs",
-    "folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The outputs folder to back up (default: the cluster profile's).",
-)
+@OUTPUTS
 @click.option(
     "--to",
     "to",
@@ -173,18 +170,12 @@ def _class_wall(course: Path, by: str | None, vs: str | None, out: Path, names: 
 )
 @click.option("--now", is_flag=True, help="Back up once and stop.")
 @click.option("--every", type=click.IntRange(min=1), help="Minutes between backups (default: the profile's).")
-@click.option(
-    "--cluster",
-    default="local",
-    show_default=True,
-    envvar="ATELIER_CLUSTER",
-    help="The cluster profile to read defaults from [env: ATELIER_CLUSTER].",
-)
+@CLUSTER
 @click.option("--bwlimit", hidden=True, help="rclone's bandwidth limit, e.g. 1M (tests slow a copy down with it).")
 @click.pass_context
 def backup_command(
     ctx: click.Context,
-    folder: Path | None,
+    outputs: Path | None,
     to: str | None,
     now: bool,
     every: int | None,
@@ -198,12 +189,13 @@ def backup_command(
     copy already there moves to REMOTE:FOLDER/replaced/DATE/. Safe to interrupt
     and run again. With --now it backs up once; otherwise it backs up every few
     minutes until stopped, and once more as it stops (Ctrl+C, or Slurm's signal).
+    What is not given comes from the cluster profile.
     """
     if ctx.invoked_subcommand:
         return
     profile = load_profile(cluster)
     settings = profile.backup
-    folder = folder or Path(os.path.expandvars(profile.outputs))
+    folder = outputs or Path(os.path.expandvars(profile.outputs))
     target = backup.Target.parse(to) if to else settings.target
     own = expand_home(profile.user_folder)  # the student's ComfyUI folder, once a session has made it
     schedule = Schedule(
@@ -230,19 +222,14 @@ def backup_command(
 
 
 @backup_command.command("setup")
-@click.option(
-    "--cluster",
-    default="local",
-    show_default=True,
-    envvar="ATELIER_CLUSTER",
-    help="The cluster profile naming the remote [env: ATELIER_CLUSTER].",
-)
+@CLUSTER
 @click.option("--browser-here", is_flag=True, help="This computer has a web browser: sign in with it directly.")
 def backup_setup(cluster: str, browser_here: bool) -> None:
     """Connect your Box (once): sign in, then check that a test folder can be made.
 
     On a cluster there is no web browser, so it asks you to run one command on your
-    own computer and paste back what it prints. Nothing is copied yet.
+    own computer and paste back what it prints. Nothing is copied yet. The cluster
+    profile names the remote.
     """
     settings = load_profile(cluster).backup
     title = settings.title

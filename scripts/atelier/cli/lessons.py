@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -10,41 +11,39 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from atelier.check.lessons import ModuleResult, Target, check_modules, hardware_slug, write_json, write_junit
+from atelier.cli.comfyui import ComfyChoice, read_key
 from atelier.cli.install import refresh_options, refresh_package_lock
+from atelier.cli.lookup import lesson_path, module_folder, pick_modules, project
 from atelier.cli.options import (
     COMFYUI,
-    PYTHON,
-    comfyui_install,
-    key_option,
-    make_server,
-    pick_modules,
-    project,
-    read_key,
+    FILE,
+    FOLDER,
+    KEY_FILE,
+    MODULES,
+    PIN,
+    SERVER,
+    SET,
+    install_options,
     server_options,
 )
+from atelier.cli.progress import step_progress
 from atelier.comfy import headless, node_dump, testmodels
 from atelier.comfy.client import ComfyClient
 from atelier.keep import ledger
 from atelier.lessons.from_workflow import from_workflow
 from atelier.lessons.lint import lint, lint_workflow
 from atelier.lessons.modules import LEVELS, MODALITIES, is_plain_workflow
-from atelier.lessons.nodes import Catalogue, load_catalogue
-from atelier.lessons.pin import load_lock
+from atelier.lessons.nodes import NodeList, load_node_list
+from atelier.lessons.pin import load_pin
 from atelier.lessons.wizard import scaffold
 from atelier.messages import AtelierError, Finding
 
 
-@click.command("lock")
-@click.option(
-    "--lock",
-    "lock_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The semester pin to read (default: the project's workflows/lock.yaml).",
-)
+@click.command("pin")
+@PIN
 @click.option(
     "--get",
     "key",
@@ -59,22 +58,22 @@ from atelier.messages import AtelierError, Finding
     help="Make the package lock (workflows/requirements/) again from the pin, with pip, and show it.",
 )
 @refresh_options
-def lock_command(lock_path: Path | None, key: str | None, refresh: bool, **options: object) -> None:
+def pin_command(pin_path: Path | None, key: str | None, refresh: bool, **options: object) -> None:
     """Show the semester pin: ComfyUI, frontend and custom nodes.
 
     With --refresh, resolve every Python package of ComfyUI's environment (the
     CUDA build, or --cpu) and atelier's, at the package index, and write them with
     their sha256 beside the pin; 'atelier install' installs exactly those.
     """
-    lock_path = lock_path or project().lock_path
+    pin_path = pin_path or project().pin_path
     if refresh:
-        refresh_package_lock(lock_path, **options)  # type: ignore[arg-type]
+        refresh_package_lock(pin_path, **options)  # type: ignore[arg-type]
         return
-    pin = load_lock(lock_path)
+    pin = load_pin(pin_path)
     if key:
         click.echo(getattr(pin, key.replace("-", "_")))
         return
-    table = Table("what", "pinned to", title=f"Semester pin {pin.semester} ({lock_path})")
+    table = Table("what", "pinned to", title=f"Semester pin {pin.semester} ({pin_path})")
     table.add_row("ComfyUI", f"{pin.comfyui_version} ({pin.comfyui_commit})")
     table.add_row("frontend", pin.frontend_version)
     for node in pin.custom_nodes:
@@ -84,31 +83,25 @@ def lock_command(lock_path: Path | None, key: str | None, refresh: bool, **optio
     Console().print(table)
 
 
-@click.command("catalogue")
+@click.command("nodes")
 @click.option("--server", default="http://127.0.0.1:8188", show_default=True, help="The running ComfyUI to read.")
 @click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the catalogue (default: the project's workflows/catalogue/object_info.json).",
+    "--out", type=FILE, help="Where to write the node list (default: the project's workflows/nodes/object_info.json)."
 )
-@click.option(
-    "--comfyui",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="COMFYUI_DIR",
-    help="The checkout that ComfyUI runs, to record each custom node's commit [env: COMFYUI_DIR].",
-)
-@key_option
-def catalogue_command(server: str, out: Path | None, comfyui: Path | None, key_file: Path | None) -> None:
+@COMFYUI
+@KEY_FILE
+def nodes_command(server: str, out: Path | None, comfyui: str | None, key_file: Path | None) -> None:
     """Save the pinned ComfyUI's node list for lint and docs.
 
     Lint and the lesson pages read this file, so neither needs a ComfyUI. Run it
     against the pinned ComfyUI with the semester's custom nodes loaded, started
-    without --disable-api-nodes.
+    without --disable-api-nodes. --comfyui names the checkout it runs, to record each
+    custom node's commit.
     """
     found = project()
-    out = out or found.catalogue_path
-    pinned = found.pin.custom_nodes if found.lock_path.is_file() else []
-    result = node_dump.dump(server, out, read_key(key_file), pinned, comfyui)
+    out = out or found.node_list_path
+    pinned = found.pin.custom_nodes if found.pin_path.is_file() else []
+    result = node_dump.dump(server, out, read_key(key_file), pinned, Path(comfyui) if comfyui else None)
     click.echo(
         f"Wrote {out}: {len(result.nodes)} node types from ComfyUI {result.comfyui_version} "
         f"({len(result.api_nodes)} online-service nodes left out)."
@@ -121,13 +114,10 @@ def catalogue_command(server: str, out: Path | None, comfyui: Path | None, key_f
 @click.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--catalogue",
-    "catalogue_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The node catalogue of the pinned ComfyUI (default: the project's).",
+    "--node-list", "node_list_path", type=FILE, help="The node list of the pinned ComfyUI (default: the project's)."
 )
-def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
-    """Check lesson modules offline, against the node catalogue.
+def lint_command(paths: tuple[Path, ...], node_list_path: Path | None) -> None:
+    """Check lesson modules offline, against the node list.
 
     Checks nodes, values, links, models, knobs and module.yaml.
 
@@ -136,8 +126,8 @@ def lint_command(paths: tuple[Path, ...], catalogue_path: Path | None) -> None:
     Exits 1 when any module has an error; warnings alone pass.
     """
     found = project()
-    nodes = load_catalogue(catalogue_path or found.catalogue_path)
-    pin = found.pin if found.lock_path.is_file() else None
+    nodes = load_node_list(node_list_path or found.node_list_path)
+    pin = found.pin if found.pin_path.is_file() else None
     results = lint(
         list(paths) or [found.workflows], nodes, pin.comfyui_version if pin else None, pin.custom_nodes if pin else None
     )
@@ -170,7 +160,9 @@ def _say(findings: list[Finding], warnings_too: bool = False) -> int:
 
 @click.command("new-module")
 @click.argument("slug")
-@click.option("--from", "source", default="txt2img-basics", show_default=True, help="The module to start from.")
+@click.option(
+    "--from", "source", default="txt2img-basics", show_default=True, help="The module to start from, by name or folder."
+)
 @click.option(
     "--from-workflow",
     "workflow",
@@ -181,14 +173,10 @@ def _say(findings: list[Finding], warnings_too: bool = False) -> int:
 @click.option(
     "--modality",
     type=click.Choice(MODALITIES),
-    help="image, audio, video or 3d (asked for, or worked out from the workflow's save boxes with --from-workflow).",
+    help="image, audio, video or 3d (asked for, or worked out from the workflow's save nodes with --from-workflow).",
 )
 @click.option("--level", type=click.Choice(LEVELS), help="Who it is for (asked for when not given).")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The folder that holds the modules (default: the project's workflows/).",
-)
+@click.option("--root", type=FOLDER, help="The folder that holds the modules (default: the project's workflows/).")
 def new_module_command(
     slug: str,
     source: str,
@@ -220,7 +208,7 @@ def new_module_command(
     title = title or click.prompt("Title students will see")
     modality = modality or click.prompt("What it makes", type=click.Choice(MODALITIES))
     level = level or click.prompt("Level", type=click.Choice(LEVELS))
-    folder = scaffold(folder_root, slug, source, title, modality, level)
+    folder = scaffold(folder_root, slug, module_folder(source, root), title, modality, level)
     click.echo(f"Made {folder}/ from {source}.")
     click.echo(
         f"Next: open {folder / 'workflow.json'} in ComfyUI, change it, export it back; "
@@ -229,47 +217,35 @@ def new_module_command(
 
 
 @click.command("run")
-@click.argument("target", type=click.Path(path_type=Path))
+@click.argument("target")
+@SET
+@SERVER
 @click.option(
-    "--set",
-    "settings",
-    multiple=True,
-    metavar="BOX.SETTING=VALUE",
-    help='Change a knob before running, e.g. --set "KSampler.seed=4" (repeatable).',
-)
-@click.option("--server", help="A running ComfyUI to use, e.g. http://127.0.0.1:8188 (default: start one).")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("outputs"),
-    show_default=True,
-    help="Where the files it makes are saved.",
+    "--out", type=FOLDER, default=Path("outputs"), show_default=True, help="Where the files it makes are saved."
 )
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
-@key_option
+@KEY_FILE
 @server_options
 def run_command(
-    target: Path,
+    target: str,
     settings: tuple[str, ...],
     server: str | None,
     out: Path,
     timeout: float,
     key_file: Path | None,
-    comfyui: str | None,
-    python: str | None,
-    models: Path | None,
-    cpu: bool,
+    comfy: ComfyChoice,
 ) -> None:
     """Run a module or workflow without the browser.
 
-    TARGET is a module folder or a workflow file exported from ComfyUI (or one of its
-    templates); a workflow is first checked as `atelier lint` would, and every reason it
+    TARGET is a module, by name or folder, or a workflow file exported from ComfyUI (or
+    one of its templates); a workflow is first checked as `atelier lint` would, and every reason it
     cannot run is named before ComfyUI starts. Saves what it makes, showing progress by
-    box and sampler step.
+    node and sampler step.
 
     Exits 0 when it worked, 1 when the run failed, 2 when the input was wrong.
     """
     nodes = project().nodes
+    target = lesson_path(target)
     if is_plain_workflow(target):  # a workflow a teacher brings: say every reason it cannot run, before starting
         if errors := _say(lint_workflow(target, nodes), warnings_too=True):  # stdout is for what the run makes
             raise AtelierError("run-workflow-refused", file=target, errors=errors)
@@ -280,8 +256,8 @@ def run_command(
     with contextlib.ExitStack() as stack:
         if server is None:
             workdir = Path(tempfile.mkdtemp(prefix="atelier-run-"))  # kept when it fails: the log it names is there
-            comfy = stack.enter_context(make_server(workdir, comfyui, python, models, cpu))
-            server, token = comfy.url, comfy.token
+            started = stack.enter_context(comfy.server(workdir))
+            server, token = started.url, started.token
         result = _run_with_progress(ComfyClient(server, token=token), job, out, nodes, timeout)
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -293,18 +269,11 @@ def run_command(
 
 
 def _run_with_progress(
-    client: ComfyClient, job: headless.Job, out: Path, nodes: Catalogue, timeout: float
+    client: ComfyClient, job: headless.Job, out: Path, nodes: NodeList, timeout: float
 ) -> headless.RunResult:
-    """Show which box is running and its sampler steps while the run goes on."""
-    columns = [
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        nodes_task = bar.add_task("boxes", total=len(job.prompt))
+    """Show which node is running and its sampler steps while the run goes on."""
+    with step_progress() as bar:
+        nodes_task = bar.add_task("nodes", total=len(job.prompt))
         steps_task = bar.add_task("steps", total=None, visible=False)
 
         def show(progress: headless.Progress) -> None:
@@ -324,18 +293,15 @@ def _run_with_progress(
 @click.command("testmodels")
 @click.option("--tiny", "variant", flag_value="tiny", default=True, help="Small enough for a CPU (default).")
 @click.option("--full", "variant", flag_value="full", help="Full size, for true GPU timings.")
-@click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="The models folder to fill.")
-@COMFYUI
-@PYTHON
-def testmodels_command(
-    variant: str, names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None
-) -> None:
-    """Make random-weight models under the names modules load.
+@MODULES
+@click.option("--out", type=FOLDER, help="The models folder to fill.")
+@install_options
+def testmodels_command(variant: str, names: tuple[str, ...], out: Path | None, comfy: ComfyChoice) -> None:
+    """Make random-weight models under the names modules load (every module's, or those --module names).
 
     Cached: files already made with the same generator and seed are kept.
     """
-    checkout, interpreter = comfyui_install(comfyui, python)
+    checkout, interpreter = comfy.install()
     store = out or testmodels.default_store(variant)
     wanted = sorted({name for m in pick_modules(names) for name, _ in testmodels.module_models(m)})
     with Console(stderr=True).status(f"Making {variant} test models in {store}"):
@@ -348,12 +314,12 @@ def testmodels_command(
 @click.command("check")
 @click.option("--smoke", "mode", flag_value="smoke", default=True, help="Generated models, steps capped (default).")
 @click.option("--real", "mode", flag_value="real", help="The real models from the shared store, unchanged.")
-@click.option("--modules", "names", multiple=True, help="Only these modules (repeatable; default: all).")
-@click.option("--server", help="Use this running ComfyUI instead of starting one.")
+@MODULES
+@SERVER
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds each module may take.")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     default=Path("check-report"),
     show_default=True,
     help="Where outputs, report.json and junit.xml go.",
@@ -362,12 +328,12 @@ def testmodels_command(
 @click.option(
     "--testmodels",
     "test_store",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     envvar="ATELIER_TESTMODELS",
     help="With --smoke: where the random-weight test models are made and kept, never the shared model "
     "store [default: ~/.cache/atelier/testmodels/tiny; env: ATELIER_TESTMODELS].",
 )
-@key_option
+@KEY_FILE
 @server_options
 def check_command(
     mode: str,
@@ -378,12 +344,9 @@ def check_command(
     publish: bool,
     test_store: Path | None,
     key_file: Path | None,
-    comfyui: str | None,
-    python: str | None,
-    models: Path | None,
-    cpu: bool,
+    comfy: ComfyChoice,
 ) -> None:
-    """Run every module and check what it makes.
+    """Run every module (or those --module names) and check what it makes.
 
     Outputs are held to what each module.yaml promises.
 
@@ -398,9 +361,10 @@ def check_command(
             raise click.UsageError(
                 "--models names the real model store, for --real; with --smoke, test models go where --testmodels says"
             )
-        checkout, interpreter = comfyui_install(comfyui, python)
+        checkout, interpreter = comfy.install()
         # Never ATELIER_MODELS, which atelier.env sets: random weights under real names must not reach students.
         models = test_store or testmodels.default_store("tiny")
+        comfy = dataclasses.replace(comfy, models=models, cpu=True)  # and on the CPU
         for module in modules:
             wanted = [name for name, _ in testmodels.module_models(module)]
             with Console(stderr=True).status(f"Test models for {module.slug}"):
@@ -413,8 +377,7 @@ def check_command(
         if server:
             target = Target(url=server, token=read_key(key_file))
         else:
-            comfy = stack.enter_context(make_server(out / "server", comfyui, python, models, cpu or smoke))
-            target = Target(server=comfy)
+            target = Target(server=stack.enter_context(comfy.server(out / "server")))
         table = Console()
 
         def show(result: ModuleResult) -> None:

@@ -16,30 +16,29 @@ import click
 from rich.console import Console
 
 from atelier.check.hardware import device_name
-from atelier.cli.options import comfyui_install, pick_modules, pinned_nodes, plural, project, screenshot_options
-from atelier.comfy.server import ComfyServer
-from atelier.messages import AtelierError
+from atelier.cli.comfyui import ComfyChoice
+from atelier.cli.lookup import pick_modules, project
+from atelier.cli.options import FOLDER, MODULES, screenshot_options
+from atelier.messages import AtelierError, plural
 from atelier.site import screenshots, strips
 
 
 @click.command("screenshots", hidden=True)
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Where the pictures and their manifest (alt text) go (default: the project's docs/assets/screenshots).",
 )
 @screenshot_options
 @click.option("--quick", is_flag=True, help="Make the first image small and in one step (for tests).")
-def screenshots_command(
-    out: Path | None, comfyui: str | None, python: str | None, models: Path | None, gpu: bool, quick: bool
-) -> None:
+def screenshots_command(out: Path | None, comfy: ComfyChoice, quick: bool) -> None:
     """Screenshot every lesson's workflow in a real ComfyUI, and the Start here pictures.
 
     Starts ComfyUI the way a session does, opens each lesson from the Workflows panel in
     Chromium, and writes OUT/LESSON.png and the tour's pictures, with their alt text in
     OUT/screenshots.yml. On a CPU the first image takes minutes.
     """
-    checkout, interpreter = comfyui_install(comfyui, python)
+    comfy.install()  # a missing ComfyUI is said before a folder is made for it
     found = project()
     out = out or found.screenshots
     modules = found.modules
@@ -50,14 +49,10 @@ def screenshots_command(
             out,
             modules,
             found.nodes,
-            checkout,
-            interpreter,
-            workdir,
-            models=models,
-            cpu=not gpu,
+            comfy.server(workdir, models=None),  # take() starts it on `models`, or on test models it makes
+            models=comfy.models,
             quick=quick,
             progress=status.update,
-            custom_nodes=pinned_nodes(),
         )
     shutil.rmtree(workdir, ignore_errors=True)
     total = sum((out / shot.file).stat().st_size for shot in result.shots)
@@ -69,43 +64,36 @@ def screenshots_command(
 
 
 @click.command("strips", hidden=True)
+@MODULES
 @click.option(
-    "--modules", "names", multiple=True, help="Only these lessons (repeatable; default: every picture lesson)."
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the pictures and what made them go (default: the project's docs/assets/knobs).",
+    "--out", type=FOLDER, help="Where the pictures and what made them go (default: the project's docs/assets/knobs)."
 )
 @screenshot_options
-def strips_command(
-    names: tuple[str, ...], out: Path | None, comfyui: str | None, python: str | None, models: Path | None, gpu: bool
-) -> None:
+def strips_command(names: tuple[str, ...], out: Path | None, comfy: ComfyChoice) -> None:
     """Make each lesson's knob strips: a picture for every "Try" value of every knob.
 
-    Made the way `atelier sweep` makes its pictures. Without --models: random-weight test
-    models on the CPU, small and in few steps, and the lesson page says so. With the real
-    models (--models and --gpu, as the GPU lesson check runs it), the page says when and
+    Made the way `atelier sweep` makes its pictures, for every lesson with knobs, or only
+    those --module names. Without --real-models: random-weight test models on the CPU,
+    small and in few steps, and the lesson page says so. With the real models
+    (--real-models and --use-gpu, as the GPU lesson check runs it), the page says when and
     on which GPU they were made.
     """
-    checkout, interpreter = comfyui_install(comfyui, python)
+    checkout, interpreter = comfy.install()  # also what makes the test models
     found = project()
     out = out or found.knob_pictures
     modules = [m for m in pick_modules(names) if strips.has_strips(m)]
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="atelier-strips-"))
     failed: list[AtelierError] = []
-    with Console(stderr=True).status("Making the test models" if models is None else "Starting") as status:
-        store = models or screenshots.test_store(modules, checkout, interpreter)
-        with ComfyServer(
-            checkout, interpreter, workdir, cpu=not gpu, models=store, custom_nodes=pinned_nodes()
-        ) as server:
+    with Console(stderr=True).status("Making the test models" if comfy.models is None else "Starting") as status:
+        store = comfy.models or screenshots.test_store(modules, checkout, interpreter)
+        with comfy.server(workdir, models=store) as server:
             stats = server.client().get_json("/system_stats")
-            device = "the CPU" if not gpu else device_name(str((stats.get("devices") or [{}])[0].get("name", "GPU")))
-            comfyui = str(stats.get("system", {}).get("comfyui_version", ""))
+            device = "the CPU" if comfy.cpu else device_name(str((stats.get("devices") or [{}])[0].get("name", "GPU")))
+            version = str(stats.get("system", {}).get("comfyui_version", ""))
             for module in modules:
                 kind = strips.models_kind(module, store)  # read from the weights: a store of test models says so
-                made = strips.Made(strips.today(), device, kind, comfyui)
+                made = strips.Made(strips.today(), device, kind, version)
                 try:
                     manifest = strips.make(
                         module,

@@ -13,17 +13,22 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from atelier.cli.comfyui import ComfyChoice
+from atelier.cli.joblog import job_deadline, say_round, time_stamp
+from atelier.cli.lookup import module_folder
 from atelier.cli.options import (
-    comfyui_install,
-    job_deadline,
-    module_folder,
-    pinned_nodes,
-    plural,
-    say_round,
+    CLUSTER,
+    COMFYUI_OPTION,
+    FILE,
+    FOLDER,
+    GPU,
+    HOURS,
+    MODULE,
+    OUTPUTS,
+    USER_FOLDER,
     server_options,
-    time_stamp,
 )
-from atelier.comfy.server import ComfyServer, panel_copy, tuning
+from atelier.comfy.server import LOGIN, panel_copy
 from atelier.hpc import slurm
 from atelier.hpc.profiles import Profile, load_profile
 from atelier.keep import backup
@@ -31,7 +36,7 @@ from atelier.keep.schedule import Schedule
 from atelier.keep.userfolder import SessionCopy, StudentFolder
 from atelier.layout import SessionFolder, expand_home
 from atelier.lessons.modules import Module, load_module
-from atelier.messages import AtelierError
+from atelier.messages import AtelierError, plural
 
 
 @click.command("serve")
@@ -45,22 +50,19 @@ from atelier.messages import AtelierError
 )
 @click.option(
     "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     default=Path("atelier-session"),
     show_default=True,
     help="Holds this session's input, user and temp folders and its log.",
 )
+@OUTPUTS
 @click.option(
-    "--outputs",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where pictures and other outputs are saved (default: WORKDIR/output).",
+    "--session-key-file",
+    type=FILE,
+    help="This session's key: read from this file when it is there (the dashboard app writes it), "
+    "else made and kept in it (default: WORKDIR/gate/token).",
 )
-@click.option(
-    "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The session key, when someone else made it (the dashboard app does); default: made here.",
-)
-@click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
+@MODULE
 @click.option(
     "--backup-to",
     envvar="ATELIER_BACKUP_TO",
@@ -73,34 +75,21 @@ from atelier.messages import AtelierError
     show_default=True,
     help="With --backup-to: minutes between backups; one more runs when the session ends.",
 )
-@click.option(
-    "--comfyui-option",
-    "options",
-    multiple=True,
-    help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).",
-)
-@click.option(
-    "--user-folder",
-    help="The student's own ComfyUI folder, kept between sessions: saved workflows, "
-    "settings and uploads ($HOME and $USER are filled in; the profile's user_folder). "
-    "Default: none, this session's folder holds them.",
-)
+@COMFYUI_OPTION
+@USER_FOLDER
 @click.option(
     "--local-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="With --user-folder: where this session's copy of it and ComfyUI's database live, on the "
     "node's own disk (default: $TMPDIR, else /tmp).",
 )
 def serve_command(
-    comfyui: str | None,
-    python: str | None,
-    models: Path | None,
-    cpu: bool,
+    comfy: ComfyChoice,
     port: int,
     listen: str,
     workdir: Path,
     outputs: Path | None,
-    key_file: Path | None,
+    session_key_file: Path | None,
     module_name: str | None,
     backup_to: str | None,
     backup_every: int,
@@ -116,22 +105,18 @@ def serve_command(
     shortly before the job's time limit. With --backup-to it backs outputs up during
     the session and once more after ComfyUI has stopped, so nothing finished is left.
     With --user-folder, what the student saves in ComfyUI (workflows, settings) is kept
-    in that folder and appears in their next session; it is backed up too.
+    in that folder and appears in their next session; it is backed up too. With
+    --module, that lesson's workflow is in ComfyUI's Workflows panel.
     """
-    checkout, interpreter = comfyui_install(comfyui, python)
+    comfy.install()  # a missing ComfyUI is said before the student's folder is copied
     keeping = StudentSession.open(user_folder, local_dir) if user_folder else None
-    server = ComfyServer(
-        checkout,
-        interpreter,
+    server = comfy.server(
         workdir,
         port=port,
-        cpu=cpu,
-        models=models,
         listen=listen,
-        key_file=key_file,
+        options=options,
+        key_file=session_key_file,
         outputs=outputs,
-        extra_args=tuning(options, "--comfyui-option", cpu),
-        custom_nodes=pinned_nodes(),
         user_dir=keeping.copy.local if keeping else None,
         input_dir=keeping.copy.student.input if keeping else None,
     )
@@ -163,7 +148,7 @@ def serve_command(
             f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
             f"Outputs: {server.output_dir}"
         )
-        click.echo(f"{time_stamp()} Open {url}/atelier/login and paste the session key kept in {server.token_file}.")
+        click.echo(f"{time_stamp()} Open {url}{LOGIN} and paste the session key kept in {server.token_file}.")
         if schedule:
             _say_backups(schedule.later(), remote_missing)
         while server.alive():
@@ -290,22 +275,12 @@ def _say_backups(schedule: Schedule, missing: AtelierError | None) -> None:
 
 
 @click.command("launch")
-@click.option(
-    "--cluster",
-    default="local",
-    show_default=True,
-    envvar="ATELIER_CLUSTER",
-    help="The cluster profile to use [env: ATELIER_CLUSTER].",
-)
-@click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
-@click.option("--hours", type=float, help="How long the session may run (default: the profile's).")
-@click.option("--module", "module_name", help="Put this lesson's workflow in ComfyUI's Workflows panel.")
-@click.option("--outputs", help="Where pictures are saved on the cluster (default: the profile's).")
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The session's folder (default: ~/atelier-sessions/<date-time>).",
-)
+@CLUSTER
+@GPU
+@HOURS
+@MODULE
+@OUTPUTS
+@click.option("--workdir", type=FOLDER, help="The session's folder (default: ~/atelier-sessions/<date-time>).")
 @click.option(
     "--wait",
     type=float,
@@ -313,20 +288,21 @@ def _say_backups(schedule: Schedule, missing: AtelierError | None) -> None:
     show_default=True,
     help="Seconds to wait for the session to start before leaving it queued.",
 )
-@click.option("--user-folder", help="Your own ComfyUI folder, kept between sessions (default: the profile's).")
+@USER_FOLDER
 def launch_command(
     cluster: str,
     gpu: str | None,
     hours: float | None,
     module_name: str | None,
-    outputs: str | None,
+    outputs: Path | None,
     workdir: Path | None,
     wait: float,
     user_folder: str | None,
 ) -> None:
     """Start ComfyUI as a Slurm job and say how to open it.
 
-    For people who use a terminal; students use the dashboard's ComfyUI app.
+    For people who use a terminal; students use the dashboard's ComfyUI app. With
+    --module, that lesson's workflow is in ComfyUI's Workflows panel.
     """
     profile = load_profile(cluster)
     if user_folder:
@@ -335,7 +311,7 @@ def launch_command(
     if module_name:  # a wrong name fails here, not in the job; the job gets the folder's full path
         module_name = str(load_module(module_folder(module_name)).folder.resolve())
     folder = (workdir or Path.home() / "atelier-sessions" / time.strftime("%Y%m%d-%H%M%S")).resolve()
-    script = slurm.job_script(profile, choice, limit, folder, outputs or profile.outputs, module_name)
+    script = slurm.job_script(profile, choice, limit, folder, str(outputs or profile.outputs), module_name)
     job_id = slurm.submit(script, folder)
     click.echo(
         f"Submitted job {job_id} to {profile.title} ({choice.title}, {limit:g} h). Log: {SessionFolder(folder).job_log}"
@@ -365,15 +341,9 @@ def _print_session(profile: Profile, current: slurm.Session) -> None:
 
 
 @click.command("status")
-@click.option(
-    "--cluster",
-    default="local",
-    show_default=True,
-    envvar="ATELIER_CLUSTER",
-    help="The cluster profile, for the links it prints [env: ATELIER_CLUSTER].",
-)
+@CLUSTER
 def status_command(cluster: str) -> None:
-    """List your ComfyUI sessions and how to open them."""
+    """List your ComfyUI sessions and how to open them (the cluster profile gives the links)."""
     profile = load_profile(cluster)
     found = slurm.sessions()
     if not found:

@@ -18,54 +18,44 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from atelier.cli.options import comfyui_install, job_deadline, pinned_nodes, plural, project, server_options, time_stamp
+from atelier.cli.comfyui import ComfyChoice
+from atelier.cli.joblog import job_deadline, time_stamp
+from atelier.cli.lookup import lesson_path, project
+from atelier.cli.options import CLUSTER, COMFYUI_OPTION, EXISTING_FOLDER, FOLDER, GPU, HOURS, SET, server_options
 from atelier.comfy import headless
-from atelier.comfy.server import ComfyServer, tuning
 from atelier.hpc import sweep
 from atelier.hpc.profiles import load_profile
 from atelier.keep import compare, ledger
 from atelier.layout import SweepFolder
-from atelier.messages import AtelierError
+from atelier.messages import AtelierError, plural
 
 POLL = 5.0  # seconds between looks at Slurm and the logs: often enough for a person, light on slurmctld
 PATIENCE = 120.0  # seconds of squeue not answering before the follower gives up
 
 
 @click.command("sweep")
-@click.argument("lesson", required=False, type=click.Path(path_type=Path))
+@click.argument("lesson", required=False)
 @click.option(
     "--vary",
     "varied",
     multiple=True,
-    metavar="BOX.SETTING=VALUES",
+    metavar="NODE.INPUT=VALUES",
     help='A knob and its values: a list "KSampler.cfg=2,4,7", a range "KSampler.seed=1..8" or '
     '"KSampler.cfg=2..8:2", or the knob alone for the lesson\'s own Try values (repeatable).',
 )
-@click.option(
-    "--set",
-    "settings",
-    multiple=True,
-    metavar="BOX.SETTING=VALUE",
-    help="A knob set the same way in every picture (repeatable).",
-)
+@SET
 @click.option(
     "--gpus",
     type=click.IntRange(min=1),
     help="How many GPUs (tasks of one Slurm job array) share the grid (default: 1, or as many as the "
     "sweep's last round had).",
 )
-@click.option(
-    "--cluster",
-    default="local",
-    show_default=True,
-    envvar="ATELIER_CLUSTER",
-    help="The cluster profile to use [env: ATELIER_CLUSTER].",
-)
-@click.option("--gpu", help="The GPU choice from the profile (default: the profile's).")
-@click.option("--hours", type=float, help="How long each task may run (default: the profile's, or the last round's).")
+@CLUSTER
+@GPU
+@HOURS
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="The sweep's folder (default: ~/atelier-sweeps/<lesson>-<date-time>); give it again to "
     "follow, resume or cancel that sweep.",
 )
@@ -74,7 +64,7 @@ PATIENCE = 120.0  # seconds of squeue not answering before the follower gives up
 @click.option("--cancel", is_flag=True, help="Cancel the sweep in --out; what is made is kept.")
 @click.option("--smoke", is_flag=True, help="Hold steps and sizes down (except the varied knobs), for a CPU.")
 def sweep_command(
-    lesson: Path | None,
+    lesson: str | None,
     varied: tuple[str, ...],
     settings: tuple[str, ...],
     gpus: int | None,
@@ -89,7 +79,8 @@ def sweep_command(
 ) -> None:
     """Make every combination of some knobs' values, spread over GPUs.
 
-    LESSON is a module folder or a workflow file. The grid is split over --gpus tasks of
+    LESSON is a module, by name or folder, or a workflow file; --set knobs are the same in
+    every picture. The grid is split over --gpus tasks of
     one Slurm job array; each task starts ComfyUI once and makes its share. Outputs land
     in the sweep's folder, one folder per picture. When the last task ends, this command
     records their settings in a ledger and makes a contact sheet and a workbook with the
@@ -102,7 +93,7 @@ def sweep_command(
         _cancel(out)
         return
     found = project()
-    folder, plan = _plan(found, lesson, varied, settings, cluster, gpu, out, smoke)
+    folder, plan = _plan(found, lesson_path(lesson) if lesson else None, varied, settings, cluster, gpu, out, smoke)
     if any(c.isspace() for c in str(folder.path)):
         raise AtelierError("sweep-folder-space", folder=folder.path)
     profile = load_profile(cluster if lesson else plan.cluster)
@@ -158,7 +149,7 @@ def _plan(
     gpu: str | None,
     out: Path | None,
     smoke: bool,
-) -> tuple[SweepFolder, sweep.Plan]:
+) -> tuple[SweepFolder, sweep.SweepPlan]:
     """A new plan from the lesson and --vary, or the one in --out."""
     if lesson is None:
         if out is None:
@@ -166,13 +157,13 @@ def _plan(
         folder = SweepFolder(out.resolve())
         return folder, sweep.load_plan(folder)
     if not varied:
-        raise click.UsageError("Give at least one --vary BOX.SETTING=VALUES.")
+        raise click.UsageError("Give at least one --vary NODE.INPUT=VALUES.")
     nodes = found.nodes
     job = headless.load_job(lesson, nodes)
     axes = [sweep.parse_vary(text, job.module) for text in varied]
     sweep.check_settings(job, axes, list(settings), nodes)
     profile = load_profile(cluster)
-    plan = sweep.Plan(
+    plan = sweep.SweepPlan(
         str(lesson.resolve()),
         axes,
         list(settings),
@@ -190,12 +181,12 @@ def _plan(
 def _comfyui_here() -> tuple[Path, Path] | None:
     """The ComfyUI this command would run, for a profile without an install (the tests' local one)."""
     try:
-        return comfyui_install(None, None)
+        return ComfyChoice().install()
     except AtelierError:
         return None
 
 
-def _say_grid(plan: sweep.Plan, todo: list[sweep.Cell], assignment: list[list[str]]) -> None:
+def _say_grid(plan: sweep.SweepPlan, todo: list[sweep.Cell], assignment: list[list[str]]) -> None:
     table = Table(
         "cell",
         *(a.setting for a in plan.axes),
@@ -210,7 +201,7 @@ def _say_grid(plan: sweep.Plan, todo: list[sweep.Cell], assignment: list[list[st
     Console().print(table)
 
 
-def _follow(plan: sweep.Plan, folder: SweepFolder) -> None:
+def _follow(plan: sweep.SweepPlan, folder: SweepFolder) -> None:
     """One progress line per task until none is running or waiting; Ctrl+C leaves them running."""
     columns = [
         TextColumn("{task.description}"),
@@ -253,7 +244,7 @@ def _follow(plan: sweep.Plan, folder: SweepFolder) -> None:
         raise SystemExit(0) from None
 
 
-def _finish(plan: sweep.Plan, folder: SweepFolder) -> None:
+def _finish(plan: sweep.SweepPlan, folder: SweepFolder) -> None:
     """Record every output in the ledger, make the contact sheet, and say what is missing."""
     tally = sweep.tally(plan, folder)
     for record in tally.failed:
@@ -301,7 +292,7 @@ def _cancel(out: Path | None) -> None:
 
 
 @click.command("sweep-task", hidden=True)
-@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("folder", type=EXISTING_FOLDER)
 @click.option("--round", "round_no", type=int, required=True, help="The round of the sweep this task is in.")
 @click.option(
     "--task",
@@ -310,19 +301,11 @@ def _cancel(out: Path | None) -> None:
     required=True,
     help="This task's index in the array [env: SLURM_ARRAY_TASK_ID].",
 )
-@click.option("--comfyui-option", "options", multiple=True, help="A speed option for ComfyUI (repeatable).")
+@COMFYUI_OPTION
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds each picture may take.")
 @server_options
 def sweep_task_command(
-    folder: Path,
-    round_no: int,
-    task: int,
-    options: tuple[str, ...],
-    timeout: float,
-    comfyui: str | None,
-    python: str | None,
-    models: Path | None,
-    cpu: bool,
+    folder: Path, round_no: int, task: int, options: tuple[str, ...], timeout: float, comfy: ComfyChoice
 ) -> None:
     """One task of a sweep's job array: start ComfyUI once and make this task's cells."""
     where = SweepFolder(folder.resolve())
@@ -333,27 +316,18 @@ def sweep_task_command(
     click.echo(
         f"{time_stamp()} {sweep.progress_line(0, len(cells), '-', 'starting', f'ComfyUI on {socket.gethostname()}')}"
     )
-    checkout, interpreter = comfyui_install(comfyui, python)
+    comfy.install()  # a missing ComfyUI is said before a folder is made for it
     workdir = Path(tempfile.mkdtemp(prefix="atelier-sweep-", dir=os.environ.get("TMPDIR")))
-    server = ComfyServer(
-        checkout,
-        interpreter,
-        workdir,
-        cpu=cpu,
-        models=models,
-        extra_args=tuning(options, "--comfyui-option", cpu),
-        custom_nodes=pinned_nodes(),
-    )
+    server = comfy.server(workdir, options=options)
     try:
         started = time.monotonic()
         server.start()
         ready = f"ComfyUI in {time.monotonic() - started:.1f} s"
         click.echo(f"{time_stamp()} {sweep.progress_line(0, len(cells), '-', 'ready', ready)}")
 
-        def show(step: sweep.Step) -> None:
-            click.echo(
-                f"{time_stamp()} {sweep.progress_line(step.done, step.total, step.cell, step.state, step.detail)}"
-            )
+        def show(progress: sweep.TaskProgress) -> None:
+            line = sweep.progress_line(progress.done, progress.total, progress.cell, progress.state, progress.detail)
+            click.echo(f"{time_stamp()} {line}")
 
         made = sweep.run_cells(
             server.client(timeout=60), plan, where, cells, project().nodes, name, show, timeout, stop_at

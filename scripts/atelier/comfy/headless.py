@@ -3,7 +3,7 @@
 `atelier run`, `atelier check` and the benchmarks share this path, so a lesson check
 exercises exactly what a student's run does. Progress comes from ComfyUI's WebSocket
 (which node is running, which sampler step); failures are turned into the message
-catalogue's plain sentences: a missing model names the file and folder, running out
+message catalogue's plain sentences: a missing model names the file and folder, running out
 of GPU memory says what to lower, a bad knob value gives the allowed range.
 """
 
@@ -24,7 +24,7 @@ from atelier.comfy.client import ComfyClient, Rejected
 from atelier.files import read_json
 from atelier.lessons.convert import to_api
 from atelier.lessons.modules import Module, is_module, load_module, tagged
-from atelier.lessons.nodes import Catalogue, expected, fits
+from atelier.lessons.nodes import NodeList, expected, fits
 from atelier.messages import AtelierError
 
 OUTPUT_LISTS = ("images", "audio", "video", "gifs", "3d", "mesh", "files")
@@ -61,38 +61,38 @@ class RunResult:
     comfy_seconds: float | None  # ComfyUI's own execution time, from its history
 
 
-def load_job(target: Path, catalogue: Catalogue) -> Job:
+def load_job(target: Path, node_list: NodeList) -> Job:
     """A module folder (or a workflow .json file) converted to an API prompt."""
     if target.is_dir() and is_module(target):
         module = load_module(target)
         inputs = sorted((target / "inputs").iterdir()) if (target / "inputs").is_dir() else []
-        prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
+        prompt, _ = to_api(module.workflow, node_list, module.workflow_path)
         return Job(module.workflow_path, tagged(module.workflow, module.slug), prompt, inputs, module)
     if target.is_file() and target.suffix == ".json":
         workflow = read_json(target)
-        prompt, _ = to_api(workflow, catalogue, target)
+        prompt, _ = to_api(workflow, node_list, target)
         inputs = sorted((target.parent / "inputs").iterdir()) if (target.parent / "inputs").is_dir() else []
         return Job(target, workflow, prompt, inputs)
     raise AtelierError("workflow-missing", path=target)
 
 
 def knob_name(name: str, setting: str) -> tuple[str, str]:
-    """`Box title.input` as (title, input); `setting`, as written, names it when it is not one."""
+    """`Node title.input` as (title, input); `setting`, as written, names it when it is not one."""
     title, dot, input_name = name.rpartition(".")
     if not dot or not title or not input_name:
         raise AtelierError("knob-format", setting=setting)
     return title, input_name
 
 
-def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
-    """Apply `Title.input=value` settings, checking each against the catalogue first."""
+def apply_settings(job: Job, settings: list[str], node_list: NodeList) -> None:
+    """Apply `Title.input=value` settings, checking each against the node list first."""
     for setting in settings:
         name, separator, raw = setting.partition("=")
         if not separator:
             raise AtelierError("knob-format", setting=setting)
         title, input_name = knob_name(name, setting)
         nodes = [(k, n) for k, n in job.prompt.items() if n.get("_meta", {}).get("title") == title]
-        spec = catalogue.input_spec(nodes[0][1]["class_type"], input_name) if len(nodes) == 1 else None
+        spec = node_list.input_spec(nodes[0][1]["class_type"], input_name) if len(nodes) == 1 else None
         if spec is None:
             raise AtelierError("knob-unknown", setting=setting, title=title, input=input_name)
         value = yaml.safe_load(raw) if raw.strip() else ""
@@ -106,11 +106,11 @@ def apply_settings(job: Job, settings: list[str], catalogue: Catalogue) -> None:
                 "knob-value", setting=setting, input=input_name, expected=expected(kind, options) or str(kind).lower()
             )
         node_id, node = nodes[0]
-        _set_widget(job, node_id, input_name, node["inputs"].get(input_name), value, catalogue)
+        _set_widget(job, node_id, input_name, node["inputs"].get(input_name), value, node_list)
         node["inputs"][input_name] = value
 
 
-def _set_widget(job: Job, node_id: str, input_name: str, old: Any, value: Any, catalogue: Catalogue) -> None:
+def _set_widget(job: Job, node_id: str, input_name: str, old: Any, value: Any, node_list: NodeList) -> None:
     """The same setting on the canvas copy, which outputs carry: dragged onto ComfyUI, a picture
     must open with the value it was made with, not the lesson's.
 
@@ -123,13 +123,13 @@ def _set_widget(job: Job, node_id: str, input_name: str, old: Any, value: Any, c
         return
     candidates = [i for i, v in enumerate(values) if v == old and type(v) is type(old)]
     if len(candidates) > 1:
-        candidates = [i for i in candidates if _carries(job, node, i, node_id, input_name, catalogue)]
+        candidates = [i for i in candidates if _carries(job, node, i, node_id, input_name, node_list)]
     if len(candidates) == 1:  # a changed copy of the node: the lesson's own workflow stays as it is
         changed = {**node, "widgets_values": [*values[: candidates[0]], value, *values[candidates[0] + 1 :]]}
         job.workflow = {**job.workflow, "nodes": [changed if n is node else n for n in job.workflow["nodes"]]}
 
 
-def _carries(job: Job, node: dict[str, Any], index: int, node_id: str, input_name: str, catalogue: Catalogue) -> bool:
+def _carries(job: Job, node: dict[str, Any], index: int, node_id: str, input_name: str, node_list: NodeList) -> bool:
     values = list(node["widgets_values"])
     marker = values[index] + 1 if isinstance(values[index], (int, float)) else f"{values[index]}\u2063"
     values[index] = marker
@@ -138,7 +138,7 @@ def _carries(job: Job, node: dict[str, Any], index: int, node_id: str, input_nam
         "nodes": [{**n, "widgets_values": values} if n is node else n for n in job.workflow["nodes"]],
     }
     try:
-        prompt, _ = to_api(trial, catalogue, job.source)
+        prompt, _ = to_api(trial, node_list, job.source)
     except AtelierError:
         return False
     return prompt.get(str(node_id), {}).get("inputs", {}).get(input_name) == marker
@@ -156,13 +156,13 @@ def _model_folder(job: Job, name: str) -> str:
     return "models"
 
 
-def _rejection(job: Job, details: dict[str, Any], catalogue: Catalogue) -> AtelierError:
+def _rejection(job: Job, details: dict[str, Any], node_list: NodeList) -> AtelierError:
     """Turn ComfyUI's 400 answer into the most useful single message."""
     for node_id, problem in details.get("node_errors", {}).items():
         for error in problem.get("errors", []):
             info = error.get("extra_info", {})
             name = info.get("input_name", "")
-            spec = catalogue.input_spec(problem.get("class_type", ""), name)
+            spec = node_list.input_spec(problem.get("class_type", ""), name)
             if error.get("type") == "value_not_in_list" and spec and spec[1].get("files"):
                 model = str(info.get("received_value", ""))
                 return AtelierError(
@@ -213,7 +213,7 @@ def execute(
     client: ComfyClient,
     job: Job,
     out: Path,
-    catalogue: Catalogue,
+    node_list: NodeList,
     timeout: float = 3600.0,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
@@ -227,7 +227,7 @@ def execute(
         try:
             prompt_id = client.submit(job.prompt, job.workflow)
         except Rejected as rejected:
-            raise _rejection(job, rejected.details, catalogue) from None
+            raise _rejection(job, rejected.details, node_list) from None
         for kind, data in events:
             if kind == "closed":
                 raise AtelierError("server-died")
@@ -275,7 +275,7 @@ def execute(
     return RunResult(prompt_id, outputs, time.monotonic() - started, _comfy_seconds(history))
 
 
-# What the smoke check asks of a CPU: the same graph and models, less work. Any box's input
+# What the smoke check asks of a CPU: the same graph and models, less work. Any node's input
 # of these names is held at most to the value; picture and video sizes keep their shape.
 SMOKE_LIMITS = {"steps": 2, "seconds": 5.0, "octree_resolution": 32}
 SMOKE_IMAGE_SIDE = 512  # a picture's longer side (SDXL's 1024² becomes 512²)
@@ -299,7 +299,7 @@ def smoke_settings(
     """A copy of `job` that a CPU makes in minutes: steps, sizes, frames and seconds held down.
 
     What was changed is kept in `capped`, so the check expects outputs of the size asked for.
-    `keep` names settings ("Box title.input") left as they are: a sweep of steps on a CPU
+    `keep` names settings ("Node title.input") left as they are: a sweep of steps on a CPU
     must still make each picture with its own number of steps. Sizes are always made
     smaller, in the shape the kept width and height give.
     """

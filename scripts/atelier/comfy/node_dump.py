@@ -1,4 +1,4 @@
-"""The node list read from a live ComfyUI: what `atelier catalogue` saves for lint and the docs.
+"""The node list read from a live ComfyUI: what `atelier nodes` saves for lint and the docs.
 
 Offline code (lint, conversion, the site) reads the saved file through lessons.nodes;
 only this reads it from a running ComfyUI, which is why it lives here.
@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from atelier.comfy.client import ComfyClient
-from atelier.lessons.nodes import AUDIO_PROBES, Catalogue, NodeSource, custom_node_folders, strip
+from atelier.lessons.nodes import AUDIO_PROBES, NodeList, NodeSource, custom_node_folders, strip
 from atelier.lessons.pin import CustomNode
 from atelier.messages import AtelierError
 
@@ -54,8 +54,8 @@ def dump(
     token: str | None = None,
     pinned: list[CustomNode] | None = None,
     comfyui: Path | None = None,
-) -> Catalogue:
-    """Read `/object_info` from a running ComfyUI and write the stripped catalogue.
+) -> NodeList:
+    """Read `/object_info` from a running ComfyUI and write the stripped node list.
 
     `pinned` (the semester pin's custom nodes) and `comfyui` (the checkout that server runs)
     say where each custom node's entries came from.
@@ -65,7 +65,7 @@ def dump(
     version = client.get_json("/system_stats").get("system", {}).get("comfyui_version", "unknown")
     missing = [name for name in AUDIO_PROBES if name not in object_info]
     if missing:
-        raise AtelierError("catalogue-no-audio", url=server, nodes=", ".join(missing))
+        raise AtelierError("node-list-no-audio", url=server, nodes=", ".join(missing))
     nodes, api_nodes = strip(object_info)
     sources = tuple(
         source(folder, types, pinned or [], comfyui) for folder, types in custom_node_folders(object_info).items()
@@ -77,4 +77,4 @@ def dump(
             s.folder: {"repository": s.repository, "commit": s.commit, "nodes": list(s.nodes)} for s in sources
         }
     path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Catalogue(version, nodes, api_nodes, sources)
+    return NodeList(version, nodes, api_nodes, sources)

@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from atelier.comfy.client import ComfyClient
 from atelier.layout import SETTINGS, WORKFLOWS, Layout, SessionFolder
@@ -50,6 +49,11 @@ BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
 COMPARE = EXTENSIONS / "atelier_compare"  # the Compare page: `atelier compare` from the browser
 MODEL_STORE = EXTENSIONS / "atelier_models"  # custom nodes that read ComfyUI/models/<folder> read the store's
 SPACE = EXTENSIONS / "atelier_space"  # toasts in the page when the folders the work goes to are (nearly) full
+# What the gate and drain extensions hold copies of, since ComfyUI's Python cannot import atelier
+# (tests/unit/test_copies.py holds them to these).
+LOGIN = "/atelier/login"  # where a browser presents the session key to the gate
+KEY_LEAST = 22  # the shortest session key the gate accepts: 128 bits in URL-safe base64
+DRAIN_SECONDS = 25.0  # how long a stop waits for the running prompt
 # Nothing a session runs may fetch from the web: a node whose model is missing fails instead of downloading it.
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DO_NOT_TRACK": "1"}
 
@@ -169,7 +173,7 @@ class ComfyServer:
     listen: str = "127.0.0.1"  # 0.0.0.0 on a cluster node, where the dashboard's proxy must reach it
     key_file: Path | None = None  # a key made by someone else (the OOD app); default: made here
     outputs: Path | None = None  # default: <workdir>/output
-    drain_seconds: float = 25.0  # how long a stop waits for the running prompt
+    drain_seconds: float = DRAIN_SECONDS
     bench: bool = False  # load the memory sampler for `atelier bench`
     custom_nodes: tuple[str, ...] = ()  # the semester's pinned custom nodes, by folder name, that may load
     # ComfyUI's user folder (settings, saved workflows, its SQLite database) and its uploads.
@@ -235,7 +239,7 @@ class ComfyServer:
             settings.write_text(json.dumps(FIRST_SETTINGS, indent=1), encoding="utf-8")
         if self.gate and self.key_file and self.key_file.is_file():
             self.token = self.key_file.read_text(encoding="utf-8").strip()
-            if len(self.token) < 22:
+            if len(self.token) < KEY_LEAST:
                 raise AtelierError("gate-key-short", file=self.key_file)
         elif self.gate:
             self.token = self.token or secrets.token_urlsafe(32)  # 256 bits
@@ -296,7 +300,7 @@ class ComfyServer:
 
     def space_env(self) -> dict[str, str]:
         """What the free-space notices need: the folders the work goes to (the outputs, ComfyUI's user
-        folder, the uploads, which `serve` keeps in the student's folder) and the catalogue's two
+        folder, the uploads, which `serve` keeps in the student's folder) and the message catalogue's two
         sentences, with their blanks left for the extension to fill."""
         folders = [self.output_dir, self.user_folder, self.input_folder]
         return {
@@ -403,7 +407,5 @@ class ComfyServer:
         self.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def __exit__(self, *_: object) -> None:  # stops whatever ended the block
         self.stop()

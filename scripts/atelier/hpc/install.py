@@ -28,18 +28,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from atelier.comfy.server import MODEL_FOLDERS, write_model_paths
+from atelier.files import aside_stamp
 from atelier.hpc import packages
 from atelier.hpc.profiles import Profile, load_profile
 from atelier.hpc.shared import not_shared, python_not_shared
 from atelier.hpc.sources import Sources, check_reachable
-from atelier.hpc.steps import Plan, Step, digest, stamp_holds
+from atelier.hpc.steps import InstallPlan, InstallStep, digest, stamp_holds
 from atelier.layout import Layout
-from atelier.lessons.pin import CustomNode, Lock
+from atelier.lessons.pin import PIN_PATH, CustomNode, Pin
 from atelier.messages import AtelierError
 
 COMFY_CLI = [sys.executable, "-m", "comfy_cli"]  # the comfy-cli pinned in atelier's own environment
@@ -72,7 +72,7 @@ def model_paths_text(store: Path) -> str:
         return write_model_paths(store, Path(scratch) / "extra_model_paths.yaml").read_text(encoding="utf-8")
 
 
-def env_text(layout: Layout, lock: Lock, project: Path) -> str:
+def env_text(layout: Layout, pin: Pin, project: Path) -> str:
     """atelier.env: what a job script sources to find this install, and the project it came from."""
     values = {
         "ATELIER_PREFIX": layout.prefix,
@@ -81,7 +81,7 @@ def env_text(layout: Layout, lock: Lock, project: Path) -> str:
         "COMFYUI_PYTHON": layout.comfyui_python,
         "ATELIER_MODELS": layout.models,
         # The only custom nodes `atelier serve` lets ComfyUI load, besides its own gate.
-        "ATELIER_CUSTOM_NODES": " ".join(node.name for node in lock.custom_nodes),
+        "ATELIER_CUSTOM_NODES": " ".join(node.name for node in pin.custom_nodes),
     }
     lines = ["# Written by 'atelier install'. Job scripts: source this file."]
     lines += [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
@@ -104,7 +104,7 @@ def _project_digest(project: Path) -> str:
     return digest(*[str(path.relative_to(project)) for path in files], *files)
 
 
-def comfy_cli_command(workspace: Path, lock: Lock, source: str, cpu: bool) -> list[str]:
+def comfy_cli_command(workspace: Path, pin: Pin, source: str, cpu: bool) -> list[str]:
     """comfy-cli, non-interactive: clone and check out the pinned commit, nothing else.
 
     `--version nightly` is how comfy-cli accepts `--commit`. The GPU flag only names the
@@ -122,7 +122,7 @@ def comfy_cli_command(workspace: Path, lock: Lock, source: str, cpu: bool) -> li
         "--version",
         "nightly",
         "--commit",
-        lock.comfyui_commit,
+        pin.comfyui_commit,
         "--skip-manager",
         "--skip-torch-or-directml",
         "--skip-requirement",
@@ -165,41 +165,41 @@ def _verify_commit(what: str, folder: Path, commit: str, repository: str) -> Cal
 def _set_aside(folder: Path, layout: Layout) -> None:
     """Move an old or half-made folder out of the way, never delete it: it may hold someone's edits."""
     if folder.exists() or folder.is_symlink():
-        aside = layout.state / "set-aside" / time.strftime("%Y%m%d-%H%M%S") / folder.name
+        aside = layout.state / "set-aside" / aside_stamp() / folder.name
         aside.parent.mkdir(parents=True, exist_ok=True)
         folder.rename(aside)
 
 
-def _comfyui_step(layout: Layout, lock: Lock, sources: Sources) -> Step:
+def _comfyui_step(layout: Layout, pin: Pin, sources: Sources) -> InstallStep:
     """comfy-cli clones into a side folder; only a checkout proved at the pin takes ComfyUI's place,
     so a failed clone leaves nothing a re-run could take for done."""
     partial = layout.state / "ComfyUI.partial"
 
     def before() -> None:
-        check_reachable("ComfyUI", sources.source, lock.comfyui_commit)
+        check_reachable("ComfyUI", sources.source, pin.comfyui_commit)
         if partial.exists():
             shutil.rmtree(partial)
 
     def finish() -> None:
-        _verify_commit("ComfyUI", partial, lock.comfyui_commit, sources.source)()
+        _verify_commit("ComfyUI", partial, pin.comfyui_commit, sources.source)()
         _set_aside(layout.comfyui, layout)
         partial.rename(layout.comfyui)
 
-    return Step(
+    return InstallStep(
         "comfyui",
-        f"Get ComfyUI {lock.comfyui_version} at commit {lock.comfyui_commit[:10]} (comfy-cli)",
-        done=lambda: git_head(layout.comfyui) == lock.comfyui_commit,
-        commands=[comfy_cli_command(partial, lock, sources.source, sources.cpu)],
+        f"Get ComfyUI {pin.comfyui_version} at commit {pin.comfyui_commit[:10]} (comfy-cli)",
+        done=lambda: git_head(layout.comfyui) == pin.comfyui_commit,
+        commands=[comfy_cli_command(partial, pin, sources.source, sources.cpu)],
         env=comfy_cli_env(layout),
         folders=[layout.state / "comfy-cli-home" / ".config"],  # comfy-cli makes only the last level
         before=before,
-        before_text=f"check that {sources.source} holds commit {lock.comfyui_commit}",
+        before_text=f"check that {sources.source} holds commit {pin.comfyui_commit}",
         action=finish,
-        action_text=f"check the clone is at {lock.comfyui_commit}, then move it to {layout.comfyui}",
+        action_text=f"check the clone is at {pin.comfyui_commit}, then move it to {layout.comfyui}",
     )
 
 
-def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> Step:
+def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> InstallStep:
     """git clone and check out a custom node's commit in a side folder, then prove HEAD is that commit."""
     folder = layout.custom_nodes / node.name
     partial = layout.state / f"{node.name}.partial"
@@ -222,7 +222,7 @@ def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> Step:
         folder.parent.mkdir(parents=True, exist_ok=True)
         partial.rename(folder)
 
-    return Step(
+    return InstallStep(
         f"node-{node.name}",
         f"Get custom node {node.name} at commit {node.commit[:10]}",
         done=lambda: git_head(folder) == node.commit,
@@ -234,7 +234,7 @@ def _node_step(layout: Layout, node: CustomNode, sources: Sources) -> Step:
     )
 
 
-def _venv_step(key: str, title: str, venv: Path, python: Path, home: Path) -> Step:
+def _venv_step(key: str, title: str, venv: Path, python: Path, home: Path) -> InstallStep:
     """An environment made from `python` (whose base interpreter lives in `home`); made again,
     packages and all, if another Python made it."""
 
@@ -254,7 +254,7 @@ def _venv_step(key: str, title: str, venv: Path, python: Path, home: Path) -> St
         if found:
             raise AtelierError("install-not-shared", prefix=venv.parent, paths="; ".join(found))
 
-    return Step(
+    return InstallStep(
         key,
         title,
         done=made_by_python,
@@ -266,7 +266,7 @@ def _venv_step(key: str, title: str, venv: Path, python: Path, home: Path) -> St
 
 def _packages_step(
     key: str, title: str, venv: Path, lock: packages.PackageLock, index: packages.Index, own: tuple[str, ...] = ()
-) -> Step:
+) -> InstallStep:
     """Install exactly the lock: hashes required, no dependency pip finds on its own.
 
     Done means the environment holds the lock's packages and nothing else, read from the
@@ -293,7 +293,7 @@ def _packages_step(
             return AtelierError("install-package-hash", file=lock.path, log=log)
         return None
 
-    return Step(
+    return InstallStep(
         key,
         title,
         done=lambda: not packages.differences(venv, lock, own) and not packages.torch_mismatch(venv, lock),
@@ -338,37 +338,33 @@ def _check_shared(layout: Layout) -> Callable[[], None]:
 
 
 def build_plan(
-    lock: Lock,
-    layout: Layout,
-    sources: Sources | None = None,
-    project: Path | None = None,
-    pin_path: Path | None = None,
-) -> Plan:
+    pin: Pin, layout: Layout, sources: Sources | None = None, project: Path | None = None, pin_path: Path | None = None
+) -> InstallPlan:
     """Every step of the install, in order; nothing is changed."""
     if shutil.which("git") is None:
         raise AtelierError("install-git-missing")
     sources = sources or Sources()
     project = project or project_folder()
-    pin_path = pin_path or Path(sources.lock or project / "workflows" / "lock.yaml")
+    pin_path = pin_path or Path(sources.pin or project / PIN_PATH)
     python = Path(sources.python)
     if not python.is_file():
         raise AtelierError("install-python-missing", python=python)
     version, _ = packages.python_tag(python)
     home = packages.base_home(python)
     comfyui_lock = packages.read(packages.lock_file(pin_path, packages.comfyui_environment(sources.cpu)))
-    packages.check_matches(comfyui_lock, lock, version)
+    packages.check_matches(comfyui_lock, pin, version)
     atelier_lock = packages.read(packages.lock_file(pin_path, "atelier"))
-    packages.check_matches(atelier_lock, lock, version)
+    packages.check_matches(atelier_lock, pin, version)
     index = sources.index
     if not sources.torch_index and not sources.wheelhouse and comfyui_lock.made.torch_index:
         index = packages.Index(index.package_index, comfyui_lock.made.torch_index, None)
     atelier_python = Layout.python(layout.atelier_venv)
-    steps: list[Step] = []
+    steps: list[InstallStep] = []
 
     steps.append(
         _venv_step("comfyui-venv", "Create the Python environment that runs ComfyUI", layout.comfyui_venv, python, home)
     )
-    steps.append(_comfyui_step(layout, lock, sources))
+    steps.append(_comfyui_step(layout, pin, sources))
     build = "CPU" if sources.cpu else "CUDA"
     steps.append(
         _packages_step(
@@ -380,14 +376,14 @@ def build_plan(
             index,
         )
     )
-    for node in lock.custom_nodes:
+    for node in pin.custom_nodes:
         steps.append(_node_step(layout, node, sources))
 
     # Custom nodes' own model folders too: sessions point those nodes at the store (extension atelier_models).
-    names = dict.fromkeys([*MODEL_FOLDERS, *(name for node in lock.custom_nodes for name in node.model_folders)])
+    names = dict.fromkeys([*MODEL_FOLDERS, *(name for node in pin.custom_nodes for name in node.model_folders)])
     folders = [layout.models, *(layout.models / name for name in names)]
     steps.append(
-        Step(
+        InstallStep(
             "models",
             f"Make the model store {layout.models}",
             done=lambda: all(folder.is_dir() for folder in folders),
@@ -402,7 +398,7 @@ def build_plan(
         return model_paths_text(layout.models)
 
     steps.append(
-        Step(
+        InstallStep(
             "model-paths",
             "Point ComfyUI at the model store (extra_model_paths.yaml)",
             done=_same_text(paths_file, paths_text),
@@ -433,7 +429,7 @@ def build_plan(
 
     stamped = stamp_holds(layout, "atelier", atelier_print)
     steps.append(
-        Step(
+        InstallStep(
             "atelier",
             f"Install atelier from {project}",
             done=lambda: layout.atelier.exists() and stamped(),
@@ -443,16 +439,16 @@ def build_plan(
     )
 
     steps.append(
-        Step(
+        InstallStep(
             "env-file",
             "Write atelier.env for job scripts",
-            done=_same_text(layout.env_file, lambda: env_text(layout, lock, project)),
-            action=_write(layout.env_file, lambda: env_text(layout, lock, project)),
+            done=_same_text(layout.env_file, lambda: env_text(layout, pin, project)),
+            action=_write(layout.env_file, lambda: env_text(layout, pin, project)),
             action_text=f"write {layout.env_file}",
         )
     )
     steps.append(
-        Step(
+        InstallStep(
             "shared",
             "Check that every account can run it (files, environments, their Python)",
             done=lambda: False,
@@ -460,7 +456,7 @@ def build_plan(
             action_text=f"check modes under {layout.prefix} and of the Python {python} and the folders above it",
         )
     )
-    return Plan(layout, lock, sources, steps)
+    return InstallPlan(layout, pin, sources, steps)
 
 
 def layout_for(prefix: Path | None, cluster: str | None) -> tuple[Layout | None, Profile | None]:

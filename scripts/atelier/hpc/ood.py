@@ -24,14 +24,17 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from atelier import runlog
 from atelier.files import read_yaml
 from atelier.hpc.profiles import Profile, atelier_command, installed_profiles, sbatch_options, serve_args
-from atelier.layout import KEY_FILE, Layout
+from atelier.layout import KEY_FILE, OUTPUTS, Layout
 from atelier.lessons.modules import Module, ordered
 from atelier.messages import AtelierError, Finding
 
 APP = Path("ood/comfyui")
-SITE_FILE = Path("/etc/ood/config/apps/comfyui/atelier.yml")  # OOD's place for an app's site settings
+OOD_APPS = Path("/etc/ood/config/apps")  # OOD's place for apps' site settings, one folder per app
+# The ComfyUI app's: its ERB templates, which cannot import this, hold copies (tests/unit/test_copies.py).
+SITE_FILE = OOD_APPS / APP.name / "atelier.yml"
 BOX_APP = Path("ood/box")  # the Passenger app that connects Box; its site file is JSON for the system Python
 CLASSWALL_APP = Path("ood/classwall")  # the Passenger app where instructors build a class wall
 COURSE_ROOTS = ("$HOME",)  # where the Class wall app opens course folders unless deploy names group folders' places
@@ -42,8 +45,9 @@ PASSENGER_START = "passenger_wsgi.py"  # beside the apps' folders in ood/: one s
 
 
 def box_site_file(app_name: str) -> Path:
-    """Where ood/passenger_wsgi.py looks for an app's settings, by the name the app is deployed under."""
-    return Path("/etc/ood/config/apps") / app_name / "atelier.json"
+    """Where ood/passenger_wsgi.py looks for an app's settings, by the name the app is deployed under (it holds a
+    copy, since the system Python runs it without atelier)."""
+    return OOD_APPS / app_name / "atelier.json"
 
 
 def site_config(
@@ -71,7 +75,7 @@ def site_config(
                 "backup_title": profile.backup.title,
             }
     lessons = [{"slug": m.slug, "title": m.title} for m in ordered(modules)]
-    outputs = profiles[0].outputs if profiles else "$HOME/atelier-outputs"
+    outputs = profiles[0].outputs if profiles else OUTPUTS
     default_hours = min((p.default_hours for p in profiles), default=1)  # one value: the form has one field
     return {
         "clusters": clusters,
@@ -80,6 +84,7 @@ def site_config(
         "outputs": outputs,
         "default_hours": default_hours,
         "key_file": KEY_FILE.as_posix(),
+        "error_logs": runlog.PATTERN,  # a bug's traceback: the job script points atelier at the session's folder
     }  # in the session's folder
 
 

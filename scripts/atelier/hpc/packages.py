@@ -1,6 +1,6 @@
 """The package lock: every Python package of a semester's environments, by version and sha256.
 
-The semester pin (`workflows/lock.yaml`) fixes ComfyUI, its frontend and custom nodes by
+The semester pin (`workflows/pin.yaml`) fixes ComfyUI, its frontend and custom nodes by
 commit, but their requirement files name ranges (`transformers>=4.37.2`), so two installs
 a week apart would get different packages. The package lock closes that gap: one file per
 environment and build (`workflows/requirements/comfyui-cuda.txt`, `comfyui-cpu.txt`,
@@ -13,7 +13,7 @@ index; ComfyUI's and the custom nodes' requirement files are read from their rep
 at the pinned commits. A header line holds what the lock was made for (the pin's commits,
 Python, platform, build, index), so install can refuse a lock made for another pin instead
 of installing something else. A hash belongs to one wheel, so a lock holds one platform:
-a site on another one makes its own with `atelier lock --refresh`.
+a site on another one makes its own with `atelier pin --refresh`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from atelier.lessons.pin import Lock
+from atelier.lessons.pin import Pin
 from atelier.messages import AtelierError
 
-FOLDER = "requirements"  # beside lock.yaml
+FOLDER = "requirements"  # beside pin.yaml
 HEADER = "# atelier-lock: "
 VARIANTS = ("cuda", "cpu")
 FRONTEND_PACKAGE = "comfyui-frontend-package"
@@ -110,7 +110,7 @@ def comfyui_environment(cpu: bool) -> str:
 def read(path: Path) -> PackageLock:
     """A lock file, refused in plain words when missing or not one of ours."""
     if not path.is_file():
-        raise AtelierError("packages-lock-missing", file=path, variant=path.stem)
+        raise AtelierError("packages-lock-missing", file=path)
     made: Made | None = None
     pins: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -126,7 +126,7 @@ def read(path: Path) -> PackageLock:
     return PackageLock(path, made, pins)
 
 
-def check_matches(lock: PackageLock, pin: Lock, python: str) -> None:
+def check_matches(lock: PackageLock, pin: Pin, python: str) -> None:
     """The package lock must be made from this pin, for this Python, or install would lie."""
     wanted = {node.repository: node.commit for node in pin.custom_nodes}
     if lock.made.comfyui_commit and (lock.made.comfyui_commit != pin.comfyui_commit or lock.made.nodes != wanted):
@@ -175,20 +175,20 @@ def differences(venv: Path, lock: PackageLock, own: Iterable[str] = ()) -> list[
     return lines
 
 
+def remote_git(*args: str) -> subprocess.CompletedProcess[str]:
+    """git talking to a source: never waits for a password prompt, never reads the terminal."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL
+    )
+
+
 def fetch_commit(what: str, source: str, commit: str, repo: Path) -> None:
     """Fetch one commit of `source` into the git repository `repo` (made if missing), nothing else;
     a source without that commit is said plainly, naming `what` it is."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     if not repo.exists():
-        subprocess.run(["git", "init", "-q", str(repo)], check=True, capture_output=True, env=env)
-    fetched = subprocess.run(
-        ["git", "-C", str(repo), "fetch", "-q", "--depth", "1", "--", source, commit],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+        subprocess.run(["git", "init", "-q", str(repo)], check=True, capture_output=True)
+    fetched = remote_git("-C", str(repo), "fetch", "-q", "--depth", "1", "--", source, commit)
     if fetched.returncode != 0:
         raise AtelierError(
             "install-source-commit", what=what, source=source, commit=commit, reason=last_line(fetched.stderr)
@@ -223,7 +223,7 @@ def _requirement_lines(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("-")]
 
 
-def wanted(pin: Lock, variant: str, source: str, node_sources: dict[str, str], scratch: Path) -> list[str]:
+def wanted(pin: Pin, variant: str, source: str, node_sources: dict[str, str], scratch: Path) -> list[str]:
     """Everything ComfyUI's environment must hold: its requirements at the pinned commit, the
     pinned PyTorch build and frontend, and each custom node's requirements at its commit."""
     lines = _requirement_lines(requirement_text("ComfyUI", source, pin.comfyui_commit, "requirements.txt", scratch))
@@ -298,7 +298,7 @@ def lock_text(made: Made, packages: list[dict], purpose: str) -> str:
     """The lock file: a header, then `name==version --hash=sha256:...` per package, sorted."""
     lines = [
         f"# {purpose}: every package, by version and sha256.",
-        "# Made by 'atelier lock --refresh'; installed by 'atelier install' with --require-hashes --no-deps.",
+        "# Made by 'atelier pin --refresh'; installed by 'atelier install' with --require-hashes --no-deps.",
         HEADER + json.dumps(asdict(made), sort_keys=True),
     ]
     rows = []
@@ -328,7 +328,7 @@ def base_home(python: Path) -> Path:
 
 
 def refresh(
-    pin: Lock,
+    pin: Pin,
     pin_path: Path,
     project: Path,
     python: Path,

@@ -19,7 +19,7 @@ from atelier.fields import Fields, of_type
 from atelier.files import read_yaml
 from atelier.keep.backup import Settings as BackupSettings
 from atelier.keep.backup import settings_from
-from atelier.layout import Layout
+from atelier.layout import OUTPUTS, USER_FOLDER, Layout
 from atelier.messages import AtelierError
 
 CLUSTERS = Path(__file__).resolve().parent.parent / "clusters"  # data, beside the package's code
@@ -62,7 +62,7 @@ class Profile:
     account_url: str | None = None  # where a student asks for an account (Start here)
     support: str | None = None  # whom students write to when stuck (Start here)
     # The student's own ComfyUI folder, kept between sessions: saved workflows, settings, uploads.
-    user_folder: str = "$HOME/atelier-comfyui"
+    user_folder: str = USER_FOLDER
     # The site's mirrors, for `atelier install` (None: GitHub, and pip's own settings).
     comfyui_source: str | None = None  # a git mirror of ComfyUI's repository
     package_index: str | None = None  # the site's Python package index
@@ -176,13 +176,13 @@ def load_profile(name: str) -> Profile:
         prefix=Path(prefix) if prefix else None,
         models=Path(models) if models else None,
         scratch=str(fields.value("scratch") or "/tmp"),
-        outputs=str(fields.value("outputs") or "$HOME/atelier-outputs"),
+        outputs=str(fields.value("outputs") or OUTPUTS),
         internet_on_compute=bool(fields.value("internet_on_compute")),
         file=path,
         backup=settings_from(fields.value("backup"), path),
         account_url=maybe("account_url"),
         support=maybe("support"),
-        user_folder=str(fields.value("user_folder") or "$HOME/atelier-comfyui"),
+        user_folder=str(fields.value("user_folder") or USER_FOLDER),
         comfyui_source=maybe("comfyui_source"),
         package_index=maybe("package_index"),
         torch_index=maybe("torch_index"),

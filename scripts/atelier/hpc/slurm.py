@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atelier.comfy.server import LOGIN
 from atelier.hpc.profiles import Gpu, Profile, atelier_command, sbatch_options, serve_args
 from atelier.layout import Layout, SessionFolder
 from atelier.messages import AtelierError
@@ -216,12 +217,12 @@ def open_instructions(profile: Profile, current: Session) -> dict[str, str]:
     host, port = connection.get("host", current.node), connection.get("port", "")
     ways = {"key": str(current.key_file)}
     if profile.ondemand_url:
-        ways["dashboard"] = f"{profile.ondemand_url.rstrip('/')}/rnode/{host}/{port}/atelier/login"
+        ways["dashboard"] = f"{profile.ondemand_url.rstrip('/')}/rnode/{host}/{port}{LOGIN}"
     if profile.login_host and profile.login_host != "127.0.0.1":
         ways["tunnel"] = f"ssh -N -L 8188:{host}:{port} {profile.login_host}"
-        ways["local"] = "http://127.0.0.1:8188/atelier/login"
+        ways["local"] = f"http://127.0.0.1:8188{LOGIN}"
     else:
-        ways["local"] = f"http://{host}:{port}/atelier/login"
+        ways["local"] = f"http://{host}:{port}{LOGIN}"
     return ways
 
 

@@ -9,8 +9,6 @@ line wins, then that record, then the profile, then the public defaults.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -36,7 +34,7 @@ class Sources:
     wheelhouse: str | None = None  # a folder of wheels, for hosts that reach no index at all
     cpu: bool = False  # PyTorch's CPU build
     python: str = sys.executable  # the interpreter the prefix's environments are made from
-    lock: str | None = None  # the semester pin; None: the project's
+    pin: str | None = None  # the semester pin's file; None: the project's
 
     @property
     def index(self) -> packages.Index:
@@ -54,6 +52,8 @@ def recorded_sources(layout: Layout) -> dict[str, object]:
         values = json.loads(layout.install_settings.read_text(encoding="utf-8"))
     except ValueError:
         raise AtelierError("install-settings-damaged", file=layout.install_settings) from None
+    if "lock" in values:  # recorded before the semester pin's field was called pin
+        values.setdefault("pin", values.pop("lock"))
     return {key: value for key, value in values.items() if key in SOURCE_FIELDS}
 
 
@@ -98,7 +98,7 @@ def shown_sources(sources: Sources, pin_path: Path) -> dict[str, str]:
         "torch_index": sources.torch_index or "the package lock's",
         "cpu": "CPU build of PyTorch" if sources.cpu else "CUDA build of PyTorch",
         "python": sources.python,
-        "lock": str(pin_path),
+        "pin": str(pin_path),
     }
     if sources.wheelhouse:
         shown["wheelhouse"] = sources.wheelhouse
@@ -113,15 +113,7 @@ def check_reachable(what: str, source: str, commit: str) -> None:
     A mirror made with `git init` and a copy of the files has other commits than upstream;
     finding that here gives one plain line instead of a clone that fails half-way.
     """
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    listed = subprocess.run(
-        ["git", "ls-remote", "--", source, "HEAD"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    listed = packages.remote_git("ls-remote", "--", source, "HEAD")
     if listed.returncode != 0:
         raise AtelierError(
             "install-source-unreachable", what=what, source=source, reason=packages.last_line(listed.stderr)

@@ -20,12 +20,12 @@ from pathlib import Path
 from atelier.hpc.packages import NO_TELEMETRY
 from atelier.hpc.sources import Sources, record_sources
 from atelier.layout import Layout
-from atelier.lessons.pin import Lock
+from atelier.lessons.pin import Pin
 from atelier.messages import AtelierError
 
 
 @dataclass
-class Step:
+class InstallStep:
     """One thing install does, with the check that says it is already done."""
 
     key: str  # short and unique: names its log and its stamp
@@ -43,17 +43,17 @@ class Step:
 
 
 @dataclass
-class Plan:
+class InstallPlan:
     layout: Layout
-    lock: Lock
+    pin: Pin
     sources: Sources
-    steps: list[Step]
+    steps: list[InstallStep]
 
-    def env(self, step: Step) -> dict[str, str]:
+    def env(self, step: InstallStep) -> dict[str, str]:
         """The environment a step's commands run in: telemetry off, never a prompt."""
         return {**os.environ, **NO_TELEMETRY, "GIT_TERMINAL_PROMPT": "0", "PYTHONUNBUFFERED": "1", **step.env}
 
-    def log(self, step: Step) -> Path:
+    def log(self, step: InstallStep) -> Path:
         return self.layout.logs / f"{self.steps.index(step) + 1:02d}-{step.key}.log"
 
 
@@ -89,13 +89,13 @@ def _check_prefix(prefix: Path) -> None:
         raise AtelierError("install-prefix", prefix=prefix, reason=err.strerror or type(err).__name__) from None
 
 
-def pending(plan: Plan) -> Iterator[tuple[Step, bool]]:
+def pending(plan: InstallPlan) -> Iterator[tuple[InstallStep, bool]]:
     """Each step and whether it is already done, checked as the iteration reaches it."""
     for step in plan.steps:
         yield step, step.done()
 
 
-def run_step(plan: Plan, step: Step) -> None:
+def run_step(plan: InstallPlan, step: InstallStep) -> None:
     """Run one step's check, commands (output to its log) and action, then leave its stamp."""
     log = plan.log(step)
     for folder in [log.parent, *step.folders]:
@@ -130,7 +130,9 @@ def run_step(plan: Plan, step: Step) -> None:
         stamp.write_text(step.stamp(), encoding="utf-8")
 
 
-def run_plan(plan: Plan, report: Callable[[Step, str], None] = lambda step, state: None) -> dict[str, int]:
+def run_plan(
+    plan: InstallPlan, report: Callable[[InstallStep, str], None] = lambda step, state: None
+) -> dict[str, int]:
     """Run the plan, skipping finished steps; `report(step, state)` says 'skipped', 'running', 'done'."""
     _check_prefix(plan.layout.prefix)
     record_sources(plan.layout, plan.sources)
@@ -147,7 +149,7 @@ def run_plan(plan: Plan, report: Callable[[Step, str], None] = lambda step, stat
     return counts
 
 
-def describe(step: Step) -> list[str]:
+def describe(step: InstallStep) -> list[str]:
     """The lines a dry run prints under a step: its check, commands and what its action does."""
     lines = [step.before_text] if step.before_text else []
     lines += [shlex.join(command) for command in step.commands]

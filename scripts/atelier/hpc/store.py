@@ -18,13 +18,13 @@ import hashlib
 import http.client
 import json
 import shutil
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from atelier.files import aside_stamp
 from atelier.lessons.modules import Module
 from atelier.messages import AtelierError
 
@@ -259,7 +259,7 @@ def verify(models: list[ModelFile], root: Path, on_bytes: Callable[[int], None] 
             store.mark(model)
             verdicts.append(Verdict(model, "verified"))
             continue
-        moved = root / QUARANTINE / time.strftime("%Y-%m-%d_%H-%M-%S") / model.directory / model.name
+        moved = root / QUARANTINE / aside_stamp() / model.directory / model.name
         moved.parent.mkdir(parents=True, exist_ok=True)
         target.replace(moved)
         store.forget(model)

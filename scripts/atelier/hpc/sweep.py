@@ -35,7 +35,7 @@ from atelier.hpc import slurm
 from atelier.hpc.profiles import Gpu, Profile, atelier_command, comfyui_args, sbatch_options
 from atelier.layout import SweepFolder
 from atelier.lessons.modules import Module
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.messages import AtelierError
 
 JOB_NAME = "atelier-sweep"
@@ -62,7 +62,7 @@ ACTIVE = frozenset(
 
 @dataclass(frozen=True)
 class Axis:
-    """One varied knob: `Box title.setting` and its values, as `--set` would write them."""
+    """One varied knob: `Node title.input` and its values, as `--set` would write them."""
 
     setting: str
     values: tuple[str, ...]
@@ -73,7 +73,7 @@ class Cell:
     """One point of the grid: its id (a file name) and the settings that make it."""
 
     id: str
-    settings: tuple[str, ...]  # "Box.setting=value", the fixed ones first
+    settings: tuple[str, ...]  # "Node.input=value", the fixed ones first
 
 
 def _number(value: Decimal) -> str:
@@ -113,7 +113,7 @@ def expand_values(setting: str, text: str) -> tuple[str, ...]:
 
 
 def parse_vary(text: str, module: Module | None) -> Axis:
-    """`--vary BOX.SETTING=VALUES`; `--vary BOX.SETTING` alone takes the lesson's own "Try" values."""
+    """`--vary NODE.INPUT=VALUES`; `--vary NODE.INPUT` alone takes the lesson's own "Try" values."""
     name, separator, values = text.partition("=")
     name = name.strip()
     title, input_name = headless.knob_name(name, text)
@@ -141,12 +141,12 @@ def grid(axes: list[Axis], fixed: list[str]) -> list[Cell]:
     ]
 
 
-def check_settings(job: headless.Job, axes: list[Axis], fixed: list[str], catalogue: Catalogue) -> None:
+def check_settings(job: headless.Job, axes: list[Axis], fixed: list[str], node_list: NodeList) -> None:
     """Every value of every axis, and every fixed setting, checked before anything is submitted."""
-    headless.apply_settings(copy.deepcopy(job), fixed, catalogue)
+    headless.apply_settings(copy.deepcopy(job), fixed, node_list)
     for axis in axes:
         for value in axis.values:
-            headless.apply_settings(copy.deepcopy(job), [f"{axis.setting}={value}"], catalogue)
+            headless.apply_settings(copy.deepcopy(job), [f"{axis.setting}={value}"], node_list)
 
 
 def split(cells: list[Cell], tasks: int) -> list[list[str]]:
@@ -159,7 +159,7 @@ def split(cells: list[Cell], tasks: int) -> list[list[str]]:
 
 
 @dataclass
-class Plan:
+class SweepPlan:
     """`sweep.json`: what the sweep makes, and each round of tasks submitted to make it."""
 
     target: str  # the sweep's own copy of the lesson, absolute: the lesson may change before a re-run
@@ -177,7 +177,7 @@ class Plan:
         return {"atelier_sweep": 1, **asdict(self)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: dict[str, Any]) -> SweepPlan:
         return cls(
             data["target"],
             [Axis(a["setting"], tuple(a["values"])) for a in data["axes"]],
@@ -191,7 +191,7 @@ class Plan:
             str(data.get("source", "")),
         )
 
-    def same_grid(self, other: Plan) -> bool:
+    def same_grid(self, other: SweepPlan) -> bool:
         return (self.source, self.axes, self.fixed, self.cells, self.smoke, self.smoke_side) == (
             other.source,
             other.axes,
@@ -205,21 +205,21 @@ class Plan:
         return next(c for c in self.cells if c.id == cell_id)
 
 
-def save_plan(folder: SweepFolder, plan: Plan) -> None:
+def save_plan(folder: SweepFolder, plan: SweepPlan) -> None:
     folder.path.mkdir(parents=True, exist_ok=True)
     write_whole(folder.plan, json.dumps(plan.to_json(), indent=1).encode())
 
 
-def load_plan(folder: SweepFolder) -> Plan:
+def load_plan(folder: SweepFolder) -> SweepPlan:
     if not folder.plan.is_file():
         raise AtelierError("sweep-missing", folder=folder.path)
     try:
-        return Plan.from_json(read_json(folder.plan))
+        return SweepPlan.from_json(read_json(folder.plan))
     except (KeyError, TypeError, ValueError) as err:
         raise AtelierError("sweep-plan-damaged", file=folder.plan, problem=err) from None
 
 
-def open_plan(folder: SweepFolder, wanted: Plan | None) -> Plan:
+def open_plan(folder: SweepFolder, wanted: SweepPlan | None) -> SweepPlan:
     """The folder's plan; a new one is written, and a folder holding another grid is refused."""
     if wanted is None:
         return load_plan(folder)
@@ -281,7 +281,7 @@ def records(folder: SweepFolder) -> dict[str, CellRecord]:
     return found
 
 
-def left(plan: Plan, folder: SweepFolder) -> list[Cell]:
+def left(plan: SweepPlan, folder: SweepFolder) -> list[Cell]:
     """The cells a re-run makes: not done (failed ones are tried again)."""
     done = {cell_id for cell_id, found in records(folder).items() if found.status == "done"}
     return [c for c in plan.cells if c.id not in done]
@@ -291,7 +291,7 @@ def left(plan: Plan, folder: SweepFolder) -> list[Cell]:
 
 
 def job_script(
-    plan: Plan,
+    plan: SweepPlan,
     folder: SweepFolder,
     profile: Profile,
     gpu: Gpu,
@@ -326,7 +326,7 @@ def job_script(
 
 
 def submit(
-    plan: Plan,
+    plan: SweepPlan,
     folder: SweepFolder,
     script: str,
     assignment: list[list[str]],
@@ -384,7 +384,7 @@ class TaskState:
     final: str = ""  # the log's last line, whatever it is: why a task ended early
 
 
-def task_states(plan: Plan, folder: SweepFolder, env: dict[str, str] | None = None) -> list[TaskState]:
+def task_states(plan: SweepPlan, folder: SweepFolder, env: dict[str, str] | None = None) -> list[TaskState]:
     """The current round's tasks: what Slurm says of each, and how far its log says it got."""
     current = plan.rounds[-1]
     listed = slurm.array_tasks(current["job"], env) if current["job"] else {}
@@ -418,7 +418,7 @@ def running(states: Iterable[TaskState]) -> bool:
     return any(s.state != "ENDED" for s in states)
 
 
-def cancel(plan: Plan, env: dict[str, str] | None = None) -> str | None:
+def cancel(plan: SweepPlan, env: dict[str, str] | None = None) -> str | None:
     """Cancel the current round; each task's running picture is lost, its finished ones kept."""
     job = plan.rounds[-1]["job"] if plan.rounds else ""
     if not job:
@@ -431,7 +431,7 @@ def cancel(plan: Plan, env: dict[str, str] | None = None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Step:
+class TaskProgress:
     """What a task reports as it goes (the command prints it as a progress line)."""
 
     done: int
@@ -441,7 +441,7 @@ class Step:
     detail: str = ""
 
 
-def task_cells(plan: Plan, round_no: int, task: int) -> list[Cell]:
+def task_cells(plan: SweepPlan, round_no: int, task: int) -> list[Cell]:
     """This task's share of its round (run_cells skips what is done by the time it gets there)."""
     rounds = [r for r in plan.rounds if r["round"] == round_no]
     if not rounds or not 0 <= task < len(rounds[0]["tasks"]):
@@ -449,19 +449,19 @@ def task_cells(plan: Plan, round_no: int, task: int) -> list[Cell]:
     return [plan.cell(cell_id) for cell_id in rounds[0]["tasks"][task]]
 
 
-def settings_text(cell: Cell, plan: Plan) -> str:
+def settings_text(cell: Cell, plan: SweepPlan) -> str:
     """Only the varied settings, for a progress line: the fixed ones are the same everywhere."""
     return ", ".join(cell.settings[len(plan.fixed) :])
 
 
 def run_cells(
     client: ComfyClient,
-    plan: Plan,
+    plan: SweepPlan,
     folder: SweepFolder,
     cells: list[Cell],
-    catalogue: Catalogue,
+    node_list: NodeList,
     task: str,
-    on_step: Callable[[Step], None],
+    on_progress: Callable[[TaskProgress], None],
     timeout: float = 3600.0,
     stop_at: float | None = None,
     job: headless.Job | None = None,
@@ -472,40 +472,40 @@ def run_cells(
     plain message and the others go on; ComfyUI itself stopping ends the task, leaving its
     cells for a re-run. `job` is the plan's lesson already loaded (and perhaps trimmed).
     """
-    job = job or headless.load_job(Path(plan.target), catalogue)
+    job = job or headless.load_job(Path(plan.target), node_list)
     made = 0
     for number, cell in enumerate(cells, 1):
         finished = record(folder, cell.id)
         if finished and finished.status == "done":
-            on_step(Step(number, len(cells), cell.id, "skipped", "made already"))
+            on_progress(TaskProgress(number, len(cells), cell.id, "skipped", "made already"))
             continue
         if stop_at and time.time() >= stop_at:
-            on_step(Step(number - 1, len(cells), cell.id, "stopped", "the task's time is nearly up"))
+            on_progress(TaskProgress(number - 1, len(cells), cell.id, "stopped", "the task's time is nearly up"))
             break
-        on_step(Step(number - 1, len(cells), cell.id, "running", settings_text(cell, plan)))
-        result = run_cell(client, job, plan, folder, cell, catalogue, task, timeout)
+        on_progress(TaskProgress(number - 1, len(cells), cell.id, "running", settings_text(cell, plan)))
+        result = run_cell(client, job, plan, folder, cell, node_list, task, timeout)
         if result.status == "done":
             made += 1
             detail = f"{result.seconds:.1f} s, {settings_text(cell, plan)}"
         else:
             detail = f"{result.message} ({settings_text(cell, plan)})"
-        on_step(Step(number, len(cells), cell.id, result.status, detail))
+        on_progress(TaskProgress(number, len(cells), cell.id, result.status, detail))
     return made
 
 
 def run_cell(
     client: ComfyClient,
     job: headless.Job,
-    plan: Plan,
+    plan: SweepPlan,
     folder: SweepFolder,
     cell: Cell,
-    catalogue: Catalogue,
+    node_list: NodeList,
     task: str,
     timeout: float,
 ) -> CellRecord:
     """One cell through `atelier run`'s engine; its record is written after its files are whole."""
     mine = copy.deepcopy(job)
-    headless.apply_settings(mine, list(cell.settings), catalogue)
+    headless.apply_settings(mine, list(cell.settings), node_list)
     if plan.smoke:
         mine = headless.smoke_settings(
             mine, keep={s.partition("=")[0] for s in cell.settings[len(plan.fixed) :]}, image_side=plan.smoke_side
@@ -513,7 +513,7 @@ def run_cell(
     staging = folder.outputs / f".{cell.id}.{task}"  # hidden until whole: the ledger and compare skip it
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        result = headless.execute(client, mine, staging, catalogue, timeout)
+        result = headless.execute(client, mine, staging, node_list, timeout)
     except AtelierError as err:
         if err.code == "server-died":
             raise
@@ -553,7 +553,7 @@ class Tally:
     left: list[Cell]  # neither: a task ended (killed, out of time) before making them
 
 
-def tally(plan: Plan, folder: SweepFolder) -> Tally:
+def tally(plan: SweepPlan, folder: SweepFolder) -> Tally:
     found = records(folder)
     done = [found[c.id] for c in plan.cells if c.id in found and found[c.id].status == "done"]
     failed = [found[c.id] for c in plan.cells if c.id in found and found[c.id].status == "failed"]
@@ -564,7 +564,7 @@ def output_files(folder: SweepFolder, done: list[CellRecord]) -> list[Path]:
     return [folder.outputs / name for cell in done for name in cell.outputs if (folder.outputs / name).is_file()]
 
 
-def axis_names(plan: Plan) -> tuple[str | None, str | None]:
+def axis_names(plan: SweepPlan) -> tuple[str | None, str | None]:
     """The contact sheet's across and down: the first two varied knobs."""
     names = [a.setting for a in plan.axes if len(a.values) > 1]
     return (names[0] if names else None, names[1] if len(names) > 1 else None)

@@ -27,11 +27,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from atelier.fields import Fields, of_type
+from atelier.files import aside_stamp
 from atelier.keep import ledger
 from atelier.messages import AtelierError
 
@@ -160,7 +160,7 @@ def run(folder: Path, target: Target, final: bool = False, bwlimit: str | None =
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:
         listing.write("".join(f"{o.file}\n" for o in todo))
         listing.flush()
-        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        stamp = aside_stamp()
         args = [
             "copy",
             str(folder),
@@ -191,7 +191,7 @@ def run_folder(folder: Path, target: Target, name: str = COMFYUI, bwlimit: str |
     started = time.monotonic()
     if not folder.is_dir():
         return Result(0, 0, 0, 0.0, target.path(name))
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    stamp = aside_stamp()
     args = [
         "copy",
         str(folder),

@@ -262,7 +262,7 @@ def lesson_knob(table: Table, items: list[Item], module: Module | None, wanted: 
 
 
 def wall_columns(table: Table, lessons: list[Module], wanted: str | None = None) -> list[Column]:
-    """Lessons in the catalogue's order (others after them, work not from a lesson last), each split by its knob."""
+    """Lessons in the lesson list's order (others after them, work not from a lesson last), each split by its knob."""
     modules = {m.slug: m for m in lessons}
     order = [m.slug for m in ordered(lessons)]
     groups: dict[str | None, list[Item]] = {}

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atelier.files import Lock, write_whole
+from atelier.files import Lock, aside_stamp, write_whole
 from atelier.layout import SETTINGS as SETTINGS_FILE
 from atelier.layout import WORKFLOWS, described
 
@@ -319,7 +319,7 @@ class SessionCopy:
         return True
 
     def _delete(self, rel: str, done: Synced) -> None:
-        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        stamp = aside_stamp()
         dest = self.student.deleted / stamp / rel
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.move(self.student.user / rel, dest)

@@ -2,7 +2,7 @@
 
 The canvas saves a graph with positions and a flat list of widget values; ComfyUI's
 /prompt takes a mapping of node id -> inputs by name. comfy-cli's converter does this
-mapping against the node catalogue; we don't write a second one. It can put a widget
+mapping against the node list; we don't write a second one. It can put a widget
 value into the wrong input, so lint type-checks what comes back before anything runs.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from comfy_cli.workflow_to_api import WorkflowConversionError, convert_ui_to_api
 
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.messages import AtelierError
 
 
@@ -27,9 +27,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _seeded(catalogue: Catalogue, node_type: str) -> bool:
+def _seeded(node_list: NodeList, node_type: str) -> bool:
     """Whether the node has a seed widget followed, on the canvas, by its 'control after generate' one."""
-    inputs = catalogue.nodes.get(node_type, {}).get("input", {}).get("required", {})
+    inputs = node_list.nodes.get(node_type, {}).get("input", {}).get("required", {})
     return any(
         name in ("seed", "noise_seed")
         or (len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("control_after_generate"))
@@ -38,13 +38,13 @@ def _seeded(catalogue: Catalogue, node_type: str) -> bool:
     )
 
 
-def _older_controls(workflow: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+def _older_controls(workflow: dict[str, Any], node_list: NodeList) -> dict[str, Any]:
     """A copy where 'control after generate' saved as true/false (older ComfyUI templates) reads as
     'randomize'/'fixed', the words the converter knows; other values are left as they are."""
     nodes = []
     for node in workflow.get("nodes", []):
         values = node.get("widgets_values") if isinstance(node, dict) else None
-        if isinstance(values, list) and _seeded(catalogue, str(node.get("type"))):
+        if isinstance(values, list) and _seeded(node_list, str(node.get("type"))):
             values = list(values)
             for index in range(1, len(values)):
                 if (
@@ -59,15 +59,15 @@ def _older_controls(workflow: dict[str, Any], catalogue: Catalogue) -> dict[str,
     return {**workflow, "nodes": nodes}
 
 
-def to_api(workflow: dict[str, Any], catalogue: Catalogue, source: Path) -> tuple[dict[str, Any], list[str]]:
+def to_api(workflow: dict[str, Any], node_list: NodeList, source: Path) -> tuple[dict[str, Any], list[str]]:
     """(API prompt, the converter's warnings). Raises AtelierError when it cannot convert."""
-    workflow = _older_controls(workflow, catalogue)
+    workflow = _older_controls(workflow, node_list)
     logger = logging.getLogger("comfy_cli.workflow_to_api")
     collect = _Collect()
     logger.addHandler(collect)
     propagate, logger.propagate = logger.propagate, False  # library code stays quiet
     try:
-        return convert_ui_to_api(workflow, catalogue.nodes), collect.messages
+        return convert_ui_to_api(workflow, node_list.nodes), collect.messages
     except (WorkflowConversionError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise AtelierError("workflow-convert", file=source, problem=str(err) or type(err).__name__) from None
     finally:

@@ -18,7 +18,7 @@ from atelier.lessons.convert import to_api
 from atelier.lessons.lint import lint_workflow
 from atelier.lessons.meta import OUTPUT_FIELDS
 from atelier.lessons.modules import load_workflow, node_models
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.lessons.wizard import check_choices, new_folder, write_workflow
 from atelier.messages import AtelierError
 
@@ -35,7 +35,7 @@ SAVES = {
     "SaveGLB": "mesh",
 }
 MODALITY = {"image": "image", "video": "video", "audio": "audio", "mesh": "3d"}
-# Settings worth trying, with one plain sentence each; found on any box that has them.
+# Settings worth trying, with one plain sentence each; found on any node that has them.
 KNOBS = {
     "seed": "The random starting point: a new seed gives a new result of the same idea.",
     "steps": "How many times the sampler refines the result: more is slower and often finer.",
@@ -46,7 +46,7 @@ FILL = "Fill in"
 
 
 def _first(prompt: dict[str, Any], name: str) -> Any:
-    """The first whole-number value of input `name` on any box (a size, a length, a batch)."""
+    """The first whole-number value of input `name` on any node (a size, a length, a batch)."""
     for node in prompt.values():
         value = node.get("inputs", {}).get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -55,7 +55,7 @@ def _first(prompt: dict[str, Any], name: str) -> Any:
 
 
 def _outputs(prompt: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per kind of output the workflow saves, with what its boxes say of it."""
+    """One entry per kind of output the workflow saves, with what its nodes say of it."""
     counts: dict[str, int] = {}
     for node in prompt.values():
         kind = SAVES.get(str(node.get("class_type")))
@@ -138,11 +138,11 @@ def module_text(title: str, level: str, prompt: dict[str, Any], workflow: dict[s
         f"# {FILL}: the lesson in a few sentences.",
         "key_points: []",
         "prerequisites: []",
-        "# The settings worth trying, found on the workflow's boxes; edit 'what' and 'try' to suit the lesson.",
+        "# The settings worth trying, found on the workflow's nodes; edit 'what' and 'try' to suit the lesson.",
         block({"knobs": _knobs(workflow, prompt)}),
         f"# {FILL}: exercises, each with a title, task, hint and solution.",
         "exercises: []",
-        "# What one run makes, from the workflow's save boxes; the lesson check holds runs to it."
+        "# What one run makes, from the workflow's save nodes; the lesson check holds runs to it."
         + (f" {FILL}: {', '.join(missing)}." if missing else ""),
         block({"outputs": outputs}),
         f"# {FILL}: the GPU memory the module needs, in GB ('atelier bench' measures it).",
@@ -153,13 +153,13 @@ def module_text(title: str, level: str, prompt: dict[str, Any], workflow: dict[s
     return "\n".join(parts) + "\n"
 
 
-def from_workflow(root: Path, slug: str, path: Path, title: str, level: str, catalogue: Catalogue) -> Path:
+def from_workflow(root: Path, slug: str, path: Path, title: str, level: str, node_list: NodeList) -> Path:
     """Write root/<slug>/ from a plain workflow file that runs on the pinned ComfyUI; return the folder."""
     folder = new_folder(root, slug)
-    if errors := sum(not f.warning for f in lint_workflow(path, catalogue)):
+    if errors := sum(not f.warning for f in lint_workflow(path, node_list)):
         raise AtelierError("run-workflow-refused", file=path, errors=errors)
     module = load_workflow(path)
-    prompt, _ = to_api(module.workflow, catalogue, path)
+    prompt, _ = to_api(module.workflow, node_list, path)
     saves = [SAVES[str(node.get("class_type"))] for node in prompt.values() if str(node.get("class_type")) in SAVES]
     if not saves:
         raise AtelierError("new-module-no-output", file=path, saves=", ".join(sorted(SAVES)))

@@ -1,4 +1,4 @@
-"""Lint: check every lesson module offline, against the node catalogue.
+"""Lint: check every lesson module offline, against the node list.
 
 Each check turns what could break in class into a message before class: a node the
 pinned ComfyUI lacks, a value out of range, a link between mismatched types, a model
@@ -23,7 +23,7 @@ from atelier.lessons.modules import (
     node_models,
     node_title,
 )
-from atelier.lessons.nodes import Catalogue, expected, fits
+from atelier.lessons.nodes import NodeList, expected, fits
 from atelier.lessons.pin import CustomNode
 from atelier.messages import AtelierError, Finding
 
@@ -33,34 +33,34 @@ UPLOAD_FLAGS = {"image_upload", "video_upload", "audio_upload", "file_upload"}
 
 def lint(
     paths: list[Path],
-    catalogue: Catalogue,
+    node_list: NodeList,
     pinned_version: str | None = None,
     pinned_nodes: list[CustomNode] | None = None,
 ) -> dict[Path, list[Finding]]:
     """Findings per module folder or plain workflow file (an empty list: it is clean).
 
     With `pinned_nodes` (the semester pin's custom nodes), a module that needs a custom node is
-    also held to the pin: the node must be pinned, at the commit the catalogue was made from.
+    also held to the pin: the node must be pinned, at the commit the node list was made from.
     """
     folders = module_folders(paths)
     plain = [path for path in paths if is_plain_workflow(path)]
     if not folders and not plain:
         raise AtelierError("lint-no-modules", path=", ".join(str(p) for p in paths))
-    results: dict[Path, list[Finding]] = {path: lint_workflow(path, catalogue) for path in plain}
+    results: dict[Path, list[Finding]] = {path: lint_workflow(path, node_list) for path in plain}
     siblings: dict[Path, set[str]] = {}  # modules beside each folder, for prerequisites; listed once
     for folder in folders:
         if folder.parent not in siblings:
             siblings[folder.parent] = {p.name for p in module_folders([folder.parent])}
-        results[folder] = lint_module(folder, catalogue, siblings[folder.parent], pinned_nodes)
-    if pinned_version and pinned_version != catalogue.comfyui_version:
+        results[folder] = lint_module(folder, node_list, siblings[folder.parent], pinned_nodes)
+    if pinned_version and pinned_version != node_list.comfyui_version:
         first = next(iter(results))
         results[first].insert(
-            0, Finding("lint-catalogue-version", {"catalogue": catalogue.comfyui_version, "pinned": pinned_version})
+            0, Finding("lint-node-list-version", {"node_list": node_list.comfyui_version, "pinned": pinned_version})
         )
     return results
 
 
-def lint_workflow(path: Path, catalogue: Catalogue) -> list[Finding]:
+def lint_workflow(path: Path, node_list: NodeList) -> list[Finding]:
     """A workflow a teacher brings: whether the pinned ComfyUI can run it, per node and field.
 
     Only what a run needs is checked (nodes, links, values, models, input files); what
@@ -70,28 +70,28 @@ def lint_workflow(path: Path, catalogue: Catalogue) -> list[Finding]:
         module = load_workflow(path)
     except AtelierError as err:
         return [Finding(err.code, err.values)]
-    graph = check_graph(module, catalogue)
+    graph = check_graph(module, node_list)
     if any(f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph):
         return graph
-    return graph + check_values(module, catalogue)
+    return graph + check_values(module, node_list)
 
 
 def lint_module(
-    folder: Path, catalogue: Catalogue, known_modules: set[str], pinned_nodes: list[CustomNode] | None = None
+    folder: Path, node_list: NodeList, known_modules: set[str], pinned_nodes: list[CustomNode] | None = None
 ) -> list[Finding]:
     try:
         module = load_module(folder)
     except AtelierError as err:
         return [Finding(err.code, err.values)]
     findings = check_meta(module, known_modules)
-    graph = check_graph(module, catalogue)
+    graph = check_graph(module, node_list)
     findings += graph
     if not any(
         f.code in {"lint-unknown-node", "lint-online-node", "lint-dangling-link", "lint-subgraph"} for f in graph
     ):
-        findings += check_values(module, catalogue)
-    findings += check_knobs(module, catalogue)
-    findings += check_custom_nodes(module, catalogue, pinned_nodes)
+        findings += check_values(module, node_list)
+    findings += check_knobs(module, node_list)
+    findings += check_custom_nodes(module, node_list, pinned_nodes)
     return findings
 
 
@@ -117,8 +117,8 @@ def check_meta(module: Module, known_modules: set[str]) -> list[Finding]:
 # --- the graph -------------------------------------------------------------------
 
 
-def _node_ref(module: Module, node: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
-    names = {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
+def _node_ref(module: Module, node: dict[str, Any], node_list: NodeList) -> dict[str, Any]:
+    names = {name: spec.get("display_name", name) for name, spec in node_list.nodes.items()}
     return {"file": module.workflow_path, "node": node.get("id"), "title": node_title(node, names)}
 
 
@@ -130,7 +130,7 @@ def _compatible(output_type: str, input_type: Any) -> bool:
     return bool(set(output_type.split(",")) & set(input_type.split(",")))
 
 
-def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
+def check_graph(module: Module, node_list: NodeList) -> list[Finding]:
     found: list[Finding] = []
     nodes = {node.get("id"): node for node in module.nodes()}
     definitions = module.workflow.get("definitions")
@@ -141,15 +141,15 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
     }
     for node in nodes.values():
         node_type = node.get("type")
-        if node_type in CANVAS_ONLY or node_type in catalogue.nodes:
+        if node_type in CANVAS_ONLY or node_type in node_list.nodes:
             continue
-        ref = {**_node_ref(module, node, catalogue), "type": node_type}
+        ref = {**_node_ref(module, node, node_list), "type": node_type}
         if node_type in subgraphs:  # a group of nodes the canvas folds into one; the converter cannot open it
             found.append(Finding("lint-subgraph", {**ref, "title": node.get("title") or subgraphs[node_type]}))
-        elif node_type in catalogue.api_nodes:
+        elif node_type in node_list.api_nodes:
             found.append(Finding("lint-online-node", ref))
         else:
-            found.append(Finding("lint-unknown-node", {**ref, "version": catalogue.comfyui_version}))
+            found.append(Finding("lint-unknown-node", {**ref, "version": node_list.comfyui_version}))
     links = {}
     for link in module.workflow.get("links", []):
         if not isinstance(link, list) or len(link) < 5:
@@ -181,9 +181,9 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
                 )
         if source is None or target is None:
             continue
-        if source.get("type") not in catalogue.nodes or target.get("type") not in catalogue.nodes:
+        if source.get("type") not in node_list.nodes or target.get("type") not in node_list.nodes:
             continue
-        outputs = catalogue.nodes[source["type"]].get("output", [])
+        outputs = node_list.nodes[source["type"]].get("output", [])
         inputs = target.get("inputs", [])
         if not (0 <= source_slot < len(outputs)) or not (0 <= target_slot < len(inputs)):
             found.append(
@@ -198,7 +198,7 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
             )
             continue
         input_name = inputs[target_slot].get("name")
-        spec = catalogue.input_spec(target["type"], input_name)
+        spec = node_list.input_spec(target["type"], input_name)
         if spec is None:
             found.append(
                 Finding(
@@ -215,18 +215,18 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
                 Finding(
                     "lint-link-type",
                     {
-                        **_node_ref(module, target, catalogue),
+                        **_node_ref(module, target, node_list),
                         "link": link_id,
                         "input": input_name,
                         "input_type": spec[0] if isinstance(spec[0], str) else "a choice",
                         "source": source_id,
-                        "source_title": _node_ref(module, source, catalogue)["title"],
+                        "source_title": _node_ref(module, source, node_list)["title"],
                         "source_type": outputs[source_slot],
                     },
                 )
             )
     for node in nodes.values():
-        if node.get("type") not in catalogue.nodes or node.get("mode", 0) in (2, 4):  # muted or bypassed
+        if node.get("type") not in node_list.nodes or node.get("mode", 0) in (2, 4):  # muted or bypassed
             continue
         connected = {}
         for slot in node.get("inputs", []):
@@ -243,19 +243,19 @@ def check_graph(module: Module, catalogue: Catalogue) -> list[Finding]:
                     )
                 )
             connected[slot.get("name")] = link_id is not None
-        for name in catalogue.nodes[node["type"]].get("input", {}).get("required", {}):
-            kind, _ = catalogue.input_spec(node["type"], name)
+        for name in node_list.nodes[node["type"]].get("input", {}).get("required", {}):
+            kind, _ = node_list.input_spec(node["type"], name)
             if isinstance(kind, str) and kind not in SOCKETLESS and not connected.get(name):
-                found.append(Finding("lint-unconnected", {**_node_ref(module, node, catalogue), "input": name}))
+                found.append(Finding("lint-unconnected", {**_node_ref(module, node, node_list), "input": name}))
     return found
 
 
 # --- values, models and input files ----------------------------------------------------
 
 
-def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
+def check_values(module: Module, node_list: NodeList) -> list[Finding]:
     try:
-        prompt, _ = to_api(module.workflow, catalogue, module.workflow_path)
+        prompt, _ = to_api(module.workflow, node_list, module.workflow_path)
     except AtelierError as err:
         return [Finding(err.code, err.values)]
     found: list[Finding] = []
@@ -263,12 +263,12 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
     declared_licences = {m.name for m in module.about.models if m.licence}
     for node_id, api_node in prompt.items():
         node = ui_nodes.get(node_id, {"id": node_id, "type": api_node.get("class_type")})
-        ref = _node_ref(module, node, catalogue)
+        ref = _node_ref(module, node, node_list)
         declared = {m.name: m for m in node_models(node)}
         for name, value in api_node.get("inputs", {}).items():
             if isinstance(value, list):
                 continue  # a link, checked with the graph
-            spec = catalogue.input_spec(api_node["class_type"], name)
+            spec = node_list.input_spec(api_node["class_type"], name)
             if spec is None:
                 continue
             kind, options = spec
@@ -303,7 +303,7 @@ def check_values(module: Module, catalogue: Catalogue) -> list[Finding]:
 # --- knobs -------------------------------------------------------------------------
 
 
-def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
+def check_knobs(module: Module, node_list: NodeList) -> list[Finding]:
     found: list[Finding] = []
     for knob in module.about.knobs:
         if not knob.node or not knob.input:
@@ -315,7 +315,7 @@ def check_knobs(module: Module, catalogue: Catalogue) -> list[Finding]:
             problem = f"names node '{knob.node}', but no node has that title"
         elif len(matches) > 1:
             problem = f"names node '{knob.node}', but {len(matches)} nodes have that title"
-        elif catalogue.input_spec(matches[0].get("type"), knob.input) is None:
+        elif node_list.input_spec(matches[0].get("type"), knob.input) is None:
             problem = f"names input {knob.input}, but a {matches[0].get('type')} node has no such input"
         if problem:
             found.append(Finding("lint-knob", {"file": module.meta_path, "knob": label, "problem": problem}))
@@ -334,14 +334,14 @@ def same_repository(one: str, other: str) -> bool:
     return bool(one) and plain(one) == plain(other)
 
 
-def check_custom_nodes(module: Module, catalogue: Catalogue, pinned_nodes: list[CustomNode] | None) -> list[Finding]:
+def check_custom_nodes(module: Module, node_list: NodeList, pinned_nodes: list[CustomNode] | None) -> list[Finding]:
     """Each custom node the workflow needs is named in module.yaml with its licence, and (given the pin)
-    pinned at the commit the node catalogue was made from."""
+    pinned at the commit the node list was made from."""
     found: list[Finding] = []
     needed: dict[str, list[str]] = {}
     sources = {}
     for node in module.nodes():
-        source = catalogue.source_of(str(node.get("type")))
+        source = node_list.source_of(str(node.get("type")))
         if source is not None:
             sources[source.folder] = source
             needed.setdefault(source.folder, []).append(str(node.get("type")))

@@ -1,6 +1,6 @@
 """module.yaml, typed: what a lesson teaches, read and checked in one pass.
 
-Pages, the catalogue, the teaching plan, the lesson check and lint all read the same
+Pages, the lesson list, the teaching plan, the lesson check and lint all read the same
 fields; here they are read once, into records whose attributes the readers use. A
 broken module.yaml still loads: each wrong field gets a neutral value (None, 0, an
 empty list) and a finding naming the file and the field, and lint reports them all,
@@ -9,7 +9,7 @@ so an instructor sees every fix in one run rather than one per run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class Minutes:
 
 @dataclass(frozen=True)
 class Knob:
-    """A setting worth changing: the box's title on the canvas and the input's name on it."""
+    """A setting worth changing: the node's title on the canvas and the input's name on it."""
 
     node: str
     input: str
@@ -182,6 +182,45 @@ def _entries(fields: Fields, name: str, required: tuple[str, ...]) -> tuple[list
     return entries, True
 
 
+def _minutes(fields: Fields) -> Minutes:
+    if not isinstance(fields.value("minutes"), dict):
+        fields.wrong("minutes", MISSING if fields.value("minutes") is None else "must have teaching and exercises")
+        return Minutes()
+    return Minutes(
+        fields.get("minutes.teaching", _above_zero(), default=0),
+        fields.get("minutes.exercises", _above_zero(), default=0),
+    )
+
+
+def _sentences(fields: Fields, name: str) -> tuple[str, ...]:
+    fields.get(name, _is_sentences)
+    value = fields.value(name)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _prerequisites(fields: Fields) -> tuple[str, ...]:
+    prerequisites = fields.value("prerequisites", default=[])
+    if not isinstance(prerequisites, list):
+        fields.wrong("prerequisites", "must be a list of module folder names")
+        return ()
+    return tuple(str(p) for p in prerequisites)
+
+
+def _knobs(fields: Fields) -> tuple[Knob, ...]:
+    knobs, _ = _entries(fields, "knobs", ("node", "input", "what", "try"))
+    return tuple(
+        Knob(_text(k.get("node")), _text(k.get("input")), _text(k.get("what")), _values(k.get("try"))) for k in knobs
+    )
+
+
+def _exercises(fields: Fields) -> tuple[Exercise, ...]:
+    exercises, _ = _entries(fields, "exercises", ("task", "hint", "solution"))
+    return tuple(
+        Exercise(_text(e.get("title")) or None, _text(e.get("task")), _text(e.get("hint")), _text(e.get("solution")))
+        for e in exercises
+    )
+
+
 def _outputs(fields: Fields) -> tuple[Output, ...]:
     entries, sound = _entries(fields, "outputs", ("kind", "count"))
     outputs = []
@@ -200,80 +239,53 @@ def _outputs(fields: Fields) -> tuple[Output, ...]:
     return tuple(outputs)
 
 
+def _models(fields: Fields) -> tuple[ModelLicence, ...]:
+    models, _ = _entries(fields, "models", ("name", "licence", "licence_url"))
+    return tuple(
+        ModelLicence(
+            _text(m.get("name")),
+            _text(m.get("licence")),
+            _text(m.get("licence_url")),
+            m["bytes"] if isinstance(m.get("bytes"), int) else None,
+        )
+        for m in models
+    )
+
+
+def _custom_nodes(fields: Fields) -> tuple[CustomNodeLicence, ...]:
+    if fields.value("custom_nodes") is None:  # optional: only a workflow with custom nodes has it
+        return ()
+    custom_nodes, _ = _entries(fields, "custom_nodes", ("name", "repository", "licence"))
+    return tuple(
+        CustomNodeLicence(
+            _text(c.get("name")), _text(c.get("repository")), _text(c.get("licence")), _text(c.get("licence_url"))
+        )
+        for c in custom_nodes
+    )
+
+
 def read_meta(data: Any, file: Path) -> Meta:
     """module.yaml's fields, typed; the problems found on the way are in `problems`, in FIELDS order."""
     found: list[Finding] = []
     fields = Fields("lint-module-field", file, data if data is not None else {}, found)
-
-    def texts(name: str) -> tuple[str, ...]:
-        fields.get(name, _is_sentences)
-        value = fields.value(name)
-        return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-    title = fields.get("title", _is_text)
-    modality = fields.get("modality", one_of(MODALITIES))
-    level = fields.get("level", one_of(LEVELS))
-    order = fields.get("order", _above_zero(), required=False)  # optional: a new module goes after the rest
-    minutes = Minutes()
-    if not isinstance(fields.value("minutes"), dict):
-        fields.wrong("minutes", MISSING if fields.value("minutes") is None else "must have teaching and exercises")
-    else:
-        minutes = Minutes(
-            fields.get("minutes.teaching", _above_zero(), default=0),
-            fields.get("minutes.exercises", _above_zero(), default=0),
-        )
-    questions, objectives, key_points = texts("questions"), texts("objectives"), texts("key_points")
-    prerequisites = fields.value("prerequisites", default=[])
-    if not isinstance(prerequisites, list):
-        fields.wrong("prerequisites", "must be a list of module folder names")
-        prerequisites = []
-    knobs, _ = _entries(fields, "knobs", ("node", "input", "what", "try"))
-    exercises, _ = _entries(fields, "exercises", ("task", "hint", "solution"))
-    outputs = _outputs(fields)
-    gpu_memory_gb = fields.get("gpu_memory_gb", _above_zero(integer=False), default=0)
-    models, _ = _entries(fields, "models", ("name", "licence", "licence_url"))
-    custom_nodes: list[dict[str, Any]] = []
-    if fields.value("custom_nodes") is not None:  # optional: only a workflow with custom nodes has it
-        custom_nodes, _ = _entries(fields, "custom_nodes", ("name", "repository", "licence"))
-    return Meta(
-        title=title,
-        modality=modality,
-        level=level,
-        order=order,
-        minutes=minutes,
-        questions=questions,
-        objectives=objectives,
-        key_points=key_points,
-        prerequisites=tuple(str(p) for p in prerequisites),
-        knobs=tuple(
-            Knob(_text(k.get("node")), _text(k.get("input")), _text(k.get("what")), _values(k.get("try")))
-            for k in knobs
-        ),
-        exercises=tuple(
-            Exercise(
-                _text(e.get("title")) or None, _text(e.get("task")), _text(e.get("hint")), _text(e.get("solution"))
-            )
-            for e in exercises
-        ),
-        outputs=outputs,
-        gpu_memory_gb=gpu_memory_gb,
-        models=tuple(
-            ModelLicence(
-                _text(m.get("name")),
-                _text(m.get("licence")),
-                _text(m.get("licence_url")),
-                m["bytes"] if isinstance(m.get("bytes"), int) else None,
-            )
-            for m in models
-        ),
-        custom_nodes=tuple(
-            CustomNodeLicence(
-                _text(c.get("name")), _text(c.get("repository")), _text(c.get("licence")), _text(c.get("licence_url"))
-            )
-            for c in custom_nodes
-        ),
-        problems=tuple(found),
+    meta = Meta(  # each field read and checked in turn, in FIELDS order
+        title=fields.get("title", _is_text),
+        modality=fields.get("modality", one_of(MODALITIES)),
+        level=fields.get("level", one_of(LEVELS)),
+        order=fields.get("order", _above_zero(), required=False),  # optional: a new module goes after the rest
+        minutes=_minutes(fields),
+        questions=_sentences(fields, "questions"),
+        objectives=_sentences(fields, "objectives"),
+        key_points=_sentences(fields, "key_points"),
+        prerequisites=_prerequisites(fields),
+        knobs=_knobs(fields),
+        exercises=_exercises(fields),
+        outputs=_outputs(fields),
+        gpu_memory_gb=fields.get("gpu_memory_gb", _above_zero(integer=False), default=0),
+        models=_models(fields),
+        custom_nodes=_custom_nodes(fields),
     )
+    return replace(meta, problems=tuple(found))
 
 
 def field_rank(name: str) -> int:

@@ -172,7 +172,7 @@ def is_plain_workflow(path: Path) -> bool:
 
 
 def ordered(modules: list[Module]) -> list[Module]:
-    """The catalogue's order: modalities in a fixed order, then level, then title (the first lesson first)."""
+    """The lesson list's order: modalities in a fixed order, then level, then title (the first lesson first)."""
     return sorted(
         modules,
         key=lambda m: (

@@ -1,4 +1,4 @@
-"""The node catalogue: what the pinned ComfyUI offers, saved so nothing else needs it.
+"""The node list: what the pinned ComfyUI offers, saved so nothing else needs it.
 
 `/object_info` describes every node type of a running ComfyUI. We keep its shape (so
 comfy-cli's converter can read it as it is) but strip what would make the file change
@@ -22,7 +22,7 @@ from typing import Any
 
 from atelier.messages import AtelierError
 
-CATALOGUE_PATH = Path("workflows/catalogue/object_info.json")
+NODE_LIST_PATH = Path("workflows/nodes/object_info.json")
 FILE_NAME = re.compile(
     r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx|ya?ml|json|png|jpe?g|webp|gif|wav|flac|mp3|ogg|mp4|webm|mov|glb|obj)$",
     re.IGNORECASE,
@@ -33,13 +33,13 @@ FILE_INPUT = re.compile(
     r"^((ckpt|vae|lora|clip|unet|control_net|style_model|gligen|hypernetwork|model)_name\d*|folder)$"
 )
 PROSE = {"tooltip", "description", "output_tooltips", "python_module"}
-# Present only when torchaudio imports; a catalogue without them silently lacks audio.
+# Present only when torchaudio imports; a node list without them silently lacks audio.
 AUDIO_PROBES = ("LoadAudio", "SaveAudio", "EmptyLatentAudio")
 
 
 @dataclass(frozen=True)
 class NodeSource:
-    """A custom node the catalogue's entries came from: its folder under custom_nodes/, where it is
+    """A custom node the node list's entries came from: its folder under custom_nodes/, where it is
     from, the commit that was loaded when the list was made, and the node types it added."""
 
     folder: str
@@ -49,7 +49,7 @@ class NodeSource:
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class NodeList:
     comfyui_version: str
     nodes: dict[str, dict[str, Any]]
     api_nodes: list[str]
@@ -161,9 +161,9 @@ def strip(object_info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return nodes, api_nodes
 
 
-def load_catalogue(path: Path) -> Catalogue:
+def load_node_list(path: Path) -> NodeList:
     if not path.is_file():
-        raise AtelierError("catalogue-missing", file=path)
+        raise AtelierError("node-list-missing", file=path)
     data = json.loads(path.read_text(encoding="utf-8"))
     sources = tuple(
         NodeSource(
@@ -171,4 +171,4 @@ def load_catalogue(path: Path) -> Catalogue:
         )
         for folder, entry in sorted((data.get("custom_nodes") or {}).items())
     )
-    return Catalogue(data["comfyui_version"], data["nodes"], data["api_nodes"], sources)
+    return NodeList(data["comfyui_version"], data["nodes"], data["api_nodes"], sources)

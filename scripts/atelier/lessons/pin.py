@@ -1,8 +1,8 @@
-"""The semester pin, `workflows/lock.yaml`: what must not change under a lesson.
+"""The semester pin, `workflows/pin.yaml`: what must not change under a lesson.
 
 One file names the semester (which is also the docs version), the ComfyUI release and
-commit, the frontend package and every custom node by commit. Install, the catalogue
-and the site read it through `load_lock`, so a malformed pin fails in one place with a
+commit, the frontend package and every custom node by commit. Install, the node list
+and the site read it through `load_pin`, so a malformed pin fails in one place with a
 message naming the file and the field.
 """
 
@@ -16,7 +16,7 @@ from atelier.fields import Fields, matching
 from atelier.files import read_yaml
 from atelier.messages import AtelierError
 
-LOCK_PATH = Path("workflows/lock.yaml")
+PIN_PATH = Path("workflows/pin.yaml")
 SEMESTER = re.compile(r"^(\d{4})-(winter|spring|summer|fall)$")
 # A term's place in the year, so docs versions sort in time: 2026-2-spring < 2026-4-fall.
 TERMS = {"winter": 1, "spring": 2, "summer": 3, "fall": 4}
@@ -40,7 +40,7 @@ class CustomNode:
 
 
 @dataclass(frozen=True)
-class Lock:
+class Pin:
     semester: str
     comfyui_version: str
     comfyui_commit: str
@@ -64,11 +64,11 @@ class Lock:
         return f"{term.capitalize()} {year}"
 
 
-def load_lock(path: Path) -> Lock:
+def load_pin(path: Path) -> Pin:
     """Read and check the pin; every problem names the file and the field."""
     if not path.is_file():
-        raise AtelierError("lock-missing", file=path)
-    fields = Fields("lock-field", path, read_yaml(path))
+        raise AtelierError("pin-missing", file=path)
+    fields = Fields("pin-field", path, read_yaml(path))
 
     def text(dotted: str, pattern: re.Pattern[str], expected: str) -> str:
         return str(fields.get(dotted, matching(pattern, expected)))
@@ -88,7 +88,7 @@ def load_lock(path: Path) -> Lock:
             fields.wrong(f"{where}.model_folders", "must be a list of folder names such as depthanything")
         custom_nodes.append(CustomNode(str(node["repository"]), str(node["commit"]), tuple(map(str, folders))))
 
-    return Lock(
+    return Pin(
         semester=text("semester", SEMESTER, "a year and a term such as 2026-fall"),
         comfyui_version=text("comfyui.version", VERSION, "a release such as 0.3.64"),
         comfyui_commit=text("comfyui.commit", COMMIT, "a full 40-character commit"),

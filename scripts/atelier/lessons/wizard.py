@@ -58,19 +58,19 @@ def write_workflow(folder: Path, workflow: dict) -> None:
     (folder / "workflow.json").write_text(json.dumps(copy, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def scaffold(root: Path, slug: str, source: str, title: str, modality: str, level: str) -> Path:
-    """Write root/<slug>/ from root/<source>/ and return the new folder."""
+def scaffold(root: Path, slug: str, source: Path, title: str, modality: str, level: str) -> Path:
+    """Write root/<slug>/ from the module folder `source` and return the new folder."""
     folder = new_folder(root, slug)
-    if not (root / source / "workflow.json").is_file():
-        raise AtelierError("new-module-source", source=source, folder=root)
+    if not (source / "workflow.json").is_file():
+        raise AtelierError("new-module-source", source=source.name, folder=source.parent)
     check_choices(modality, level)
-    original = load_module(root / source)
+    original = load_module(source)
     template = string.Template(files("atelier.lessons").joinpath("module_template.yaml").read_text(encoding="utf-8"))
     text = template.substitute(
         title=yaml.safe_dump(title, allow_unicode=True).strip().removesuffix("...").strip(),
         modality=modality,
         level=level,
-        source=source,
+        source=source.name,
         # the sections copied as written (not as read), so nothing the instructor put in them is lost
         knobs=_block(original.meta.get("knobs", [])),
         outputs=_block(original.meta.get("outputs", [])),

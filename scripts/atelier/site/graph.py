@@ -1,7 +1,7 @@
 """Draw a workflow's node graph as SVG, from the positions saved in workflow.json.
 
-The lesson page shows the same layout the student sees on the canvas: boxes where
-ComfyUI puts them, wires between the same slots, and the notes beside the nodes. It is
+The lesson page shows the same layout the student sees on the canvas: nodes where
+ComfyUI puts them, wires between the same slots, and the notes beside them. It is
 drawn from the file at build time, so the picture cannot go stale.
 """
 

@@ -5,7 +5,7 @@ this proves the pages teach well, for pages typed into `docs/` and for the lesso
 made at build time from `workflows/<slug>/`:
 
 * Tutorial pages (Start here, except its index) and lesson pages open with what the
-  reader will be able to do and close with what to remember, in the same two boxes the
+  reader will be able to do and close with what to remember, in the same two admonitions the
   generated lesson pages use: `!!! success "Objectives"` and `!!! note "Key points"`,
   each holding a list.
 * Every exercise (`!!! question "Exercise ..."`) has its answer folded inside it:
@@ -28,7 +28,17 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from atelier.site.checks import HTML_ATTR, HTML_IMG, INLINE_CODE, MD_LINK
-from atelier.site.pagestructure import FENCE, LIST_ITEM, REF_LINK, TAG, Box, Line, find_boxes, find_headings, read_lines
+from atelier.site.pagestructure import (
+    FENCE,
+    LIST_ITEM,
+    REF_LINK,
+    TAG,
+    Admonition,
+    Line,
+    find_admonitions,
+    find_headings,
+    read_lines,
+)
 from atelier.site.readinglevel import GRADE_LIMIT, Grade, reading_grade
 
 START = "docs/start/"
@@ -73,7 +83,7 @@ class Report:
 def check_headings(page: Page) -> list[Problem]:
     """One h1, first; going down, no level skipped (an h2 is followed by an h3, not an h4)."""
     lines = read_lines(page.markdown)
-    headings = find_headings(lines, find_boxes(lines))
+    headings = find_headings(lines, find_admonitions(lines))
     if not headings or all(h.level != 1 for h in headings):
         return [Problem(page.path, 1, "no h1 title: start the page with '# Title'")]
     findings = []
@@ -189,10 +199,12 @@ def check_link_text(page: Page) -> list[Problem]:
     return findings
 
 
-def _box_text(lines: list[Line], box: Box) -> str:
-    """The words in a box's body; lesson_page writes "None" for a field the module lacks."""
+def _admonition_text(lines: list[Line], admonition: Admonition) -> str:
+    """The words in an admonition's body; lesson_page writes "None" for a field the module lacks."""
     words = " ".join(
-        LIST_ITEM.sub("", line.text.strip()) for line in lines[box.start + 1 : box.end + 1] if not line.skip
+        LIST_ITEM.sub("", line.text.strip())
+        for line in lines[admonition.start + 1 : admonition.end + 1]
+        if not line.skip
     )
     return "" if words.strip() in {"", "None"} else words.strip()
 
@@ -200,18 +212,24 @@ def _box_text(lines: list[Line], box: Box) -> str:
 def check_exercises(page: Page) -> list[Problem]:
     """Every exercise carries its answer, folded so students try first."""
     lines = read_lines(page.markdown)
-    boxes = find_boxes(lines)
+    admonitions = find_admonitions(lines)
     findings = []
-    for box in boxes:
-        if box.kind != "question" or not box.title.lower().startswith("exercise"):
+    for admonition in admonitions:
+        if admonition.kind != "question" or not admonition.title.lower().startswith("exercise"):
             continue
-        number = lines[box.start].number
-        inside = [b for b in boxes if box.start < b.start <= box.end and b.title.strip().lower() == "solution"]
+        number = lines[admonition.start].number
+        inside = [
+            b
+            for b in admonitions
+            if admonition.start < b.start <= admonition.end and b.title.strip().lower() == "solution"
+        ]
         where = f" (exercises in {page.source})" if page.source else ""
         if not inside:
             findings.append(
                 Problem(
-                    page.path, number, f'"{box.title}" has no solution: nest ??? success "Solution" inside it{where}'
+                    page.path,
+                    number,
+                    f'"{admonition.title}" has no solution: nest ??? success "Solution" inside it{where}',
                 )
             )
             continue
@@ -221,13 +239,15 @@ def check_exercises(page: Page) -> list[Problem]:
                 Problem(
                     page.path,
                     lines[solution.start].number,
-                    f'the solution of "{box.title}" is written {solution.marker} {solution.kind}: '
+                    f'the solution of "{admonition.title}" is written {solution.marker} {solution.kind}: '
                     'write ??? success "Solution" so it stays folded until opened',
                 )
             )
-        elif not _box_text(lines, solution):
+        elif not _admonition_text(lines, solution):
             findings.append(
-                Problem(page.path, lines[solution.start].number, f'the solution of "{box.title}" is empty{where}')
+                Problem(
+                    page.path, lines[solution.start].number, f'the solution of "{admonition.title}" is empty{where}'
+                )
             )
     return findings
 
@@ -237,31 +257,33 @@ def check_summary(page: Page) -> list[Problem]:
     if not page.tutorial:
         return []
     lines = read_lines(page.markdown)
-    boxes = find_boxes(lines)
+    admonitions = find_admonitions(lines)
     findings = []
-    wanted_boxes = (
+    wanted_admonitions = (
         (OBJECTIVES, "objectives", "under the title, listing what the reader will be able to do"),
         (KEY_POINTS, "key_points", "at the end, listing what to remember"),
     )
-    for (marker, kind, title), field, what in wanted_boxes:
+    for (marker, kind, title), field, what in wanted_admonitions:
         wanted = f'{marker} {kind} "{title}"'
-        found = [b for b in boxes if b.title.strip().lower() == title.lower()]
+        found = [b for b in admonitions if b.title.strip().lower() == title.lower()]
         if not found:
             fix = f"fill {field} in {page.source}" if page.source else f"add {wanted} {what}"
-            findings.append(Problem(page.path, 1, f'no "{title}" box: {fix}'))
+            findings.append(Problem(page.path, 1, f'no "{title}" admonition: {fix}'))
             continue
-        box = found[0]
-        if (box.marker, box.kind) != (marker, kind):
+        admonition = found[0]
+        if (admonition.marker, admonition.kind) != (marker, kind):
             findings.append(
                 Problem(
                     page.path,
-                    lines[box.start].number,
-                    f'the "{title}" box is written {box.marker} {box.kind}: write {wanted}',
+                    lines[admonition.start].number,
+                    f'the "{title}" admonition is written {admonition.marker} {admonition.kind}: write {wanted}',
                 )
             )
-        elif not _box_text(lines, box):
+        elif not _admonition_text(lines, admonition):
             fix = f"fill {field} in {page.source}" if page.source else "list them in it"
-            findings.append(Problem(page.path, lines[box.start].number, f'the "{title}" box is empty: {fix}'))
+            findings.append(
+                Problem(page.path, lines[admonition.start].number, f'the "{title}" admonition is empty: {fix}')
+            )
     return findings
 
 

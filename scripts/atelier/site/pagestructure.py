@@ -1,4 +1,4 @@
-"""How the page linter reads a page's Markdown: which lines are text, where its boxes and headings are.
+"""How the page linter reads a page's Markdown: which lines are text, where its admonitions and headings are.
 
 Apart from the rules (pagelint.py) and the reading grade (readinglevel.py) because both read
 a page this way: line by line, as MkDocs's Markdown lays it out, so that every finding can
@@ -42,7 +42,7 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Box:
+class Admonition:
     """An admonition (`!!!`) or folded block (`???`): its first line and its last body line."""
 
     start: int  # index into the line list
@@ -82,9 +82,9 @@ def read_lines(markdown: str) -> list[Line]:
     return [Line(number, text, skip[number - 1]) for number, text in enumerate(raw, start=1)]
 
 
-def find_boxes(lines: list[Line]) -> list[Box]:
+def find_admonitions(lines: list[Line]) -> list[Admonition]:
     """Every admonition, with the extent of its indented body."""
-    boxes = []
+    admonitions = []
     for start, line in enumerate(lines):
         match = ADMONITION.match(line.text)
         if line.skip or not match:
@@ -96,13 +96,13 @@ def find_boxes(lines: list[Line]) -> list[Box]:
             if lines[index].indent < indent + 4:
                 break
             end = index
-        boxes.append(Box(start, end, indent, match.group(2), match.group(3), match.group(4) or ""))
-    return boxes
+        admonitions.append(Admonition(start, end, indent, match.group(2), match.group(3), match.group(4) or ""))
+    return admonitions
 
 
-def _body_indent(index: int, boxes: list[Box]) -> int:
-    """The indent at which text on line `index` starts a block: 4 more for each box around it."""
-    return max((box.indent + 4 for box in boxes if box.start < index <= box.end), default=0)
+def _body_indent(index: int, admonitions: list[Admonition]) -> int:
+    """The indent at which text on line `index` starts a block: 4 more for each admonition around it."""
+    return max((a.indent + 4 for a in admonitions if a.start < index <= a.end), default=0)
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,11 @@ class Heading:
     text: str
 
 
-def find_headings(lines: list[Line], boxes: list[Box]) -> list[Heading]:
+def find_headings(lines: list[Line], admonitions: list[Admonition]) -> list[Heading]:
     """ATX (`## x`) and setext (`x` over `---`) headings, outside code, in order."""
     found = []
     for index, line in enumerate(lines):
-        if line.skip or line.blank or line.indent != _body_indent(index, boxes):
+        if line.skip or line.blank or line.indent != _body_indent(index, admonitions):
             continue
         text = line.text.strip()
         atx = ATX.match(text)

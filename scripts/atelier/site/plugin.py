@@ -42,7 +42,7 @@ GLOSSARY = "glossary.yml"
 GLOSSARY_PAGE = "reference/glossary.md"
 LESSONS_INDEX = "lessons/index.md"
 STATUS_PAGE = "lessons/status.md"
-MODULES_MARKER = "<!-- lesson catalogue -->"
+MODULES_MARKER = "<!-- lesson list -->"
 CLUSTERS_MARKER = "<!-- cluster profiles -->"
 BACKUP_MARKER = "<!-- backup per cluster -->"
 LEDGER_MARKER = "<!-- ledger columns -->"
@@ -179,7 +179,7 @@ def made_pages(project: Project, docs_dir: Path) -> tuple[dict[str, str], dict]:
     if (docs_dir / GLOSSARY).is_file():
         pages[GLOSSARY_PAGE] = glossary_page(load_glossary(docs_dir))
     prompts = {}
-    pinned = project.pin.custom_nodes if project.lock_path.is_file() else []
+    pinned = project.pin.custom_nodes if project.pin_path.is_file() else []
     for module in project.modules:
         prompts[module.slug], _ = to_api(module.workflow, project.nodes, module.workflow_path)
         pages[f"lessons/{module.slug}.md"] = lessons.lesson_page(

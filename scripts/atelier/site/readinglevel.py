@@ -18,7 +18,7 @@ from atelier.site.pagestructure import (
     REF_LINK,
     SETEXT,
     TAG,
-    find_boxes,
+    find_admonitions,
     find_headings,
     read_lines,
 )
@@ -61,14 +61,14 @@ def _plain(text: str) -> str:
 def prose(markdown: str) -> list[tuple[int, str]]:
     """The page's paragraphs and list items as plain sentences, each with the line it starts on.
 
-    Left out: front matter, code, tables, headings, box titles, HTML comments, directives.
+    Left out: front matter, code, tables, headings, admonition titles, HTML comments, directives.
     A paragraph or list item that does not end a sentence gets a full stop, as a reader
     pauses there.
     """
     lines = read_lines(markdown)
-    boxes = find_boxes(lines)
-    box_starts = {box.start for box in boxes}
-    heading_lines = {h.line for h in find_headings(lines, boxes)}
+    admonitions = find_admonitions(lines)
+    admonition_starts = {admonition.start for admonition in admonitions}
+    heading_lines = {h.line for h in find_headings(lines, admonitions)}
     blocks: list[tuple[int, str]] = []
     current: list[str] = []
     first = 0
@@ -86,7 +86,7 @@ def prose(markdown: str) -> list[tuple[int, str]]:
         if (
             line.skip
             or not text
-            or index in box_starts
+            or index in admonition_starts
             or line.number in heading_lines
             or NOT_PROSE.match(text)
             or (SETEXT.match(text) and index > 0 and lines[index - 1].number in heading_lines)

@@ -19,19 +19,19 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from atelier.comfy.server import FIRST_SETTINGS, ComfyServer, panel_copy
+from atelier.comfy.server import FIRST_SETTINGS, LOGIN, ComfyServer, panel_copy
 from atelier.comfy.testmodels import default_store, generate, module_models
 from atelier.layout import SETTINGS as SETTINGS_FILE
 from atelier.layout import WORKFLOWS
 from atelier.lessons.modules import Module
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.messages import AtelierError
 from atelier.site import screenshots_box
 from atelier.site import screenshots_marks as marks
@@ -41,7 +41,7 @@ from atelier.site.pages.lessons import describe_alt, screenshot_alts
 VIEWPORT = {"width": 1280, "height": 800}
 SAVED = "My still life.json"  # a workflow the student saved in an earlier session
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
-BROWSER_ARGS = [  # as the site tests launch it: headless, and unable to resolve any host but this one
+BROWSER_ARGS = [  # headless, unable to resolve any host but this one; the site tests launch Chromium with these too
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -54,7 +54,7 @@ BROWSER_ARGS = [  # as the site tests launch it: headless, and unable to resolve
 TOUR = "txt2img-basics"  # the lesson "Start here" walks through
 QUICK = {"steps": 1, "width": 128, "height": 128}  # --quick: a first image a CPU makes in seconds
 # Set before the page loads: a session's own settings, and, zoomed out to fit, the canvas would
-# otherwise draw boxes without their words.
+# otherwise draw nodes without their words.
 SETTINGS = {**FIRST_SETTINGS, "LiteGraph.Canvas.MinFontSizeForLOD": 0}
 MODULE_VIEW = {"Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasInfo": False}  # lessons: the workflow, no chrome
 # Where things are in frontend 1.27, by class and test id rather than by their (translated) words.
@@ -122,9 +122,9 @@ class Result:
         return self.folder / MANIFEST
 
 
-def module_alt(module: Module, catalogue: Catalogue) -> str:
+def module_alt(module: Module, node_list: NodeList) -> str:
     title = module.title
-    return f"ComfyUI with the lesson '{title}' open, zoomed to fit. {describe_alt(module, catalogue)}"
+    return f"ComfyUI with the lesson '{title}' open, zoomed to fit. {describe_alt(module, node_list)}"
 
 
 def tour_alt(title: str, labels: dict[str, Any], test_models: bool, quick: bool) -> dict[str, str]:
@@ -144,17 +144,17 @@ def tour_alt(title: str, labels: dict[str, Any], test_models: bool, quick: bool)
         f"Under '{labels.get('workflows_section')}' it lists the lesson's workflow, '{entry}'.",
         "tour-canvas.png": f"The whole ComfyUI window with the lesson '{title}' open in its own tab. Top right: the "
         f"blue '{labels.get('run')}' button. Left edge: the sidebar's icon buttons, named when pointed at "
-        f"({', '.join(repr(v) for v in side.values() if v)}). Middle: the workflow's boxes joined by "
+        f"({', '.join(repr(v) for v in side.values() if v)}). Middle: the workflow's nodes joined by "
         f"wires, with notes that explain each step. Bottom right: the canvas controls and a "
         f"small map of the whole workflow.",
         "tour-run.png": f"The top right corner of ComfyUI: the blue '{labels.get('run')}' button with an arrow beside "
-        f"it for other ways to run, the '{labels.get('batch_count')}' box (how many pictures one "
+        f"it for other ways to run, the '{labels.get('batch_count')}' field (how many pictures one "
         f"press makes, 1), and the '{others}' buttons, greyed out while nothing runs.",
         "saved-next-session.png": f"The {labels.get('workflows_panel')} panel of a later session: under "
         f"'{labels.get('workflows_section')}', '{SAVED}' that the student saved in an earlier "
         f"session, and the lesson's '{entry}'.",
         "first-image-done.png": f"ComfyUI after pressing '{labels.get('run')}' on the lesson '{title}': the "
-        f"'{labels.get('save_image_node')}' box at the right now shows the finished "
+        f"'{labels.get('save_image_node')}' node at the right now shows the finished "
         f"picture, {size} ({picture}).",
     }
 
@@ -241,7 +241,7 @@ class Browser:
         self.settle()
 
     def settle(self) -> None:
-        """The canvas draws on animation frames and moves its text boxes after; let both finish."""
+        """The canvas draws on animation frames and moves its text fields after; let both finish."""
         self.page.mouse.move(VIEWPORT["width"] / 2, 12)  # off the canvas and the buttons: no hover, no tooltip
         self.page.evaluate(SETTLE_JS)
         self.page.wait_for_timeout(800)
@@ -298,7 +298,7 @@ def _page(server: ComfyServer, chromium: Path, hosts: set[str], blocked: list[st
             context.route("**/*", route)
             page = context.new_page()
             page.set_default_timeout(60_000)
-            page.goto(f"{server.url}/atelier/login")
+            page.goto(f"{server.url}{LOGIN}")
             page.fill("#token", server.token or "")
             page.click("button[type=submit]")
             page.wait_for_function(
@@ -417,23 +417,20 @@ def _next_session(server: ComfyServer, modules: list[Module], tour: Module) -> N
 def take(
     out: Path,
     modules: list[Module],
-    catalogue: Catalogue,
-    checkout: Path,
-    python: Path,
-    workdir: Path,
+    node_list: NodeList,
+    comfyui: ComfyServer,
     models: Path | None = None,
-    cpu: bool = True,
     quick: bool = False,
     chromium: Path = CHROMIUM,
     run_timeout: float = 3600.0,
     progress: Callable[[str], None] = lambda _: None,
-    custom_nodes: tuple[str, ...] = (),
 ) -> Result:
     """Every lesson's screenshot and the Start here pictures into `out`, with the manifest.
 
+    `comfyui` is the ComfyUI to start, as the command line makes every one (not yet started).
     Without `models`, random-weight test models are made (and cached) for the lessons that have
     them. `quick` makes the first image at QUICK's size and steps instead of the lesson's own,
-    and the picture shows it. On failure, `workdir` keeps ComfyUI's log and a picture of the page.
+    and the picture shows it. On failure, its workdir keeps ComfyUI's log and a picture of the page.
     """
     sync_api = _playwright()
     if not chromium.is_file():
@@ -448,8 +445,8 @@ def take(
             log="(none)",
         )
     progress("Making the test models" if models is None else "Using the model store")
-    store = models or test_store(modules, checkout, python)
-    server = ComfyServer(checkout, python, workdir, cpu=cpu, models=store, custom_nodes=custom_nodes)
+    store = models or test_store(modules, comfyui.checkout, comfyui.python)
+    server = replace(comfyui, models=store)
     server.offer_workflow(tour)  # as `atelier serve --module txt2img-basics`: the panel lists one lesson
     _write_settings(server)
     _inputs(server, modules)
@@ -474,7 +471,7 @@ def take(
                     Browser(page), server, modules, tour, quick, run_timeout, doing, test_models=models is None
                 )
                 doing("the dashboard's Box backup app")
-                pictures |= screenshots_box.take(page.context.new_page, workdir / "box-app")
+                pictures |= screenshots_box.take(page.context.new_page, server.workdir / "box-app")
             except (sync_api.Error, marks.MarkMissing):
                 with suppress(sync_api.Error):
                     page.screenshot(path=str(failure))
@@ -493,7 +490,7 @@ def take(
     if blocked:
         raise AtelierError("screenshots-external", url=blocked[0], count=len(blocked))
     alts = tour_alt(tour.title, labels, test_models=models is None, quick=quick) | screenshots_box.alts("Box")
-    alts |= {f"{m.slug}.png": module_alt(m, catalogue) for m in modules}
+    alts |= {f"{m.slug}.png": module_alt(m, node_list) for m in modules}
     for name, found in marked.items():
         alts[name] += f" Numbered marks: {marks.words_for(found)}."
         if found.label:
@@ -525,7 +522,7 @@ def write(result: Result, pictures: dict[str, bytes], test_models: bool, quick: 
         "first_image": f"{QUICK} (--quick)" if quick else "the lesson's own settings",
         "labels": result.labels,
         "screenshots": {shot.file: shot.alt for shot in result.shots},
-        # Per marked picture: each number, the label of the element it is on and boxes in the picture's
+        # Per marked picture: each number, the label of the element it is on and its rectangle in the picture's
         # pixels; the crop's pieces; the test model's label, where the picture shows a test model's output.
         "marks": {name: marks.record(found) for name, found in result.marked.items()},
     }

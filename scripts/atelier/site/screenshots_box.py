@@ -20,7 +20,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from atelier.keep import backup
-from atelier.layout import WORKFLOWS
+from atelier.layout import USER_FOLDER, WORKFLOWS
 from atelier.web.box import BoxApp, Site
 
 BASE = "/pun/sys/box"  # as deployed by `atelier ood deploy`
@@ -71,7 +71,7 @@ def alts(title: str) -> dict[str, str]:
         f"copies outputs and saved workflows, the 'Bring my workflows back from {title}' button, "
         f"and 'Connect again'.",
         "box-restored.png": f"The '{title} backup' page after pressing 'Bring my workflows back from {title}': "
-        f"'{len(SAVED)} files came back from {title} into atelier-comfyui in your home folder'.",
+        f"'{len(SAVED)} files came back from {title} into {Path(USER_FOLDER).name} in your home folder'.",
     }
 
 
@@ -87,7 +87,7 @@ def take(page_factory: Any, workdir: Path) -> dict[str, bytes]:
     home = workdir / "home" / "student"
     with (
         _environment(RCLONE_CONFIG=str(workdir / "rclone.conf"), HOME=str(home)),
-        _served(settings, "$HOME/atelier-comfyui") as app,
+        _served(settings, USER_FOLDER) as app,
     ):
         page = page_factory()
         page.set_viewport_size(VIEWPORT)

@@ -16,7 +16,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-Box = tuple[float, float, float, float]  # x, y, width, height, in the picture's CSS pixels
+Rect = tuple[float, float, float, float]  # x, y, width, height, in the picture's CSS pixels
 
 CROP_WIDTH = 390  # CSS px: at most a phone's width, so the crop is shown at least at its own size
 CROP_SCALE = 2  # device pixels per CSS pixel in a crop
@@ -120,7 +120,7 @@ class Mark:
     number: int
     label: str  # the element's own label on the page (aria-label, alt text, entry name, node title)
     called: str
-    box: Box  # the element, in the picture's pixels (CSS px)
+    box: Rect  # the element, in the picture's pixels (CSS px)
     at: tuple[float, float]  # the circled number's centre, in the picture's pixels
 
     def record(self) -> dict[str, Any]:
@@ -138,12 +138,12 @@ class Marked:
     """What one marked picture holds, for the manifest."""
 
     marks: list[Mark]
-    area: Box  # the picture's place in the window (the whole window, or the clip it was taken with)
-    label: Box | None = None  # the test-model label, in the picture's pixels
-    regions: list[Box] | None = None  # the crop's pieces, in the picture's pixels, top to bottom
+    area: Rect  # the picture's place in the window (the whole window, or the clip it was taken with)
+    label: Rect | None = None  # the test-model label, in the picture's pixels
+    regions: list[Rect] | None = None  # the crop's pieces, in the picture's pixels, top to bottom
 
 
-def _find(page: Any, target: Target, words: dict[str, str]) -> tuple[str, Box]:
+def _find(page: Any, target: Target, words: dict[str, str]) -> tuple[str, Rect]:
     """(the element's label, its box in the window), or MarkMissing naming it."""
     if target.node:
         found = page.evaluate(NODE_JS, target.node)
@@ -170,7 +170,7 @@ def _find(page: Any, target: Target, words: dict[str, str]) -> tuple[str, Box]:
     return label, (box["x"], box["y"], box["width"], box["height"])
 
 
-def _badge(box: Box, area: Box, place: str) -> tuple[float, float]:
+def _badge(box: Rect, area: Rect, place: str) -> tuple[float, float]:
     """The number's centre, by `place`, moved in so the whole circle shows in the picture."""
     x, y, w, h = box
     half = BADGE / 2 + 2
@@ -183,7 +183,7 @@ def _badge(box: Box, area: Box, place: str) -> tuple[float, float]:
     return (min(max(at[0], ax + half), ax + aw - half), min(max(at[1], ay + half), ay + ah - half))
 
 
-def find(page: Any, name: str, area: Box, words: dict[str, str]) -> list[tuple[Mark, Box]]:
+def find(page: Any, name: str, area: Rect, words: dict[str, str]) -> list[tuple[Mark, Rect]]:
     """The marks of picture `name`, each with its element's box in the window."""
     found = []
     for number, target in enumerate(MARKS.get(name, ()), start=1):
@@ -194,7 +194,7 @@ def find(page: Any, name: str, area: Box, words: dict[str, str]) -> list[tuple[M
     return found
 
 
-def draw(page: Any, name: str, area: Box, words: dict[str, str], label: bool) -> Marked:
+def draw(page: Any, name: str, area: Rect, words: dict[str, str], label: bool) -> Marked:
     """Put picture `name`'s marks (and, for a picture of a test model's output, the label) over the page."""
     found = find(page, name, area, words)
     marks = [
@@ -234,7 +234,7 @@ def _span(low: float, high: float, width: float, start: float, end: float) -> tu
     return max(left, start), min(width, end - start)
 
 
-def regions(marked: Marked) -> list[Box]:
+def regions(marked: Marked) -> list[Rect]:
     """The crop's pieces: marks near each other share one piece at most CROP_WIDTH wide; pieces stack."""
     _, _, aw, ah = marked.area
     boxes = []
@@ -246,7 +246,7 @@ def regions(marked: Marked) -> list[Box]:
         boxes.append((left, top, max(x + w, ax + r) - left, max(y + h, ay + r) - top))
     if marked.label:  # it lies on the output's node: it joins that node's piece
         boxes.append(marked.label)
-    groups: list[Box] = []
+    groups: list[Rect] = []
     for box in boxes:
         if groups and _union(groups[-1], box)[2] + 2 * PAD <= CROP_WIDTH:
             groups[-1] = _union(groups[-1], box)
@@ -261,7 +261,7 @@ def regions(marked: Marked) -> list[Box]:
     return pieces
 
 
-def _union(a: Box, b: Box) -> Box:
+def _union(a: Rect, b: Rect) -> Rect:
     left, top = min(a[0], b[0]), min(a[1], b[1])
     return left, top, max(a[0] + a[2], b[0] + b[2]) - left, max(a[1] + a[3], b[1] + b[3]) - top
 

@@ -32,7 +32,7 @@ from atelier.files import read_yaml, write_whole
 from atelier.hpc import sweep
 from atelier.layout import SweepFolder
 from atelier.lessons.modules import Module
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.messages import AtelierError
 
 SIDE = 192  # pixels, the longer side of a picture on the page (and of a test-model one as made)
@@ -66,7 +66,7 @@ def has_strips(module: Module) -> bool:
 
 
 def _upstream(prompt: dict[str, Any], node_id: str) -> set[str]:
-    """Every box whose output reaches `node_id`, through the API prompt's links."""
+    """Every node whose output reaches `node_id`, through the API prompt's links."""
     seen: set[str] = set()
     todo = [node_id]
     while todo:
@@ -78,7 +78,7 @@ def _upstream(prompt: dict[str, Any], node_id: str) -> set[str]:
 
 
 def one_picture(job: headless.Job, title: str) -> headless.Job:
-    """The job with only the save box the knob's box leads to (the last on the canvas), so each
+    """The job with only the save node the knob's node leads to (the last on the canvas), so each
     value makes one picture: the one that shows what the knob does."""
     knob_ids = {k for k, n in job.prompt.items() if n.get("_meta", {}).get("title") == title}
     saves = [k for k, n in job.prompt.items() if n.get("class_type") in SAVES and _upstream(job.prompt, k) & knob_ids]
@@ -139,7 +139,7 @@ def make(
     module: Module,
     out: Path,
     client: ComfyClient,
-    catalogue: Catalogue,
+    node_list: NodeList,
     made: Made,
     smoke: bool,
     on_step: Callable[[str], None] = lambda _: None,
@@ -150,7 +150,7 @@ def make(
     The new pictures replace the old ones only once all are made, with the file that says
     what made them, so a run that fails halfway leaves the page as it was.
     """
-    base = headless.load_job(module.folder, catalogue)
+    base = headless.load_job(module.folder, node_list)
     strips = []
     fresh = out / f".{module.slug}.new"
     shutil.rmtree(fresh, ignore_errors=True)
@@ -158,7 +158,7 @@ def make(
         for knob in (k for k in module.about.knobs if k.tries):
             setting = f"{knob.node}.{knob.input}"
             axes = [sweep.Axis(setting, tuple(str(v) for v in knob.tries))]
-            plan = sweep.Plan(
+            plan = sweep.SweepPlan(
                 str(module.folder.resolve()),
                 axes,
                 [],
@@ -172,10 +172,10 @@ def make(
             sweep.save_plan(folder, plan)
             job = one_picture(base, knob.node)
 
-            def show(step: sweep.Step, setting: str = setting) -> None:
-                on_step(f"{module.slug}: {setting} {step.done}/{step.total} {step.state}")
+            def show(progress: sweep.TaskProgress, setting: str = setting) -> None:
+                on_step(f"{module.slug}: {setting} {progress.done}/{progress.total} {progress.state}")
 
-            sweep.run_cells(client, plan, folder, plan.cells, catalogue, "strips", show, timeout, job=job)
+            sweep.run_cells(client, plan, folder, plan.cells, node_list, "strips", show, timeout, job=job)
             pictures = []
             for index, (cell, value) in enumerate(zip(plan.cells, knob.tries, strict=True)):
                 record = sweep.record(folder, cell.id)

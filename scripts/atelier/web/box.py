@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from atelier.keep import backup, box_signin
-from atelier.layout import expand_home
+from atelier.layout import USER_FOLDER, expand_home
 from atelier.messages import AtelierError
 from atelier.web import answered
 
@@ -69,7 +69,7 @@ def load_site(path: Path) -> Site:
     data = json.loads(path.read_text(encoding="utf-8"))
     return Site(
         backup.settings_from(data.get("backup"), path),
-        str(data.get("user_folder") or "$HOME/atelier-comfyui"),
+        str(data.get("user_folder") or USER_FOLDER),
         data.get("redirect_uri"),
     )
 

@@ -1,9 +1,9 @@
-"""Lesson pages and the module catalogue, rendered from each module's folder.
+"""Lesson pages and the lesson list, rendered from each module's folder.
 
 A lesson page follows the Carpentries shape (questions, objectives, the lesson, exercises
 with folded solutions, key points) and adds what a ComfyUI lesson needs: the graph as
 it looks on the canvas, the knobs with their defaults and allowed values from the node
-catalogue, the models with size and licence, and the workflow to download.
+node_list, the models with size and licence, and the workflow to download.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from atelier.files import read_yaml
 from atelier.lessons.lint import same_repository
 from atelier.lessons.meta import Output
 from atelier.lessons.modules import LEVELS, MODALITIES, Module, ordered
-from atelier.lessons.nodes import Catalogue
+from atelier.lessons.nodes import NodeList
 from atelier.lessons.pin import CustomNode
 from atelier.project import DOCS, KNOB_PICTURES, SCREENSHOTS
 from atelier.site import strips
@@ -28,8 +28,8 @@ MODALITY_NAMES = {"image": "Image", "audio": "Sound", "video": "Video", "3d": "3
 SCREENSHOT_MANIFEST = "screenshots.yml"  # file -> alt text, written with the pictures
 
 
-def display_names(catalogue: Catalogue) -> dict[str, str]:
-    return {name: spec.get("display_name", name) for name, spec in catalogue.nodes.items()}
+def display_names(node_list: NodeList) -> dict[str, str]:
+    return {name: spec.get("display_name", name) for name, spec in node_list.nodes.items()}
 
 
 def _size(count: int | None) -> str:
@@ -53,9 +53,9 @@ def _outputs(outputs: tuple[Output, ...]) -> str:
     return "; ".join(parts)
 
 
-def _allowed(catalogue: Catalogue, node_type: str, name: str) -> tuple[str, str]:
-    """(default, allowed values) in words, from the catalogue."""
-    spec = catalogue.input_spec(node_type, name)
+def _allowed(node_list: NodeList, node_type: str, name: str) -> tuple[str, str]:
+    """(default, allowed values) in words, from the node list."""
+    spec = node_list.input_spec(node_type, name)
     if spec is None:
         return "", ""
     kind, options = spec
@@ -119,17 +119,17 @@ def _screenshot(module: Module, folder: Path) -> list[str]:
         "",
         image,
         "",
-        "The same workflow as a map, with each box's settings:",
+        "The same workflow as a map, with each node's settings:",
         "",
     ]
 
 
-def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode]) -> list[str]:
+def custom_nodes(module: Module, node_list: NodeList, pinned: list[CustomNode]) -> list[str]:
     """The custom nodes the workflow needs, each with its repository, the semester's commit and its licence
     as module.yaml states it; nothing for a workflow of ComfyUI's own nodes."""
     sources = {}
     for node in module.nodes():
-        source = catalogue.source_of(str(node.get("type")))
+        source = node_list.source_of(str(node.get("type")))
         if source is not None:
             sources[source.folder] = source
     if not sources:
@@ -154,7 +154,7 @@ def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode])
     return [
         "## Custom nodes",
         "",
-        "Some boxes in this workflow are not part of ComfyUI: they come from these custom nodes, which your "
+        "Some nodes in this workflow are not part of ComfyUI: they come from these custom nodes, which your "
         "cluster installs with ComfyUI, at the commit pinned for the semester.",
         "",
         table(["Custom node", "Repository", "Commit", "Licence"], rows),
@@ -164,7 +164,7 @@ def custom_nodes(module: Module, catalogue: Catalogue, pinned: list[CustomNode])
 
 def lesson_page(
     module: Module,
-    catalogue: Catalogue,
+    node_list: NodeList,
     prompt: dict[str, Any],
     titles: dict[str, str],
     screenshots: Path,
@@ -214,7 +214,7 @@ def lesson_page(
     inputs = sorted(p.name for p in (module.folder / "inputs").glob("*")) if (module.folder / "inputs").is_dir() else []
     if inputs:
         lines += [
-            "This lesson starts from a file of its own. Download it and upload it in the workflow's load box:",
+            "This lesson starts from a file of its own. Download it and upload it in the workflow's load node:",
             "",
         ]
         lines += [f"- [{name}]({slug}/inputs/{name})" for name in inputs] + [""]
@@ -222,7 +222,7 @@ def lesson_page(
         "## The workflow",
         "",
         *_screenshot(module, screenshots),
-        f"![{describe_alt(module, catalogue)}]({slug}/graph.svg)",
+        f"![{describe_alt(module, node_list)}]({slug}/graph.svg)",
         "",
         "### What each part does",
         "",
@@ -236,19 +236,19 @@ def lesson_page(
         node = matches[0] if matches else {}
         value = str(prompt.get(str(node.get("id")), {}).get("inputs", {}).get(knob.input, ""))
         value = value if len(value) <= 40 else value[:39] + "…"
-        default, allowed = _allowed(catalogue, str(node.get("type")), knob.input)
+        default, allowed = _allowed(node_list, str(node.get("type")), knob.input)
         tries = ", ".join(f"`{cell(t)}`" for t in knob.tries)
         # What to try comes first, beside what the lesson has; ComfyUI's limits (0 to 18446744073709551615
         # for a seed) help few students, so they are folded away below.
         knobs.append([cell(knob.node), f"`{knob.input}`", tries, f"`{cell(value)}`", cell(knob.what)])
         limits.append([cell(knob.node), f"`{knob.input}`", cell(default), cell(allowed)])
     lines += [
-        table(["Box", "Setting", "Try", "In this workflow", "What it changes"], knobs),
+        table(["Node", "Setting", "Try", "In this workflow", "What it changes"], knobs),
         "",
         '<details class="info" markdown="1">',
         "<summary>What ComfyUI accepts for each setting (from its node list)</summary>",
         "",
-        table(["Box", "Setting", "ComfyUI's default", "Allowed"], limits),
+        table(["Node", "Setting", "ComfyUI's default", "Allowed"], limits),
         "",
         "</details>",
         "",
@@ -268,7 +268,7 @@ def lesson_page(
             ],
         )
     )
-    lines += ["", *custom_nodes(module, catalogue, pinned or []), "## Exercises", ""]
+    lines += ["", *custom_nodes(module, node_list, pinned or []), "## Exercises", ""]
     for number, exercise in enumerate(meta.exercises, start=1):
         title = exercise.title or f"Exercise {number}"
         lines += [
@@ -364,8 +364,8 @@ def knob_strips(module: Module, folder: Path | None) -> list[str]:
     ]
 
 
-def describe_alt(module: Module, catalogue: Catalogue) -> str:
-    return describe(module.workflow, display_names(catalogue)).replace("[", "(").replace("]", ")")
+def describe_alt(module: Module, node_list: NodeList) -> str:
+    return describe(module.workflow, display_names(node_list)).replace("[", "(").replace("]", ")")
 
 
 def modules_table(modules: list[Module]) -> str:
@@ -394,7 +394,7 @@ def modules_table(modules: list[Module]) -> str:
             options("level", "Level", [(level, level) for level in LEVELS]),
             "</div>",
             "",
-            '<table class="atelier-catalogue">',
+            '<table class="atelier-lessons">',
             "<thead><tr><th>Module</th><th>Kind</th><th>Level</th>"
             "<th>Time</th><th>GPU memory</th><th>Makes</th></tr></thead>",
             "<tbody>",

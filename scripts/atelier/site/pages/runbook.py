@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from atelier import runlog
 from atelier.comfy import headless
 from atelier.comfy.server import MODEL_FOLDERS
 from atelier.hpc.install import model_paths_text
@@ -26,7 +27,7 @@ from atelier.keep.userfolder import StudentFolder
 from atelier.layout import Layout, SessionFolder, SweepFolder
 from atelier.lessons.meta import ModelLicence
 from atelier.lessons.modules import Module
-from atelier.lessons.pin import Lock
+from atelier.lessons.pin import Pin
 from atelier.messages import Finding, plural
 from atelier.project import Project
 from atelier.site.markdown import cell, table
@@ -44,6 +45,7 @@ STUDENT_MARKER = "<!-- student folder -->"
 SWEEP_MARKER = "<!-- sweep folder -->"
 LESSON_CHECK_LOG_MARKER = "<!-- lesson check log -->"
 CONFIRM_MARKER = "<!-- profile values to confirm -->"
+FAILURE_LOG_MARKER = "<!-- failure logs -->"
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[\w-]+):(?P<value>[^#]*)(?:#\s*(?P<comment>.*))?$")
 LESSON_CHECK = Path("checks") / "lesson-check.sbatch"
 # What each atelier command of the GPU check prints in its log, by subcommand.
@@ -182,21 +184,21 @@ def store_locations(profiles: list[Profile]) -> str:
     return "\n".join(lines)
 
 
-def custom_nodes_table(lock: Lock) -> str:
+def custom_nodes_table(pin: Pin) -> str:
     """The custom nodes the pin in force allows, each with the folder install checks it out into."""
-    if not lock.custom_nodes:
+    if not pin.custom_nodes:
         return (
-            f"The pin in force ({lock.semester}) lists **no custom nodes**: every module uses ComfyUI's "
+            f"The pin in force ({pin.semester}) lists **no custom nodes**: every module uses ComfyUI's "
             "own nodes, and students' ComfyUI loads only Atelier's login gate and drain extensions."
         )
-    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node.name}`"] for node in lock.custom_nodes]
-    return f"The pin in force ({lock.semester}) allows these custom nodes:\n\n" + table(
+    rows = [[node.repository, f"`{node.commit}`", f"`ComfyUI/custom_nodes/{node.name}`"] for node in pin.custom_nodes]
+    return f"The pin in force ({pin.semester}) allows these custom nodes:\n\n" + table(
         ["repository", "commit", "folder in the prefix"], rows
     )
 
 
 def unknown_node_example(version: str) -> str:
-    """What `atelier lint` prints for a node type the catalogue lacks, from the message catalogue."""
+    """What `atelier lint` prints for a node type the node list lacks, from the message catalogue."""
     code = "lint-unknown-node"  # not a literal call: the message test counts only lint.py's own
     finding = Finding(
         code,
@@ -280,6 +282,17 @@ def lesson_check_log(script: Path, modules: int) -> str:
     return "\n".join(f"{number}. {item}" for number, item in enumerate(items, 1))
 
 
+def failure_logs() -> str:
+    """Where `atelier` saves a bug's traceback, and how many it keeps: from the code that saves them."""
+    return (
+        f"Those files go in the folder that `{runlog.VARIABLE}` names if it is set, else in "
+        f"`$XDG_STATE_HOME/{runlog.FOLDER.as_posix()}`, else in `~/{(runlog.STATE / runlog.FOLDER).as_posix()}` "
+        f"of whoever ran the command (a folder made there is readable by its owner only, and so is each file). "
+        f"Each is named `{runlog.PATTERN}` after its date and time; a folder keeps the newest "
+        f"{runlog.KEEP}, none older than {runlog.MAX_AGE.days} days."
+    )
+
+
 def to_confirm(path: Path) -> dict[str, tuple[str, str | None]]:
     """A profile's fields: dotted field -> (value as written, what to put there if its comment says "confirm")."""
     found: dict[str, tuple[str, str | None]] = {}
@@ -333,4 +346,5 @@ MARKERS: dict[str, Callable[[Project], str]] = {
     STUDENT_MARKER: lambda p: tree("<user_folder>", StudentFolder(Path("<user_folder>")).tree()),
     SWEEP_MARKER: lambda p: tree("<sweep folder>", SweepFolder(Path("<sweep folder>")).tree()),
     LESSON_CHECK_LOG_MARKER: lambda p: lesson_check_log(p.root / LESSON_CHECK, len(p.modules)),
+    FAILURE_LOG_MARKER: lambda p: failure_logs(),
 }

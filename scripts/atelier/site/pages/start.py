@@ -1,7 +1,7 @@
 """Generated parts of the Start here pages, made from the files that decide them.
 
 The launch form's fields come from the OOD form template, the per-cluster facts from
-the cluster profiles, the messages from the catalogue: change one of those and the
+the cluster profiles, the messages from the message catalogue: change one of those and the
 page a student reads changes with it.
 """
 
@@ -177,7 +177,7 @@ BROWSER_MESSAGES = (
 
 
 def student_messages() -> str:
-    """The messages a browser-only student can meet, from the catalogue the tools print from."""
+    """The messages a browser-only student can meet, from the message catalogue the tools print from."""
     return "\n".join(message_entries([MESSAGES[code] for code in BROWSER_MESSAGES], level=3))
 
 

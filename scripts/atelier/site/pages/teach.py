@@ -21,7 +21,7 @@ from mkdocs.exceptions import PluginError
 from atelier.hpc.profiles import Gpu, Profile, installed_profiles
 from atelier.layout import Layout
 from atelier.lessons.modules import LEVELS, Module
-from atelier.lessons.pin import TERMS, Lock
+from atelier.lessons.pin import TERMS, Pin
 from atelier.messages import plural
 from atelier.project import Project
 from atelier.site.markdown import table
@@ -144,7 +144,7 @@ def _level(module: Module) -> str:
 
 def in_order(modules: list[Module]) -> list[Module]:
     """Every module after its prerequisites; among those ready, the lower level first, then its `order`,
-    then the catalogue's order (a module without `order`, such as a new one, after those with one)."""
+    then the lesson list's order (a module without `order`, such as a new one, after those with one)."""
     rank = {m.slug: i for i, m in enumerate(lessons.ordered(modules))}
     key = {m.slug: (LEVELS.index(_level(m)), m.about.order is None, m.about.order or 0, rank[m.slug]) for m in modules}
     known = {m.slug for m in modules}
@@ -340,35 +340,35 @@ def shell_table(profiles: list[Profile]) -> str:
     return table(["Cluster", "Type this first, each time you open the shell"], rows)
 
 
-def semester_text(lock: Lock, modules: list[Module]) -> str:
+def semester_text(pin: Pin, modules: list[Module]) -> str:
     """What this version of the site describes, from the pin it was built with."""
     nodes = (
-        f"{len(lock.custom_nodes)} custom node{'s' * (len(lock.custom_nodes) != 1)}, each pinned by commit"
-        if lock.custom_nodes
-        else "no custom nodes (every module uses ComfyUI's own boxes)"
+        f"{len(pin.custom_nodes)} custom node{'s' * (len(pin.custom_nodes) != 1)}, each pinned by commit"
+        if pin.custom_nodes
+        else "no custom nodes (every module uses ComfyUI's own nodes)"
     )
     return "\n".join(
         [
-            f"This is the **{lock.docs_title}** version of the site; its version name, the part of its web "
-            f"address after the site's own, is `{lock.docs_version}`. It describes {len(modules)} lesson modules, "
-            f"ComfyUI {lock.comfyui_version} (commit `{lock.comfyui_commit[:12]}`), the ComfyUI web interface "
-            f"{lock.frontend_version}, and {nodes}.",
+            f"This is the **{pin.docs_title}** version of the site; its version name, the part of its web "
+            f"address after the site's own, is `{pin.docs_version}`. It describes {len(modules)} lesson modules, "
+            f"ComfyUI {pin.comfyui_version} (commit `{pin.comfyui_commit[:12]}`), the ComfyUI web interface "
+            f"{pin.frontend_version}, and {nodes}.",
             "",
             "A link to this page in this semester's version has this shape:",
             "",
             "```text",
-            f"https://<the site's address>/{lock.docs_version}/teach/semesters/",
+            f"https://<the site's address>/{pin.docs_version}/teach/semesters/",
             "```",
         ]
     )
 
 
-def terms_table(lock: Lock) -> str:
+def terms_table(pin: Pin) -> str:
     """How a semester becomes a version name, for every term the pin accepts."""
-    year = lock.semester.split("-")[0]
+    year = pin.semester.split("-")[0]
     rows = []
     for term in TERMS:
-        pinned = replace(lock, semester=f"{year}-{term}")
+        pinned = replace(pin, semester=f"{year}-{term}")
         rows.append([term, f"`{pinned.semester}`", f"`{pinned.docs_version}`", pinned.docs_title])
     return table(["Term", "`semester` in the pin", "Version name", "In the version menu"], rows)
 

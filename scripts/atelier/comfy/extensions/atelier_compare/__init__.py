@@ -3,8 +3,8 @@
 Students never open a terminal, so `atelier compare` is offered inside their ComfyUI
 session, from an entry in ComfyUI's menu (web/compare.js):
 
-* GET  atelier/compare lists the outputs folder, newest first, a thumbnail and a tick
-  box each, and a "compare the newest N" choice;
+* GET  atelier/compare lists the outputs folder, newest first, a thumbnail and a
+  checkbox each, and a "compare the newest N" choice;
 * POST atelier/compare (from that page only) runs atelier's own command on what was
   picked; a problem is said on the same page, with the choices kept; otherwise the
   browser goes on to the result;
@@ -21,7 +21,7 @@ xlsxwriter, so the comparing is atelier's, run as `<ATELIER_PYTHON> -m atelier c
 --within <outputs>` (ComfyServer passes the interpreter and the folder). That command
 refuses anything outside the folder and says every problem a student can meet in a
 registered message, which this page shows as it is; the one sentence for when the
-command says nothing comes from the same catalogue, in ATELIER_COMPARE_FAILED. This
+command says nothing comes from the same message catalogue, in ATELIER_COMPARE_FAILED. This
 file holds the routes; folder.py decides what of the outputs folder is listed and
 served, pages.py writes the HTML. ComfyUI loads this folder as a package, so they are
 imported relatively, and they too import nothing of atelier's.
@@ -92,7 +92,7 @@ WAIT = 6.0
 FALLBACK = (
     "The comparison could not be made: the program that makes it stopped without saying why. "
     "Reload the Compare page and try again."
-)  # only when ComfyServer did not pass the catalogue's
+)  # only when ComfyServer did not pass the message catalogue's
 PAGE_CSP = (
     "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"

@@ -15,9 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+# Copies of atelier's names (keep/ledger.py, keep/compare.py, keep/outputs.py, files.py), which this
+# cannot import: tests/unit/test_copies.py holds each to its source.
 COMPARISONS = "comparisons"  # in the outputs folder: one folder per comparison made here
 LEDGER = "atelier-ledger.sqlite"
 SHEET, WORKBOOK, CSV_FILE = "contact-sheet.html", "comparison.xlsx", "comparison.csv"  # as keep/compare.py writes
+STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"  # a comparison's folder, dated as atelier dates what it keeps aside
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(?:-\d{1,4})?$")
 # What keep/outputs.py reads, by the type a browser is told.
 MEDIA = {
@@ -114,7 +117,7 @@ def served(folder: Path, name: str) -> Path | None:
 def new_folder(parent: Path, now: float, taken: set[str] | frozenset[str] = frozenset()) -> Path:
     """comparisons/<date-time>, a new one even for two comparisons within a second (`taken`: names given
     to comparisons that have not made their folder yet)."""
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(now))
+    stamp = time.strftime(STAMP_FORMAT, time.localtime(now))
     candidate, n = parent / stamp, 1
     while candidate.exists() or candidate.name in taken:
         n += 1

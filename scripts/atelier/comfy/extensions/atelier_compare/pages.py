@@ -115,7 +115,7 @@ def pick_page(
 </fieldset>
 <details{" open" if by or vs else ""}><summary>Choose the settings across and down</summary>
 <p>Without them, Atelier picks the first two settings that differ. Name any setting, such as cfg, seed, steps,
-sampler or a box's own setting as box title.setting (KSampler.denoise).</p>
+sampler or a node's own setting as node title.setting (KSampler.denoise).</p>
 <p><label for="by">Across</label> <input id="by" name="by" type="text" value="{html.escape(by)}">
 <label for="vs">Down</label> <input id="vs" name="vs" type="text" value="{html.escape(vs)}"></p>
 </details>

@@ -21,6 +21,8 @@ import time
 
 NODE_CLASS_MAPPINGS: dict = {}  # a custom node package that adds no nodes
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+# When ComfyServer did not say: a copy of atelier.comfy.server.DRAIN_SECONDS (tests/unit/test_copies.py).
+SECONDS = 25.0
 _stopping = threading.Event()
 
 
@@ -52,7 +54,7 @@ def _on_terminate(signum: int, frame: object) -> None:
     if _stopping.is_set():
         return
     _stopping.set()
-    seconds = float(os.environ.get("ATELIER_DRAIN_SECONDS", "25"))
+    seconds = float(os.environ.get("ATELIER_DRAIN_SECONDS") or SECONDS)
     logging.info("atelier drain: asked to stop; letting the running prompt finish (at most %.0f s)", seconds)
     threading.Thread(target=_drain, args=(seconds,), name="atelier-drain", daemon=True).start()
 

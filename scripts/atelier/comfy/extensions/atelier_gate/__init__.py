@@ -46,7 +46,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 COOKIE = "atelier_gate"
+# Copies of atelier.comfy.server's LOGIN and KEY_LEAST, held to them by tests/unit/test_copies.py.
 LOGIN = "/atelier/login"
+KEY_LEAST = 22  # at least 128 bits in URL-safe base64
 SAFE_BASE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 SERVED_FILES = {"/view", "/api/view"}  # user files, shown back in the browser
 PAGES = {"/", "/index.html"}  # ComfyUI's page, where prefix.js goes first
@@ -78,7 +80,7 @@ def _read_token() -> str | None:
         token = Path(path).read_text(encoding="utf-8").strip()
     except OSError:
         return None
-    return token if len(token) >= 22 else None  # at least 128 bits in URL-safe base64
+    return token if len(token) >= KEY_LEAST else None
 
 
 def _same_origin_through_proxy(headers) -> bool:

@@ -1,7 +1,7 @@
 // Put in front of ComfyUI's page by the login gate (see __init__.py), before any of the
 // frontend's own scripts: keep the tab's icon inside this session's path.
 //
-// ComfyUI's frontend (pinned in workflows/lock.yaml, 1.27) shows a prompt's progress in the
+// ComfyUI's frontend (pinned in workflows/pin.yaml, 1.27) shows a prompt's progress in the
 // tab's icon (useProgressFavicon, through vueuse's useFavicon), setting <link rel="icon">'s
 // href to "/assets/images/favicon_progress_16x16/frame_<n>.png": a path from the site's root,
 // where every other request of the page is built from its own base. Behind Open OnDemand's

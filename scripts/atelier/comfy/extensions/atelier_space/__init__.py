@@ -39,7 +39,7 @@ LOW_BYTES = 500 * 1024**2  # under this, a folder is "low": a few hundred pictur
 EVENT = "atelier.notice"
 ROUTE = "/atelier/space"
 NO_SPACE = re.compile(r"\[Errno (?:28|122)\]|No space left on device|Disk quota exceeded", re.IGNORECASE)
-# Only when ComfyServer did not pass the catalogue's sentences.
+# Only when ComfyServer did not pass the message catalogue's sentences.
 FALLBACK_LOW = "Only {free} is left in {folder}. Make room before it is full."
 FALLBACK_FULL = "The folder is full: node {node} '{title}' could not save its picture. Make room, then run again."
 

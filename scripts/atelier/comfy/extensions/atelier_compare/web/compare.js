@@ -1,6 +1,6 @@
 // Atelier's Compare page, opened from ComfyUI's own menu in a new tab.
 //
-// ComfyUI's frontend (pinned in workflows/lock.yaml, 1.27) lets an extension add commands
+// ComfyUI's frontend (pinned in workflows/pin.yaml, 1.27) lets an extension add commands
 // and place them in its menu (menuCommands). The page's address is built from the
 // frontend's own base (api.fileURL), so it stays inside this session's path under
 // Open OnDemand's /rnode/<host>/<port>/ proxy.

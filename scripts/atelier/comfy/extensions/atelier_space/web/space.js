@@ -2,7 +2,7 @@
 //
 // The server side (atelier_space/__init__.py) sends "atelier.notice" messages on the
 // WebSocket: a folder running low when a prompt starts, or a picture that could not be
-// saved because the folder is full. The frontend (pinned in workflows/lock.yaml, 1.27)
+// saved because the folder is full. The frontend (pinned in workflows/pin.yaml, 1.27)
 // passes a message type to an extension once it listens for it, and shows toasts
 // through app.extensionManager.toast. When the page opens it asks atelier/space once,
 // so a session that starts nearly full says so before the first run.

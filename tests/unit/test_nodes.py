@@ -1,4 +1,4 @@
-"""`atelier catalogue` against a stand-in /object_info (the real one runs in tier comfyui)."""
+"""`atelier nodes` against a stand-in /object_info (the real one runs in tier comfyui)."""
 
 from __future__ import annotations
 
@@ -80,11 +80,11 @@ def fake_comfyui(serve_dir, tmp_path: Path):
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ATELIER, "catalogue", *args], capture_output=True, text=True)
+    return subprocess.run([ATELIER, "nodes", *args], capture_output=True, text=True)
 
 
-def test_catalogue_is_stripped(fake_comfyui, tmp_path: Path) -> None:
-    out = tmp_path / "catalogue.json"
+def test_node_list_is_stripped(fake_comfyui, tmp_path: Path) -> None:
+    out = tmp_path / "nodes.json"
     result = run("--server", fake_comfyui(RAW), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"Wrote {out}: 8 node types from ComfyUI 0.3.64 (2 online-service nodes left out).\n"
@@ -109,9 +109,9 @@ def test_a_comfyui_without_audio_nodes_is_refused(fake_comfyui, tmp_path: Path) 
     result = run("--server", url, "--out", str(tmp_path / "c.json"))
     assert result.returncode == 1
     assert result.stderr == (
-        f"Error: The ComfyUI at {url} has no audio nodes (LoadAudio, SaveAudio), so its catalogue "
+        f"Error: The ComfyUI at {url} has no audio nodes (LoadAudio, SaveAudio), so its node list "
         "would be incomplete. Install torchaudio in that ComfyUI's Python environment, restart it "
-        "and run 'atelier catalogue' again.\n"
+        "and run 'atelier nodes' again.\n"
     )
     assert not (tmp_path / "c.json").exists()
 

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from atelier.lessons.pin import load_lock
+from atelier.lessons.pin import load_pin
 from atelier.messages import AtelierError
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD = (ROOT / "workflows" / "lock.yaml").read_text()
+GOOD = (ROOT / "workflows" / "pin.yaml").read_text()
 
 
 def test_the_project_pin_is_valid() -> None:
-    lock = load_lock(ROOT / "workflows" / "lock.yaml")
-    assert lock.semester == "2026-fall"
-    assert len(lock.comfyui_commit) == 40
+    pin = load_pin(ROOT / "workflows" / "pin.yaml")
+    assert pin.semester == "2026-fall"
+    assert len(pin.comfyui_commit) == 40
 
 
 @pytest.mark.parametrize(
@@ -29,10 +29,10 @@ def test_the_project_pin_is_valid() -> None:
     ],
 )
 def test_docs_versions_sort_in_time(tmp_path: Path, semester: str, version: str, title: str) -> None:
-    path = tmp_path / "lock.yaml"
+    path = tmp_path / "pin.yaml"
     path.write_text(GOOD.replace("semester: 2026-fall", f"semester: {semester}"))
-    lock = load_lock(path)
-    assert (lock.docs_version, lock.docs_title) == (version, title)
+    pin = load_pin(path)
+    assert (pin.docs_version, pin.docs_title) == (version, title)
 
 
 @pytest.mark.parametrize(
@@ -64,19 +64,19 @@ def test_docs_versions_sort_in_time(tmp_path: Path, semester: str, version: str,
     ],
 )
 def test_bad_field_is_named(tmp_path: Path, old: str, new: str, message: str) -> None:
-    path = tmp_path / "lock.yaml"
+    path = tmp_path / "pin.yaml"
     assert old in GOOD
     path.write_text(GOOD.replace(old, new))
     with pytest.raises(AtelierError) as err:
-        load_lock(path)
-    assert err.value.code == "lock-field"
+        load_pin(path)
+    assert err.value.code == "pin-field"
     assert err.value.text == f"{path}: {message}"
 
 
 def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
-    path = tmp_path / "lock.yaml"
+    path = tmp_path / "pin.yaml"
     path.write_text("semester: 2026-fall\ncomfyui:\n  version: [0.3\n")
     with pytest.raises(AtelierError) as err:
-        load_lock(path)
+        load_pin(path)
     assert err.value.code == "yaml-malformed"
     assert err.value.text.startswith(f"{path} is not valid YAML (line 4: ")

@@ -1,4 +1,4 @@
-"""The committed node catalogue is exactly what the pinned ComfyUI reports."""
+"""The committed node list is exactly what the pinned ComfyUI reports."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atelier.cli.options import pinned_nodes
-from atelier.lessons.pin import load_lock
+from atelier.cli.comfyui import pinned_nodes
+from atelier.lessons.pin import load_pin
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_committed_catalogue_matches_the_running_comfyui(comfy, tmp_path: Path) -> None:
+def test_committed_node_list_matches_the_running_comfyui(comfy, tmp_path: Path) -> None:
     out = tmp_path / "object_info.json"
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "atelier"),
-            "catalogue",
+            "nodes",
             "--server",
             comfy.url,
             "--out",
@@ -31,8 +31,8 @@ def test_committed_catalogue_matches_the_running_comfyui(comfy, tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     fresh = json.loads(out.read_text())
-    committed = json.loads((ROOT / "workflows" / "catalogue" / "object_info.json").read_text())
-    assert fresh["comfyui_version"] == load_lock(ROOT / "workflows" / "lock.yaml").comfyui_version
+    committed = json.loads((ROOT / "workflows" / "nodes" / "object_info.json").read_text())
+    assert fresh["comfyui_version"] == load_pin(ROOT / "workflows" / "pin.yaml").comfyui_version
     # A custom node the pin names but this ComfyUI was not told to load (ATELIER_CUSTOM_NODES) is left out.
     loaded = set(pinned_nodes())
     elsewhere = {
@@ -42,7 +42,7 @@ def test_committed_catalogue_matches_the_running_comfyui(comfy, tmp_path: Path) 
         for name in source["nodes"]
     }
     expected = {name: spec for name, spec in committed["nodes"].items() if name not in elsewhere}
-    assert sorted(fresh["nodes"]) == sorted(expected), "node types differ: run 'atelier catalogue'"
+    assert sorted(fresh["nodes"]) == sorted(expected), "node types differ: run 'atelier nodes'"
     assert fresh["nodes"] == expected
     assert fresh.get("custom_nodes", {}) == {
         folder: source for folder, source in committed.get("custom_nodes", {}).items() if folder in loaded

@@ -289,10 +289,10 @@ FOLDER_NAME = r"atelier-(?:comfy|output)[\w-]*"
 PAGE_FACTS = [
     (
         "an app's site file",
-        r"/etc/ood/config/apps/[\w.<>-]+/atelier\.\w+",
+        r"/etc/ood/config/apps/[\w.<>-]+/[\w.-]+",
         {ood.SITE_FILE.as_posix(), ood.box_site_file("box").as_posix(), ood.box_site_file("classwall").as_posix()},
     ),
-    ("the login route", r"/atelier/log\w*", {server.LOGIN}),
+    ("the login route", r"(?<![\w.~-])/atelier/\w+", {server.LOGIN}),  # a route, not a folder such as src/atelier/
     (
         "a student's folder",
         FOLDER_NAME,

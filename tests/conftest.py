@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # are missing), as `./dev serve` builds it; tests/unit/test_site_publish.py builds it as a publish does.
 os.environ.setdefault("ATELIER_SITE_PREVIEW", "1")
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))  # Debian's; never a downloaded build
-TIERS = ("unit", "site", "slurm", "comfyui", "ood", "install", "gpu")
+TIERS = ("unit", "site", "slurm", "comfyui", "ood", "install", "tools", "gpu")
 SLURM_DAEMONS = ("slurmctld", "slurmd", "munged")  # Debian's slurmctld, slurmd and munge; clients come with them
 
 
@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
-        if tier == "site" and not CHROMIUM.exists():
+        if tier in ("site", "tools") and not CHROMIUM.exists():
             item.add_marker(no_chromium)
         if tier == "slurm" and slurm_reason:
             item.add_marker(no_slurm)
@@ -103,7 +103,7 @@ def project_copy(destination: Path) -> Path:
     """A git repository holding what the site build reads, for mike to commit into."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mkdocs.yml", destination)
-    for folder in ("docs", "workflows", "scripts", "checks", "ood"):  # ood: the launch form, for Start here
+    for folder in ("docs", "workflows", "tools", "scripts", "checks", "ood"):  # ood: the launch form; tools: Teach
         shutil.copytree(ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__"))
     git = ["git", "-c", "user.name=Atelier tests", "-c", "user.email=tests@127.0.0.1"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=destination, check=True)

@@ -1,8 +1,10 @@
 """The labels of other programs' buttons and menus that pages and messages tell students to press.
 
-Pages name ComfyUI's and Open OnDemand's own words; these lists are held to those programs'
-sources in their tiers (tests/comfyui/test_labels.py, tests/ood/test_labels.py), and every
-label a page or message names is held to these lists, or to Atelier's own apps, in the unit tier.
+Pages name ComfyUI's, InvokeAI's and Open OnDemand's own words. ComfyUI's and Open OnDemand's lists
+are held to those programs' sources in their tiers (tests/comfyui/test_labels.py,
+tests/ood/test_labels.py); InvokeAI's are the words its screenshots click
+(scripts/atelier/site/screenshots_tools.py). Every label a page or message names is held to these
+lists, or to Atelier's own apps, in the unit tier.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 from pathlib import Path
 
 from atelier.hpc.profiles import all_profiles
+from atelier.lessons.pin import PIN_PATH, load_pin
+from atelier.tools.declaration import load_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMFYUI = ("Run", "Workflows", "Save Image", "Export", "Browse")
 # Open OnDemand's dashboard, as its locale and views spell them.
 OOD = ("Launch", "Delete", "Interactive Apps", "My Interactive Sessions", "Files", "Clusters", "Download", "Session ID")
+# InvokeAI 6.14.2's page, as its English locale spells them; `atelier screenshots --tool invokeai` clicks each.
+INVOKEAI = ("Canvas", "Invoke", "Accept", "Inpaint Mask", "Add Layer")
 # Things a page points at that carry no text of their own.
 DESCRIBED = ("ComfyUI logo",)
 
@@ -35,5 +41,9 @@ def own_labels() -> str:
         *ROOT.glob("scripts/atelier/keep/*.py"),
     ]
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sources if p.is_file())
-    # The Box app names the backup by its profile's title.
+    # The Box app names the backup by its profile's title; the session app's card names its tool (each is
+    # deployed from the one app).
+    text = "\n".join(
+        text.replace("<%= title %>", tool.title) for tool in load_tools(ROOT, load_pin(ROOT / PIN_PATH).tool_names)
+    )
     return "\n".join(text.replace("{self.e(self.title)}", title) for title in {p.backup.title for p in all_profiles()})

@@ -73,6 +73,10 @@ class Layout:
     def comfyui_python(self) -> Path:
         return self.python(self.comfyui_venv)
 
+    def tool_venv(self, name: str) -> Path:
+        """The Python environment of a tool beside ComfyUI (InvokeAI, a Gradio app): one each."""
+        return self.prefix / f"{name}-venv"
+
     @property
     def atelier_venv(self) -> Path:
         """Atelier itself, and the rclone beside it."""
@@ -124,7 +128,9 @@ class Layout:
                 "state/",
             ],
         )
-        return rows[:6] + [("models/", "The shared model store, unless the cluster profile names another")] + rows[6:]
+        store = ("models/", "The shared model store, unless the cluster profile names another")
+        tools = ("<tool>-venv/", "Each tool beside ComfyUI in a Python environment of its own (InvokeAI, ...)")
+        return rows[:4] + [tools] + rows[4:6] + [store] + rows[6:]
 
 
 @dataclass(frozen=True)

@@ -1138,6 +1138,48 @@ MESSAGES: dict[str, Message] = {
             "Pin that commit in workflows/pin.yaml, or install the pinned commit and run 'atelier nodes' again.",
             "maintainer",
         ),
+        Message(
+            "tool-missing",
+            "The tool '{name}' has no declaration: {file} was not found.",
+            "Each tool the semester pin names under tools needs a folder tools/<name>/ with a tool.yaml; the "
+            "Runbook page 'Tools beside ComfyUI, and adding one' shows how.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "tool-field",
+            "{file}: '{field}' {problem}.",
+            "Fix that field; the Runbook page 'Tools beside ComfyUI, and adding one' explains each one.",
+            "maintainer",
+            2,
+        ),
+        Message(
+            "tool-unknown",
+            "There is no tool '{name}' this semester.",
+            "Give one of the semester's tools: {known}.",
+            "student",
+            2,
+        ),
+        Message(
+            "tool-not-installed",
+            "{title} is not installed here: {python} was not found.",
+            "Run 'atelier install' (it installs every tool of the semester pin), or ask your course's support "
+            "contact to.",
+            "student",
+        ),
+        Message(
+            "tool-start-failed",
+            "{title} did not start: {reason}.",
+            "Start a new session; if it fails again, send {log} to your course's support contact.",
+            "student",
+        ),
+        Message(
+            "tool-gate-open",
+            "{title} answered a request without the session key, so it was stopped: its port must be reachable "
+            "only through the gate.",
+            "Check that tools/{name}/tool.yaml starts it on 127.0.0.1 and its port, not on another address.",
+            "maintainer",
+        ),
     ]
 }
 

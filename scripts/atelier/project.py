@@ -20,6 +20,7 @@ from atelier.lessons.modules import WORKFLOWS, Module, all_modules
 from atelier.lessons.nodes import NODE_LIST_PATH, NodeList, load_node_list
 from atelier.lessons.pin import PIN_PATH, Pin, load_pin
 from atelier.messages import AtelierError
+from atelier.tools.declaration import Tool, load_tools
 
 MARK = PIN_PATH  # a folder holding the semester pin is a project
 CHECKOUT = Path(__file__).resolve().parents[2]  # scripts/atelier/ -> the checkout, for an editable install
@@ -85,6 +86,11 @@ class Project:
     @cached_property
     def pin(self) -> Pin:
         return load_pin(self.pin_path)
+
+    @cached_property
+    def tools(self) -> list[Tool]:
+        """Every tool of the semester pin, ComfyUI first, from the declarations in tools/."""
+        return load_tools(self.root, self.pin.tool_names)
 
     @cached_property
     def profiles(self) -> list[Profile]:

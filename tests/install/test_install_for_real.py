@@ -33,6 +33,7 @@ import yaml
 from atelier.hpc import packages
 from atelier.layout import Layout
 from atelier.lessons.pin import load_pin
+from atelier.tools.declaration import load_tool
 from tests.slurm.conftest import SlurmCluster, local_cluster
 from tests.slurm.test_sessions import log_in, request
 
@@ -135,6 +136,7 @@ def site() -> Iterator[dict[str, Path]]:
     (folder / "pin.yaml").write_text(PIN.read_text().replace(pin.comfyui_commit, commit))
     for lock in (PIN.parent / packages.FOLDER).glob("*.txt"):
         (folder / packages.FOLDER / lock.name).write_text(lock.read_text().replace(pin.comfyui_commit, commit))
+    shutil.copytree(ROOT / "tools", base / "tools")  # the tools' declarations, beside the pin's folder
     (base / "mirrors" / "commit").write_text(commit)
     yield {
         "base": base,
@@ -310,18 +312,18 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
     planned = run_as_maintainer(dry, checkout)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert f"source: {site['mirror']}  (cluster profile)" in planned.stdout
-    assert "11 step(s) would run, 0 already done." in planned.stdout
+    assert "16 step(s) would run, 0 already done." in planned.stdout  # ComfyUI's, the two tools', atelier's
 
     started = time.monotonic()
     installed = run_as_maintainer(first, checkout)
     first_seconds = time.monotonic() - started
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert "11 step(s) run, 0 already done" in installed.stdout
+    assert "16 step(s) run, 0 already done" in installed.stdout
     started = time.monotonic()
     rerun = run_as_maintainer(again, checkout)
     rerun_seconds = time.monotonic() - started
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "1 step(s) run, 10 already done" in rerun.stdout and "done    Check that every account" in rerun.stderr
+    assert "1 step(s) run, 15 already done" in rerun.stdout and "done    Check that every account" in rerun.stderr
     env_file = run_as_maintainer(show, checkout)
     assert env_file.stdout == literal(
         printed_after(4, "cat /groups/atelier/2026-fall/atelier.env"), site, profile_file
@@ -338,7 +340,12 @@ def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_s
         )
         == []
     )
-    for venv in (layout.comfyui_venv, layout.atelier_venv):
+    pin = load_pin(checkout / "workflows" / "pin.yaml")
+    for name in pin.tools:  # each tool's own environment holds exactly its lock
+        environment = packages.tool_environment(load_tool(checkout / "tools" / name), cpu=False)
+        lock = packages.read(packages.lock_file(checkout / "workflows" / "pin.yaml", environment))
+        assert packages.differences(layout.tool_venv(name), lock) == [], name
+    for venv in (layout.comfyui_venv, *(layout.tool_venv(name) for name in pin.tools), layout.atelier_venv):
         checked = subprocess.run([str(Layout.python(venv)), "-m", "pip", "check"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout
     node = load_pin(checkout / "workflows" / "pin.yaml").custom_nodes[0]

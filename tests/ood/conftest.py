@@ -19,6 +19,7 @@ from atelier.lessons.modules import all_modules
 from tests.comfyui.conftest import tiny_store  # noqa: F401  (a fixture: the small random-weight models)
 from tests.ood import dashboard
 from tests.slurm.conftest import SlurmCluster, _empty_queue, slurm  # noqa: F401  (fixtures)
+from tests.tools.conftest import tool_env, tool_store, tools_prefix  # noqa: F401  (fixtures: the tools tier's install)
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = (20000, 20999)  # the cluster's port range in clusters.d

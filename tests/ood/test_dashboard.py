@@ -79,7 +79,7 @@ def test_a_session_without_comfyui_ends_with_a_plain_reason_on_its_card(slurm: S
     staged = Path(launched["staged_root"])
     log = (staged / "output.log").read_text()
     assert "Error: No ComfyUI was found at" in log, log
-    assert "ComfyUI is not running; the lines above say why" in log
+    assert "The session is not running; the lines above say why" in log
     deadline = time.monotonic() + 30
     card = site.session(launched["session_id"])
     while not card["completed"]:

@@ -191,7 +191,7 @@ def test_ood_job_without_comfyui_ends_with_a_plain_reason(slurm: SlurmCluster, o
     log = (staged / "output.log").read_text()
     assert "Session key written to" in log
     assert "Error: No ComfyUI was found at" in log, log  # atelier itself ran, though the job has no PATH of ours
-    assert "ComfyUI is not running; the lines above say why" in log
+    assert "The session is not running; the lines above say why" in log
     key = (staged / "gate" / "token").read_text()
     assert len(key) == 43 and key not in log
 
@@ -215,4 +215,4 @@ def test_ood_job_serves_comfyui_behind_the_gate_and_stops_cleanly(slurm: SlurmCl
     slurm.run("scancel", job_id)
     slurm.wait_for(job_id, {"CANCELLED", "COMPLETED", "FAILED"}, timeout=60)
     log = (staged / "output.log").read_text()
-    assert "ComfyUI is listening on port" in log and key not in log
+    assert "The session is listening on port" in log and key not in log

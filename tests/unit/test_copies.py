@@ -25,6 +25,7 @@ from atelier.check import bench
 from atelier.comfy import headless, server
 from atelier.hpc import ood, slurm
 from atelier.keep import compare, ledger, outputs
+from atelier.lessons.pin import PIN_PATH, load_pin
 from atelier.messages import MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,7 +291,12 @@ PAGE_FACTS = [
     (
         "an app's site file",
         r"/etc/ood/config/apps/[\w.<>-]+/[\w.-]+",
-        {ood.SITE_FILE.as_posix(), ood.box_site_file("box").as_posix(), ood.box_site_file("classwall").as_posix()},
+        {
+            ood.SITE_FILE.as_posix(),
+            ood.box_site_file("box").as_posix(),
+            ood.box_site_file("classwall").as_posix(),
+            *(ood.tool_site_file(name).as_posix() for name in load_pin(ROOT / PIN_PATH).tools),
+        },
     ),
     ("the login route", r"(?<![\w.~-])/atelier/\w+", {server.LOGIN}),  # a route, not a folder such as src/atelier/
     (

@@ -6,7 +6,7 @@ import pytest
 
 from atelier.lessons.modules import all_modules
 from atelier.messages import MESSAGES
-from tests.labels import BUTTON, COMFYUI, DESCRIBED, OOD, PRESSED, ROOT, own_labels
+from tests.labels import BUTTON, COMFYUI, DESCRIBED, INVOKEAI, OOD, PRESSED, ROOT, own_labels
 
 READER_PAGES = [
     *ROOT.glob("docs/start/*.md"),
@@ -37,7 +37,15 @@ def test_the_label_scan_finds_what_students_are_told_to_press() -> None:
 def test_every_named_button_exists_in_its_program() -> None:
     own = own_labels()
     titles = {m.title for m in all_modules(ROOT / "workflows")}
-    known = set(COMFYUI) | set(OOD) | set(DESCRIBED) | titles | {f"{t}.json" for t in titles} | {"{module.title}"}
+    known = (
+        set(COMFYUI)
+        | set(INVOKEAI)
+        | set(OOD)
+        | set(DESCRIBED)
+        | titles
+        | {f"{t}.json" for t in titles}
+        | {"{module.title}"}
+    )
     unknown = {
         label: sorted(where) for label, where in named_labels().items() if label not in known and label not in own
     }

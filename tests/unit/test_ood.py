@@ -431,7 +431,15 @@ def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> No
     done = _deploy(tmp_path, path)
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
-    assert done.stdout.splitlines()[1] == (
+    lines = done.stdout.splitlines()
+    assert lines[1:3] == [  # each tool's app beside ComfyUI's, its site file beside ComfyUI's given one
+        f"Deployed InvokeAI to {tmp_path / 'invokeai'}; its settings written to "
+        f"{tmp_path / 'invokeai.atelier.yml'}.",
+        f"Deployed Background remover to {tmp_path / 'rembg'}; its settings written to "
+        f"{tmp_path / 'rembg.atelier.yml'}.",
+    ]
+    assert (tmp_path / "invokeai" / "icon.png").is_file() and (tmp_path / "app" / "icon.png").is_file()
+    assert lines[3] == (
         f"Deployed the Box app to {tmp_path / 'box'}; its settings written to "
         f"{tmp_path / 'etc' / 'box' / 'atelier.json'}."
     )

@@ -29,6 +29,8 @@ DIFFERENT = {
     ("--node-source", "pin"): "with --refresh, for the lock: no cluster profile to fall back on",
     ("--index-url", "pin"): "with --refresh, for the lock: no cluster profile to fall back on",
     ("--torch-index", "pin"): "with --refresh, for the lock: no cluster profile to fall back on",
+    ("--tool", "install"): "the tools to install alone, into a prefix installed before (repeatable)",
+    ("--tool", "pin"): "with --refresh: the tools to lock alone (repeatable)",
 }
 
 

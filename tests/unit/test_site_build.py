@@ -17,7 +17,7 @@ MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 
 
 def site_copy(tmp_path: Path) -> Path:
-    for name in ("docs", "workflows", "scripts", "checks", "ood"):
+    for name in ("docs", "workflows", "tools", "scripts", "checks", "ood"):
         shutil.copytree(ROOT / name, tmp_path / name)
     shutil.copy2(ROOT / "mkdocs.yml", tmp_path)
     return tmp_path

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from atelier.comfy.server import ComfyServer, find_comfyui, tuning
+from atelier.layout import Layout
+from atelier.tools.declaration import Tool
+from atelier.tools.server import ToolServer
 
 
 def pinned_nodes() -> tuple[str, ...]:
@@ -59,3 +62,16 @@ class ComfyChoice:
 def read_key(path: Path | None) -> str | None:
     """A running session's key, from a file so it never shows in a command line or a log."""
     return path.read_text(encoding="utf-8").strip() if path else None
+
+
+def tool_python(tool: Tool) -> Path:
+    """A tool's Python, in the install that the sourced atelier.env names in ATELIER_PREFIX (<prefix>/<name>-venv),
+    else in ./<name>-venv."""
+    prefix = os.environ.get("ATELIER_PREFIX")
+    venv = Layout.of(Path(prefix)).tool_venv(tool.name) if prefix else Path(f"{tool.name}-venv").absolute()
+    return Layout.python(venv)
+
+
+def tool_server(tool: Tool, workdir: Path, **settings: Any) -> ToolServer:
+    """A tool beside ComfyUI, with its installed environment; `settings` are ToolServer's own."""
+    return ToolServer(tool, tool_python(tool), workdir, **settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from atelier.cli.lookup import pick_modules, project
@@ -32,6 +34,7 @@ from atelier.hpc.profiles import load_profile
 from atelier.hpc.store import ModelFile, declared, fetch, import_files, verify
 from atelier.lessons.pin import load_pin
 from atelier.messages import AtelierError, Finding
+from atelier.tools.declaration import find_tool, load_tools
 
 
 @click.group("models")
@@ -152,6 +155,13 @@ def refresh_options(command: Callable) -> Callable:
         [
             click.option("--cpu", is_flag=True, help="With --refresh: lock PyTorch's CPU build (comfyui-cpu.txt)."),
             click.option(
+                "--tool",
+                "tool_names",
+                multiple=True,
+                metavar="NAME",
+                help="With --refresh: lock only this tool's environment (repeatable), not ComfyUI's or atelier's.",
+            ),
+            click.option(
                 "--python",
                 "python",
                 type=FILE,
@@ -182,6 +192,7 @@ def refresh_options(command: Callable) -> Callable:
 
 def refresh_package_lock(
     pin_path: Path,
+    tool_names: tuple[str, ...],
     cpu: bool,
     python: Path | None,
     source: str | None,
@@ -191,19 +202,34 @@ def refresh_package_lock(
 ) -> None:
     pin = load_pin(pin_path)
     console = Console(stderr=True)
-    with console.status("Locking the semester's packages") as status:
-        written = packages.refresh(
-            pin,
-            pin_path,
-            install.project_folder(),
-            (python or Path(sys.executable)).absolute(),
-            packages.Index(package_index, torch_index),
-            "cpu" if cpu else "cuda",
-            source or sources.COMFYUI_SOURCE,
-            _node_sources(node_sources),
-            Path(tempfile.gettempdir()) / "atelier-lock-logs",
-            lambda text: status.update(text),
-        )
+    tools = load_tools(pin_path.parent.parent, list(pin.tools))
+    if tool_names:
+        with console.status("Locking the tools' packages") as status:
+            written = packages.refresh_tools(
+                pin,
+                pin_path,
+                [find_tool(tools, name) for name in tool_names],
+                (python or Path(sys.executable)).absolute(),
+                packages.Index(package_index, torch_index),
+                "cpu" if cpu else "cuda",
+                Path(tempfile.gettempdir()) / "atelier-lock-logs",
+                lambda text: status.update(text),
+            )
+    else:
+        with console.status("Locking the semester's packages") as status:
+            written = packages.refresh(
+                pin,
+                pin_path,
+                install.project_folder(),
+                (python or Path(sys.executable)).absolute(),
+                packages.Index(package_index, torch_index),
+                "cpu" if cpu else "cuda",
+                source or sources.COMFYUI_SOURCE,
+                _node_sources(node_sources),
+                Path(tempfile.gettempdir()) / "atelier-lock-logs",
+                lambda text: status.update(text),
+                tools,
+            )
     for path in written:
         click.echo(f"Wrote {path}: {len(packages.read(path).pins)} packages, each with its sha256.")
 
@@ -254,6 +280,13 @@ def refresh_package_lock(
     "[default: the one running atelier].",
 )
 @PIN
+@click.option(
+    "--tool",
+    "tool_names",
+    multiple=True,
+    metavar="NAME",
+    help="Install only this tool of the pin (repeatable), into a prefix installed before: a tool added mid-semester.",
+)
 @click.option("--dry-run", is_flag=True, help="Print every step and whether it would be skipped; change nothing.")
 def install_command(
     prefix: Path | None,
@@ -266,9 +299,10 @@ def install_command(
     cpu: bool | None,
     python: Path | None,
     pin_path: Path | None,
+    tool_names: tuple[str, ...],
     dry_run: bool,
 ) -> None:
-    """Install the semester's pinned ComfyUI, custom nodes and atelier.
+    """Install the semester's pinned ComfyUI, custom nodes, tools and atelier.
 
     Installs exactly what workflows/pin.yaml and the package lock beside it pin into
     one folder, getting ComfyUI with comfy-cli (telemetry off). The prefix remembers
@@ -292,7 +326,7 @@ def install_command(
     chosen, origin = sources.choose_sources(layout, given, profile)
     pin_path = Path(chosen.pin) if chosen.pin else project().pin_path
     pin = load_pin(pin_path)
-    plan = install.build_plan(pin, layout, chosen, pin_path=pin_path)
+    plan = install.build_plan(pin, layout, chosen, pin_path=pin_path, only_tools=list(tool_names) or None)
     out = Console()
     if dry_run:
         out.print(
@@ -310,7 +344,7 @@ def install_command(
         for number, (step, finished) in enumerate(steps.pending(plan), 1):
             todo += not finished
             mark = "[dim]skip: already done[/]" if finished else "[bold]would run[/]"
-            out.print(f"{number:>3}. {step.title}  {mark}", highlight=False, soft_wrap=True)
+            out.print(f"{number:>3}. {escape(step.title)}  {mark}", highlight=False, soft_wrap=True)
             for line in steps.describe(step):
                 out.print(f"       {line}", highlight=False, markup=False, soft_wrap=True)
         out.print(
@@ -328,7 +362,7 @@ def install_command(
                 bar.update(task, description=step.title)
                 return
             mark = "[green]done[/]   " if state == "done" else "[dim]skipped[/]"
-            bar.console.print(f"{mark} {step.title}", highlight=False)
+            bar.console.print(f"{mark} {escape(step.title)}", highlight=False)
             bar.advance(task)
 
         counts = steps.run_plan(plan, show)
@@ -405,8 +439,10 @@ def ood_deploy(
 ) -> None:
     """Install the ComfyUI app into DEST with its choices from the cluster profiles.
 
-    DEST is usually /var/www/ood/apps/sys/comfyui. Run again after editing a profile
-    or adding a lesson; students see a changed form once their dashboard restarts.
+    DEST is usually /var/www/ood/apps/sys/comfyui. Each other tool of the semester pin
+    (InvokeAI, a Gradio app) gets an app of its own beside it, made from the same one.
+    Run again after editing a profile or adding a lesson; students see a changed form
+    once their dashboard restarts.
     The Box app, where students connect Box from the browser, goes beside it, and so does
     the Class wall app, where instructors build a class's wall from a course folder.
     With --portal it also checks the portal settings and prints the lines to add.
@@ -418,11 +454,25 @@ def ood_deploy(
     found = project()
     modules = found.modules
     app, written = ood.deploy(dest, site_file, profiles, modules, app=found.app, comfyui=checkout)
+    comfyui_tool, *others = found.tools
+    shutil.copyfile(comfyui_tool.picture, app / "icon.png")  # the dashboard shows an app's icon.png
     choices = sum(len(p.gpus) for p in profiles)
     click.echo(
         f"Deployed the app to {app} with {len(modules)} lessons; "
         f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}."
     )
+    for tool in others:  # each tool its own app beside ComfyUI's, made from it, its settings beside ComfyUI's
+        # OOD's place for its site file; beside ComfyUI's, named after the tool, where that is elsewhere.
+        tool_site = site_file.with_name(f"{tool.name}.{site_file.name}")
+        tool_app, tool_written = ood.deploy_tool(
+            dest.parent / tool.name,
+            ood.tool_site_file(tool.name) if site_file == ood.SITE_FILE else tool_site,
+            tool,
+            profiles,
+            app=found.app,
+            comfyui=checkout,
+        )
+        click.echo(f"Deployed {tool.title} to {tool_app}; its settings written to {tool_written}.")
     box_dest = box_dest or dest.parent / "box"
     box_app, box_written = ood.deploy_box(
         box_dest, box_site_file or ood.box_site_file(box_dest.name), profiles, app=found.root / ood.BOX_APP

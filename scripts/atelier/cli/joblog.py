@@ -52,3 +52,9 @@ def job_deadline(margin: float) -> float | None:
     seconds before the job's time limit (the time.time() returned; None outside a job)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return slurm.stop_time(os.environ.get("SLURM_JOB_ID"), margin=margin)
+
+
+def stopping() -> None:
+    """Once a command is stopping, a second SIGTERM (Slurm signals every process of the job, and a shell's
+    `timeout` forwards its own) must not cut the stop short and leave ComfyUI or a tool running."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

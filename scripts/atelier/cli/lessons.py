@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from atelier.check.lessons import ModuleResult, Target, check_modules, hardware_slug, write_json, write_junit
-from atelier.cli.comfyui import ComfyChoice, read_key
+from atelier.cli.comfyui import ComfyChoice, read_key, tool_python
 from atelier.cli.install import refresh_options, refresh_package_lock
 from atelier.cli.lookup import lesson_path, module_folder, pick_modules, project
 from atelier.cli.options import (
@@ -26,6 +26,7 @@ from atelier.cli.options import (
     PIN,
     SERVER,
     SET,
+    TOOL,
     install_options,
     server_options,
 )
@@ -40,6 +41,8 @@ from atelier.lessons.nodes import NodeList, load_node_list
 from atelier.lessons.pin import load_pin
 from atelier.lessons.wizard import scaffold
 from atelier.messages import AtelierError, Finding
+from atelier.tools.declaration import BUILTIN, find_tool
+from atelier.tools.server import make_test_models
 
 
 @click.command("pin")
@@ -80,7 +83,9 @@ def pin_command(pin_path: Path | None, key: str | None, refresh: bool, **options
         table.add_row(node.repository, node.commit)
     if not pin.custom_nodes:
         table.add_row("custom nodes", "none")
-    Console().print(table)
+    for name, requirement in pin.tools.items():
+        table.add_row(f"tool {name}", requirement)
+    Console().print(table, markup=False)
 
 
 @click.command("nodes")
@@ -295,14 +300,24 @@ def _run_with_progress(
 @click.option("--full", "variant", flag_value="full", help="Full size, for true GPU timings.")
 @MODULES
 @click.option("--out", type=FOLDER, help="The models folder to fill.")
+@TOOL
 @install_options
-def testmodels_command(variant: str, names: tuple[str, ...], out: Path | None, comfy: ComfyChoice) -> None:
+def testmodels_command(
+    variant: str, names: tuple[str, ...], out: Path | None, tool_name: str | None, comfy: ComfyChoice
+) -> None:
     """Make random-weight models under the names modules load (every module's, or those --module names).
 
-    Cached: files already made with the same generator and seed are kept.
+    Cached: files already made with the same generator and seed are kept. With --tool, the
+    models a tool beside ComfyUI loads (InvokeAI: an SD 1.5 in diffusers' format).
     """
-    checkout, interpreter = comfy.install()
     store = out or testmodels.default_store(variant)
+    if tool_name and tool_name != BUILTIN:
+        tool = find_tool(project().tools, tool_name)
+        with Console(stderr=True).status(f"Making {tool.title}'s {variant} test models in {store}"):
+            made = make_test_models(tool, tool_python(tool), store, full=variant == "full")
+        click.echo(f"{tool.title}'s test model is ready in {made}." if made else f"{tool.title} needs no test models.")
+        return
+    checkout, interpreter = comfy.install()
     wanted = sorted({name for m in pick_modules(names) for name, _ in testmodels.module_models(m)})
     with Console(stderr=True).status(f"Making {variant} test models in {store}"):
         skipped = testmodels.generate(wanted, store, variant, checkout, interpreter)

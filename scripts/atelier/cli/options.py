@@ -81,6 +81,14 @@ _MODULE_HELP = "A lesson module, by name (txt2img-basics) or folder (workflows/t
 MODULE = click.option("--module", "module_name", metavar="NAME", help=_MODULE_HELP + ".")
 MODULES = click.option("--module", "names", metavar="NAME", multiple=True, help=_MODULE_HELP + " (repeatable).")
 
+# A tool of the semester beside ComfyUI (or ComfyUI itself), by its folder in tools/.
+TOOL = click.option(
+    "--tool",
+    "tool_name",
+    metavar="NAME",
+    help="One of the semester's tools, by its folder in tools/ (invokeai, ...), instead of ComfyUI.",
+)
+
 # A running ComfyUI a command talks to instead of starting one.
 SERVER = click.option("--server", help="A running ComfyUI to use, e.g. http://127.0.0.1:8188 (default: start one).")
 KEY_FILE = click.option(

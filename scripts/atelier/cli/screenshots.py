@@ -16,11 +16,13 @@ import click
 from rich.console import Console
 
 from atelier.check.hardware import device_name
-from atelier.cli.comfyui import ComfyChoice
+from atelier.cli.comfyui import ComfyChoice, tool_python, tool_server
 from atelier.cli.lookup import pick_modules, project
-from atelier.cli.options import FOLDER, MODULES, screenshot_options
+from atelier.cli.options import FOLDER, MODULES, TOOL, screenshot_options
 from atelier.messages import AtelierError, plural
-from atelier.site import screenshots, strips
+from atelier.site import screenshots, screenshots_tools, strips
+from atelier.tools.declaration import Tool, find_tool
+from atelier.tools.server import make_test_models
 
 
 @click.command("screenshots", hidden=True)
@@ -31,13 +33,19 @@ from atelier.site import screenshots, strips
 )
 @screenshot_options
 @click.option("--quick", is_flag=True, help="Make the first image small and in one step (for tests).")
-def screenshots_command(out: Path | None, comfy: ComfyChoice, quick: bool) -> None:
+@TOOL
+def screenshots_command(out: Path | None, comfy: ComfyChoice, quick: bool, tool_name: str | None) -> None:
     """Screenshot every lesson's workflow in a real ComfyUI, and the Start here pictures.
 
     Starts ComfyUI the way a session does, opens each lesson from the Workflows panel in
     Chromium, and writes OUT/LESSON.png and the tour's pictures, with their alt text in
-    OUT/screenshots.yml. On a CPU the first image takes minutes.
+    OUT/screenshots.yml. On a CPU the first image takes minutes. With --tool, that tool's
+    pictures instead, under its own key of the same manifest.
     """
+    tool = find_tool(project().tools, tool_name) if tool_name else None
+    if tool and not tool.builtin:
+        _tool_screenshots(tool, out, comfy.models)
+        return
     comfy.install()  # a missing ComfyUI is said before a folder is made for it
     found = project()
     out = out or found.screenshots
@@ -60,6 +68,30 @@ def screenshots_command(out: Path | None, comfy: ComfyChoice, quick: bool) -> No
         f"Made {len(result.shots)} screenshots of ComfyUI {result.comfyui} (frontend {result.frontend}) "
         f"in {out} ({total / 1024:.0f} KB) in {time.monotonic() - started:.0f} s; alt text in "
         f"{result.manifest}."
+    )
+
+
+def _tool_screenshots(tool: Tool, out: Path | None, models: Path | None) -> None:
+    """`--tool NAME`: the tool started as a session starts it, on its test models unless a store is given."""
+    found = project()
+    name = tool.name
+    if name != "invokeai":
+        raise click.UsageError(f"there are no screenshots of {tool.title} yet; --tool takes invokeai")
+    out = out or found.screenshots
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix=f"atelier-shots-{name}-"))  # kept when it fails: the log and the page
+    with Console(stderr=True).status("Making the test models" if models is None else "Starting") as status:
+        store = models or workdir / "models"
+        if models is None:
+            make_test_models(tool, tool_python(tool), store)
+        server = tool_server(tool, workdir / "session", models=store, outputs=workdir / "outputs")
+        shots = screenshots_tools.take_invokeai(out, server, status.update)
+    shutil.rmtree(workdir, ignore_errors=True)
+    total = sum((out / shot.file).stat().st_size for shot in shots)
+    click.echo(
+        f"Made {len(shots)} screenshots of {tool.title} in {out} ({total / 1024:.0f} KB) in "
+        f"{time.monotonic() - started:.0f} s; alt text under '{screenshots_tools.KEY}' in "
+        f"{out / screenshots.MANIFEST}."
     )
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from atelier.cli.comfyui import ComfyChoice
-from atelier.cli.joblog import job_deadline, say_round, time_stamp
-from atelier.cli.lookup import module_folder
+from atelier.cli.comfyui import ComfyChoice, tool_server
+from atelier.cli.joblog import job_deadline, say_round, stopping, time_stamp
+from atelier.cli.lookup import module_folder, project
 from atelier.cli.options import (
     CLUSTER,
     COMFYUI_OPTION,
@@ -25,10 +25,11 @@ from atelier.cli.options import (
     HOURS,
     MODULE,
     OUTPUTS,
+    TOOL,
     USER_FOLDER,
     server_options,
 )
-from atelier.comfy.server import LOGIN, panel_copy
+from atelier.comfy.server import LOGIN, ComfyServer, panel_copy
 from atelier.hpc import slurm
 from atelier.hpc.profiles import Profile, load_profile
 from atelier.keep import backup
@@ -37,6 +38,8 @@ from atelier.keep.userfolder import SessionCopy, StudentFolder
 from atelier.layout import SessionFolder, expand_home
 from atelier.lessons.modules import Module, load_module
 from atelier.messages import AtelierError, plural
+from atelier.tools.declaration import BUILTIN, find_tool
+from atelier.tools.server import ToolServer, remove_state
 
 
 @click.command("serve")
@@ -83,6 +86,14 @@ from atelier.messages import AtelierError, plural
     help="With --user-folder: where this session's copy of it and ComfyUI's database live, on the "
     "node's own disk (default: $TMPDIR, else /tmp).",
 )
+@TOOL
+@click.option(
+    "--base",
+    default="/",
+    show_default=True,
+    help="The path the dashboard's proxy serves this session under (/rnode/<host>/<port>/), for a tool "
+    "that must know it.",
+)
 def serve_command(
     comfy: ComfyChoice,
     port: int,
@@ -96,8 +107,10 @@ def serve_command(
     options: tuple[str, ...],
     user_folder: str | None,
     local_dir: Path | None,
+    tool_name: str | None,
+    base: str,
 ) -> None:
-    """Start ComfyUI behind its login gate until stopped.
+    """Start ComfyUI (or another of the semester's tools) behind its login gate until stopped.
 
     Keeps its own input/user/temp folders in WORKDIR, reads models from the shared
     store, and on Ctrl+C or SIGTERM (Slurm's signal when a session ends) lets the
@@ -106,20 +119,45 @@ def serve_command(
     the session and once more after ComfyUI has stopped, so nothing finished is left.
     With --user-folder, what the student saves in ComfyUI (workflows, settings) is kept
     in that folder and appears in their next session; it is backed up too. With
-    --module, that lesson's workflow is in ComfyUI's Workflows panel.
+    --module, that lesson's workflow is in ComfyUI's Workflows panel. With --tool, another
+    tool of the semester starts instead, on 127.0.0.1 behind the same gate.
     """
-    comfy.install()  # a missing ComfyUI is said before the student's folder is copied
-    keeping = StudentSession.open(user_folder, local_dir) if user_folder else None
-    server = comfy.server(
-        workdir,
-        port=port,
-        listen=listen,
-        options=options,
-        key_file=session_key_file,
-        outputs=outputs,
-        user_dir=keeping.copy.local if keeping else None,
-        input_dir=keeping.copy.student.input if keeping else None,
-    )
+    # ComfyUI needs no look at the project's tools/: a session of it starts as it always has.
+    tool = find_tool(project().tools, tool_name) if tool_name and tool_name != BUILTIN else None
+    title = tool.title if tool else "ComfyUI"
+    keeping: StudentSession | None = None
+    server: ComfyServer | ToolServer
+    if tool is None:
+        comfy.install()  # a missing ComfyUI is said before the student's folder is copied
+        keeping = StudentSession.open(user_folder, local_dir) if user_folder else None
+        server = comfy.server(
+            workdir,
+            port=port,
+            listen=listen,
+            options=options,
+            key_file=session_key_file,
+            outputs=outputs,
+            user_dir=keeping.copy.local if keeping else None,
+            input_dir=keeping.copy.student.input if keeping else None,
+        )
+    else:
+        if module_name:
+            raise click.UsageError(f"--module names a ComfyUI lesson; {tool.title} takes none")
+        if local_dir:
+            local_dir.mkdir(parents=True, exist_ok=True)
+        server = tool_server(
+            tool,
+            workdir,
+            port=port,
+            listen=listen,
+            key_file=session_key_file,
+            outputs=outputs,
+            models=comfy.models,
+            base=base,
+            keep=expand_home(user_folder) / tool.name if user_folder else None,
+            # On the node's own disk: its database is SQLite.
+            state=Path(tempfile.mkdtemp(prefix=f"atelier-{tool.name}-", dir=local_dir)),
+        )
     schedule = (
         Schedule(
             server.output_dir,
@@ -145,7 +183,7 @@ def serve_command(
         url = server.start()
         server.write_connection()
         click.echo(
-            f"{time_stamp()} ComfyUI is ready at {url} ({time.monotonic() - started:.1f} s). "
+            f"{time_stamp()} {title} is ready at {url} ({time.monotonic() - started:.1f} s). "
             f"Outputs: {server.output_dir}"
         )
         click.echo(f"{time_stamp()} Open {url}{LOGIN} and paste the session key kept in {server.token_file}.")
@@ -154,20 +192,26 @@ def serve_command(
         while server.alive():
             if stop_at and time.time() >= stop_at:
                 click.echo(
-                    f"{time_stamp()} The session's time is nearly up: stopping ComfyUI after the running prompt."
+                    f"{time_stamp()} The session's time is nearly up: stopping {title}"
+                    + (" after the running prompt." if tool is None else ".")
                 )
                 return
             if backing_up and schedule.is_due():
                 say_round(schedule.round())
             if keeping:
                 keeping.sync_if_due()
+            if isinstance(server, ToolServer):
+                server.sync_if_due()
             time.sleep(1)
         raise AtelierError("server-died")
     finally:
+        stopping()
         server.stop()
         if keeping:
             keeping.close()
-        click.echo(f"{time_stamp()} ComfyUI stopped. Outputs are in {server.output_dir}")
+        click.echo(f"{time_stamp()} {title} stopped. Outputs are in {server.output_dir}")
+        if isinstance(server, ToolServer):
+            remove_state(server)
         if backing_up and schedule:
             say_round(schedule.round(final=True))
 

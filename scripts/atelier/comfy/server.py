@@ -116,6 +116,22 @@ def _log_ends(log: Path) -> str:
     return f"; its log ends: {lines[-1][:300].rstrip('.')}" if lines else ""
 
 
+def session_key(path: Path, read: bool, made: str | None = None) -> str:
+    """The session's key: with `read`, the one already in `path` (the OOD app makes it); else a new one
+    (or `made`) written there, readable by its owner only."""
+    if read and path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) < KEY_LEAST:
+            raise AtelierError("gate-key-short", file=path)
+        return token
+    token = made or secrets.token_urlsafe(32)  # 256 bits
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(token, encoding="utf-8")
+    return token
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -156,8 +172,43 @@ def panel_copy(module: Module) -> bytes:
     return json.dumps(tagged(module.workflow, module.slug), indent=1).encode()
 
 
+class SessionPlaces:
+    """Where any session (ComfyUI's, or a tool's behind the standalone gate) answers and keeps its key and
+    outputs, found the same way for both; the subclass holds workdir, key_file, outputs, port and listen."""
+
+    workdir: Path
+    key_file: Path | None
+    outputs: Path | None
+    port: int
+    listen: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def folder(self) -> SessionFolder:
+        return SessionFolder(self.workdir)
+
+    @property
+    def token_file(self) -> Path:
+        return self.key_file or self.folder.key_file
+
+    @property
+    def output_dir(self) -> Path:
+        return self.outputs or self.folder.output
+
+    def write_connection(self, **extra: object) -> Path:
+        """`connection.json`: where this session answers, for `atelier launch` and `status`."""
+        host = "127.0.0.1" if self.listen == "127.0.0.1" else socket.getfqdn()
+        record = {"host": host, "port": self.port, "outputs": str(self.output_dir), **extra}
+        path = self.folder.connection
+        path.write_text(json.dumps({**record, "pid": os.getpid(), "started": time.time()}), encoding="utf-8")
+        return path
+
+
 @dataclass
-class ComfyServer:
+class ComfyServer(SessionPlaces):
     """A ComfyUI process; use as a context manager, or call start() and stop()."""
 
     checkout: Path
@@ -192,24 +243,8 @@ class ComfyServer:
         self.input_dir = self.input_dir.resolve() if self.input_dir else None
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def folder(self) -> SessionFolder:
-        return SessionFolder(self.workdir)
-
-    @property
     def log(self) -> Path:
         return self.folder.comfyui_log
-
-    @property
-    def token_file(self) -> Path:
-        return self.key_file or self.folder.key_file
-
-    @property
-    def output_dir(self) -> Path:
-        return self.outputs or self.folder.output
 
     @property
     def user_folder(self) -> Path:
@@ -237,16 +272,8 @@ class ComfyServer:
         if not settings.exists():  # each session is new to ComfyUI: skip its first-visit template gallery
             settings.parent.mkdir(parents=True, exist_ok=True)
             settings.write_text(json.dumps(FIRST_SETTINGS, indent=1), encoding="utf-8")
-        if self.gate and self.key_file and self.key_file.is_file():
-            self.token = self.key_file.read_text(encoding="utf-8").strip()
-            if len(self.token) < KEY_LEAST:
-                raise AtelierError("gate-key-short", file=self.key_file)
-        elif self.gate:
-            self.token = self.token or secrets.token_urlsafe(32)  # 256 bits
-            self.token_file.parent.mkdir(mode=0o700, exist_ok=True)
-            self.token_file.touch(mode=0o600)
-            self.token_file.chmod(0o600)
-            self.token_file.write_text(self.token, encoding="utf-8")
+        if self.gate:
+            self.token = session_key(self.token_file, read=self.key_file is not None, made=self.token)
         return write_model_paths(self.models, self.folder.model_paths, gate=self.gate)
 
     def command(self) -> list[str]:
@@ -383,24 +410,6 @@ class ComfyServer:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / module.file_name
         path.write_bytes(panel_copy(module))
-        return path
-
-    def write_connection(self) -> Path:
-        """`connection.json`: where this session answers, for `atelier launch` and `status`."""
-        host = "127.0.0.1" if self.listen == "127.0.0.1" else socket.getfqdn()
-        path = self.folder.connection
-        path.write_text(
-            json.dumps(
-                {
-                    "host": host,
-                    "port": self.port,
-                    "outputs": str(self.output_dir),
-                    "pid": os.getpid(),
-                    "started": time.time(),
-                }
-            ),
-            encoding="utf-8",
-        )
         return path
 
     def __enter__(self) -> ComfyServer:

@@ -41,6 +41,7 @@ from atelier.hpc.steps import InstallPlan, InstallStep, digest, stamp_holds
 from atelier.layout import Layout
 from atelier.lessons.pin import PIN_PATH, CustomNode, Pin
 from atelier.messages import AtelierError
+from atelier.tools.declaration import Tool, find_tool, load_tools
 
 COMFY_CLI = [sys.executable, "-m", "comfy_cli"]  # the comfy-cli pinned in atelier's own environment
 # Telemetry off for every tool a step runs: comfy-cli honours both names; pip's self-check calls out too.
@@ -328,19 +329,75 @@ def _write_model_paths(store: Path, config: Path) -> Callable[[], None]:
     return write
 
 
-def _check_shared(layout: Layout) -> Callable[[], None]:
+def _check_shared(layout: Layout, tools: list[Tool]) -> Callable[[], None]:
     def check() -> None:
-        found = not_shared(layout.prefix, [layout.comfyui_venv, layout.atelier_venv])
+        venvs = [layout.comfyui_venv, *(layout.tool_venv(tool.name) for tool in tools), layout.atelier_venv]
+        found = not_shared(layout.prefix, venvs)
         if found:
             raise AtelierError("install-not-shared", prefix=layout.prefix, paths="; ".join(found))
 
     return check
 
 
+def _tool_steps(
+    tool: Tool, pin: Pin, layout: Layout, sources: Sources, pin_path: Path, index: packages.Index
+) -> list[InstallStep]:
+    """A tool's own environment, made from its lock: never ComfyUI's, so neither can break the other."""
+    python = Path(sources.python)
+    version, _ = packages.python_tag(python)
+    lock = packages.read(packages.lock_file(pin_path, packages.tool_environment(tool, sources.cpu)))
+    packages.check_matches(lock, pin, version, tool.name)
+    if tool.torch and not index.torch_index and not index.wheelhouse and lock.made.torch_index:
+        index = packages.Index(index.package_index, lock.made.torch_index, None)  # the CPU build's, as ComfyUI's
+    venv = layout.tool_venv(tool.name)
+    build = f", PyTorch {lock.version('torch')} {'CPU' if sources.cpu else 'CUDA'}" if tool.torch else ""
+    blanks = {"python": str(Layout.python(venv)), "bin": str(Layout.python(venv).parent)}
+    prepare = [part.format_map(blanks) for part in tool.prepare]
+
+    def prepared() -> str:
+        return digest(*prepare, lock.path.read_text(encoding="utf-8"))
+
+    stamped = stamp_holds(layout, f"{tool.name}-prepare", prepared)
+    return [
+        _venv_step(
+            f"{tool.name}-venv",
+            f"Create the Python environment that runs {tool.title}",
+            venv,
+            python,
+            packages.base_home(python),
+        ),
+        _packages_step(
+            f"{tool.name}-packages",
+            f"Install {tool.title}'s {len(lock.pins)} locked packages ({pin.tools[tool.name]}{build})",
+            venv,
+            lock,
+            index if tool.torch else packages.Index(index.package_index, None, index.wheelhouse),
+        ),
+    ] + (
+        [
+            InstallStep(
+                f"{tool.name}-prepare",
+                f"Prepare {tool.title} once, so that every session starts fast",
+                done=stamped,
+                commands=[prepare],
+                stamp=prepared,
+            )
+        ]
+        if prepare
+        else []
+    )
+
+
 def build_plan(
-    pin: Pin, layout: Layout, sources: Sources | None = None, project: Path | None = None, pin_path: Path | None = None
+    pin: Pin,
+    layout: Layout,
+    sources: Sources | None = None,
+    project: Path | None = None,
+    pin_path: Path | None = None,
+    only_tools: list[str] | None = None,
 ) -> InstallPlan:
-    """Every step of the install, in order; nothing is changed."""
+    """Every step of the install, in order; nothing is changed. With `only_tools`, only those tools'
+    steps (a tool added to a semester already installed)."""
     if shutil.which("git") is None:
         raise AtelierError("install-git-missing")
     sources = sources or Sources()
@@ -351,6 +408,11 @@ def build_plan(
         raise AtelierError("install-python-missing", python=python)
     version, _ = packages.python_tag(python)
     home = packages.base_home(python)
+    tools = load_tools(pin_path.parent.parent, list(pin.tools))  # tools/ beside workflows/, which holds the pin
+    if only_tools is not None:  # a tool's steps need none of ComfyUI's locks
+        chosen = [find_tool(tools, name) for name in only_tools]
+        steps = [step for tool in chosen for step in _tool_steps(tool, pin, layout, sources, pin_path, sources.index)]
+        return InstallPlan(layout, pin, sources, steps)
     comfyui_lock = packages.read(packages.lock_file(pin_path, packages.comfyui_environment(sources.cpu)))
     packages.check_matches(comfyui_lock, pin, version)
     atelier_lock = packages.read(packages.lock_file(pin_path, "atelier"))
@@ -407,6 +469,9 @@ def build_plan(
         )
     )
 
+    for tool in tools:
+        steps += _tool_steps(tool, pin, layout, sources, pin_path, index)
+
     steps.append(
         _venv_step(
             "atelier-venv", "Create the Python environment for atelier itself", layout.atelier_venv, python, home
@@ -452,7 +517,7 @@ def build_plan(
             "shared",
             "Check that every account can run it (files, environments, their Python)",
             done=lambda: False,
-            action=_check_shared(layout),  # cheap, and modes change: always run
+            action=_check_shared(layout, tools),  # cheap, and modes change: always run
             action_text=f"check modes under {layout.prefix} and of the Python {python} and the folders above it",
         )
     )

@@ -30,11 +30,15 @@ from atelier.hpc.profiles import Profile, atelier_command, installed_profiles, s
 from atelier.layout import KEY_FILE, OUTPUTS, Layout
 from atelier.lessons.modules import Module, ordered
 from atelier.messages import AtelierError, Finding
+from atelier.tools.declaration import Tool
 
 APP = Path("ood/comfyui")
 OOD_APPS = Path("/etc/ood/config/apps")  # OOD's place for apps' site settings, one folder per app
 # The ComfyUI app's: its ERB templates, which cannot import this, hold copies (tests/unit/test_copies.py).
 SITE_FILE = OOD_APPS / APP.name / "atelier.yml"
+# The path the dashboard's proxy serves a session under (mod_ood_proxy's /rnode/, which hands the node the
+# rest of the path): the card's button posts the key there, and a tool that must know it is told it.
+PROXY_PATH = "/rnode/%{host}/%{port}/"
 BOX_APP = Path("ood/box")  # the Passenger app that connects Box; its site file is JSON for the system Python
 CLASSWALL_APP = Path("ood/classwall")  # the Passenger app where instructors build a class wall
 COURSE_ROOTS = ("$HOME",)  # where the Class wall app opens course folders unless deploy names group folders' places
@@ -84,6 +88,8 @@ def site_config(
         "outputs": outputs,
         "default_hours": default_hours,
         "key_file": KEY_FILE.as_posix(),
+        "proxy_path": PROXY_PATH,  # Ruby's format() fills it in
+        "tool": {"name": "comfyui", "title": "ComfyUI"},
         "error_logs": runlog.PATTERN,  # a bug's traceback: the job script points atelier at the session's folder
     }  # in the session's folder
 
@@ -115,6 +121,49 @@ def deploy(
     for module in modules:
         shutil.copytree(module.folder, lessons / module.slug, ignore=shutil.ignore_patterns("__pycache__"))
     return [dest, write_site_file(site_config(profiles, modules, comfyui), site_file)]
+
+
+def tool_site_file(name: str) -> Path:
+    """Where a tool's app reads its settings: as the ComfyUI app's, in a folder named after it."""
+    return OOD_APPS / name / SITE_FILE.name
+
+
+def tool_config(config: dict[str, Any], tool: Tool) -> dict[str, Any]:
+    """The ComfyUI app's settings, made a tool's: each choice's serve command starts that tool, and
+    there are no lessons (a lesson is a ComfyUI workflow)."""
+    choices = {
+        value: {**choice, "serve": [*choice["serve"], "--tool", tool.name]}
+        for value, choice in config["choices"].items()
+    }
+    return {**config, "choices": choices, "lessons": [], "tool": {"name": tool.name, "title": tool.title}}
+
+
+def tool_manifest(tool: Tool, template: Path) -> str:
+    """The tool app's manifest: the ComfyUI app's, with the tool's name and one line."""
+    manifest = yaml.safe_load(template.read_text(encoding="utf-8"))
+    manifest.update(name=tool.title, description=f"{tool.summary}\nYour session is private: only you can open it.\n")
+    return yaml.safe_dump(manifest, sort_keys=False)
+
+
+def deploy_tool(
+    dest: Path,
+    site_file: Path,
+    tool: Tool,
+    profiles: list[Profile],
+    app: Path = APP,
+    comfyui: tuple[Path, Path] | None = None,
+) -> list[Path]:
+    """A tool's own app in `dest`, made from the ComfyUI app (one source for both): the templates read the
+    tool's site file, the manifest and icon are the tool's, and the form asks only what the tool needs."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(app, dest)
+    for template in dest.rglob("*.erb"):
+        text = template.read_text(encoding="utf-8")
+        template.write_text(text.replace(SITE_FILE.as_posix(), site_file.as_posix()), encoding="utf-8")
+    (dest / "manifest.yml").write_text(tool_manifest(tool, app / "manifest.yml"), encoding="utf-8")
+    shutil.copyfile(tool.picture, dest / "icon.png")  # the dashboard shows an app's icon.png
+    return [dest, write_site_file(tool_config(site_config(profiles, [], comfyui), tool), site_file)]
 
 
 def box_config(profiles: list[Profile], app_name: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from atelier.lessons.pin import Pin
 from atelier.messages import AtelierError
+from atelier.tools.declaration import Tool
 
 FOLDER = "requirements"  # beside pin.yaml
 HEADER = "# atelier-lock: "
@@ -86,6 +87,7 @@ class Made:
     nodes: dict[str, str] = field(default_factory=dict)  # repository: commit
     torch_index: str | None = None
     made: str = ""
+    tool: str = ""  # a tool's lock: the pin's requirement it was made for (invokeai==6.14.2)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,17 @@ def comfyui_environment(cpu: bool) -> str:
     return f"comfyui-{'cpu' if cpu else 'cuda'}"
 
 
+def tool_environment(tool: Tool, cpu: bool) -> str:
+    """A tool's lock: one per build when it runs on PyTorch (`invokeai-cuda`), else one (`rembg`)."""
+    return f"{tool.name}-{'cpu' if cpu else 'cuda'}" if tool.torch else tool.name
+
+
+def tool_requirements(tool: Tool, pin: Pin, variant: str) -> list[str]:
+    """What a tool's environment is resolved from: its pinned package, and the semester's PyTorch if it runs on it
+    (torch and torchvision: the same build as ComfyUI's, so a site downloads one)."""
+    return [pin.tools[tool.name], *(TORCH[variant][:2] if tool.torch else ())]
+
+
 def read(path: Path) -> PackageLock:
     """A lock file, refused in plain words when missing or not one of ours."""
     if not path.is_file():
@@ -126,10 +139,13 @@ def read(path: Path) -> PackageLock:
     return PackageLock(path, made, pins)
 
 
-def check_matches(lock: PackageLock, pin: Pin, python: str) -> None:
-    """The package lock must be made from this pin, for this Python, or install would lie."""
+def check_matches(lock: PackageLock, pin: Pin, python: str, tool: str = "") -> None:
+    """The package lock must be made from this pin, for this Python, or install would lie; a tool's lock
+    from the requirement the pin names for `tool`."""
     wanted = {node.repository: node.commit for node in pin.custom_nodes}
     if lock.made.comfyui_commit and (lock.made.comfyui_commit != pin.comfyui_commit or lock.made.nodes != wanted):
+        raise AtelierError("packages-lock-stale", file=lock.path)
+    if tool and lock.made.tool != pin.tools.get(tool):
         raise AtelierError("packages-lock-stale", file=lock.path)
     if lock.made.python != python:
         raise AtelierError("packages-lock-python", file=lock.path, made=lock.made.python, python=python)
@@ -338,8 +354,10 @@ def refresh(
     node_sources: dict[str, str],
     logs: Path,
     report: Callable[[str], None] = lambda text: None,
+    tools: Iterable[Tool] = (),
 ) -> list[Path]:
-    """Make the lock files of ComfyUI's environment (this build) and atelier's, from pip's resolution."""
+    """Make the lock files of ComfyUI's environment (this build), atelier's and each tool's, from pip's
+    resolution."""
     if variant not in VARIANTS:
         raise ValueError(variant)
     logs.mkdir(parents=True, exist_ok=True)
@@ -371,6 +389,60 @@ def refresh(
         )
         own = Made("any", version, platform, made=made.made)
         written.append(_write(lock_file(pin_path, "atelier"), lock_text(own, packages, "atelier's environment")))
+        written += _tool_locks(pin, pin_path, tools, resolver, index, variant, logs, report)
+    return written
+
+
+def refresh_tools(
+    pin: Pin,
+    pin_path: Path,
+    tools: Iterable[Tool],
+    python: Path,
+    index: Index,
+    variant: str,
+    logs: Path,
+    report: Callable[[str], None] = lambda text: None,
+) -> list[Path]:
+    """Make only these tools' locks: a tool added to the pin, or moved to another release, mid-semester."""
+    logs.mkdir(parents=True, exist_ok=True)
+    torch_index = index.torch_index if index.torch_index or index.wheelhouse else TORCH_INDEX[variant]
+    with tempfile.TemporaryDirectory(prefix="atelier-lock-") as folder:
+        resolver = scratch_python(python, Path(folder))
+        index = Index(index.package_index, torch_index, index.wheelhouse)
+        return _tool_locks(pin, pin_path, tools, resolver, index, variant, logs, report)
+
+
+def _tool_locks(
+    pin: Pin,
+    pin_path: Path,
+    tools: Iterable[Tool],
+    resolver: Path,
+    index: Index,
+    variant: str,
+    logs: Path,
+    report: Callable[[str], None],
+) -> list[Path]:
+    version, platform = python_tag(resolver)
+    written = []
+    for tool in tools:
+        report(f"Resolving {tool.title}'s packages ({pin.tools[tool.name]})")
+        environment = tool_environment(tool, variant == "cpu")
+        found = resolve(
+            resolver,
+            tool_requirements(tool, pin, variant),
+            index if tool.torch else Index(index.package_index, None, index.wheelhouse),
+            logs / f"lock-{environment}.log",
+        )
+        made_for = Made(
+            variant if tool.torch else "any",
+            version,
+            platform,
+            torch_index=index.torch_index if tool.torch else None,
+            made=date.today().isoformat(),
+            tool=pin.tools[tool.name],
+        )
+        purpose = f"{tool.title}'s environment" + (f", {variant} build" if tool.torch else "")
+        written.append(_write(lock_file(pin_path, environment), lock_text(made_for, found, purpose)))
     return written
 
 

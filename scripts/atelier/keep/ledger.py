@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS backups (
 """
 
 
+# A folder holding this file holds a tool's small copies of its pictures, for its gallery: not work of its
+# own (`atelier serve --tool` marks the folders a tool's declaration names under `previews`).
+PREVIEWS = ".atelier-previews"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -85,8 +90,9 @@ def connect(folder: Path, index: Path | None = None) -> sqlite3.Connection:
 
 
 def walk(folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Every file under `folder` but the ledger itself, hidden ones, and the Compare page's
-    documents (its top-level comparisons/ folder), as ("a/b.png", entry)."""
+    """Every file under `folder` but the ledger itself, hidden ones, the Compare page's
+    documents (its top-level comparisons/ folder) and a folder of a tool's previews of its own
+    pictures (marked with PREVIEWS: InvokeAI's images/thumbnails/), as ("a/b.png", entry)."""
     stack = [(folder, "")]
     while stack:
         here, prefix = stack.pop()
@@ -96,6 +102,7 @@ def walk(folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
                     entry.name.startswith(".")
                     or entry.name.startswith(LEDGER)
                     or (not prefix and entry.name == COMPARISONS)
+                    or (entry.is_dir(follow_symlinks=False) and os.path.exists(os.path.join(entry.path, PREVIEWS)))
                 ):
                     continue
                 if entry.is_dir(follow_symlinks=False):

@@ -4,7 +4,8 @@ ComfyUI writes the prompt it ran (API format) and the workflow (UI format) into 
 output: PNG text chunks, WebP EXIF tags ("prompt:{...}"), FFmpeg container tags for
 video and sound, the `asset.extras` of a GLB. From the prompt we take the settings a
 student compares (model, seed, steps, CFG, sampler, prompts) and every other widget
-value as "Node title.input". A file that is cut short, made elsewhere or not a media
+value as "Node title.input". InvokeAI writes its settings as JSON in one PNG text chunk,
+read into the same names. A file that is cut short, made elsewhere or not a media
 file at all gets a status saying so; reading never raises for a bad file.
 """
 
@@ -41,6 +42,16 @@ KINDS = {
     ".ogg": "sound",
     ".m4a": "sound",
     ".glb": "3d",
+}
+# InvokeAI's pictures hold their settings as JSON in this PNG text chunk, by these names.
+INVOKEAI_TAG = "invokeai_metadata"
+INVOKEAI_NAMES = {
+    "seed": "seed",
+    "steps": "steps",
+    "cfg": "cfg_scale",
+    "sampler": "scheduler",
+    "positive": "positive_prompt",
+    "negative": "negative_prompt",
 }
 # The settings that get their own column; everything else stays in `params`.
 CORE = ("module", "model", "seed", "steps", "cfg", "sampler", "scheduler", "positive", "negative")
@@ -82,6 +93,11 @@ def read_output(path: Path, name: str | None = None) -> Output:
         out.status, out.note = UNREADABLE, f"could not be read ({type(err).__name__})"
         return out
     prompt = _json(tags.get("prompt"))
+    invoke = _json(tags.get(INVOKEAI_TAG))
+    if (not isinstance(prompt, dict) or not prompt) and isinstance(invoke, dict) and invoke:
+        out.status = OK
+        out.settings, out.params = invokeai_settings(invoke)
+        return out
     if not isinstance(prompt, dict) or not prompt:
         out.status, out.note = NO_SETTINGS, "no ComfyUI settings inside (made elsewhere, or saved without them)"
         return out
@@ -93,6 +109,22 @@ def read_output(path: Path, name: str | None = None) -> Output:
     if module:
         out.settings["module"] = str(module)
     return out
+
+
+def invokeai_settings(metadata: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(settings, params) from the metadata InvokeAI writes into each picture: its names for the same
+    settings, and every other plain value as "InvokeAI.<name>"."""
+    model = metadata.get("model")
+    settings = {
+        "model": model.get("name") if isinstance(model, dict) else model,
+        **{ours: metadata.get(theirs) for ours, theirs in INVOKEAI_NAMES.items()},
+    }
+    params = {
+        f"InvokeAI.{key}": value
+        for key, value in metadata.items()
+        if isinstance(value, (str, int, float, bool)) and key not in INVOKEAI_NAMES.values()
+    }
+    return {key: value for key, value in settings.items() if value is not None}, params
 
 
 def _json(text: Any) -> Any:

@@ -23,6 +23,9 @@ TERMS = {"winter": 1, "spring": 2, "summer": 3, "fall": 4}
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TOOL = re.compile(r"^[a-z][a-z0-9-]*$")
+# One exact release of one package from the index, extras allowed: `rembg[cli]==2.0.69`.
+REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==\d[A-Za-z0-9.+!-]*$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,13 @@ class Pin:
     comfyui_commit: str
     frontend_version: str
     custom_nodes: list[CustomNode] = field(default_factory=list)
+    # The tools beside ComfyUI, by their folder in tools/: each one's package at one release.
+    tools: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tool_names(self) -> list[str]:
+        """Every tool of the semester, ComfyUI first."""
+        return ["comfyui", *self.tools]
 
     @property
     def docs_version(self) -> str:
@@ -88,10 +98,22 @@ def load_pin(path: Path) -> Pin:
             fields.wrong(f"{where}.model_folders", "must be a list of folder names such as depthanything")
         custom_nodes.append(CustomNode(str(node["repository"]), str(node["commit"]), tuple(map(str, folders))))
 
+    tools = fields.value("tools") or {}
+    if not isinstance(tools, dict):
+        fields.wrong("tools", "must map each tool's folder name to its package at one release")
+    for name, requirement in tools.items():
+        if not TOOL.match(str(name)) or name == "comfyui":
+            fields.wrong(f"tools.{name}", "must be a tool's folder name in tools/ (ComfyUI is pinned above)")
+        if not REQUIREMENT.match(str(requirement)):
+            fields.wrong(
+                f"tools.{name}", f"is {requirement!r}, expected one package at one release such as invokeai==6.14.2"
+            )
+
     return Pin(
         semester=text("semester", SEMESTER, "a year and a term such as 2026-fall"),
         comfyui_version=text("comfyui.version", VERSION, "a release such as 0.3.64"),
         comfyui_commit=text("comfyui.commit", COMMIT, "a full 40-character commit"),
         frontend_version=text("frontend.version", VERSION, "a release such as 1.28.7"),
         custom_nodes=custom_nodes,
+        tools={str(name): str(requirement) for name, requirement in tools.items()},
     )

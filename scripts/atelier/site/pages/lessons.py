@@ -76,22 +76,24 @@ def _demote(markdown: str) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 1) + " ", markdown, flags=re.MULTILINE)
 
 
-def screenshot_alts(folder: Path) -> dict[str, str]:
-    """File name -> alt text, from the screenshots' manifest (empty when there is none)."""
+def screenshot_alts(folder: Path, section: str | None = None) -> dict[str, str]:
+    """File name -> alt text, from the screenshots' manifest (empty when there is none); `section` is a tool's
+    part of it (`invokeai`), which `atelier screenshots --tool` writes."""
     path = folder / SCREENSHOT_MANIFEST
     if not path.is_file():
         return {}
     data = read_yaml(path) or {}
+    data = (data.get(section) or {}) if section else data
     return {str(k): str(v) for k, v in (data.get("screenshots") or {}).items() if v}
 
 
-def screenshot_image(folder: Path, name: str) -> str | None:
+def screenshot_image(folder: Path, name: str, section: str | None = None) -> str | None:
     """Picture `name` with the alt text recorded when it was taken, as Markdown for a page one
     folder below the site root (lessons/, start/); None when the picture or its alt text is missing.
 
     A picture with a crop (`x-crop.png`, made for phones) comes as both: atelier.css shows the
     crop alone up to 600 px wide and the whole window above, and neither loads while hidden."""
-    alts = screenshot_alts(folder)
+    alts = screenshot_alts(folder, section)
     alt = alts.get(name)
     if not alt or not (folder / name).is_file():
         return None

@@ -31,6 +31,7 @@ from atelier.lessons.pin import Pin
 from atelier.messages import Finding, plural
 from atelier.project import Project
 from atelier.site.markdown import cell, table
+from atelier.tools.declaration import BLANKS, FIELDS, Tool
 
 LOCATIONS_MARKER = "<!-- model store per cluster -->"
 LAYOUT_MARKER = "<!-- model store layout -->"
@@ -38,6 +39,9 @@ SIZES_MARKER = "<!-- model store sizes -->"
 CUSTOM_NODES_MARKER = "<!-- pinned custom nodes -->"
 UNKNOWN_NODE_MARKER = "<!-- lint unknown node -->"
 CODE_LAYOUT_MARKER = "<!-- code layout -->"
+TOOL_FIELDS_MARKER = "<!-- tool declaration fields -->"
+TOOL_BLANKS_MARKER = "<!-- tool declaration blanks -->"
+PINNED_TOOLS_MARKER = "<!-- pinned tools -->"
 PREFIX_MARKER = "<!-- install prefix -->"
 SMOKE_MARKER = "<!-- smoke limits -->"
 SESSION_MARKER = "<!-- session folder -->"
@@ -331,8 +335,30 @@ def confirm_table(profiles: list[Profile]) -> str:
     return table(["field", *[f"{p.title} now" for p in profiles], "what to put there"], rows)
 
 
+def tool_fields() -> str:
+    """Every field a tool's declaration may hold, from the loader's own list."""
+    return table(
+        ["field", "what it says", "needed"],
+        [(f"`{name}`", cell(meaning), "yes" if needed else "no") for name, (meaning, needed) in FIELDS.items()],
+    )
+
+
+def tool_blanks() -> str:
+    """The blanks `atelier serve --tool` fills in a declaration's command, environment, files and links."""
+    return table(["blank", "filled in with"], [(f"`{{{name}}}`", cell(meaning)) for name, meaning in BLANKS.items()])
+
+
+def pinned_tools(pin: Pin, tools: list[Tool]) -> str:
+    """The semester's tools beside ComfyUI: folder, name and the package at its release."""
+    rows = [(f"`tools/{t.name}/`", cell(t.title), f"`{pin.tools[t.name]}`") for t in tools if not t.builtin]
+    return table(["declaration", "tool", "package (semester pin)"], rows)
+
+
 # Registered in the site plugin's MARKERS: each marker comment in a page becomes its table.
 MARKERS: dict[str, Callable[[Project], str]] = {
+    TOOL_FIELDS_MARKER: lambda p: tool_fields(),
+    TOOL_BLANKS_MARKER: lambda p: tool_blanks(),
+    PINNED_TOOLS_MARKER: lambda p: pinned_tools(p.pin, p.tools),
     CONFIRM_MARKER: lambda p: confirm_table(p.installed_profiles),
     LOCATIONS_MARKER: lambda p: store_locations(p.profiles),
     LAYOUT_MARKER: lambda p: store_layout(p.modules),

@@ -228,7 +228,26 @@ def ood_screenshot(name: str, folder: Path) -> str:
     return f"![{alt}]({where}/{crop})\n\n[The same on a wide screen]({where}/{wide})"
 
 
+# Made by `atelier screenshots --tool invokeai`: the canvas page's pictures, under the manifest's `invokeai` key.
+INVOKEAI_SHOTS = ("invokeai-canvas", "invokeai-first", "invokeai-layers", "invokeai-inpaint")
+
+
+def tool_screenshot(name: str, folder: Path, tool: str = "invokeai") -> str:
+    """A picture of a tool beside ComfyUI, with its alt text (which says its test model paints noise)."""
+    image = lessons.screenshot_image(folder, f"{name}.png", section=tool)
+    if image is None:
+        raise PluginError(
+            f"{folder / name}.png: missing, or without alt text under '{tool}' in {lessons.SCREENSHOT_MANIFEST}; "
+            f"run 'atelier screenshots --tool {tool}' (Runbook: Publishing the site)"
+        )
+    return image
+
+
 MARKERS: dict[str, Callable[[Project], str]] = {
+    **{
+        f"<!-- screenshot {name} -->": (lambda p, name=name: tool_screenshot(name, p.screenshots))
+        for name in INVOKEAI_SHOTS
+    },
     **{f"<!-- screenshot {name} -->": (lambda p, name=name: screenshot(name, p.screenshots)) for name in TOUR_SHOTS},
     **{f"<!-- screenshot {name} -->": (lambda p, name=name: ood_screenshot(name, p.screenshots)) for name in OOD_SHOTS},
     FORM_MARKER: lambda p: form_table(launch_form(p)),

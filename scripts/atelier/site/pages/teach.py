@@ -26,6 +26,7 @@ from atelier.messages import plural
 from atelier.project import Project
 from atelier.site.markdown import table
 from atelier.site.pages import lessons
+from atelier.tools.declaration import Tool
 
 GPU_TIME_MARKER = "<!-- gpu time per module -->"
 GPU_EXAMPLE_MARKER = "<!-- gpu time example -->"
@@ -36,6 +37,7 @@ CRIT_MARKERS = {level: f"<!-- crit knobs: {level} -->" for level in LEVELS}
 SHELL_MARKER = "<!-- instructor shell per cluster -->"
 SEMESTER_MARKER = "<!-- this semester -->"
 TERMS_MARKER = "<!-- semester terms -->"
+TOOLS_MARKER = "<!-- tools for assignments -->"
 EXAMPLE_CLASS = 20  # students in the worked example
 WEEKS = 14  # a semester of weekly meetings
 CRIT_PAGE = "crit.md"  # the rubrics, one section per level (its heading's anchor is the level)
@@ -381,7 +383,15 @@ def site_modules(project: Project) -> list[Module]:
 
 
 # A broken source raises AtelierError; the plugin stops the build with its page, marker, file and field.
+def tools_table(tools: list[Tool]) -> str:
+    """Which of the semester's tools suits which assignment, from each tool's declaration."""
+    return table(
+        ["tool", "what a student does with it", "it suits"], [(t.title, t.summary, t.assignments) for t in tools]
+    )
+
+
 MARKERS: dict[str, Callable[[Project], str]] = {
+    TOOLS_MARKER: lambda p: tools_table(p.tools),
     GPU_TIME_MARKER: lambda p: gpu_time_table(site_modules(p), p.profiles),
     GPU_EXAMPLE_MARKER: lambda p: gpu_example(site_modules(p)),
     SESSIONS_MARKER: lambda p: sessions_table(p.profiles),

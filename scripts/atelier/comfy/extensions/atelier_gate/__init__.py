@@ -17,7 +17,8 @@ of every route ComfyUI serves, the /ws WebSocket included:
   the browser asked, its X-Forwarded-Host) has its Origin header taken away before
   ComfyUI's own check sees it: that check answers 403 when Host and Origin differ and
   the node's name is a loopback address, which through a proxy they always do. Any
-  other origin is left for ComfyUI's check to judge;
+  other origin is left for ComfyUI's check to judge; in front of a tool with no such
+  check (`refuse_foreign=True`, the standalone gate of atelier.tools) the gate refuses it;
 * files ComfyUI serves back (/view) are sandboxed: every session shares the dashboard's
   web origin, so an uploaded SVG or HTML file must not run script there, where it
   could reach another session's path with that student's cookie;
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import logging
 import os
 import re
@@ -57,10 +59,10 @@ NODE_CLASS_MAPPINGS: dict = {}  # a custom node package that adds no nodes
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
 LOGIN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ComfyUI session</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title} session</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">
-<h1>Open your ComfyUI session</h1>
+<h1>Open your {title} session</h1>
 <form method="post" action="login">
 <p><label for="token">Session key (from the command that started this session)</label><br>
 <input id="token" name="token" type="password" autocomplete="off" required style="width: 100%"></p>
@@ -74,13 +76,18 @@ def session_cookie(token: str) -> str:
     return hmac.new(token.encode(), b"atelier-gate-session", hashlib.sha256).hexdigest()
 
 
-def _read_token() -> str | None:
-    path = os.environ.get("ATELIER_GATE_TOKEN_FILE", "")
+def _read_token_file(path: Path) -> str | None:
+    """The session key in `path`, or None (the gate then refuses everything) if it is missing or short."""
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
+        token = path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
     return token if len(token) >= KEY_LEAST else None
+
+
+def _read_token() -> str | None:
+    path = os.environ.get("ATELIER_GATE_TOKEN_FILE", "")
+    return _read_token_file(Path(path)) if path else None
 
 
 def _same_origin_through_proxy(headers) -> bool:
@@ -96,12 +103,35 @@ def with_prefix_script(html: str, script: str) -> str:
     return html if at < 0 else f"{html[:at]}<script>{script}</script>{html[at:]}"
 
 
-def make_gate(token: str | None, page: Path | None = None):
-    """The middleware; `page` is ComfyUI's index.html, served with prefix.js first."""
+def _foreign_origin(headers) -> bool:
+    """An Origin that is neither the proxy's nor the address asked directly: another site's page."""
+    origin = headers.get("Origin")
+    if origin is None:
+        return False
+    return (
+        _same_origin_through_proxy(headers) is False
+        and urlsplit(origin).netloc.lower() != headers.get("Host", "").lower()
+    )
+
+
+def protect(headers, path: str, served) -> None:
+    """Headers every answer gets: no guessing of types, and a file the session sends back (a path
+    starting with one of `served`) opened sandboxed, with no origin and no cookies: every session shares
+    the dashboard's origin, so an uploaded SVG or HTML page must not run script there."""
+    headers["X-Content-Type-Options"] = "nosniff"
+    if any(path == prefix or path.startswith(prefix) for prefix in served):
+        headers.add("Content-Security-Policy", "sandbox")
+
+
+def make_gate(token: str | None, page: Path | None = None, refuse_foreign: bool = False, title: str = "ComfyUI"):
+    """The middleware; `page` is ComfyUI's index.html, served with prefix.js first; `refuse_foreign`
+    refuses another site's Origin itself, for a tool that does not check it; `title` names the tool on the
+    login page."""
     from aiohttp import web  # ComfyUI's web server; only there when ComfyUI loads us
     from multidict import CIMultiDict  # aiohttp's own header type
 
     expected = session_cookie(token) if token else None
+    login_page = LOGIN_PAGE.replace("{title}", html.escape(title))
     script = PREFIX_SCRIPT.read_text(encoding="utf-8")
 
     def _forbidden() -> web.Response:
@@ -113,7 +143,7 @@ def make_gate(token: str | None, page: Path | None = None):
             return _forbidden()  # fail closed: no token, no access
         if request.path == LOGIN:
             if request.method == "GET":
-                return web.Response(text=LOGIN_PAGE, content_type="text/html")
+                return web.Response(text=login_page, content_type="text/html")
             if request.method != "POST":
                 return _forbidden()
             form = await request.post()
@@ -129,6 +159,8 @@ def make_gate(token: str | None, page: Path | None = None):
             return response
         if not hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), expected.encode()):
             return _forbidden()
+        if refuse_foreign and _foreign_origin(request.headers):
+            return _forbidden()
         if _same_origin_through_proxy(request.headers):
             request = request.clone(
                 headers=CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "origin")
@@ -139,9 +171,7 @@ def make_gate(token: str | None, page: Path | None = None):
             headers = {k: v for k, v in response.headers.items() if k.lower() in ("cache-control", "pragma", "expires")}
             response = web.Response(text=html, content_type="text/html", headers=headers)
         if not response.prepared:  # the /ws upgrade has already answered
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            if request.path in SERVED_FILES:
-                response.headers["Content-Security-Policy"] = "sandbox"
+            protect(response.headers, request.path, SERVED_FILES)
         return response
 
     return gate

@@ -24,3 +24,15 @@ def serve_gated(gate: Middleware, routes: dict[str, Handler], check: Callable[[T
 
     with ThreadPoolExecutor(1) as thread:
         thread.submit(asyncio.run, main()).result()
+
+
+# A picture a student could upload that would run script where the gate's files are shown, if not sandboxed.
+TRAP_SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/rnode/other/1/queue")</script></svg>'
+
+
+def multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
+    """(body, Content-Type) of a form upload of one file, as a browser sends it."""
+    boundary = "atelier-test-boundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+    body = f"{head}Content-Type: {content_type}\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"

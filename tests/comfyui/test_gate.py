@@ -18,6 +18,7 @@ from playwright.sync_api import Page
 from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
 from atelier.comfy.server import LOGIN, ComfyServer
 from tests.comfyui_env import comfyui_from_env
+from tests.gated import TRAP_SVG, multipart
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES = [
@@ -142,22 +143,9 @@ def test_the_page_loads_through_a_proxy_whose_origin_differs_from_the_nodes_name
 def test_served_files_cannot_run_script_in_the_dashboards_origin(comfy) -> None:
     """All sessions share the dashboard's origin: an uploaded SVG must not run there."""
     cookie = f"{COOKIE}={session_cookie(comfy.token)}"
-    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/rnode/other/1/queue")</script></svg>'
-    boundary = "atelier-test-boundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="trap.svg"\r\n'
-            f"Content-Type: image/svg+xml\r\n\r\n"
-        ).encode()
-        + svg
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    status, _, _ = request(
-        comfy.url + "/upload/image",
-        "POST",
-        body,
-        {"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
+    svg = TRAP_SVG
+    body, form = multipart("image", "trap.svg", svg, "image/svg+xml")
+    status, _, _ = request(comfy.url + "/upload/image", "POST", body, {"Cookie": cookie, "Content-Type": form})
     assert status == 200
     for path in ("/view", "/api/view"):
         status, served, headers = request(f"{comfy.url}{path}?filename=trap.svg&type=input", headers={"Cookie": cookie})

@@ -18,6 +18,7 @@ import websocket
 
 from atelier.comfy.extensions.atelier_gate import COOKIE, session_cookie
 from tests.comfyui.test_gate import login, request
+from tests.gated import TRAP_SVG, multipart
 from tests.tools.conftest import TOOLS, start_session
 
 # What each tool serves: its page, its API, uploads; the gate must refuse every one without the key.
@@ -192,24 +193,12 @@ def test_an_uploaded_svg_comes_back_sandboxed(sessions) -> None:
     """The background remover keeps what a student uploads and serves it back as it came: an SVG with a script."""
     session = sessions("rembg")
     cookie = f"{COOKIE}={session_cookie(session.token)}"
-    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/rnode/other/1/")</script></svg>'
-    boundary = "atelier-test-boundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="trap.svg"\r\n'
-            "Content-Type: image/svg+xml\r\n\r\n"
-        ).encode()
-        + svg
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
+    body, form = multipart("files", "trap.svg", TRAP_SVG, "image/svg+xml")
     status, answer, _ = request(
-        session.url + "/gradio_api/upload",
-        "POST",
-        body,
-        {"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        session.url + "/gradio_api/upload", "POST", body, {"Cookie": cookie, "Content-Type": form}
     )
     assert status == 200, answer
     (path,) = json.loads(answer)
     status, served, headers = request(f"{session.url}/gradio_api/file={path}", headers={"Cookie": cookie})
-    assert status == 200 and served == svg
+    assert status == 200 and served == TRAP_SVG
     assert "sandbox" in headers.get_all("Content-Security-Policy")

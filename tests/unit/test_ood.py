@@ -392,7 +392,7 @@ def _portal(tmp_path: Path, **changes: object) -> Path:
 
 def _deploy(tmp_path: Path, portal: Path) -> subprocess.CompletedProcess[str]:
     """`atelier ood deploy` of both apps into tmp_path, checked against the portal settings at `portal`."""
-    site = ["--site-file", str(tmp_path / "atelier.yml"), "--portal", str(portal)]
+    site = ["--site-file", str(tmp_path / "etc" / "comfyui" / "atelier.yml"), "--portal", str(portal)]
     box = ["--box-site-file", str(tmp_path / "etc" / "box" / "atelier.json")]  # never the real /etc/ood
     return subprocess.run(
         [sys.executable, "-m", "atelier", "ood", "deploy", str(tmp_path / "app"), "--cluster", "pegasus", *site, *box],
@@ -433,9 +433,9 @@ def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> No
     assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
     lines = done.stdout.splitlines()
     assert lines[1:3] == [  # each tool's app beside ComfyUI's, its site file beside ComfyUI's given one
-        f"Deployed InvokeAI to {tmp_path / 'invokeai'}; its settings written to {tmp_path / 'invokeai.atelier.yml'}.",
+        f"Deployed InvokeAI to {tmp_path / 'invokeai'}; its settings written to {tmp_path / 'etc' / 'invokeai' / 'atelier.yml'}.",
         f"Deployed Background remover to {tmp_path / 'rembg'}; its settings written to "
-        f"{tmp_path / 'rembg.atelier.yml'}.",
+        f"{tmp_path / 'etc' / 'rembg' / 'atelier.yml'}.",
     ]
     assert (tmp_path / "invokeai" / "icon.png").is_file() and (tmp_path / "app" / "icon.png").is_file()
     assert lines[3] == (

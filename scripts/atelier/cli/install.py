@@ -462,11 +462,9 @@ def ood_deploy(
         f"{choices} GPU choices on {', '.join(p.title for p in profiles)} written to {written}."
     )
     for tool in others:  # each tool its own app beside ComfyUI's, made from it, its settings beside ComfyUI's
-        # OOD's place for its site file; beside ComfyUI's, named after the tool, where that is elsewhere.
-        tool_site = site_file.with_name(f"{tool.name}.{site_file.name}")
         tool_app, tool_written = ood.deploy_tool(
             dest.parent / tool.name,
-            ood.tool_site_file(tool.name) if site_file == ood.SITE_FILE else tool_site,
+            site_file.parent.parent / tool.name / site_file.name,  # OOD's layout: a folder per app, as ComfyUI's
             tool,
             profiles,
             app=found.app,

@@ -433,7 +433,8 @@ def test_ood_deploy_checks_the_portal_and_prints_the_lines(tmp_path: Path) -> No
     assert done.stdout.startswith(f"Deployed the app to {tmp_path / 'app'} with ")
     lines = done.stdout.splitlines()
     assert lines[1:3] == [  # each tool's app beside ComfyUI's, its site file beside ComfyUI's given one
-        f"Deployed InvokeAI to {tmp_path / 'invokeai'}; its settings written to {tmp_path / 'etc' / 'invokeai' / 'atelier.yml'}.",
+        f"Deployed InvokeAI to {tmp_path / 'invokeai'}; its settings written to "
+        f"{tmp_path / 'etc' / 'invokeai' / 'atelier.yml'}.",
         f"Deployed Background remover to {tmp_path / 'rembg'}; its settings written to "
         f"{tmp_path / 'etc' / 'rembg' / 'atelier.yml'}.",
     ]

@@ -21,6 +21,9 @@ from tests.comfyui.test_gate import login, request
 from tests.gated import TRAP_SVG, multipart
 from tests.tools.conftest import TOOLS, start_session
 
+# The first test here installs both tools from the package index (the session's fixture): minutes.
+pytestmark = pytest.mark.timeout(1800)
+
 # What each tool serves: its page, its API, uploads; the gate must refuse every one without the key.
 ROUTES = {
     "invokeai": [

@@ -9,12 +9,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from atelier.comfy.server import LOGIN
 from atelier.keep.ledger import LEDGER
 from tests.tools.conftest import atelier, start_session
 from tests.tools.pictures import invoke_picture, remove_background, sample_photo
+
+# The first test here installs both tools from the package index (the session's fixture): minutes.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def _open(page: Page, url: str, token: str) -> None:

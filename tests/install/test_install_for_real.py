@@ -226,8 +226,10 @@ def test_a_python_other_accounts_cannot_run_is_refused_before_anything_is_instal
 
 def test_the_cpu_build_from_an_index_without_it_is_said_plainly(site: dict[str, Path], tmp_path: Path) -> None:
     """PyPI has no `+cpu` PyTorch: locking that build against it names the missing build."""
-    pin = tmp_path / "pin.yaml"
+    pin = tmp_path / "workflows" / "pin.yaml"
+    pin.parent.mkdir()
     shutil.copy(site["pin"], pin)
+    shutil.copytree(ROOT / "tools", tmp_path / "tools")  # the tools' declarations, beside workflows/
     nodes = [f"--node-source={name}={url}" for name, url in node_mirrors(site).items()]
     done = atelier(
         "pin",
@@ -247,7 +249,7 @@ def test_the_cpu_build_from_an_index_without_it_is_said_plainly(site: dict[str, 
     assert re.search(
         r"Error: The semester's packages could not be resolved by pip \(.*torch==2\.9\.1\+cpu", done.stderr
     ), done.stderr
-    assert not (tmp_path / packages.FOLDER / "comfyui-cpu.txt").exists()
+    assert not (pin.parent / packages.FOLDER / "comfyui-cpu.txt").exists()
 
 
 def page_blocks(step: int) -> list[str]:

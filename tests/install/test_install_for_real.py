@@ -284,6 +284,7 @@ def run_as_maintainer(block: str, cwd: Path) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.timeout(1800)  # the install alone took 479 s here with ComfyUI, InvokeAI and the background remover
 def test_first_deployment_followed_literally_then_a_student_runs_lessons_and_a_session(
     site: dict[str, Path], student: Path, slurm: SlurmCluster
 ) -> None:

@@ -332,6 +332,12 @@ MESSAGES: dict[str, Message] = {
             "student",
         ),
         Message(
+            "share-full",
+            "This session's share of the GPU ({share} GB) is full, so the picture stopped.",
+            "Make the picture smaller or the batch size 1, or start a session on a whole GPU.",
+            "student",
+        ),
+        Message(
             "run-failed",
             "The run stopped in node {node} '{title}': {detail}.",
             "Check that node's settings; if it happens again, send this message to your instructor.",
@@ -742,6 +748,20 @@ MESSAGES: dict[str, Message] = {
             "The {cluster} cluster has no GPU choice '{gpu}'.",
             "Choose one of: {choices}.",
             "student",
+            2,
+        ),
+        Message(
+            "share-too-small",
+            "The lesson '{lesson}' needs {need} GB of GPU memory, and {choice} gives {has} GB.",
+            "Choose a GPU that fits it: {fits}.",
+            "student",
+            2,
+        ),
+        Message(
+            "class-size",
+            "A class of {students} students cannot be planned.",
+            "Give the number of students in the class, 1 or more.",
+            "instructor",
             2,
         ),
         Message(

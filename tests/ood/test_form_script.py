@@ -120,3 +120,26 @@ def test_each_cluster_s_hour_limit_stops_the_form_before_launch(form_page: str, 
         or page.evaluate(f"document.querySelector('#{PREFIX}_gpu option[value=\"studio:cpu\"]').style.display")
         == "none"
     )
+
+
+def test_a_share_is_offered_only_for_the_lessons_that_fit_it(form_page: str, page: Page) -> None:
+    """OOD's own script hides the quarter card (5 GB) while a lesson that needs more is chosen, and shows it again."""
+    page.goto(form_page)
+    page.wait_for_function("window.formReady === true")
+    page.select_option(f"#{PREFIX}_cluster", "local")
+    quarter = f"#{PREFIX}_gpu option[value='local:quarter']"
+
+    def offered() -> bool:
+        return page.evaluate(
+            f'(() => {{ const o = document.querySelector("{quarter}"); return !o.disabled && '
+            "o.style.display !== 'none'; })()"
+        )
+
+    page.select_option(f"#{PREFIX}_lesson", "txt2img-basics")  # 4 GB
+    assert offered()
+    page.select_option(f"#{PREFIX}_gpu", "local:quarter")
+    page.select_option(f"#{PREFIX}_lesson", "sdxl-basics")  # 10 GB
+    assert not offered()
+    assert page.input_value(f"#{PREFIX}_gpu") != "local:quarter"  # the script let go of the hidden choice
+    page.select_option(f"#{PREFIX}_lesson", "")
+    assert offered()

@@ -97,7 +97,7 @@ def test_launch_script_is_valid_shell_and_asks_for_the_profile(name: str, tmp_pa
     last = script.splitlines()[-1]
     assert last.startswith("exec ") and " serve " in last and "--module /w/txt2img-basics" in last
     assert '--outputs "$HOME/atelier-outputs"' in last
-    assert ("--cpu" in last) == (gpu.gres is None)
+    assert ("--cpu" in last) == gpu.cpu
     assert "--backup-to box:Atelier --backup-every 15" in last
 
 

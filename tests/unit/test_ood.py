@@ -16,6 +16,7 @@ from atelier.comfy.server import LOGIN
 from atelier.hpc import ood
 from atelier.hpc.profiles import Gpu, Profile, atelier_command, load_profile, sbatch_options
 from atelier.lessons.modules import all_modules, ordered
+from atelier.tools.declaration import load_tool
 from tests.erb import NO_RUBY, RUBY, render, rendered
 
 pytestmark = pytest.mark.skipif(RUBY is None, reason=NO_RUBY)
@@ -156,7 +157,8 @@ def test_job_scripts_are_valid_shell(site: Path, tmp_path: Path, profile: Profil
         assert syntax.returncode == 0, f"{name}: {syntax.stderr}"
     script = scripts["script.sh"].read_text()
     assert "--listen 0.0.0.0" in script and "--session-key-file gate/token" in script
-    assert ("--cpu" in script) == (gpu.gres is None)
+    assert ("--cpu" in script) == gpu.cpu
+    assert ("--share-gb" in script) == (gpu.fence_gb is not None)  # a shard's session keeps to its memory
     assert ("--module txt2img-basics" in script) == bool(lesson)
     assert "--backup-to box:Atelier --backup-every 15" in script  # from the profile's backup section
     # OOD submits with --export NONE: the command is absolute, never found through PATH.
@@ -472,3 +474,37 @@ def test_ood_deploy_notes_when_no_profile_names_its_nodes(tmp_path: Path) -> Non
         "Note: No cluster profile lists compute_nodes, so the check cannot tell whether host_regex reaches them."
         in done.stderr
     )
+
+
+def test_the_form_hides_a_share_for_the_lessons_that_do_not_fit_it(site: Path) -> None:
+    """OOD's form script hides an option whose data-option-for-lesson-<slug> is false while that lesson is chosen."""
+    form = yaml.safe_load(rendered("form.yml.erb", site))
+    options = {option[1]: option for option in form["attributes"]["gpu"]["options"]}
+    hidden = {key for extra in options["local:quarter"][2:] for key, value in extra.items() if value is False}
+    too_big = {m.slug for m in all_modules(ROOT / "workflows") if m.about.gpu_memory_gb > 5}
+    assert {key.removeprefix("data-option-for-lesson-") for key in hidden if "-lesson-" in key} == too_big
+    assert "sdxl-basics" in too_big and "txt2img-basics" not in too_big
+    whole = {key for extra in options["local:card"][2:] for key in extra if "-lesson-" in key}
+    assert whole == set()  # a whole card is never hidden by a lesson
+
+
+def test_submit_refuses_a_share_too_small_for_the_lesson(site: Path) -> None:
+    """A form sent without OOD's script (or with the option forced) is refused in the catalogue's words."""
+    result = render("submit.yml.erb", site, cluster="local", gpu="local:quarter", hours="1", lesson="sdxl-basics")
+    assert result.returncode != 0
+    assert (
+        "The lesson 'Bigger pictures with SDXL' needs 10 GB of GPU memory, and A quarter of a stand-in card (5 GB) "
+        "gives 5 GB. Choose a GPU that fits it: No GPU (CPU only), A whole stand-in card (20 GB)."
+    ) in result.stderr
+    fits = yaml.safe_load(
+        rendered("submit.yml.erb", site, cluster="local", gpu="local:quarter", hours="1", lesson="txt2img-basics")
+    )
+    assert fits["script"]["native"] == sbatch_options(load_profile("local"), load_profile("local").gpus["quarter"])
+
+
+def test_a_tool_s_app_offers_no_share_that_only_comfyui_can_keep_to(site: Path) -> None:
+    config = yaml.safe_load(site.read_text())
+    tool = load_tool(ROOT / "tools" / "invokeai")
+    made = ood.tool_config(config, tool)
+    assert "local:quarter" in config["choices"] and "local:quarter" not in made["choices"]
+    assert "local:card" in made["choices"]

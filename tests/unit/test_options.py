@@ -20,6 +20,10 @@ PER_COMMAND = {"--out", "--timeout", "--dry-run", "--smoke", "--workdir"}
 # A command whose option shares a spelling with another meaning, on purpose, and why.
 DIFFERENT = {
     ("--cluster", "ood deploy"): "several profiles, the form's choices: named, never ATELIER_CLUSTER",
+    (
+        "--cluster",
+        "class plan",
+    ): "several profiles to compare (default: every cluster students use), never ATELIER_CLUSTER",
     ("--server", "nodes"): "reads a ComfyUI that must already run (default: the usual local one); starts none",
     ("--cpu", "pin"): "with --refresh: lock PyTorch's CPU build, which install --cpu installs",
     ("--cpu", "install"): "PyTorch's CPU build, not where ComfyUI runs",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from atelier.hpc.classplan import Cost
 from atelier.hpc.profiles import load_profile, profile_names
 from atelier.lessons.meta import LEVELS, read_meta
 from atelier.lessons.modules import Module, all_modules
@@ -23,7 +24,6 @@ from atelier.site.pages.teach import (
     CRIT_MARKERS,
     MARKERS,
     WEEKS,
-    Cost,
     crit_knobs,
     gpu_example,
     gpu_time_table,
@@ -83,7 +83,7 @@ def test_gpu_table_has_a_row_per_module_with_the_figures_of_its_module_yaml() ->
 
 def test_gpu_table_has_a_column_per_cluster_with_a_gpu() -> None:
     columns = header(gpu_time_table(MODULES, PROFILES))
-    with_gpus = [p.title for p in PROFILES if any(g.gres for g in p.gpus.values())]
+    with_gpus = [p.title for p in PROFILES if any(not g.cpu for g in p.gpus.values())]
     assert columns[7:] == [f"Fits on {title}" for title in with_gpus]
     assert "Fits on This machine (tests)" not in columns  # CPU only: nothing to book
 
@@ -106,7 +106,7 @@ def test_a_changed_module_changes_its_row() -> None:
     assert after != before
     assert after[2:7] == ["50 min", "40 min", "2 hours", "120", "40 GB"]
     for column, profile in zip(
-        header(table)[7:], [p for p in PROFILES if any(g.gres for g in p.gpus.values())], strict=False
+        header(table)[7:], [p for p in PROFILES if any(not g.cpu for g in p.gpus.values())], strict=False
     ):
         cell = after[header(table).index(column)]
         big = [g.title for g in profile.gpus.values() if g.memory_gb >= 40]

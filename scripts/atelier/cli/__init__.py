@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from atelier import __version__, runlog
-from atelier.cli import bench, install, keep, lessons, screenshots, sessions, sweep
+from atelier.cli import bench, classes, install, keep, lessons, screenshots, sessions, sweep
 from atelier.cli.options import CONTEXT
 from atelier.messages import AtelierError
 
@@ -57,6 +57,7 @@ for command in (
     install.ood_command,
     keep.ledger_command,
     keep.compare_command,
+    classes.class_group,
     keep.backup_command,
     screenshots.screenshots_command,
     screenshots.strips_command,

@@ -111,6 +111,12 @@ COMFYUI_OPTION = click.option(
     multiple=True,
     help="A speed option for ComfyUI, e.g. --comfyui-option=--fast (repeatable; the profile's comfyui_args).",
 )
+SHARE_GB = click.option(
+    "--share-gb",
+    type=click.IntRange(min=1),
+    help="On a share of a GPU that Slurm does not fence (a shard): keep ComfyUI within this many GB of it "
+    "(the profile's memory_gb of that choice).",
+)
 # The site's pictures: not ATELIER_MODELS, which an install sets, nor the GPU, unless asked,
 # so the published pictures and their alt text do not change with where they are made.
 REAL_MODELS = click.option(

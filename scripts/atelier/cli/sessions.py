@@ -25,13 +25,14 @@ from atelier.cli.options import (
     HOURS,
     MODULE,
     OUTPUTS,
+    SHARE_GB,
     TOOL,
     USER_FOLDER,
     server_options,
 )
 from atelier.comfy.server import LOGIN, ComfyServer, panel_copy
 from atelier.hpc import slurm
-from atelier.hpc.profiles import Profile, load_profile
+from atelier.hpc.profiles import Profile, load_profile, refuse_too_small
 from atelier.keep import backup
 from atelier.keep.schedule import Schedule
 from atelier.keep.userfolder import SessionCopy, StudentFolder
@@ -79,6 +80,7 @@ from atelier.tools.server import ToolServer, remove_state
     help="With --backup-to: minutes between backups; one more runs when the session ends.",
 )
 @COMFYUI_OPTION
+@SHARE_GB
 @USER_FOLDER
 @click.option(
     "--local-dir",
@@ -105,6 +107,7 @@ def serve_command(
     backup_to: str | None,
     backup_every: int,
     options: tuple[str, ...],
+    share_gb: int | None,
     user_folder: str | None,
     local_dir: Path | None,
     tool_name: str | None,
@@ -139,6 +142,7 @@ def serve_command(
             outputs=outputs,
             user_dir=keeping.copy.local if keeping else None,
             input_dir=keeping.copy.student.input if keeping else None,
+            share_gb=share_gb,
         )
     else:
         if module_name:
@@ -181,7 +185,8 @@ def serve_command(
             else:
                 server.offer_workflow(module)
         url = server.start()
-        server.write_connection()
+        # The card(s) Slurm gave this session, and its share: status and the tests read them here.
+        server.write_connection(gpus=os.environ.get("CUDA_VISIBLE_DEVICES"), share_gb=share_gb)
         click.echo(
             f"{time_stamp()} {title} is ready at {url} ({time.monotonic() - started:.1f} s). "
             f"Outputs: {server.output_dir}"
@@ -353,7 +358,9 @@ def launch_command(
         profile = dataclasses.replace(profile, user_folder=user_folder)
     choice, limit = profile.gpu(gpu), profile.hours(hours)
     if module_name:  # a wrong name fails here, not in the job; the job gets the folder's full path
-        module_name = str(load_module(module_folder(module_name)).folder.resolve())
+        lesson = load_module(module_folder(module_name))
+        refuse_too_small(profile, choice, lesson.title, lesson.about.gpu_memory_gb)
+        module_name = str(lesson.folder.resolve())
     folder = (workdir or Path.home() / "atelier-sessions" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     script = slurm.job_script(profile, choice, limit, folder, str(outputs or profile.outputs), module_name)
     job_id = slurm.submit(script, folder)

@@ -21,7 +21,17 @@ from rich.table import Table
 from atelier.cli.comfyui import ComfyChoice
 from atelier.cli.joblog import job_deadline, time_stamp
 from atelier.cli.lookup import lesson_path, project
-from atelier.cli.options import CLUSTER, COMFYUI_OPTION, EXISTING_FOLDER, FOLDER, GPU, HOURS, SET, server_options
+from atelier.cli.options import (
+    CLUSTER,
+    COMFYUI_OPTION,
+    EXISTING_FOLDER,
+    FOLDER,
+    GPU,
+    HOURS,
+    SET,
+    SHARE_GB,
+    server_options,
+)
 from atelier.comfy import headless
 from atelier.hpc import sweep
 from atelier.hpc.profiles import load_profile
@@ -303,9 +313,16 @@ def _cancel(out: Path | None) -> None:
 )
 @COMFYUI_OPTION
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds each picture may take.")
+@SHARE_GB
 @server_options
 def sweep_task_command(
-    folder: Path, round_no: int, task: int, options: tuple[str, ...], timeout: float, comfy: ComfyChoice
+    folder: Path,
+    round_no: int,
+    task: int,
+    options: tuple[str, ...],
+    timeout: float,
+    share_gb: int | None,
+    comfy: ComfyChoice,
 ) -> None:
     """One task of a sweep's job array: start ComfyUI once and make this task's cells."""
     where = SweepFolder(folder.resolve())
@@ -318,7 +335,7 @@ def sweep_task_command(
     )
     comfy.install()  # a missing ComfyUI is said before a folder is made for it
     workdir = Path(tempfile.mkdtemp(prefix="atelier-sweep-", dir=os.environ.get("TMPDIR")))
-    server = comfy.server(workdir, options=options)
+    server = comfy.server(workdir, options=options, share_gb=share_gb)
     try:
         started = time.monotonic()
         server.start()

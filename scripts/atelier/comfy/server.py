@@ -49,6 +49,7 @@ BENCH = EXTENSIONS / "atelier_bench"  # peak memory, for `atelier bench` only
 COMPARE = EXTENSIONS / "atelier_compare"  # the Compare page: `atelier compare` from the browser
 MODEL_STORE = EXTENSIONS / "atelier_models"  # custom nodes that read ComfyUI/models/<folder> read the store's
 SPACE = EXTENSIONS / "atelier_space"  # toasts in the page when the folders the work goes to are (nearly) full
+SHARE = EXTENSIONS / "atelier_share"  # on a share of a card (a shard): keeps ComfyUI within the share's memory
 # What the gate and drain extensions hold copies of, since ComfyUI's Python cannot import atelier
 # (tests/unit/test_copies.py holds them to these).
 LOGIN = "/atelier/login"  # where a browser presents the session key to the gate
@@ -232,6 +233,7 @@ class ComfyServer(SessionPlaces):
     # student's folder, kept in step by keep/userfolder.py, and the student's upload folder.
     user_dir: Path | None = None
     input_dir: Path | None = None
+    share_gb: int | None = None  # a share of a card Slurm does not fence (a shard): extension atelier_share keeps to it
 
     def __post_init__(self) -> None:
         # ComfyUI runs in its checkout, so a relative path given here would point there.
@@ -309,6 +311,7 @@ class ComfyServer(SessionPlaces):
             MODEL_STORE.name,
             SPACE.name,
             *([BENCH.name] if self.bench else []),
+            *([SHARE.name] if self.share_gb else []),
         ]
         args += (
             ["--disable-all-custom-nodes", "--whitelist-custom-nodes", *ours, *self.custom_nodes] if self.gate else []
@@ -336,6 +339,15 @@ class ComfyServer(SessionPlaces):
             "ATELIER_FOLDER_FULL": str(AtelierError("folder-full", node="{node}", title="{title}")),
         }
 
+    def share_env(self) -> dict[str, str]:
+        """On a share of a card: its size, and the catalogue's sentence for a share that is full."""
+        if not self.share_gb:
+            return {}
+        return {
+            "ATELIER_SHARE_GB": str(self.share_gb),
+            "ATELIER_SHARE_FULL": str(AtelierError("share-full", share="{share}")),
+        }
+
     def start(self, timeout: float = 120.0) -> str:
         """Start ComfyUI and return its URL once it answers."""
         self.port = self.port or free_port()
@@ -347,6 +359,7 @@ class ComfyServer(SessionPlaces):
             "ATELIER_DRAIN_SECONDS": str(self.drain_seconds),
             **self.compare_env(),
             **self.space_env(),
+            **self.share_env(),
             **({"ATELIER_MODEL_STORE": str(self.models.resolve())} if self.models else {}),
         }
         with self.log.open("ab") as log:

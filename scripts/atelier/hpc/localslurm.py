@@ -23,6 +23,12 @@ from pathlib import Path
 from atelier.comfy.server import free_port
 
 PARTITION = "debug"
+# Stand-in GPUs: Slurm allocates them as it would real cards (AutoDetect=off, plain files for devices), so
+# whole-GPU and shared sessions, and a sweep's tasks, get real allocations and CUDA_VISIBLE_DEVICES.
+GPUS = 2
+SHARDS = 8  # Slurm's gres/shard: spread evenly over the cards, four a card
+CPUS = 4
+STAND_IN_DEVICES = ("/dev/null", "/dev/zero")  # one distinct character device per stand-in card
 START_TIMEOUT = 30.0
 OUTER_SLURM = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "SQUEUE_", "SINFO_", "SCANCEL_")
 TERMINAL_STATES = frozenset(
@@ -90,7 +96,9 @@ def real_memory_mb() -> int:
 
 def slurm_conf(folder: Path, node: str, munge_socket: Path) -> str:
     """slurm.conf for one node that is also the controller, all on 127.0.0.1."""
-    cpus = os.cpu_count() or 1
+    # At least four CPUs, whatever the machine has: two shared sessions, a whole-GPU one and a sweep's
+    # task must be able to run at once on a 2-core machine (config_overrides lets slurmd accept it).
+    cpus = max(CPUS, os.cpu_count() or 1)
     return "\n".join(
         [
             "ClusterName=atelier-test",
@@ -110,6 +118,7 @@ def slurm_conf(folder: Path, node: str, munge_socket: Path) -> str:
             # No LogFile: with -D the daemons log to stderr, which the fixture keeps in <daemon>.log.
             "SlurmctldDebug=info",
             "SlurmdDebug=info",
+            "SlurmdParameters=config_overrides",
             # Debian installs no mail program; without this slurmctld logs an error at every start.
             "MailProg=/bin/true",
             # A container: no cgroups, no accounting.
@@ -124,11 +133,28 @@ def slurm_conf(folder: Path, node: str, munge_socket: Path) -> str:
             "DefMemPerCPU=1024",
             "KillWait=10",
             "ReturnToService=2",
-            f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb()} State=UNKNOWN",
+            "GresTypes=gpu,shard",
+            f"NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb()} "
+            f"Gres=gpu:{GPUS},shard:{SHARDS} State=UNKNOWN",
             f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=1-00:00:00 State=UP",
             "",
         ]
     )
+
+
+def gres_conf(folder: Path) -> str:
+    """gres.conf for the stand-in cards, with no detection: slurmd wants a character device for each card, so
+    each stand-in is a link to a harmless one that nothing opens (/dev/null, /dev/zero)."""
+    devices = folder / "dev"
+    devices.mkdir(exist_ok=True)
+    for index, target in zip(range(GPUS), STAND_IN_DEVICES, strict=False):
+        link = devices / f"nvidia{index}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+    lines = ["AutoDetect=off", f"Name=gpu File={devices}/nvidia[0-{GPUS - 1}]"]
+    # One shard line a card: Slurm ties a card's shards to it by its file.
+    lines += [f"Name=shard Count={SHARDS // GPUS} File={devices}/nvidia{index}" for index in range(GPUS)]
+    return "\n".join([*lines, ""])
 
 
 def log_tails(folder: Path, lines: int = 30) -> str:
@@ -172,6 +198,7 @@ def local_cluster(folder: Path, fail: Callable[[str], None] = _raise) -> Iterato
     munge_socket = folder / "munge" / "munge.socket"
     conf = folder / "slurm.conf"
     conf.write_text(slurm_conf(folder, node, munge_socket))
+    (folder / "gres.conf").write_text(gres_conf(folder))  # slurmd reads it beside slurm.conf
     # Without the settings of any Slurm job this session itself runs in, which sbatch would obey.
     env = {name: value for name, value in os.environ.items() if not name.startswith(OUTER_SLURM)}
     env["SLURM_CONF"] = str(conf)

@@ -26,7 +26,7 @@ import yaml
 
 from atelier import runlog
 from atelier.files import read_yaml
-from atelier.hpc.profiles import Profile, atelier_command, installed_profiles, sbatch_options, serve_args
+from atelier.hpc.profiles import Profile, atelier_command, installed_profiles, sbatch_options, serve_args, too_small
 from atelier.layout import KEY_FILE, OUTPUTS, Layout
 from atelier.lessons.modules import Module, ordered
 from atelier.messages import AtelierError, Finding
@@ -63,6 +63,7 @@ def site_config(
     (port, folder, lesson, outputs), worked out by the same code as `atelier launch`.
     """
     clusters, choices = {}, {}
+    ordered_modules = ordered(modules)
     for profile in profiles:
         clusters[profile.ood_cluster] = {"title": profile.title, "max_hours": profile.max_hours}
         for gpu in profile.gpus.values():
@@ -77,8 +78,16 @@ def site_config(
                 "env_file": str(Layout.of(profile.prefix).env_file) if profile.prefix else None,
                 "modules": list(profile.modules),  # a copy: YAML aliases would trip Ruby's safe_load
                 "backup_title": profile.backup.title,
+                "memory_gb": gpu.memory_gb,
+                "share": gpu.share,
+                # The form hides a share for these lessons, and the job refuses it: they need more memory.
+                "too_small_for": [m.slug for m in ordered_modules if too_small(gpu, m.about.gpu_memory_gb)],
             }
-    lessons = [{"slug": m.slug, "title": m.title} for m in ordered(modules)]
+    lessons = [{"slug": m.slug, "title": m.title, "gpu_memory_gb": _gb(m.about.gpu_memory_gb)} for m in ordered_modules]
+    # The job's refusal of a share too small for the lesson, in the catalogue's words; Ruby's format() fills it in.
+    too_small_text = AtelierError(
+        "share-too-small", lesson="%{lesson}", need="%{need}", choice="%{choice}", has="%{has}", fits="%{fits}"
+    )
     outputs = profiles[0].outputs if profiles else OUTPUTS
     default_hours = min((p.default_hours for p in profiles), default=1)  # one value: the form has one field
     return {
@@ -90,8 +99,14 @@ def site_config(
         "key_file": KEY_FILE.as_posix(),
         "proxy_path": PROXY_PATH,  # Ruby's format() fills it in
         "tool": {"name": "comfyui", "title": "ComfyUI"},
+        "share_too_small": str(too_small_text),
         "error_logs": runlog.PATTERN,  # a bug's traceback: the job script points atelier at the session's folder
     }  # in the session's folder
+
+
+def _gb(value: float) -> float | int:
+    """4.0 reads 4 on the form and in its messages; 2.5 stays 2.5."""
+    return int(value) if float(value).is_integer() else value
 
 
 def write_site_file(config: dict[str, Any], path: Path) -> Path:
@@ -132,8 +147,9 @@ def tool_config(config: dict[str, Any], tool: Tool) -> dict[str, Any]:
     """The ComfyUI app's settings, made a tool's: each choice's serve command starts that tool, and
     there are no lessons (a lesson is a ComfyUI workflow)."""
     choices = {
-        value: {**choice, "serve": [*choice["serve"], "--tool", tool.name]}
+        value: {**choice, "serve": [*choice["serve"], "--tool", tool.name], "too_small_for": []}
         for value, choice in config["choices"].items()
+        if choice.get("share") != "shard"  # only ComfyUI keeps within a shard's memory (extension atelier_share)
     }
     return {**config, "choices": choices, "lessons": [], "tool": {"name": tool.name, "title": tool.title}}
 

@@ -25,6 +25,12 @@ from atelier.messages import AtelierError
 CLUSTERS = Path(__file__).resolve().parent.parent / "clusters"  # data, beside the package's code
 
 
+SHARES = {
+    "shard": "Slurm's gres/shard: several sessions on one card, memory not fenced by Slurm (Atelier fences it)",
+    "mig": "a MIG slice: the card split by the hardware, memory and compute fenced",
+}
+
+
 @dataclass(frozen=True)
 class Gpu:
     """One choice on the form: where the job goes and what it asks Slurm for."""
@@ -33,8 +39,22 @@ class Gpu:
     title: str
     partition: str
     gres: str | None  # None: no GPU, ComfyUI runs on the CPU
-    memory_gb: int
+    memory_gb: int  # the card's, or for a share the share's
     comfyui_args: tuple[str, ...] = ()  # speed options for this card, from `atelier bench --study`
+    share: str | None = None  # None: a whole card; else one of SHARES
+    of: str | None = None  # a share's card: the whole-GPU choice it divides
+    per_gpu: int = 1  # sessions one card holds at once with this choice
+    stand_in: bool = False  # the test cluster's stand-in card: Slurm allocates it, ComfyUI runs on the CPU
+
+    @property
+    def cpu(self) -> bool:
+        """ComfyUI runs with --cpu: no GPU asked for, or only a stand-in one."""
+        return self.gres is None or self.stand_in
+
+    @property
+    def fence_gb(self) -> int | None:
+        """The memory a session must keep within itself: a shard's (Slurm does not fence it), else None."""
+        return self.memory_gb if self.share == "shard" else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ class Profile:
     # the dashboard proxy's host_regex to them.
     compute_nodes: tuple[str, ...] = ()
     for_tests: bool = False  # the test machine's own cluster: never shown to students, whatever it holds
+    gpu_hour_cost: float | None = None  # what one GPU-hour costs the course, for the class plan (None: not known)
 
     def gpu(self, name: str | None) -> Gpu:
         choice = name or self.default_gpu
@@ -141,7 +162,10 @@ def load_profile(name: str) -> Profile:
         options = section.value("comfyui_args") or []
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             section.wrong("comfyui_args", "must be a list of options")
-        tuning(options, f"{path}, field {section.full('comfyui_args')}", cpu=gres is None)
+        stand_in = bool(section.value("stand_in"))
+        if stand_in and not fields.value("for_tests"):
+            section.wrong("stand_in", "is for the test machine's profile only (for_tests: true)")
+        tuning(options, f"{path}, field {section.full('comfyui_args')}", cpu=gres is None or stand_in)
         gpus[str(gpu_name)] = Gpu(
             str(gpu_name),
             need("title", str, section),
@@ -149,9 +173,12 @@ def load_profile(name: str) -> Profile:
             None if gres is None else str(gres),
             int(section.value("memory_gb") or 0),
             tuple(options),
+            stand_in=stand_in,
+            **_share(section, gres),
         )
     if not gpus:
         fields.wrong("gpus", "lists no choice")
+    _check_shares(fields, gpus)
     default_gpu = need("default_gpu", str)
     if default_gpu not in gpus:
         fields.wrong("default_gpu", f"is {default_gpu!r}, not one of the gpus ({', '.join(gpus)})")
@@ -189,7 +216,74 @@ def load_profile(name: str) -> Profile:
         compute_nodes=_names(fields, "compute_nodes"),
         for_tests=bool(fields.value("for_tests")),
         custom_node_sources=_mirrors(fields, "custom_node_sources"),
+        gpu_hour_cost=fields.get("gpu_hour_cost", _cost, required=False),
     )
+
+
+def _cost(value: Any) -> str | None:
+    """A Fields check: a price is a number not below zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return "must be a number of at least 0 (what one GPU-hour costs)"
+    return None
+
+
+def _share(section: Fields, gres: Any) -> dict[str, Any]:
+    """A share's fields: its kind, its card's choice and how many of it one card holds."""
+    kind = section.value("share")
+    if kind is None:
+        for key in ("of", "per_gpu"):
+            if section.value(key) is not None:
+                section.wrong(key, "belongs to a share: add share: shard or share: mig")
+        return {}
+    if kind not in SHARES:
+        section.wrong("share", f"is {kind!r}; a share is one of {', '.join(SHARES)}")
+    if gres is None:
+        section.wrong("gres", "is needed for a share: what Slurm is asked for, e.g. shard:1")
+    per_gpu = section.get("per_gpu", of_type(int))
+    if per_gpu < 2:
+        section.wrong("per_gpu", f"is {per_gpu}; a share is one of at least 2 on a card")
+    if not section.value("memory_gb"):
+        section.wrong("memory_gb", "is needed for a share: the form offers it only for lessons that fit")
+    return {"share": str(kind), "of": str(section.get("of", of_type(str))), "per_gpu": per_gpu}
+
+
+def _check_shares(fields: Fields, gpus: dict[str, Gpu]) -> None:
+    """Each share divides a whole card of this profile, and its shares fit in that card's memory."""
+    for gpu in gpus.values():
+        if not gpu.share:
+            continue
+        where = fields.section({}, f"gpus.{gpu.name}")
+        card = gpus.get(gpu.of or "")
+        if card is None or card.share:
+            whole = ", ".join(g.name for g in gpus.values() if not g.share) or "none"
+            where.wrong("of", f"is {gpu.of!r}, not a whole-GPU choice of this profile ({whole})")
+        elif card.memory_gb and gpu.memory_gb * gpu.per_gpu > card.memory_gb:
+            where.wrong(
+                "memory_gb",
+                f"is {gpu.memory_gb} GB; {gpu.per_gpu} shares of it are more than {card.title}'s {card.memory_gb} GB",
+            )
+        elif gpu.share == "shard" and card.partition == gpu.partition and (card.gres or "").startswith("gpu"):
+            # Measured with Slurm 22.05: a gpu:1 job is put on a card whose shards are taken.
+            fields.section({}, f"gpus.{card.name}").wrong(
+                "gres",
+                f"is {card.gres} on partition {card.partition}, where {gpu.name} shares cards: Slurm may put a "
+                f"whole-GPU session on a card whose shares are taken; ask for all of a card's shares "
+                f"(shard:{gpu.per_gpu}), or give the shares a partition of their own",
+            )
+
+
+def too_small(gpu: Gpu, memory_gb: float) -> bool:
+    """Whether a share leaves a lesson too little GPU memory (whole cards are judged on Teach, not refused)."""
+    return bool(gpu.share) and memory_gb > gpu.memory_gb
+
+
+def refuse_too_small(profile: Profile, gpu: Gpu, lesson: str, memory_gb: float) -> None:
+    """A session on a share that cannot hold the lesson is refused before it is submitted, naming what fits."""
+    if too_small(gpu, memory_gb):
+        fits = ", ".join(g.name for g in profile.gpus.values() if not too_small(g, memory_gb))
+        raise AtelierError(
+            "share-too-small", lesson=lesson, need=f"{memory_gb:g}", choice=gpu.title, has=gpu.memory_gb, fits=fits
+        )
 
 
 def _mirrors(fields: Fields, key: str) -> dict[str, str]:
@@ -235,8 +329,10 @@ def comfyui_args(profile: Profile, gpu: Gpu, comfyui: tuple[Path, Path] | None =
     args = ["--comfyui", str(comfyui[0]), "--python", str(comfyui[1])] if comfyui and not profile.prefix else []
     if profile.models:
         args += ["--models", str(profile.models)]
-    if gpu.gres is None:
+    if gpu.cpu:
         args.append("--cpu")
+    if gpu.fence_gb:
+        args += ["--share-gb", str(gpu.fence_gb)]
     return args + [f"--comfyui-option={option}" for option in gpu.comfyui_args]
 
 

@@ -23,6 +23,8 @@ from atelier.layout import Layout, SessionFolder
 from atelier.messages import AtelierError
 
 JOB_NAME = "atelier-comfyui"
+# The job log's first line: where the job runs and which card(s) Slurm gave it (none on a CPU choice).
+WHERE = 'echo "$(date): {what} on $(hostname), GPU ${{CUDA_VISIBLE_DEVICES:-none}}"'
 
 
 def time_limit(hours: float) -> str:
@@ -57,7 +59,7 @@ def job_script(profile: Profile, gpu: Gpu, hours: float, workdir: Path, outputs:
         "#!/bin/bash",
         *(f"#SBATCH {option}" for option in options),
         "set -euo pipefail",
-        'echo "$(date): ComfyUI session starting on $(hostname)"',
+        WHERE.format(what="ComfyUI session starting"),
         *environment(profile),
     ]
     command = serve_command(profile, gpu, str(workdir), outputs, module)

@@ -310,7 +310,8 @@ def job_script(
         f"--chdir={folder.path}",
     ]
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "set -euo pipefail"]
-    if gpu.gres is None:  # on the CPU, PyTorch takes every core of the node: each task keeps to the ones it asked for
+    lines.append(slurm.WHERE.format(what="sweep task ${SLURM_ARRAY_TASK_ID:-0}"))
+    if gpu.cpu:  # on the CPU, PyTorch takes every core of the node: each task keeps to the ones it asked for
         lines.append('export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"')
     lines += slurm.environment(profile)
     command = [

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from math import ceil
 
 from mkdocs.exceptions import PluginError
 
+from atelier.hpc import classplan
+from atelier.hpc.classplan import cost
 from atelier.hpc.profiles import Gpu, Profile, installed_profiles
 from atelier.layout import Layout
 from atelier.lessons.modules import LEVELS, Module
@@ -38,38 +39,11 @@ SHELL_MARKER = "<!-- instructor shell per cluster -->"
 SEMESTER_MARKER = "<!-- this semester -->"
 TERMS_MARKER = "<!-- semester terms -->"
 TOOLS_MARKER = "<!-- tools for assignments -->"
+CLASS_PLAN_MARKER = "<!-- class plan -->"
 EXAMPLE_CLASS = 20  # students in the worked example
 WEEKS = 14  # a semester of weekly meetings
 CRIT_PAGE = "crit.md"  # the rubrics, one section per level (its heading's anchor is the level)
 LESSONS = "../lessons"  # the markers sit on pages in teach/, one folder below the site root
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What one student's session for one module books."""
-
-    teaching: int
-    exercises: int
-    memory_gb: float
-
-    @property
-    def minutes(self) -> int:
-        return self.teaching + self.exercises
-
-    @property
-    def hours(self) -> int:
-        """The form asks for whole hours (at least 1), so the lesson's minutes are rounded up."""
-        return max(1, ceil(self.minutes / 60))
-
-    @property
-    def gpu_minutes(self) -> int:
-        """A session holds its GPU from start to end, busy or not."""
-        return self.hours * 60
-
-
-def cost(module: Module) -> Cost:
-    about = module.about
-    return Cost(about.minutes.teaching, about.minutes.exercises, float(about.gpu_memory_gb))
 
 
 def _title(module: Module) -> str:
@@ -86,8 +60,8 @@ def _number(value: float) -> str:
 
 
 def gpu_profiles(profiles: list[Profile]) -> list[tuple[Profile, list[Gpu]]]:
-    """Each profile with its GPU choices; CPU-only choices (the test machine's) are left out."""
-    found = [(p, [g for g in p.gpus.values() if g.gres is not None]) for p in profiles]
+    """Each profile with its GPU choices; CPU-only and stand-in choices (the test machine's) are left out."""
+    found = [(p, [g for g in p.gpus.values() if not g.cpu]) for p in profiles]
     return [(p, gpus) for p, gpus in found if gpus]
 
 
@@ -390,8 +364,84 @@ def tools_table(tools: list[Tool]) -> str:
     )
 
 
+def lesson_weeks(modules: list[Module], weeks: int = WEEKS) -> list[tuple[Module, ...]]:
+    """The modules of each lesson week of the suggested semester: what the class books sessions for."""
+    return [week.modules for week in semester_plan(modules, weeks) if week.kind == "lesson"]
+
+
+def class_plan_table(
+    profiles: list[Profile],
+    modules: list[Module],
+    measured: list[classplan.Measured],
+    students: int = EXAMPLE_CLASS,
+    weeks: int = WEEKS,
+) -> str:
+    """The worked class: the first module of the semester on every GPU choice of every cluster students use."""
+    ordered = in_order(modules)
+    clusters = [p for p in profiles if not p.for_tests]
+    if not ordered or not clusters:
+        return ""
+    first, semester = ordered[0], lesson_weeks(modules, weeks)
+    rows = []
+    for row in classplan.plan(clusters, first, students, measured):
+        hours = classplan.semester_hours(row, semester)
+        rate = row.profile.gpu_hour_cost
+        rows.append(
+            [
+                row.profile.title,
+                row.gpu.title,
+                str(row.per_card),
+                str(row.cards) if row.fits else "too small for it",
+                _number(row.gpu_hours) if row.fits else "—",
+                _number(round(hours, 1)) + ("" if rate is None else f" (cost {hours * rate:,.2f})"),
+                row.slower(),
+            ]
+        )
+    head = [
+        "Cluster",
+        "GPU choice",
+        "Sessions a card holds",
+        f"Cards at once for {students}",
+        "GPU-hours of the meeting",
+        f"GPU-hours of the {weeks}-week semester",
+        "A picture when the card is full",
+    ]
+    lines = [
+        f"For a class of {students} starting with {_link(first)} ({cost(first).minutes} minutes, "
+        f"{_number(cost(first).memory_gb)} GB), and for the lesson weeks of the [{weeks}-week semester](plan.md):",
+        "",
+        table(head, rows),
+        "",
+        "GPU-hours count a card's hours: a share is its part of a card, so four students on quarters of one "
+        "card book one GPU-hour an hour between them. A semester week whose lessons need more memory than a "
+        "share has is counted on whole cards.",
+        "",
+        _measured_sentence(measured)
+        if any(r.per_gpu > 1 for p in clusters for r in p.gpus.values())
+        else "No cluster offers shares of a GPU yet, so every session above holds a whole card. Research "
+        "computing can add shares to a cluster's choices ([Shared GPUs](../runbook/shared-gpus.md)).",
+    ]
+    return "\n".join(lines)
+
+
+def _measured_sentence(measured: list[classplan.Measured]) -> str:
+    """Where the last column's figures come from: the recorded runs, or that there are none."""
+    if not measured:
+        return (
+            "*Estimated* in the last column means no run of several sessions on one card has been recorded "
+            "for that card: the figure assumes the card's time is split evenly between its sessions when all "
+            "of them make pictures at once. Students who are reading or thinking leave their share of the "
+            "card to the others, so a class usually waits less than this."
+        )
+    runs = "; ".join(f"{m.device} on {m.cluster} ({m.date[:10]}, {m.lesson})" for m in measured)
+    return f"*Measured* figures come from these recorded runs of sessions side by side on one card: {runs}."
+
+
 MARKERS: dict[str, Callable[[Project], str]] = {
     TOOLS_MARKER: lambda p: tools_table(p.tools),
+    CLASS_PLAN_MARKER: lambda p: class_plan_table(
+        p.profiles, site_modules(p), classplan.read_measured(p.root / classplan.SHARED_RECORDS)
+    ),
     GPU_TIME_MARKER: lambda p: gpu_time_table(site_modules(p), p.profiles),
     GPU_EXAMPLE_MARKER: lambda p: gpu_example(site_modules(p)),
     SESSIONS_MARKER: lambda p: sessions_table(p.profiles),

@@ -37,7 +37,11 @@ def test_the_dashboard_offers_only_its_own_clusters_and_their_limits(slurm: Slur
     assert form["valid"] and [c["id"] for c in form["clusters"]] == ["local"]
     fields = {a["id"]: a for a in form["attributes"]}
     assert list(fields) == ["cluster", "gpu", "hours", "lesson", "output_folder"]
-    assert [o["value"] for o in fields["gpu"]["options"]] == ["local:cpu"]
+    assert [o["value"] for o in fields["gpu"]["options"]] == ["local:cpu", "local:card", "local:quarter"]
+    # The quarter card (5 GB) is hidden by OOD's form script while a lesson that needs more is chosen.
+    quarter = fields["gpu"]["options"][2]["attributes"]
+    assert quarter["data-option-for-lesson-sdxl-basics"] is False
+    assert "data-option-for-lesson-txt2img-basics" not in quarter
     # OOD's form script takes limits from a select's options: the GPU carries its cluster's.
     assert fields["gpu"]["options"][0]["attributes"]["data-max-hours"] == 24
     hours = fields["hours"]

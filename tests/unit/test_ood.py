@@ -486,6 +486,7 @@ def test_the_form_hides_a_share_for_the_lessons_that_do_not_fit_it(site: Path) -
     assert "sdxl-basics" in too_big and "txt2img-basics" not in too_big
     whole = {key for extra in options["local:card"][2:] for key in extra if "-lesson-" in key}
     assert whole == set()  # a whole card is never hidden by a lesson
+    assert form["attributes"]["gpu"]["help"] == ood.GPU_HELP + ood.SHARE_HELP  # says why a share comes and goes
 
 
 def test_submit_refuses_a_share_too_small_for_the_lesson(site: Path) -> None:
@@ -508,3 +509,4 @@ def test_a_tool_s_app_offers_no_share_that_only_comfyui_can_keep_to(site: Path) 
     made = ood.tool_config(config, tool)
     assert "local:quarter" in config["choices"] and "local:quarter" not in made["choices"]
     assert "local:card" in made["choices"]
+    assert made["gpu_help"] == ood.GPU_HELP  # no lessons, so nothing about shares that fit them

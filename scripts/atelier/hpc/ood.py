@@ -45,6 +45,11 @@ COURSE_ROOTS = ("$HOME",)  # where the Class wall app opens course folders unles
 WALLS = "$HOME/atelier-class-walls"  # where the Class wall app writes walls, in the instructor's own home
 
 
+# The form's help under GPU: whole cards, and shares where a cluster offers them (a tool's form has no lessons).
+GPU_HELP = "Any GPU runs every first-year lesson. Bigger GPUs are for SDXL, video and 3D."
+SHARE_HELP = (
+    " A share of a GPU sits beside other students' sessions on one card; it is listed only for the lessons that fit."
+)
 PASSENGER_START = "passenger_wsgi.py"  # beside the apps' folders in ood/: one start file, copied into each
 
 
@@ -100,6 +105,7 @@ def site_config(
         "proxy_path": PROXY_PATH,  # Ruby's format() fills it in
         "tool": {"name": "comfyui", "title": "ComfyUI"},
         "share_too_small": str(too_small_text),
+        "gpu_help": GPU_HELP + (SHARE_HELP if any(c["share"] for c in choices.values()) else ""),
         "error_logs": runlog.PATTERN,  # a bug's traceback: the job script points atelier at the session's folder
     }  # in the session's folder
 
@@ -151,7 +157,8 @@ def tool_config(config: dict[str, Any], tool: Tool) -> dict[str, Any]:
         for value, choice in config["choices"].items()
         if choice.get("share") != "shard"  # only ComfyUI keeps within a shard's memory (extension atelier_share)
     }
-    return {**config, "choices": choices, "lessons": [], "tool": {"name": tool.name, "title": tool.title}}
+    tool_facts = {"name": tool.name, "title": tool.title}
+    return {**config, "choices": choices, "lessons": [], "tool": tool_facts, "gpu_help": GPU_HELP}
 
 
 def tool_manifest(tool: Tool, template: Path) -> str:
@@ -384,6 +391,7 @@ def form_fields(config: dict[str, Any], template: Path = APP / "form.yml.erb") -
         'site.fetch("default_hours")': config["default_hours"],
         'clusters.values.map { |c| c.fetch("max_hours") }.max': max(c["max_hours"] for c in clusters.values()),
         'site.fetch("outputs")': config["outputs"],
+        'site.fetch("gpu_help")': config["gpu_help"],
     }
 
     def value(match: re.Match[str]) -> str:

@@ -150,8 +150,8 @@ def tool_site_file(name: str) -> Path:
 
 
 def tool_config(config: dict[str, Any], tool: Tool) -> dict[str, Any]:
-    """The ComfyUI app's settings, made a tool's: each choice's serve command starts that tool, and
-    there are no lessons (a lesson is a ComfyUI workflow)."""
+    """The ComfyUI app's settings, made a tool's: each choice's serve command starts that tool, there are
+    no lessons (a lesson is a ComfyUI workflow), and no shard share (only ComfyUI keeps within one)."""
     choices = {
         value: {**choice, "serve": [*choice["serve"], "--tool", tool.name], "too_small_for": []}
         for value, choice in config["choices"].items()

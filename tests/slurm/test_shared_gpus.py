@@ -17,6 +17,7 @@ from pathlib import Path
 
 from atelier.hpc.profiles import load_profile, sbatch_options
 from tests.slurm.conftest import SlurmCluster
+from tests.slurm.test_local_cluster import submit
 from tests.slurm.test_sessions import atelier, launch, needs_comfyui
 from tests.slurm.test_sweep import GRID, LESSON
 
@@ -25,15 +26,8 @@ PROFILE = load_profile("local")
 
 def hold(slurm: SlurmCluster, choice: str, name: str) -> tuple[str, Path]:
     """A job with the profile's sbatch options for `choice` that says its card and holds it; (job id, its log)."""
-    log = slurm.workdir / f"{name}.log"
-    script = slurm.workdir / f"{name}.sh"
-    options = [*sbatch_options(PROFILE, PROFILE.gpus[choice]), f"--output={log}", "--time=00:10:00"]
-    script.write_text(
-        "#!/bin/bash\n"
-        + "".join(f"#SBATCH {option}\n" for option in options)
-        + 'echo "GPU=${CUDA_VISIBLE_DEVICES:-none}"\nexec sleep 300\n'
-    )
-    return slurm.run("sbatch", "--parsable", str(script)).stdout.strip(), log
+    options = [*sbatch_options(PROFILE, PROFILE.gpus[choice]), "--time=00:10:00"]
+    return submit(slurm, name, 'echo "GPU=${CUDA_VISIBLE_DEVICES:-none}"\nexec sleep 300', *options)
 
 
 def card_of(log: Path, timeout: float = 20) -> str:
@@ -133,12 +127,7 @@ def test_this_slurm_puts_a_gpu_job_beside_shards_so_profiles_ask_a_whole_card_as
     and the check (profiles._check_shares) and Runbook → Shared GPUs can say so."""
     share, share_log = hold(slurm, "quarter", "beside-1")
     slurm.wait_for(share, "RUNNING")
-    script = slurm.workdir / "gpu-1.sh"
-    log = slurm.workdir / "gpu-1.log"
-    script.write_text(
-        f"#!/bin/bash\n#SBATCH --gres=gpu:1\n#SBATCH --cpus-per-task=1\n#SBATCH --mem=100M\n#SBATCH --output={log}\n"
-        'echo "GPU=${CUDA_VISIBLE_DEVICES:-none}"\nexec sleep 300\n'
-    )
-    whole = slurm.run("sbatch", "--parsable", str(script)).stdout.strip()
+    body = 'echo "GPU=${CUDA_VISIBLE_DEVICES:-none}"\nexec sleep 300'
+    whole, log = submit(slurm, "gpu-1", body, "--gres=gpu:1", "--cpus-per-task=1", "--mem=100M")
     slurm.wait_for(whole, "RUNNING")
     assert card_of(log) == card_of(share_log) == "0"

@@ -72,8 +72,8 @@ def class_plan_command(lesson: str, students: int, clusters: tuple[str, ...], fr
                 row.gpu.title,
                 str(row.per_card),
                 str(row.cards),
-                _hours(row.gpu_hours, profile.gpu_hour_cost),
-                _hours(classplan.semester_hours(row, weeks_of), profile.gpu_hour_cost),
+                classplan.hours_text(row.gpu_hours, profile.gpu_hour_cost),
+                classplan.hours_text(classplan.semester_hours(row, weeks_of), profile.gpu_hour_cost),
             ]
             if free is not None:
                 waiting, hours = row.waiting(free)
@@ -84,8 +84,3 @@ def class_plan_command(lesson: str, students: int, clusters: tuple[str, ...], fr
                 )
             table.add_row(*cells, row.slower())
         console.print(table)
-
-
-def _hours(hours: float, rate: float | None) -> str:
-    text = f"{hours:,.1f}".removesuffix(".0")
-    return text if rate is None else f"{text} (cost {hours * rate:,.2f})"

@@ -97,9 +97,8 @@ class ChoicePlan:
 
     @property
     def fits(self) -> bool:
-        return not too_small(self.gpu, self.cost.memory_gb) and (
-            not self.gpu.memory_gb or self.gpu.memory_gb >= self.cost.memory_gb
-        )
+        """The card, or share, holds the lesson; a whole card without `memory_gb` is taken to."""
+        return not self.gpu.memory_gb or self.gpu.memory_gb >= self.cost.memory_gb
 
     @property
     def per_card(self) -> int:
@@ -162,6 +161,12 @@ def plan(
             record = next((m for m in reversed(records) if (m.cluster, m.gpu) == (profile.name, card)), None)
             plans.append(ChoicePlan(profile, gpu, students, cost(module), record))
     return plans
+
+
+def hours_text(hours: float, rate: float | None) -> str:
+    """GPU-hours as the plan shows them (22.5, 20), with their cost where the profile gives a rate."""
+    text = f"{hours:,.1f}".removesuffix(".0")
+    return text if rate is None else f"{text} (cost {hours * rate:,.2f})"
 
 
 def semester_hours(choice: ChoicePlan, weeks: list[tuple[Module, ...]]) -> float:

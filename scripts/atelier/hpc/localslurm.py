@@ -25,10 +25,10 @@ from atelier.comfy.server import free_port
 PARTITION = "debug"
 # Stand-in GPUs: Slurm allocates them as it would real cards (AutoDetect=off, plain files for devices), so
 # whole-GPU and shared sessions, and a sweep's tasks, get real allocations and CUDA_VISIBLE_DEVICES.
-GPUS = 2
+STAND_IN_DEVICES = ("/dev/null", "/dev/zero")  # one distinct character device per stand-in card
+GPUS = len(STAND_IN_DEVICES)
 SHARDS = 8  # Slurm's gres/shard: spread evenly over the cards, four a card
 CPUS = 4
-STAND_IN_DEVICES = ("/dev/null", "/dev/zero")  # one distinct character device per stand-in card
 START_TIMEOUT = 30.0
 OUTER_SLURM = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "SQUEUE_", "SINFO_", "SCANCEL_")
 TERMINAL_STATES = frozenset(
@@ -147,7 +147,7 @@ def gres_conf(folder: Path) -> str:
     each stand-in is a link to a harmless one that nothing opens (/dev/null, /dev/zero)."""
     devices = folder / "dev"
     devices.mkdir(exist_ok=True)
-    for index, target in zip(range(GPUS), STAND_IN_DEVICES, strict=False):
+    for index, target in enumerate(STAND_IN_DEVICES):
         link = devices / f"nvidia{index}"
         link.unlink(missing_ok=True)
         link.symlink_to(target)

@@ -384,7 +384,6 @@ def class_plan_table(
     first, semester = ordered[0], lesson_weeks(modules, weeks)
     rows = []
     for row in classplan.plan(clusters, first, students, measured):
-        hours = classplan.semester_hours(row, semester)
         rate = row.profile.gpu_hour_cost
         rows.append(
             [
@@ -392,8 +391,8 @@ def class_plan_table(
                 row.gpu.title,
                 str(row.per_card),
                 str(row.cards) if row.fits else "too small for it",
-                _number(row.gpu_hours) if row.fits else "—",
-                _number(round(hours, 1)) + ("" if rate is None else f" (cost {hours * rate:,.2f})"),
+                classplan.hours_text(row.gpu_hours, rate) if row.fits else "—",
+                classplan.hours_text(classplan.semester_hours(row, semester), rate),
                 row.slower(),
             ]
         )
